@@ -1,0 +1,127 @@
+/* buf.c - growable byte buffer; see buf.h. */
+#include "core/buf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+
+void md_buf_init(md_buf *b)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->failed = false;
+}
+
+void md_buf_free(md_buf *b)
+{
+    md_free(b->data);
+    md_buf_init(b);
+}
+
+void md_buf_reset(md_buf *b)
+{
+    b->len = 0;
+    b->failed = false;
+}
+
+int md_buf_reserve(md_buf *b, size_t n)
+{
+    if (b->failed)
+        return -1;
+    /* Keep one spare byte so md_buf_steal can always NUL-terminate. */
+    if (b->cap && n < b->cap - b->len)
+        return 0;
+    if (n > SIZE_MAX / 2 - b->len) {
+        b->failed = true;
+        return -1;
+    }
+    size_t need = b->len + n + 1;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap *= 2;
+    uint8_t *p = md_realloc(b->data, cap);
+    if (!p) {
+        b->failed = true;
+        return -1;
+    }
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+int md_buf_append(md_buf *b, const void *data, size_t n)
+{
+    if (md_buf_reserve(b, n) < 0)
+        return -1;
+    if (n)
+        memcpy(b->data + b->len, data, n);
+    b->len += n;
+    return 0;
+}
+
+int md_buf_putc(md_buf *b, uint8_t c)
+{
+    if (b->len + 1 < b->cap && !b->failed) {
+        b->data[b->len++] = c;
+        return 0;
+    }
+    return md_buf_append(b, &c, 1);
+}
+
+int md_buf_puts(md_buf *b, const char *s)
+{
+    return md_buf_append(b, s, strlen(s));
+}
+
+int md_buf_vprintf(md_buf *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    char small[256];
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    if (n < 0) {
+        va_end(ap2);
+        return -1;
+    }
+    if ((size_t)n < sizeof small) {
+        va_end(ap2);
+        return md_buf_append(b, small, (size_t)n);
+    }
+    if (md_buf_reserve(b, (size_t)n + 1) < 0) {
+        va_end(ap2);
+        return -1;
+    }
+    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    b->len += (size_t)n;
+    return 0;
+}
+
+int md_buf_printf(md_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = md_buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+bool md_buf_failed(const md_buf *b)
+{
+    return b->failed;
+}
+
+char *md_buf_steal(md_buf *b, size_t *len)
+{
+    if (md_buf_reserve(b, 1) < 0)
+        return NULL;
+    b->data[b->len] = 0;
+    char *p = (char *)b->data;
+    if (len)
+        *len = b->len;
+    md_buf_init(b);
+    return p;
+}

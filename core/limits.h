@@ -1,0 +1,47 @@
+/* limits.h - every limit managerd enforces, in one place, with its
+ * default and why. Runtime settings are clamped to the MIN/MAX bounds.
+ * Hitting a limit fails one request or closes one connection, never more.
+ */
+#ifndef MD_LIMITS_H
+#define MD_LIMITS_H
+
+/* Largest message (frame payload) accepted by default. CPython has no
+ * limit and allocates whatever a header announces; 64 MiB holds any
+ * realistic manager call. Settable per listener up to MD_MAX_MESSAGE_MAX. */
+#define MD_MAX_MESSAGE_DEFAULT   (64u * 1024 * 1024)
+#define MD_MAX_MESSAGE_MIN       (4u * 1024)
+#define MD_MAX_MESSAGE_MAX       ((size_t)1 << 36)
+
+/* Handshake messages: CPython reads them with a 256-byte limit. */
+#define MD_HANDSHAKE_MAX         256
+/* A peer must finish the handshake within this time. */
+#define MD_HANDSHAKE_DEADLINE_MS 10000
+
+/* Nesting depth of decoded and encoded values (pickle and XML). Python's
+ * own recursion limit is 1000 frames; deeper data than this cannot be
+ * pickled by a stock Python anyway, so 10000 costs no real program. */
+#define MD_MAX_DEPTH             10000
+
+/* Pickle decoder: memo entries and value-stack size. Both grow with the
+ * message, so they are bounded by the message size too; these caps stop
+ * a small hostile message (PUT 4000000000) from allocating a huge table. */
+#define MD_PICKLE_MAX_MEMO       (1u << 24)
+#define MD_PICKLE_MAX_STACK      (1u << 24)
+#define MD_PICKLE_MAX_MARKS      MD_MAX_DEPTH
+/* Integers: LONG4 / decimal text longer than this many bytes are refused
+ * (CPython's own int-to-str limit is 4300 digits; this allows any int a
+ * program would store). */
+#define MD_PICKLE_MAX_INT_BYTES  (1u << 20)
+
+/* Shared containers: the most items one repetition (list * n, list *= n)
+ * may produce. Python has no limit but memory; a client asking for
+ * [0] * 10**12 must get MemoryError, not exhaust (or, with overcommit,
+ * crash) the server. 16M items is 128 MiB of pointers, and about the
+ * most a 64 MiB message can carry back anyway. */
+#define MD_MAX_REPEAT_ITEMS      ((size_t)1 << 24)
+
+/* Server-wide counts. */
+#define MD_MAX_CONNECTIONS_DEFAULT 100000
+#define MD_MAX_OBJECTS_DEFAULT     (1u << 24)
+
+#endif /* MD_LIMITS_H */

@@ -1,0 +1,19 @@
+/* log.h - managerd's log: one line per event on stderr, with a level. */
+#ifndef MD_LOG_H
+#define MD_LOG_H
+
+typedef enum md_log_level {
+    MD_LOG_ERROR, MD_LOG_WARNING, MD_LOG_INFO, MD_LOG_DEBUG
+} md_log_level;
+
+void md_log_set_level(md_log_level level);
+/* Parses "error", "warning", "info", "debug"; -1 if unknown. */
+int md_log_parse_level(const char *name);
+void md_log(md_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define md_log_error(...) md_log(MD_LOG_ERROR, __VA_ARGS__)
+#define md_log_warning(...) md_log(MD_LOG_WARNING, __VA_ARGS__)
+#define md_log_info(...) md_log(MD_LOG_INFO, __VA_ARGS__)
+#define md_log_debug(...) md_log(MD_LOG_DEBUG, __VA_ARGS__)
+
+#endif /* MD_LOG_H */
