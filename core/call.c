@@ -1,0 +1,199 @@
+/* call.c - how a handler completes a call: return a value, raise an
+ * exception, hand back a new object as a proxy; and the argument
+ * conversions handlers share, with Python's TypeError wording. */
+#include "core/disp.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+
+static int set_outcome(md_call *call, int kind, md_val *value)
+{
+    md_decref(call->out_value);
+    call->out_kind = kind;
+    call->out_value = value;
+    return MD_CALL_DONE;
+}
+
+/* A value that could not be made (out of memory) becomes MemoryError. */
+static int out_of_memory(md_call *call)
+{
+    md_val *exc = md_exc_make("builtins", "MemoryError", 0);
+    return set_outcome(call, exc ? MD_OUT_ERROR : MD_OUT_TRACEBACK, exc);
+}
+
+int md_return(md_call *call, md_val *value)
+{
+    if (!value)
+        return out_of_memory(call);
+    return set_outcome(call, MD_OUT_RETURN, value);
+}
+
+int md_return_none(md_call *call)
+{
+    return set_outcome(call, MD_OUT_RETURN, md_none());
+}
+
+int md_return_bool(md_call *call, bool b)
+{
+    return set_outcome(call, MD_OUT_RETURN, md_bool(b));
+}
+
+int md_return_int(md_call *call, int64_t i)
+{
+    return md_return(call, md_int_from_i64(i));
+}
+
+int md_return_proxy(md_call *call, md_obj *obj)
+{
+    if (!obj)
+        return out_of_memory(call);
+    set_outcome(call, MD_OUT_PROXY, NULL);
+    call->out_proxy = obj;
+    return MD_CALL_DONE;
+}
+
+int md_raise_val(md_call *call, md_val *exc)
+{
+    if (!exc)
+        return out_of_memory(call);
+    return set_outcome(call, MD_OUT_ERROR, exc);
+}
+
+static md_val *exc_with_text(const char *module, const char *cls, const char *text)
+{
+    md_val *arg = md_str_from_cstr(text);
+    if (!arg)
+        return NULL;
+    md_val *exc = md_exc_make(module, cls, 1, arg);
+    md_decref(arg);
+    return exc;
+}
+
+int md_raise(md_call *call, const char *module, const char *cls, const char *fmt, ...)
+{
+    if (!fmt)
+        return md_raise_noargs(call, module, cls);
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    return md_raise_val(call, exc_with_text(module, cls, text));
+}
+
+int md_raise_noargs(md_call *call, const char *module, const char *cls)
+{
+    return md_raise_val(call, md_exc_make(module, cls, 0));
+}
+
+int md_raise_pyerr(md_call *call, const md_pyerr *e)
+{
+    const char *type = e->type ? e->type : "SystemError";
+    return md_raise_val(call, exc_with_text("builtins", type, e->msg));
+}
+
+/* The text a Python client shows for a #TRACEBACK: CPython sends a real
+ * traceback; ours says where it came from and ends with Python's last
+ * line, which is what users read. */
+int md_raise_traceback(md_call *call, const char *type, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    md_buf b = MD_BUF_INIT;
+    md_buf_printf(&b, "Traceback (most recent call last):\n"
+                      "  File \"managerd\", in serve\n%s: %s\n", type, text);
+    size_t len;
+    char *s = md_buf_steal(&b, &len);
+    if (!s)
+        return out_of_memory(call);
+    md_val *v = md_str_new(s, len);
+    md_free(s);
+    if (!v)
+        return out_of_memory(call);
+    return set_outcome(call, MD_OUT_TRACEBACK, v);
+}
+
+/* ---- argument conversion --------------------------------------------- */
+
+int md_arg_bool(md_call *call, size_t i, bool dflt, bool *out)
+{
+    md_val *v = call->argv[i];
+    if (!v) {
+        *out = dflt;
+        return 0;
+    }
+    /* Python's truth value of the plain data a client can send. */
+    switch (md_typeof(v)) {
+    case MD_T_NONE: *out = false; return 0;
+    case MD_T_BOOL: *out = md_bool_get(v); return 0;
+    case MD_T_INT: *out = md_int_sign(v) != 0; return 0;
+    case MD_T_FLOAT: *out = md_float_get(v) != 0.0; return 0;
+    case MD_T_STR: *out = md_str_nbytes(v) != 0; return 0;
+    case MD_T_BYTES:
+    case MD_T_BYTEARRAY: *out = md_bytes_len(v) != 0; return 0;
+    case MD_T_TUPLE: *out = md_tuple_len(v) != 0; return 0;
+    case MD_T_LIST: *out = md_list_len(v) != 0; return 0;
+    case MD_T_DICT: *out = md_dict_len(v) != 0; return 0;
+    default: *out = true; return 0;
+    }
+}
+
+int md_arg_index(md_call *call, size_t i, int64_t dflt, int64_t *out)
+{
+    md_val *v = call->argv[i];
+    if (!v) {
+        *out = dflt;
+        return 0;
+    }
+    md_vtype t = md_typeof(v);
+    if (t != MD_T_INT && t != MD_T_BOOL) {
+        md_raise(call, "builtins", "TypeError",
+                 "'%s' object cannot be interpreted as an integer", md_type_name(v));
+        return -1;
+    }
+    if (md_int_to_i64(v, out) < 0) {
+        md_raise(call, "builtins", "OverflowError",
+                 "Python int too large to convert to C ssize_t");
+        return -1;
+    }
+    return 0;
+}
+
+int md_arg_timeout(md_call *call, size_t i, double *out)
+{
+    md_val *v = call->argv[i];
+    if (!v || md_typeof(v) == MD_T_NONE) {
+        *out = -1;
+        return 0;
+    }
+    switch (md_typeof(v)) {
+    case MD_T_BOOL:
+    case MD_T_INT: {
+        int64_t n;
+        if (md_int_to_i64(v, &n) < 0) {
+            md_raise(call, "builtins", "OverflowError", "timeout value is too large");
+            return -1;
+        }
+        *out = (double)n;
+        return 0;
+    }
+    case MD_T_FLOAT:
+        *out = md_float_get(v);
+        if (isnan(*out)) {
+            md_raise(call, "builtins", "ValueError", "Invalid value NaN (not a number)");
+            return -1;
+        }
+        return 0;
+    default:
+        md_raise(call, "builtins", "TypeError",
+                 "'%s' object cannot be interpreted as an integer or float", md_type_name(v));
+        return -1;
+    }
+}

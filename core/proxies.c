@@ -1,0 +1,175 @@
+/* proxies.c - proxies stored inside values.
+ *
+ * When a client stores a proxy of one of our own objects in a managed
+ * container (d['l'] = m.list()), the request carries a pickled
+ * RebuildProxy(func, Token(typeid, address, id), serializer, kwds). CPython
+ * keeps the referent alive forever in a table of "manager-owned" objects;
+ * managerd counts the stored proxy as a reference held by the value
+ * (md_obj.stored) and drops it when the value dies, which the value model
+ * reports through the watched-opaque hook. Our own tokens are recognised
+ * by ident alone: idents never repeat within a run, and a client may name
+ * the server by any address (protocol.md §3.6, §7.10).
+ */
+#include "core/server_impl.h"
+
+#include <string.h>
+
+#include "core/alloc.h"
+#include "serializers/pickle.h"
+
+static md_obj *referent(const md_val *proxy)
+{
+    const md_val *token = md_pickle_proxy_token(proxy);
+    md_val *typeid, *address, *ident;
+    uint64_t id;
+    if (!token || !md_current_server ||
+        md_pickle_token_parts(token, &typeid, &address, &ident) < 0 ||
+        !md_ident_parse(ident, &id))
+        return NULL;
+    return md_objtab_find(md_current_server, id);
+}
+
+static void on_proxy_freed(md_val *proxy)
+{
+    md_obj *o = referent(proxy);
+    if (o && o->stored) {
+        o->stored--;
+        md_obj_maybe_free(o);
+    }
+}
+
+/* A visited set of container pointers, so shared and cyclic values are
+ * walked once. */
+typedef struct seen {
+    const md_val **slots;
+    size_t cap, len;
+} seen;
+
+static bool seen_add(seen *s, const md_val *v)
+{
+    if ((s->len + 1) * 2 > s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        const md_val **n = md_calloc(cap, sizeof *n);
+        if (!n)
+            return false;
+        for (size_t i = 0; i < s->cap; i++) {
+            if (!s->slots[i])
+                continue;
+            size_t k = ((uintptr_t)s->slots[i] >> 4) & (cap - 1);
+            while (n[k])
+                k = (k + 1) & (cap - 1);
+            n[k] = s->slots[i];
+        }
+        md_free(s->slots);
+        s->slots = n;
+        s->cap = cap;
+    }
+    size_t k = ((uintptr_t)v >> 4) & (s->cap - 1);
+    while (s->slots[k]) {
+        if (s->slots[k] == v)
+            return false;
+        k = (k + 1) & (s->cap - 1);
+    }
+    s->slots[k] = v;
+    s->len++;
+    return true;
+}
+
+typedef struct stack {
+    md_val **items;
+    size_t len, cap;
+} stack;
+
+static int push(stack *st, md_val *v)
+{
+    if (!v)
+        return 0;
+    md_vtype t = md_typeof(v);
+    if (t != MD_T_TUPLE && t != MD_T_LIST && t != MD_T_DICT && t != MD_T_SET &&
+        t != MD_T_FROZENSET && t != MD_T_OPAQUE && t != MD_T_EXC)
+        return 0;
+    if (st->len == st->cap) {
+        size_t cap = st->cap ? st->cap * 2 : 64;
+        md_val **n = md_realloc(st->items, cap * sizeof *n);
+        if (!n)
+            return -1;
+        st->items = n;
+        st->cap = cap;
+    }
+    st->items[st->len++] = v;
+    return 0;
+}
+
+static int push_children(stack *st, md_val *v)
+{
+    size_t pos = 0;
+    md_val *k, *x;
+    switch (md_typeof(v)) {
+    case MD_T_TUPLE:
+        for (size_t i = 0; i < md_tuple_len(v); i++)
+            if (push(st, md_tuple_get(v, i)) < 0)
+                return -1;
+        return 0;
+    case MD_T_LIST:
+        for (size_t i = 0; i < md_list_len(v); i++)
+            if (push(st, md_list_get(v, i)) < 0)
+                return -1;
+        return 0;
+    case MD_T_DICT:
+        while (md_dict_next(v, &pos, &k, &x))
+            if (push(st, k) < 0 || push(st, x) < 0)
+                return -1;
+        return 0;
+    case MD_T_SET:
+    case MD_T_FROZENSET:
+        while (md_set_next(v, &pos, &x))
+            if (push(st, x) < 0)
+                return -1;
+        return 0;
+    case MD_T_EXC:
+        return push(st, md_exc_args(v)) < 0 || push(st, md_exc_state(v)) < 0 ? -1 : 0;
+    case MD_T_OPAQUE:
+        if (push(st, md_opaque_args(v)) < 0 || push(st, md_opaque_kwargs(v)) < 0 ||
+            push(st, md_opaque_state(v)) < 0 || push(st, md_opaque_listitems(v)) < 0 ||
+            push(st, md_opaque_dictitems(v)) < 0)
+            return -1;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static void count_proxy(md_val *v)
+{
+    if (md_opaque_watched(v))
+        return;
+    md_obj *o = referent(v);
+    if (!o)
+        return;
+    o->stored++;
+    md_opaque_watch(v);
+}
+
+int md_proxies_adopt(md_val *value)
+{
+    static bool hooked;
+    if (!hooked) {
+        md_opaque_set_free_hook(on_proxy_freed);
+        hooked = true;
+    }
+    stack st = {0};
+    seen sn = {0};
+    int rc = push(&st, value);
+    while (rc == 0 && st.len) {
+        md_val *v = st.items[--st.len];
+        if (!seen_add(&sn, v))
+            continue;
+        if (md_typeof(v) == MD_T_OPAQUE && md_pickle_proxy_token(v))
+            count_proxy(v);
+        else
+            rc = push_children(&st, v);
+    }
+    md_free(st.items);
+    md_free(sn.slots);
+    return rc;
+}

@@ -1,0 +1,67 @@
+/* server_impl.h - md_server's insides, shared by the core's own files
+ * (dispatcher, object table, registry, parking). Not for transports. */
+#ifndef MD_SERVER_IMPL_H
+#define MD_SERVER_IMPL_H
+
+#include "core/disp.h"
+
+typedef struct md_reg_entry {
+    char *typeid;
+    const md_type *type;         /* NULL for refused typeids */
+    md_reg_kind kind;
+    md_obj *shared;              /* MD_REG_SHARED: the one object */
+    md_val *exposed;             /* cached exposed tuple */
+    const char *refusal;         /* MD_REG_REFUSED: why */
+} md_reg_entry;
+
+struct md_server {
+    struct event_base *base;
+    md_val *address;             /* token address for #PROXY replies */
+    /* object table: chained hash on the numeric id */
+    md_obj **buckets;
+    size_t nbuckets;
+    size_t nobjects;
+    uint64_t next_id;
+    size_t max_objects;
+    /* registry */
+    md_reg_entry *reg;
+    size_t nreg, capreg;
+    /* SharedMemoryManager segments, in the order tracked */
+    md_val *segments;            /* list of str */
+    bool shutdown;
+    void (*shutdown_fn)(void *);
+    void *shutdown_arg;
+};
+
+/* object table (objtab.c) */
+int md_objtab_insert(md_server *srv, md_obj *o);
+md_obj *md_objtab_find(md_server *srv, uint64_t id);
+void md_objtab_remove(md_server *srv, md_obj *o);
+/* Free the object if nothing keeps it alive any more. */
+void md_obj_maybe_free(md_obj *o);
+/* ident text to id; false if it is not one of ours. */
+bool md_ident_parse(const md_val *ident, uint64_t *id);
+void md_objtab_clear(md_server *srv);
+
+/* registry (registry.c) */
+md_reg_entry *md_reg_find(md_server *srv, const md_val *typeid);
+md_val *md_reg_exposed(md_reg_entry *e);   /* borrowed */
+md_val *md_type_exposed_tuple(const md_type *t);  /* new */
+void md_reg_clear(md_server *srv);
+
+/* parking (park.c): called when the dispatcher finishes with a waiter */
+void md_park_cancel(md_waiter *w);
+/* Deliver an outcome to a peer (builds #PROXY replies). Steals value
+ * and proxy. */
+void md_disp_deliver(md_server *srv, md_peer *peer, int protocol, int kind,
+                     md_val *value, md_obj *proxy, const md_method *m);
+
+/* proxies.c: count every proxy of ours inside value as a reference to
+ * its referent, released when the proxy value is freed. 0 or -1 ENOMEM
+ * (a partial walk leaves consistent counts). */
+int md_proxies_adopt(md_val *value);
+
+/* The server the current object belongs to: one per process. */
+extern md_server *md_current_server;
+
+#endif /* MD_SERVER_IMPL_H */
