@@ -1,0 +1,340 @@
+/* main.c - the managerd program: command line, authkey, listeners, the
+ * event loop, and a clean shutdown on SIGTERM, SIGINT or a client's
+ * shutdown request. */
+#include "config.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/disp.h"
+#include "core/limits.h"
+#include "core/log.h"
+#include "transports/address.h"
+#include "transports/auth.h"
+#include "transports/http.h"
+#include "transports/listen.h"
+
+#define MAX_LISTEN 32
+#define MAX_REG 256
+
+typedef struct options {
+    const char *listen[MAX_LISTEN];
+    size_t nlisten;
+    const char *authkey_file;
+    const char *reg[MAX_REG];     /* "NAME=TYPE" */
+    bool reg_shared[MAX_REG];
+    size_t nreg;
+    size_t max_message;
+    size_t max_connections;
+} options;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: managerd [--listen ADDRESS]... [--authkey-file FILE]\n"
+            "                [--register NAME=TYPE]... [--share NAME=TYPE]...\n"
+            "                [--log-level error|warning|info|debug]\n"
+            "                [--max-message BYTES] [--max-connections N]\n"
+            "\n"
+            "ADDRESS: tcp://HOST:PORT, HOST:PORT ([V6]:PORT), unix:PATH, unix:@NAME,\n"
+            "         http://HOST:PORT[/PATH], each optionally ?serializer=pickle|xmlrpclib|auto\n"
+            "         (default: 127.0.0.1:50000)\n"
+            "The authkey is read from --authkey-file or the MANAGERD_AUTHKEY environment\n"
+            "variable (never from the command line); without either, managerd makes a\n"
+            "random key, writes it to a file only you can read, and prints where.\n"
+            "TYPE: Queue JoinableQueue Event Lock RLock Semaphore BoundedSemaphore\n"
+            "      Condition Barrier list dict set Value Array Namespace\n");
+}
+
+static int parse_size(const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || v == 0)
+        return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+static int parse_options(int argc, char **argv, options *o)
+{
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"authkey-file", required_argument, NULL, 'k'},
+        {"register", required_argument, NULL, 'r'},
+        {"share", required_argument, NULL, 's'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"max-message", required_argument, NULL, 'm'},
+        {"max-connections", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+    while ((ch = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'l':
+            if (o->nlisten == MAX_LISTEN)
+                return fprintf(stderr, "managerd: too many --listen\n"), -1;
+            o->listen[o->nlisten++] = optarg;
+            break;
+        case 'k': o->authkey_file = optarg; break;
+        case 'r':
+        case 's':
+            if (o->nreg == MAX_REG || !strchr(optarg, '='))
+                return fprintf(stderr, "managerd: --%s wants NAME=TYPE\n",
+                               ch == 'r' ? "register" : "share"), -1;
+            o->reg_shared[o->nreg] = ch == 's';
+            o->reg[o->nreg++] = optarg;
+            break;
+        case 'L': {
+            int lv = md_log_parse_level(optarg);
+            if (lv < 0)
+                return fprintf(stderr, "managerd: unknown log level '%s'\n", optarg), -1;
+            md_log_set_level((md_log_level)lv);
+            break;
+        }
+        case 'm':
+            if (parse_size(optarg, &o->max_message) < 0)
+                return fprintf(stderr, "managerd: bad --max-message '%s'\n", optarg), -1;
+            break;
+        case 'c':
+            if (parse_size(optarg, &o->max_connections) < 0)
+                return fprintf(stderr, "managerd: bad --max-connections '%s'\n", optarg), -1;
+            break;
+        case 'h': usage(stdout); exit(0);
+        case 'V': printf("managerd %s\n", PACKAGE_VERSION); exit(0);
+        default: usage(stderr); return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "managerd: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if (o->nlisten == 0)
+        o->listen[o->nlisten++] = "127.0.0.1:50000";
+    return 0;
+}
+
+/* ---- authkey ------------------------------------------------------------- */
+
+static md_auth_key *key_from_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "managerd: cannot read authkey file %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    uint8_t buf[4096];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    bool more = fgetc(f) != EOF;
+    fclose(f);
+    if (more) {
+        fprintf(stderr, "managerd: authkey file %s is larger than 4096 bytes\n", path);
+        return NULL;
+    }
+    /* One trailing newline is an editor's, not the key's. */
+    if (n && buf[n - 1] == '\n')
+        n--;
+    md_auth_key *k = md_auth_key_new(buf, n);
+    sodium_memzero(buf, sizeof buf);
+    return k;
+}
+
+/* No key given: make one the user can read, and say where it is. */
+static md_auth_key *key_generate(void)
+{
+    uint8_t raw[32];
+    char hex[65];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(hex, sizeof hex, raw, sizeof raw);
+    sodium_memzero(raw, sizeof raw);
+    const char *dir = getenv("XDG_RUNTIME_DIR");
+    char path[4096];
+    if (!dir || !*dir) {
+        snprintf(path, sizeof path, "/tmp/managerd-%ld", (long)getuid());
+        if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+            fprintf(stderr, "managerd: cannot create %s: %s\n", path, strerror(errno));
+            return NULL;
+        }
+        dir = NULL;
+    }
+    char file[4200];
+    snprintf(file, sizeof file, "%s/managerd-authkey.%ld", dir ? dir : path, (long)getpid());
+    int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);
+    if (fd < 0 || write(fd, hex, 64) != 64) {
+        fprintf(stderr, "managerd: cannot write %s: %s\n", file, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    close(fd);
+    md_log_info("no authkey given: generated one in %s (use authkey=open(PATH, 'rb').read())", file);
+    fprintf(stdout, "managerd: authkey file %s\n", file);
+    fflush(stdout);
+    md_auth_key *k = md_auth_key_new((const uint8_t *)hex, 64);
+    sodium_memzero(hex, sizeof hex);
+    return k;
+}
+
+static md_auth_key *load_key(const options *o)
+{
+    if (o->authkey_file)
+        return key_from_file(o->authkey_file);
+    const char *env = getenv("MANAGERD_AUTHKEY");
+    if (env)
+        return md_auth_key_new((const uint8_t *)env, strlen(env));
+    return key_generate();
+}
+
+/* ---- running ------------------------------------------------------------- */
+
+typedef struct app {
+    struct event_base *base;
+    md_server *srv;
+    md_listeners *ls;
+    md_http *http;
+} app;
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    app *a = arg;
+    md_log_info("signal %d: shutting down", (int)sig);
+    event_base_loopbreak(a->base);
+}
+
+static void on_shutdown_request(void *arg)
+{
+    app *a = arg;
+    md_log_info("shutdown requested by a client");
+    md_listen_stop_accepting(a->ls);
+    /* Let the reply to the shutdown request leave first. */
+    struct timeval tv = {0, 100000};
+    event_base_loopexit(a->base, &tv);
+}
+
+static md_val *token_address(const md_addr *a)
+{
+    if (a->kind == MD_ADDR_TCP) {
+        md_val *host = md_str_from_cstr(a->host);
+        md_val *port = md_int_from_i64(a->port);
+        md_val *t = host && port ? md_tuple_pack(2, host, port) : NULL;
+        md_decref(host);
+        md_decref(port);
+        return t;
+    }
+    if (a->kind == MD_ADDR_ABSTRACT) {
+        char name[110];
+        name[0] = 0;
+        size_t n = strlen(a->path);
+        memcpy(name + 1, a->path, n);
+        return md_str_new(name, n + 1);
+    }
+    return md_str_from_cstr(a->path);
+}
+
+static int add_registrations(md_server *srv, const options *o)
+{
+    for (size_t i = 0; i < o->nreg; i++) {
+        char spec[256];
+        snprintf(spec, sizeof spec, "%s", o->reg[i]);
+        char *eq = strchr(spec, '=');
+        *eq = 0;
+        char err[200];
+        if (md_reg_add(srv, spec, eq + 1, o->reg_shared[i] ? MD_REG_SHARED : MD_REG_TYPE,
+                       err, sizeof err) < 0) {
+            fprintf(stderr, "managerd: %s\n", err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int start_listeners(app *a, const options *o, const md_auth_key *key)
+{
+    md_listen_opts lo = {.max_message = o->max_message,
+                         .max_connections = o->max_connections,
+                         .key = key};
+    md_http_opts ho = {.max_body = o->max_message, .key = key};
+    a->ls = md_listen_new(a->srv, a->base, &lo);
+    a->http = md_http_new(a->srv, a->base, &ho);
+    if (!a->ls || !a->http)
+        return -1;
+    bool have_address = false;
+    for (size_t i = 0; i < o->nlisten; i++) {
+        md_addr addr;
+        char err[300];
+        if (md_addr_parse(o->listen[i], &addr, err, sizeof err) < 0 ||
+            (addr.kind == MD_ADDR_HTTP ? md_http_listen(a->http, &addr, err, sizeof err)
+                                       : md_listen_add(a->ls, &addr, err, sizeof err)) < 0) {
+            fprintf(stderr, "managerd: %s\n", err);
+            return -1;
+        }
+        char text[300];
+        md_addr_format(&addr, text, sizeof text);
+        md_log_info("listening on %s (serializer %s)", text, addr.serializer);
+        printf("managerd: listening on %s\n", text);
+        if (!have_address && addr.kind != MD_ADDR_HTTP) {
+            md_val *t = token_address(&addr);
+            md_server_set_address(a->srv, t);
+            md_decref(t);
+            have_address = true;
+        }
+    }
+    fflush(stdout);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    memset(&o, 0, sizeof o);
+    if (parse_options(argc, argv, &o) < 0)
+        return 2;
+    if (sodium_init() < 0) {
+        fprintf(stderr, "managerd: libsodium failed to initialise\n");
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    md_auth_key *key = load_key(&o);
+    if (!key)
+        return 1;
+    app a = {0};
+    int status = 1;
+    a.base = event_base_new();
+    a.srv = a.base ? md_server_new(a.base, NULL) : NULL;
+    if (!a.srv || md_reg_add_syncmanager(a.srv) < 0 || add_registrations(a.srv, &o) < 0)
+        goto out;
+    md_server_set_shutdown_hook(a.srv, on_shutdown_request, &a);
+    if (start_listeners(&a, &o, key) < 0)
+        goto out;
+    struct event *sigterm = evsignal_new(a.base, SIGTERM, on_signal, &a);
+    struct event *sigint = evsignal_new(a.base, SIGINT, on_signal, &a);
+    evsignal_add(sigterm, NULL);
+    evsignal_add(sigint, NULL);
+    event_base_dispatch(a.base);
+    event_free(sigterm);
+    event_free(sigint);
+    md_log_info("stopped");
+    status = 0;
+out:
+    md_http_free(a.http);
+    md_listen_free(a.ls);
+    md_server_free(a.srv);
+    md_gc_collect();
+    if (a.base)
+        event_base_free(a.base);
+    md_auth_key_free(key);
+    return status;
+}

@@ -1,0 +1,37 @@
+/* address.h - listener addresses as design.md spells them:
+ *   tcp://HOST:PORT   HOST:PORT   (HOST may be an IPv6 literal in [])
+ *   unix:PATH         unix:@NAME  (Linux abstract socket)
+ *   http://HOST:PORT[/PATH]       (XML-RPC over HTTP)
+ * each optionally followed by ?serializer=pickle|xmlrpclib|auto. */
+#ifndef MD_ADDRESS_H
+#define MD_ADDRESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+typedef enum md_addr_kind {
+    MD_ADDR_TCP,
+    MD_ADDR_UNIX,
+    MD_ADDR_ABSTRACT,
+    MD_ADDR_HTTP
+} md_addr_kind;
+
+typedef struct md_addr {
+    md_addr_kind kind;
+    char host[256];            /* TCP/HTTP, without brackets */
+    int port;
+    char path[108];            /* UNIX path, abstract name, or HTTP path */
+    char serializer[16];       /* "pickle" (default), "xmlrpclib", "auto" */
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+} md_addr;
+
+/* Parse spec; resolves TCP hosts numerically or by name (first result).
+ * 0, or -1 with a message in err. */
+int md_addr_parse(const char *spec, md_addr *out, char *err, size_t errlen);
+/* Human-readable form, e.g. "tcp://127.0.0.1:50000", "unix:@name". */
+void md_addr_format(const md_addr *a, char *buf, size_t len);
+
+#endif /* MD_ADDRESS_H */

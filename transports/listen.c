@@ -1,0 +1,587 @@
+/* listen.c - listeners and server-side connections (see listen.h).
+ *
+ * Each connection is a small state machine over a libevent bufferevent:
+ *   HANDSHAKE -> FIRST (one request) -> LONG (after accept_connection)
+ *                                    -> CLOSING (after a short reply)
+ * Frames are parsed straight out of the input buffer; a request that
+ * parks stops the loop until its reply is delivered, while input is still
+ * read so that a vanished client is noticed. Connections are never freed
+ * inside their own callbacks: they are marked dead and reaped when the
+ * callback returns.
+ */
+#include "transports/listen.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/limits.h"
+#include "core/log.h"
+#include "serializers/codec.h"
+#include "transports/frame.h"
+
+typedef enum conn_state {
+    CS_HANDSHAKE,
+    CS_FIRST,
+    CS_LONG,
+    CS_CLOSING
+} conn_state;
+
+typedef struct md_conn md_conn;
+
+typedef struct md_listener {
+    struct evconnlistener *ev;
+    md_addr addr;
+    const md_codec_ops *codec;     /* NULL: detect per connection (auto) */
+    md_listeners *owner;
+} md_listener;
+
+struct md_listeners {
+    md_server *srv;
+    struct event_base *base;
+    md_listen_opts opts;
+    md_pickle_limits limits;
+    md_listener **ls;
+    size_t nls;
+    md_conn *conns;
+    size_t nconns;
+};
+
+struct md_conn {
+    md_peer peer;                  /* first: the dispatcher sees an md_peer */
+    md_listeners *owner;
+    md_listener *listener;
+    struct bufferevent *bev;
+    evutil_socket_t fd;
+    bool tcp;
+    conn_state state;
+    md_auth_ctx *auth;
+    struct event *deadline;        /* handshake and first request */
+    struct event *resume;          /* continue after a parked reply */
+    const md_codec_ops *codec;
+    bool in_cb;
+    bool dead;
+    md_buf out;                    /* scratch for encoding replies */
+    char who[80];
+    md_conn *prev, *next;
+};
+
+static void conn_process(md_conn *c);
+
+/* ---- lifetime ------------------------------------------------------------ */
+
+static void conn_free(md_conn *c)
+{
+    md_listeners *ls = c->owner;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        ls->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    ls->nconns--;
+    /* Parked calls of a vanished client go with it; what it owned is
+     * released (see md_peer_close). */
+    c->state = CS_CLOSING;
+    md_peer_close(&c->peer);
+    if (c->deadline)
+        event_free(c->deadline);
+    if (c->resume)
+        event_free(c->resume);
+    if (c->bev)
+        bufferevent_free(c->bev);
+    if (c->auth)
+        md_auth_free(c->auth);
+    md_buf_free(&c->out);
+    md_free(c);
+}
+
+static void conn_close(md_conn *c)
+{
+    if (c->in_cb) {
+        c->dead = true;
+        return;
+    }
+    conn_free(c);
+}
+
+/* Close once everything queued has been written. */
+static void conn_close_after_flush(md_conn *c)
+{
+    c->state = CS_CLOSING;
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        conn_close(c);
+}
+
+static void protocol_error(md_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The one way a connection dies of bad input: one log line, close. */
+static void protocol_error(md_conn *c, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    md_log_warning("%s: %s; closing the connection", c->who, msg);
+    conn_close(c);
+}
+
+/* ---- writing -------------------------------------------------------------- */
+
+static int write_frame(md_conn *c, const uint8_t *payload, size_t len)
+{
+    uint8_t hdr[12];
+    /* Long frames only for peers that read them (3.8+, protocol 4+). */
+    int hlen = md_frame_header(hdr, len, c->peer.protocol >= 4);
+    if (hlen < 0)
+        return -1;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    /* Header and payload in one buffer so they leave in one write. */
+    if (evbuffer_expand(out, (size_t)hlen + len) < 0 ||
+        evbuffer_add(out, hdr, (size_t)hlen) < 0 || evbuffer_add(out, payload, len) < 0)
+        return -1;
+    return 0;
+}
+
+/* Python 2 clients insist that #TRACEBACK texts are byte strings. */
+static md_val *py2_text(md_val *text)
+{
+    if (md_typeof(text) != MD_T_STR)
+        return text;
+    md_val *v = md_str_is_ascii(text)
+                    ? md_str_new_py2(md_str_data(text), md_str_nbytes(text))
+                    : md_bytes_new_py2(md_str_data(text), md_str_nbytes(text));
+    md_decref(text);
+    return v;
+}
+
+static md_val *reply_pair(int protocol, int kind, md_val *payload)
+{
+    const char *k = md_out_kind_text(kind);
+    md_val *ks = protocol == 2 ? md_str_new_py2(k, strlen(k)) : md_str_from_cstr(k);
+    if (protocol == 2 && (kind == MD_OUT_TRACEBACK || kind == MD_OUT_UNSERIALIZABLE))
+        payload = py2_text(payload);
+    md_val *pair = ks && payload ? md_tuple_pack(2, ks, payload) : NULL;
+    md_decref(ks);
+    md_decref(payload);
+    return pair;
+}
+
+static int encode_and_write(md_conn *c, int kind, md_val *payload, md_pickle_err *err)
+{
+    int protocol = c->peer.protocol < 2 ? 2 : c->peer.protocol;
+    md_val *pair = reply_pair(c->peer.protocol, kind, payload);
+    if (!pair) {
+        snprintf(err->msg, sizeof err->msg, "out of memory");
+        return -1;
+    }
+    md_buf_reset(&c->out);
+    int rc = c->codec->encode(pair, protocol, &c->out, err);
+    md_decref(pair);
+    if (rc < 0)
+        return -1;
+    return write_frame(c, c->out.data, c->out.len);
+}
+
+static void conn_deliver(md_peer *peer, int kind, md_val *payload)
+{
+    md_conn *c = (md_conn *)peer;
+    if (c->state == CS_CLOSING || c->dead || !c->codec) {
+        md_decref(payload);
+        return;
+    }
+    md_pickle_err err;
+    memset(&err, 0, sizeof err);
+    if (encode_and_write(c, kind, payload, &err) < 0) {
+        /* Tell the client what could not be sent, as CPython does. */
+        char text[400];
+        snprintf(text, sizeof text,
+                 "Traceback (most recent call last):\n  File \"managerd\", in serve\n"
+                 "TypeError: the reply cannot be serialized: %s\n", err.msg);
+        md_pickle_err err2;
+        if (encode_and_write(c, MD_OUT_UNSERIALIZABLE, md_str_from_cstr(text), &err2) < 0) {
+            protocol_error(c, "cannot send a reply: %s", err.msg);
+            return;
+        }
+    }
+    if (md_buf_failed(&c->out) || c->out.cap > 1 << 20)
+        md_buf_free(&c->out); /* do not keep a huge buffer per idle connection */
+    if (c->state == CS_FIRST)
+        conn_close_after_flush(c);
+    else if (c->state == CS_LONG && c->resume && !c->in_cb)
+        event_active(c->resume, EV_TIMEOUT, 0); /* a parked call finished */
+}
+
+static const md_peer_ops conn_ops = {.deliver = conn_deliver};
+
+/* ---- requests ------------------------------------------------------------- */
+
+static void handle_request(md_conn *c, const uint8_t *payload, size_t len)
+{
+    if (!c->codec) {
+        c->codec = md_codec_detect(payload, len);
+        if (!c->codec) {
+            protocol_error(c, "the first message is neither a pickle nor XML");
+            return;
+        }
+    }
+    md_val *req = NULL;
+    int protocol = 0;
+    md_pickle_err err;
+    memset(&err, 0, sizeof err);
+    if (c->codec->decode(payload, len, &c->owner->limits, &req, &protocol, &err) < 0) {
+        /* Reply in the protocol the message announced, if it did. */
+        c->peer.protocol = len >= 2 && payload[0] == 0x80 && payload[1] <= 5 ? payload[1] : 4;
+        if (c->codec != &md_codec_pickle)
+            c->peer.protocol = 0;
+        char text[400];
+        snprintf(text, sizeof text,
+                 "Traceback (most recent call last):\n  File \"managerd\", in serve\n"
+                 "ValueError: managerd could not decode the request: %s\n", err.msg);
+        md_log_info("%s: undecodable request: %s", c->who, err.msg);
+        conn_deliver(&c->peer, MD_OUT_TRACEBACK, md_str_from_cstr(text));
+        return;
+    }
+    /* Protocol 0 and 1 pickles are answered at 2, which every Python
+     * reads; protocol 0 means an XML peer to the dispatcher. */
+    if (c->codec == &md_codec_pickle && protocol < 2)
+        protocol = 2;
+    c->peer.protocol = protocol;
+    c->peer.may_carry_proxies = memmem(payload, len, "RebuildProxy", 12) != NULL;
+    bool was_long = c->state == CS_LONG;
+    if (c->state == CS_FIRST) {
+        bool is_accept = false;
+        if (md_disp_is_server_method(req, &is_accept) && is_accept) {
+            /* accept_connection itself is a server method; what follows
+             * on this connection are object calls. */
+            c->state = CS_LONG;
+            if (c->deadline)
+                event_del(c->deadline);
+        }
+    }
+    md_disp_request(c->owner->srv, &c->peer, req, was_long);
+    md_decref(req);
+}
+
+static void handle_handshake(md_conn *c, const uint8_t *payload, size_t len)
+{
+    md_buf out = MD_BUF_INIT;
+    int rc = md_auth_feed(c->auth, payload, len, &out);
+    if (out.len)
+        bufferevent_write(c->bev, out.data, out.len);
+    md_buf_free(&out);
+    if (rc == MD_AUTH_DONE) {
+        c->state = CS_FIRST;
+        md_auth_free(c->auth);
+        c->auth = NULL;
+    } else if (rc < 0) {
+        md_log_warning("%s: authentication failed: %s", c->who, md_auth_errstr(c->auth));
+        conn_close_after_flush(c);
+    }
+}
+
+/* Parse and serve every complete frame in the input buffer. */
+static void conn_process(md_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    while (!c->dead && c->state != CS_CLOSING && !c->peer.parked) {
+        size_t avail = evbuffer_get_length(in);
+        uint8_t hdr[12];
+        size_t hn = avail < sizeof hdr ? avail : sizeof hdr;
+        if (evbuffer_copyout(in, hdr, hn) < 0)
+            return;
+        size_t max = c->state == CS_HANDSHAKE ? MD_HANDSHAKE_MAX : c->owner->opts.max_message;
+        size_t hdr_len = 0;
+        uint64_t plen = 0;
+        int rc = md_frame_parse(hdr, hn, max, &hdr_len, &plen);
+        if (rc == MD_FRAME_NEED_MORE)
+            return;
+        if (rc < 0) {
+            protocol_error(c, "%s", rc == MD_ETOOBIG ? "message longer than the limit"
+                                                     : "bad frame header");
+            return;
+        }
+        if (avail < hdr_len + plen)
+            return;
+        evbuffer_drain(in, hdr_len);
+        const uint8_t *payload = plen ? evbuffer_pullup(in, (ssize_t)plen) : (const uint8_t *)"";
+        if (!payload) {
+            protocol_error(c, "out of memory reading a %llu-byte message", (unsigned long long)plen);
+            return;
+        }
+        if (c->state == CS_HANDSHAKE)
+            handle_handshake(c, payload, (size_t)plen);
+        else
+            handle_request(c, payload, (size_t)plen);
+        if (!c->dead)
+            evbuffer_drain(in, (size_t)plen);
+    }
+}
+
+/* ---- callbacks ------------------------------------------------------------ */
+
+static void quickack(md_conn *c)
+{
+    /* Acknowledge at once: a Python client writes its #WELCOME# and its
+     * first request as two small writes, and with Nagle on its side the
+     * second waits for our ACK of the first (CPython's 40 ms stall). */
+    if (c->tcp) {
+        int one = 1;
+        setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+    }
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+    md_conn *c = arg;
+    c->in_cb = true;
+    quickack(c);
+    if (c->state == CS_CLOSING)
+        evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+    else
+        conn_process(c);
+    c->in_cb = false;
+    if (c->dead)
+        conn_free(c);
+}
+
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+    md_conn *c = arg;
+    if (c->state == CS_CLOSING && !c->in_cb)
+        conn_free(c);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    md_conn *c = arg;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        if (c->in_cb)
+            c->dead = true;
+        else
+            conn_free(c);
+    }
+}
+
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    md_conn *c = arg;
+    c->in_cb = true;
+    conn_process(c);
+    c->in_cb = false;
+    if (c->dead)
+        conn_free(c);
+}
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    md_conn *c = arg;
+    md_log_info("%s: no handshake or request in time; closing", c->who);
+    conn_free(c);
+}
+
+static void describe_peer(md_conn *c, const struct sockaddr *sa, int salen)
+{
+    char host[64] = "?";
+    if (sa->sa_family == AF_INET)
+        evutil_inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, host, sizeof host),
+            snprintf(c->who, sizeof c->who, "%s:%d", host,
+                     ntohs(((const struct sockaddr_in *)sa)->sin_port));
+    else if (sa->sa_family == AF_INET6)
+        evutil_inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, host, sizeof host),
+            snprintf(c->who, sizeof c->who, "[%s]:%d", host,
+                     ntohs(((const struct sockaddr_in6 *)sa)->sin6_port));
+    else
+        snprintf(c->who, sizeof c->who, "unix client fd %d", (int)c->fd);
+}
+
+static void accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg)
+{
+    md_listener *l = arg;
+    md_listeners *ls = l->owner;
+    if (ls->nconns >= ls->opts.max_connections) {
+        md_log_warning("connection refused: %zu connections is the limit", ls->nconns);
+        evutil_closesocket(fd);
+        return;
+    }
+    md_conn *c = md_calloc(1, sizeof *c);
+    if (!c) {
+        evutil_closesocket(fd);
+        return;
+    }
+    md_peer_init(&c->peer, &conn_ops, ls->srv);
+    c->peer.protocol = 4;
+    c->owner = ls;
+    c->listener = l;
+    c->fd = fd;
+    c->tcp = sa->sa_family == AF_INET || sa->sa_family == AF_INET6;
+    c->codec = l->codec;
+    describe_peer(c, sa, salen);
+    c->next = ls->conns;
+    if (ls->conns)
+        ls->conns->prev = c;
+    ls->conns = c;
+    ls->nconns++;
+    if (c->tcp) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+    }
+    evutil_make_socket_nonblocking(fd);
+    c->bev = bufferevent_socket_new(ls->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->auth = md_auth_new(MD_AUTH_SERVER, ls->opts.key, NULL);
+    c->deadline = evtimer_new(ls->base, deadline_cb, c);
+    c->resume = evtimer_new(ls->base, resume_cb, c);
+    md_buf out = MD_BUF_INIT;
+    if (!c->bev || !c->auth || !c->deadline || !c->resume || md_auth_start(c->auth, &out) < 0) {
+        md_buf_free(&out);
+        if (!c->bev)
+            evutil_closesocket(fd);
+        conn_free(c);
+        return;
+    }
+    bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    bufferevent_write(c->bev, out.data, out.len);
+    md_buf_free(&out);
+    struct timeval tv = {MD_HANDSHAKE_DEADLINE_MS / 1000, (MD_HANDSHAKE_DEADLINE_MS % 1000) * 1000};
+    evtimer_add(c->deadline, &tv);
+}
+
+static void accept_error_cb(struct evconnlistener *ev, void *arg)
+{
+    int err = EVUTIL_SOCKET_ERROR();
+    /* EMFILE and friends: keep listening, the next accept may work. */
+    md_log_warning("accept failed: %s", evutil_socket_error_to_string(err));
+}
+
+/* ---- listeners ------------------------------------------------------------ */
+
+md_listeners *md_listen_new(md_server *srv, struct event_base *base, const md_listen_opts *opts)
+{
+    md_listeners *ls = md_calloc(1, sizeof *ls);
+    if (!ls)
+        return NULL;
+    ls->srv = srv;
+    ls->base = base;
+    ls->opts = *opts;
+    if (!ls->opts.max_message)
+        ls->opts.max_message = MD_MAX_MESSAGE_DEFAULT;
+    if (ls->opts.max_message < MD_MAX_MESSAGE_MIN)
+        ls->opts.max_message = MD_MAX_MESSAGE_MIN;
+    if (ls->opts.max_message > MD_MAX_MESSAGE_MAX)
+        ls->opts.max_message = MD_MAX_MESSAGE_MAX;
+    if (!ls->opts.max_connections)
+        ls->opts.max_connections = MD_MAX_CONNECTIONS_DEFAULT;
+    md_pickle_limits_default(&ls->limits);
+    ls->limits.max_bytes = ls->opts.max_message;
+    return ls;
+}
+
+static void fill_actual_address(md_listener *l, evutil_socket_t fd)
+{
+    if (l->addr.kind != MD_ADDR_TCP)
+        return;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET)
+            l->addr.port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        else if (ss.ss_family == AF_INET6)
+            l->addr.port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+}
+
+int md_listen_add(md_listeners *ls, md_addr *addr, char *err, size_t errlen)
+{
+    if (addr->kind == MD_ADDR_HTTP) {
+        snprintf(err, errlen, "HTTP listeners are not served by this module");
+        return -1;
+    }
+    md_listener *l = md_calloc(1, sizeof *l);
+    md_listener **arr = md_realloc(ls->ls, (ls->nls + 1) * sizeof *arr);
+    if (!l || !arr) {
+        md_free(l);
+        if (arr)
+            ls->ls = arr;
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    ls->ls = arr;
+    l->addr = *addr;
+    l->owner = ls;
+    l->codec = strcmp(addr->serializer, "auto") == 0 ? NULL : md_codec_find(addr->serializer);
+    if (!l->codec && strcmp(addr->serializer, "auto") != 0) {
+        snprintf(err, errlen, "serializer '%s' is not available", addr->serializer);
+        md_free(l);
+        return -1;
+    }
+    if (addr->kind == MD_ADDR_UNIX) {
+        /* A stale socket file from an earlier run would make bind fail. */
+        struct stat st;
+        if (stat(addr->path, &st) == 0 && S_ISSOCK(st.st_mode))
+            unlink(addr->path);
+    }
+    unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC;
+    if (addr->kind == MD_ADDR_TCP)
+        flags |= LEV_OPT_REUSEABLE;
+    l->ev = evconnlistener_new_bind(ls->base, accept_cb, l, flags, 1024,
+                                    (struct sockaddr *)&addr->ss, (int)addr->sslen);
+    if (!l->ev) {
+        char a[300];
+        md_addr_format(addr, a, sizeof a);
+        snprintf(err, errlen, "cannot listen on %s: %s", a, strerror(errno));
+        md_free(l);
+        return -1;
+    }
+    evconnlistener_set_error_cb(l->ev, accept_error_cb);
+    fill_actual_address(l, evconnlistener_get_fd(l->ev));
+    *addr = l->addr;
+    ls->ls[ls->nls++] = l;
+    return 0;
+}
+
+void md_listen_stop_accepting(md_listeners *ls)
+{
+    for (size_t i = 0; i < ls->nls; i++)
+        if (ls->ls[i]->ev)
+            evconnlistener_disable(ls->ls[i]->ev);
+}
+
+size_t md_listen_nconns(const md_listeners *ls)
+{
+    return ls->nconns;
+}
+
+void md_listen_free(md_listeners *ls)
+{
+    if (!ls)
+        return;
+    while (ls->conns) {
+        ls->conns->in_cb = false;
+        conn_free(ls->conns);
+    }
+    for (size_t i = 0; i < ls->nls; i++) {
+        md_listener *l = ls->ls[i];
+        if (l->ev)
+            evconnlistener_free(l->ev);
+        if (l->addr.kind == MD_ADDR_UNIX)
+            unlink(l->addr.path);
+        md_free(l);
+    }
+    md_free(ls->ls);
+    md_free(ls);
+}
