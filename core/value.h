@@ -1,0 +1,309 @@
+/* value.h - managerd's dynamic value model, with Python's meaning.
+ *
+ * Every value a client can store or send is an md_val: None, bool, int of
+ * any size, float, complex, str, bytes, bytearray, tuple, list, dict
+ * (insertion ordered), set, frozenset, slice, exception, global reference
+ * and opaque object (a pickled instance of a class managerd does not know,
+ * kept as inert data).
+ *
+ * Ownership rule, followed everywhere:
+ *   - arguments are borrowed;
+ *   - results are new references (the caller must md_decref them);
+ *   - a function that takes ownership of an argument says "steal" in its
+ *     name or in its comment;
+ *   - accessors that return a value inside a container (md_tuple_get,
+ *     md_list_get, md_dict_get, ...) return a BORROWED reference, as their
+ *     comment says.
+ * None, True, False and the empty tuple are immortal: incref and decref
+ * are no-ops on them.
+ *
+ * Small integers are stored inline in the pointer (tagged), so an md_val*
+ * must only be inspected through these functions.
+ *
+ * Functions that can fail in a Python-visible way (unhashable key, mixed
+ * type ordering, ...) take an md_pyerr* and return -1 (or NULL) with the
+ * exception class and message filled in, exactly as Python words them.
+ * Running out of memory is reported as MemoryError the same way.
+ */
+#ifndef MD_VALUE_H
+#define MD_VALUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#include "core/buf.h"
+
+typedef struct md_val md_val;
+
+/* (Named md_vtype, not md_type: md_type is a shared-object type, obj.h.) */
+typedef enum md_vtype {
+    MD_T_NONE,
+    MD_T_BOOL,
+    MD_T_INT,
+    MD_T_FLOAT,
+    MD_T_COMPLEX,
+    MD_T_STR,
+    MD_T_BYTES,
+    MD_T_BYTEARRAY,
+    MD_T_TUPLE,
+    MD_T_LIST,
+    MD_T_DICT,
+    MD_T_SET,
+    MD_T_FROZENSET,
+    MD_T_SLICE,
+    MD_T_EXC,     /* an exception instance: class global + args (+ state) */
+    MD_T_GLOBAL,  /* a reference to module.qualname, e.g. a class        */
+    MD_T_OPAQUE,  /* an instance managerd cannot build: kept as its parts */
+    MD_T__COUNT
+} md_vtype;
+
+/* A Python exception raised by a value operation: class name as Python
+ * prints it ("TypeError", "KeyError") and the message (str(exc)). */
+typedef struct md_pyerr {
+    const char *type;   /* static string; NULL when no error */
+    char msg[256];
+} md_pyerr;
+
+void md_pyerr_set(md_pyerr *e, const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void md_pyerr_clear(md_pyerr *e);
+
+/* ---- reference counting ------------------------------------------------ */
+
+md_val *md_incref(md_val *v);       /* returns v, for chaining; NULL-safe */
+void md_decref(md_val *v);          /* NULL-safe */
+uint32_t md_refcount(const md_val *v); /* for tests; immortal/tagged: UINT32_MAX */
+
+md_vtype md_typeof(const md_val *v);
+/* Python's type name: "NoneType", "bool", "int", "str", "bytes", ...
+ * For MD_T_EXC and MD_T_OPAQUE: the class's own name ("KeyError",
+ * "Point"). */
+const char *md_type_name(const md_val *v);
+
+/* ---- singletons -------------------------------------------------------- */
+
+md_val *md_none(void);               /* immortal; no need to decref */
+md_val *md_true(void);
+md_val *md_false(void);
+md_val *md_bool(bool b);
+bool md_bool_get(const md_val *v);   /* v must be MD_T_BOOL */
+
+/* ---- int (arbitrary precision) ----------------------------------------- */
+
+md_val *md_int_from_i64(int64_t i);
+md_val *md_int_from_u64(uint64_t u);
+/* Two's complement little-endian, as LONG1/LONG4 carry it (n == 0 is 0). */
+md_val *md_int_from_le(const uint8_t *bytes, size_t n);
+/* ASCII decimal with optional sign (and optional trailing 'L' if allow_l).
+ * Returns NULL if the text is not a valid integer. */
+md_val *md_int_from_decimal(const char *text, size_t n, bool allow_l);
+/* 0 if v (int or bool) fits in int64, -1 otherwise. */
+int md_int_to_i64(const md_val *v, int64_t *out);
+/* Minimal two's complement little-endian length as pickle's encode_long
+ * writes it (0 for zero), and the bytes themselves. */
+size_t md_int_le_size(const md_val *v);
+void md_int_to_le(const md_val *v, uint8_t *out, size_t n);
+int md_int_sign(const md_val *v);    /* -1, 0, 1 */
+/* Decimal text appended to out. Returns 0 or -1 (out of memory). */
+int md_int_to_decimal(const md_val *v, md_buf *out);
+
+/* ---- float, complex ---------------------------------------------------- */
+
+md_val *md_float_new(double d);
+double md_float_get(const md_val *v);
+md_val *md_complex_new(double re, double im);
+double md_complex_real(const md_val *v);
+double md_complex_imag(const md_val *v);
+
+/* ---- str, bytes, bytearray --------------------------------------------- */
+
+/* str is UTF-8; lone surrogates (U+D800..U+DFFF) are allowed, encoded as
+ * three bytes, as Python's 'surrogatepass' writes them, because Python
+ * str can hold them and pickle carries them that way.
+ * md_str_new returns NULL if the bytes are not such UTF-8. */
+md_val *md_str_new(const char *utf8, size_t nbytes);
+md_val *md_str_from_cstr(const char *s);
+/* Python 2 'str' that is ASCII: a str flagged so it re-encodes to 2.7 as
+ * a byte string (SHORT_BINSTRING/BINSTRING). Equal to the plain str. */
+md_val *md_str_new_py2(const char *ascii, size_t nbytes);
+bool md_str_is_py2(const md_val *v);
+const char *md_str_data(const md_val *v);   /* NUL-terminated */
+size_t md_str_nbytes(const md_val *v);
+size_t md_str_len(const md_val *v);         /* code points */
+bool md_str_is_ascii(const md_val *v);
+/* Compare a str value with a C string (byte equality). */
+bool md_str_eq_cstr(const md_val *v, const char *s);
+
+md_val *md_bytes_new(const void *data, size_t n);
+/* A Python 2 'str' that is not ASCII: bytes flagged so it re-encodes to
+ * 2.7 as a byte string (and to Python 3 as bytes). */
+md_val *md_bytes_new_py2(const void *data, size_t n);
+bool md_bytes_is_py2(const md_val *v);
+md_val *md_bytearray_new(const void *data, size_t n);
+/* For bytes and bytearray. */
+const uint8_t *md_bytes_data(const md_val *v);
+size_t md_bytes_len(const md_val *v);
+
+/* ---- tuple ------------------------------------------------------------- */
+
+/* A tuple of n items, each None until set. md_tuple_set_steal may only be
+ * used while building (before the tuple is shared or hashed). */
+md_val *md_tuple_new(size_t n);
+void md_tuple_set_steal(md_val *t, size_t i, md_val *item);
+md_val *md_tuple_get(const md_val *t, size_t i);       /* borrowed */
+size_t md_tuple_len(const md_val *t);
+/* Convenience: md_tuple_pack(2, a, b): borrowed items, new tuple. */
+md_val *md_tuple_pack(size_t n, ...);
+
+/* ---- list -------------------------------------------------------------- */
+
+md_val *md_list_new(size_t capacity_hint);
+size_t md_list_len(const md_val *l);
+md_val *md_list_get(const md_val *l, size_t i);        /* borrowed */
+int md_list_append(md_val *l, md_val *item);            /* 0 / -1 ENOMEM */
+int md_list_append_steal(md_val *l, md_val *item);      /* steals item even on failure */
+void md_list_set(md_val *l, size_t i, md_val *item);    /* i < len */
+int md_list_insert(md_val *l, size_t i, md_val *item);  /* i clamped to len */
+void md_list_del(md_val *l, size_t i);                  /* i < len */
+void md_list_clear(md_val *l);
+
+/* ---- dict (insertion ordered) ------------------------------------------ */
+
+md_val *md_dict_new(void);
+size_t md_dict_len(const md_val *d);
+/* 0 on success; -1 with TypeError("unhashable type: 'list'") or
+ * MemoryError in e. */
+int md_dict_set(md_val *d, md_val *key, md_val *val, md_pyerr *e);
+/* Borrowed value, or NULL: absent (e->type NULL) or error (e->type set). */
+md_val *md_dict_get(const md_val *d, md_val *key, md_pyerr *e);
+/* 1 removed, 0 absent, -1 error. */
+int md_dict_del(md_val *d, md_val *key, md_pyerr *e);
+void md_dict_clear(md_val *d);
+/* (Addition.) Removes key and returns its value as a NEW reference, in
+ * one lookup; NULL if absent (e->type NULL) or on error (e->type set). */
+md_val *md_dict_pop(md_val *d, md_val *key, md_pyerr *e);
+/* Iterate in insertion order: size_t pos = 0; while (md_dict_next(d, &pos,
+ * &k, &v)) ...  k and v are borrowed. The dict must not change meanwhile. */
+bool md_dict_next(const md_val *d, size_t *pos, md_val **key, md_val **val);
+
+/* ---- set, frozenset ---------------------------------------------------- */
+
+md_val *md_set_new(bool frozen);
+size_t md_set_len(const md_val *s);
+/* add: 0 ok (also when present), -1 error (unhashable). frozensets may
+ * only be filled while building. */
+int md_set_add(md_val *s, md_val *item, md_pyerr *e);
+/* 1 present, 0 absent, -1 error. */
+int md_set_contains(const md_val *s, md_val *item, md_pyerr *e);
+int md_set_discard(md_val *s, md_val *item, md_pyerr *e);
+/* (Addition.) Removes every item. */
+void md_set_clear(md_val *s);
+/* Iteration in insertion order, items borrowed. */
+bool md_set_next(const md_val *s, size_t *pos, md_val **item);
+
+/* ---- slice ------------------------------------------------------------- */
+
+md_val *md_slice_new(md_val *start, md_val *stop, md_val *step);
+md_val *md_slice_start(const md_val *s);    /* borrowed */
+md_val *md_slice_stop(const md_val *s);
+md_val *md_slice_step(const md_val *s);
+
+/* ---- global reference -------------------------------------------------- */
+
+/* module and qualified name are UTF-8 C strings, copied. */
+md_val *md_global_new(const char *module, const char *qualname);
+const char *md_global_module(const md_val *g);
+const char *md_global_name(const md_val *g);
+bool md_global_is(const md_val *g, const char *module, const char *qualname);
+
+/* ---- exception --------------------------------------------------------- */
+
+/* An exception instance of class cls (an MD_T_GLOBAL, e.g. builtins
+ * KeyError; module names are kept in their Python 3 spelling) with args
+ * (a tuple). state is NULL or the BUILD state Python 3.12+ adds to some
+ * exceptions. All three are borrowed. */
+md_val *md_exc_new(md_val *cls, md_val *args, md_val *state);
+/* Convenience: md_exc_make("builtins", "KeyError", 1, key). Items borrowed. */
+md_val *md_exc_make(const char *module, const char *name, size_t nargs, ...);
+md_val *md_exc_class(const md_val *x);     /* borrowed global */
+md_val *md_exc_args(const md_val *x);      /* borrowed tuple */
+md_val *md_exc_state(const md_val *x);     /* borrowed, may be NULL */
+
+/* ---- opaque object ----------------------------------------------------- */
+
+/* How the object was built in the pickle; the encoder uses the same. */
+typedef enum md_opaque_kind {
+    MD_OPQ_REDUCE,    /* callable(*args)                   */
+    MD_OPQ_NEWOBJ,    /* cls.__new__(cls, *args)           */
+    MD_OPQ_NEWOBJ_EX, /* cls.__new__(cls, *args, **kwargs) */
+    MD_OPQ_OBJ        /* Python 2 old-style instance (OBJ/INST) */
+} md_opaque_kind;
+
+/* callable and args are borrowed. callable is usually an MD_T_GLOBAL but
+ * may be any value (REDUCE allows it). args is a tuple. */
+md_val *md_opaque_new(md_opaque_kind kind, md_val *callable, md_val *args);
+md_opaque_kind md_opaque_kind_of(const md_val *o);
+md_val *md_opaque_callable(const md_val *o);   /* borrowed */
+md_val *md_opaque_args(const md_val *o);       /* borrowed */
+md_val *md_opaque_kwargs(const md_val *o);     /* borrowed, NULL if none */
+md_val *md_opaque_state(const md_val *o);      /* borrowed, NULL if none */
+/* Items appended (APPEND/APPENDS) or set (SETITEM/SETITEMS) on the object
+ * after it was built: a list, and a list of 2-tuples; NULL if none. */
+md_val *md_opaque_listitems(const md_val *o);
+md_val *md_opaque_dictitems(const md_val *o);
+/* Setters steal their argument (and replace any earlier one). */
+void md_opaque_set_kwargs_steal(md_val *o, md_val *kwargs);
+void md_opaque_set_state_steal(md_val *o, md_val *state);
+/* Appends; create the lists on first use. 0 or -1 on ENOMEM. */
+int md_opaque_add_listitem(md_val *o, md_val *item);
+int md_opaque_add_dictitem(md_val *o, md_val *key, md_val *val);
+
+/* ---- watched opaque objects ---------------------------------------------- */
+
+/* The server counts a proxy stored inside a value as a reference to the
+ * proxy's referent. It marks such RebuildProxy opaques as watched; when a
+ * watched opaque is freed (the value was overwritten, deleted, or its
+ * container died) the hook runs first, while the opaque's parts are still
+ * readable, and releases the reference. One hook per process. */
+typedef void (*md_opaque_free_hook)(md_val *o);
+void md_opaque_set_free_hook(md_opaque_free_hook fn);
+void md_opaque_watch(md_val *o);
+bool md_opaque_watched(const md_val *o);
+
+/* ---- Python semantics -------------------------------------------------- */
+
+/* Python's ==. Returns 1 equal, 0 not equal, -1 error (recursion too
+ * deep: RecursionError). NaN != NaN unless a and b are the same object
+ * inside a container (Python's identity shortcut). */
+int md_val_eq(const md_val *a, const md_val *b, md_pyerr *e);
+/* Python's hash() for numbers (so 1, 1.0 and True hash alike: the same
+ * algorithm as CPython, modulo 2**61 - 1), a fixed hash for everything
+ * else hashable. -1 with TypeError "unhashable type: 'list'". */
+int md_val_hash(const md_val *a, int64_t *out, md_pyerr *e);
+/* Python's rich comparison for ordering: op is one of "<", "<=", ">",
+ * ">=". Returns 1 true, 0 false, -1 error with Python's message, e.g.
+ * TypeError "'<' not supported between instances of 'str' and 'int'". */
+int md_val_order(const md_val *a, const md_val *b, const char *op, md_pyerr *e);
+/* repr(v) and str(v) exactly as Python 3 prints builtin values, appended
+ * to out. Recursive containers print as [...] / {...}. 0 or -1 (ENOMEM,
+ * or depth with RecursionError). */
+int md_val_repr(const md_val *v, md_buf *out, md_pyerr *e);
+int md_val_str(const md_val *v, md_buf *out, md_pyerr *e);
+/* copy.deepcopy: containers copied with sharing and cycles preserved,
+ * immutable scalars shared. NULL on error. */
+md_val *md_val_deepcopy(md_val *v, md_pyerr *e);
+/* True for values that can be dict keys (tuples check their items). */
+bool md_val_is_hashable(const md_val *v);
+
+/* ---- cycles ------------------------------------------------------------ */
+
+/* Containers (list, dict, set, tuple, opaque, exc) are tracked; this frees
+ * every tracked container that is only reachable from other garbage
+ * containers (CPython's trial deletion). Returns the number freed. The
+ * server calls it from time to time and at exit. */
+size_t md_gc_collect(void);
+/* Live container count, for tests and debug_info. */
+size_t md_gc_tracked(void);
+
+#endif /* MD_VALUE_H */

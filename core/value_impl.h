@@ -1,0 +1,129 @@
+/* value_impl.h - private layout of md_val objects, shared by the
+ * core/value*.c files (and their white-box test, tests/unit/test_value.c);
+ * nothing else may include it.
+ *
+ * Memory matters (a million small dict items must fit in 64 MB), so the
+ * common header is 8 bytes, small ints live in the pointer, a short ASCII
+ * str is 12 bytes of header plus its text, and containers carry a 24-byte
+ * GC link in front of the object.
+ */
+#ifndef MD_VALUE_IMPL_H
+#define MD_VALUE_IMPL_H
+
+#include <gmp.h>
+#include <stdint.h>
+
+#include "core/value.h"
+
+/* Header flags. */
+enum {
+    F_IMMORTAL = 1 << 0,  /* None, True, False, ()                      */
+    F_GC = 1 << 1,        /* allocated with a gc_head in front          */
+    F_ASCII = 1 << 2,     /* str: code points == bytes (no ncp field)    */
+    F_WIDE = 1 << 3,      /* str/bytes: size_t lengths (>= 4 GiB)        */
+    F_PY2 = 1 << 4,       /* str/bytes: came from a Python 2 'str'       */
+    F_VISITING = 1 << 5,  /* container: repr in progress (cycle marker)  */
+    F_WATCHED = 1 << 6,   /* opaque: run the free hook before freeing    */
+    F_FROZEN = 1 << 7     /* set: frozenset                              */
+};
+
+struct md_val {
+    uint32_t refcnt;
+    uint8_t type;   /* md_vtype */
+    uint8_t flags;
+    uint16_t aux;   /* opaque: md_opaque_kind */
+};
+
+/* Containers are allocated with this in front; the list of live tracked
+ * containers is what md_gc_collect walks. While an object waits in the
+ * deferred-free chain, next links that chain. */
+typedef struct gc_head {
+    struct gc_head *prev, *next;
+    intptr_t refs;  /* scratch for md_gc_collect */
+} gc_head;
+
+#define GC_HEAD(v) ((gc_head *)(v) - 1)
+#define GC_OBJ(g) ((md_val *)((gc_head *)(g) + 1))
+
+/* ---- small ints are tagged pointers ------------------------------------ */
+
+#define SMALL_MIN (-((int64_t)1 << 62))
+#define SMALL_MAX (((int64_t)1 << 62) - 1)
+#define IS_SMALL(v) (((uintptr_t)(v)) & 1)
+#define SMALL_GET(v) ((int64_t)(intptr_t)(v) >> 1)
+#define SMALL_MAKE(i) ((md_val *)(intptr_t)(((uint64_t)(i) << 1) | 1))
+
+typedef struct { md_val h; mpz_t z; } md_bigint;  /* outside small range */
+typedef struct { md_val h; double d; } md_floatobj;
+typedef struct { md_val h; double re, im; } md_complexobj;
+typedef struct { md_val h; size_t len, cap; uint8_t *data; } md_bytearrayobj;
+typedef struct { md_val h; size_t len; md_val *items[]; } md_tupleobj;
+typedef struct { md_val h; size_t len, cap; md_val **items; } md_listobj;
+typedef struct { md_val h; md_val *start, *stop, *step; } md_sliceobj;
+typedef struct { md_val h; uint32_t modlen; char text[]; } md_globalobj;
+typedef struct { md_val h; md_val *cls, *args, *state; } md_excobj;
+typedef struct {
+    md_val h;
+    md_val *callable, *args, *kwargs, *state, *listitems, *dictitems;
+} md_opaqueobj;
+
+/* The insertion-ordered hash table behind dict (stride 2: key, value)
+ * and set/frozenset (stride 1: key), like CPython's compact dict: an
+ * index of small integers into a dense entries array. Deleted entries
+ * keep their place (key NULL) until the next rebuild, which keeps order.
+ * Hashes are not stored: they are recomputed on rebuild, which keeps an
+ * entry at 16 bytes (str and int hashes are cheap). */
+typedef struct md_table {
+    size_t used;      /* live entries                                 */
+    size_t nentries;  /* entries in use, deleted ones included        */
+    size_t ecap;      /* capacity of entries, in entries              */
+    uint8_t log2size; /* index has 1 << log2size slots; 0: no index   */
+    uint8_t stride;   /* 1 or 2                                       */
+    void *index;
+    md_val **entries;
+} md_table;
+
+typedef struct { md_val h; md_table t; } md_tableobj;  /* dict, set */
+
+static inline md_val *tbl_key(const md_table *t, size_t i)
+{
+    return t->entries[i * t->stride];
+}
+
+/* ---- shared internals (value.c) ----------------------------------------- */
+
+void *md_val__alloc(md_vtype type, size_t size);     /* plain object */
+void *md_val__alloc_gc(md_vtype type, size_t size);  /* tracked container */
+void md_val__nomem(md_pyerr *e);
+/* Calls fn on each child of a container (NULL children skipped). */
+void md_val__visit(md_val *v, void (*fn)(md_val *child, void *ctx), void *ctx);
+/* Name of the class an exception / opaque object was built from, and its
+ * module (NULL if unknown). */
+const char *md_val__class_name(const md_val *v, const char **module);
+/* The class global of an exception / opaque object, NULL if unknown. */
+md_val *md_val__class_global(const md_val *v);
+/* str/bytes layout accessors. */
+const uint8_t *md_val__sdata(const md_val *v);
+size_t md_val__slen(const md_val *v);
+
+/* ---- tables (value_table.c) ----------------------------------------------- */
+
+void md_table__init(md_table *t, uint8_t stride);
+void md_table__clear(md_table *t);   /* drops references, frees memory */
+/* Entry index of key (and, if slot, the index slot holding it), -1
+ * absent, -2 error. */
+long md_table__find(const md_table *t, md_val *key, size_t *slot, md_pyerr *e);
+/* Entry index of key, inserting (key, val) if absent (references taken);
+ * *added says which. -1 on error (nothing taken). */
+long md_table__insert(md_table *t, md_val *key, md_val *val, bool *added,
+                      md_pyerr *e);
+/* Removes entry ix, found at index slot `slot` by md_table__find. */
+void md_table__remove_at(md_table *t, size_t ix, size_t slot);
+
+/* ---- ops (value_ops.c) ------------------------------------------------------ */
+
+int md_val__eq(const md_val *a, const md_val *b, md_pyerr *e, int depth);
+int md_val__hash(const md_val *a, int64_t *out, md_pyerr *e, int depth);
+int md_val__too_deep(md_pyerr *e, const char *what);
+
+#endif /* MD_VALUE_IMPL_H */

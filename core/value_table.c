@@ -1,0 +1,565 @@
+/* value_table.c - the mutable containers: list, and the insertion-ordered
+ * hash table behind dict, set and frozenset (CPython's compact dict
+ * layout: a small-integer index over a dense array of entries).
+ */
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/value.h"
+#include "core/value_impl.h"
+
+/* ======================================================================
+ * list
+ * ====================================================================== */
+
+md_val *md_list_new(size_t capacity_hint)
+{
+    md_listobj *l = md_val__alloc_gc(MD_T_LIST, sizeof *l);
+    if (!l)
+        return NULL;
+    l->len = l->cap = 0;
+    l->items = NULL;
+    if (capacity_hint && capacity_hint < SIZE_MAX / sizeof(md_val *)) {
+        l->items = md_malloc(capacity_hint * sizeof(md_val *));
+        if (!l->items) {
+            md_decref(&l->h);
+            return NULL;
+        }
+        l->cap = capacity_hint;
+    }
+    return &l->h;
+}
+
+size_t md_list_len(const md_val *l)
+{
+    return ((const md_listobj *)l)->len;
+}
+
+md_val *md_list_get(const md_val *l, size_t i)
+{
+    const md_listobj *lp = (const md_listobj *)l;
+    MD_ASSERT(i < lp->len);
+    return lp->items[i];
+}
+
+/* Room for one more item (CPython's over-allocation: about 1/8). */
+static int list_grow(md_listobj *l)
+{
+    if (l->len < l->cap)
+        return 0;
+    size_t cap = l->len + (l->len >> 3) + (l->len < 9 ? 3 : 6);
+    if (cap > SIZE_MAX / sizeof(md_val *))
+        return -1;
+    md_val **items = md_realloc(l->items, cap * sizeof(md_val *));
+    if (!items)
+        return -1;
+    l->items = items;
+    l->cap = cap;
+    return 0;
+}
+
+int md_list_append(md_val *l, md_val *item)
+{
+    md_listobj *lp = (md_listobj *)l;
+    if (list_grow(lp) < 0)
+        return -1;
+    lp->items[lp->len++] = md_incref(item);
+    return 0;
+}
+
+int md_list_append_steal(md_val *l, md_val *item)
+{
+    md_listobj *lp = (md_listobj *)l;
+    if (list_grow(lp) < 0) {
+        md_decref(item);
+        return -1;
+    }
+    lp->items[lp->len++] = item;
+    return 0;
+}
+
+void md_list_set(md_val *l, size_t i, md_val *item)
+{
+    md_listobj *lp = (md_listobj *)l;
+    MD_ASSERT(i < lp->len);
+    md_val *old = lp->items[i];
+    lp->items[i] = md_incref(item);
+    md_decref(old);
+}
+
+int md_list_insert(md_val *l, size_t i, md_val *item)
+{
+    md_listobj *lp = (md_listobj *)l;
+    if (list_grow(lp) < 0)
+        return -1;
+    if (i > lp->len)
+        i = lp->len;
+    memmove(lp->items + i + 1, lp->items + i, (lp->len - i) * sizeof(md_val *));
+    lp->items[i] = md_incref(item);
+    lp->len++;
+    return 0;
+}
+
+void md_list_del(md_val *l, size_t i)
+{
+    md_listobj *lp = (md_listobj *)l;
+    MD_ASSERT(i < lp->len);
+    md_val *old = lp->items[i];
+    memmove(lp->items + i, lp->items + i + 1, (lp->len - i - 1) * sizeof(md_val *));
+    lp->len--;
+    md_decref(old);
+}
+
+void md_list_clear(md_val *l)
+{
+    md_listobj *lp = (md_listobj *)l;
+    /* Detach first: a decref may run a free hook that looks at the list. */
+    md_val **items = lp->items;
+    size_t n = lp->len;
+    lp->items = NULL;
+    lp->len = lp->cap = 0;
+    for (size_t i = 0; i < n; i++)
+        md_decref(items[i]);
+    md_free(items);
+}
+
+/* ======================================================================
+ * Hash table index
+ * ====================================================================== */
+
+#define IX_EMPTY (-1)
+#define IX_DUMMY (-2)
+#define MIN_LOG2 3
+
+static size_t tbl_size(const md_table *t)
+{
+    return t->log2size ? (size_t)1 << t->log2size : 0;
+}
+
+static size_t usable(size_t size)
+{
+    return (size << 1) / 3;
+}
+
+static size_t ix_width(uint8_t log2size)
+{
+    if (log2size <= 7)
+        return 1;
+    if (log2size <= 15)
+        return 2;
+    if (log2size <= 31)
+        return 4;
+    return 8;
+}
+
+static int64_t ix_get(const md_table *t, size_t slot)
+{
+    switch (ix_width(t->log2size)) {
+    case 1: return ((const int8_t *)t->index)[slot];
+    case 2: return ((const int16_t *)t->index)[slot];
+    case 4: return ((const int32_t *)t->index)[slot];
+    default: return ((const int64_t *)t->index)[slot];
+    }
+}
+
+static void ix_set(md_table *t, size_t slot, int64_t ix)
+{
+    switch (ix_width(t->log2size)) {
+    case 1: ((int8_t *)t->index)[slot] = (int8_t)ix; break;
+    case 2: ((int16_t *)t->index)[slot] = (int16_t)ix; break;
+    case 4: ((int32_t *)t->index)[slot] = (int32_t)ix; break;
+    default: ((int64_t *)t->index)[slot] = ix; break;
+    }
+}
+
+void md_table__init(md_table *t, uint8_t stride)
+{
+    memset(t, 0, sizeof *t);
+    t->stride = stride;
+}
+
+void md_table__clear(md_table *t)
+{
+    md_val **entries = t->entries;
+    size_t n = t->nentries * t->stride;
+    md_free(t->index);
+    md_table__init(t, t->stride);
+    for (size_t i = 0; i < n; i++)
+        md_decref(entries[i]);
+    md_free(entries);
+}
+
+/* The hash of a stored key. It hashed when it went in; it can only fail
+ * now if the key changed since (an opaque object whose state a decoder
+ * set after using it as a key), and then, as in Python, the entry just
+ * stops being found by lookups. */
+static uint64_t key_hash(md_val *key)
+{
+    int64_t h;
+    md_pyerr e;
+    if (md_val__hash(key, &h, &e, 0) < 0)
+        return 0;
+    return (uint64_t)h;
+}
+
+/* Fills a fresh index of 1 << log2size slots from the (compacted)
+ * entries. */
+static void index_fill(md_table *t)
+{
+    size_t mask = tbl_size(t) - 1;
+    memset(t->index, 0xff, tbl_size(t) * ix_width(t->log2size));
+    for (size_t i = 0; i < t->nentries; i++) {
+        uint64_t h = key_hash(tbl_key(t, i)), perturb = h;
+        size_t slot = h & mask;
+        while (ix_get(t, slot) != IX_EMPTY) {
+            perturb >>= 5;
+            slot = (slot * 5 + perturb + 1) & mask;
+        }
+        ix_set(t, slot, (int64_t)i);
+    }
+}
+
+/* Drops deleted entries, keeping order. */
+static void compact(md_table *t)
+{
+    size_t j = 0, s = t->stride;
+    for (size_t i = 0; i < t->nentries; i++) {
+        if (!tbl_key(t, i))
+            continue;
+        if (i != j)
+            memmove(&t->entries[j * s], &t->entries[i * s], s * sizeof(md_val *));
+        j++;
+    }
+    t->nentries = j;
+}
+
+/* Rebuilds the index with room for at least `want` entries, at one third
+ * load as CPython does, and makes the entries array hold at least `want`
+ * (growing it by a quarter, not to the index's size, which is what keeps
+ * a large dict near 16 bytes per entry). Nothing changes on failure. */
+static int table_rebuild(md_table *t, size_t want)
+{
+    uint8_t log2 = MIN_LOG2;
+    while (((size_t)1 << log2) < 3 * want && log2 < 62)
+        log2++;
+    size_t size = (size_t)1 << log2;
+    if (usable(size) < want)
+        return -1;
+    size_t ecap = want + want / 4 + 4;
+    if (ecap > usable(size))
+        ecap = usable(size);
+    if (ecap < t->ecap)
+        ecap = t->ecap;   /* never shrink the entries here */
+    void *index = md_malloc(size * ix_width(log2));
+    if (!index)
+        return -1;
+    if (ecap > t->ecap) {
+        md_val **entries = md_realloc(t->entries, ecap * t->stride * sizeof(md_val *));
+        if (!entries) {
+            md_free(index);
+            return -1;
+        }
+        t->entries = entries;
+        t->ecap = ecap;
+    }
+    compact(t);
+    md_free(t->index);
+    t->index = index;
+    t->log2size = log2;
+    index_fill(t);
+    return 0;
+}
+
+/* Room for one more entry. */
+static int table_reserve(md_table *t)
+{
+    if (t->nentries < t->ecap && t->nentries < usable(tbl_size(t)))
+        return 0;
+    size_t dead = t->nentries - t->used;
+    if (t->log2size && t->nentries < usable(tbl_size(t))) {
+        /* The entries array is full but the index is not. */
+        if (dead > t->nentries / 4) {
+            compact(t);
+            index_fill(t);
+            return 0;
+        }
+        size_t ecap = t->ecap + t->ecap / 4 + 4;
+        if (ecap > usable(tbl_size(t)))
+            ecap = usable(tbl_size(t));
+        md_val **entries = md_realloc(t->entries, ecap * t->stride * sizeof(md_val *));
+        if (!entries)
+            return -1;
+        t->entries = entries;
+        t->ecap = ecap;
+        return 0;
+    }
+    return table_rebuild(t, t->used + 1);
+}
+
+/* Identity, then cheap same-type checks, then Python's ==. */
+static int keys_equal(md_val *a, md_val *b, md_pyerr *e)
+{
+    if (a == b)
+        return 1;
+    if (((uintptr_t)a & 1) || ((uintptr_t)b & 1)) {
+        if (((uintptr_t)a & 1) && ((uintptr_t)b & 1))
+            return 0;   /* two distinct small ints */
+    } else if (a->type == MD_T_STR && b->type == MD_T_STR) {
+        size_t n = md_val__slen(a);
+        return n == md_val__slen(b) &&
+               memcmp(md_val__sdata(a), md_val__sdata(b), n) == 0;
+    }
+    return md_val__eq(a, b, e, 0);
+}
+
+/* Probes for key: returns its entry index and in *slot the index slot
+ * that holds it, or -1 and in *slot the first empty slot met. -2 on
+ * error. */
+static long table_probe(const md_table *t, md_val *key, uint64_t h,
+                        size_t *slot_out, md_pyerr *e)
+{
+    if (!t->log2size) {
+        *slot_out = 0;
+        return -1;
+    }
+    size_t mask = tbl_size(t) - 1, slot = h & mask;
+    uint64_t perturb = h;
+    for (;;) {
+        int64_t ix = ix_get(t, slot);
+        *slot_out = slot;
+        if (ix == IX_EMPTY)
+            return -1;
+        if (ix >= 0) {
+            int eq = keys_equal(tbl_key(t, (size_t)ix), key, e);
+            if (eq < 0)
+                return -2;
+            if (eq)
+                return (long)ix;
+        }
+        perturb >>= 5;
+        slot = (slot * 5 + perturb + 1) & mask;
+    }
+}
+
+long md_table__find(const md_table *t, md_val *key, size_t *slot, md_pyerr *e)
+{
+    int64_t h;
+    size_t scratch;
+    if (md_val__hash(key, &h, e, 0) < 0)
+        return -2;
+    if (t->used == 0)
+        return -1;
+    return table_probe(t, key, (uint64_t)h, slot ? slot : &scratch, e);
+}
+
+long md_table__insert(md_table *t, md_val *key, md_val *val, bool *added,
+                      md_pyerr *e)
+{
+    int64_t h;
+    *added = false;
+    if (md_val__hash(key, &h, e, 0) < 0)
+        return -1;
+    size_t slot;
+    long ix = table_probe(t, key, (uint64_t)h, &slot, e);
+    if (ix == -2)
+        return -1;
+    if (ix >= 0)
+        return ix;
+    if (t->nentries >= t->ecap || t->nentries >= usable(tbl_size(t))) {
+        if (table_reserve(t) < 0) {
+            md_val__nomem(e);
+            return -1;
+        }
+        ix = table_probe(t, key, (uint64_t)h, &slot, e);
+        if (ix != -1)
+            return ix == -2 ? -1 : ix;   /* cannot happen: kept safe */
+    }
+    ix = (long)t->nentries++;
+    md_val **ent = &t->entries[(size_t)ix * t->stride];
+    ent[0] = md_incref(key);
+    if (t->stride == 2)
+        ent[1] = md_incref(val);
+    ix_set(t, slot, ix);
+    t->used++;
+    *added = true;
+    return ix;
+}
+
+void md_table__remove_at(md_table *t, size_t ix, size_t slot)
+{
+    ix_set(t, slot, IX_DUMMY);
+    md_val **ent = &t->entries[ix * t->stride];
+    md_val *key = ent[0], *val = t->stride == 2 ? ent[1] : NULL;
+    ent[0] = NULL;
+    if (t->stride == 2)
+        ent[1] = NULL;
+    t->used--;
+    if (t->used == 0) {
+        /* Nothing left: start over so the table does not fill with dummies. */
+        t->nentries = 0;
+        memset(t->index, 0xff, tbl_size(t) * ix_width(t->log2size));
+    }
+    md_decref(key);
+    md_decref(val);
+}
+
+/* ======================================================================
+ * dict
+ * ====================================================================== */
+
+static md_table *table_of(const md_val *v)
+{
+    return &((md_tableobj *)v)->t;
+}
+
+md_val *md_dict_new(void)
+{
+    md_tableobj *d = md_val__alloc_gc(MD_T_DICT, sizeof *d);
+    if (!d)
+        return NULL;
+    md_table__init(&d->t, 2);
+    return &d->h;
+}
+
+size_t md_dict_len(const md_val *d)
+{
+    return table_of(d)->used;
+}
+
+int md_dict_set(md_val *d, md_val *key, md_val *val, md_pyerr *e)
+{
+    md_table *t = table_of(d);
+    bool added;
+    long ix = md_table__insert(t, key, val, &added, e);
+    if (ix < 0)
+        return -1;
+    if (!added) {
+        /* Python keeps the first key object and replaces the value. */
+        md_val **slot = &t->entries[(size_t)ix * 2 + 1];
+        md_val *old = *slot;
+        *slot = md_incref(val);
+        md_decref(old);
+    }
+    return 0;
+}
+
+md_val *md_dict_get(const md_val *d, md_val *key, md_pyerr *e)
+{
+    md_pyerr_clear(e);
+    const md_table *t = table_of(d);
+    long ix = md_table__find(t, key, NULL, e);
+    if (ix < 0)
+        return NULL;
+    return t->entries[(size_t)ix * 2 + 1];
+}
+
+int md_dict_del(md_val *d, md_val *key, md_pyerr *e)
+{
+    md_table *t = table_of(d);
+    size_t slot;
+    long ix = md_table__find(t, key, &slot, e);
+    if (ix == -2)
+        return -1;
+    if (ix == -1)
+        return 0;
+    md_table__remove_at(t, (size_t)ix, slot);
+    return 1;
+}
+
+md_val *md_dict_pop(md_val *d, md_val *key, md_pyerr *e)
+{
+    md_pyerr_clear(e);
+    md_table *t = table_of(d);
+    size_t slot;
+    long ix = md_table__find(t, key, &slot, e);
+    if (ix < 0)
+        return NULL;
+    md_val *val = md_incref(t->entries[(size_t)ix * 2 + 1]);
+    md_table__remove_at(t, (size_t)ix, slot);
+    return val;
+}
+
+void md_dict_clear(md_val *d)
+{
+    md_table__clear(table_of(d));
+}
+
+bool md_dict_next(const md_val *d, size_t *pos, md_val **key, md_val **val)
+{
+    const md_table *t = table_of(d);
+    while (*pos < t->nentries) {
+        size_t i = (*pos)++;
+        md_val *k = t->entries[i * 2];
+        if (k) {
+            if (key)
+                *key = k;
+            if (val)
+                *val = t->entries[i * 2 + 1];
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ======================================================================
+ * set, frozenset
+ * ====================================================================== */
+
+md_val *md_set_new(bool frozen)
+{
+    md_tableobj *s = md_val__alloc_gc(frozen ? MD_T_FROZENSET : MD_T_SET, sizeof *s);
+    if (!s)
+        return NULL;
+    md_table__init(&s->t, 1);
+    return &s->h;
+}
+
+size_t md_set_len(const md_val *s)
+{
+    return table_of(s)->used;
+}
+
+int md_set_add(md_val *s, md_val *item, md_pyerr *e)
+{
+    bool added;
+    return md_table__insert(table_of(s), item, NULL, &added, e) < 0 ? -1 : 0;
+}
+
+int md_set_contains(const md_val *s, md_val *item, md_pyerr *e)
+{
+    long ix = md_table__find(table_of(s), item, NULL, e);
+    return ix == -2 ? -1 : ix >= 0;
+}
+
+int md_set_discard(md_val *s, md_val *item, md_pyerr *e)
+{
+    md_table *t = table_of(s);
+    size_t slot;
+    long ix = md_table__find(t, item, &slot, e);
+    if (ix == -2)
+        return -1;
+    if (ix == -1)
+        return 0;
+    md_table__remove_at(t, (size_t)ix, slot);
+    return 1;
+}
+
+void md_set_clear(md_val *s)
+{
+    md_table__clear(table_of(s));
+}
+
+bool md_set_next(const md_val *s, size_t *pos, md_val **item)
+{
+    const md_table *t = table_of(s);
+    while (*pos < t->nentries) {
+        md_val *k = t->entries[(*pos)++];
+        if (k) {
+            if (item)
+                *item = k;
+            return true;
+        }
+    }
+    return false;
+}
