@@ -1,0 +1,108 @@
+"""Run tests/client/test_mdc against managerd and CPython manager servers.
+
+Each server is started on a free loopback port, test_mdc runs against it,
+and the server is stopped. Exit status 1 if any run failed.
+"""
+import argparse
+import glob
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+KEY = "c-client-key"
+
+CPYTHON_SERVER = r"""
+import sys
+from multiprocessing.managers import SyncManager
+m = SyncManager(address=('127.0.0.1', 0), authkey=sys.argv[1].encode('ascii'))
+s = m.get_server()
+sys.stdout.write('listening %d\n' % s.address[1])
+sys.stdout.flush()
+s.serve_forever()
+"""
+
+
+def find_pythons():
+    found = {}
+    try:
+        root = subprocess.check_output(["pyenv", "root"]).decode().strip()
+        for exe in glob.glob(os.path.join(root, "versions", "*", "bin", "python")):
+            out = subprocess.check_output([exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+            found[out.decode().strip()] = exe
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return found
+
+
+def read_port(proc, pattern, deadline=15.0):
+    end = time.time() + deadline
+    while time.time() < end:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        m = re.search(pattern, line.decode())
+        if m:
+            return int(m.group(1))
+    raise RuntimeError("server did not announce its port")
+
+
+def run_test(test_mdc, address, protocol):
+    cmd = [test_mdc, address, KEY] + ([str(protocol)] if protocol else [])
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    sys.stdout.write(r.stdout.decode())
+    return r.returncode == 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--managerd", required=True)
+    ap.add_argument("--test-mdc", required=True)
+    a = ap.parse_args()
+    results = []
+
+    env = dict(os.environ, MANAGERD_AUTHKEY=KEY)
+    srv = subprocess.Popen([a.managerd, "--listen", "127.0.0.1:0", "--log-level", "warning"],
+                           stdout=subprocess.PIPE, env=env)
+    try:
+        port = read_port(srv, r"listening on tcp://127\.0\.0\.1:(\d+)")
+        print("== managerd (tcp)")
+        results.append(("managerd", run_test(a.test_mdc, "127.0.0.1:%d" % port, None)))
+    finally:
+        srv.send_signal(signal.SIGTERM)
+        rc = srv.wait(timeout=30)
+        results.append(("managerd exits 0", rc == 0))
+
+    pythons = find_pythons()
+    newest = sorted((k for k in pythons if k.startswith("3.")), key=lambda v: tuple(map(int, v.split("."))))
+    targets = []
+    if newest:
+        targets.append((pythons[newest[-1]], 4))
+    else:
+        targets.append((sys.executable, 4))
+    if "2.7" in pythons:
+        targets.append((pythons["2.7"], 2))
+    else:
+        print("FAIL: Python 2.7 not found (pyenv versions); the 2.7 server check cannot run")
+        results.append(("python2.7 present", False))
+    for exe, proto in targets:
+        srv = subprocess.Popen([exe, "-c", CPYTHON_SERVER, KEY], stdout=subprocess.PIPE)
+        try:
+            port = read_port(srv, r"listening (\d+)")
+            print("== CPython server %s (protocol %d)" % (exe, proto))
+            results.append((exe, run_test(a.test_mdc, "127.0.0.1:%d" % port, proto)))
+        finally:
+            srv.kill()
+            srv.wait()
+
+    bad = [name for name, ok in results if not ok]
+    for name in bad:
+        print("FAIL: %s" % name)
+    print("%d passed, %d failed" % (len(results) - len(bad), len(bad)))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
