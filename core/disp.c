@@ -208,8 +208,10 @@ static md_val *make_token(md_server *srv, md_obj *o)
  * #PROXY payload (exposed, Token). */
 static md_val *proxy_payload(md_server *srv, md_obj *o)
 {
-    if (md_objtab_insert(srv, o) < 0)
+    if (md_objtab_insert(srv, o) < 0) {
+        md_obj_maybe_free(o); /* not registered: nothing else can free it */
         return NULL;
+    }
     o->refcount = 1;
     md_val *exposed = md_type_exposed_tuple(o->type);
     md_val *token = make_token(srv, o);
