@@ -359,8 +359,36 @@ static int repr_global(const md_val *v, md_buf *out)
     return md_buf_printf(out, "<class '%s.%s'>", mod, md_global_name(v));
 }
 
+/* A pickled proxy (RebuildProxy(func, Token(typeid, address, id), ...))
+ * prints as the proxy itself prints in a CPython server:
+ * <ListProxy object, typeid 'list' at 0x7d...>. 1 if v is not one. */
+static int repr_proxy(const md_val *v, md_buf *out)
+{
+    md_val *cls = md_opaque_callable(v);
+    md_val *args = md_opaque_args(v);
+    if (md_typeof(cls) != MD_T_GLOBAL ||
+        !md_global_is(cls, "multiprocessing.managers", "RebuildProxy") ||
+        md_typeof(args) != MD_T_TUPLE || md_tuple_len(args) < 2)
+        return 1;
+    md_val *func = md_tuple_get(args, 0);
+    md_val *token = md_tuple_get(args, 1);
+    md_val *state = md_typeof(token) == MD_T_OPAQUE ? md_opaque_state(token) : NULL;
+    if (md_typeof(func) != MD_T_GLOBAL || !state || md_typeof(state) != MD_T_TUPLE ||
+        md_tuple_len(state) != 3 || md_typeof(md_tuple_get(state, 0)) != MD_T_STR ||
+        md_typeof(md_tuple_get(state, 2)) != MD_T_STR)
+        return 1;
+    const char *typeid = md_str_data(md_tuple_get(state, 0));
+    const char *ident = md_str_data(md_tuple_get(state, 2));
+    if (strcmp(md_global_name(func), "AutoProxy") == 0)
+        return md_buf_printf(out, "<AutoProxy[%s] object, typeid '%s' at 0x%s>", typeid, typeid, ident);
+    return md_buf_printf(out, "<%s object, typeid '%s' at 0x%s>", md_global_name(func), typeid, ident);
+}
+
 static int repr_opaque(const md_val *v, md_buf *out)
 {
+    int rc = repr_proxy(v, out);
+    if (rc <= 0)
+        return rc;
     md_val *cls = md_val__class_global(v);
     if (!cls)
         return md_buf_puts(out, "<object>");
