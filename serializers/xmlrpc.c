@@ -1,0 +1,730 @@
+/* xmlrpc.c - XML-RPC values both ways (see xmlrpc.h). */
+#include "serializers/xmlrpc.h"
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/limits.h"
+
+/* ====================================================================== */
+/* Decoding                                                                */
+/* ====================================================================== */
+
+typedef struct xdec {
+    const md_pickle_limits *lim;
+    md_pickle_err *err;
+    size_t depth;
+} xdec;
+
+static int xfail(xdec *d, int code, const xmlNode *at, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int xfail(xdec *d, int code, const xmlNode *at, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->err->msg, sizeof d->err->msg, fmt, ap);
+    va_end(ap);
+    d->err->code = code;
+    d->err->offset = at ? (size_t)xmlGetLineNo(at) : 0;
+    return code;
+}
+
+static bool is_elem(const xmlNode *n, const char *name)
+{
+    return n && n->type == XML_ELEMENT_NODE && strcmp((const char *)n->name, name) == 0;
+}
+
+/* The next element sibling, skipping whitespace and comments; text that
+ * is not whitespace is an error reported through *bad. */
+static xmlNode *next_elem(xmlNode *n, bool *bad)
+{
+    for (; n; n = n->next) {
+        if (n->type == XML_ELEMENT_NODE)
+            return n;
+        if (n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) {
+            for (const xmlChar *p = n->content; p && *p; p++)
+                if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+                    *bad = true;
+        }
+    }
+    return NULL;
+}
+
+static xmlNode *first_elem(xmlNode *parent, bool *bad)
+{
+    return next_elem(parent->children, bad);
+}
+
+/* Concatenated text of an element (entities already resolved by libxml2;
+ * there are none besides the predefined five since DTDs are refused). */
+static char *elem_text(const xmlNode *n, size_t *len)
+{
+    xmlChar *t = xmlNodeGetContent(n);
+    if (!t)
+        return NULL;
+    *len = strlen((const char *)t);
+    return (char *)t;
+}
+
+static md_val *decode_value(xdec *d, xmlNode *value);
+
+static md_val *decode_int(xdec *d, xmlNode *n, const char *text, size_t len)
+{
+    /* Python's int() of the text: surrounding whitespace allowed. */
+    while (len && (*text == ' ' || *text == '\t' || *text == '\n' || *text == '\r'))
+        text++, len--;
+    while (len && (text[len - 1] == ' ' || text[len - 1] == '\n' || text[len - 1] == '\r' ||
+                   text[len - 1] == '\t'))
+        len--;
+    if (len > MD_PICKLE_MAX_INT_BYTES) {
+        xfail(d, MD_ELIMIT, n, "integer of %zu digits is over the limit", len);
+        return NULL;
+    }
+    md_val *v = md_int_from_decimal(text, len, false);
+    if (!v)
+        xfail(d, MD_EPROTO, n, "bad integer '%.40s'", text);
+    return v;
+}
+
+static md_val *decode_double(xdec *d, xmlNode *n, const char *text)
+{
+    char *end;
+    double x = strtod(text, &end);
+    while (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t')
+        end++;
+    if (end == text || *end) {
+        xfail(d, MD_EPROTO, n, "bad double '%.40s'", text);
+        return NULL;
+    }
+    return md_float_new(x);
+}
+
+static md_val *decode_base64(xdec *d, xmlNode *n, const char *text, size_t len)
+{
+    size_t cap = len / 4 * 3 + 3;
+    uint8_t *bin = md_malloc(cap);
+    size_t out_len = 0;
+    if (!bin) {
+        xfail(d, MD_ENOMEM, n, "out of memory");
+        return NULL;
+    }
+    if (sodium_base642bin(bin, cap, text, len, " \t\r\n", &out_len, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0) {
+        md_free(bin);
+        xfail(d, MD_EPROTO, n, "bad base64 data");
+        return NULL;
+    }
+    md_val *v = md_bytes_new(bin, out_len);
+    md_free(bin);
+    return v;
+}
+
+/* dateTime.iso8601 has no Python builtin type: it travels as an
+ * xmlrpc.client.DateTime, which is what a Python xmlrpclib client gets
+ * too. Kept as that opaque object so it re-encodes as a dateTime. */
+static md_val *decode_datetime(const char *text)
+{
+    md_val *cls = md_global_new("xmlrpc.client", "DateTime");
+    md_val *s = md_str_from_cstr(text);
+    md_val *args = cls && s ? md_tuple_pack(1, s) : NULL;
+    md_val *v = args ? md_opaque_new(MD_OPQ_REDUCE, cls, args) : NULL;
+    md_decref(cls);
+    md_decref(s);
+    md_decref(args);
+    return v;
+}
+
+static md_val *decode_array(xdec *d, xmlNode *n)
+{
+    bool bad = false;
+    xmlNode *data = first_elem(n, &bad);
+    if (!is_elem(data, "data") || bad) {
+        xfail(d, MD_EPROTO, n, "<array> must hold one <data>");
+        return NULL;
+    }
+    md_val *list = md_list_new(0);
+    if (!list)
+        return NULL;
+    for (xmlNode *c = first_elem(data, &bad); c; c = next_elem(c->next, &bad)) {
+        if (!is_elem(c, "value")) {
+            md_decref(list);
+            xfail(d, MD_EPROTO, c, "unexpected <%s> in <data>", (const char *)c->name);
+            return NULL;
+        }
+        md_val *item = decode_value(d, c);
+        if (!item || md_list_append_steal(list, item) < 0) {
+            md_decref(list);
+            return NULL;
+        }
+    }
+    if (bad) {
+        md_decref(list);
+        xfail(d, MD_EPROTO, data, "text inside <data>");
+        return NULL;
+    }
+    return list;
+}
+
+static md_val *decode_member(xdec *d, xmlNode *m, md_val *dict)
+{
+    bool bad = false;
+    xmlNode *name = first_elem(m, &bad);
+    xmlNode *value = name ? next_elem(name->next, &bad) : NULL;
+    if (!is_elem(name, "name") || !is_elem(value, "value") || next_elem(value->next, &bad) || bad) {
+        xfail(d, MD_EPROTO, m, "<member> must hold <name> and <value>");
+        return NULL;
+    }
+    size_t len;
+    char *text = elem_text(name, &len);
+    md_val *key = text ? md_str_new(text, len) : NULL;
+    xmlFree(text);
+    if (!key) {
+        xfail(d, MD_EPROTO, name, "bad member name");
+        return NULL;
+    }
+    md_val *v = decode_value(d, value);
+    md_pyerr e;
+    md_pyerr_clear(&e);
+    int rc = v ? md_dict_set(dict, key, v, &e) : -1;
+    md_decref(key);
+    md_decref(v);
+    return rc < 0 ? NULL : dict;
+}
+
+static md_val *decode_struct(xdec *d, xmlNode *n)
+{
+    md_val *dict = md_dict_new();
+    bool bad = false;
+    for (xmlNode *m = dict ? first_elem(n, &bad) : NULL; m; m = next_elem(m->next, &bad)) {
+        if (!is_elem(m, "member") || !decode_member(d, m, dict)) {
+            if (!d->err->msg[0])
+                xfail(d, MD_EPROTO, m, "unexpected <%s> in <struct>", (const char *)m->name);
+            md_decref(dict);
+            return NULL;
+        }
+    }
+    if (bad) {
+        md_decref(dict);
+        xfail(d, MD_EPROTO, n, "text inside <struct>");
+        return NULL;
+    }
+    return dict;
+}
+
+static md_val *decode_typed(xdec *d, xmlNode *t)
+{
+    const char *name = (const char *)t->name;
+    if (strcmp(name, "array") == 0)
+        return decode_array(d, t);
+    if (strcmp(name, "struct") == 0)
+        return decode_struct(d, t);
+    if (strcmp(name, "nil") == 0)
+        return md_none();
+    size_t len;
+    char *text = elem_text(t, &len);
+    if (!text) {
+        xfail(d, MD_ENOMEM, t, "out of memory");
+        return NULL;
+    }
+    md_val *v = NULL;
+    if (!strcmp(name, "int") || !strcmp(name, "i4") || !strcmp(name, "i8") ||
+        !strcmp(name, "i1") || !strcmp(name, "i2") || !strcmp(name, "biginteger"))
+        v = decode_int(d, t, text, len);
+    else if (!strcmp(name, "boolean")) {
+        if (!strcmp(text, "0") || !strcmp(text, "1"))
+            v = md_bool(text[0] == '1');
+        else
+            xfail(d, MD_EPROTO, t, "bad boolean value '%.20s'", text);
+    } else if (!strcmp(name, "double") || !strcmp(name, "float"))
+        v = decode_double(d, t, text);
+    else if (!strcmp(name, "string")) {
+        v = md_str_new(text, len);
+        if (!v)
+            xfail(d, MD_EPROTO, t, "string is not valid UTF-8");
+    } else if (!strcmp(name, "base64"))
+        v = decode_base64(d, t, text, len);
+    else if (!strcmp(name, "dateTime.iso8601"))
+        v = decode_datetime(text);
+    else
+        xfail(d, MD_EPROTO, t, "unknown XML-RPC type <%s>", name);
+    xmlFree(text);
+    return v;
+}
+
+static md_val *decode_value(xdec *d, xmlNode *value)
+{
+    if (++d->depth > d->lim->max_depth) {
+        xfail(d, MD_EDEPTH, value, "values nested deeper than %zu", d->lim->max_depth);
+        return NULL;
+    }
+    bool bad = false;
+    xmlNode *t = first_elem(value, &bad);
+    md_val *v;
+    if (!t) {
+        /* <value>text</value>: a string */
+        size_t len;
+        char *text = elem_text(value, &len);
+        v = text ? md_str_new(text, len) : NULL;
+        xmlFree(text);
+        if (!v)
+            xfail(d, MD_EPROTO, value, "bad string value");
+    } else if (bad || next_elem(t->next, &bad)) {
+        xfail(d, MD_EPROTO, value, "<value> must hold one typed element");
+        v = NULL;
+    } else {
+        v = decode_typed(d, t);
+    }
+    d->depth--;
+    return v;
+}
+
+static xmlDoc *parse(const uint8_t *data, size_t n, xdec *d)
+{
+    if (n > d->lim->max_bytes || n > INT32_MAX) {
+        xfail(d, MD_ETOOBIG, NULL, "XML message of %zu bytes is over the limit", n);
+        return NULL;
+    }
+    /* No network, no entity substitution (no XML_PARSE_NOENT), no DTD
+     * loading; libxml2 keeps its default depth limit. */
+    xmlDoc *doc = xmlReadMemory((const char *)data, (int)n, NULL, "UTF-8",
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    if (!doc) {
+        const xmlError *e = xmlGetLastError();
+        xfail(d, MD_EPROTO, NULL, "not well-formed XML%s%s", e && e->message ? ": " : "",
+              e && e->message ? e->message : "");
+        /* libxml2's messages end in a newline */
+        size_t l = strlen(d->err->msg);
+        if (l && d->err->msg[l - 1] == '\n')
+            d->err->msg[l - 1] = 0;
+        return NULL;
+    }
+    if (doc->intSubset || doc->extSubset) {
+        xmlFreeDoc(doc);
+        xfail(d, MD_EPROTO, NULL, "XML with a DTD is refused");
+        return NULL;
+    }
+    return doc;
+}
+
+/* <params><param><value>..</value></param>...</params>: the values as a
+ * list. */
+static md_val *decode_params(xdec *d, xmlNode *params)
+{
+    md_val *list = md_list_new(0);
+    bool bad = false;
+    for (xmlNode *p = list ? first_elem(params, &bad) : NULL; p; p = next_elem(p->next, &bad)) {
+        xmlNode *v = is_elem(p, "param") ? first_elem(p, &bad) : NULL;
+        if (!is_elem(v, "value") || next_elem(v->next, &bad)) {
+            md_decref(list);
+            xfail(d, MD_EPROTO, p, "<params> must hold <param><value>...</value></param>");
+            return NULL;
+        }
+        md_val *item = decode_value(d, v);
+        if (!item || md_list_append_steal(list, item) < 0) {
+            md_decref(list);
+            return NULL;
+        }
+    }
+    if (bad) {
+        md_decref(list);
+        xfail(d, MD_EPROTO, params, "text inside <params>");
+        return NULL;
+    }
+    return list;
+}
+
+int md_xmlrpc_decode(const uint8_t *data, size_t n, const md_pickle_limits *lim,
+                     md_val **out, int *protocol, md_pickle_err *err)
+{
+    md_pickle_limits dflt;
+    if (!lim) {
+        md_pickle_limits_default(&dflt);
+        lim = &dflt;
+    }
+    memset(err, 0, sizeof *err);
+    xdec d = {.lim = lim, .err = err};
+    *out = NULL;
+    if (protocol)
+        *protocol = 0;
+    xmlDoc *doc = parse(data, n, &d);
+    if (!doc)
+        return err->code;
+    xmlNode *root = xmlDocGetRootElement(doc);
+    md_val *list = is_elem(root, "params") ? decode_params(&d, root) : NULL;
+    if (!list && !err->msg[0])
+        xfail(&d, MD_EPROTO, root, "expected a <params> element");
+    xmlFreeDoc(doc);
+    if (!list)
+        return err->code ? err->code : MD_EPROTO;
+    if (md_list_len(list) != 1) {
+        size_t k = md_list_len(list);
+        md_decref(list);
+        xfail(&d, MD_EPROTO, NULL, "expected exactly one <param>, got %zu", k);
+        return MD_EPROTO;
+    }
+    *out = md_incref(md_list_get(list, 0));
+    md_decref(list);
+    return 0;
+}
+
+int md_xmlrpc_decode_call(const uint8_t *data, size_t n, const md_pickle_limits *lim,
+                          md_val **method, md_val **params, md_pickle_err *err)
+{
+    md_pickle_limits dflt;
+    if (!lim) {
+        md_pickle_limits_default(&dflt);
+        lim = &dflt;
+    }
+    memset(err, 0, sizeof *err);
+    xdec d = {.lim = lim, .err = err};
+    *method = *params = NULL;
+    xmlDoc *doc = parse(data, n, &d);
+    if (!doc)
+        return err->code;
+    xmlNode *root = xmlDocGetRootElement(doc);
+    bool bad = false;
+    xmlNode *name = is_elem(root, "methodCall") ? first_elem(root, &bad) : NULL;
+    xmlNode *ps = name ? next_elem(name->next, &bad) : NULL;
+    if (!is_elem(name, "methodName") || (ps && !is_elem(ps, "params")) ||
+        (ps && next_elem(ps->next, &bad)) || bad) {
+        xmlFreeDoc(doc);
+        xfail(&d, MD_EPROTO, root, "expected <methodCall><methodName>..</methodName><params>..");
+        return MD_EPROTO;
+    }
+    size_t len;
+    char *text = elem_text(name, &len);
+    *method = text ? md_str_new(text, len) : NULL;
+    xmlFree(text);
+    *params = ps ? decode_params(&d, ps) : md_list_new(0);
+    xmlFreeDoc(doc);
+    if (!*method || !*params) {
+        md_decref(*method);
+        md_decref(*params);
+        *method = *params = NULL;
+        if (!err->msg[0])
+            xfail(&d, MD_EPROTO, NULL, "bad method call");
+        return err->code ? err->code : MD_EPROTO;
+    }
+    return 0;
+}
+
+/* ====================================================================== */
+/* Encoding                                                                */
+/* ====================================================================== */
+
+typedef struct xenc {
+    md_buf *out;
+    md_pickle_err *err;
+    size_t depth;
+    /* containers being written, to refuse recursive ones as Python does */
+    const md_val *path[64];
+    size_t npath;
+    /* Standard XML-RPC on HTTP: <i8> for ints beyond 32 bits, which
+     * other implementations read; Python's manager layout is plain
+     * <int> for every size. */
+    bool http;
+} xenc;
+
+static int efail(xenc *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int efail(xenc *e, int code, const char *fmt, ...)
+{
+    if (e->err->code)
+        return e->err->code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->err->msg, sizeof e->err->msg, fmt, ap);
+    va_end(ap);
+    e->err->code = code;
+    return code;
+}
+
+/* Text as XML-RPC carries it: &, < and > escaped; characters XML 1.0
+ * cannot hold (C0 controls but tab/LF/CR, lone surrogates, U+FFFE/FFFF)
+ * fail the call instead of producing ill-formed XML as Python does. */
+static int put_text(xenc *e, const char *s, size_t n)
+{
+    md_buf *b = e->out;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        const char *rep = NULL;
+        if (c == '&')
+            rep = "&amp;";
+        else if (c == '<')
+            rep = "&lt;";
+        else if (c == '>')
+            rep = "&gt;";
+        else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+            return efail(e, MD_EUNSUPPORTED,
+                         "cannot marshal a string holding the control character U+%04X", c);
+        else if (c == 0xED && i + 1 < n && p[i + 1] >= 0xA0)
+            return efail(e, MD_EUNSUPPORTED, "cannot marshal a string holding a lone surrogate");
+        else if (c == 0xEF && i + 2 < n && p[i + 1] == 0xBF && p[i + 2] >= 0xBE)
+            return efail(e, MD_EUNSUPPORTED, "cannot marshal a string holding U+FFFE or U+FFFF");
+        if (rep) {
+            md_buf_append(b, s + start, i - start);
+            md_buf_puts(b, rep);
+            start = i + 1;
+        }
+    }
+    md_buf_append(b, s + start, n - start);
+    return 0;
+}
+
+static int put_scalar(xenc *e, const char *type, const char *text, size_t n)
+{
+    md_buf_printf(e->out, "<value><%s>", type);
+    md_buf_append(e->out, text, n);
+    md_buf_printf(e->out, "</%s></value>\n", type);
+    return 0;
+}
+
+static int put_base64(xenc *e, const uint8_t *data, size_t n)
+{
+    md_buf *b = e->out;
+    size_t enc_len = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
+    char *tmp = md_malloc(enc_len);
+    if (!tmp)
+        return efail(e, MD_ENOMEM, "out of memory");
+    sodium_bin2base64(tmp, enc_len, data, n, sodium_base64_VARIANT_ORIGINAL);
+    size_t len = strlen(tmp);
+    md_buf_puts(b, "<value><base64>\n");
+    /* Python writes lines of 76 characters, each ending with \n. */
+    for (size_t i = 0; i < len; i += 76) {
+        size_t k = len - i < 76 ? len - i : 76;
+        md_buf_append(b, tmp + i, k);
+        md_buf_putc(b, '\n');
+    }
+    md_buf_puts(b, "</base64></value>\n");
+    md_free(tmp);
+    return 0;
+}
+
+static int encode_value(xenc *e, const md_val *v);
+
+static int enter(xenc *e, const md_val *v)
+{
+    for (size_t i = 0; i < e->npath; i++)
+        if (e->path[i] == v)
+            return efail(e, MD_EUNSUPPORTED, "cannot marshal recursive %s",
+                         md_typeof(v) == MD_T_DICT ? "dictionaries" : "sequences");
+    if (e->npath == sizeof e->path / sizeof e->path[0] || ++e->depth > MD_MAX_DEPTH)
+        return efail(e, MD_EDEPTH, "values nested too deeply for XML-RPC");
+    e->path[e->npath++] = v;
+    return 0;
+}
+
+static void leave(xenc *e)
+{
+    e->npath--;
+    e->depth--;
+}
+
+static int put_array_items(xenc *e, const md_val *v)
+{
+    md_vtype t = md_typeof(v);
+    size_t pos = 0;
+    md_val *item;
+    md_buf_puts(e->out, "<value><array><data>\n");
+    if (t == MD_T_TUPLE || t == MD_T_LIST) {
+        size_t n = t == MD_T_TUPLE ? md_tuple_len(v) : md_list_len(v);
+        for (size_t i = 0; i < n; i++)
+            if (encode_value(e, t == MD_T_TUPLE ? md_tuple_get(v, i) : md_list_get(v, i)))
+                return e->err->code;
+    } else {
+        while (md_set_next(v, &pos, &item))
+            if (encode_value(e, item))
+                return e->err->code;
+    }
+    md_buf_puts(e->out, "</data></array></value>\n");
+    return 0;
+}
+
+static int put_struct(xenc *e, const md_val *dict)
+{
+    size_t pos = 0;
+    md_val *k, *x;
+    md_buf_puts(e->out, "<value><struct>\n");
+    while (md_dict_next(dict, &pos, &k, &x)) {
+        if (md_typeof(k) != MD_T_STR)
+            return efail(e, MD_EUNSUPPORTED, "dictionary key must be string");
+        md_buf_puts(e->out, "<member>\n<name>");
+        if (put_text(e, md_str_data(k), md_str_nbytes(k)))
+            return e->err->code;
+        md_buf_puts(e->out, "</name>\n");
+        if (encode_value(e, x))
+            return e->err->code;
+        md_buf_puts(e->out, "</member>\n");
+    }
+    md_buf_puts(e->out, "</struct></value>\n");
+    return 0;
+}
+
+/* Opaque objects: what Python's marshaller does with an instance (a
+ * struct of its __dict__), xmlrpc DateTime back to a dateTime, and a
+ * Token as a struct a client can read. */
+static int put_opaque(xenc *e, const md_val *v)
+{
+    md_val *cls = md_opaque_callable(v);
+    md_val *args = md_opaque_args(v);
+    if (md_typeof(cls) == MD_T_GLOBAL &&
+        (md_global_is(cls, "xmlrpc.client", "DateTime") || md_global_is(cls, "xmlrpclib", "DateTime")) &&
+        md_tuple_len(args) == 1 && md_typeof(md_tuple_get(args, 0)) == MD_T_STR) {
+        md_val *s = md_tuple_get(args, 0);
+        md_buf_puts(e->out, "<value><dateTime.iso8601>");
+        if (put_text(e, md_str_data(s), md_str_nbytes(s)))
+            return e->err->code;
+        md_buf_puts(e->out, "</dateTime.iso8601></value>\n");
+        return 0;
+    }
+    md_val *state = md_opaque_state(v);
+    if (state && md_typeof(state) == MD_T_DICT)
+        return put_struct(e, state);
+    if (state && md_typeof(state) == MD_T_TUPLE && md_global_is(cls, "multiprocessing.managers", "Token"))
+        return put_array_items(e, state);
+    return efail(e, MD_EUNSUPPORTED, "cannot marshal <class '%s.%s'> objects",
+                 md_typeof(cls) == MD_T_GLOBAL ? md_global_module(cls) : "?",
+                 md_typeof(cls) == MD_T_GLOBAL ? md_global_name(cls) : "?");
+}
+
+static int encode_value(xenc *e, const md_val *v)
+{
+    char num[64];
+    md_pyerr pe;
+    md_pyerr_clear(&pe);
+    switch (md_typeof(v)) {
+    case MD_T_NONE:
+        md_buf_puts(e->out, "<value><nil/></value>");
+        return 0;
+    case MD_T_BOOL:
+        return put_scalar(e, "boolean", md_bool_get(v) ? "1" : "0", 1);
+    case MD_T_INT: {
+        int64_t i;
+        const char *tag = "int";
+        if (e->http && (md_int_to_i64(v, &i) < 0 || i < INT32_MIN || i > INT32_MAX))
+            tag = md_int_to_i64(v, &i) < 0 ? "int" : "i8";
+        md_buf_printf(e->out, "<value><%s>", tag);
+        md_int_to_decimal(v, e->out);
+        md_buf_printf(e->out, "</%s></value>\n", tag);
+        return 0;
+    }
+    case MD_T_FLOAT: {
+        md_buf tmp = MD_BUF_INIT;
+        md_val_repr(v, &tmp, &pe);
+        int n = snprintf(num, sizeof num, "%.*s", (int)tmp.len, (const char *)tmp.data);
+        md_buf_free(&tmp);
+        return put_scalar(e, "double", num, (size_t)n);
+    }
+    case MD_T_STR:
+        md_buf_puts(e->out, "<value><string>");
+        if (put_text(e, md_str_data(v), md_str_nbytes(v)))
+            return e->err->code;
+        md_buf_puts(e->out, "</string></value>\n");
+        return 0;
+    case MD_T_BYTES:
+    case MD_T_BYTEARRAY:
+        return put_base64(e, md_bytes_data(v), md_bytes_len(v));
+    case MD_T_TUPLE:
+    case MD_T_LIST:
+    case MD_T_SET:
+    case MD_T_FROZENSET: {
+        if (enter(e, v))
+            return e->err->code;
+        int rc = put_array_items(e, v);
+        leave(e);
+        return rc;
+    }
+    case MD_T_DICT: {
+        if (enter(e, v))
+            return e->err->code;
+        int rc = put_struct(e, v);
+        leave(e);
+        return rc;
+    }
+    case MD_T_OPAQUE: {
+        if (enter(e, v))
+            return e->err->code;
+        int rc = put_opaque(e, v);
+        leave(e);
+        return rc;
+    }
+    default:
+        return efail(e, MD_EUNSUPPORTED, "cannot marshal <class '%s'> objects", md_type_name(v));
+    }
+}
+
+static int encode_top(const md_val *v, md_buf *out, md_pickle_err *err, bool http)
+{
+    memset(err, 0, sizeof *err);
+    xenc e = {.out = out, .err = err, .http = http};
+    size_t mark = out->len;
+    if (encode_value(&e, v)) {
+        out->len = mark;
+        return err->code;
+    }
+    if (md_buf_failed(out)) {
+        snprintf(err->msg, sizeof err->msg, "out of memory");
+        return err->code = MD_ENOMEM;
+    }
+    return 0;
+}
+
+int md_xmlrpc_encode_value(const md_val *v, md_buf *out, md_pickle_err *err)
+{
+    return encode_top(v, out, err, true);
+}
+
+int md_xmlrpc_encode(const md_val *v, int protocol, md_buf *out, md_pickle_err *err)
+{
+    size_t mark = out->len;
+    md_buf_puts(out, "<params>\n<param>\n");
+    int rc = encode_top(v, out, err, false);
+    if (rc) {
+        out->len = mark;
+        return rc;
+    }
+    md_buf_puts(out, "</param>\n</params>\n");
+    return md_buf_failed(out) ? MD_ENOMEM : 0;
+}
+
+int md_xmlrpc_encode_response(const md_val *v, md_buf *out, md_pickle_err *err)
+{
+    size_t mark = out->len;
+    md_buf_puts(out, "<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n");
+    int rc = md_xmlrpc_encode_value(v, out, err);
+    if (rc) {
+        out->len = mark;
+        return rc;
+    }
+    md_buf_puts(out, "</param>\n</params>\n</methodResponse>\n");
+    return md_buf_failed(out) ? MD_ENOMEM : 0;
+}
+
+int md_xmlrpc_encode_fault(int code, const char *message, md_buf *out)
+{
+    md_pickle_err err;
+    memset(&err, 0, sizeof err);
+    xenc e = {.out = out, .err = &err};
+    md_buf_printf(out, "<?xml version='1.0'?>\n<methodResponse>\n<fault>\n<value><struct>\n"
+                       "<member>\n<name>faultCode</name>\n<value><int>%d</int></value>\n</member>\n"
+                       "<member>\n<name>faultString</name>\n<value><string>", code);
+    size_t mark = out->len;
+    if (put_text(&e, message, strlen(message))) {
+        /* A message XML cannot hold: say so instead. */
+        out->len = mark;
+        md_buf_puts(out, "(message not representable in XML)");
+    }
+    md_buf_puts(out, "</string></value>\n</member>\n</struct></value>\n</fault>\n</methodResponse>\n");
+    return md_buf_failed(out) ? MD_ENOMEM : 0;
+}

@@ -1,0 +1,644 @@
+/* http.c - XML-RPC over HTTP (see http.h).
+ *
+ * Each HTTP connection is one md_peer, so RLock and Condition ownership
+ * and parked calls belong to the connection, as they belong to a long
+ * connection of a Python client. A request whose call parks is answered
+ * when the call completes; a client that closes the connection takes its
+ * parked call with it.
+ *
+ * Methods: create(typeid, args, kwargs) -> [id, [exposed...]];
+ * call(id, method, args, kwargs) -> result; incref(id); decref(id);
+ * get_methods(id); number_of_objects(); debug_info(); system.listMethods,
+ * system.methodHelp, system.methodSignature, system.multicall. An id may
+ * also be the name of a --share typeid.
+ */
+#include "transports/http.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/limits.h"
+#include "core/log.h"
+#include "serializers/xmlrpc.h"
+
+typedef struct http_peer http_peer;
+
+struct md_http {
+    md_server *srv;
+    struct event_base *base;
+    struct evhttp *http;
+    md_http_opts opts;
+    md_pickle_limits limits;
+    char path[108];
+    uint8_t key_hash[crypto_generichash_BYTES];
+    http_peer *peers;
+};
+
+/* One HTTP connection. */
+struct http_peer {
+    md_peer base;                  /* first: the dispatcher sees an md_peer */
+    md_http *h;
+    struct evhttp_connection *conn;
+    struct evhttp_request *req;    /* the request being answered */
+    /* system.multicall in progress */
+    md_val *mc_calls;              /* list of call structs, or NULL */
+    md_val *mc_results;
+    size_t mc_next;
+    bool mc_dispatching;
+    bool mc_delivered;
+    http_peer *prev, *next;
+};
+
+static void run_multicall(http_peer *p);
+
+/* ---- replies ---------------------------------------------------------- */
+
+static void send_xml(struct evhttp_request *req, md_buf *body)
+{
+    struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
+    evhttp_add_header(hdr, "Content-Type", "text/xml; charset=utf-8");
+    struct evbuffer *out = evbuffer_new();
+    if (!out) {
+        evhttp_send_error(req, HTTP_INTERNAL, "out of memory");
+        return;
+    }
+    evbuffer_add(out, body->data, body->len);
+    evhttp_send_reply(req, HTTP_OK, "OK", out);
+    evbuffer_free(out);
+}
+
+static void send_fault(struct evhttp_request *req, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void send_fault(struct evhttp_request *req, int code, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    md_buf b = MD_BUF_INIT;
+    md_xmlrpc_encode_fault(code, msg, &b);
+    send_xml(req, &b);
+    md_buf_free(&b);
+}
+
+static void send_value(struct evhttp_request *req, const md_val *v)
+{
+    md_buf b = MD_BUF_INIT;
+    md_pickle_err err;
+    if (md_xmlrpc_encode_response(v, &b, &err) < 0) {
+        md_buf_free(&b);
+        send_fault(req, MD_FAULT_UNSERIALIZABLE, "%s", err.msg);
+        return;
+    }
+    send_xml(req, &b);
+    md_buf_free(&b);
+}
+
+/* The last line of a traceback text: "KeyError: 'x'". */
+static void last_line(const md_val *text, char *out, size_t n)
+{
+    if (!text || md_typeof(text) != MD_T_STR) {
+        snprintf(out, n, "error");
+        return;
+    }
+    const char *s = md_str_data(text);
+    size_t len = md_str_nbytes(text);
+    while (len && s[len - 1] == '\n')
+        len--;
+    size_t start = len;
+    while (start && s[start - 1] != '\n')
+        start--;
+    snprintf(out, n, "%.*s", (int)(len - start), s + start);
+}
+
+static void exc_text(const md_val *exc, char *out, size_t n)
+{
+    md_buf b = MD_BUF_INIT;
+    md_pyerr e;
+    md_pyerr_clear(&e);
+    if (md_typeof(exc) == MD_T_EXC) {
+        md_buf_puts(&b, md_global_name(md_exc_class(exc)));
+        size_t mark = b.len;
+        md_buf_puts(&b, ": ");
+        size_t before = b.len;
+        if (md_val_str(exc, &b, &e) < 0 || b.len == before)
+            b.len = mark;
+    } else {
+        md_val_repr(exc, &b, &e);
+    }
+    snprintf(out, n, "%.*s", (int)b.len, b.data ? (const char *)b.data : "");
+    md_buf_free(&b);
+}
+
+/* A fault struct for system.multicall results. */
+static md_val *fault_struct(int code, const char *msg)
+{
+    md_val *d = md_dict_new();
+    md_val *k1 = md_str_from_cstr("faultCode"), *v1 = md_int_from_i64(code);
+    md_val *k2 = md_str_from_cstr("faultString"), *v2 = md_str_from_cstr(msg);
+    md_pyerr e;
+    md_pyerr_clear(&e);
+    if (!d || !k1 || !v1 || !k2 || !v2 || md_dict_set(d, k1, v1, &e) < 0 ||
+        md_dict_set(d, k2, v2, &e) < 0) {
+        md_decref(d);
+        d = NULL;
+    }
+    md_decref(k1);
+    md_decref(v1);
+    md_decref(k2);
+    md_decref(v2);
+    return d;
+}
+
+/* Map an outcome to (fault code, message), 0 for a plain result. */
+static int outcome_fault(int kind, const md_val *payload, char *msg, size_t n)
+{
+    switch (kind) {
+    case MD_OUT_RETURN:
+    case MD_OUT_PROXY:
+        return 0;
+    case MD_OUT_ERROR:
+        exc_text(payload, msg, n);
+        return MD_FAULT_EXCEPTION;
+    case MD_OUT_UNSERIALIZABLE:
+        last_line(payload, msg, n);
+        return MD_FAULT_UNSERIALIZABLE;
+    default:
+        last_line(payload, msg, n);
+        return MD_FAULT_SERVER_ERROR;
+    }
+}
+
+static void http_deliver(md_peer *peer, int kind, md_val *payload)
+{
+    http_peer *p = (http_peer *)peer;
+    char msg[600];
+    int fault = outcome_fault(kind, payload, msg, sizeof msg);
+    if (p->mc_calls) {
+        md_val *r = NULL;
+        if (fault)
+            r = fault_struct(fault, msg);
+        else
+            r = md_tuple_pack(1, payload);
+        if (!r || md_list_append_steal(p->mc_results, r) < 0)
+            r = NULL;
+        md_decref(payload);
+        p->mc_delivered = true;
+        if (!p->mc_dispatching)
+            run_multicall(p);
+        return;
+    }
+    struct evhttp_request *req = p->req;
+    p->req = NULL;
+    if (!req) {
+        md_decref(payload);
+        return;
+    }
+    if (fault)
+        send_fault(req, fault, "%s", msg);
+    else
+        send_value(req, payload);
+    md_decref(payload);
+}
+
+static const md_peer_ops http_ops = {.deliver = http_deliver};
+
+/* ---- peers (one per HTTP connection) ------------------------------------ */
+
+static void peer_closed(struct evhttp_connection *conn, void *arg)
+{
+    http_peer *p = arg;
+    md_http *h = p->h;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        h->peers = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    p->req = NULL;
+    md_peer_close(&p->base);
+    md_decref(p->mc_calls);
+    md_decref(p->mc_results);
+    md_free(p);
+}
+
+static http_peer *peer_for(md_http *h, struct evhttp_request *req)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    for (http_peer *p = h->peers; p; p = p->next)
+        if (p->conn == conn)
+            return p;
+    http_peer *p = md_calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    md_peer_init(&p->base, &http_ops, h->srv);
+    p->base.protocol = 0;
+    p->h = h;
+    p->conn = conn;
+    p->next = h->peers;
+    if (h->peers)
+        h->peers->prev = p;
+    h->peers = p;
+    evhttp_connection_set_closecb(conn, peer_closed, p);
+    snprintf(p->base.name, sizeof p->base.name, "http");
+    return p;
+}
+
+/* ---- methods ------------------------------------------------------------ */
+
+static md_val *str(const char *s)
+{
+    return md_str_from_cstr(s);
+}
+
+/* (ident, method, args, kwds) */
+static md_val *request4(md_val *ident, const char *method, md_val *args, md_val *kwds)
+{
+    md_val *m = str(method);
+    md_val *a = args ? md_incref(args) : md_list_new(0);
+    md_val *k = kwds ? md_incref(kwds) : md_dict_new();
+    md_val *r = m && a && k ? md_tuple_pack(4, ident, m, a, k) : NULL;
+    md_decref(m);
+    md_decref(a);
+    md_decref(k);
+    return r;
+}
+
+static bool is_seq(const md_val *v)
+{
+    return v && (md_typeof(v) == MD_T_LIST || md_typeof(v) == MD_T_TUPLE);
+}
+
+/* An id, or the name of a --share typeid: the ident to use. */
+static md_val *resolve_id(md_http *h, md_val *id)
+{
+    if (!id || md_typeof(id) != MD_T_STR)
+        return NULL;
+    if (md_server_find(h->srv, md_str_data(id)))
+        return md_incref(id);
+    md_obj *o = md_reg_shared_object(h->srv, md_str_data(id));
+    if (!o)
+        return NULL;
+    char ident[24];
+    md_obj_ident(o, ident);
+    return str(ident);
+}
+
+static const struct {
+    const char *name;
+    const char *signature;
+    const char *help;
+} methods[] = {
+    {"create", "array string array struct",
+     "create(typeid, args, kwargs): make a shared object; returns [id, [exposed methods]]."},
+    {"call", "any string string array struct",
+     "call(id, method, args, kwargs): call an exposed method of a shared object (id may be a "
+     "--share name); blocking calls answer when they complete."},
+    {"incref", "nil string", "incref(id): one more reference to the object."},
+    {"decref", "nil string", "decref(id): one reference less; at zero the object is dropped."},
+    {"get_methods", "array string", "get_methods(id): the object's exposed methods."},
+    {"number_of_objects", "int", "number_of_objects(): objects with a reference count."},
+    {"debug_info", "string", "debug_info(): each object, its count and its start."},
+    {"system.listMethods", "array", "system.listMethods(): the methods of this endpoint."},
+    {"system.methodHelp", "string string", "system.methodHelp(name): what a method does."},
+    {"system.methodSignature", "array string",
+     "system.methodSignature(name): [[return type, parameter types...]]."},
+    {"system.multicall", "array array",
+     "system.multicall([{methodName, params}, ...]): several calls in one request."},
+};
+
+#define NMETHODS (sizeof methods / sizeof methods[0])
+
+static int method_index(const char *name)
+{
+    for (size_t i = 0; i < NMETHODS; i++)
+        if (strcmp(methods[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static md_val *list_methods(void)
+{
+    md_val *l = md_list_new(NMETHODS);
+    for (size_t i = 0; l && i < NMETHODS; i++) {
+        md_val *s = str(methods[i].name);
+        if (!s || md_list_append_steal(l, s) < 0) {
+            md_decref(l);
+            return NULL;
+        }
+    }
+    return l;
+}
+
+static md_val *method_signature(int i)
+{
+    char sig[128];
+    snprintf(sig, sizeof sig, "%s", methods[i].signature);
+    md_val *one = md_list_new(0);
+    for (char *save, *t = strtok_r(sig, " ", &save); one && t; t = strtok_r(NULL, " ", &save))
+        md_list_append_steal(one, str(t));
+    md_val *all = one ? md_list_new(1) : NULL;
+    if (all)
+        md_list_append(all, one);
+    md_decref(one);
+    return all;
+}
+
+/* Run one method. Replies go through the peer (maybe later). Returns
+ * false with (code, msg) when the call could not even be dispatched. */
+static bool dispatch(http_peer *p, const char *name, md_val *params, int *code, char *msg, size_t n)
+{
+    md_http *h = p->h;
+    size_t np = md_list_len(params);
+    md_val *a0 = np > 0 ? md_list_get(params, 0) : NULL;
+#define PARAMS_FAIL(...) (*code = MD_FAULT_PARAMS, snprintf(msg, n, __VA_ARGS__), false)
+    if (!strcmp(name, "create")) {
+        if (np < 1 || np > 3 || md_typeof(a0) != MD_T_STR ||
+            (np > 1 && !is_seq(md_list_get(params, 1))) ||
+            (np > 2 && md_typeof(md_list_get(params, 2)) != MD_T_DICT))
+            return PARAMS_FAIL("create(typeid, args=[], kwargs={})");
+        md_val *args = md_list_new(0);
+        md_list_append(args, a0);
+        if (np > 1) {
+            md_val *more = md_list_get(params, 1);
+            size_t k = md_typeof(more) == MD_T_LIST ? md_list_len(more) : md_tuple_len(more);
+            for (size_t i = 0; i < k; i++)
+                md_list_append(args, md_typeof(more) == MD_T_LIST ? md_list_get(more, i)
+                                                                  : md_tuple_get(more, i));
+        }
+        md_val *req = request4(md_none(), "create", args, np > 2 ? md_list_get(params, 2) : NULL);
+        md_decref(args);
+        md_disp_request(h->srv, &p->base, req, false);
+        md_decref(req);
+        return true;
+    }
+    if (!strcmp(name, "call")) {
+        if (np < 2 || np > 4 || md_typeof(md_list_get(params, 1)) != MD_T_STR ||
+            (np > 2 && !is_seq(md_list_get(params, 2))) ||
+            (np > 3 && md_typeof(md_list_get(params, 3)) != MD_T_DICT))
+            return PARAMS_FAIL("call(id, method, args=[], kwargs={})");
+        md_val *ident = resolve_id(h, a0);
+        if (!ident) {
+            *code = MD_FAULT_NO_OBJECT;
+            snprintf(msg, n, "no object with id %s", a0 && md_typeof(a0) == MD_T_STR ? md_str_data(a0) : "?");
+            return false;
+        }
+        md_val *req = request4(ident, md_str_data(md_list_get(params, 1)),
+                               np > 2 ? md_list_get(params, 2) : NULL,
+                               np > 3 ? md_list_get(params, 3) : NULL);
+        md_decref(ident);
+        md_disp_request(h->srv, &p->base, req, true);
+        md_decref(req);
+        return true;
+    }
+    if (!strcmp(name, "incref") || !strcmp(name, "decref")) {
+        if (np != 1 || md_typeof(a0) != MD_T_STR)
+            return PARAMS_FAIL("%s(id)", name);
+        md_val *req = request4(md_none(), name, params, NULL);
+        md_disp_request(h->srv, &p->base, req, false);
+        md_decref(req);
+        return true;
+    }
+    if (!strcmp(name, "number_of_objects") || !strcmp(name, "debug_info")) {
+        if (np != 0)
+            return PARAMS_FAIL("%s()", name);
+        md_val *req = request4(md_none(), name, NULL, NULL);
+        md_disp_request(h->srv, &p->base, req, false);
+        md_decref(req);
+        return true;
+    }
+    md_val *result = NULL;
+    if (!strcmp(name, "get_methods")) {
+        md_val *ident = np == 1 ? resolve_id(h, a0) : NULL;
+        md_obj *o = ident ? md_server_find(h->srv, md_str_data(ident)) : NULL;
+        md_decref(ident);
+        if (!o) {
+            *code = np == 1 ? MD_FAULT_NO_OBJECT : MD_FAULT_PARAMS;
+            snprintf(msg, n, np == 1 ? "no object with that id" : "get_methods(id)");
+            return false;
+        }
+        result = md_obj_exposed(o);
+    } else if (!strcmp(name, "system.listMethods")) {
+        result = list_methods();
+    } else if (!strcmp(name, "system.methodHelp") || !strcmp(name, "system.methodSignature")) {
+        int i = np == 1 && md_typeof(a0) == MD_T_STR ? method_index(md_str_data(a0)) : -1;
+        if (i < 0)
+            return PARAMS_FAIL("%s(name) of a method in system.listMethods()", name);
+        result = name[7] == 'H' ? str(methods[i].help) : method_signature(i);
+    } else {
+        *code = MD_FAULT_NO_METHOD;
+        snprintf(msg, n, "no method '%s' (see system.listMethods)", name);
+        return false;
+    }
+    if (!result) {
+        *code = MD_FAULT_INTERNAL;
+        snprintf(msg, n, "out of memory");
+        return false;
+    }
+    http_deliver(&p->base, MD_OUT_RETURN, result);
+    return true;
+#undef PARAMS_FAIL
+}
+
+/* system.multicall: run the calls one after another; a call that parks
+ * suspends the rest until it completes. */
+static void run_multicall(http_peer *p)
+{
+    while (p->mc_next < md_list_len(p->mc_calls)) {
+        md_val *c = md_list_get(p->mc_calls, p->mc_next++);
+        md_val *kn = str("methodName"), *kp = str("params");
+        md_pyerr e;
+        md_pyerr_clear(&e);
+        md_val *name = md_typeof(c) == MD_T_DICT ? md_dict_get(c, kn, &e) : NULL;
+        md_val *params = md_typeof(c) == MD_T_DICT ? md_dict_get(c, kp, &e) : NULL;
+        md_decref(kn);
+        md_decref(kp);
+        int code = 0;
+        char msg[300];
+        p->mc_delivered = false;
+        p->mc_dispatching = true;
+        bool ok = false;
+        if (!name || md_typeof(name) != MD_T_STR || (params && md_typeof(params) != MD_T_LIST))
+            code = MD_FAULT_INVALID, snprintf(msg, sizeof msg, "each call is {methodName, params}");
+        else if (md_str_eq_cstr(name, "system.multicall"))
+            code = MD_FAULT_INVALID, snprintf(msg, sizeof msg, "system.multicall cannot be nested");
+        else {
+            md_val *none = NULL;
+            if (!params)
+                params = none = md_list_new(0);
+            ok = dispatch(p, md_str_data(name), params, &code, msg, sizeof msg);
+            md_decref(none);
+        }
+        p->mc_dispatching = false;
+        if (!ok)
+            md_list_append_steal(p->mc_results, fault_struct(code, msg));
+        else if (!p->mc_delivered)
+            return; /* parked: http_deliver resumes us */
+    }
+    md_val *results = p->mc_results;
+    md_decref(p->mc_calls);
+    p->mc_calls = p->mc_results = NULL;
+    struct evhttp_request *req = p->req;
+    p->req = NULL;
+    if (req)
+        send_value(req, results);
+    md_decref(results);
+}
+
+/* ---- the request handler ------------------------------------------------ */
+
+static bool authorized(md_http *h, struct evhttp_request *req)
+{
+    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    if (!auth || strncasecmp(auth, "Basic ", 6) != 0)
+        return false;
+    const char *b64 = auth + 6;
+    uint8_t dec[1024];
+    size_t len = 0;
+    if (sodium_base642bin(dec, sizeof dec, b64, strlen(b64), " ", &len, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0)
+        return false;
+    uint8_t *colon = memchr(dec, ':', len);
+    if (!colon)
+        return false;
+    /* Compare digests so the comparison is constant-time whatever the
+     * lengths. */
+    uint8_t hash[crypto_generichash_BYTES];
+    crypto_generichash(hash, sizeof hash, colon + 1, (size_t)(dec + len - colon - 1), NULL, 0);
+    sodium_memzero(dec, sizeof dec);
+    return sodium_memcmp(hash, h->key_hash, sizeof hash) == 0;
+}
+
+static void handle(struct evhttp_request *req, void *arg)
+{
+    md_http *h = arg;
+    if (strcmp(evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req)) ?: "/", h->path) != 0) {
+        evhttp_send_error(req, HTTP_NOTFOUND, "not the XML-RPC path");
+        return;
+    }
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
+        evhttp_send_error(req, 405, "XML-RPC wants POST");
+        return;
+    }
+    if (!authorized(h, req)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                          "Basic realm=\"managerd\"");
+        evhttp_send_error(req, 401, "the authkey is the password (HTTP Basic)");
+        return;
+    }
+    const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+    if (!ct || (strncasecmp(ct, "text/xml", 8) != 0 && strncasecmp(ct, "application/xml", 15) != 0)) {
+        evhttp_send_error(req, 415, "Content-Type must be text/xml");
+        return;
+    }
+    http_peer *p = peer_for(h, req);
+    if (!p) {
+        evhttp_send_error(req, HTTP_INTERNAL, "out of memory");
+        return;
+    }
+    struct evbuffer *body = evhttp_request_get_input_buffer(req);
+    size_t n = evbuffer_get_length(body);
+    const uint8_t *data = evbuffer_pullup(body, (ssize_t)n);
+    md_val *method = NULL, *params = NULL;
+    md_pickle_err err;
+    if (!data || md_xmlrpc_decode_call(data, n, &h->limits, &method, &params, &err) < 0) {
+        send_fault(req, err.code == MD_EPROTO && strstr(err.msg, "well-formed") ? MD_FAULT_PARSE
+                                                                                 : MD_FAULT_INVALID,
+                   "%s", data ? err.msg : "out of memory");
+        return;
+    }
+    p->req = req;
+    int code = 0;
+    char msg[300];
+    if (md_str_eq_cstr(method, "system.multicall")) {
+        md_val *calls = md_list_len(params) == 1 ? md_list_get(params, 0) : NULL;
+        if (!calls || md_typeof(calls) != MD_T_LIST) {
+            p->req = NULL;
+            send_fault(req, MD_FAULT_PARAMS, "system.multicall([{methodName, params}, ...])");
+        } else {
+            p->mc_calls = md_incref(calls);
+            p->mc_results = md_list_new(md_list_len(calls));
+            p->mc_next = 0;
+            run_multicall(p);
+        }
+    } else if (!dispatch(p, md_str_data(method), params, &code, msg, sizeof msg)) {
+        p->req = NULL;
+        send_fault(req, code, "%s", msg);
+    }
+    md_decref(method);
+    md_decref(params);
+}
+
+/* ---- setup -------------------------------------------------------------- */
+
+md_http *md_http_new(md_server *srv, struct event_base *base, const md_http_opts *opts)
+{
+    md_http *h = md_calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    h->srv = srv;
+    h->base = base;
+    h->opts = *opts;
+    if (!h->opts.max_body)
+        h->opts.max_body = MD_MAX_MESSAGE_DEFAULT;
+    md_pickle_limits_default(&h->limits);
+    h->limits.max_bytes = h->opts.max_body;
+    size_t klen;
+    const uint8_t *key = md_auth_key_bytes(opts->key, &klen);
+    crypto_generichash(h->key_hash, sizeof h->key_hash, key, klen, NULL, 0);
+    return h;
+}
+
+int md_http_listen(md_http *h, md_addr *addr, char *err, size_t errlen)
+{
+    if (h->http) {
+        snprintf(err, errlen, "one http:// listener per server");
+        return -1;
+    }
+    h->http = evhttp_new(h->base);
+    if (!h->http) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    evhttp_set_max_body_size(h->http, (ev_ssize_t)h->opts.max_body);
+    evhttp_set_allowed_methods(h->http, EVHTTP_REQ_POST | EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+    evhttp_set_gencb(h->http, handle, h);
+    snprintf(h->path, sizeof h->path, "%s", addr->path[0] ? addr->path : "/RPC2");
+    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(h->http, addr->host, (ev_uint16_t)addr->port);
+    if (!bs) {
+        snprintf(err, errlen, "cannot listen on http://%s:%d", addr->host, addr->port);
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    evutil_socket_t fd = evhttp_bound_socket_get_fd(bs);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET)
+            addr->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        else if (ss.ss_family == AF_INET6)
+            addr->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    return 0;
+}
+
+void md_http_free(md_http *h)
+{
+    if (!h)
+        return;
+    if (h->http)
+        evhttp_free(h->http);  /* closes connections: peer_closed runs */
+    while (h->peers)
+        peer_closed(h->peers->conn, h->peers);
+    md_free(h);
+}

@@ -1,0 +1,47 @@
+/* http.h - standard XML-RPC over HTTP on the same object table, so that
+ * programs in any language share objects with Python clients. Served by
+ * libevent's HTTP server: keep-alive, a body size limit, Content-Type
+ * checked, HTTP Basic authentication with the authkey as the password.
+ */
+#ifndef MD_HTTP_H
+#define MD_HTTP_H
+
+#include <stddef.h>
+
+#include "core/disp.h"
+#include "transports/address.h"
+#include "transports/auth.h"
+
+struct event_base;
+
+typedef struct md_http md_http;
+
+typedef struct md_http_opts {
+    size_t max_body;           /* MD_MAX_MESSAGE_DEFAULT if 0 */
+    const md_auth_key *key;    /* borrowed */
+} md_http_opts;
+
+/* Fault codes of the endpoint (the README has the table). */
+#define MD_HTTP_FAULTS(X)                                                  \
+    X(EXCEPTION, 1, "the call raised a Python exception: 'Class: message'") \
+    X(SERVER_ERROR, 2, "a server method failed (unknown typeid, bad arguments)") \
+    X(UNSERIALIZABLE, 3, "the result cannot be expressed in XML-RPC")    \
+    X(NO_OBJECT, 4, "no object with that id")                            \
+    X(PARSE, -32700, "the request is not well-formed XML-RPC")           \
+    X(INVALID, -32600, "the request is not a valid method call")         \
+    X(NO_METHOD, -32601, "no such method")                               \
+    X(PARAMS, -32602, "wrong number or types of parameters")             \
+    X(INTERNAL, -32603, "internal error (out of memory)")
+
+enum md_http_fault {
+#define MD_HTTP_FAULT_ENUM(name, code, text) MD_FAULT_##name = code,
+    MD_HTTP_FAULTS(MD_HTTP_FAULT_ENUM)
+#undef MD_HTTP_FAULT_ENUM
+};
+
+md_http *md_http_new(md_server *srv, struct event_base *base, const md_http_opts *opts);
+/* Listen on an http:// address; the actual port is written back. */
+int md_http_listen(md_http *h, md_addr *addr, char *err, size_t errlen);
+void md_http_free(md_http *h);
+
+#endif /* MD_HTTP_H */
