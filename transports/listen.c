@@ -1,19 +1,21 @@
 /* listen.c - listeners and server-side connections (see listen.h).
  *
- * Each connection is a small state machine over a libevent bufferevent:
+ * Each connection is a small state machine over a socket and a libevent
+ * read event:
  *   HANDSHAKE -> FIRST (one request) -> LONG (after accept_connection)
  *                                    -> CLOSING (after a short reply)
- * Frames are parsed straight out of the input buffer; a request that
- * parks stops the loop until its reply is delivered, while input is still
- * read so that a vanished client is noticed. Connections are never freed
- * inside their own callbacks: they are marked dead and reaped when the
- * callback returns.
+ * Frames are parsed straight out of the connection's input buffer; a
+ * request that parks stops the loop until its reply is delivered, while
+ * input is still read so that a vanished client is noticed. Replies are
+ * written at once with one send(); only what the socket does not take is
+ * kept and written when it becomes writable. (A bufferevent would cost an
+ * ioctl, two epoll_ctl and a second epoll_wait per call.) Connections are
+ * never freed inside their own callbacks: they are marked dead and reaped
+ * when the callback returns.
  */
 #include "transports/listen.h"
 
 #include <errno.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
@@ -62,7 +64,8 @@ struct md_conn {
     md_peer peer;                  /* first: the dispatcher sees an md_peer */
     md_listeners *owner;
     md_listener *listener;
-    struct bufferevent *bev;
+    struct event *ev_read;         /* persistent */
+    struct event *ev_write;        /* added while output is pending */
     evutil_socket_t fd;
     bool tcp;
     conn_state state;
@@ -72,6 +75,10 @@ struct md_conn {
     const md_codec_ops *codec;
     bool in_cb;
     bool dead;
+    md_buf in;                     /* received bytes; in_off consumed */
+    size_t in_off;
+    md_buf pend;                   /* output the socket did not take yet */
+    size_t pend_off;
     md_buf out;                    /* scratch for encoding replies */
     char who[80];
     md_conn *prev, *next;
@@ -99,28 +106,37 @@ static void conn_free(md_conn *c)
         event_free(c->deadline);
     if (c->resume)
         event_free(c->resume);
-    if (c->bev)
-        bufferevent_free(c->bev);
+    if (c->ev_read)
+        event_free(c->ev_read);
+    if (c->ev_write)
+        event_free(c->ev_write);
+    if (c->fd >= 0)
+        evutil_closesocket(c->fd);
     if (c->auth)
         md_auth_free(c->auth);
+    md_buf_free(&c->in);
+    md_buf_free(&c->pend);
     md_buf_free(&c->out);
     md_free(c);
 }
 
+/* Close from anywhere: the connection may be on the caller's stack (a
+ * reply delivered to it from another connection's callback), so it is
+ * only marked dead here and freed from its own resume event. */
 static void conn_close(md_conn *c)
 {
-    if (c->in_cb) {
-        c->dead = true;
+    if (c->dead)
         return;
-    }
-    conn_free(c);
+    c->dead = true;
+    if (!c->in_cb)
+        event_active(c->resume, EV_TIMEOUT, 0);
 }
 
 /* Close once everything queued has been written. */
 static void conn_close_after_flush(md_conn *c)
 {
     c->state = CS_CLOSING;
-    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+    if (c->pend.len == c->pend_off)
         conn_close(c);
 }
 
@@ -140,19 +156,75 @@ static void protocol_error(md_conn *c, const char *fmt, ...)
 
 /* ---- writing -------------------------------------------------------------- */
 
-static int write_frame(md_conn *c, const uint8_t *payload, size_t len)
+/* Send now what the socket takes; keep the rest for write_cb. -1 when the
+ * connection is broken (it is then closed). */
+static int conn_send(md_conn *c, const uint8_t *data, size_t len)
 {
-    uint8_t hdr[12];
+    size_t done = 0;
+    if (c->pend.len == c->pend_off) {
+        while (done < len) {
+            ssize_t n = send(c->fd, data + done, len - done, MSG_NOSIGNAL);
+            if (n > 0) {
+                done += (size_t)n;
+                continue;
+            }
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                break;
+            md_log_info("%s: send failed: %s", c->who, strerror(errno));
+            conn_close(c);
+            return -1;
+        }
+    }
+    if (done == len)
+        return 0;
+    if (md_buf_append(&c->pend, data + done, len - done) < 0) {
+        md_log_warning("%s: out of memory queueing a reply", c->who);
+        conn_close(c);
+        return -1;
+    }
+    event_add(c->ev_write, NULL);
+    return 0;
+}
+
+/* c->out holds MD_FRAME_HDR_MAX spare bytes, then the payload: put the
+ * header right before the payload and send both with one call. */
+static int write_frame(md_conn *c)
+{
+    uint8_t hdr[MD_FRAME_HDR_MAX];
+    size_t len = c->out.len - MD_FRAME_HDR_MAX;
     /* Long frames only for peers that read them (3.8+, protocol 4+). */
     int hlen = md_frame_header(hdr, len, c->peer.protocol >= 4);
     if (hlen < 0)
         return -1;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    /* Header and payload in one buffer so they leave in one write. */
-    if (evbuffer_expand(out, (size_t)hlen + len) < 0 ||
-        evbuffer_add(out, hdr, (size_t)hlen) < 0 || evbuffer_add(out, payload, len) < 0)
-        return -1;
+    uint8_t *start = c->out.data + MD_FRAME_HDR_MAX - hlen;
+    memcpy(start, hdr, (size_t)hlen);
+    conn_send(c, start, (size_t)hlen + len);
     return 0;
+}
+
+static void write_cb(evutil_socket_t fd, short what, void *arg)
+{
+    md_conn *c = arg;
+    while (c->pend_off < c->pend.len) {
+        ssize_t n = send(fd, c->pend.data + c->pend_off, c->pend.len - c->pend_off, MSG_NOSIGNAL);
+        if (n > 0) {
+            c->pend_off += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        conn_free(c);
+        return;
+    }
+    event_del(c->ev_write);
+    md_buf_free(&c->pend); /* idle connections keep no output buffer */
+    c->pend_off = 0;
+    if (c->state == CS_CLOSING)
+        conn_free(c);
 }
 
 /* Python 2 clients insist that #TRACEBACK texts are byte strings. */
@@ -187,12 +259,14 @@ static int encode_and_write(md_conn *c, int kind, md_val *payload, md_pickle_err
         snprintf(err->msg, sizeof err->msg, "out of memory");
         return -1;
     }
+    static const uint8_t spare[MD_FRAME_HDR_MAX];
     md_buf_reset(&c->out);
+    md_buf_append(&c->out, spare, sizeof spare);
     int rc = c->codec->encode(pair, protocol, &c->out, err);
     md_decref(pair);
     if (rc < 0)
         return -1;
-    return write_frame(c, c->out.data, c->out.len);
+    return write_frame(c);
 }
 
 static void conn_deliver(md_peer *peer, int kind, md_val *payload)
@@ -279,8 +353,10 @@ static void handle_handshake(md_conn *c, const uint8_t *payload, size_t len)
 {
     md_buf out = MD_BUF_INIT;
     int rc = md_auth_feed(c->auth, payload, len, &out);
-    if (out.len)
-        bufferevent_write(c->bev, out.data, out.len);
+    if (out.len && conn_send(c, out.data, out.len) < 0) {
+        md_buf_free(&out);
+        return;
+    }
     md_buf_free(&out);
     if (rc == MD_AUTH_DONE) {
         c->state = CS_FIRST;
@@ -292,41 +368,45 @@ static void handle_handshake(md_conn *c, const uint8_t *payload, size_t len)
     }
 }
 
+/* How many more bytes the frame at the head of the input needs; 0 when
+ * it is complete. -1: protocol error (the connection is closed). */
+static int64_t frame_needs(md_conn *c, size_t *hdr_len, uint64_t *plen)
+{
+    size_t avail = c->in.len - c->in_off;
+    size_t max = c->state == CS_HANDSHAKE ? MD_HANDSHAKE_MAX : c->owner->opts.max_message;
+    int rc = md_frame_parse(c->in.data + c->in_off, avail, max, hdr_len, plen);
+    if (rc == MD_FRAME_NEED_MORE)
+        return (int64_t)(MD_FRAME_HDR_MAX > avail ? MD_FRAME_HDR_MAX - avail : 1);
+    if (rc < 0) {
+        protocol_error(c, "%s", rc == MD_ETOOBIG ? "message longer than the limit" : "bad frame header");
+        return -1;
+    }
+    return (int64_t)md_frame_missing(avail, *hdr_len, *plen);
+}
+
 /* Parse and serve every complete frame in the input buffer. */
 static void conn_process(md_conn *c)
 {
-    struct evbuffer *in = bufferevent_get_input(c->bev);
-    while (!c->dead && c->state != CS_CLOSING && !c->peer.parked) {
-        size_t avail = evbuffer_get_length(in);
-        uint8_t hdr[12];
-        size_t hn = avail < sizeof hdr ? avail : sizeof hdr;
-        if (evbuffer_copyout(in, hdr, hn) < 0)
-            return;
-        size_t max = c->state == CS_HANDSHAKE ? MD_HANDSHAKE_MAX : c->owner->opts.max_message;
+    while (!c->dead && c->state != CS_CLOSING && !c->peer.parked && c->in_off < c->in.len) {
         size_t hdr_len = 0;
         uint64_t plen = 0;
-        int rc = md_frame_parse(hdr, hn, max, &hdr_len, &plen);
-        if (rc == MD_FRAME_NEED_MORE)
+        int64_t need = frame_needs(c, &hdr_len, &plen);
+        if (need != 0)
             return;
-        if (rc < 0) {
-            protocol_error(c, "%s", rc == MD_ETOOBIG ? "message longer than the limit"
-                                                     : "bad frame header");
-            return;
-        }
-        if (avail < hdr_len + plen)
-            return;
-        evbuffer_drain(in, hdr_len);
-        const uint8_t *payload = plen ? evbuffer_pullup(in, (ssize_t)plen) : (const uint8_t *)"";
-        if (!payload) {
-            protocol_error(c, "out of memory reading a %llu-byte message", (unsigned long long)plen);
-            return;
-        }
+        const uint8_t *payload = c->in.data + c->in_off + hdr_len;
+        c->in_off += hdr_len + (size_t)plen;
         if (c->state == CS_HANDSHAKE)
             handle_handshake(c, payload, (size_t)plen);
         else
             handle_request(c, payload, (size_t)plen);
-        if (!c->dead)
-            evbuffer_drain(in, (size_t)plen);
+    }
+    if (c->dead)
+        return;
+    if (c->in_off == c->in.len) {
+        c->in_off = 0;
+        md_buf_reset(&c->in);
+        if (c->in.cap > 16384)
+            md_buf_free(&c->in); /* idle connections keep little memory */
     }
 }
 
@@ -343,36 +423,61 @@ static void quickack(md_conn *c)
     }
 }
 
-static void read_cb(struct bufferevent *bev, void *arg)
+/* Read what the socket has: enough for the frame at the head of the
+ * input when it is known, a modest chunk otherwise. false: the peer
+ * closed or the read failed. */
+static bool conn_read(md_conn *c)
+{
+    /* Move unconsumed bytes to the front before growing. */
+    if (c->in_off && c->in_off == c->in.len) {
+        c->in_off = 0;
+        md_buf_reset(&c->in);
+    } else if (c->in_off > 65536 && c->in_off > c->in.len / 2) {
+        memmove(c->in.data, c->in.data + c->in_off, c->in.len - c->in_off);
+        c->in.len -= c->in_off;
+        c->in_off = 0;
+    }
+    size_t want = 16384;
+    size_t hdr_len = 0;
+    uint64_t plen = 0;
+    if (c->in.len > c->in_off && c->state != CS_CLOSING) {
+        int64_t need = frame_needs(c, &hdr_len, &plen);
+        if (need < 0)
+            return true; /* closed by protocol_error */
+        if ((uint64_t)need > want)
+            want = (size_t)need;
+    }
+    if (md_buf_reserve(&c->in, want) < 0) {
+        protocol_error(c, "out of memory reading a %zu-byte message", want);
+        return true;
+    }
+    ssize_t n = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1, 0);
+    if (n > 0) {
+        c->in.len += (size_t)n;
+        return true;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return true;
+    return false;
+}
+
+static void read_cb(evutil_socket_t fd, short what, void *arg)
 {
     md_conn *c = arg;
     c->in_cb = true;
-    quickack(c);
-    if (c->state == CS_CLOSING)
-        evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
-    else
+    if (c->state == CS_HANDSHAKE || c->state == CS_FIRST)
+        quickack(c);
+    if (!conn_read(c)) {
+        c->dead = true; /* end of file or error: the client is gone */
+    } else if (c->state == CS_CLOSING) {
+        c->in_off = 0; /* a short connection's extra requests are ignored */
+        md_buf_reset(&c->in);
+    } else if (!c->dead) {
         conn_process(c);
+    }
     c->in_cb = false;
     if (c->dead)
         conn_free(c);
-}
-
-static void write_cb(struct bufferevent *bev, void *arg)
-{
-    md_conn *c = arg;
-    if (c->state == CS_CLOSING && !c->in_cb)
-        conn_free(c);
-}
-
-static void event_cb(struct bufferevent *bev, short what, void *arg)
-{
-    md_conn *c = arg;
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-        if (c->in_cb)
-            c->dead = true;
-        else
-            conn_free(c);
-    }
 }
 
 static void resume_cb(evutil_socket_t fd, short what, void *arg)
@@ -441,21 +546,22 @@ static void accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sock
         setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
     }
     evutil_make_socket_nonblocking(fd);
-    c->bev = bufferevent_socket_new(ls->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->ev_read = event_new(ls->base, fd, EV_READ | EV_PERSIST, read_cb, c);
+    c->ev_write = event_new(ls->base, fd, EV_WRITE | EV_PERSIST, write_cb, c);
     c->auth = md_auth_new(MD_AUTH_SERVER, ls->opts.key, NULL);
     c->deadline = evtimer_new(ls->base, deadline_cb, c);
     c->resume = evtimer_new(ls->base, resume_cb, c);
     md_buf out = MD_BUF_INIT;
-    if (!c->bev || !c->auth || !c->deadline || !c->resume || md_auth_start(c->auth, &out) < 0) {
+    if (!c->ev_read || !c->ev_write || !c->auth || !c->deadline || !c->resume ||
+        md_auth_start(c->auth, &out) < 0 || event_add(c->ev_read, NULL) < 0) {
         md_buf_free(&out);
-        if (!c->bev)
-            evutil_closesocket(fd);
         conn_free(c);
         return;
     }
-    bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    bufferevent_write(c->bev, out.data, out.len);
+    if (conn_send(c, out.data, out.len) < 0) {
+        md_buf_free(&out);
+        return;
+    }
     md_buf_free(&out);
     struct timeval tv = {MD_HANDSHAKE_DEADLINE_MS / 1000, (MD_HANDSHAKE_DEADLINE_MS % 1000) * 1000};
     evtimer_add(c->deadline, &tv);
