@@ -1,0 +1,84 @@
+/* pickle.h - managerd's pickle codec: reads every protocol (0-5) that
+ * Python 2.7 to 3.13 writes, writes protocols 2-5 as each Python family
+ * reads them. Nothing is ever imported or called: unknown classes become
+ * opaque values (core/value.h) that re-encode to an equivalent pickle.
+ */
+#ifndef MD_PICKLE_H
+#define MD_PICKLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/value.h"
+
+/* Bounds applied while decoding; md_pickle_limits_default() gives the
+ * values of core/limits.h. A field left at 0 means its default, so a
+ * caller that sets only some fields (or passes NULL) gets sane bounds. */
+typedef struct md_pickle_limits {
+    size_t max_bytes;     /* whole message */
+    size_t max_depth;     /* nesting of containers, and open marks */
+    size_t max_memo;      /* memo entries (highest index + 1) */
+    size_t max_stack;     /* value stack entries */
+    size_t max_int_bytes; /* LONG4 byte count, INT/LONG decimal digits */
+} md_pickle_limits;
+
+void md_pickle_limits_default(md_pickle_limits *lim);
+
+/* Why decoding or encoding failed: a one-line message naming the problem
+ * (and the limit, for limits). Decoding messages end with " at byte N",
+ * N being the offset of the opcode that failed (also in offset), e.g.
+ * "BINBYTES length 4294967295 runs past the end of the message at byte 2".
+ * Python-level errors keep Python's words ("TypeError: unhashable type:
+ * 'list' at byte 4"). */
+typedef struct md_pickle_err {
+    int code;             /* MD_EPROTO, MD_ETOOBIG, MD_EDEPTH, MD_ELIMIT,
+                             MD_ENOMEM, MD_EUNSUPPORTED, MD_EINVAL */
+    size_t offset;
+    char msg[200];
+} md_pickle_err;
+
+/* Decode one pickle of n bytes. On success returns 0, *out is a new
+ * reference, *protocol (if not NULL) the protocol of the PROTO opcode (0
+ * when there is none). On failure returns a negative MD_E* code with err
+ * (may be NULL) filled in; nothing is leaked. Bytes after STOP are an
+ * error. lim may be NULL (defaults). Python 2 names of globals are read
+ * as their Python 3 names (__builtin__ -> builtins, Queue -> queue, ...);
+ * exception classes become MD_T_EXC with the Python 3 class (Queue.Empty
+ * and queue.Empty -> _queue.Empty, IOError -> OSError); set, frozenset,
+ * bytearray, bytes, complex, slice, list, tuple, dict, str and
+ * _codecs.encode calls on plain data become real values; copyreg's
+ * _reconstructor / __newobj__ / __newobj_ex__ become NEWOBJ(_EX) opaque
+ * objects; everything else that builds an object is an opaque value. */
+int md_pickle_decode(const uint8_t *data, size_t n, const md_pickle_limits *lim,
+                     md_val **out, int *protocol, md_pickle_err *err);
+
+/* Encode v at protocol 2..5, appending to out, with the opcodes CPython's
+ * C pickler chooses. Protocol 2 uses Python 2 module names (__builtin__,
+ * exceptions, Queue, thread, copy_reg), 3 and up Python 3 names (except
+ * _queue.Empty, written queue.Empty at protocol 3 because 3.6 has no
+ * _queue); 4 and up write FRAMEs. Shared and cyclic values are memoized.
+ * Fails (MD_EUNSUPPORTED) for what the protocol cannot express, e.g. a
+ * NEWOBJ_EX object at protocol 2 or 3, MD_EDEPTH past MD_MAX_DEPTH levels
+ * of nesting, MD_EINVAL for another protocol; on failure out gets its
+ * old length back (unless the buffer itself ran out of memory). err may
+ * be NULL. */
+int md_pickle_encode(const md_val *v, int protocol, md_buf *out, md_pickle_err *err);
+
+/* ---- proxies and tokens -------------------------------------------------
+ * multiprocessing.managers.Token travels as an opaque object: NEWOBJ of
+ * the class with no arguments, then BUILD with the state tuple (typeid,
+ * address, id). A proxy travels as REDUCE of
+ * multiprocessing.managers.RebuildProxy with (func, token, serializer,
+ * kwds). These helpers read and build exactly those shapes. */
+
+/* 0 if v is a Token opaque (outputs borrowed, any may be NULL), else -1. */
+int md_pickle_token_parts(const md_val *v, md_val **typeid, md_val **address,
+                          md_val **id);
+/* A new Token opaque as CPython pickles it; address is borrowed. NULL on
+ * out of memory. */
+md_val *md_pickle_token_new(const char *typeid, md_val *address, const char *id);
+/* The token (borrowed) inside a RebuildProxy opaque, or NULL. */
+const md_val *md_pickle_proxy_token(const md_val *v);
+
+#endif /* MD_PICKLE_H */

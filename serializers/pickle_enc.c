@@ -1,0 +1,1164 @@
+/* pickle_enc.c - encodes md_val values as pickles of protocols 2 to 5,
+ * choosing the opcodes CPython's C pickler chooses, so a value decoded
+ * from a Python 3 pickle re-encodes at the same protocol to the same
+ * bytes (or at least to a pickle that loads equal), and writing Python 2
+ * module names at protocol 2.
+ *
+ * Nothing recurses: an explicit task stack drives the walk, and a depth
+ * counter stops at MD_MAX_DEPTH. Objects are memoized before their
+ * contents are written, so shared references and cycles survive; a
+ * recursive tuple gets pickle.py's POP/POP_MARK + GET treatment. Output
+ * goes straight into the md_buf through reserve + direct stores.
+ */
+#include "serializers/pickle.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/limits.h"
+#include "serializers/pickle_int.h"
+
+enum {
+    MARK = '(', STOP = '.', POP = '0', POP_MARK = '1', BININT = 'J',
+    BININT1 = 'K', BININT2 = 'M', NONE = 'N', REDUCE = 'R', BINSTRING = 'T',
+    SHORT_BINSTRING = 'U', BINUNICODE = 'X', APPEND = 'a', BUILD = 'b',
+    GLOBAL = 'c', EMPTY_DICT = '}', APPENDS = 'e', BINGET = 'h',
+    LONG_BINGET = 'j', EMPTY_LIST = ']', OBJ = 'o', BINPUT = 'q',
+    LONG_BINPUT = 'r', SETITEM = 's', TUPLE = 't', EMPTY_TUPLE = ')',
+    SETITEMS = 'u', BINFLOAT = 'G', PROTO = 0x80, NEWOBJ = 0x81,
+    TUPLE1 = 0x85, TUPLE2 = 0x86, TUPLE3 = 0x87, NEWTRUE = 0x88,
+    NEWFALSE = 0x89, LONG1 = 0x8a, LONG4 = 0x8b, BINBYTES = 'B',
+    SHORT_BINBYTES = 'C', SHORT_BINUNICODE = 0x8c, BINUNICODE8 = 0x8d,
+    BINBYTES8 = 0x8e, EMPTY_SET = 0x8f, ADDITEMS = 0x90, FROZENSET = 0x91,
+    NEWOBJ_EX = 0x92, STACK_GLOBAL = 0x93, MEMOIZE = 0x94, FRAME = 0x95,
+    BYTEARRAY8 = 0x96,
+};
+
+#define BATCHSIZE 1000
+#define FRAME_TARGET (64 * 1024)
+#define FRAME_MIN 4
+#define FRAME_HEADER 9
+#define NO_FRAME SIZE_MAX
+
+/* ======================================================================
+ * State
+ * ====================================================================== */
+
+typedef enum task_kind {
+    K_SAVE,   /* encode v */
+    K_TUPLE,  /* items of a tuple, then TUPLEn/TUPLE or the recursion trick */
+    K_ITEMS,  /* batched items of a list/dict/set (mode says which) */
+    K_DONE,   /* write op (REDUCE, NEWOBJ, ...), then memoize v */
+    K_OPS,    /* write a fixed tail (code says which) */
+} task_kind;
+
+typedef enum items_mode {
+    M_LIST,       /* list: APPEND if it has one item, else MARK..APPENDS */
+    M_LISTITEMS,  /* opaque list items: any batch of one is an APPEND */
+    M_DICT,       /* dict: SETITEM if one item, else MARK..SETITEMS */
+    M_DICTITEMS,  /* opaque dict items (a list of pairs) */
+    M_SET,        /* set at 4+: MARK..ADDITEMS batches */
+    M_SETLIST,    /* a set's items as the list argument of set()/frozenset() */
+    M_FROZEN,     /* frozenset at 4+: items, then FROZENSET */
+} items_mode;
+
+enum ops_code { OPS_TUPLE1_TEMP, OPS_TUPLE3_TEMP, OPS_BUILD };
+
+typedef struct task {
+    const md_val *v;
+    const md_val *pending;  /* K_ITEMS dict modes: value after its key */
+    size_t pos;             /* items written */
+    size_t iter;            /* md_dict_next / md_set_next position */
+    size_t batch_end;       /* K_ITEMS: end of the current batch, 0 if none */
+    uint32_t depth;
+    uint8_t kind;
+    uint8_t mode;           /* items_mode, K_DONE opcode or ops_code */
+    uint8_t flag;           /* K_TUPLE: MARK written; K_ITEMS: single item */
+} task;
+
+typedef struct memo_ent {
+    const md_val *key;
+    size_t idx;
+} memo_ent;
+
+typedef struct str_ent {
+    char *key;              /* kind byte + text, owned */
+    size_t len;
+    size_t idx;
+} str_ent;
+
+typedef struct enc {
+    md_buf *out;
+    int proto;
+    md_pickle_err *err;
+    task *tasks;
+    size_t ntasks, tasks_cap;
+    memo_ent *memo;
+    size_t memo_cap, memo_used;
+    str_ent *smemo;         /* globals and module names, keyed by text */
+    size_t smemo_cap, smemo_used;
+    size_t memo_next;       /* next memo index */
+    size_t frame_start;     /* offset of the open frame's header */
+    size_t unmemoized;      /* open containers memoized after their contents */
+
+    /* Small values never touch the allocator for these. */
+    task tasks_inline[16];
+    memo_ent memo_inline[64];
+} enc;
+
+static int efail(enc *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int efail(enc *e, int code, const char *fmt, ...)
+{
+    if (e->err->code)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->err->msg, sizeof e->err->msg, fmt, ap);
+    va_end(ap);
+    e->err->code = code;
+    e->err->offset = 0;
+    return -1;
+}
+
+static int enomem(enc *e)
+{
+    return efail(e, MD_ENOMEM, "out of memory");
+}
+
+/* ======================================================================
+ * Writing
+ * ====================================================================== */
+
+/* Room for n more bytes; the caller then stores through wp(). */
+static inline int room(enc *e, size_t n)
+{
+    if (e->out->cap - e->out->len > n && !e->out->failed) /* md_buf keeps a spare byte */
+        return 0;
+    return md_buf_reserve(e->out, n) == 0 ? 0 : enomem(e);
+}
+
+static inline uint8_t *wp(enc *e)
+{
+    return e->out->data + e->out->len;
+}
+
+static inline void put_le(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static int w1(enc *e, uint8_t op)
+{
+    if (room(e, 1) < 0)
+        return -1;
+    e->out->data[e->out->len++] = op;
+    return 0;
+}
+
+static int w2(enc *e, uint8_t a, uint8_t b)
+{
+    if (room(e, 2) < 0)
+        return -1;
+    uint8_t *p = wp(e);
+    p[0] = a;
+    p[1] = b;
+    e->out->len += 2;
+    return 0;
+}
+
+/* ---- frames ---- */
+
+static void frame_open(enc *e)
+{
+    if (room(e, FRAME_HEADER) < 0)
+        return;
+    e->frame_start = e->out->len;
+    e->out->len += FRAME_HEADER;
+}
+
+/* Close the open frame: fill in its header, or take the header out when
+ * the frame is too small to be worth one (as _pickle.c does). */
+static void frame_commit(enc *e)
+{
+    if (e->frame_start == NO_FRAME || e->out->failed)
+        return;
+    uint8_t *h = e->out->data + e->frame_start;
+    size_t len = e->out->len - e->frame_start - FRAME_HEADER;
+    if (len >= FRAME_MIN) {
+        h[0] = FRAME;
+        put_le(h + 1, len, 8);
+    } else {
+        memmove(h, h + FRAME_HEADER, len);
+        e->out->len -= FRAME_HEADER;
+    }
+    e->frame_start = NO_FRAME;
+}
+
+/* At an opcode boundary: start a new frame once this one is big enough. */
+static inline void frame_boundary(enc *e)
+{
+    if (e->frame_start != NO_FRAME &&
+        e->out->len - e->frame_start - FRAME_HEADER >= FRAME_TARGET) {
+        frame_commit(e);
+        frame_open(e);
+    }
+}
+
+/* An opcode header followed by a payload. A payload of 64 KiB or more
+ * goes outside any frame, as CPython writes it. */
+static int w_payload(enc *e, const uint8_t *hdr, size_t hlen, const void *data, size_t n)
+{
+    bool big = e->frame_start != NO_FRAME && n >= FRAME_TARGET;
+    if (big)
+        frame_commit(e);
+    if (room(e, hlen + n) < 0)
+        return -1;
+    memcpy(wp(e), hdr, hlen);
+    if (n)
+        memcpy(wp(e) + hlen, data, n);
+    e->out->len += hlen + n;
+    if (big)
+        frame_open(e);
+    return 0;
+}
+
+/* ======================================================================
+ * Memo
+ * ====================================================================== */
+
+/* Fibonacci hashing; the high half of the product is folded in because
+ * aligned pointers have constant low bits. */
+static inline size_t ptr_hash(const md_val *p)
+{
+    uint64_t h = (uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h ^ (h >> 32));
+}
+
+/* A value with a single reference is reachable only once, so it can never
+ * be met again: it still gets its memo index (CPython writes one), but
+ * nothing needs to look it up, which saves most of the hashing. That only
+ * holds while every container on the way down is already memoized: a
+ * tuple (or a REDUCE'd object) is memoized after its contents, and if a
+ * cycle leads back to it, its contents are walked a second time. */
+static inline bool exclusive(const enc *e, const md_val *v)
+{
+    return e->unmemoized == 0 && md_refcount(v) == 1;
+}
+
+static size_t memo_lookup(const enc *e, const md_val *v)
+{
+    if (!e->memo_used || exclusive(e, v))
+        return SIZE_MAX;
+    size_t mask = e->memo_cap - 1;
+    for (size_t h = ptr_hash(v) & mask;; h = (h + 1) & mask) {
+        if (e->memo[h].key == v)
+            return e->memo[h].idx;
+        if (!e->memo[h].key)
+            return SIZE_MAX;
+    }
+}
+
+static int memo_grow(enc *e)
+{
+    size_t cap = e->memo_cap * 2;
+    memo_ent *t = md_calloc(cap, sizeof *t);
+    if (!t)
+        return enomem(e);
+    for (size_t i = 0; i < e->memo_cap; i++) {
+        if (!e->memo[i].key)
+            continue;
+        size_t h = ptr_hash(e->memo[i].key) & (cap - 1);
+        while (t[h].key)
+            h = (h + 1) & (cap - 1);
+        t[h] = e->memo[i];
+    }
+    if (e->memo != e->memo_inline)
+        md_free(e->memo);
+    e->memo = t;
+    e->memo_cap = cap;
+    return 0;
+}
+
+/* Write the opcode that stores the top of the stack at the next index. */
+static int w_put(enc *e, size_t idx)
+{
+    if (e->proto >= 4)
+        return w1(e, MEMOIZE);
+    if (idx < 256)
+        return w2(e, BINPUT, (uint8_t)idx);
+    if (idx > UINT32_MAX)
+        return efail(e, MD_ELIMIT, "memo index %zu is too large for protocol %d", idx,
+                     e->proto);
+    if (room(e, 5) < 0)
+        return -1;
+    wp(e)[0] = LONG_BINPUT;
+    put_le(wp(e) + 1, idx, 4);
+    e->out->len += 5;
+    return 0;
+}
+
+static int w_get(enc *e, size_t idx)
+{
+    if (idx < 256)
+        return w2(e, BINGET, (uint8_t)idx);
+    if (idx > UINT32_MAX)
+        return efail(e, MD_ELIMIT, "memo index %zu is too large", idx);
+    if (room(e, 5) < 0)
+        return -1;
+    wp(e)[0] = LONG_BINGET;
+    put_le(wp(e) + 1, idx, 4);
+    e->out->len += 5;
+    return 0;
+}
+
+/* A memo index for an object nobody can refer to again (the temporary
+ * list and tuple of set() arguments, ...): CPython stores those too. */
+static int memoize_temp(enc *e)
+{
+    return w_put(e, e->memo_next++);
+}
+
+static int memoize(enc *e, const md_val *v)
+{
+    if (exclusive(e, v))
+        return w_put(e, e->memo_next++);
+    if ((e->memo_used + 1) * 2 > e->memo_cap && memo_grow(e) < 0)
+        return -1;
+    size_t mask = e->memo_cap - 1, h = ptr_hash(v) & mask;
+    while (e->memo[h].key)
+        h = (h + 1) & mask;
+    e->memo[h] = (memo_ent){ v, e->memo_next };
+    e->memo_used++;
+    return w_put(e, e->memo_next++);
+}
+
+static size_t str_hash(const char *s, size_t n)
+{
+    size_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
+    return h;
+}
+
+/* Index stored under a text key, or SIZE_MAX. */
+static size_t smemo_lookup(const enc *e, const char *key, size_t len)
+{
+    if (!e->smemo_used)
+        return SIZE_MAX;
+    size_t mask = e->smemo_cap - 1;
+    for (size_t h = str_hash(key, len) & mask;; h = (h + 1) & mask) {
+        const str_ent *s = &e->smemo[h];
+        if (!s->key)
+            return SIZE_MAX;
+        if (s->len == len && memcmp(s->key, key, len) == 0)
+            return s->idx;
+    }
+}
+
+/* Memoize the top of the stack under a text key. */
+static int smemoize(enc *e, const char *key, size_t len)
+{
+    if ((e->smemo_used + 1) * 2 > e->smemo_cap) {
+        size_t cap = e->smemo_cap ? e->smemo_cap * 2 : 32;
+        str_ent *t = md_calloc(cap, sizeof *t);
+        if (!t)
+            return enomem(e);
+        for (size_t i = 0; i < e->smemo_cap; i++) {
+            if (!e->smemo[i].key)
+                continue;
+            size_t h = str_hash(e->smemo[i].key, e->smemo[i].len) & (cap - 1);
+            while (t[h].key)
+                h = (h + 1) & (cap - 1);
+            t[h] = e->smemo[i];
+        }
+        md_free(e->smemo);
+        e->smemo = t;
+        e->smemo_cap = cap;
+    }
+    char *k = md_malloc(len + 1);
+    if (!k)
+        return enomem(e);
+    memcpy(k, key, len);
+    k[len] = '\0';
+    size_t mask = e->smemo_cap - 1, h = str_hash(key, len) & mask;
+    while (e->smemo[h].key)
+        h = (h + 1) & mask;
+    e->smemo[h] = (str_ent){ k, len, e->memo_next };
+    e->smemo_used++;
+    return w_put(e, e->memo_next++);
+}
+
+/* ======================================================================
+ * Scalars, text, bytes
+ * ====================================================================== */
+
+static int save_int(enc *e, const md_val *v)
+{
+    int64_t i;
+    if (md_int_to_i64(v, &i) == 0 && i >= INT32_MIN && i <= INT32_MAX) {
+        if (i >= 0 && i <= 0xff)
+            return w2(e, BININT1, (uint8_t)i);
+        if (room(e, 5) < 0)
+            return -1;
+        uint8_t *p = wp(e);
+        if (i >= 0 && i <= 0xffff) {
+            p[0] = BININT2;
+            put_le(p + 1, (uint64_t)i, 2);
+            e->out->len += 3;
+        } else {
+            p[0] = BININT;
+            put_le(p + 1, (uint64_t)(uint32_t)(int32_t)i, 4);
+            e->out->len += 5;
+        }
+        return 0;
+    }
+    size_t n = md_int_le_size(v);
+    if (room(e, n + 5) < 0)
+        return -1;
+    uint8_t *p = wp(e);
+    if (n < 256) {
+        p[0] = LONG1;
+        p[1] = (uint8_t)n;
+        md_int_to_le(v, p + 2, n);
+        e->out->len += n + 2;
+    } else {
+        if (n > INT32_MAX)
+            return efail(e, MD_EUNSUPPORTED, "int too large to pickle");
+        p[0] = LONG4;
+        put_le(p + 1, n, 4);
+        md_int_to_le(v, p + 5, n);
+        e->out->len += n + 5;
+    }
+    return 0;
+}
+
+static int save_float(enc *e, double x)
+{
+    if (room(e, 9) < 0)
+        return -1;
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    uint8_t *p = wp(e);
+    p[0] = BINFLOAT;
+    for (int i = 8; i >= 1; i--, bits >>= 8)
+        p[i] = (uint8_t)bits;
+    e->out->len += 9;
+    return 0;
+}
+
+/* Text as SHORT_BINUNICODE (4+), BINUNICODE or BINUNICODE8 (4+). */
+static int w_unicode(enc *e, const char *s, size_t n)
+{
+    uint8_t h[9];
+    if (n < 256 && e->proto >= 4) {
+        h[0] = SHORT_BINUNICODE;
+        h[1] = (uint8_t)n;
+        return w_payload(e, h, 2, s, n);
+    }
+    if (n <= UINT32_MAX) {
+        h[0] = BINUNICODE;
+        put_le(h + 1, n, 4);
+        return w_payload(e, h, 5, s, n);
+    }
+    if (e->proto < 4)
+        return efail(e, MD_EUNSUPPORTED, "cannot serialize a string larger than 4GiB");
+    h[0] = BINUNICODE8;
+    put_le(h + 1, n, 8);
+    return w_payload(e, h, 9, s, n);
+}
+
+/* A Python 2 byte string, for 2.7 readers. */
+static int w_binstring(enc *e, const void *s, size_t n)
+{
+    uint8_t h[5];
+    if (n < 256) {
+        h[0] = SHORT_BINSTRING;
+        h[1] = (uint8_t)n;
+        return w_payload(e, h, 2, s, n);
+    }
+    if (n > INT32_MAX)
+        return efail(e, MD_EUNSUPPORTED, "cannot serialize a string larger than 2GiB");
+    h[0] = BINSTRING;
+    put_le(h + 1, n, 4);
+    return w_payload(e, h, 5, s, n);
+}
+
+static int w_binbytes(enc *e, const void *s, size_t n)
+{
+    uint8_t h[9];
+    if (n < 256) {
+        h[0] = SHORT_BINBYTES;
+        h[1] = (uint8_t)n;
+        return w_payload(e, h, 2, s, n);
+    }
+    if (n <= UINT32_MAX) {
+        h[0] = BINBYTES;
+        put_le(h + 1, n, 4);
+        return w_payload(e, h, 5, s, n);
+    }
+    if (e->proto < 4)
+        return efail(e, MD_EUNSUPPORTED, "cannot serialize a bytes object larger than 4GiB");
+    h[0] = BINBYTES8;
+    put_le(h + 1, n, 8);
+    return w_payload(e, h, 9, s, n);
+}
+
+static bool ascii_only(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((uint8_t)s[i] & 0x80)
+            return false;
+    return true;
+}
+
+/* A global by name (Python 3 spelling; mapped here for the protocol),
+ * memoized by its text so the same class is written once. */
+static int save_global_name(enc *e, const char *module, const char *name)
+{
+    const char *m, *q;
+    md_pickle__wire_name(module, name, e->proto, &m, &q);
+    size_t ml = strlen(m), ql = strlen(q);
+    if (e->proto < 4 && (memchr(m, '\n', ml) || memchr(q, '\n', ql)))
+        return efail(e, MD_EUNSUPPORTED,
+                     "global name with a newline cannot be written at protocol %d", e->proto);
+    if (e->proto == 2 && (!ascii_only(m, ml) || !ascii_only(q, ql)))
+        return efail(e, MD_EUNSUPPORTED, "can't pickle global identifier '%.60s.%.60s' "
+                     "using pickle protocol 2", m, q);
+    char stackkey[256];
+    char *key = ml + ql + 2 <= sizeof stackkey ? stackkey : md_malloc(ml + ql + 2);
+    if (!key)
+        return enomem(e);
+    key[0] = 'g';
+    memcpy(key + 1, m, ml);
+    key[1 + ml] = '\n';
+    memcpy(key + 2 + ml, q, ql);
+    size_t klen = ml + ql + 2;
+    int rc = 0;
+    size_t idx = smemo_lookup(e, key, klen);
+    if (idx != SIZE_MAX) {
+        rc = w_get(e, idx);
+    } else if (e->proto >= 4) {
+        /* The module name string is shared by every global of that
+         * module; the qualified name is a string of its own. */
+        char mkey[256];
+        char *mk = ml + 1 <= sizeof mkey ? mkey : md_malloc(ml + 1);
+        if (!mk) {
+            rc = enomem(e);
+        } else {
+            mk[0] = 'm';
+            memcpy(mk + 1, m, ml);
+            size_t midx = smemo_lookup(e, mk, ml + 1);
+            if (midx != SIZE_MAX)
+                rc = w_get(e, midx);
+            else if ((rc = w_unicode(e, m, ml)) == 0)
+                rc = smemoize(e, mk, ml + 1);
+            if (rc == 0 && (rc = w_unicode(e, q, ql)) == 0 &&
+                (rc = memoize_temp(e)) == 0 && (rc = w1(e, STACK_GLOBAL)) == 0)
+                rc = smemoize(e, key, klen);
+            if (mk != mkey)
+                md_free(mk);
+        }
+    } else {
+        if (room(e, klen + 1) == 0) {
+            uint8_t *p = wp(e);
+            p[0] = GLOBAL;
+            memcpy(p + 1, m, ml);
+            p[1 + ml] = '\n';
+            memcpy(p + 2 + ml, q, ql);
+            p[2 + ml + ql] = '\n';
+            e->out->len += klen + 1;
+            rc = smemoize(e, key, klen);
+        } else {
+            rc = -1;
+        }
+    }
+    if (key != stackkey)
+        md_free(key);
+    return rc;
+}
+
+/* bytes at protocol 2 as Python 3 writes them: _codecs.encode(u'<latin-1
+ * text>', 'latin1'), or bytes() when empty. Leaves the result on the
+ * stack, unmemoized. */
+static int w_bytes_p2_call(enc *e, const uint8_t *s, size_t n)
+{
+    if (n == 0) {
+        if (save_global_name(e, "builtins", "bytes") < 0)
+            return -1;
+        return w2(e, EMPTY_TUPLE, REDUCE);
+    }
+    if (save_global_name(e, "_codecs", "encode") < 0)
+        return -1;
+    /* Latin-1 to UTF-8 at most doubles the length. */
+    uint8_t *text = md_malloc(2 * n);
+    if (!text)
+        return enomem(e);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < 0x80) {
+            text[o++] = s[i];
+        } else {
+            text[o++] = (uint8_t)(0xC0 | (s[i] >> 6));
+            text[o++] = (uint8_t)(0x80 | (s[i] & 0x3F));
+        }
+    }
+    int rc = w_unicode(e, (const char *)text, o);
+    md_free(text);
+    if (rc < 0 || memoize_temp(e) < 0)
+        return -1;
+    size_t idx = smemo_lookup(e, "clatin1", 7);
+    if (idx != SIZE_MAX)
+        rc = w_get(e, idx);
+    else if ((rc = w_unicode(e, "latin1", 6)) == 0)
+        rc = smemoize(e, "clatin1", 7);
+    if (rc < 0 || w1(e, TUPLE2) < 0 || memoize_temp(e) < 0)
+        return -1;
+    return w1(e, REDUCE);
+}
+
+static int save_bytes(enc *e, const md_val *v)
+{
+    const uint8_t *s = md_bytes_data(v);
+    size_t n = md_bytes_len(v);
+    int rc;
+    if (e->proto >= 3)
+        rc = w_binbytes(e, s, n);
+    else if (md_bytes_is_py2(v))
+        rc = w_binstring(e, s, n);
+    else
+        rc = w_bytes_p2_call(e, s, n);
+    return rc < 0 ? -1 : memoize(e, v);
+}
+
+static int save_bytearray(enc *e, const md_val *v)
+{
+    const uint8_t *s = md_bytes_data(v);
+    size_t n = md_bytes_len(v);
+    if (e->proto >= 5) {
+        uint8_t h[9] = { BYTEARRAY8 };
+        put_le(h + 1, n, 8);
+        if (w_payload(e, h, 9, s, n) < 0)
+            return -1;
+        return memoize(e, v);
+    }
+    /* bytearray(bytes) through REDUCE, as pickle.py writes it. */
+    if (save_global_name(e, "builtins", "bytearray") < 0)
+        return -1;
+    if (n == 0) {
+        if (w1(e, EMPTY_TUPLE) < 0)
+            return -1;
+    } else {
+        if ((e->proto >= 3 ? w_binbytes(e, s, n) : w_bytes_p2_call(e, s, n)) < 0)
+            return -1;
+        if (memoize_temp(e) < 0 || w1(e, TUPLE1) < 0 || memoize_temp(e) < 0)
+            return -1;
+    }
+    if (w1(e, REDUCE) < 0)
+        return -1;
+    return memoize(e, v);
+}
+
+static int save_str(enc *e, const md_val *v)
+{
+    int rc = e->proto == 2 && md_str_is_py2(v)
+                 ? w_binstring(e, md_str_data(v), md_str_nbytes(v))
+                 : w_unicode(e, md_str_data(v), md_str_nbytes(v));
+    return rc < 0 ? -1 : memoize(e, v);
+}
+
+/* ======================================================================
+ * Tasks
+ * ====================================================================== */
+
+static int push_task(enc *e, task t)
+{
+    if (e->ntasks == e->tasks_cap) {
+        size_t cap = e->tasks_cap * 2;
+        task *n = e->tasks == e->tasks_inline ? md_malloc(cap * sizeof *n)
+                                              : md_realloc(e->tasks, cap * sizeof *n);
+        if (!n)
+            return enomem(e);
+        if (e->tasks == e->tasks_inline)
+            memcpy(n, e->tasks, e->ntasks * sizeof *n);
+        e->tasks = n;
+        e->tasks_cap = cap;
+    }
+    e->tasks[e->ntasks++] = t;
+    return 0;
+}
+
+static int push_save(enc *e, const md_val *v, uint32_t depth)
+{
+    return push_task(e, (task){ .v = v, .depth = depth, .kind = K_SAVE });
+}
+
+static int push_items(enc *e, const md_val *v, items_mode mode, uint32_t depth)
+{
+    return push_task(e, (task){ .v = v, .depth = depth, .kind = K_ITEMS,
+                                .mode = (uint8_t)mode });
+}
+
+static int push_done(enc *e, const md_val *v, uint8_t op)
+{
+    return push_task(e, (task){ .v = v, .kind = K_DONE, .mode = op });
+}
+
+static int push_ops(enc *e, enum ops_code code)
+{
+    return push_task(e, (task){ .kind = K_OPS, .mode = (uint8_t)code });
+}
+
+/* ======================================================================
+ * Values with contents
+ * ====================================================================== */
+
+static int save_exc(enc *e, const md_val *v, uint32_t depth)
+{
+    md_val *cls = md_exc_class(v);
+    e->unmemoized++; /* until its K_DONE */
+    if (save_global_name(e, md_global_module(cls), md_global_name(cls)) < 0)
+        return -1;
+    md_val *state = md_exc_state(v);
+    if (state && (push_ops(e, OPS_BUILD) < 0 || push_save(e, state, depth + 1) < 0))
+        return -1;
+    if (push_done(e, v, REDUCE) < 0)
+        return -1;
+    return push_save(e, md_exc_args(v), depth + 1);
+}
+
+static int save_opaque(enc *e, const md_val *v, uint32_t depth)
+{
+    md_opaque_kind kind = md_opaque_kind_of(v);
+    if (kind == MD_OPQ_NEWOBJ_EX && e->proto < 4)
+        return efail(e, MD_EUNSUPPORTED,
+                     "an object built with NEWOBJ_EX cannot be written at protocol %d",
+                     e->proto);
+    md_val *state = md_opaque_state(v);
+    md_val *litems = md_opaque_listitems(v), *ditems = md_opaque_dictitems(v);
+    md_val *args = md_opaque_args(v);
+    if (state && (push_ops(e, OPS_BUILD) < 0 || push_save(e, state, depth + 1) < 0))
+        return -1;
+    if (ditems && md_list_len(ditems) && push_items(e, ditems, M_DICTITEMS, depth) < 0)
+        return -1;
+    if (litems && md_list_len(litems) && push_items(e, litems, M_LISTITEMS, depth) < 0)
+        return -1;
+    static const uint8_t ops[] = { [MD_OPQ_REDUCE] = REDUCE, [MD_OPQ_NEWOBJ] = NEWOBJ,
+                                   [MD_OPQ_NEWOBJ_EX] = NEWOBJ_EX, [MD_OPQ_OBJ] = OBJ };
+    if (push_done(e, v, ops[kind]) < 0)
+        return -1;
+    e->unmemoized++; /* until its K_DONE */
+    if (kind == MD_OPQ_OBJ) {
+        /* MARK cls arg... OBJ */
+        if (w1(e, MARK) < 0)
+            return -1;
+        for (size_t i = md_tuple_len(args); i-- > 0;)
+            if (push_save(e, md_tuple_get(args, i), depth + 1) < 0)
+                return -1;
+        return push_save(e, md_opaque_callable(v), depth + 1);
+    }
+    if (kind == MD_OPQ_NEWOBJ_EX) {
+        md_val *kw = md_opaque_kwargs(v);
+        if (!kw) {
+            /* Nothing to share with: an empty dict written inline. */
+            if (push_task(e, (task){ .kind = K_OPS, .mode = 0xff }) < 0)
+                return -1;
+        } else if (push_save(e, kw, depth + 1) < 0) {
+            return -1;
+        }
+    }
+    if (push_save(e, args, depth + 1) < 0)
+        return -1;
+    return push_save(e, md_opaque_callable(v), depth + 1);
+}
+
+static int save_set(enc *e, const md_val *v, bool frozen, uint32_t depth)
+{
+    if (e->proto >= 4) {
+        if (frozen) {
+            if (w1(e, MARK) < 0 || push_items(e, v, M_FROZEN, depth) < 0)
+                return -1;
+            e->unmemoized++; /* until FROZENSET */
+            return 0;
+        }
+        if (w1(e, EMPTY_SET) < 0 || memoize(e, v) < 0)
+            return -1;
+        return md_set_len(v) ? push_items(e, v, M_SET, depth) : 0;
+    }
+    /* set([items]) / frozenset([items]) through REDUCE. */
+    if (save_global_name(e, "builtins", frozen ? "frozenset" : "set") < 0)
+        return -1;
+    if (w1(e, EMPTY_LIST) < 0 || memoize_temp(e) < 0)
+        return -1;
+    if (push_done(e, v, REDUCE) < 0)
+        return -1;
+    e->unmemoized++; /* until its K_DONE */
+    if (push_ops(e, OPS_TUPLE1_TEMP) < 0)
+        return -1;
+    return md_set_len(v) ? push_items(e, v, M_SETLIST, depth) : 0;
+}
+
+/* Encode one value: leaves are written at once, containers write their
+ * opening and push tasks for the rest. */
+static int save_value(enc *e, const md_val *v, uint32_t depth)
+{
+    md_vtype t = md_typeof(v);
+    switch (t) {
+    case MD_T_NONE: return w1(e, NONE);
+    case MD_T_BOOL: return w1(e, md_bool_get(v) ? NEWTRUE : NEWFALSE);
+    case MD_T_INT: return save_int(e, v);
+    case MD_T_FLOAT: return save_float(e, md_float_get(v));
+    default: break;
+    }
+    if (t == MD_T_TUPLE && md_tuple_len(v) == 0)
+        return w1(e, EMPTY_TUPLE);
+    size_t idx = memo_lookup(e, v);
+    if (idx != SIZE_MAX)
+        return w_get(e, idx);
+    switch (t) {
+    case MD_T_STR: return save_str(e, v);
+    case MD_T_BYTES: return save_bytes(e, v);
+    case MD_T_BYTEARRAY: return save_bytearray(e, v);
+    case MD_T_GLOBAL: return save_global_name(e, md_global_module(v), md_global_name(v));
+    case MD_T_COMPLEX:
+        if (save_global_name(e, "builtins", "complex") < 0 ||
+            save_float(e, md_complex_real(v)) < 0 || save_float(e, md_complex_imag(v)) < 0 ||
+            w1(e, TUPLE2) < 0 || memoize_temp(e) < 0 || w1(e, REDUCE) < 0)
+            return -1;
+        return memoize(e, v);
+    default: break;
+    }
+    if (depth > MD_MAX_DEPTH)
+        return efail(e, MD_EDEPTH, "nesting depth exceeds %d", MD_MAX_DEPTH);
+    switch (t) {
+    case MD_T_TUPLE: {
+        bool mark = md_tuple_len(v) > 3;
+        if (mark && w1(e, MARK) < 0)
+            return -1;
+        if (push_task(e, (task){ .v = v, .depth = depth, .kind = K_TUPLE, .flag = mark }) < 0)
+            return -1;
+        e->unmemoized++; /* until TUPLE */
+        return 0;
+    }
+    case MD_T_LIST:
+        if (w1(e, EMPTY_LIST) < 0 || memoize(e, v) < 0)
+            return -1;
+        return md_list_len(v) ? push_items(e, v, M_LIST, depth) : 0;
+    case MD_T_DICT:
+        if (w1(e, EMPTY_DICT) < 0 || memoize(e, v) < 0)
+            return -1;
+        return md_dict_len(v) ? push_items(e, v, M_DICT, depth) : 0;
+    case MD_T_SET: return save_set(e, v, false, depth);
+    case MD_T_FROZENSET: return save_set(e, v, true, depth);
+    case MD_T_SLICE:
+        if (save_global_name(e, "builtins", "slice") < 0 || push_done(e, v, REDUCE) < 0)
+            return -1;
+        e->unmemoized++; /* until its K_DONE */
+        if (push_ops(e, OPS_TUPLE3_TEMP) < 0 ||
+            push_save(e, md_slice_step(v), depth + 1) < 0 ||
+            push_save(e, md_slice_stop(v), depth + 1) < 0)
+            return -1;
+        return push_save(e, md_slice_start(v), depth + 1);
+    case MD_T_EXC: return save_exc(e, v, depth);
+    case MD_T_OPAQUE: return save_opaque(e, v, depth);
+    default:
+        return efail(e, MD_EUNSUPPORTED, "cannot pickle a value of type %s",
+                     md_type_name(v));
+    }
+}
+
+/* Save v from inside a task's loop. Returns 1 if v pushed tasks (the
+ * caller must yield to them), 0 if it was written completely, -1. */
+static inline int save_child(enc *e, const md_val *v, uint32_t depth)
+{
+    size_t before = e->ntasks;
+    frame_boundary(e);
+    if (save_value(e, v, depth) < 0)
+        return -1;
+    return e->ntasks != before;
+}
+
+static int step_tuple(enc *e, size_t ti)
+{
+    task *t = &e->tasks[ti];
+    size_t n = md_tuple_len(t->v);
+    while (t->pos < n) {
+        int rc = save_child(e, md_tuple_get(t->v, t->pos++), t->depth + 1);
+        if (rc != 0)
+            return rc < 0 ? -1 : 0;
+        t = &e->tasks[ti];
+    }
+    const md_val *v = t->v;
+    bool mark = t->flag;
+    e->ntasks--;
+    e->unmemoized--;
+    size_t idx = memo_lookup(e, v);
+    if (idx != SIZE_MAX) {
+        /* The tuple was reached again through its own items and is in the
+         * memo now: drop what we wrote and fetch that copy. */
+        if (mark) {
+            if (w1(e, POP_MARK) < 0)
+                return -1;
+        } else {
+            for (size_t i = 0; i < n; i++)
+                if (w1(e, POP) < 0)
+                    return -1;
+        }
+        return w_get(e, idx);
+    }
+    static const uint8_t small[] = { EMPTY_TUPLE, TUPLE1, TUPLE2, TUPLE3 };
+    if (w1(e, mark ? TUPLE : small[n]) < 0)
+        return -1;
+    return memoize(e, v);
+}
+
+/* The next item of a K_ITEMS task; for dict modes the key, leaving the
+ * value in t->pending. */
+static const md_val *next_item(task *t)
+{
+    md_val *k, *val;
+    switch (t->mode) {
+    case M_LIST:
+    case M_LISTITEMS:
+        return md_list_get(t->v, t->pos);
+    case M_DICT:
+        if (!md_dict_next(t->v, &t->iter, &k, &val))
+            return NULL;
+        t->pending = val;
+        return k;
+    case M_DICTITEMS: {
+        md_val *pair = md_list_get(t->v, t->pos);
+        t->pending = md_tuple_get(pair, 1);
+        return md_tuple_get(pair, 0);
+    }
+    default:
+        return md_set_next(t->v, &t->iter, &k) ? k : NULL;
+    }
+}
+
+static size_t items_len(const task *t)
+{
+    switch (t->mode) {
+    case M_LIST: case M_LISTITEMS: case M_DICTITEMS: return md_list_len(t->v);
+    case M_DICT: return md_dict_len(t->v);
+    default: return md_set_len(t->v);
+    }
+}
+
+static int step_items(enc *e, size_t ti)
+{
+    task *t = &e->tasks[ti];
+    size_t n = items_len(t);
+    bool dict = t->mode == M_DICT || t->mode == M_DICTITEMS;
+    bool frozen = t->mode == M_FROZEN;
+    for (;;) {
+        if (t->batch_end == 0) {
+            /* Start a batch, or finish. */
+            if (t->pos >= n)
+                break;
+            size_t left = n - t->pos;
+            bool single_rule = t->mode == M_LISTITEMS || t->mode == M_DICTITEMS ||
+                               ((t->mode == M_LIST || t->mode == M_DICT ||
+                                 t->mode == M_SETLIST) && t->pos == 0);
+            t->flag = left == 1 && single_rule;
+            t->batch_end = frozen ? n : t->pos + (left < BATCHSIZE ? left : BATCHSIZE);
+            if (!t->flag && !frozen && w1(e, MARK) < 0)
+                return -1;
+        }
+        while (t->pos < t->batch_end) {
+            int rc;
+            if (dict && t->pending) {
+                const md_val *val = t->pending;
+                t->pending = NULL;
+                t->pos++;
+                rc = save_child(e, val, t->depth + 1);
+            } else {
+                const md_val *item = next_item(t);
+                if (!item)
+                    return efail(e, MD_EINVAL, "container changed while being pickled");
+                if (!dict)
+                    t->pos++;
+                rc = save_child(e, item, t->depth + 1);
+            }
+            if (rc != 0)
+                return rc < 0 ? -1 : 0;
+            t = &e->tasks[ti];
+        }
+        if (frozen)
+            break;
+        uint8_t op;
+        if (dict)
+            op = t->flag ? SETITEM : SETITEMS;
+        else if (t->mode == M_SET)
+            op = ADDITEMS;
+        else
+            op = t->flag ? APPEND : APPENDS;
+        if (w1(e, op) < 0)
+            return -1;
+        t->batch_end = 0;
+    }
+    const md_val *v = t->v;
+    e->ntasks--;
+    if (frozen) {
+        e->unmemoized--;
+        size_t idx = memo_lookup(e, v);
+        if (idx != SIZE_MAX)
+            return w1(e, POP_MARK) < 0 ? -1 : w_get(e, idx);
+        return w1(e, FROZENSET) < 0 ? -1 : memoize(e, v);
+    }
+    return 0;
+}
+
+static int step_done(enc *e, const task *t)
+{
+    const md_val *v = t->v;
+    e->unmemoized--;
+    if (w1(e, t->mode) < 0)
+        return -1;
+    size_t idx = memo_lookup(e, v);
+    if (idx != SIZE_MAX)
+        return w1(e, POP) < 0 ? -1 : w_get(e, idx);
+    return memoize(e, v);
+}
+
+static int step_ops(enc *e, uint8_t code)
+{
+    switch (code) {
+    case OPS_TUPLE1_TEMP: return w1(e, TUPLE1) < 0 ? -1 : memoize_temp(e);
+    case OPS_TUPLE3_TEMP: return w1(e, TUPLE3) < 0 ? -1 : memoize_temp(e);
+    case OPS_BUILD: return w1(e, BUILD);
+    default: return w1(e, EMPTY_DICT) < 0 ? -1 : memoize_temp(e);
+    }
+}
+
+static int run(enc *e)
+{
+    while (e->ntasks) {
+        size_t ti = e->ntasks - 1;
+        task t = e->tasks[ti];
+        int rc;
+        switch (t.kind) {
+        case K_SAVE:
+            e->ntasks--;
+            frame_boundary(e);
+            rc = save_value(e, t.v, t.depth);
+            break;
+        case K_TUPLE: rc = step_tuple(e, ti); break;
+        case K_ITEMS: rc = step_items(e, ti); break;
+        case K_DONE:
+            e->ntasks--;
+            rc = step_done(e, &t);
+            break;
+        default:
+            e->ntasks--;
+            rc = step_ops(e, t.mode);
+        }
+        if (rc < 0 || e->out->failed) {
+            if (!e->err->code)
+                enomem(e);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int md_pickle_encode(const md_val *v, int protocol, md_buf *out, md_pickle_err *err)
+{
+    md_pickle_err scratch;
+    if (!err)
+        err = &scratch;
+    memset(err, 0, sizeof *err);
+    enc e = { .out = out, .proto = protocol, .err = err, .frame_start = NO_FRAME };
+    e.tasks = e.tasks_inline;
+    e.tasks_cap = sizeof e.tasks_inline / sizeof e.tasks_inline[0];
+    e.memo = e.memo_inline;
+    e.memo_cap = sizeof e.memo_inline / sizeof e.memo_inline[0];
+    if (protocol < 2 || protocol > 5) {
+        efail(&e, MD_EINVAL, "cannot write pickle protocol %d (2 to 5 only)", protocol);
+        return err->code;
+    }
+    size_t start_len = out->len;
+    int rc = w2(&e, PROTO, (uint8_t)protocol);
+    if (rc == 0 && protocol >= 4)
+        frame_open(&e);
+    if (rc == 0)
+        rc = push_save(&e, v, 1);
+    if (rc == 0)
+        rc = run(&e);
+    if (rc == 0)
+        rc = w1(&e, STOP);
+    frame_commit(&e);
+    if (rc == 0 && out->failed)
+        rc = enomem(&e);
+    if (e.tasks != e.tasks_inline)
+        md_free(e.tasks);
+    if (e.memo != e.memo_inline)
+        md_free(e.memo);
+    for (size_t i = 0; i < e.smemo_cap; i++)
+        md_free(e.smemo[i].key);
+    md_free(e.smemo);
+    if (rc < 0) {
+        if (!err->code)
+            enomem(&e);
+        if (!out->failed)
+            out->len = start_len;
+        return err->code;
+    }
+    return 0;
+}
+
+/* ======================================================================
+ * Tokens and proxies
+ * ====================================================================== */
+
+int md_pickle_token_parts(const md_val *v, md_val **typeid, md_val **address, md_val **id)
+{
+    if (md_typeof(v) != MD_T_OPAQUE)
+        return -1;
+    md_val *cls = md_opaque_callable(v);
+    md_val *state = md_opaque_state(v);
+    if (md_typeof(cls) != MD_T_GLOBAL ||
+        !md_global_is(cls, "multiprocessing.managers", "Token") || !state ||
+        md_typeof(state) != MD_T_TUPLE || md_tuple_len(state) != 3)
+        return -1;
+    if (typeid)
+        *typeid = md_tuple_get(state, 0);
+    if (address)
+        *address = md_tuple_get(state, 1);
+    if (id)
+        *id = md_tuple_get(state, 2);
+    return 0;
+}
+
+md_val *md_pickle_token_new(const char *typeid, md_val *address, const char *id)
+{
+    md_val *cls = md_global_new("multiprocessing.managers", "Token");
+    md_val *t = md_str_from_cstr(typeid), *i = md_str_from_cstr(id);
+    md_val *state = cls && t && i ? md_tuple_pack(3, t, address, i) : NULL;
+    md_val *tok = state ? md_opaque_new(MD_OPQ_NEWOBJ, cls, md_tuple_new(0)) : NULL;
+    if (tok)
+        md_opaque_set_state_steal(tok, md_incref(state));
+    md_decref(cls);
+    md_decref(t);
+    md_decref(i);
+    md_decref(state);
+    return tok;
+}
+
+const md_val *md_pickle_proxy_token(const md_val *v)
+{
+    if (md_typeof(v) != MD_T_OPAQUE || md_opaque_kind_of(v) != MD_OPQ_REDUCE)
+        return NULL;
+    md_val *fn = md_opaque_callable(v), *args = md_opaque_args(v);
+    if (md_typeof(fn) != MD_T_GLOBAL ||
+        !md_global_is(fn, "multiprocessing.managers", "RebuildProxy") ||
+        md_typeof(args) != MD_T_TUPLE || md_tuple_len(args) < 2)
+        return NULL;
+    md_val *tok = md_tuple_get(args, 1);
+    return md_pickle_token_parts(tok, NULL, NULL, NULL) == 0 ? tok : NULL;
+}
