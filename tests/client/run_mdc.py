@@ -29,11 +29,14 @@ def find_pythons():
     found = {}
     try:
         root = subprocess.check_output(["pyenv", "root"]).decode().strip()
-        for exe in glob.glob(os.path.join(root, "versions", "*", "bin", "python")):
+    except (OSError, subprocess.CalledProcessError):
+        root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    for exe in glob.glob(os.path.join(root, "versions", "*", "bin", "python")):
+        try:
             out = subprocess.check_output([exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
             found[out.decode().strip()] = exe
-    except (OSError, subprocess.CalledProcessError):
-        pass
+        except (OSError, subprocess.CalledProcessError):
+            pass
     return found
 
 
@@ -64,15 +67,18 @@ def main():
     results = []
 
     env = dict(os.environ, MANAGERD_AUTHKEY=KEY)
-    srv = subprocess.Popen([a.managerd, "--listen", "127.0.0.1:0", "--log-level", "warning"],
+    # MD_SERVER_WRAPPER (e.g. valgrind ...) runs the server under a tool;
+    # its non-zero exit then fails the run.
+    wrapper = os.environ.get("MD_SERVER_WRAPPER", "").split()
+    srv = subprocess.Popen(wrapper + [a.managerd, "--listen", "127.0.0.1:0", "--log-level", "warning"],
                            stdout=subprocess.PIPE, env=env)
     try:
-        port = read_port(srv, r"listening on tcp://127\.0\.0\.1:(\d+)")
+        port = read_port(srv, r"listening on tcp://127\.0\.0\.1:(\d+)", 120.0)
         print("== managerd (tcp)")
         results.append(("managerd", run_test(a.test_mdc, "127.0.0.1:%d" % port, None)))
     finally:
         srv.send_signal(signal.SIGTERM)
-        rc = srv.wait(timeout=30)
+        rc = srv.wait(timeout=300)
         results.append(("managerd exits 0", rc == 0))
 
     pythons = find_pythons()
