@@ -418,6 +418,17 @@ static int save_int(enc *e, const md_val *v)
         }
         return 0;
     }
+    if (e->proto == 2 && md_int_to_i64(v, &i) == 0) {
+        /* What Python 2's cPickle writes for an 'int' beyond 32 bits: the
+         * INT text opcode, so a 2.7 client gets an int back, not a long. */
+        char text[32];
+        int len = snprintf(text, sizeof text, "I%lld\n", (long long)i);
+        if (room(e, (size_t)len) < 0)
+            return -1;
+        memcpy(wp(e), text, (size_t)len);
+        e->out->len += (size_t)len;
+        return 0;
+    }
     size_t n = md_int_le_size(v);
     if (room(e, n + 5) < 0)
         return -1;

@@ -239,12 +239,41 @@ static md_val *py2_text(md_val *text)
     return v;
 }
 
+/* The server's own messages in an exception for a Python 2 client: byte
+ * strings, as a Python 2 server's exceptions carry them. */
+static md_val *py2_exc(md_val *exc)
+{
+    md_val *args = md_typeof(exc) == MD_T_EXC ? md_exc_args(exc) : NULL;
+    bool any = false;
+    for (size_t i = 0; args && i < md_tuple_len(args); i++) {
+        md_val *a = md_tuple_get(args, i);
+        any |= md_typeof(a) == MD_T_STR && md_str_is_ascii(a) && !md_str_is_py2(a);
+    }
+    if (!any)
+        return exc;
+    md_val *nargs = md_tuple_new(md_tuple_len(args));
+    for (size_t i = 0; nargs && i < md_tuple_len(args); i++) {
+        md_val *a = md_tuple_get(args, i);
+        md_tuple_set_steal(nargs, i, md_typeof(a) == MD_T_STR && md_str_is_ascii(a)
+                                         ? md_str_new_py2(md_str_data(a), md_str_nbytes(a))
+                                         : md_incref(a));
+    }
+    md_val *n = nargs ? md_exc_new(md_exc_class(exc), nargs, md_exc_state(exc)) : NULL;
+    md_decref(nargs);
+    if (!n)
+        return exc;
+    md_decref(exc);
+    return n;
+}
+
 static md_val *reply_pair(int protocol, int kind, md_val *payload)
 {
     const char *k = md_out_kind_text(kind);
     md_val *ks = protocol == 2 ? md_str_new_py2(k, strlen(k)) : md_str_from_cstr(k);
     if (protocol == 2 && (kind == MD_OUT_TRACEBACK || kind == MD_OUT_UNSERIALIZABLE))
         payload = py2_text(payload);
+    if (protocol == 2 && kind == MD_OUT_ERROR && payload)
+        payload = py2_exc(payload);
     md_val *pair = ks && payload ? md_tuple_pack(2, ks, payload) : NULL;
     md_decref(ks);
     md_decref(payload);

@@ -1207,13 +1207,35 @@ static const struct { int proto; const char *data; size_t len; } cpython[] = {
     { 4, "\x80\x04\x95\x0f\x00\x00\x00\x00\x00\x00\x00]\x94K\x07""ah\x00]\x94h\x00""a\x87\x94.", 26 },
 };
 
+/* The one place managerd's protocol 2 differs from Python 3's: an int
+ * beyond 32 bits that fits in 64 is written as Python 2's cPickle writes
+ * an 'int' (INT text), so a 2.7 client gets an int, not a long. */
+static void expect_py2_ints(md_buf *want, const char *data, size_t len)
+{
+    static const char long1[] = "\x8a\x05\x00\x00\x00\x80\x00";
+    static const char text[] = "I2147483648\n";
+    for (size_t i = 0; i < len; i++) {
+        if (i + 7 <= len && memcmp(data + i, long1, 7) == 0) {
+            md_buf_append(want, text, 12);
+            i += 6;
+        } else {
+            md_buf_putc(want, (uint8_t)data[i]);
+        }
+    }
+}
+
 static void test_pickle_encodes_like_cpython(void)
 {
     for (size_t i = 0; i < sizeof cpython / sizeof cpython[0]; i++) {
         md_val *v = dec_ok((const uint8_t *)cpython[i].data, cpython[i].len, NULL);
-        md_buf b = MD_BUF_INIT;
-        bool same = v && enc_ok(v, cpython[i].proto, &b) && b.len == cpython[i].len &&
-                    memcmp(b.data, cpython[i].data, b.len) == 0;
+        md_buf b = MD_BUF_INIT, want = MD_BUF_INIT;
+        if (cpython[i].proto == 2)
+            expect_py2_ints(&want, cpython[i].data, cpython[i].len);
+        else
+            md_buf_append(&want, cpython[i].data, cpython[i].len);
+        bool same = v && enc_ok(v, cpython[i].proto, &b) && b.len == want.len &&
+                    memcmp(b.data, want.data, b.len) == 0;
+        md_buf_free(&want);
         if (!same)
             fprintf(stderr, "\n  CPython case %zu differs\n", i);
         CU_ASSERT(same);
