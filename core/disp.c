@@ -431,14 +431,33 @@ static int one_arg(const md_val *args, md_val **out)
     return 0;
 }
 
-static md_val *create_reply(md_server *srv, md_obj *o, md_reg_entry *e)
+/* The exposed names as byte strings, as a Python 2 server sends them. */
+static md_val *py2_names(md_val *names)
+{
+    size_t n = md_tuple_len(names);
+    md_val *t = md_tuple_new(n);
+    for (size_t i = 0; t && i < n; i++) {
+        md_val *s = md_tuple_get(names, i);
+        md_val *p = md_str_new_py2(md_str_data(s), md_str_nbytes(s));
+        if (!p) {
+            md_decref(t);
+            return NULL;
+        }
+        md_tuple_set_steal(t, i, p);
+    }
+    return t;
+}
+
+static md_val *create_reply(md_server *srv, md_obj *o, md_reg_entry *e, int protocol)
 {
     char ident[24];
     md_obj_ident(o, ident);
-    md_val *id = md_str_from_cstr(ident);
+    md_val *id = protocol == 2 ? md_str_new_py2(ident, strlen(ident)) : md_str_from_cstr(ident);
     md_val *exposed = md_reg_exposed(e);
-    md_val *r = id && exposed ? md_tuple_pack(2, id, exposed) : NULL;
+    md_val *names = exposed && protocol == 2 ? py2_names(exposed) : md_incref(exposed);
+    md_val *r = id && names ? md_tuple_pack(2, id, names) : NULL;
     md_decref(id);
+    md_decref(names);
     return r;
 }
 
@@ -508,7 +527,7 @@ static void srv_create(md_call *call, const md_val *args, const md_val *kwds)
         /* The remote-manager pattern: the same object again, one more
          * reference (CPython replaces the entry and increments). */
         o->refcount++;
-        md_return(call, create_reply(srv, o, e));
+        md_return(call, create_reply(srv, o, e, call->protocol));
         return;
     }
     o = construct(call, e, args, kwds);
@@ -533,7 +552,7 @@ static void srv_create(md_call *call, const md_val *args, const md_val *kwds)
         e->shared = o;
         o->flags |= 2u;
     }
-    md_val *r = create_reply(srv, o, e);
+    md_val *r = create_reply(srv, o, e, call->protocol);
     if (!r) {
         o->refcount = 0;
         md_obj_maybe_free(o);
@@ -693,8 +712,11 @@ static void srv_debug_info(md_call *call)
         md_pyerr_clear(&e);
         const md_type *t = objs[i]->type;
         int (*fn)(md_obj *, md_buf *, md_pyerr *) = t->str ? t->str : t->repr;
+        /* Only 75 characters are shown: stop the repr soon after. */
+        size_t old_limit = md_val_repr_limit(1024);
         if (fn)
             fn(objs[i], &s, &e);
+        md_val_repr_limit(old_limit);
         /* str(obj)[:75]: 75 code points, not bytes */
         size_t cut = 0, cps = 0;
         while (cut < s.len && cps < 75) {

@@ -40,6 +40,11 @@
  * most a 64 MiB message can carry back anyway. */
 #define MD_MAX_REPEAT_ITEMS      ((size_t)1 << 24)
 
+/* repr()/str() output: a value built from shared references can have an
+ * astronomically long repr though its pickle is tiny. 16 MiB is far more
+ * than any proxy's str() is useful for. */
+#define MD_MAX_REPR_BYTES        ((size_t)16 << 20)
+
 /* Server-wide counts. */
 #define MD_MAX_CONNECTIONS_DEFAULT 100000
 #define MD_MAX_OBJECTS_DEFAULT     (1u << 24)

@@ -290,6 +290,12 @@ int md_val_order(const md_val *a, const md_val *b, const char *op, md_pyerr *e);
  * or depth with RecursionError). */
 int md_val_repr(const md_val *v, md_buf *out, md_pyerr *e);
 int md_val_str(const md_val *v, md_buf *out, md_pyerr *e);
+/* repr and str stop with MemoryError once their output passes a limit
+ * (MD_MAX_REPR_BYTES by default; 0 restores it). Returns the old limit and
+ * clears the truncation flag; md_val_repr_truncated() tells whether a
+ * repr since then stopped at the limit (debug_info wants only a prefix). */
+size_t md_val_repr_limit(size_t limit);
+bool md_val_repr_truncated(void);
 /* copy.deepcopy: containers copied with sharing and cycles preserved,
  * immutable scalars shared. NULL on error. */
 md_val *md_val_deepcopy(md_val *v, md_pyerr *e);

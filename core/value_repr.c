@@ -260,7 +260,9 @@ static int repr_str(const md_val *v, md_buf *out)
     return md_buf_putc(out, (uint8_t)quote);
 }
 
-static int repr_bytes(const uint8_t *s, size_t n, md_buf *out)
+/* bytearray's repr escapes ' even inside double quotes (a CPython quirk:
+ * repr(bytearray(b"'")) is bytearray(b"\'")). */
+static int repr_bytes(const uint8_t *s, size_t n, md_buf *out, bool escape_single)
 {
     char quote = pick_quote(s, n);
     md_buf_reserve(out, n + 3);
@@ -268,6 +270,8 @@ static int repr_bytes(const uint8_t *s, size_t n, md_buf *out)
     md_buf_putc(out, (uint8_t)quote);
     for (size_t i = 0; i < n; i++) {
         const char *esc = simple_escape(s[i], quote);
+        if (!esc && escape_single && s[i] == '\'')
+            esc = "\\'";
         if (esc)
             md_buf_puts(out, esc);
         else if (s[i] < 0x20 || s[i] >= 0x7F)
@@ -453,8 +457,34 @@ static int repr_container(const md_val *v, md_buf *out, md_pyerr *e, int depth)
     return rc;
 }
 
+/* Output bound: shared references let a 400-byte pickle stand for a
+ * value whose repr has 2**60 items, so repr stops (MemoryError) once its
+ * output passes the limit instead of running the server out of time and
+ * memory. The server is single-threaded: a static will do. */
+static size_t repr_limit = MD_MAX_REPR_BYTES;
+static bool repr_hit_limit;
+
+size_t md_val_repr_limit(size_t limit)
+{
+    size_t old = repr_limit;
+    repr_limit = limit ? limit : MD_MAX_REPR_BYTES;
+    repr_hit_limit = false;
+    return old;
+}
+
+bool md_val_repr_truncated(void)
+{
+    return repr_hit_limit;
+}
+
 static int repr(const md_val *v, md_buf *out, md_pyerr *e, int depth)
 {
+    if (out->len > repr_limit) {
+        repr_hit_limit = true;
+        if (e && !e->type)
+            md_pyerr_set(e, "MemoryError", "repr longer than %zu bytes", repr_limit);
+        return -1;
+    }
     if (IS_SMALL(v))
         return md_buf_printf(out, "%lld", (long long)SMALL_GET(v));
     switch ((md_vtype)v->type) {
@@ -464,10 +494,10 @@ static int repr(const md_val *v, md_buf *out, md_pyerr *e, int depth)
     case MD_T_FLOAT: return repr_float(md_float_get(v), out);
     case MD_T_COMPLEX: return repr_complex(v, out);
     case MD_T_STR: return repr_str(v, out);
-    case MD_T_BYTES: return repr_bytes(md_bytes_data(v), md_bytes_len(v), out);
+    case MD_T_BYTES: return repr_bytes(md_bytes_data(v), md_bytes_len(v), out, false);
     case MD_T_BYTEARRAY:
         md_buf_puts(out, "bytearray(");
-        repr_bytes(md_bytes_data(v), md_bytes_len(v), out);
+        repr_bytes(md_bytes_data(v), md_bytes_len(v), out, true);
         return md_buf_putc(out, ')');
     case MD_T_GLOBAL: return repr_global(v, out);
     case MD_T_TUPLE:

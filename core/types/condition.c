@@ -45,7 +45,8 @@ static void cond_timed_out(md_waiter *w)
     md_condition *c = (md_condition *)w->self;
     if (w->queue != &c->waiters)
         return;
-    w->val = md_false();
+    /* A Python 2.7 server's Condition.wait returns None either way. */
+    w->val = w->protocol == 2 ? md_none() : md_false();
     md_waiter_move(w, &c->lo.lk.q);
     md_lockcore_grant(w->self);
 }
@@ -64,7 +65,7 @@ static int cond_wait(md_call *call)
      * returns False with it; nothing can notify in between here, so keep
      * the lock and answer at once. */
     if (given && timeout <= 0)
-        return md_return_bool(call, false);
+        return call->protocol == 2 ? md_return_none(call) : md_return_bool(call, false);
     int64_t depth = lk->count;
     int rc = md_park(call, &c->waiters, given ? timeout : -1, cond_timed_out, NULL);
     if (rc != MD_CALL_PARKED)
@@ -116,7 +117,7 @@ static int do_notify(md_call *call, size_t n)
     /* The notifier holds the lock, so the moved waiters queue for it. */
     md_waiter *w;
     while (n > 0 && (w = md_waitq_first(&c->waiters))) {
-        w->val = md_true();
+        w->val = w->protocol == 2 ? md_none() : md_true();
         md_waiter_move(w, &lk->q);
         n--;
     }

@@ -26,10 +26,15 @@ static int name_arg(md_call *c)
 /* AttributeError as 3.12+ pickles it: args plus the state {'name': name,
  * 'args': args} (older clients accept the state as well; 2.7 clients get
  * the args only, as a 2.7 server sends). */
-static int raise_missing(md_call *c, md_val *name)
+static int raise_missing(md_call *c, md_val *name, bool deleting)
 {
     char text[300];
-    snprintf(text, sizeof text, "'Namespace' object has no attribute '%s'", md_str_data(name));
+    /* delattr of a missing name says just the name before 3.11; 2.7 and
+     * 3.6/3.7 clients (protocols 2, 3) are surely older. */
+    if (deleting && c->protocol >= 2 && c->protocol <= 3)
+        snprintf(text, sizeof text, "%s", md_str_data(name));
+    else
+        snprintf(text, sizeof text, "'Namespace' object has no attribute '%s'", md_str_data(name));
     md_val *msg = md_str_from_cstr(text);
     md_val *args = msg ? md_tuple_pack(1, msg) : NULL;
     md_val *cls = md_global_new("builtins", "AttributeError");
@@ -63,7 +68,7 @@ static int ns_getattribute(md_call *c)
     md_pyerr_clear(&e);
     md_val *v = md_dict_get(ATTRS(c), c->argv[0], &e);
     if (!v)
-        return raise_missing(c, c->argv[0]);
+        return raise_missing(c, c->argv[0], false);
     return md_return(c, md_incref(v));
 }
 
@@ -89,7 +94,7 @@ static int ns_delattr(md_call *c)
     if (r < 0)
         return md_raise_pyerr(c, &e);
     if (r == 0)
-        return raise_missing(c, c->argv[0]);
+        return raise_missing(c, c->argv[0], true);
     return md_return_none(c);
 }
 

@@ -195,7 +195,8 @@ int md_lockcore_acquire(md_call *call)
         return MD_CALL_DONE;
     if (lk->reentrant && md_lockcore_owned_by(lk, call->peer)) {
         lk->count++;
-        return md_return_bool(call, true);
+        /* Python 2.7's RLock answers a re-acquire with 1. */
+        return call->protocol == 2 ? md_return_int(call, 1) : md_return_bool(call, true);
     }
     if (lk->count == 0) {
         if (md_sync_watch(call->peer, self) < 0)

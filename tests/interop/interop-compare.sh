@@ -1,0 +1,19 @@
+#!/bin/sh
+# interop-compare.sh - real Python clients against managerd: scenarios 1, 2 and 5
+# under every Python found, each compared step by step with CPython's own
+# server of the same interpreter.
+# Run by make check (top_srcdir, top_builddir and PYTHON come from there) or by hand:
+#   top_builddir=BUILD sh tests/interop/interop-compare.sh
+# Honours MD_SERVER_WRAPPER (e.g. valgrind ...) and MD_INTEROP_PYTHONS.
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+: "${PYTHON:=python3}"
+PYTHONDONTWRITEBYTECODE=1
+export PYTHONDONTWRITEBYTECODE
+"$PYTHON" "$top_srcdir/tests/interop/run.py" --managerd "$top_builddir/managerd" --scenarios types,exceptions,custom
+status=$?
+case $status in
+    0) exit 0 ;;
+    126|127) echo "$PYTHON could not run"; echo "0 passed, 1 failed"; exit 1 ;;
+    *) exit 1 ;;    # the script printed 'N passed, M failed' last
+esac
