@@ -45,6 +45,10 @@
  * than any proxy's str() is useful for. */
 #define MD_MAX_REPR_BYTES        ((size_t)16 << 20)
 
+/* Containers one hash or == may visit (a shared-reference DAG has
+ * exponentially many paths); real values stay far below. */
+#define MD_MAX_VALUE_WORK        10000000
+
 /* Server-wide counts. */
 #define MD_MAX_CONNECTIONS_DEFAULT 100000
 #define MD_MAX_OBJECTS_DEFAULT     (1u << 24)

@@ -117,6 +117,14 @@ static int num_eq(const md_val *a, const md_val *b)
     return num_cmp(a, b) == 0;
 }
 
+
+/* Work budgets: shared references let a tiny pickle stand for a tuple
+ * of 2**40 tuples, whose hash or comparison would run for days (CPython
+ * would too). Past MD_MAX_VALUE_WORK containers visited in one top-level
+ * call the operation fails instead. Single-threaded: statics do. */
+static long hash_work;
+static long eq_work;
+
 /* ======================================================================
  * Equality
  * ====================================================================== */
@@ -232,6 +240,13 @@ int md_val__eq(const md_val *a, const md_val *b, md_pyerr *e, int depth)
     }
     if (depth >= MD_MAX_DEPTH)
         return md_val__too_deep(e, " in comparison");
+    if (depth == 0)
+        eq_work = 0;
+    if (++eq_work > MD_MAX_VALUE_WORK) {
+        md_pyerr_set(e, "RecursionError", "values too complex to compare (over %d containers)",
+                     MD_MAX_VALUE_WORK);
+        return -1;
+    }
     depth++;
     switch ((md_vtype)a->type) {
     case MD_T_TUPLE: {
@@ -447,6 +462,11 @@ static int hash_container(const md_val *a, int64_t *out, md_pyerr *e, int depth)
 {
     if (depth >= MD_MAX_DEPTH)
         return md_val__too_deep(e, " while calling a Python object");
+    if (++hash_work > MD_MAX_VALUE_WORK) {
+        md_pyerr_set(e, "RecursionError", "value too complex to hash (over %d containers)",
+                     MD_MAX_VALUE_WORK);
+        return -1;
+    }
     depth++;
     switch ((md_vtype)a->type) {
     case MD_T_TUPLE:
@@ -481,6 +501,8 @@ static int hash_container(const md_val *a, int64_t *out, md_pyerr *e, int depth)
 
 int md_val__hash(const md_val *a, int64_t *out, md_pyerr *e, int depth)
 {
+    if (depth == 0)
+        hash_work = 0;
     if (IS_SMALL(a)) {
         *out = hash_int(a);
         return 0;

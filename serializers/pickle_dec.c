@@ -1338,18 +1338,16 @@ static md_val *call_known(dec *d, md_val *g, md_val *args)
     if (strcmp(mod, "_codecs") == 0 && strcmp(name, "encode") == 0)
         return bytes_from_args(d, args, false, true);
     if (strcmp(mod, "copyreg") == 0) {
-        /* The protocol 0/1 and __reduce_ex__ helpers mean "a new instance
-         * of cls", which NEWOBJ says directly at protocol 2 and up. */
+        /* copyreg's __newobj__ helpers mean "cls.__new__(cls, ...)",
+         * which NEWOBJ says directly at protocol 2 and up. */
         md_val *cls = n ? md_tuple_get(args, 0) : NULL;
         if (!cls || md_typeof(cls) != MD_T_GLOBAL)
             return NULL;
         md_val *o = NULL;
-        if (strcmp(name, "_reconstructor") == 0 && n == 3 &&
-            md_typeof(md_tuple_get(args, 1)) == MD_T_GLOBAL &&
-            md_global_is(md_tuple_get(args, 1), "builtins", "object") &&
-            md_typeof(md_tuple_get(args, 2)) == MD_T_NONE) {
-            o = md_opaque_new(MD_OPQ_NEWOBJ, cls, md_tuple_new(0));
-        } else if (strcmp(name, "__newobj__") == 0) {
+        /* _reconstructor(cls, object, None) is object.__new__(cls), not
+         * cls.__new__(cls): a class whose __new__ wants arguments tells
+         * them apart, so it stays an opaque REDUCE of its own. */
+        if (strcmp(name, "__newobj__") == 0) {
             md_val *rest = md_tuple_new(n - 1);
             if (!rest) {
                 nomem(d);
