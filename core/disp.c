@@ -241,7 +241,7 @@ void md_disp_deliver(md_server *srv, md_peer *peer, int protocol, int kind,
             md_obj_maybe_free(proxy);
         }
     }
-    if (kind == MD_OUT_ERROR && protocol == 0) {
+    if (kind == MD_OUT_ERROR && protocol == 0 && !peer->raw_exceptions) {
         /* XML-RPC cannot carry an exception; the client raises
          * RemoteError with this text instead of a confusing TypeError. */
         md_val *tb = value ? error_as_traceback(value) : NULL;

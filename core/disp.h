@@ -56,6 +56,9 @@ struct md_peer {
     /* Set by the transport when the request may carry proxies (its bytes
      * name RebuildProxy), so the dispatcher counts them; see proxies.c. */
     bool may_carry_proxies;
+    /* XML-RPC over HTTP: keep #ERROR outcomes as exceptions (they become
+     * fault 1) instead of the #TRACEBACK text xmlrpclib clients get. */
+    bool raw_exceptions;
 };
 
 void md_peer_init(md_peer *peer, const md_peer_ops *ops, md_server *server);

@@ -426,7 +426,7 @@ typedef struct xenc {
     md_pickle_err *err;
     size_t depth;
     /* containers being written, to refuse recursive ones as Python does */
-    const md_val *path[64];
+    const md_val *path[MD_XMLRPC_MAX_DEPTH];
     size_t npath;
     /* Standard XML-RPC on HTTP: <i8> for ints beyond 32 bits, which
      * other implementations read; Python's manager layout is plain
@@ -574,14 +574,31 @@ static int put_struct(xenc *e, const md_val *dict)
 /* Opaque objects: what Python's marshaller does with an instance (a
  * struct of its __dict__), xmlrpc DateTime back to a dateTime, and a
  * Token as a struct a client can read. */
+/* The text of an xmlrpc DateTime: DateTime(text) as our decoder makes
+ * it, or an instance a Python pickle client sent (state {'value': text}). */
+static md_val *datetime_text(const md_val *cls, const md_val *args, const md_val *state)
+{
+    if (md_typeof(cls) != MD_T_GLOBAL || !(md_global_is(cls, "xmlrpc.client", "DateTime") ||
+                                           md_global_is(cls, "xmlrpclib", "DateTime")))
+        return NULL;
+    if (args && md_tuple_len(args) == 1 && md_typeof(md_tuple_get(args, 0)) == MD_T_STR)
+        return md_tuple_get(args, 0);
+    if (state && md_typeof(state) == MD_T_DICT && md_dict_len(state) == 1) {
+        size_t pos = 0;
+        md_val *k, *x;
+        if (md_dict_next(state, &pos, &k, &x) && md_typeof(k) == MD_T_STR &&
+            md_str_eq_cstr(k, "value") && md_typeof(x) == MD_T_STR)
+            return x;
+    }
+    return NULL;
+}
+
 static int put_opaque(xenc *e, const md_val *v)
 {
     md_val *cls = md_opaque_callable(v);
     md_val *args = md_opaque_args(v);
-    if (md_typeof(cls) == MD_T_GLOBAL &&
-        (md_global_is(cls, "xmlrpc.client", "DateTime") || md_global_is(cls, "xmlrpclib", "DateTime")) &&
-        md_tuple_len(args) == 1 && md_typeof(md_tuple_get(args, 0)) == MD_T_STR) {
-        md_val *s = md_tuple_get(args, 0);
+    md_val *s = datetime_text(cls, args, md_opaque_state(v));
+    if (s) {
         md_buf_puts(e->out, "<value><dateTime.iso8601>");
         if (put_text(e, md_str_data(s), md_str_nbytes(s)))
             return e->err->code;

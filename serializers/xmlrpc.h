@@ -18,6 +18,11 @@
 #include "core/value.h"
 #include "serializers/pickle.h"
 
+/* Containers nested in one written value: deeper than libxml2 lets the
+ * reader go (256 elements, about 84 arrays), so whatever managerd reads
+ * it can write back. */
+#define MD_XMLRPC_MAX_DEPTH 128
+
 /* Decode a <params> fragment holding exactly one <param>: the manager
  * serializer's message. *protocol is set to 0. */
 int md_xmlrpc_decode(const uint8_t *data, size_t n, const md_pickle_limits *lim,

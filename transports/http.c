@@ -14,7 +14,9 @@
  */
 #include "transports/http.h"
 
+#include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -22,6 +24,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
@@ -53,6 +56,9 @@ struct http_peer {
     md_val *mc_results;
     size_t mc_next;
     bool mc_dispatching;
+    /* While a call is parked evhttp does not read the connection, so a
+     * client that goes away would go unnoticed: watch the socket. */
+    struct event *watch;
     bool mc_delivered;
     http_peer *prev, *next;
 };
@@ -60,6 +66,24 @@ struct http_peer {
 static void run_multicall(http_peer *p);
 
 /* ---- replies ---------------------------------------------------------- */
+
+/* An error status with one extra header: evhttp_send_error would clear
+ * the output headers (WWW-Authenticate, Allow) before sending. */
+static void send_status(struct evhttp_request *req, int code, const char *reason,
+                        const char *header, const char *value, const char *text)
+{
+    struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
+    evhttp_add_header(hdr, header, value);
+    evhttp_add_header(hdr, "Content-Type", "text/plain; charset=utf-8");
+    struct evbuffer *out = evbuffer_new();
+    if (!out) {
+        evhttp_send_error(req, HTTP_INTERNAL, "out of memory");
+        return;
+    }
+    evbuffer_add_printf(out, "%s\n", text);
+    evhttp_send_reply(req, code, reason, out);
+    evbuffer_free(out);
+}
 
 static void send_xml(struct evhttp_request *req, md_buf *body)
 {
@@ -200,6 +224,8 @@ static void http_deliver(md_peer *peer, int kind, md_val *payload)
     }
     struct evhttp_request *req = p->req;
     p->req = NULL;
+    if (p->watch)
+        event_del(p->watch);
     if (!req) {
         md_decref(payload);
         return;
@@ -226,6 +252,8 @@ static void peer_closed(struct evhttp_connection *conn, void *arg)
     if (p->next)
         p->next->prev = p->prev;
     p->req = NULL;
+    if (p->watch)
+        event_free(p->watch);
     md_peer_close(&p->base);
     md_decref(p->mc_calls);
     md_decref(p->mc_results);
@@ -243,6 +271,7 @@ static http_peer *peer_for(md_http *h, struct evhttp_request *req)
         return NULL;
     md_peer_init(&p->base, &http_ops, h->srv);
     p->base.protocol = 0;
+    p->base.raw_exceptions = true;
     p->h = h;
     p->conn = conn;
     p->next = h->peers;
@@ -434,7 +463,7 @@ static bool dispatch(http_peer *p, const char *name, md_val *params, int *code, 
         int i = np == 1 && md_typeof(a0) == MD_T_STR ? method_index(md_str_data(a0)) : -1;
         if (i < 0)
             return PARAMS_FAIL("%s(name) of a method in system.listMethods()", name);
-        result = name[7] == 'H' ? str(methods[i].help) : method_signature(i);
+        result = !strcmp(name, "system.methodHelp") ? str(methods[i].help) : method_signature(i);
     } else {
         *code = MD_FAULT_NO_METHOD;
         snprintf(msg, n, "no method '%s' (see system.listMethods)", name);
@@ -519,6 +548,35 @@ static bool authorized(md_http *h, struct evhttp_request *req)
     return sodium_memcmp(hash, h->key_hash, sizeof hash) == 0;
 }
 
+/* The socket of a connection whose call is parked became readable: if
+ * the client closed it, drop the connection (and with it the call). */
+static void watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+    http_peer *p = arg;
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
+        return; /* a pipelined request: evhttp reads it after the reply */
+    md_log_info("http client closed while its call was parked; dropping the call");
+    evhttp_connection_free(p->conn); /* runs peer_closed */
+}
+
+static void watch_if_parked(http_peer *p)
+{
+    if (!p->base.parked || !p->req)
+        return;
+    if (!p->watch) {
+        struct bufferevent *bev = evhttp_connection_get_bufferevent(p->conn);
+        evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+        if (fd < 0)
+            return;
+        p->watch = event_new(p->h->base, fd, EV_READ | EV_PERSIST, watch_cb, p);
+        if (!p->watch)
+            return;
+    }
+    event_add(p->watch, NULL);
+}
+
 static void handle(struct evhttp_request *req, void *arg)
 {
     md_http *h = arg;
@@ -527,14 +585,12 @@ static void handle(struct evhttp_request *req, void *arg)
         return;
     }
     if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
-        evhttp_send_error(req, 405, "XML-RPC wants POST");
+        send_status(req, 405, "Method Not Allowed", "Allow", "POST", "XML-RPC wants POST");
         return;
     }
     if (!authorized(h, req)) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-                          "Basic realm=\"managerd\"");
-        evhttp_send_error(req, 401, "the authkey is the password (HTTP Basic)");
+        send_status(req, 401, "Unauthorized", "WWW-Authenticate", "Basic realm=\"managerd\"",
+                    "the authkey is the password (HTTP Basic)");
         return;
     }
     const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
@@ -578,6 +634,8 @@ static void handle(struct evhttp_request *req, void *arg)
     }
     md_decref(method);
     md_decref(params);
+    if (!p->mc_calls || p->req)
+        watch_if_parked(p);
 }
 
 /* ---- setup -------------------------------------------------------------- */
