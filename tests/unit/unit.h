@@ -15,7 +15,10 @@
     X(value)              \
     X(pickle)             \
     X(frame)              \
-    X(auth)
+    X(auth)               \
+    X(types_sync)         \
+    X(types_containers)   \
+    X(xmlrpc)
 #endif
 
 #define MD_UNIT_DECLARE(name) void md_test_register_##name(void);

@@ -1,0 +1,119 @@
+# common.sh - sourced by the pickle test scripts (tests/pickle/*.sh,
+# tests/fuzz/fuzz_pickle.sh): where the sources, the build and the tool
+# are, which Python interpreters the machine has, and the pass/fail tally.
+#
+# make check sets top_srcdir, top_builddir, PYTHON and FUZZ_CC; run by
+# hand, the scripts work out top_srcdir from their own path and take
+# top_builddir to be the same folder. MD_TOOL names another
+# managerd-pickle to test (default: $top_builddir/managerd-pickle).
+#
+# A tool the tests need and the machine lacks is a failure, never a skip.
+
+set -u
+
+md_here=$(cd "$(dirname "$0")" && pwd)
+: "${top_srcdir:=$(cd "$md_here/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+: "${PYTHON:=}"
+: "${MD_TOOL:=$top_builddir/managerd-pickle}"
+export top_srcdir top_builddir MD_TOOL
+# The test modules are imported from the (maybe read-only) source tree;
+# Python 2.7 would write .pyc files beside them.
+PYTHONDONTWRITEBYTECODE=1
+PYTHONIOENCODING=utf-8
+export PYTHONDONTWRITEBYTECODE PYTHONIOENCODING
+MD_PICKLE_TESTS=$top_srcdir/tests/pickle
+MD_FIXTURES=$top_srcdir/tests/fixtures/wire
+export MD_PICKLE_TESTS MD_FIXTURES
+
+md_passed=0
+md_failed=0
+
+md_fail() { # MESSAGE...
+    echo "FAIL: $*"
+    md_failed=$((md_failed + 1))
+}
+
+md_pass() { # MESSAGE...
+    [ -n "${MD_VERBOSE:-}" ] && echo "ok: $*"
+    md_passed=$((md_passed + 1))
+}
+
+# Stop now: a tool or file the test needs is missing.
+md_fatal() { # MESSAGE...
+    echo "FATAL: $*" >&2
+    echo "FATAL: $*"
+    echo "$md_passed passed, $((md_failed + 1)) failed"
+    exit 1
+}
+
+# Print the summary line and exit with the verdict.
+md_summary() {
+    echo "$md_passed passed, $md_failed failed"
+    [ "$md_failed" -eq 0 ]
+    exit $?
+}
+
+# Add the counts of a Python driver's last line "RESULT passed=N failed=M"
+# (in file $1) to the tally; a run without that line is one failure.
+md_add_result() { # LOGFILE WHAT
+    local line p f
+    line=$(grep '^RESULT passed=[0-9]* failed=[0-9]*$' "$1" | tail -n 1)
+    if [ -z "$line" ]; then
+        md_fail "$2: the driver ended without a RESULT line"
+        return
+    fi
+    p=${line#RESULT passed=}
+    p=${p%% *}
+    f=${line##*failed=}
+    md_passed=$((md_passed + p))
+    md_failed=$((md_failed + f))
+}
+
+md_require_tool() {
+    [ -f "$MD_TOOL" ] && [ -x "$MD_TOOL" ] ||
+        md_fatal "managerd-pickle not found or not executable at $MD_TOOL (run make first)"
+    command -v timeout >/dev/null 2>&1 ||
+        md_fatal "the tests need coreutils' timeout"
+}
+
+# Every interpreter found under "$(pyenv root)/versions/*/bin/python" or on
+# PATH (python2.7, python3.X, python3, $PYTHON), one "X.Y PATH" line each,
+# oldest first, each real interpreter once.
+md_find_pythons() {
+    local cands="" root p n
+    if command -v pyenv >/dev/null 2>&1; then
+        root=$(pyenv root 2>/dev/null) || root=""
+    else
+        root=${PYENV_ROOT:-}
+    fi
+    if [ -n "$root" ]; then
+        for p in "$root"/versions/*/bin/python; do
+            [ -x "$p" ] && cands="$cands $p"
+        done
+    fi
+    for n in python2.7 python3.6 python3.7 python3.8 python3.9 python3.10 \
+        python3.11 python3.12 python3.13 python3.14 python3 $PYTHON; do
+        p=$(command -v "$n" 2>/dev/null) && cands="$cands $p"
+    done
+    for p in $cands; do
+        # pyenv shims of versions not selected fail here: ignored.
+        "$p" -c 'import sys, os; v = sys.version_info
+print("%d.%d %s" % (v[0], v[1], os.path.realpath(sys.executable)))' 2>/dev/null
+    done | sort -t. -k1,1n -k2,2n | awk '!seen[$2]++'
+}
+
+# Sets MD_PYTHONS (the lines above), MD_PY27 and MD_PY3 (the newest 3.x).
+md_pythons() {
+    MD_PYTHONS=$(md_find_pythons)
+    [ -n "$MD_PYTHONS" ] || md_fatal "no Python interpreter found (pyenv root or PATH)"
+    MD_PY27=$(echo "$MD_PYTHONS" | awk '$1 == "2.7" { print $2; exit }')
+    MD_PY3=$(echo "$MD_PYTHONS" | awk '$1 ~ /^3\./ { p = $2 } END { print p }')
+    [ -n "$MD_PY3" ] || md_fatal "no Python 3 interpreter found (pyenv root or PATH)"
+    echo "interpreters:"
+    echo "$MD_PYTHONS" | sed 's/^/  /'
+}
+
+md_require_py27() {
+    [ -n "$MD_PY27" ] || md_fatal "no Python 2.7 interpreter found (pyenv root or PATH)"
+}
