@@ -276,6 +276,10 @@ class Gen(object):
         """A new top-level value."""
         self.shared = []     # mutable containers made so far: shared refs
         self.ancestors = []  # lists being filled: cycles
+        # > 0 while generating the arguments of an object Python 2 rebuilds
+        # with a call (REDUCE): no cycle or shared reference may reach back
+        # into them there (a documented limitation, README).
+        self.acyclic = 0
         self.budget = self.rng.randint(1, 60)
         return self.any(0)
 
@@ -285,9 +289,9 @@ class Gen(object):
         r = rng.random()
         if depth >= 5 or self.budget <= 0 or r < 0.4:
             return self.scalar()
-        if r < 0.47 and self.shared:
+        if r < 0.47 and self.shared and not self.acyclic:
             return rng.choice(self.shared)    # the same object again
-        if r < 0.5 and self.ancestors:
+        if r < 0.5 and self.ancestors and not self.acyclic:
             return rng.choice(self.ancestors)  # a cycle
         return self.container(depth)
 
@@ -323,8 +327,15 @@ class Gen(object):
             return set(items) if kind == "set" else frozenset(items)
         if kind == "odict":
             od = collections.OrderedDict()
+            # Python 2 pickles an OrderedDict as REDUCE(cls, ([items],)):
+            # a cycle from its items back to a container around it is a
+            # cycle through the arguments of a call, which managerd keeps
+            # as data but cannot replay in Python's order (a documented
+            # limitation, README). Python 3 uses SETITEMS: cycles allowed.
+            self.acyclic += PY2
             for _ in range(rng.randint(0, 5)):
                 od[self.hashable(1)] = self.any(depth + 1)
+            self.acyclic -= PY2
             if not PY2 and rng.random() < 0.1:
                 od["me"] = od   # a cycle through SETITEMS on an opaque object
             self.shared.append(od)
@@ -347,9 +358,17 @@ class Gen(object):
             self.shared.append(s)
             return s
         if kind == "reduced":
-            return Reduced(self.any(depth + 1), self.any(depth + 1))
+            self.acyclic += 1
+            r = Reduced(self.any(depth + 1), self.any(depth + 1))
+            self.acyclic -= 1
+            return r
         if kind == "bag":
+            # below protocol 2 a list subclass is pickled as
+            # copyreg._reconstructor(Bag, list, [items]): a call again
+            call = self.proto < 2
+            self.acyclic += call
             b = Bag(self.items(depth))
+            self.acyclic -= call
             if rng.random() < 0.5:
                 b.tag = self.scalar()
             if self.proto >= 2 and rng.random() < 0.1:
