@@ -597,20 +597,29 @@ md_obj *md_reg_shared_object(md_server *srv, const char *typeid)
     return o;
 }
 
-static void srv_incref(md_call *call, const md_val *args)
+/* The object named by a server method's one ident argument, or NULL
+ * with the #TRACEBACK already set (TypeError or KeyError). */
+static md_obj *ident_arg(md_call *call, const md_val *args, const char *method)
 {
     md_val *ident;
     if (one_arg(args, &ident) < 0) {
-        md_raise_traceback(call, "TypeError", "incref() takes 2 positional arguments");
-        return;
+        md_raise_traceback(call, "TypeError", "%s() takes 2 positional arguments", method);
+        return NULL;
     }
     md_obj *o = lookup(call->server, ident);
     if (!o) {
         char r[100];
         short_repr(ident, r, sizeof r);
         md_raise_traceback(call, "KeyError", "%s", r);
-        return;
     }
+    return o;
+}
+
+static void srv_incref(md_call *call, const md_val *args)
+{
+    md_obj *o = ident_arg(call, args, "incref");
+    if (!o)
+        return;
     /* An object only proxies stored in values kept alive comes back with
      * a count of 1, as CPython revives a manager-owned object. */
     o->refcount++;
@@ -619,18 +628,9 @@ static void srv_incref(md_call *call, const md_val *args)
 
 static void srv_decref(md_call *call, const md_val *args)
 {
-    md_val *ident;
-    if (one_arg(args, &ident) < 0) {
-        md_raise_traceback(call, "TypeError", "decref() takes 2 positional arguments");
+    md_obj *o = ident_arg(call, args, "decref");
+    if (!o)
         return;
-    }
-    md_obj *o = lookup(call->server, ident);
-    if (!o) {
-        char r[100];
-        short_repr(ident, r, sizeof r);
-        md_raise_traceback(call, "KeyError", "%s", r);
-        return;
-    }
     md_return_none(call);
     if (o->refcount == 0)
         return; /* only manager-owned: accepted silently, as CPython does */
