@@ -478,6 +478,20 @@ static md_val *index_seq(const md_val *x, const md_val *key, size_t len, md_pyer
     }
 }
 
+/* The key of the last KeyError, which an md_pyerr cannot carry. */
+static md_val *missing_key;
+
+int md_bf_raise(md_call *call, const md_pyerr *e)
+{
+    if (e->type && strcmp(e->type, "KeyError") == 0 && missing_key)
+        md_cu_raise_key(call, missing_key);
+    else
+        md_raise_pyerr(call, e);
+    md_decref(missing_key);
+    missing_key = NULL;
+    return MD_CALL_DONE;
+}
+
 static md_val *lookup_key(const md_val *dict, const md_val *pairs, const md_val *key, md_pyerr *e)
 {
     if (dict) {
@@ -496,6 +510,8 @@ static md_val *lookup_key(const md_val *dict, const md_val *pairs, const md_val 
     char shown[200];
     md_cu_short_repr(key, shown, sizeof shown);
     md_pyerr_set(e, "KeyError", "%s", shown);
+    md_decref(missing_key);
+    missing_key = md_incref((md_val *)key);
     return NULL;
 }
 

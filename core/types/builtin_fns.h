@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "core/value.h"
+#include "core/obj.h"
 
 /* 0 if managerd can call fn; -1 with a TypeError naming fn and who
  * wanted it ("map()", "sort()"). */
@@ -23,6 +23,9 @@ int md_bf_check(const md_val *fn, const char *who, md_pyerr *e);
 /* fn(*args) as a new value, or NULL with Python's error in e. fn must
  * have passed md_bf_check. */
 md_val *md_bf_call(const md_val *fn, md_val *const *args, size_t nargs, md_pyerr *e);
+/* Raise e on the call; a KeyError of an itemgetter gets the missing key
+ * itself as its argument, as Python's has. Returns MD_CALL_DONE. */
+int md_bf_raise(md_call *call, const md_pyerr *e);
 /* Python's truth value (bool(v)) of a stored value. */
 bool md_bf_truth(const md_val *v);
 

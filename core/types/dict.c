@@ -425,9 +425,11 @@ static md_val *dict_getvalue(md_obj *self, md_call *call, md_pyerr *e)
 }
 
 static const md_method dict_methods[] = {
-    {.name = "__contains__", .fn = d_contains, .params = {"key"}, .min_args = 1, .max_args = 1},
+    {.name = "__contains__", .fn = d_contains, .params = {"key"}, .min_args = 1, .max_args = 1,
+     .flags = MD_M_DESCR},
     {.name = "__delitem__", .fn = d_delitem, .params = {"key"}, .min_args = 1, .max_args = 1},
-    {.name = "__getitem__", .fn = d_getitem, .params = {"key"}, .min_args = 1, .max_args = 1},
+    {.name = "__getitem__", .fn = d_getitem, .params = {"key"}, .min_args = 1, .max_args = 1,
+     .flags = MD_M_DESCR},
     {.name = "__iter__", .fn = d_iter, .result_typeid = "Iterator"},
     {.name = "__len__", .fn = d_len},
     {.name = "__setitem__", .fn = d_setitem, .params = {"key", "value"}, .min_args = 2,
@@ -448,7 +450,7 @@ static const md_method dict_methods[] = {
     {.name = "values", .fn = d_values},
     {.name = "__ior__", .fn = d_ior, .params = {"other"}, .min_args = 1, .max_args = 1},
     {.name = "__or__", .fn = d_or, .params = {"other"}, .min_args = 1, .max_args = 1},
-    {.name = "__reversed__", .fn = d_reversed},
+    {.name = "__reversed__", .fn = d_reversed, .flags = MD_M_DESCR},
     {.name = "__ror__", .fn = d_ror, .params = {"other"}, .min_args = 1, .max_args = 1},
     {.name = "fromkeys", .fn = d_fromkeys, .params = {"iterable", "value"}, .min_args = 1,
      .max_args = 2},
@@ -467,6 +469,7 @@ static const char *const dict_exposed[] = {
 
 const md_type md_type_dict = {
     .name = "dict",
+    .pyclass = "dict",
     .size = sizeof(md_cu_valobj),
     .methods = dict_methods,
     .exposed = dict_exposed,
