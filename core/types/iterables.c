@@ -185,8 +185,6 @@ static int next_filter(lazy *lz, budget *b, md_val **out, md_pyerr *e)
             return 1;
         }
         md_decref(x);
-        if (++b->steps > step_limit)
-            return too_long(e);
     }
 }
 
@@ -207,25 +205,31 @@ static int next_enum(lazy *lz, budget *b, md_val **out, md_pyerr *e)
     return 1;
 }
 
-/* 1 with a new item in *out, 0 when exhausted, -1 with e set. */
+/* 1 with a new item in *out, 0 when exhausted, -1 with e set. Every
+ * item a leaf (a sequence or a range) yields costs one step: zip, map,
+ * enumerate and filter only pass them on, so the steps bound all work. */
 static int lz_next(lazy *lz, budget *b, md_val **out, md_pyerr *e)
 {
-    if (++b->steps > step_limit)
-        return too_long(e);
     switch (lz->kind) {
     case LZ_SEQ:
         if (lz->pos >= md_list_len(lz->items))
             return 0;
+        if (++b->steps > step_limit)
+            return too_long(e);
         *out = md_incref(md_list_get(lz->items, lz->pos++));
         return 1;
     case LZ_REV:
         if (lz->pos == 0)
             return 0;
+        if (++b->steps > step_limit)
+            return too_long(e);
         *out = md_incref(md_list_get(lz->items, --lz->pos));
         return 1;
     case LZ_RANGE:
         if (lz->done >= lz->count)
             return 0;
+        if (++b->steps > step_limit)
+            return too_long(e);
         *out = md_int_from_i64(lz->start + (int64_t)lz->done++ * lz->step);
         if (!*out) {
             md_pyerr_set(e, "MemoryError", "out of memory");

@@ -49,16 +49,8 @@ static md_val *B(const char *data, size_t n)
     return md_bytes_new(data, n);
 }
 
-static md_val *T(size_t n, ...)
-{
-    md_val *t = md_tuple_new(n);
-    va_list ap;
-    va_start(ap, n);
-    for (size_t i = 0; i < n; i++)
-        md_tuple_set_steal(t, i, va_arg(ap, md_val *));
-    va_end(ap);
-    return t;
-}
+/* T(n, a, b, ...): a tuple of new values (stolen) */
+#define T md_th_tuple
 
 static md_val *L(size_t n, ...)
 {
