@@ -12,6 +12,7 @@
  *     failed update leaves the dict as it was (Python stops half-way).
  */
 #include "core/types/containers_util.h"
+#include "core/types/builtin_fns.h"
 
 #include <string.h>
 
@@ -121,7 +122,7 @@ static int do_update(md_call *call, md_val *d, const char *fname)
     md_val *pairs = nargs ? update_pairs(md_tuple_get(args, 0), &e) : NULL;
     if ((nargs && !pairs) || apply_pairs(d, pairs, call->varkw, &e) < 0) {
         md_decref(pairs);
-        return md_raise_pyerr(call, &e);
+        return md_bf_raise(call, &e); /* KeyError(key) of an itemgetter in map() */
     }
     md_decref(pairs);
     return md_return_none(call);

@@ -30,6 +30,9 @@ struct lazy {
     bool strict;            /* ZIP */
 };
 
+static const char enumerate_too_big[] =
+    "managerd evaluates enumerate() with a start of at most 64 bits";
+
 typedef struct budget {
     size_t steps;
 } budget;
@@ -194,6 +197,11 @@ static int next_enum(lazy *lz, budget *b, md_val **out, md_pyerr *e)
     int r = lz_next(lz->subs[0], b, &x, e);
     if (r <= 0)
         return r;
+    if (lz->index == INT64_MAX) {
+        md_decref(x);
+        md_pyerr_set(e, "OverflowError", "%s", enumerate_too_big);
+        return -1;
+    }
     md_val *i = md_int_from_i64(lz->index++);
     *out = i ? md_tuple_pack(2, i, x) : NULL;
     md_decref(i);
@@ -407,11 +415,14 @@ static lazy *open_enumerate(const md_val *args, budget *b, md_pyerr *e)
         md_pyerr_set(e, "TypeError", "enumerate() takes at most 2 arguments (%zu given)", n);
         return NULL;
     }
-    if (n == 2 && md_cu_int(md_tuple_get(args, 1), &start) != 0) {
+    int r = n == 2 ? md_cu_int(md_tuple_get(args, 1), &start) : 0;
+    if (r < 0)
         md_pyerr_set(e, "TypeError", "'%s' object cannot be interpreted as an integer",
                      md_type_name(md_tuple_get(args, 1)));
+    else if (r > 0)
+        md_pyerr_set(e, "OverflowError", "%s", enumerate_too_big);
+    if (r != 0)
         return NULL;
-    }
     lazy *lz = lz_new(LZ_ENUM, 1, e);
     if (lz && !(lz->subs[0] = lz_open(md_tuple_get(args, 0), b, e))) {
         lz_free(lz);
@@ -464,6 +475,38 @@ static lazy *open_deque(const md_val *o, const md_val *args, budget *b, md_pyerr
     return lz;
 }
 
+/* iter(deque) and reversed(deque) at a position: _deque_iterator(deque,
+ * index) in _collections (3.6-3.11) or collections (3.12+). NULL with
+ * e->type NULL when fn is neither. */
+static lazy *open_deque_iterator(const md_val *fn, const md_val *args, budget *b, md_pyerr *e)
+{
+    const char *module = md_global_module(fn);
+    if (strcmp(module, "collections") != 0 && strcmp(module, "_collections") != 0)
+        return NULL;
+    bool reverse = strcmp(md_global_name(fn), "_deque_reverse_iterator") == 0;
+    if (!reverse && strcmp(md_global_name(fn), "_deque_iterator") != 0)
+        return NULL;
+    int64_t index = 0;
+    if (md_tuple_len(args) != 2 || md_cu_int(md_tuple_get(args, 1), &index) != 0) {
+        md_pyerr_set(e, "TypeError", "malformed %s value", md_global_name(fn));
+        return NULL;
+    }
+    lazy *src = lz_open(md_tuple_get(args, 0), b, e);
+    lazy *lz = src ? seq_of(collect(src, b, e), e) : NULL;
+    lz_free(src);
+    if (!lz)
+        return NULL;
+    size_t len = md_list_len(lz->items);
+    size_t skip = index <= 0 ? 0 : (uint64_t)index > len ? len : (size_t)index;
+    if (reverse) {
+        lz->kind = LZ_REV;
+        lz->pos = len - skip;
+    } else {
+        lz->pos = skip;
+    }
+    return lz;
+}
+
 /* The lazy node for an allow-listed shape; NULL with e->type NULL when
  * v is not one. */
 static lazy *recognise(const md_val *v, budget *b, md_pyerr *e)
@@ -473,15 +516,17 @@ static lazy *recognise(const md_val *v, budget *b, md_pyerr *e)
     const md_val *fn = md_opaque_callable(v);
     const md_val *args = md_opaque_args(v);
     const md_val *state = md_opaque_state(v);
+    lazy *lz;
     if (md_typeof(fn) != MD_T_GLOBAL || md_typeof(args) != MD_T_TUPLE)
         return NULL;
     if (md_global_is(fn, "collections", "deque"))
         return open_deque(v, args, b, e);
+    if ((lz = open_deque_iterator(fn, args, b, e)) || e->type)
+        return lz;
     if (strcmp(md_global_module(fn), "builtins") != 0)
         return NULL;
     const char *name = md_global_name(fn);
     size_t n = md_tuple_len(args);
-    lazy *lz = NULL;
     if (strcmp(name, "range") == 0)
         return open_range(args, e);
     if (strcmp(name, "iter") == 0 && n == 1) {

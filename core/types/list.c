@@ -147,7 +147,7 @@ static int items_or_raise(md_call *c, const md_val *v, const char *msg, md_val *
     if (msg && strcmp(e.type, "TypeError") == 0)
         md_raise(c, "builtins", "TypeError", "%s", msg);
     else
-        md_raise_pyerr(c, &e);
+        md_bf_raise(c, &e); /* KeyError(key) of an itemgetter in map() */
     return -1;
 }
 

@@ -112,6 +112,10 @@ def create_steps(R, m):
     R.expect('list.map-advanced', lambda: m.list(advanced(map(str, range(4)), 2))._getvalue(), ['2', '3'])
     # helper objects of collections
     R.expect('list.deque', lambda: m.list(collections.deque([1, 2, 3]))._getvalue(), [1, 2, 3])
+    R.expect('list.iter-deque', lambda: m.list(advanced(iter(collections.deque([1, 2, 3])), 1))._getvalue(),
+             [2, 3])
+    # 3.12+ cannot pickle a deque's reverse iterator: the same client error on both sides
+    R.step('list.reversed-deque', lambda: m.list(advanced(reversed(collections.deque([1, 2, 3])), 1))._getvalue())
     R.expect('list.deque-maxlen', lambda: m.list(collections.deque(range(5), 2))._getvalue(), [3, 4])
     R.expect('dict.Counter', lambda: m.dict(collections.Counter('abca'))._getvalue(), {'a': 2, 'b': 1, 'c': 1})
     R.expect('list.Counter', lambda: m.list(collections.Counter('abca'))._getvalue(), ['a', 'b', 'c'])
@@ -161,6 +165,8 @@ def method_steps(R, m):
                  "invalid literal for int() with base 10: 'x'")
     R.expect_exc('extend.map-float-error', lambda: l.extend(map(float, ['1', 'x1'])), ValueError,
                  "could not convert string to float: 'x1'")
+    R.expect_exc('extend.map-itemgetter-missing', lambda: l.extend(map(operator.itemgetter('k'), [{}])),
+                 KeyError, "'k'")
     R.expect_exc('extend.map-len-error', lambda: l.extend(map(len, [5])), TypeError,
                  "object of type 'int' has no len()")
     # 3.6 and 3.7 word it 'requires a 'str' object but received a 'int''
