@@ -238,7 +238,9 @@ static int lz_next(lazy *lz, budget *b, md_val **out, md_pyerr *e)
             return 0;
         if (++b->steps > step_limit)
             return too_long(e);
-        *out = md_int_from_i64(lz->start + (int64_t)lz->done++ * lz->step);
+        /* in unsigned arithmetic: done * step alone may pass int64 even
+         * though start + done * step (an item of the range) does not */
+        *out = md_int_from_i64((int64_t)((uint64_t)lz->start + lz->done++ * (uint64_t)lz->step));
         if (!*out) {
             md_pyerr_set(e, "MemoryError", "out of memory");
             return -1;

@@ -252,6 +252,7 @@ def keyword_steps(R, m):
     client (older servers say 'pop() takes no keyword arguments')."""
     d = m.dict({'a': 1})
     l = m.list([1, 2])
+    arr = m.Array('i', [1, 2])
     cases = [
         ('kw.dict-pop', lambda: d.pop('k', default=1), 'dict.pop()'),
         ('kw.dict-setdefault', lambda: d.setdefault('k', default=1), 'dict.setdefault()'),
@@ -270,6 +271,8 @@ def keyword_steps(R, m):
         ('kw.list-contains', lambda: l._callmethod('__contains__', (1,), {'x': 1}), 'wrapper __contains__()'),
         ('kw.list-getitem', lambda: l._callmethod('__getitem__', (0,), {'x': 1}), 'list.__getitem__()'),
         ('kw.dict-clear', lambda: d.clear(x=1), 'dict.clear()'),
+        ('kw.array-len', lambda: arr._callmethod('__len__', (), {'x': 1}), 'wrapper __len__()'),
+        ('kw.array-getitem', lambda: arr._callmethod('__getitem__', (0,), {'x': 1}), 'wrapper __getitem__()'),
     ]
     if not PY2:
         cases.append(('kw.list-reversed', lambda: l._callmethod('__reversed__', (), {'x': 1}),
