@@ -122,6 +122,29 @@ int md_bf_check(const md_val *fn, const char *who, md_pyerr *e)
 /* Truth, numbers                                                          */
 /* ====================================================================== */
 
+/* The sized containers among opaque values (range, deque, array.array,
+ * OrderedDict, Counter, defaultdict) are false when empty; anything
+ * else, lazy iterators included, is true as a plain object is. */
+static bool opaque_truth(const md_val *v)
+{
+    static const char *const sized[][2] = {
+        {"builtins", "range"}, {"collections", "deque"}, {"array", "array"},
+        {"array", "_array_reconstructor"},
+    };
+    const md_val *fn = md_opaque_callable(v), *dict, *pairs;
+    bool is_sized = md_cu_mapping(v, &dict, &pairs);
+    for (size_t i = 0; !is_sized && i < sizeof sized / sizeof sized[0]; i++)
+        is_sized = md_typeof(fn) == MD_T_GLOBAL && md_global_is(fn, sized[i][0], sized[i][1]);
+    if (!is_sized)
+        return true;
+    md_pyerr e;
+    md_pyerr_clear(&e);
+    md_val *items = md_cu_items(v, &e);
+    bool truth = !items || md_list_len(items) > 0; /* too long to list: not empty */
+    md_decref(items);
+    return truth;
+}
+
 bool md_bf_truth(const md_val *v)
 {
     switch (md_typeof(v)) {
@@ -138,6 +161,7 @@ bool md_bf_truth(const md_val *v)
     case MD_T_DICT: return md_dict_len(v) != 0;
     case MD_T_SET:
     case MD_T_FROZENSET: return md_set_len(v) != 0;
+    case MD_T_OPAQUE: return opaque_truth(v);
     default: return true;
     }
 }

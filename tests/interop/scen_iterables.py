@@ -88,6 +88,9 @@ def create_steps(R, m):
     R.expect('list.filter-none', lambda: m.list(filter(None, [0, 1, '', 'a', None, [], [0]]))._getvalue(),
              [1, 'a', [0]])
     R.expect('list.filter-bool', lambda: m.list(filter(bool, range(3)))._getvalue(), [1, 2])
+    R.expect('list.filter-containers', lambda: len(m.list(filter(None, [
+        range(0), range(2), collections.deque(), collections.deque([0]), collections.Counter(),
+        collections.OrderedDict(a=1), zip(), map(str, [])]))), 5)
     R.expect('list.filter-len', lambda: m.list(filter(len, ['', 'x', ()]))._getvalue(), ['x'])
     R.expect('list.zip-three', lambda: m.list(zip(range(3), 'ab', [True, False, None]))._getvalue(),
              [(0, 'a', True), (1, 'b', False)])
@@ -123,6 +126,13 @@ def create_steps(R, m):
     R.expect('list.OrderedDict', lambda: m.list(collections.OrderedDict([('p', 1), ('q', 2)]))._getvalue(),
              ['p', 'q'])
     R.expect('Array.map', lambda: list(m.Array('d', map(float, range(3)))), [0.0, 1.0, 2.0])
+
+    def array_setslice(value):
+        arr = m.Array('i', [0, 1, 2])
+        arr[0:2] = value
+        return list(arr)
+    R.step('Array.setslice-range', lambda: array_setslice(range(5, 7)))
+    R.step('Array.setslice-list', lambda: array_setslice([5, 6]))
     if PYV >= (3, 10):
         R.expect('list.zip-strict-equal', lambda: m.list(zip('ab', 'cd', strict=True))._getvalue(),
                  [('a', 'c'), ('b', 'd')])
