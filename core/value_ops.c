@@ -231,15 +231,16 @@ int md_val__eq(const md_val *a, const md_val *b, md_pyerr *e, int depth)
 {
     if (is_number(a) && is_number(b))
         return num_eq(a, b);
-    if (a == b)
-        return 1;   /* every non-number type is reflexive */
     if ((!IS_SMALL(a) && a->type == MD_T_OPAQUE) || (!IS_SMALL(b) && b->type == MD_T_OPAQUE)) {
+        /* Before the identity shortcut: Decimal('NaN') != itself. */
         if (depth >= MD_MAX_DEPTH)
             return md_val__too_deep(e, " in comparison");
         int r = md_std__eq(a, b, e, depth);
         if (r != MD_STD_PASS)
             return r;
     }
+    if (a == b)
+        return 1;   /* every other non-number type is reflexive */
     if (IS_SMALL(a) || IS_SMALL(b))
         return 0;
     if (is_bytes(a) && is_bytes(b)) {

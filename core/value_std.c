@@ -1009,28 +1009,29 @@ static int invalid_operation(md_pyerr *e)
     return -1;
 }
 
-/* Compares a and b as numbers: 0..2 as real_cmp, 3 if one of them is not
- * a real number, -1 with e set (Decimal's signals: an sNaN, or any NaN
- * when `ordering`). */
+/* Compares a and b as numbers: *c is -1..2 as real_cmp gives, or 3 if one
+ * of them is not a real number. -1 with e set on Decimal's signals (an
+ * sNaN, or any NaN when `ordering`), else 0. */
 static int num_compare(const md_val *a, std_kind ka, const md_val *b, std_kind kb,
-                       bool ordering, md_pyerr *e)
+                       bool ordering, int *c, md_pyerr *e)
 {
     real ra, rb;
     real_init(&ra);
     real_init(&rb);
-    int c = 3;
+    int rc = 0;
+    *c = 3;
     if (real_from(a, ka, &ra) && real_from(b, kb, &rb)) {
         bool dec = ka == K_DECIMAL || kb == K_DECIMAL;
         bool snan = ra.special == R_SNAN || rb.special == R_SNAN;
         bool nan = snan || ra.special == R_NAN || rb.special == R_NAN;
         if (dec && (snan || (ordering && nan)))
-            c = invalid_operation(e);
+            rc = invalid_operation(e);
         else
-            c = real_cmp(&ra, &rb);
+            *c = real_cmp(&ra, &rb);
     }
     real_clear(&ra);
     real_clear(&rb);
-    return c;
+    return rc;
 }
 
 /* ======================================================================
@@ -1152,6 +1153,42 @@ static int counter_eq(const md_val *a, const md_val *b, md_pyerr *e, int depth)
     return r;
 }
 
+/* Counter <= Counter (3.10+): every count at most the other's, a missing
+ * element counting as zero. */
+static int counter_le(const md_val *a, const md_val *b, md_pyerr *e, int depth)
+{
+    md_val *x = items_of(a, K_COUNTER, e), *y = x ? items_of(b, K_COUNTER, e) : NULL;
+    int r = x && y ? 1 : -1;
+    for (int pass = 0; r == 1 && pass < 2; pass++) {
+        md_val *from = pass ? y : x, *other = pass ? x : y, *k, *v;
+        size_t pos = 0;
+        while (r == 1 && md_dict_next(from, &pos, &k, &v)) {
+            md_val *w = md_dict_get(other, k, e);
+            if (!w && e && e->type) {
+                r = -1;
+                break;
+            }
+            md_val *zero = md_int_from_i64(0);
+            r = pass ? md_val__order(w ? w : zero, v, 1, e, depth + 1)
+                     : md_val__order(v, w ? w : zero, 1, e, depth + 1);
+        }
+    }
+    md_decref(x);
+    md_decref(y);
+    return r;
+}
+
+static int counter_order(const md_val *a, const md_val *b, int op, md_pyerr *e, int depth)
+{
+    bool flip = op >= 2;   /* a > b is b < a */
+    const md_val *x = flip ? b : a, *y = flip ? a : b;
+    int le = counter_le(x, y, e, depth);
+    if (le <= 0 || op == 1 || op == 3)
+        return le;
+    int eq = counter_eq(x, y, e, depth);
+    return eq < 0 ? -1 : !eq;
+}
+
 static int same_kind_eq(const md_val *a, const md_val *b, std_kind k, md_pyerr *e, int depth)
 {
     bool aa, ab;
@@ -1182,8 +1219,8 @@ int md_std__eq(const md_val *a, const md_val *b, md_pyerr *e, int depth)
     if (ka == K_NONE && kb == K_NONE)
         return MD_STD_PASS;
     if (ka == K_DECIMAL || ka == K_FRACTION || kb == K_DECIMAL || kb == K_FRACTION) {
-        int c = num_compare(a, ka, b, kb, false, e);
-        return c < 0 ? -1 : c == 0;
+        int c;
+        return num_compare(a, ka, b, kb, false, &c, e) < 0 ? -1 : c == 0;
     }
     bool ma = is_mapping(ka) || (ka == K_NONE && is_type(a, MD_T_DICT));
     bool mb = is_mapping(kb) || (kb == K_NONE && is_type(b, MD_T_DICT));
@@ -1269,10 +1306,12 @@ int md_std__order(const md_val *a, const md_val *b, int op, md_pyerr *e, int dep
     if (ka == K_DECIMAL || ka == K_FRACTION || kb == K_DECIMAL || kb == K_FRACTION) {
         if (md_typeof(a) == MD_T_COMPLEX || md_typeof(b) == MD_T_COMPLEX)
             return md_val__not_supported(a, b, op, e);
-        int c = num_compare(a, ka, b, kb, true, e);
+        int c;
+        if (num_compare(a, ka, b, kb, true, &c, e) < 0)
+            return -1;
         if (c == 3)
             return md_val__not_supported(a, b, op, e);
-        return c < 0 ? -1 : c == 2 ? 0 : cmp_holds(c, op);
+        return c == 2 ? 0 : cmp_holds(c, op);
     }
     if (ka != kb)
         return md_val__not_supported(a, b, op, e);
@@ -1291,6 +1330,8 @@ int md_std__order(const md_val *a, const md_val *b, int op, md_pyerr *e, int dep
         return cmp_holds(td_cmp(a, b), op);
     case K_UUID:
         return md_val__order(parse_uuid(a), parse_uuid(b), op, e, depth + 1);
+    case K_COUNTER:
+        return counter_order(a, b, op, e, depth);
     case K_DEQUE: case K_ARRAY: {
         md_val *x = items_of(a, ka, e), *y = x ? items_of(b, kb, e) : NULL;
         int r = x && y ? md_val__order(x, y, op, e, depth + 1) : -1;
