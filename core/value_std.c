@@ -1132,30 +1132,10 @@ static int items_eq(const md_val *a, std_kind ka, const md_val *b, std_kind kb,
     return r;
 }
 
-/* Counter == Counter (3.10+): a missing element counts as zero. */
-static int counter_eq(const md_val *a, const md_val *b, md_pyerr *e, int depth)
-{
-    md_val *x = items_of(a, K_COUNTER, e), *y = x ? items_of(b, K_COUNTER, e) : NULL;
-    int r = x && y ? 1 : -1;
-    for (int pass = 0; r == 1 && pass < 2; pass++) {
-        md_val *from = pass ? y : x, *other = pass ? x : y, *k, *v;
-        size_t pos = 0;
-        while (r == 1 && md_dict_next(from, &pos, &k, &v)) {
-            md_val *w = md_dict_get(other, k, e);
-            if (!w && e && e->type)
-                r = -1;
-            else
-                r = md_val__eq(v, w ? w : md_int_from_i64(0), e, depth + 1);
-        }
-    }
-    md_decref(x);
-    md_decref(y);
-    return r;
-}
-
-/* Counter <= Counter (3.10+): every count at most the other's, a missing
- * element counting as zero. */
-static int counter_le(const md_val *a, const md_val *b, md_pyerr *e, int depth)
+/* Counter == Counter and Counter <= Counter (3.10+): every element of
+ * either, a missing one counting as zero, compares == (le false) or <=
+ * (le true) with its count in the other. */
+static int counter_all(const md_val *a, const md_val *b, bool le, md_pyerr *e, int depth)
 {
     md_val *x = items_of(a, K_COUNTER, e), *y = x ? items_of(b, K_COUNTER, e) : NULL;
     int r = x && y ? 1 : -1;
@@ -1168,9 +1148,13 @@ static int counter_le(const md_val *a, const md_val *b, md_pyerr *e, int depth)
                 r = -1;
                 break;
             }
-            md_val *zero = md_int_from_i64(0);
-            r = pass ? md_val__order(w ? w : zero, v, 1, e, depth + 1)
-                     : md_val__order(v, w ? w : zero, 1, e, depth + 1);
+            const md_val *mine = v, *theirs = w ? w : md_int_from_i64(0);
+            if (pass) {   /* walking b: the count of a is `theirs` */
+                mine = theirs;
+                theirs = v;
+            }
+            r = le ? md_val__order(mine, theirs, 1, e, depth + 1)
+                   : md_val__eq(mine, theirs, e, depth + 1);
         }
     }
     md_decref(x);
@@ -1178,11 +1162,16 @@ static int counter_le(const md_val *a, const md_val *b, md_pyerr *e, int depth)
     return r;
 }
 
+static int counter_eq(const md_val *a, const md_val *b, md_pyerr *e, int depth)
+{
+    return counter_all(a, b, false, e, depth);
+}
+
 static int counter_order(const md_val *a, const md_val *b, int op, md_pyerr *e, int depth)
 {
     bool flip = op >= 2;   /* a > b is b < a */
     const md_val *x = flip ? b : a, *y = flip ? a : b;
-    int le = counter_le(x, y, e, depth);
+    int le = counter_all(x, y, true, e, depth);
     if (le <= 0 || op == 1 || op == 3)
         return le;
     int eq = counter_eq(x, y, e, depth);
