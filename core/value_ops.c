@@ -485,13 +485,13 @@ static int unhashable(const md_val *v, md_pyerr *e)
  * instances by identity, so any instance is hashable); an exception is
  * unhashable when a part is, as before. */
 static int hash_parts(const md_val *v, uint16_t kind, md_val *const *parts, size_t n,
-                      int64_t *out, md_pyerr *e, int depth)
+                      bool structural, int64_t *out, md_pyerr *e, int depth)
 {
     uint64_t acc = XXPRIME_5 ^ ((uint64_t)v->type << 8 | kind);
     for (size_t i = 0; i < n; i++) {
         int64_t h = HASH_NONE;
         int rc = !parts[i] ? 0
-                 : v->type == MD_T_OPAQUE ? md_val__struct_hash(parts[i], &h, e, depth)
+                 : structural ? md_val__struct_hash(parts[i], &h, e, depth)
                                           : md_val__hash(parts[i], &h, e, depth);
         if (rc < 0 && v->type == MD_T_EXC && e && e->type && strcmp(e->type, "TypeError") == 0)
             return unhashable(v, e);
@@ -556,6 +556,12 @@ int md_val__struct_hash(const md_val *v, int64_t *out, md_pyerr *e, int depth)
     case MD_T_BYTEARRAY:
         *out = hash_bytes(md_bytes_data(v), md_bytes_len(v));
         return 0;
+    case MD_T_EXC: {
+        /* Inside an instance an exception is a part like any other. */
+        const md_excobj *x = (const md_excobj *)v;
+        md_val *const parts[] = { x->cls, x->args, x->state };
+        return hash_parts(v, v->aux, parts, 3, true, out, e, depth + 1);
+    }
     case MD_T_OPAQUE: {
         md_std_kind k = md_val_std_kind(v);
         if (k == MD_STD_ORDEREDDICT || k == MD_STD_COUNTER || k == MD_STD_DEFAULTDICT ||
@@ -602,7 +608,7 @@ static int hash_container(const md_val *a, int64_t *out, md_pyerr *e, int depth)
     case MD_T_EXC: {
         const md_excobj *x = (const md_excobj *)a;
         md_val *const parts[] = { x->cls, x->args, x->state };
-        return hash_parts(a, a->aux, parts, 3, out, e, depth);
+        return hash_parts(a, a->aux, parts, 3, false, out, e, depth);
     }
     case MD_T_OPAQUE: {
         int rc = md_std__hash(a, out, e, depth);
@@ -611,7 +617,7 @@ static int hash_container(const md_val *a, int64_t *out, md_pyerr *e, int depth)
         md_val *parts[6];
         uint16_t kind;
         opaque_parts(a, parts, &kind);
-        return hash_parts(a, kind, parts, 6, out, e, depth);
+        return hash_parts(a, kind, parts, 6, true, out, e, depth);
     }
     default:
         return unhashable(a, e);
