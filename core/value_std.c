@@ -570,24 +570,71 @@ static bool typecode_of(const md_val *t, char *code)
     return true;
 }
 
-/* array(typecode, list) (protocols 0-2, and 2.7) or
+/* _array_reconstructor's machine formats: item size by code 0..21. */
+static const uint8_t mformat_size[] = { 1, 1, 2, 2, 2, 2, 4, 4, 4, 4, 8,
+                                        8, 8, 8, 4, 4, 8, 8, 2, 2, 4, 4 };
+
+/* The machine format of an x86-64 Linux array's own bytes, which
+ * multiprocessing.managers' reduce_array sends (a.tobytes()). */
+static int native_mformat(char code)
+{
+    static const char codes[] = "bBhHiIlLqQfduw";
+    static const int8_t mf[] = { 1, 0, 4, 2, 8, 6, 12, 10, 12, 10, 14, 16, 20, 20 };
+    return mf[strchr(codes, code) - codes];
+}
+
+/* The bytes of an array's data: bytes, or a Python 2 str of ASCII. */
+static bool array_blob(const md_val *b, const uint8_t **data, size_t *n)
+{
+    if (is_type(b, MD_T_BYTES)) {
+        *data = md_bytes_data(b);
+        *n = md_bytes_len(b);
+        return true;
+    }
+    if (!is_type(b, MD_T_STR) || !md_str_is_py2(b))
+        return false;
+    *data = (const uint8_t *)md_str_data(b);
+    *n = md_str_nbytes(b);
+    return true;
+}
+
+/* The machine format and data of an array value's bytes; false if it
+ * holds a list (or nothing). */
+static bool array_data(const md_val *v, char code, int64_t *mf, const uint8_t **data, size_t *n)
+{
+    if (md_global_is(opq(v)->callable, "array", "array")) {
+        *mf = native_mformat(code);
+        return nargs(v) == 2 && array_blob(arg(v, 1), data, n);
+    }
+    md_int_to_i64(arg(v, 2), mf);
+    return array_blob(arg(v, 3), data, n);
+}
+
+/* array(typecode[, list]) (protocols 0-2, and 2.7), array(typecode,
+ * bytes) (multiprocessing.managers' reducer), or
  * array._array_reconstructor(array, typecode, mformat, bytes). */
 static bool shape_array(const md_val *v, char *code)
 {
-    if (reduce_of(v, "array", "array", P_STATE | P_LIST | P_DICT | P_KW))
-        return (nargs(v) == 1 || (nargs(v) == 2 && is_type(arg(v, 1), MD_T_LIST))) &&
-               typecode_of(arg(v, 0), code);
     int64_t mf;
-    if (!reduce_of(v, "array", "_array_reconstructor", P_STATE | P_LIST | P_DICT | P_KW) ||
-        nargs(v) != 4 || !is_type(arg(v, 0), MD_T_GLOBAL) ||
-        !md_global_is(arg(v, 0), "array", "array") || !typecode_of(arg(v, 1), code) ||
-        !int_in(arg(v, 2), 0, 21, &mf) || mf == 18 || mf == 19 || !is_type(arg(v, 3), MD_T_BYTES))
+    const uint8_t *data;
+    size_t n;
+    if (reduce_of(v, "array", "array", P_STATE | P_LIST | P_DICT | P_KW)) {
+        if (nargs(v) < 1 || nargs(v) > 2 || !typecode_of(arg(v, 0), code))
+            return false;
+        if (nargs(v) == 1 || is_type(arg(v, 1), MD_T_LIST))
+            return true;
+    } else if (!reduce_of(v, "array", "_array_reconstructor", P_STATE | P_LIST | P_DICT | P_KW) ||
+               nargs(v) != 4 || !is_type(arg(v, 0), MD_T_GLOBAL) ||
+               !md_global_is(arg(v, 0), "array", "array") || !typecode_of(arg(v, 1), code) ||
+               !int_in(arg(v, 2), 0, 21, &mf) || mf == 18 || mf == 19) {
+        return false;
+    }
+    if (!array_data(v, *code, &mf, &data, &n))
         return false;
     bool text = *code == 'u' || *code == 'w', real = *code == 'f' || *code == 'd';
-    static const uint8_t size[] = { 1, 1, 2, 2, 2, 2, 4, 4, 4, 4, 8, 8, 8, 8, 4, 4, 8, 8, 2, 2, 4, 4 };
     if (text != (mf >= 18) || real != (mf >= 14 && mf <= 17))
         return false;
-    return md_bytes_len(arg(v, 3)) % size[mf] == 0;
+    return n % mformat_size[mf] == 0;
 }
 
 static std_kind kind_of(const md_val *v)
@@ -755,7 +802,12 @@ static md_val *array_item(int mf, const uint8_t *p, size_t size)
 
 static md_val *array_items(const md_val *v, md_pyerr *e)
 {
-    if (md_global_is(opq(v)->callable, "array", "array")) {
+    char code = 0;
+    int64_t mf;
+    const uint8_t *data;
+    size_t nbytes;
+    shape_array(v, &code);
+    if (!array_data(v, code, &mf, &data, &nbytes)) {
         md_val *l = md_list_new(0);
         if (!l || (nargs(v) == 2 && append_all(l, arg(v, 1)) < 0)) {
             md_decref(l);
@@ -763,14 +815,10 @@ static md_val *array_items(const md_val *v, md_pyerr *e)
         }
         return l;
     }
-    static const uint8_t size[] = { 1, 1, 2, 2, 2, 2, 4, 4, 4, 4, 8, 8, 8, 8, 4, 4, 8, 8, 2, 2, 4, 4 };
-    int64_t mf;
-    md_int_to_i64(arg(v, 2), &mf);
-    const md_val *b = arg(v, 3);
-    size_t n = md_bytes_len(b) / size[mf];
+    size_t size = mformat_size[mf], n = nbytes / size;
     md_val *l = md_list_new(n);
     for (size_t i = 0; l && i < n; i++) {
-        md_val *item = array_item((int)mf, md_bytes_data(b) + i * size[mf], size[mf]);
+        md_val *item = array_item((int)mf, data + i * size, size);
         if (!item || md_list_append_steal(l, item) < 0) {
             md_decref(l);
             l = NULL;

@@ -21,7 +21,7 @@
 # deque, Counter, defaultdict, range, array) print as Python 3.13 prints
 # them, and instances of this file's classes (dict and __slots__ states,
 # also inside sets, frozensets and as dict keys) in Python's default shape
-# '<__main__.Point object at 0x...>': the address is managerd's own, so
+# '<userclasses.Point object at 0x...>': the address is managerd's own, so
 # both sides' addresses are masked before comparing.
 from __future__ import print_function
 
@@ -38,7 +38,10 @@ import sys
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The client classes of the interop scenario scen_stdvalues.py.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "interop"))
 import mdpickle  # noqa: E402
+from userclasses import Point, Slotted  # noqa: E402
 from mdpickle import pickle, ToolError  # noqa: E402
 
 DEFAULT_SEED = 7310
@@ -52,22 +55,6 @@ EXC_CLASSES = [KeyError, ValueError, RuntimeError, IndexError, TypeError, Attrib
                AssertionError, OverflowError]
 QUOTES = ["'", '"', "\\", "\t", "\n", "\r", "\x00", "\x7f", " "]
 ADDRESS = re.compile(rb" object at 0x[0-9a-f]+>")
-
-
-class Point(object):
-    """An instance with a dict state."""
-
-    def __init__(self, x, y):
-        self.x = x
-        self.y = y
-
-
-class Slotted(object):
-    """An instance with a __slots__ state."""
-    __slots__ = ("a", "b")
-
-    def __init__(self, a):
-        self.a = a
 
 
 class Gen(object):

@@ -9,9 +9,13 @@
 # as JSON; the reference answers come from the interpreter that runs the
 # generator (3.13) after it loads those pickles.
 import json
+import os
 import pickle
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'interop'))
+from userclasses import Point, Slotted  # noqa: E402  (the interop scenario's classes)
 
 DUMP = r'''
 import collections, datetime as D, decimal, fractions, json, pickle, sys, uuid, array
@@ -46,18 +50,16 @@ out = []
 for v in vals:
     for p in range(pickle.HIGHEST_PROTOCOL + 1):
         out.append(pickle.dumps(v, p).hex() if py3 else pickle.dumps(v, p).encode('hex'))
+if py3:
+    # A manager client sends arrays as array(typecode, bytes) (managers'
+    # reduce_array).
+    import multiprocessing.managers
+    from multiprocessing.reduction import ForkingPickler
+    for v in vals:
+        if isinstance(v, array.array):
+            out.append(bytes(ForkingPickler.dumps(v, 2)).hex())
 print(json.dumps(out))
 '''
-
-
-class Point(object):
-    def __init__(self, x, y):
-        self.x = x
-        self.y = y
-
-
-class Slotted(object):
-    __slots__ = ('a', 'b')
 
 
 def c_string(data):
@@ -115,11 +117,8 @@ def main(pythons):
     q.y = 2
     q.x = 1                       # the same state, inserted in another order
     r = Point(1, 3)
-    s1 = Slotted()
-    s1.a = 1
-    s2 = Slotted()
-    s2.a = 1
-    s2.b = [1]
+    s1 = Slotted(1)
+    s2 = Slotted(1, [1])
     pvals = [D.date(2024, 1, 1), D.date(2023, 12, 31), D.datetime(2024, 1, 1),
              D.datetime(2024, 1, 1, 1, tzinfo=D.timezone(D.timedelta(hours=1))),
              D.datetime(2024, 1, 1, tzinfo=D.timezone.utc), D.time(1), D.time(1, tzinfo=D.timezone.utc),

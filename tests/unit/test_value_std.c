@@ -145,7 +145,7 @@ static void test_value_std_instances_are_set_members_and_dict_keys(void)
     CU_ASSERT_PTR_EQUAL(md_dict_get(d, q, &e), md_true());
     CU_ASSERT_PTR_NULL(md_dict_get(d, r, &e));
     char want[80];
-    snprintf(want, sizeof want, "<__main__.Point object at %p>", (void *)p);
+    snprintf(want, sizeof want, "<userclasses.Point object at %p>", (void *)p);
     CU_ASSERT_TRUE(text_is(p, false, want, 0));
     CU_ASSERT_TRUE(text_is(p, true, want, 0));
     CU_ASSERT_EQUAL(md_val_order(p, q, "<", &e), -1);
