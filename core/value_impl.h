@@ -157,7 +157,8 @@ int md_std__eq(const md_val *a, const md_val *b, md_pyerr *e, int depth);
 int md_std__hash(const md_val *v, int64_t *out, md_pyerr *e, int depth);
 /* Ordering (op 0..3) when a or b is opaque: 1, 0, -1 or MD_STD_PASS. */
 int md_std__order(const md_val *a, const md_val *b, int op, md_pyerr *e, int depth);
-/* repr / str of a recognised value: 0, -1, or 1 when v is not one. */
+/* repr / str of a recognised value: 0, -1, or 1 when v is not one (str:
+ * or when its str is its repr). */
 int md_std__repr(const md_val *v, md_buf *out, md_pyerr *e, int depth);
 int md_std__str(const md_val *v, md_buf *out, md_pyerr *e);
 /* A new dict / list of the items of a mapping / sequence standard value

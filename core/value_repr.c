@@ -417,6 +417,7 @@ static const char *recursive_repr(const md_val *v)
     case MD_T_DICT: return "{...}";
     case MD_T_SET: return "set(...)";
     case MD_T_FROZENSET: return "frozenset(...)";
+    case MD_T_OPAQUE: return md_val_std_kind(v) == MD_STD_DEQUE ? "[...]" : "...";
     default: return "...";
     }
 }

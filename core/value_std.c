@@ -1720,6 +1720,6 @@ int md_std__str(const md_val *v, md_buf *out, md_pyerr *e)
     case K_DATE: case K_TIME: case K_DATETIME: return datetime_str(v, k, out);
     case K_TIMEDELTA: return timedelta_str(v, out);
     case K_TIMEZONE: return timezone_str(v, out);
-    default: return md_std__repr(v, out, e, 0);
+    default: return 1;   /* str is repr, which marks recursion (value_repr.c) */
     }
 }

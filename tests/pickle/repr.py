@@ -165,10 +165,16 @@ class Gen(object):
         r = self.below(6)
         n = self.below(5)
         if r == 0:
-            return collections.OrderedDict((self.hashable(), self.value(depth + 1)) for _ in range(n))
+            od = collections.OrderedDict((self.hashable(), self.value(depth + 1)) for _ in range(n))
+            if rng.random() < 0.1:
+                od["me"] = od          # prints as OrderedDict({..., 'me': ...})
+            return od
         if r == 1:
-            return collections.deque([self.value(depth + 1) for _ in range(n)],
-                                     rng.choice([None, None, 0, 2, 10]))
+            dq = collections.deque([self.value(depth + 1) for _ in range(n)],
+                                   rng.choice([None, None, 0, 2, 10]))
+            if dq.maxlen is None and rng.random() < 0.1:
+                dq.append(dq)          # prints as deque([..., [...]])
+            return dq
         if r == 2:
             return collections.Counter(dict((self.hashable(), rng.choice(
                 [self.below(5), -1, 2.5, self.below(5)])) for _ in range(n)))
