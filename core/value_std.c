@@ -14,7 +14,6 @@
  * and each other (as rationals num * 10**exp10 / den) and share Python's
  * numeric hash modulo 2**61 - 1.
  */
-#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -289,20 +288,23 @@ static char *strip_zeros(const char *s, size_t n)
         s++;
         n--;
     }
+    if (n == 0) {
+        s = "0";
+        n = 1;
+    }
     char *d = md_malloc(n + 1);
     if (!d)
         return NULL;
-    if (n)
-        memcpy(d, s, n);
-    else
-        d[n++] = '0';
+    memcpy(d, s, n);
     d[n] = 0;
     return d;
 }
 
 /* The text Decimal.__reduce__ writes (str(d)), in the grammar Decimal()
- * accepts without spaces or underscores. false if it is not one. */
-static bool parse_decimal_text(const char *s, decparts *p)
+ * accepts without spaces or underscores. false if it is not one, or when
+ * want_digits and the digits cannot be allocated (without want_digits,
+ * p->digits stays NULL and nothing is allocated). */
+static bool parse_decimal_text(const char *s, decparts *p, bool want_digits)
 {
     p->sign = 0;
     p->special = R_FINITE;
@@ -312,15 +314,15 @@ static bool parse_decimal_text(const char *s, decparts *p)
         p->sign = *s++ == '-';
     if (ieq_prefix(&s, "infinity") || ieq_prefix(&s, "inf")) {
         p->special = R_INF;
-        return *s == 0 && (p->digits = strip_zeros("0", 1)) != NULL;
+        return *s == 0 && (!want_digits || (p->digits = strip_zeros("0", 1)) != NULL);
     }
-    if (ieq_prefix(&s, "nan") || ieq_prefix(&s, "snan")) {
-        p->special = tolower((unsigned char)s[-4]) == 's' ? R_SNAN : R_NAN;
+    bool snan = ieq_prefix(&s, "snan");
+    if (snan || ieq_prefix(&s, "nan")) {
+        p->special = snan ? R_SNAN : R_NAN;
         size_t n = strspn(s, "0123456789");
         if (s[n])
             return false;
-        p->digits = strip_zeros(s, n);
-        return p->digits != NULL;
+        return !want_digits || (p->digits = strip_zeros(s, n)) != NULL;
     }
     size_t ni = strspn(s, "0123456789"), nf = 0;
     const char *frac = s + ni;
@@ -346,6 +348,9 @@ static bool parse_decimal_text(const char *s, decparts *p)
     }
     if (*q)
         return false;
+    p->exp -= (int64_t)nf;
+    if (!want_digits)
+        return true;
     char *all = md_malloc(ni + nf + 1);
     if (!all)
         return false;
@@ -353,17 +358,16 @@ static bool parse_decimal_text(const char *s, decparts *p)
     memcpy(all + ni, frac, nf);
     p->digits = strip_zeros(all, ni + nf);
     md_free(all);
-    p->exp -= (int64_t)nf;
     return p->digits != NULL;
 }
 
-static bool parse_decimal(const md_val *v, decparts *p)
+static bool parse_decimal(const md_val *v, decparts *p, bool want_digits)
 {
     p->digits = NULL;
     if (!reduce_of(v, "decimal", "Decimal", P_STATE | P_LIST | P_DICT | P_KW) ||
         nargs(v) != 1 || !is_type(arg(v, 0), MD_T_STR))
         return false;
-    if (parse_decimal_text(md_str_data(arg(v, 0)), p))
+    if (parse_decimal_text(md_str_data(arg(v, 0)), p, want_digits))
         return true;
     md_free(p->digits);
     p->digits = NULL;
@@ -398,13 +402,22 @@ static bool parse_fraction(const md_val *v, mpz_t num, mpz_t den)
         const char *slash = digits + n;
         if (n == 0 || (*slash && *slash != '/'))
             return false;
-        char *text = md_strndup(s, (size_t)(slash - s));
-        if (!text)
-            return false;
-        int rc = mpz_set_str(num, *text == '+' ? text + 1 : text, 10);
-        md_free(text);
+        /* The numerator needs its own NUL: a copy from GMP's allocator,
+         * which (like every GMP number here) aborts rather than fail, so
+         * recognising a Fraction never fails for want of memory. */
+        void *(*alloc)(size_t);
+        void (*release)(void *, size_t);
+        mp_get_memory_functions(&alloc, NULL, &release);
+        size_t len = (size_t)(slash - digits);
+        char *text = alloc(len + 1);
+        memcpy(text, digits, len);
+        text[len] = 0;
+        int rc = mpz_set_str(num, text, 10);
+        release(text, len + 1);
         if (rc < 0)
             return false;
+        if (*s == '-')
+            mpz_neg(num, num);
         mpz_set_ui(den, 1);
         if (*slash) {
             size_t nd = strspn(slash + 1, "0123456789");
@@ -664,7 +677,7 @@ static std_kind kind_of(const md_val *v)
     }
     if (strcmp(mod, "decimal") == 0 && strcmp(name, "Decimal") == 0) {
         decparts p;
-        bool ok = parse_decimal(v, &p);
+        bool ok = parse_decimal(v, &p, false);
         md_free(p.digits);
         return ok ? K_DECIMAL : K_NONE;
     }
@@ -948,7 +961,7 @@ static bool real_from(const md_val *v, std_kind k, real *r)
     if (k == K_FRACTION)
         return parse_fraction(v, r->num, r->den);
     decparts p;
-    if (k != K_DECIMAL || !parse_decimal(v, &p))
+    if (k != K_DECIMAL || !parse_decimal(v, &p, true))
         return false;
     r->special = p.special;
     r->neg = p.sign;
@@ -1068,7 +1081,13 @@ static int num_compare(const md_val *a, std_kind ka, const md_val *b, std_kind k
     real_init(&rb);
     int rc = 0;
     *c = 3;
-    if (real_from(a, ka, &ra) && real_from(b, kb, &rb)) {
+    bool oka = real_from(a, ka, &ra), okb = real_from(b, kb, &rb);
+    /* A Decimal whose shape was checked fails to convert only without
+     * memory. */
+    if ((!oka && ka == K_DECIMAL) || (!okb && kb == K_DECIMAL)) {
+        md_val__nomem(e);
+        rc = -1;
+    } else if (oka && okb) {
         bool dec = ka == K_DECIMAL || kb == K_DECIMAL;
         bool snan = ra.special == R_SNAN || rb.special == R_SNAN;
         bool nan = snan || ra.special == R_NAN || rb.special == R_NAN;
@@ -1287,8 +1306,7 @@ int md_std__hash(const md_val *v, int64_t *out, md_pyerr *e, int depth)
     case K_DECIMAL: case K_FRACTION: {
         real r;
         real_init(&r);
-        real_from(v, k, &r);
-        int rc = real_hash(&r, out, e);
+        int rc = real_from(v, k, &r) ? real_hash(&r, out, e) : (md_val__nomem(e), -1);
         real_clear(&r);
         return rc;
     }
@@ -1555,11 +1573,14 @@ static int datetime_str(const md_val *v, std_kind k, md_buf *out)
     return p.tz ? offset_text(p.tzp.offset_us, out) : 0;
 }
 
-static int number_text(const md_val *v, std_kind k, bool as_repr, md_buf *out)
+static int number_text(const md_val *v, std_kind k, bool as_repr, md_buf *out, md_pyerr *e)
 {
     if (k == K_DECIMAL) {
         decparts p;
-        parse_decimal(v, &p);
+        if (!parse_decimal(v, &p, true)) {   /* the shape was checked: out of memory */
+            md_val__nomem(e);
+            return -1;
+        }
         if (as_repr)
             md_buf_puts(out, "Decimal('");
         int rc = decimal_text(&p, out);
@@ -1688,7 +1709,7 @@ int md_std__repr(const md_val *v, md_buf *out, md_pyerr *e, int depth)
     std_kind k = kind_of(v);
     switch (k) {
     case K_NONE: return 1;
-    case K_DECIMAL: case K_FRACTION: return number_text(v, k, true, out);
+    case K_DECIMAL: case K_FRACTION: return number_text(v, k, true, out, e);
     case K_UUID:
         md_buf_puts(out, "UUID('");
         uuid_text(v, out);
@@ -1715,7 +1736,7 @@ int md_std__str(const md_val *v, md_buf *out, md_pyerr *e)
     std_kind k = kind_of(v);
     switch (k) {
     case K_NONE: return 1;
-    case K_DECIMAL: case K_FRACTION: return number_text(v, k, false, out);
+    case K_DECIMAL: case K_FRACTION: return number_text(v, k, false, out, e);
     case K_UUID: return uuid_text(v, out);
     case K_DATE: case K_TIME: case K_DATETIME: return datetime_str(v, k, out);
     case K_TIMEDELTA: return timedelta_str(v, out);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/value.h"
 #include "serializers/pickle.h"
 #include "tests/unit/test_value_std_cases.h"
@@ -182,6 +183,63 @@ static void test_value_std_malformed_shapes_stay_instances(void)
     }
 }
 
+/* Every allocation that repr, == and hash of these values make may fail:
+ * the answer is then MemoryError, never a wrong one, and nothing leaks. */
+static void test_value_std_alloc_failure_sweep_over_repr_eq_and_hash(void)
+{
+    size_t nv = sizeof std_pair_values / sizeof std_pair_values[0];
+    md_val *list = md_list_new(nv), *copy = NULL;
+    md_pyerr e;
+    for (size_t i = 0; i < nv; i++)
+        CU_ASSERT_EQUAL_FATAL(md_list_append_steal(list, pair_value(i)), 0);
+    copy = md_val_deepcopy(list, &e);   /* equal, with no shared items */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(copy);
+    char *want = text_of(list, false);
+    /* Not 1: a Decimal NaN is unequal to its copy. */
+    int want_eq = md_val_eq(list, copy, &e);
+    CU_ASSERT_EQUAL(want_eq, 0);
+    md_list_del(list, 22);   /* the NaN (std_pair_values[22]) */
+    md_list_del(copy, 22);
+    free(want);
+    want = text_of(list, false);
+    CU_ASSERT_EQUAL(md_val_eq(list, copy, &e), 1);
+    size_t start = md_gc_tracked();
+    bool done = false;
+    for (long n = 0; n < 20000 && !done; n++) {
+        md_buf out = MD_BUF_INIT;
+        md_pyerr e1, e2;
+        md_alloc_fail_after(n);
+        int rc = md_val_repr(list, &out, &e1);
+        int eq = md_val_eq(list, copy, &e2);
+        md_alloc_fail_after(-1);
+        CU_ASSERT_TRUE(rc < 0 ? strcmp(e1.type, "MemoryError") == 0
+                              : out.len == strlen(want) && memcmp(out.data, want, out.len) == 0);
+        CU_ASSERT_TRUE(eq < 0 ? strcmp(e2.type, "MemoryError") == 0 : eq == 1);
+        done = rc == 0 && eq == 1;
+        md_buf_free(&out);
+    }
+    CU_ASSERT_TRUE(done);
+    CU_ASSERT_EQUAL(md_gc_tracked(), start);
+    /* hash of every hashable value, range included (it builds a tuple) */
+    for (size_t i = 0; i < md_list_len(list); i++) {
+        md_val *v = md_list_get(list, i);
+        int64_t h0, h;
+        if (md_val_hash(v, &h0, &e) < 0)
+            continue;
+        for (long n = 0; n < 100; n++) {
+            md_alloc_fail_after(n);
+            int rc = md_val_hash(v, &h, &e);
+            md_alloc_fail_after(-1);
+            CU_ASSERT_TRUE(rc == 0 ? h == h0 : strcmp(e.type, "MemoryError") == 0);
+            if (rc == 0)
+                break;
+        }
+    }
+    free(want);
+    md_decref(list);
+    md_decref(copy);
+}
+
 void md_test_register_value_std(void)
 {
     CU_pSuite s = md_test_suite("value_std");
@@ -189,4 +247,5 @@ void md_test_register_value_std(void)
     MD_ADD_TEST(s, test_value_std_eq_order_and_hash_across_types_match_python);
     MD_ADD_TEST(s, test_value_std_instances_are_set_members_and_dict_keys);
     MD_ADD_TEST(s, test_value_std_malformed_shapes_stay_instances);
+    MD_ADD_TEST(s, test_value_std_alloc_failure_sweep_over_repr_eq_and_hash);
 }
