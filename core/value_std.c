@@ -1600,52 +1600,63 @@ static int number_text(const md_val *v, std_kind k, bool as_repr, md_buf *out, m
     return as_repr ? md_buf_putc(out, ')') : 0;
 }
 
+typedef struct kvpair { md_val *key, *val; } kvpair;
+
+/* Stable merge sort of n pairs on "greater count first" (a bottom-up
+ * merge: n log n comparisons whatever the input). 0, or -1 with the
+ * comparison's error in e. */
+static int sort_by_count(kvpair *a, kvpair *tmp, size_t n, md_pyerr *e, int depth)
+{
+    for (size_t width = 1; width < n; width *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * width) {
+            size_t mid = lo + width < n ? lo + width : n;
+            size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
+            size_t i = lo, j = mid, k = lo;
+            while (i < mid && j < hi) {
+                /* the right one first only when its count is greater */
+                int lt = md_val__order(a[i].val, a[j].val, 0, e, depth + 1);
+                if (lt < 0)
+                    return -1;
+                tmp[k++] = lt ? a[j++] : a[i++];
+            }
+            while (i < mid)
+                tmp[k++] = a[i++];
+            while (j < hi)
+                tmp[k++] = a[j++];
+        }
+        memcpy(a, tmp, n * sizeof *a);
+    }
+    return 0;
+}
+
 /* Counter's repr lists items by count, largest first (ties in insertion
- * order), as most_common() does; counts that do not order keep the
- * insertion order. A new dict, or NULL with e set. */
+ * order), as most_common() does; counts that do not order (TypeError)
+ * keep the insertion order, as Python falls back to dict(self). A new
+ * dict, or NULL with e set. */
 static md_val *counter_sorted(md_val *d, md_pyerr *e, int depth)
 {
     size_t n = md_dict_len(d), pos = 0;
-    md_val **keys = md_malloc((n ? n : 1) * sizeof *keys);
-    md_val **vals = md_malloc((n ? n : 1) * sizeof *vals);
-    md_val *out = keys && vals ? md_dict_new() : NULL;
-    if (!out) {
-        md_free(keys);
-        md_free(vals);
-        return nomem(e);
-    }
-    for (size_t i = 0; md_dict_next(d, &pos, &keys[i], &vals[i]); i++)
+    kvpair *pairs = md_malloc((n ? n : 1) * sizeof *pairs);
+    kvpair *tmp = md_malloc((n ? n : 1) * sizeof *tmp);
+    md_val *out = pairs && tmp ? md_dict_new() : NULL;
+    int rc = out ? 0 : -1;
+    if (!out)
+        md_val__nomem(e);
+    for (size_t i = 0; out && md_dict_next(d, &pos, &pairs[i].key, &pairs[i].val); i++)
         ;
-    /* Stable insertion sort on "greater count first". */
-    bool sorted = true;
-    for (size_t i = 1; sorted && i < n; i++) {
-        size_t j = i;
-        while (j > 0) {
-            int lt = md_val__order(vals[j - 1], vals[j], 0, e, depth + 1);
-            if (lt < 0) {
-                sorted = false;
-                md_pyerr_clear(e);
-                break;
-            }
-            if (!lt)
-                break;
-            md_val *tk = keys[j], *tv = vals[j];
-            keys[j] = keys[j - 1];
-            vals[j] = vals[j - 1];
-            keys[j - 1] = tk;
-            vals[j - 1] = tv;
-            j--;
+    if (rc == 0 && sort_by_count(pairs, tmp, n, e, depth) < 0) {
+        rc = -1;
+        if (e && e->type && strcmp(e->type, "TypeError") == 0) {
+            md_pyerr_clear(e);
+            md_decref(out);
+            out = md_incref(d);
+            n = rc = 0;
         }
     }
-    int rc = 0;
-    if (!sorted) {
-        md_decref(out);
-        out = md_incref(d);
-    }
-    for (size_t i = 0; sorted && rc == 0 && i < n; i++)
-        rc = md_dict_set(out, keys[i], vals[i], e);
-    md_free(keys);
-    md_free(vals);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = md_dict_set(out, pairs[i].key, pairs[i].val, e);
+    md_free(pairs);
+    md_free(tmp);
     if (rc < 0) {
         md_decref(out);
         return NULL;
@@ -1722,7 +1733,8 @@ int md_std__repr(const md_val *v, md_buf *out, md_pyerr *e, int depth)
         md_val__repr(arg(v, 0), out, e, depth);
         md_buf_puts(out, ", ");
         md_val__repr(arg(v, 1), out, e, depth);
-        if (!md_val_eq(arg(v, 2), md_int_from_i64(1), e)) {
+        int64_t step;
+        if (md_int_to_i64(arg(v, 2), &step) < 0 || step != 1) {
             md_buf_puts(out, ", ");
             md_val__repr(arg(v, 2), out, e, depth);
         }
