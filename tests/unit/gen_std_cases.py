@@ -34,6 +34,8 @@ vals = [D.date(2024, 1, 1), D.date(1, 12, 31), D.time(12, 30, 5, 123), D.time(0)
         array.array('i', [1, 2]), array.array('d', [1.5, -0.25]), array.array('B'),
         array.array('H', [65535]),
         [D.date(2024, 1, 1), Dec('2'), F(1, 3)], slice(1, 2)]
+if not py3:
+    vals.append(xrange(1, 10, 3))   # noqa: F821 (Python 2's range object)
 if py3:
     for make in (lambda: D.timezone(D.timedelta(hours=1), 'CET'), lambda: D.timezone.utc,
                  lambda: D.timezone(D.timedelta(hours=-3, seconds=-1)),
