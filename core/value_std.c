@@ -312,12 +312,13 @@ static bool parse_decimal_text(const char *s, decparts *p, bool want_digits)
     p->exp = 0;
     if (*s == '+' || *s == '-')
         p->sign = *s++ == '-';
-    if (ieq_prefix(&s, "infinity") || ieq_prefix(&s, "inf")) {
+    bool number = (*s >= '0' && *s <= '9') || *s == '.';
+    if (!number && (ieq_prefix(&s, "infinity") || ieq_prefix(&s, "inf"))) {
         p->special = R_INF;
         return *s == 0 && (!want_digits || (p->digits = strip_zeros("0", 1)) != NULL);
     }
-    bool snan = ieq_prefix(&s, "snan");
-    if (snan || ieq_prefix(&s, "nan")) {
+    bool snan = !number && ieq_prefix(&s, "snan");
+    if (snan || (!number && ieq_prefix(&s, "nan"))) {
         p->special = snan ? R_SNAN : R_NAN;
         size_t n = strspn(s, "0123456789");
         if (s[n])
@@ -387,11 +388,19 @@ static void mpz_of(const md_val *v, mpz_t out)
 }
 
 /* Fraction(num, den) (3.12+) or Fraction('n/d') (older Pythons); num and
- * den (initialised by the caller) get the normalised value. */
-static bool parse_fraction(const md_val *v, mpz_t num, mpz_t den)
+ * den (initialised by the caller) get its value, den > 0, in lowest terms
+ * when `lowest` (comparisons need not pay for the gcd). */
+static bool parse_fraction_args(const md_val *v, mpz_t num, mpz_t den, bool lowest);
+
+static bool parse_fraction(const md_val *v, mpz_t num, mpz_t den, bool lowest)
 {
-    if (!reduce_of(v, "fractions", "Fraction", P_STATE | P_LIST | P_DICT | P_KW))
-        return false;
+    return reduce_of(v, "fractions", "Fraction", P_STATE | P_LIST | P_DICT | P_KW) &&
+           parse_fraction_args(v, num, den, lowest);
+}
+
+/* parse_fraction without the class check, for a value known to be one. */
+static bool parse_fraction_args(const md_val *v, mpz_t num, mpz_t den, bool lowest)
+{
     if (nargs(v) == 2 && is_int(arg(v, 0)) && is_int(arg(v, 1))) {
         mpz_of(arg(v, 0), num);
         mpz_of(arg(v, 1), den);
@@ -433,6 +442,8 @@ static bool parse_fraction(const md_val *v, mpz_t num, mpz_t den)
         mpz_neg(num, num);
         mpz_neg(den, den);
     }
+    if (!lowest)
+        return true;
     mpz_t g;
     mpz_init(g);
     mpz_gcd(g, num, den);
@@ -684,7 +695,7 @@ static std_kind kind_of(const md_val *v)
     if (strcmp(mod, "fractions") == 0 && strcmp(name, "Fraction") == 0) {
         mpz_t n, d;
         mpz_inits(n, d, NULL);
-        bool ok = parse_fraction(v, n, d);
+        bool ok = parse_fraction(v, n, d, false);
         mpz_clears(n, d, NULL);
         return ok ? K_FRACTION : K_NONE;
     }
@@ -941,9 +952,36 @@ static bool real_from_double(double d, real *r)
     return true;
 }
 
+/* The coefficient of a finite Decimal text (already validated): without
+ * allocating when it fits in 64 bits, the common case, which sorting and
+ * hashing meet at every comparison. false without memory. */
+static bool decimal_coefficient(const char *text, mpz_t out)
+{
+    uint64_t x = 0;
+    const char *s = text + (*text == '+' || *text == '-');
+    for (; *s && *s != 'e' && *s != 'E'; s++) {
+        if (*s == '.')
+            continue;
+        if (x > (UINT64_MAX - 9) / 10)
+            break;
+        x = x * 10 + (uint64_t)(*s - '0');
+    }
+    if (!*s || *s == 'e' || *s == 'E') {
+        mpz_set_ui(out, x);
+        return true;
+    }
+    decparts p;
+    if (!parse_decimal_text(text, &p, true))
+        return false;
+    mpz_set_str(out, p.digits, 10);
+    md_free(p.digits);
+    return true;
+}
+
 /* r from an int, bool, float, complex without imaginary part, Decimal or
- * Fraction (of kind k); false for anything else. */
-static bool real_from(const md_val *v, std_kind k, real *r)
+ * Fraction (of kind k); false for anything else. A Fraction is in lowest
+ * terms only when `lowest`. */
+static bool real_from(const md_val *v, std_kind k, real *r, bool lowest)
 {
     r->owner = v;
     mpz_set_ui(r->den, 1);
@@ -958,20 +996,21 @@ static bool real_from(const md_val *v, std_kind k, real *r)
     default:
         break;
     }
+    /* v is known to be of kind k: only its arguments are read again. */
     if (k == K_FRACTION)
-        return parse_fraction(v, r->num, r->den);
+        return parse_fraction_args(v, r->num, r->den, lowest);
     decparts p;
-    if (k != K_DECIMAL || !parse_decimal(v, &p, true))
+    if (k != K_DECIMAL || !parse_decimal_text(md_str_data(arg(v, 0)), &p, false))
         return false;
     r->special = p.special;
     r->neg = p.sign;
     if (p.special == R_FINITE) {
-        mpz_set_str(r->num, p.digits, 10);
+        if (!decimal_coefficient(md_str_data(arg(v, 0)), r->num))
+            return false;
         if (p.sign)
             mpz_neg(r->num, r->num);
         r->exp = p.exp;
     }
-    md_free(p.digits);
     return true;
 }
 
@@ -1081,7 +1120,7 @@ static int num_compare(const md_val *a, std_kind ka, const md_val *b, std_kind k
     real_init(&rb);
     int rc = 0;
     *c = 3;
-    bool oka = real_from(a, ka, &ra), okb = real_from(b, kb, &rb);
+    bool oka = real_from(a, ka, &ra, false), okb = real_from(b, kb, &rb, false);
     /* A Decimal whose shape was checked fails to convert only without
      * memory. */
     if ((!oka && ka == K_DECIMAL) || (!okb && kb == K_DECIMAL)) {
@@ -1306,7 +1345,7 @@ int md_std__hash(const md_val *v, int64_t *out, md_pyerr *e, int depth)
     case K_DECIMAL: case K_FRACTION: {
         real r;
         real_init(&r);
-        int rc = real_from(v, k, &r) ? real_hash(&r, out, e) : (md_val__nomem(e), -1);
+        int rc = real_from(v, k, &r, true) ? real_hash(&r, out, e) : (md_val__nomem(e), -1);
         real_clear(&r);
         return rc;
     }
@@ -1589,7 +1628,7 @@ static int number_text(const md_val *v, std_kind k, bool as_repr, md_buf *out, m
     }
     mpz_t n, d;
     mpz_inits(n, d, NULL);
-    parse_fraction(v, n, d);
+    parse_fraction(v, n, d, true);
     md_buf_puts(out, as_repr ? "Fraction(" : "");
     mpz_text(n, out);
     if (as_repr || mpz_cmp_ui(d, 1) != 0) {
