@@ -94,6 +94,14 @@ int md_raise_noargs(md_call *call, const char *module, const char *cls)
 int md_raise_pyerr(md_call *call, const md_pyerr *e)
 {
     const char *type = e->type ? e->type : "SystemError";
+    /* A dotted type names its module ("decimal.InvalidOperation"). */
+    const char *dot = strrchr(type, '.');
+    char module[64];
+    if (dot && (size_t)(dot - type) < sizeof module) {
+        memcpy(module, type, (size_t)(dot - type));
+        module[dot - type] = '\0';
+        return md_raise_val(call, exc_with_text(module, dot + 1, e->msg));
+    }
     return md_raise_val(call, exc_with_text("builtins", type, e->msg));
 }
 

@@ -480,6 +480,8 @@ const char *md_type_name(const md_val *v)
 {
     if (IS_SMALL(v))
         return "int";
+    if (v->type == MD_T_OPAQUE && md_std__type_name(v))
+        return md_std__type_name(v);
     if (v->type == MD_T_EXC || v->type == MD_T_OPAQUE) {
         const char *n = md_val__class_name(v, NULL);
         if (n)
@@ -505,6 +507,11 @@ static md_val *int_from_mpz(const mpz_t z)
         return NULL;
     mpz_init_set(b->z, z);
     return &b->h;
+}
+
+md_val *md_val__int_from_mpz(const mpz_t z)
+{
+    return int_from_mpz(z);
 }
 
 md_val *md_int_from_i64(int64_t i)

@@ -271,6 +271,25 @@ void md_opaque_set_free_hook(md_opaque_free_hook fn);
 void md_opaque_watch(md_val *o);
 bool md_opaque_watched(const md_val *o);
 
+/* ---- standard-library values ------------------------------------------- */
+
+/* Opaque objects that are standard-library values Python itself pickles
+ * (recognised by class global and by the exact shape Python writes; any
+ * other shape is MD_STD_NONE) get Python's repr, str, ==, hash and
+ * ordering in the functions below. */
+typedef enum md_std_kind {
+    MD_STD_NONE, MD_STD_DATE, MD_STD_TIME, MD_STD_DATETIME, MD_STD_TIMEDELTA,
+    MD_STD_TIMEZONE, MD_STD_DECIMAL, MD_STD_FRACTION, MD_STD_UUID,
+    MD_STD_ORDEREDDICT, MD_STD_DEQUE, MD_STD_COUNTER, MD_STD_DEFAULTDICT,
+    MD_STD_RANGE, MD_STD_ARRAY
+} md_std_kind;
+
+md_std_kind md_val_std_kind(const md_val *v);
+/* The items of an OrderedDict, Counter or defaultdict (a new dict) or of
+ * a deque or array (a new list, maxlen applied). NULL with e set:
+ * TypeError for any other value, or MemoryError / unhashable key. */
+md_val *md_val_std_items(const md_val *v, md_pyerr *e);
+
 /* ---- Python semantics -------------------------------------------------- */
 
 /* Python's ==. Returns 1 equal, 0 not equal, -1 error (recursion too

@@ -125,5 +125,44 @@ void md_table__remove_at(md_table *t, size_t ix, size_t slot);
 int md_val__eq(const md_val *a, const md_val *b, md_pyerr *e, int depth);
 int md_val__hash(const md_val *a, int64_t *out, md_pyerr *e, int depth);
 int md_val__too_deep(md_pyerr *e, const char *what);
+/* Ordering with op 0..3 for <, <=, >, >= (value_ops.c's order()). */
+int md_val__order(const md_val *a, const md_val *b, int op, md_pyerr *e, int depth);
+/* The TypeError "'<' not supported between instances of ..." */
+int md_val__not_supported(const md_val *a, const md_val *b, int op, md_pyerr *e);
+/* CPython's tuple-hash lane step and pointer hash, for value_std.c. */
+uint64_t md_val__xx_lane(uint64_t acc, int64_t lane);
+int64_t md_val__hash_pointer(const void *p);
+/* A structural hash that accepts lists, dicts, sets and bytearrays (hashed
+ * by content, dicts whatever their order): the hash of the parts of an
+ * instance, which Python hashes by identity. */
+int md_val__struct_hash(const md_val *v, int64_t *out, md_pyerr *e, int depth);
+
+/* ---- repr (value_repr.c) ------------------------------------------------ */
+
+int md_val__repr(const md_val *v, md_buf *out, md_pyerr *e, int depth);
+
+/* ---- int (value.c) -------------------------------------------------------- */
+
+md_val *md_val__int_from_mpz(const mpz_t z);   /* NULL on ENOMEM */
+
+/* ---- standard-library values (value_std.c) -------------------------------- */
+
+/* "Not a standard-library value": the caller applies its own rule. */
+#define MD_STD_PASS 2
+/* Python's type name (tp_name) of a recognised value, NULL otherwise. */
+const char *md_std__type_name(const md_val *v);
+/* == when a or b is an opaque object: 1, 0, -1 (error) or MD_STD_PASS. */
+int md_std__eq(const md_val *a, const md_val *b, md_pyerr *e, int depth);
+/* hash of an opaque object: 0, -1 or MD_STD_PASS. */
+int md_std__hash(const md_val *v, int64_t *out, md_pyerr *e, int depth);
+/* Ordering (op 0..3) when a or b is opaque: 1, 0, -1 or MD_STD_PASS. */
+int md_std__order(const md_val *a, const md_val *b, int op, md_pyerr *e, int depth);
+/* repr / str of a recognised value: 0, -1, or 1 when v is not one (str:
+ * or when its str is its repr). */
+int md_std__repr(const md_val *v, md_buf *out, md_pyerr *e, int depth);
+int md_std__str(const md_val *v, md_buf *out, md_pyerr *e);
+/* A new dict / list of the items of a mapping / sequence standard value
+ * (OrderedDict, Counter, defaultdict / deque, array), NULL with e set. */
+md_val *md_std__items(const md_val *v, md_pyerr *e);
 
 #endif /* MD_VALUE_IMPL_H */

@@ -193,13 +193,37 @@ static bool is_bytes(const md_val *v)
     return !IS_SMALL(v) && (v->type == MD_T_BYTES || v->type == MD_T_BYTEARRAY);
 }
 
+/* An instance's parts as compared and hashed: copyreg._reconstructor(cls,
+ * object, None), which protocols 0 and 1 write, is the NEWOBJ cls() of
+ * protocol 2 and up, so one instance sent by two clients compares equal. */
+static void opaque_parts(const md_val *v, md_val **parts, uint16_t *kind)
+{
+    const md_opaqueobj *o = (const md_opaqueobj *)v;
+    md_val *const all[] = { o->callable, o->args, o->kwargs, o->state, o->listitems, o->dictitems };
+    memcpy(parts, all, sizeof all);
+    *kind = v->aux;
+    md_val *c = o->callable, *args = o->args;
+    if (v->aux == MD_OPQ_REDUCE && md_typeof(c) == MD_T_GLOBAL &&
+        (md_global_is(c, "copyreg", "_reconstructor") || md_global_is(c, "copy_reg", "_reconstructor")) &&
+        md_typeof(args) == MD_T_TUPLE && md_tuple_len(args) == 3 &&
+        md_typeof(md_tuple_get(args, 0)) == MD_T_GLOBAL &&
+        md_typeof(md_tuple_get(args, 1)) == MD_T_GLOBAL &&
+        md_global_is(md_tuple_get(args, 1), "builtins", "object") &&
+        md_typeof(md_tuple_get(args, 2)) == MD_T_NONE) {
+        parts[0] = md_tuple_get(args, 0);
+        parts[1] = md_tuple_new(0);   /* the immortal () */
+        *kind = MD_OPQ_NEWOBJ;
+    }
+}
+
 static int opaque_eq(const md_val *a, const md_val *b, md_pyerr *e, int depth)
 {
-    const md_opaqueobj *x = (const md_opaqueobj *)a, *y = (const md_opaqueobj *)b;
-    if (a->aux != b->aux)
+    md_val *pa[6], *pb[6];
+    uint16_t ka, kb;
+    opaque_parts(a, pa, &ka);
+    opaque_parts(b, pb, &kb);
+    if (ka != kb)
         return 0;
-    md_val *const pa[] = { x->callable, x->args, x->kwargs, x->state, x->listitems, x->dictitems };
-    md_val *const pb[] = { y->callable, y->args, y->kwargs, y->state, y->listitems, y->dictitems };
     return items_eq(pa, pb, 6, e, depth);
 }
 
@@ -207,8 +231,16 @@ int md_val__eq(const md_val *a, const md_val *b, md_pyerr *e, int depth)
 {
     if (is_number(a) && is_number(b))
         return num_eq(a, b);
+    if ((!IS_SMALL(a) && a->type == MD_T_OPAQUE) || (!IS_SMALL(b) && b->type == MD_T_OPAQUE)) {
+        /* Before the identity shortcut: Decimal('NaN') != itself. */
+        if (depth >= MD_MAX_DEPTH)
+            return md_val__too_deep(e, " in comparison");
+        int r = md_std__eq(a, b, e, depth);
+        if (r != MD_STD_PASS)
+            return r;
+    }
     if (a == b)
-        return 1;   /* every non-number type is reflexive */
+        return 1;   /* every other non-number type is reflexive */
     if (IS_SMALL(a) || IS_SMALL(b))
         return 0;
     if (is_bytes(a) && is_bytes(b)) {
@@ -312,7 +344,7 @@ static int64_t fix_minus_one(int64_t h)
 }
 
 /* CPython's _Py_HashPointer (NaN hashes by identity since 3.10). */
-static int64_t hash_pointer(const void *p)
+int64_t md_val__hash_pointer(const void *p)
 {
     size_t y = (size_t)p;
     y = (y >> 4) | (y << (8 * sizeof(void *) - 4));
@@ -325,7 +357,7 @@ static int64_t hash_double(const void *owner, double v)
     if (!isfinite(v)) {
         if (isinf(v))
             return v > 0 ? HASH_INF : -HASH_INF;
-        return hash_pointer(owner);
+        return md_val__hash_pointer(owner);
     }
     int e;
     double m = frexp(v, &e);
@@ -389,6 +421,11 @@ static uint64_t xx_lane(uint64_t acc, int64_t lane)
     return acc * XXPRIME_1;
 }
 
+uint64_t md_val__xx_lane(uint64_t acc, int64_t lane)
+{
+    return xx_lane(acc, lane);
+}
+
 static int hash_items(md_val *const *items, size_t n, uint64_t *acc,
                       md_pyerr *e, int depth)
 {
@@ -443,19 +480,104 @@ static int unhashable(const md_val *v, md_pyerr *e)
     return -1;
 }
 
-/* Exceptions and opaque objects: a tuple-style hash of their parts,
- * salted with the type; unhashable if a part is. */
-static int hash_parts(const md_val *v, md_val *const *parts, size_t n,
-                      int64_t *out, md_pyerr *e, int depth)
+/* Exceptions and instances: a tuple-style hash of their parts, salted
+ * with the type. An instance's parts hash structurally (Python hashes
+ * instances by identity, so any instance is hashable); an exception is
+ * unhashable when a part is, as before. */
+static int hash_parts(const md_val *v, uint16_t kind, md_val *const *parts, size_t n,
+                      bool structural, int64_t *out, md_pyerr *e, int depth)
 {
-    uint64_t acc = XXPRIME_5 ^ ((uint64_t)v->type << 8 | v->aux);
-    if (hash_items(parts, n, &acc, e, depth) < 0) {
-        if (e && e->type && strcmp(e->type, "TypeError") == 0)
+    uint64_t acc = XXPRIME_5 ^ ((uint64_t)v->type << 8 | kind);
+    for (size_t i = 0; i < n; i++) {
+        int64_t h = HASH_NONE;
+        int rc = !parts[i] ? 0
+                 : structural ? md_val__struct_hash(parts[i], &h, e, depth)
+                                          : md_val__hash(parts[i], &h, e, depth);
+        if (rc < 0 && v->type == MD_T_EXC && e && e->type && strcmp(e->type, "TypeError") == 0)
             return unhashable(v, e);
-        return -1;
+        if (rc < 0)
+            return -1;
+        acc = xx_lane(acc, h);
     }
     *out = fix_minus_one((int64_t)acc);
     return 0;
+}
+
+/* Order-free hash of a dict's items: keys hash as usual, values
+ * structurally. */
+static int struct_hash_dict(const md_val *d, int64_t *out, md_pyerr *e, int depth)
+{
+    uint64_t acc = 0;
+    size_t pos = 0;
+    md_val *k, *v;
+    while (md_dict_next(d, &pos, &k, &v)) {
+        int64_t hk, hv;
+        if (md_val__hash(k, &hk, e, depth) < 0 || md_val__struct_hash(v, &hv, e, depth) < 0)
+            return -1;
+        acc += shuffle_bits(xx_lane(xx_lane(XXPRIME_5, hk), hv));
+    }
+    *out = fix_minus_one((int64_t)(acc ^ md_dict_len(d)));
+    return 0;
+}
+
+static int struct_hash_seq(md_val *const *items, size_t n, uint64_t salt, int64_t *out,
+                           md_pyerr *e, int depth)
+{
+    uint64_t acc = XXPRIME_5 ^ salt;
+    for (size_t i = 0; i < n; i++) {
+        int64_t h;
+        if (md_val__struct_hash(items[i], &h, e, depth) < 0)
+            return -1;
+        acc = xx_lane(acc, h);
+    }
+    *out = fix_minus_one((int64_t)(acc + n));
+    return 0;
+}
+
+int md_val__struct_hash(const md_val *v, int64_t *out, md_pyerr *e, int depth)
+{
+    if (IS_SMALL(v))
+        return md_val__hash(v, out, e, depth);
+    if (depth >= MD_MAX_DEPTH)
+        return md_val__too_deep(e, " while calling a Python object");
+    switch ((md_vtype)v->type) {
+    case MD_T_LIST: {
+        const md_listobj *l = (const md_listobj *)v;
+        return struct_hash_seq(l->items, l->len, 1, out, e, depth + 1);
+    }
+    case MD_T_TUPLE: {
+        const md_tupleobj *t = (const md_tupleobj *)v;
+        return struct_hash_seq(t->items, t->len, 2, out, e, depth + 1);
+    }
+    case MD_T_DICT:
+        return struct_hash_dict(v, out, e, depth + 1);
+    case MD_T_SET:
+        return hash_frozenset(v, out, e, depth + 1);
+    case MD_T_BYTEARRAY:
+        *out = hash_bytes(md_bytes_data(v), md_bytes_len(v));
+        return 0;
+    case MD_T_EXC: {
+        /* Inside an instance an exception is a part like any other. */
+        const md_excobj *x = (const md_excobj *)v;
+        md_val *const parts[] = { x->cls, x->args, x->state };
+        return hash_parts(v, v->aux, parts, 3, true, out, e, depth + 1);
+    }
+    case MD_T_OPAQUE: {
+        md_std_kind k = md_val_std_kind(v);
+        if (k == MD_STD_ORDEREDDICT || k == MD_STD_COUNTER || k == MD_STD_DEFAULTDICT ||
+            k == MD_STD_DEQUE || k == MD_STD_ARRAY) {
+            md_val *items = md_std__items(v, e);
+            if (!items)
+                return -1;
+            int rc = md_val__struct_hash(items, out, e, depth + 1);
+            md_decref(items);
+            return rc;
+        }
+        return md_val__hash(v, out, e, depth);
+    }
+    default:
+        return md_val__hash(v, out, e, depth);
+    }
 }
 
 static int hash_container(const md_val *a, int64_t *out, md_pyerr *e, int depth)
@@ -486,13 +608,16 @@ static int hash_container(const md_val *a, int64_t *out, md_pyerr *e, int depth)
     case MD_T_EXC: {
         const md_excobj *x = (const md_excobj *)a;
         md_val *const parts[] = { x->cls, x->args, x->state };
-        return hash_parts(a, parts, 3, out, e, depth);
+        return hash_parts(a, a->aux, parts, 3, false, out, e, depth);
     }
     case MD_T_OPAQUE: {
-        const md_opaqueobj *o = (const md_opaqueobj *)a;
-        md_val *const parts[] = { o->callable, o->args, o->kwargs, o->state,
-                                  o->listitems, o->dictitems };
-        return hash_parts(a, parts, 6, out, e, depth);
+        int rc = md_std__hash(a, out, e, depth);
+        if (rc != MD_STD_PASS)
+            return rc;
+        md_val *parts[6];
+        uint16_t kind;
+        opaque_parts(a, parts, &kind);
+        return hash_parts(a, kind, parts, 6, true, out, e, depth);
     }
     default:
         return unhashable(a, e);
@@ -575,7 +700,7 @@ static bool cmp_result(int c, int op)
 
 static const char *const op_names[] = { "<", "<=", ">", ">=" };
 
-static int not_supported(const md_val *a, const md_val *b, int op, md_pyerr *e)
+int md_val__not_supported(const md_val *a, const md_val *b, int op, md_pyerr *e)
 {
     md_pyerr_set(e, "TypeError", "'%s' not supported between instances of '%s' and '%s'",
                  op_names[op], md_type_name(a), md_type_name(b));
@@ -621,25 +746,38 @@ static int set_order(const md_val *a, const md_val *b, int op, md_pyerr *e)
 
 static int order(const md_val *a, const md_val *b, int op, md_pyerr *e, int depth)
 {
+    if ((!IS_SMALL(a) && a->type == MD_T_OPAQUE) || (!IS_SMALL(b) && b->type == MD_T_OPAQUE)) {
+        if (depth >= MD_MAX_DEPTH)
+            return md_val__too_deep(e, " in comparison");
+        int r = md_std__order(a, b, op, e, depth);
+        return r != MD_STD_PASS ? r : md_val__not_supported(a, b, op, e);
+    }
     bool an = is_number(a), bn = is_number(b);
     if (an && bn) {
         if ((!IS_SMALL(a) && a->type == MD_T_COMPLEX) ||
             (!IS_SMALL(b) && b->type == MD_T_COMPLEX))
-            return not_supported(a, b, op, e);
+            return md_val__not_supported(a, b, op, e);
         int c = num_cmp(a, b);
         return c == 2 ? 0 : cmp_result(c, op);
     }
     if (an || bn)
-        return not_supported(a, b, op, e);
+        return md_val__not_supported(a, b, op, e);
     if (a->type == MD_T_STR && b->type == MD_T_STR)
         return cmp_result(bytes_cmp(md_val__sdata(a), md_val__slen(a),
                                     md_val__sdata(b), md_val__slen(b)), op);
     if (is_bytes(a) && is_bytes(b))
         return cmp_result(bytes_cmp(md_bytes_data(a), md_bytes_len(a),
                                     md_bytes_data(b), md_bytes_len(b)), op);
+    if (a->type == MD_T_SLICE && b->type == MD_T_SLICE) {
+        /* Slices order as their (start, stop, step) tuples. */
+        const md_sliceobj *x = (const md_sliceobj *)a, *y = (const md_sliceobj *)b;
+        md_val *const pa[] = { x->start, x->stop, x->step };
+        md_val *const pb[] = { y->start, y->stop, y->step };
+        return seq_order(pa, 3, pb, 3, op, e, depth + 1);
+    }
     bool seq = a->type == b->type && (a->type == MD_T_TUPLE || a->type == MD_T_LIST);
     if (!seq && !(is_set(a) && is_set(b)))
-        return not_supported(a, b, op, e);
+        return md_val__not_supported(a, b, op, e);
     if (depth >= MD_MAX_DEPTH)
         return md_val__too_deep(e, " in comparison");
     if (!seq)
@@ -650,6 +788,11 @@ static int order(const md_val *a, const md_val *b, int op, md_pyerr *e, int dept
     }
     const md_listobj *x = (const md_listobj *)a, *y = (const md_listobj *)b;
     return seq_order(x->items, x->len, y->items, y->len, op, e, depth + 1);
+}
+
+int md_val__order(const md_val *a, const md_val *b, int op, md_pyerr *e, int depth)
+{
+    return order(a, b, op, e, depth);
 }
 
 int md_val_order(const md_val *a, const md_val *b, const char *op, md_pyerr *e)

@@ -1,9 +1,11 @@
 /* value_repr.c - repr() and str() of values, exactly as Python 3.12
  * prints the builtin types (proxies ask the server for them).
  *
- * Where Python would print an address, managerd prints none: an opaque
- * object is '<module.Name object>', a global is shown as Python shows a
- * class, "<class 'module.name'>".
+ * An instance of a class managerd does not know prints in Python's
+ * default shape, '<module.Name object at 0x...>' (the value's own address
+ * standing for id()); standard-library values print as Python prints them
+ * (value_std.c); a global is shown as Python shows a class,
+ * "<class 'module.name'>".
  */
 #include <math.h>
 #include <stdio.h>
@@ -388,15 +390,22 @@ static int repr_proxy(const md_val *v, md_buf *out)
     return md_buf_printf(out, "<%s object, typeid '%s' at 0x%s>", md_global_name(func), typeid, ident);
 }
 
-static int repr_opaque(const md_val *v, md_buf *out)
+/* Standard-library values print as Python prints them (value_std.c);
+ * any other instance in Python's default shape, with its own address as
+ * the stable stand-in for id(). */
+static int repr_opaque(const md_val *v, md_buf *out, md_pyerr *e, int depth)
 {
     int rc = repr_proxy(v, out);
     if (rc <= 0)
         return rc;
+    rc = md_std__repr(v, out, e, depth);
+    if (rc <= 0)
+        return rc;
     md_val *cls = md_val__class_global(v);
     if (!cls)
-        return md_buf_puts(out, "<object>");
-    return md_buf_printf(out, "<%s.%s object>", md_global_module(cls), md_global_name(cls));
+        return md_buf_printf(out, "<object object at %p>", (const void *)v);
+    return md_buf_printf(out, "<%s.%s object at %p>", md_global_module(cls),
+                         md_global_name(cls), (const void *)v);
 }
 
 /* What a container prints when met again inside itself. */
@@ -408,6 +417,7 @@ static const char *recursive_repr(const md_val *v)
     case MD_T_DICT: return "{...}";
     case MD_T_SET: return "set(...)";
     case MD_T_FROZENSET: return "frozenset(...)";
+    case MD_T_OPAQUE: return md_val_std_kind(v) == MD_STD_DEQUE ? "[...]" : "...";
     default: return "...";
     }
 }
@@ -451,7 +461,7 @@ static int repr_container(const md_val *v, md_buf *out, md_pyerr *e, int depth)
         break;
     }
     case MD_T_EXC: rc = repr_exc(v, out, e, depth); break;
-    default: rc = repr_opaque(v, out); break;
+    default: rc = repr_opaque(v, out, e, depth); break;
     }
     mv->flags &= (uint8_t)~F_VISITING;
     return rc;
@@ -521,6 +531,11 @@ static int finish(int rc, md_buf *out, md_pyerr *e)
     return 0;
 }
 
+int md_val__repr(const md_val *v, md_buf *out, md_pyerr *e, int depth)
+{
+    return repr(v, out, e, depth);
+}
+
 int md_val_repr(const md_val *v, md_buf *out, md_pyerr *e)
 {
     md_pyerr_clear(e);
@@ -555,6 +570,8 @@ int md_val_str(const md_val *v, md_buf *out, md_pyerr *e)
         rc = md_buf_append(out, md_val__sdata(v), md_val__slen(v));
     else if (!IS_SMALL(v) && v->type == MD_T_EXC)
         rc = str_exc(v, out, e);
+    else if (!IS_SMALL(v) && v->type == MD_T_OPAQUE && (rc = md_std__str(v, out, e)) <= 0)
+        ;
     else
         rc = repr(v, out, e, 0);
     return finish(rc, out, e);

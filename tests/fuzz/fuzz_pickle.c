@@ -50,6 +50,25 @@ static void repr_of(const md_val *v)
     md_buf_free(&text);
 }
 
+/* An instance prints its own address ('<m.C object at 0x55...>'), which
+ * differs between the value written and the value read back: masked. */
+static void mask_addresses(md_buf *b)
+{
+    size_t w = 0;
+    for (size_t r = 0; r < b->len;) {
+        if (b->len - r > 13 && memcmp(b->data + r, " object at 0x", 13) == 0) {
+            memcpy(b->data + w, " object at 0x", 13);
+            w += 13;
+            r += 13;
+            while (r < b->len && strchr("0123456789abcdef", b->data[r]) && b->data[r])
+                r++;
+            continue;
+        }
+        b->data[w++] = b->data[r++];
+    }
+    b->len = w;
+}
+
 /* The value read back must print like the value written: the encoder
  * kept every part the repr shows (types, items, order, sharing shown as
  * [...] / {...}). Either repr may fail (depth), then there is nothing to
@@ -61,6 +80,7 @@ static void same_repr(const md_val *v, const md_val *again, int protocol)
     md_buf a = MD_BUF_INIT, b = MD_BUF_INIT;
     md_pyerr ea = { 0 }, eb = { 0 };
     if (md_val_repr(v, &a, &ea) == 0 && md_val_repr(again, &b, &eb) == 0 &&
+        (mask_addresses(&a), mask_addresses(&b), true) &&
         md_buf_putc(&a, '\0') == 0 && !strstr((const char *)a.data, "<class '") &&
         md_buf_putc(&b, '\0') == 0 &&
         (a.len != b.len || memcmp(a.data, b.data, a.len) != 0)) {

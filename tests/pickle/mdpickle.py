@@ -24,6 +24,7 @@ from __future__ import print_function
 import collections
 import datetime
 import decimal
+import fractions
 import io
 import json
 import os
@@ -31,6 +32,7 @@ import struct
 import subprocess
 import sys
 import types
+import uuid
 
 PY2 = sys.version_info[0] == 2
 if PY2:
@@ -249,7 +251,8 @@ def _slots(x):
     return out
 
 
-_SCALAR_VALUE_TYPES = (datetime.date, datetime.time, datetime.timedelta, decimal.Decimal)
+_SCALAR_VALUE_TYPES = (datetime.date, datetime.time, datetime.timedelta, datetime.tzinfo,
+                       decimal.Decimal, fractions.Fraction, uuid.UUID) + (() if PY2 else (range,))
 
 
 def exc_state(x):
@@ -378,6 +381,13 @@ class Canon(object):
             return ["odict", n, [[self.walk(k), self.walk(v)] for k, v in x.items()]]
         if array is not None and t is array.array:
             return ["array", n, x.typecode, [self.walk(i) for i in x.tolist()]]
+        if t is collections.deque:
+            return ["deque", n, x.maxlen, [self.walk(i) for i in x]]
+        if t is collections.Counter:
+            return ["counter", n, self.items_form(list(x.items()))]
+        if t is collections.defaultdict:
+            return ["defaultdict", n, self.walk(x.default_factory),
+                    self.items_form(list(x.items()))]
         if isinstance(x, StandIn):
             return ["obj", n, x.md_name.rsplit(".", 1)[-1], self.walk(x.md_args),
                     self.items_form(sorted(x.md_kwargs.items())),
@@ -471,6 +481,12 @@ def norm(x, latin1=False):
         return collections.OrderedDict((norm(k, latin1), norm(v, latin1)) for k, v in x.items())
     if t is slice:
         return View(("slice", norm(x.start, latin1), norm(x.stop, latin1), norm(x.step, latin1)))
+    if t is collections.deque:
+        return View(("deque", x.maxlen, norm(list(x), latin1)))
+    if t is collections.Counter:
+        return View(("counter", norm(dict(x), latin1)))
+    if t is collections.defaultdict:
+        return View(("defaultdict", x.default_factory, norm(dict(x), latin1)))
     # A stand-in and an exception compare alike (as in canon()): a Python
     # that lacks an exception class loads it as a stand-in.
     if isinstance(x, StandIn):

@@ -23,15 +23,25 @@
 #    Python 3 reads back as bytes only with that encoding.
 #  - Python 3 cannot pickle a __slots__ class without __getstate__ at
 #    protocols 0 and 1, so Slotted only appears from protocol 2.
+#  - Instances of the test's classes (dict and __slots__ states) also
+#    appear as members of sets and frozensets and as dict keys (Python
+#    hashes them by identity; managerd structurally, value_ops.c), and the
+#    standard-library values managerd gives Python's semantics
+#    (value_std.c) appear everywhere: datetime's types (timezone-aware
+#    ones from Python 3), Decimal, Fraction, UUID, OrderedDict, deque,
+#    Counter, defaultdict, array, range (Python 3).
 from __future__ import print_function
 
+import array
 import collections
 import datetime
 import decimal
+import fractions
 import os
 import random
 import struct
 import sys
+import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mdpickle  # noqa: E402
@@ -203,6 +213,49 @@ class Gen(object):
                                   seconds=rng.randint(0, 86399),
                                   microseconds=rng.randint(0, 999999))
 
+    def stdlib(self):
+        """A hashable standard-library value."""
+        rng = self.rng
+        r = self.below(7)
+        if r == 0:
+            # (no NaN: Decimal('NaN') != itself, so == could not judge)
+            return decimal.Decimal(rng.choice(["1.10", "-0", "0E-8", "1E+100", "-Infinity",
+                                               "2", "0.000001"]))
+        if r == 1:
+            # (2.7's Fraction.__hash__ overflows on huge numerators)
+            num = rng.randint(-10 ** 9, 10 ** 9) if PY2 else self.integer()
+            return fractions.Fraction(num, rng.choice([1, 2, 3, 10 ** 20 + 7]))
+        if r == 2:
+            return uuid.UUID(int=rng.getrandbits(128))
+        if r == 3:
+            return datetime.time(self.below(24), self.below(60), self.below(60),
+                                 rng.choice([0, self.below(1000000)]))
+        if PY2:
+            return self.date_like()
+        tz = rng.choice([datetime.timezone.utc,
+                         datetime.timezone(datetime.timedelta(minutes=rng.randint(-1439, 1439))),
+                         datetime.timezone(datetime.timedelta(hours=1), "CET")])
+        if r == 4:
+            return tz
+        if r == 5:
+            return datetime.datetime(rng.randint(1, 9999), rng.randint(1, 12), rng.randint(1, 28),
+                                     self.below(24), self.below(60), tzinfo=tz)
+        return range(rng.randint(-5, 5), rng.randint(-50, 50), rng.choice([1, 2, -3]))
+
+    def instance(self, depth):
+        """An instance to put in a set or use as a dict key. Each has its
+        own serial number: managerd compares instances by their state, so
+        two with equal states would be one set member there (README)."""
+        self.serial = getattr(self, "serial", 0) + 1
+        if self.proto >= 2 and self.rng.random() < 0.4:
+            s = Slotted()
+            s.a = (self.serial, self.hashable(depth + 1))
+            return s
+        p = Plain(n=self.serial)
+        for i in range(self.below(3)):
+            setattr(p, "a%d" % i, self.hashable(depth + 1))
+        return p
+
     def dec(self):
         rng = self.rng
         return decimal.Decimal("%s%d.%dE%d" % (rng.choice(["", "-"]), rng.randint(0, 10 ** 20),
@@ -242,8 +295,10 @@ class Gen(object):
             return complex(self.floating(), self.floating())
         if r < 0.9:
             return self.date_like()
-        if r < 0.95:
+        if r < 0.93:
             return self.dec()
+        if r < 0.95:
+            return self.stdlib()
         if PY2:
             return self.ascii_text()   # ASCII Python 2 str
         return self.text()
@@ -266,8 +321,10 @@ class Gen(object):
             while isinstance(v, float) and v != v and rng.random() < 0.9:
                 v = self.scalar_plain()
             return v
-        if r < 0.9:
+        if r < 0.85:
             return tuple(self.hashable(depth + 1) for _ in range(rng.randint(0, 4)))
+        if r < 0.9:
+            return self.instance(depth)
         return frozenset(self.hashable(depth + 1) for _ in range(rng.randint(0, 4)))
 
     # -- containers ---------------------------------------------------------
@@ -302,7 +359,7 @@ class Gen(object):
         rng = self.rng
         kind = rng.choice(["list", "list", "tuple", "tuple", "dict", "dict", "set",
                            "frozenset", "odict", "plain", "slotted", "reduced", "bag",
-                           "kwnew", "old", "special"])
+                           "kwnew", "old", "special", "collections"])
         if kind == "list":
             lst = []
             self.ancestors.append(lst)
@@ -375,6 +432,8 @@ class Gen(object):
                 b.append(b)
             self.shared.append(b)
             return b
+        if kind == "collections":
+            return self.collection(depth)
         if kind == "kwnew" and not PY2:
             k = KwNew(self.any(depth + 1), b=self.any(depth + 1))
             self.shared.append(k)
@@ -384,6 +443,34 @@ class Gen(object):
             self.shared.append(o)
             return o
         return self.special(depth)
+
+    def collection(self, depth):
+        """deque, Counter, defaultdict or array. Their items come as the
+        arguments of a call (REDUCE) in some Pythons: no cycle or shared
+        reference reaches back into them (README)."""
+        rng = self.rng
+        r = self.below(4)
+        self.acyclic += 1
+        try:
+            if r == 0:
+                return collections.deque(self.items(depth), rng.choice([None, 0, 2, 10]))
+            if r == 1:
+                return collections.Counter(dict((self.hashable(1), rng.choice(
+                    [self.below(5), -1, 2.5])) for _ in range(rng.randint(0, 5))))
+            if r == 2:
+                # (not int under 2.7: managerd, like Python 3, writes the
+                # global int as __builtin__.long at protocol 2)
+                d = collections.defaultdict(rng.choice([list, set, None] + ([] if PY2 else [int])))
+                for _ in range(rng.randint(0, 5)):
+                    d[self.hashable(1)] = self.any(depth + 1)
+                return d
+            code = rng.choice("bBhHiIlLfd")
+            if code in "fd":
+                return array.array(code, [rng.choice([0.5, -1.25, 1e10, float("inf")])
+                                          for _ in range(self.below(5))])
+            return array.array(code, [self.below(100) for _ in range(self.below(5))])
+        finally:
+            self.acyclic -= 1
 
     def special(self, depth):
         rng = self.rng

@@ -979,15 +979,17 @@ static void test_value_exceptions_and_opaques_compare_and_hash_structurally(void
     md_val *a = md_opaque_new(MD_OPQ_REDUCE, cls, args), *b = md_opaque_new(MD_OPQ_REDUCE, cls2, args);
     CU_ASSERT_EQUAL(md_val_eq(a, b, NULL), 1);
     CU_ASSERT_EQUAL(hash_of(a), hash_of(b));
-    CU_ASSERT_STRING_EQUAL(md_type_name(a), "date");
-    CU_ASSERT_TRUE(repr_is(a, "<datetime.date object>"));
+    /* A date of the shape Python pickles is a date (test_value_std.c);
+     * with a state it no longer is, and stays a plain instance. */
+    CU_ASSERT_STRING_EQUAL(md_type_name(a), "datetime.date");
+    CU_ASSERT_TRUE(repr_is(a, "datetime.date(2024, 1, 2)"));
     CU_ASSERT_TRUE(repr_is(cls, "<class 'datetime.date'>"));
     md_opaque_set_state_steal(b, lit("{'x': 1}"));
     CU_ASSERT_EQUAL(md_val_eq(a, b, NULL), 0);
+    CU_ASSERT_STRING_EQUAL(md_type_name(b), "date");
     md_pyerr e;
     int64_t h;
-    CU_ASSERT_EQUAL(md_val_hash(b, &h, &e), -1);
-    CU_ASSERT_STRING_EQUAL(e.msg, "unhashable type: 'date'");
+    CU_ASSERT_EQUAL(md_val_hash(b, &h, &e), 0);   /* instances hash structurally */
     md_opaque_set_state_steal(a, lit("{'x': 1.0}"));
     CU_ASSERT_EQUAL(md_val_eq(a, b, NULL), 1);
     CU_ASSERT_EQUAL(md_opaque_add_listitem(a, md_none()), 0);
@@ -1006,7 +1008,9 @@ static void test_value_exceptions_and_opaques_compare_and_hash_structurally(void
     md_val *rargs = md_tuple_pack(3, pt, obj, md_none());
     md_val *c = md_opaque_new(MD_OPQ_REDUCE, rec, rargs);
     CU_ASSERT_STRING_EQUAL(md_type_name(c), "Point");
-    CU_ASSERT_TRUE(repr_is(c, "<__main__.Point object>"));
+    char want[64];
+    snprintf(want, sizeof want, "<__main__.Point object at %p>", (void *)c);
+    CU_ASSERT_TRUE(repr_is(c, want));
     CU_ASSERT_TRUE(repr_is(obj, "<class 'object'>"));
     md_val *vals[] = { cls, cls2, args, a, b, rec, pt, obj, rargs, c };
     for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++)
@@ -1176,11 +1180,14 @@ static void test_value_dict_survives_a_key_whose_hash_changed(void)
     for (int64_t i = 0; i < 100; i++)
         CU_ASSERT_EQUAL(md_dict_del(d, md_int_from_i64(i), &e), 1);
     CU_ASSERT_EQUAL(md_dict_len(d), 1);
-    CU_ASSERT_EQUAL(md_dict_del(d, o, &e), -1);
-    CU_ASSERT_STRING_EQUAL(e.msg, "unhashable type: 'P'");
+    /* Instances hash structurally: under its new hash the key may or may
+     * not be found, and either way the table stays sound. */
+    int rc = md_dict_del(d, o, &e);
+    CU_ASSERT_TRUE(rc == 0 || rc == 1);
+    CU_ASSERT_EQUAL(md_dict_len(d), (size_t)(1 - rc));
     size_t pos = 0;
     md_val *k;
-    CU_ASSERT_TRUE(md_dict_next(d, &pos, &k, NULL) && k == o);
+    CU_ASSERT_TRUE(rc == 1 || (md_dict_next(d, &pos, &k, NULL) && k == o));
     md_decref(d);
     md_decref(o);
     md_decref(g);
@@ -1653,9 +1660,18 @@ static md_val *build_nested(void)
     return result;
 }
 
-static const char nested_repr[] =
-    "{'k': [1, 'two', (3.5, b'x'), {4}], 'big': 1267650600228229401496703205376, "
-    "'o': <__main__.P object>}";
+/* The repr of build_nested()'s value v: its instance prints its address. */
+static const char *nested_repr_of(md_val *v)
+{
+    static char text[256];
+    md_val *key = md_str_from_cstr("o");
+    md_pyerr e;
+    snprintf(text, sizeof text,
+             "{'k': [1, 'two', (3.5, b'x'), {4}], 'big': 1267650600228229401496703205376, "
+             "'o': <__main__.P object at %p>}", (void *)md_dict_get(v, key, &e));
+    md_decref(key);
+    return text;
+}
 
 static void test_value_alloc_failure_sweep_building_a_nested_value(void)
 {
@@ -1668,7 +1684,7 @@ static void test_value_alloc_failure_sweep_building_a_nested_value(void)
         CU_ASSERT_EQUAL(md_gc_tracked(), start + (v ? 8 : 0));
         if (v) {
             built = true;
-            CU_ASSERT_TRUE(repr_is(v, nested_repr));
+            CU_ASSERT_TRUE(repr_is(v, nested_repr_of(v)));
             md_decref(v);
         }
     }
@@ -1681,6 +1697,7 @@ static void test_value_alloc_failure_sweep_over_repr_and_deepcopy(void)
     size_t start = md_gc_tracked();
     md_val *v = build_nested();
     CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    const char *nested_repr = nested_repr_of(v);
     bool done = false;
     for (long n = 0; n < 100 && !done; n++) {
         md_buf out = MD_BUF_INIT;

@@ -13,6 +13,7 @@
 #ifndef MD_UNIT_SUITES
 #define MD_UNIT_SUITES(X) \
     X(value)              \
+    X(value_std)          \
     X(pickle)             \
     X(frame)              \
     X(auth)               \
