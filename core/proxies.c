@@ -1,14 +1,26 @@
-/* proxies.c - proxies stored inside values.
+/* proxies.c - proxies stored inside values, and proxies sent in replies.
  *
  * When a client stores a proxy of one of our own objects in a managed
- * container (d['l'] = m.list()), the request carries a pickled
- * RebuildProxy(func, Token(typeid, address, id), serializer, kwds). CPython
- * keeps the referent alive forever in a table of "manager-owned" objects;
- * managerd counts the stored proxy as a reference held by the value
- * (md_obj.stored) and drops it when the value dies, which the value model
- * reports through the watched-opaque hook. Our own tokens are recognised
- * by ident alone: idents never repeat within a run, and a client may name
- * the server by any address (protocol.md §3.6, §7.10).
+ * container (d['l'] = m.list(), m.dict(pets=pets), q.put([p])), the
+ * request carries a pickled RebuildProxy(func, Token(typeid, address, id),
+ * serializer, kwds). CPython keeps the referent alive forever in a table
+ * of "manager-owned" objects; managerd counts the stored proxy as a
+ * reference held by the value (md_obj.stored) and drops it when the value
+ * dies, which the value model reports through the watched-opaque hook.
+ * Every proxy anywhere in a request is counted (positional and keyword
+ * arguments, any depth), before any handler runs.
+ *
+ * A proxy that leaves the server in a reply (q.get(), d.pop('k')) may be
+ * the last thing keeping its referent: the value is freed once sent,
+ * before the client's RebuildProxy has registered its own reference with
+ * an incref. So each referent named in a reply is also held for the
+ * connection that received it until that connection's next request (or
+ * its close): a client unpickles a reply, increfs on its own short
+ * connection, and only then can send on this one again.
+ *
+ * Our own tokens are recognised by ident alone: idents never repeat
+ * within a run, and a client may name the server by any address
+ * (protocol.md §3.6, §7.10).
  */
 #include "core/server_impl.h"
 
@@ -17,7 +29,11 @@
 #include "core/alloc.h"
 #include "serializers/pickle.h"
 
-static md_obj *referent(const md_val *proxy)
+/* Watched proxies alive anywhere: when there are none, no reply can name
+ * one of our objects and replies are not walked. */
+static size_t nwatched;
+
+md_obj *md_proxies_referent(const md_val *proxy)
 {
     const md_val *token = md_pickle_proxy_token(proxy);
     md_val *typeid, *address, *ident;
@@ -31,7 +47,9 @@ static md_obj *referent(const md_val *proxy)
 
 static void on_proxy_freed(md_val *proxy)
 {
-    md_obj *o = referent(proxy);
+    md_obj *o = md_proxies_referent(proxy);
+    if (nwatched)
+        nwatched--;
     if (o && o->stored) {
         o->stored--;
         md_obj_maybe_free(o);
@@ -139,15 +157,42 @@ static int push_children(stack *st, md_val *v)
     }
 }
 
-static void count_proxy(md_val *v)
+typedef int (*proxy_fn)(md_val *proxy, void *ctx);
+
+/* Call fn on every RebuildProxy opaque inside value, each once, without
+ * recursion (values may be deep or cyclic). 0, or -1 out of memory or
+ * when fn fails (a partial walk leaves consistent counts). */
+static int each_proxy(md_val *value, proxy_fn fn, void *ctx)
 {
+    stack st = {0};
+    seen sn = {0};
+    int rc = push(&st, value);
+    while (rc == 0 && st.len) {
+        md_val *v = st.items[--st.len];
+        if (!seen_add(&sn, v))
+            continue;
+        if (md_typeof(v) == MD_T_OPAQUE && md_pickle_proxy_token(v))
+            rc = fn(v, ctx);
+        else
+            rc = push_children(&st, v);
+    }
+    md_free(st.items);
+    md_free(sn.slots);
+    return rc;
+}
+
+static int count_proxy(md_val *v, void *ctx)
+{
+    (void)ctx;
     if (md_opaque_watched(v))
-        return;
-    md_obj *o = referent(v);
+        return 0;
+    md_obj *o = md_proxies_referent(v);
     if (!o)
-        return;
+        return 0;
     o->stored++;
+    nwatched++;
     md_opaque_watch(v);
+    return 0;
 }
 
 int md_proxies_adopt(md_val *value)
@@ -157,19 +202,44 @@ int md_proxies_adopt(md_val *value)
         md_opaque_set_free_hook(on_proxy_freed);
         hooked = true;
     }
-    stack st = {0};
-    seen sn = {0};
-    int rc = push(&st, value);
-    while (rc == 0 && st.len) {
-        md_val *v = st.items[--st.len];
-        if (!seen_add(&sn, v))
-            continue;
-        if (md_typeof(v) == MD_T_OPAQUE && md_pickle_proxy_token(v))
-            count_proxy(v);
-        else
-            rc = push_children(&st, v);
+    return each_proxy(value, count_proxy, NULL);
+}
+
+static int hold_for_peer(md_val *v, void *ctx)
+{
+    md_peer *peer = ctx;
+    md_obj *o = md_proxies_referent(v);
+    if (!o)
+        return 0;
+    if (peer->nsent == peer->capsent) {
+        uint32_t cap = peer->capsent ? peer->capsent * 2 : 4;
+        md_obj **n = md_realloc(peer->sent, cap * sizeof *n);
+        if (!n)
+            return -1;
+        peer->sent = n;
+        peer->capsent = cap;
     }
-    md_free(st.items);
-    md_free(sn.slots);
-    return rc;
+    peer->sent[peer->nsent++] = o;
+    md_obj_hold(o);
+    return 0;
+}
+
+int md_proxies_hold_sent(md_peer *peer, md_val *reply)
+{
+    if (!nwatched || !reply)
+        return 0;
+    return each_proxy(reply, hold_for_peer, peer);
+}
+
+void md_proxies_release_sent(md_peer *peer)
+{
+    /* Releasing may free an object whose finalizer frees values holding
+     * more proxies: take the list first. */
+    md_obj **sent = peer->sent;
+    uint32_t n = peer->nsent;
+    peer->sent = NULL;
+    peer->nsent = peer->capsent = 0;
+    for (uint32_t i = 0; i < n; i++)
+        md_obj_release(sent[i]);
+    md_free(sent);
 }
