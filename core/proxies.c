@@ -24,6 +24,7 @@
  */
 #include "core/server_impl.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -33,7 +34,7 @@
  * one of our objects and replies are not walked. */
 static size_t nwatched;
 
-md_obj *md_proxies_referent(const md_val *proxy)
+md_obj *md_proxy_referent(const md_val *proxy)
 {
     const md_val *token = md_pickle_proxy_token(proxy);
     md_val *typeid, *address, *ident;
@@ -45,9 +46,30 @@ md_obj *md_proxies_referent(const md_val *proxy)
     return md_objtab_find(md_current_server, id);
 }
 
+int md_proxy_class_name(const md_val *proxy, char *out, size_t n)
+{
+    const md_val *token = md_pickle_proxy_token(proxy);
+    md_val *typeid, *address, *ident;
+    if (!token || md_pickle_token_parts(token, &typeid, &address, &ident) < 0)
+        return -1;
+    md_val *func = md_tuple_get(md_opaque_args(proxy), 0);
+    if (md_typeof(func) != MD_T_GLOBAL)
+        return -1;
+    /* AutoProxy makes its class per typeid and names it so. */
+    if (md_global_is(func, "multiprocessing.managers", "AutoProxy") &&
+        md_typeof(typeid) == MD_T_STR) {
+        snprintf(out, n, "AutoProxy[%s]", md_str_data(typeid));
+        return 0;
+    }
+    const char *name = md_global_name(func);
+    const char *dot = strrchr(name, '.');
+    snprintf(out, n, "%s", dot ? dot + 1 : name);
+    return 0;
+}
+
 static void on_proxy_freed(md_val *proxy)
 {
-    md_obj *o = md_proxies_referent(proxy);
+    md_obj *o = md_proxy_referent(proxy);
     if (nwatched)
         nwatched--;
     if (o && o->stored) {
@@ -186,7 +208,7 @@ static int count_proxy(md_val *v, void *ctx)
     (void)ctx;
     if (md_opaque_watched(v))
         return 0;
-    md_obj *o = md_proxies_referent(v);
+    md_obj *o = md_proxy_referent(v);
     if (!o)
         return 0;
     o->stored++;
@@ -208,7 +230,7 @@ int md_proxies_adopt(md_val *value)
 static int hold_for_peer(md_val *v, void *ctx)
 {
     md_peer *peer = ctx;
-    md_obj *o = md_proxies_referent(v);
+    md_obj *o = md_proxy_referent(v);
     if (!o)
         return 0;
     if (peer->nsent == peer->capsent) {

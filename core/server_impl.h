@@ -60,8 +60,6 @@ void md_disp_deliver(md_server *srv, md_peer *peer, int protocol, int kind,
  * its referent, released when the proxy value is freed. 0 or -1 ENOMEM
  * (a partial walk leaves consistent counts). */
 int md_proxies_adopt(md_val *value);
-/* The object a RebuildProxy opaque names, if it is one of ours. */
-md_obj *md_proxies_referent(const md_val *proxy);
 /* Hold every object a proxy in reply names until the peer's next
  * request (md_proxies_release_sent): the client increfs them first.
  * 0 or -1 ENOMEM. */

@@ -1,14 +1,23 @@
-/* condition.c - the shared type Condition (threading.Condition around its
- * own RLock). The RLock is the lock core of sync_util.c, owned by a
- * connection. wait() releases it completely and parks on the condition;
+/* condition.c - the shared type Condition (threading.Condition): around
+ * its own RLock, or around a Lock or RLock of this server passed as a
+ * proxy (m.Condition(m.Lock())), which is then one lock shared with that
+ * object: acquiring it through its own proxy or through the condition is
+ * the same thing. Either lock is the lock core of sync_util.c; an RLock's
+ * owner is a connection, and a client's proxies share one connection per
+ * thread, so m.Condition(m.RLock()) works where CPython's server, which
+ * reaches the lock through a proxy of its own from another thread,
+ * refuses wait and notify. wait() releases the lock completely and parks
+ * on the condition;
  * notify() moves waiters to the lock's queue, where each takes the lock
  * back at the depth it had and then replies True; a timeout moves the
  * waiter there too, to reply False once it holds the lock again, exactly
  * as Python's wait() only returns with the lock re-acquired.
  *
- * A waiter keeps its peer's md_peer_watch registration throughout (the
- * one it had as owner), so a client that vanishes while waiting drops
- * its registration with its call and owns nothing.
+ * A waiter on an RLock keeps its peer's md_peer_watch registration on
+ * the lock's object throughout (the one it had as owner), so a client
+ * that vanishes while waiting drops its registration with its call and
+ * owns nothing. A Lock has no owner: wait and notify only need it held,
+ * by anyone, as Python's Condition asks of a Lock.
  */
 #include <math.h>
 
@@ -16,25 +25,91 @@
 
 typedef struct md_condition {
     md_lockobj lo;                 /* first: md_lockcore_of() finds lo.lk */
+    /* The Lock or RLock object given to the constructor (held), or NULL:
+     * then lo.lk is the lock. */
+    md_obj *shared;
     /* Parked in wait() and not yet notified; w->i64 is the depth to
-     * restore. Notified or timed-out waiters are in lo.lk.q. */
+     * restore. Notified or timed-out waiters are in the lock's queue. */
     md_waitq waiters;
 } md_condition;
 
+/* The object whose lock core this condition uses. */
+static md_obj *cond_lockobj(md_obj *self)
+{
+    md_condition *c = (md_condition *)self;
+    return c->shared ? c->shared : self;
+}
+
+/* Python's Condition asks an RLock whether the caller owns it, and of a
+ * Lock only that it is held. */
+static bool cond_holds(md_obj *self, const md_peer *peer)
+{
+    md_lockcore *lk = md_lockcore_of(cond_lockobj(self));
+    return lk->reentrant ? md_lockcore_owned_by(lk, peer) : lk->count > 0;
+}
+
 #define COND_TIMEOUT_TYPE "'>' not supported between instances of '%s' and 'int'"
 
+/* Condition(lock): a proxy of one of our Lock or RLock objects. What
+ * else CPython's server accepts fails there on the missing 'acquire',
+ * except other lock-like proxies (a Semaphore), which managerd refuses. */
 static int cond_init(md_call *call)
 {
     md_condition *c = (md_condition *)call->self;
     c->lo.lk.reentrant = true;
     md_val *lock = call->argv[0];
-    /* CPython would wrap a lock passed by proxy; managerd keeps every
-     * object separate and always uses its own RLock. */
-    if (lock && md_typeof(lock) != MD_T_NONE)
+    if (!lock || md_typeof(lock) == MD_T_NONE)
+        return MD_CALL_DONE;
+    char cls[80];
+    if (md_proxy_class_name(lock, cls, sizeof cls) < 0)
+        return md_raise(call, "builtins", "AttributeError",
+                        "'%s' object has no attribute 'acquire'", md_type_name(lock));
+    md_obj *o = md_proxy_referent(lock);
+    if (!o)
         return md_raise(call, "builtins", "TypeError",
-                        "managerd's Condition always uses its own RLock: "
-                        "create it with lock=None");
+                        "managerd's Condition takes a Lock or RLock of this server: "
+                        "the %s's object is not here", cls);
+    if (o->type != &md_type_lock && o->type != &md_type_rlock) {
+        if (o->type == &md_type_semaphore || o->type == &md_type_bounded_semaphore ||
+            o->type == &md_type_condition)
+            return md_raise(call, "builtins", "TypeError",
+                            "managerd's Condition takes a Lock or RLock, not a %s",
+                            o->type->name);
+        return md_raise(call, "builtins", "AttributeError",
+                        "'%s' object has no attribute 'acquire'", cls);
+    }
+    md_obj_hold(o);
+    c->shared = o;
     return MD_CALL_DONE;
+}
+
+/* Drop the registration a waiter on an RLock holds on the lock's object
+ * (a Lock has none). */
+static void cond_waiter_cancelled(md_waiter *w)
+{
+    md_obj *lockobj = cond_lockobj(w->self);
+    if (md_lockcore_of(lockobj)->reentrant)
+        md_sync_unwatch(w->peer, lockobj);
+}
+
+/* acquire and release are the lock's own, run on the lock's object. */
+static int on_lock(md_call *call, md_method_fn fn)
+{
+    md_obj *self = call->self;
+    call->self = cond_lockobj(self);
+    int rc = fn(call);
+    call->self = self;
+    return rc;
+}
+
+static int cond_acquire(md_call *call)
+{
+    return on_lock(call, md_lockcore_acquire);
+}
+
+static int cond_release(md_call *call)
+{
+    return on_lock(call, md_lockcore_release);
 }
 
 /* The wait timed out: it still has to take the lock back before it can
@@ -47,15 +122,17 @@ static void cond_timed_out(md_waiter *w)
         return;
     /* A Python 2.7 server's Condition.wait returns None either way. */
     w->val = w->protocol == 2 ? md_none() : md_false();
-    md_waiter_move(w, &c->lo.lk.q);
-    md_lockcore_grant(w->self);
+    md_obj *lockobj = cond_lockobj(w->self);
+    md_waiter_move(w, &md_lockcore_of(lockobj)->q);
+    md_lockcore_grant(lockobj);
 }
 
 static int cond_wait(md_call *call)
 {
     md_condition *c = (md_condition *)call->self;
-    md_lockcore *lk = &c->lo.lk;
-    if (!md_lockcore_owned_by(lk, call->peer))
+    md_obj *lockobj = cond_lockobj(call->self);
+    md_lockcore *lk = md_lockcore_of(lockobj);
+    if (!cond_holds(call->self, call->peer))
         return md_raise(call, "builtins", "RuntimeError", "cannot wait on un-acquired lock");
     bool given;
     double timeout;
@@ -72,12 +149,12 @@ static int cond_wait(md_call *call)
         return rc;
     md_waiter *w = md_waitq_last(&c->waiters);
     w->i64 = depth;
-    w->on_cancel = md_lockcore_waiter_cancelled;
-    /* Release completely; the ownership registration now stands for the
-     * parked call. */
+    w->on_cancel = cond_waiter_cancelled;
+    /* Release completely; an RLock's ownership registration now stands
+     * for the parked call. */
     lk->owner = NULL;
     lk->count = 0;
-    md_lockcore_grant(call->self);
+    md_lockcore_grant(lockobj);
     return MD_CALL_PARKED;
 }
 
@@ -113,8 +190,8 @@ static int notify_count(md_call *call, size_t *out)
 static int do_notify(md_call *call, size_t n)
 {
     md_condition *c = (md_condition *)call->self;
-    md_lockcore *lk = &c->lo.lk;
-    /* The notifier holds the lock, so the moved waiters queue for it. */
+    md_lockcore *lk = md_lockcore_of(cond_lockobj(call->self));
+    /* The lock is held, so the moved waiters queue for it. */
     md_waiter *w;
     while (n > 0 && (w = md_waitq_first(&c->waiters))) {
         w->val = w->protocol == 2 ? md_none() : md_true();
@@ -126,8 +203,7 @@ static int do_notify(md_call *call, size_t n)
 
 static int cond_notify(md_call *call)
 {
-    md_condition *c = (md_condition *)call->self;
-    if (!md_lockcore_owned_by(&c->lo.lk, call->peer))
+    if (!cond_holds(call->self, call->peer))
         return md_raise(call, "builtins", "RuntimeError", "cannot notify on un-acquired lock");
     size_t n;
     if (notify_count(call, &n) < 0)
@@ -138,22 +214,30 @@ static int cond_notify(md_call *call)
 static int cond_notify_all(md_call *call)
 {
     md_condition *c = (md_condition *)call->self;
-    if (!md_lockcore_owned_by(&c->lo.lk, call->peer))
+    if (!cond_holds(call->self, call->peer))
         return md_raise(call, "builtins", "RuntimeError", "cannot notify on un-acquired lock");
     return do_notify(call, c->waiters.len);
 }
 
 static void cond_finalize(md_obj *self)
 {
-    md_waitq_drop_all(&((md_condition *)self)->waiters);
+    md_condition *c = (md_condition *)self;
+    md_waitq_drop_all(&c->waiters);
     md_lockcore_finalize(self);
+    if (c->shared) {
+        md_obj *shared = c->shared;
+        c->shared = NULL;
+        md_obj_release(shared);
+    }
 }
 
 static int cond_repr(md_obj *self, md_buf *out, md_pyerr *e)
 {
     (void)e;
+    /* CPython prints its lock's str(): through a proxy, the repr of the
+     * lock object itself. */
     md_buf_puts(out, "<Condition(");
-    md_lockcore_repr(self, out);
+    md_lockcore_repr(cond_lockobj(self), out);
     return md_buf_printf(out, ", %zu)>", ((md_condition *)self)->waiters.len);
 }
 
@@ -164,9 +248,9 @@ static md_val *cond_getvalue(md_obj *self, md_call *call, md_pyerr *e)
 }
 
 static const md_method cond_methods[] = {
-    {.name = "acquire", .fn = md_lockcore_acquire, .params = {"blocking", "timeout", NULL},
+    {.name = "acquire", .fn = cond_acquire, .params = {"blocking", "timeout", NULL},
      .min_args = 0, .max_args = 2},
-    {.name = "release", .fn = md_lockcore_release, .params = {NULL}, .min_args = 0, .max_args = 0},
+    {.name = "release", .fn = cond_release, .params = {NULL}, .min_args = 0, .max_args = 0},
     {.name = "wait", .fn = cond_wait, .params = {"timeout", NULL}, .min_args = 0, .max_args = 1},
     {.name = "notify", .fn = cond_notify, .params = {"n", NULL}, .min_args = 0, .max_args = 1},
     {.name = "notify_all", .fn = cond_notify_all, .params = {NULL}, .min_args = 0, .max_args = 0},

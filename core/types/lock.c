@@ -3,9 +3,10 @@
  *
  * Lock and RLock are the lock core of sync_util.c: an RLock belongs to the
  * connection that acquired it (CPython's "calling thread" is, on the
- * server, the connection's thread); a Lock has no owner but is released
- * when the connection that acquired it goes away. Semaphores have no
- * owner at all and keep their value when a client disconnects.
+ * server, the connection's thread) and is released when that connection
+ * goes away. A Lock, a Semaphore and a BoundedSemaphore have no owner, as
+ * in Python: anyone may release them, and what a vanished client took
+ * stays taken (a Lock passed between processes is a signal).
  */
 #include <inttypes.h>
 

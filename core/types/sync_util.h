@@ -48,15 +48,16 @@ md_val *md_sync_unpicklable(const md_call *call, md_pyerr *e, const char *what);
 /* Invariants:
  *   - count == 0 means unlocked, and then q is empty (whoever frees the
  *     lock hands it to the oldest waiter at once);
- *   - a peer holds one md_peer_watch registration on the object for its
- *     ownership (Lock, RLock, Condition) and one for a parked call on
- *     the lock, so that a vanished peer's lock is released (peer_gone)
- *     and every registration is dropped exactly once.
+ *   - for a reentrant core (RLock, a Condition's own RLock) a peer holds
+ *     one md_peer_watch registration on the object for its ownership and
+ *     one for a parked call on the lock, so that a vanished peer's lock
+ *     is released (peer_gone) and every registration is dropped exactly
+ *     once; a plain Lock's core has no owner and registers nothing.
  * Waiters in q: w->i64 is the count to take when granted (1, or the depth
  * a Condition waiter had saved) and w->val the value to reply with (NULL:
  * True). */
 typedef struct md_lockcore {
-    md_peer *owner;        /* Lock: who acquired (for disconnects); RLock: owner */
+    md_peer *owner;        /* RLock: the owner; always NULL for a Lock */
     int64_t count;         /* recursion depth; 0 unlocked */
     md_waitq q;            /* parked acquirers, oldest first */
     bool reentrant;        /* RLock semantics (owner re-acquires, owner releases) */
