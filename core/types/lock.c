@@ -64,7 +64,7 @@ const md_type md_type_lock = {
     .finalize = lock_finalize,
     .repr = lock_repr,
     .getvalue = lock_getvalue,
-    .peer_gone = md_lockcore_peer_gone,
+    /* no peer_gone: a Lock has no owner and watches no one */
 };
 
 const md_type md_type_rlock = {
