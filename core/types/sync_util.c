@@ -172,13 +172,10 @@ static int acquire_args(md_call *call, bool *blocking, double *timeout)
         return -1;
     }
     if (*timeout < 0 && *timeout != -1) {
-        /* 3.13 says "a non-negative number", 3.6 - 3.12 "positive"; the
-         * pickle protocol cannot tell 3.12 from 3.13, so protocol 4+ (and
-         * XML-RPC) gets the newest wording. */
-        md_raise(call, "builtins", "ValueError",
-                 call->protocol == 2 || call->protocol == 3
-                     ? "timeout value must be positive"
-                     : "timeout value must be a non-negative number");
+        /* CPython 3.13's wording for every client (3.6 - 3.12 said "must
+         * be positive"): a client of any version may meet a newer
+         * server, and the pickle protocol cannot tell 3.12 from 3.13. */
+        md_raise(call, "builtins", "ValueError", "timeout value must be a non-negative number");
         return -1;
     }
     if (*timeout >= LOCK_TIMEOUT_MAX) {
