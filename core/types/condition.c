@@ -6,8 +6,9 @@
  * owner is a connection, and a client's proxies share one connection per
  * thread, so m.Condition(m.RLock()) works where CPython's server, which
  * reaches the lock through a proxy of its own from another thread,
- * refuses wait and notify. wait() releases the lock completely and parks
- * on the condition;
+ * refuses wait and notify.
+ *
+ * wait() releases the lock completely and parks on the condition;
  * notify() moves waiters to the lock's queue, where each takes the lock
  * back at the depth it had and then replies True; a timeout moves the
  * waiter there too, to reply False once it holds the lock again, exactly
