@@ -1853,6 +1853,78 @@ typedef struct oom_step {
     const char *method;
 } oom_step;
 
+/* Recording peers for a sweep; may_carry: as a transport sets it for
+ * requests that name RebuildProxy. */
+static void rec_peers_init(rec_peer *peers, md_server *srv, bool may_carry)
+{
+    for (int i = 0; i < OOM_PEERS; i++) {
+        memset(&peers[i], 0, sizeof peers[i]);
+        md_peer_init(&peers[i].base, &rec_ops, srv);
+        peers[i].base.protocol = 4;
+        peers[i].base.may_carry_proxies = may_carry;
+    }
+}
+
+/* Send each step's request from its peer with the nth allocation
+ * failing; true when nothing failed. */
+static bool run_failing(md_server *srv, rec_peer *peers, md_val *const *reqs,
+                        const oom_step *steps, size_t nsteps, long n)
+{
+    unsigned long before = md_alloc_failures();
+    md_alloc_fail_after(n);
+    for (size_t i = 0; i < nsteps; i++) {
+        md_peer *p = &peers[steps[i].peer].base;
+        /* as a transport does: nothing more is read while parked */
+        if (!p->parked)
+            md_disp_request(srv, p, reqs[i], true);
+    }
+    md_alloc_fail_after(-1);
+    return md_alloc_failures() == before;
+}
+
+/* Each peer got want[i] replies. */
+static void check_replies(const rec_peer *peers, const size_t *want)
+{
+    for (int i = 0; i < OOM_PEERS; i++)
+        CU_ASSERT_EQUAL(peers[i].nreplies, want[i]);
+}
+
+static void rec_peers_close(rec_peer *peers, md_val **reqs, size_t nsteps)
+{
+    for (int i = 0; i < OOM_PEERS; i++)
+        md_peer_close(&peers[i].base);
+    for (size_t i = 0; i < nsteps; i++)
+        md_decref(reqs[i]);
+}
+
+/* One run of a sweep: the requests sent with the nth allocation failing,
+ * then every peer gone and the requests freed. When nothing failed, each
+ * peer got want[i] replies and the peers listed in parked (ended by -1)
+ * were still parked. Returns true when nothing failed. */
+static bool sweep_once(md_server *srv, md_val **reqs, const oom_step *steps, size_t nsteps,
+                       long n, bool may_carry, const size_t *want, const int *parked)
+{
+    rec_peer peers[OOM_PEERS];
+    rec_peers_init(peers, srv, may_carry);
+    bool completed = run_failing(srv, peers, reqs, steps, nsteps, n);
+    if (completed) {
+        check_replies(peers, want);
+        for (const int *i = parked; *i >= 0; i++)
+            CU_ASSERT_PTR_NOT_NULL(peers[*i].base.parked);
+    }
+    rec_peers_close(peers, reqs, nsteps);
+    return completed;
+}
+
+/* A Lock a vanished peer took stays taken: release it, whoever has it. */
+static void release_lock(fx *f, md_peer *q, const char *ident)
+{
+    send(f, q, ident, "release", NULL, NULL);
+    md_val *rel = NULL;
+    md_th_take(f->th, q, &rel);
+    md_decref(rel);
+}
+
 /* Blocking calls parked, completed, timed out and abandoned on every
  * type, with the Nth allocation failing for every N: whatever fails
  * fails cleanly (MemoryError or a dropped reply), and once memory is
@@ -1888,44 +1960,17 @@ static void test_sync_survives_allocation_failures(void)
                 args = T(1, I(60));
             reqs[i] = REQ(ids[steps[i].obj], steps[i].method, args);
         }
-        rec_peer peers[OOM_PEERS];
-        for (int i = 0; i < OOM_PEERS; i++) {
-            memset(&peers[i], 0, sizeof peers[i]);
-            md_peer_init(&peers[i].base, &rec_ops, srv);
-            peers[i].base.protocol = 4;
-        }
-        unsigned long before = md_alloc_failures();
-        md_alloc_fail_after(n);
-        for (size_t i = 0; i < nsteps; i++) {
-            md_peer *p = &peers[steps[i].peer].base;
-            /* as a transport does: nothing more is read while parked */
-            if (!p->parked)
-                md_disp_request(srv, p, reqs[i], true);
-        }
-        md_alloc_fail_after(-1);
-        completed = md_alloc_failures() == before;
-        if (completed) {
-            /* the run without a failure went as planned: the parked
-             * calls were completed by the later steps, except peer 3's
-             * RLock acquire (the owner is one level deep still) and
-             * peer 7's Barrier wait (1 of 2 parties) */
-            static const size_t want[OOM_PEERS] = {2, 1, 3, 0, 2, 3, 1, 4};
-            for (int i = 0; i < OOM_PEERS; i++)
-                CU_ASSERT_EQUAL(peers[i].nreplies, want[i]);
-            CU_ASSERT_PTR_NOT_NULL(peers[3].base.parked);
-            CU_ASSERT_PTR_NOT_NULL(peers[7].base.parked);
-        }
-        for (int i = 0; i < OOM_PEERS; i++)
-            md_peer_close(&peers[i].base);
-        for (size_t i = 0; i < nsteps; i++)
-            md_decref(reqs[i]);
+        /* the run without a failure goes as planned: the parked calls
+         * are completed by the later steps, except peer 3's RLock
+         * acquire (the owner is one level deep still) and peer 7's
+         * Barrier wait (1 of 2 parties) */
+        static const size_t want[OOM_PEERS] = {2, 1, 3, 0, 2, 3, 1, 4};
+        static const int parked[] = {3, 7, -1};
+        completed = sweep_once(srv, reqs, steps, nsteps, n, false, want, parked);
         /* everything let go: the owned locks are free, the objects
          * work; the Lock stays taken if a vanished peer took it */
         md_peer *q = f.p[0];
-        send(&f, q, ids[LOCK], "release", NULL, NULL);
-        md_val *rel = NULL;
-        md_th_take(f.th, q, &rel);
-        md_decref(rel);
+        release_lock(&f, q, ids[LOCK]);
         RET(&f, q, ids[LOCK], "acquire", T(1, FALSE_), NULL, "True");
         RET(&f, q, ids[RLOCK], "acquire", T(1, FALSE_), NULL, "True");
         RET(&f, q, ids[COND], "acquire", T(1, FALSE_), NULL, "True");
@@ -1940,6 +1985,71 @@ static void test_sync_survives_allocation_failures(void)
             drop(&f, ids[i]);
         md_th_close_peer(f.th, q);
         CU_ASSERT_EQUAL(nobj(&f), 0);
+        md_th_free(f.th);
+    }
+    CU_ASSERT_TRUE(completed);
+}
+
+/* The same with a Condition on a shared Lock and RLock, and proxies that
+ * travel through a queue: whatever allocation fails, once the peers are
+ * gone and the lock released, the objects work and every one is freed
+ * when dropped. */
+static void test_shared_locks_and_queued_proxies_survive_allocation_failures(void)
+{
+    enum { LK, RL, CL, CR, Q, L, NOBJ2 };
+    static const oom_step steps[] = {
+        {0, CL, "acquire"}, {0, CL, "wait"},    {1, LK, "acquire"}, {1, CL, "notify"},
+        {2, CL, "acquire"}, {1, LK, "release"}, {3, RL, "acquire"}, {3, CR, "acquire"},
+        {3, CR, "wait"},    {4, CR, "acquire"}, {4, RL, "acquire"}, {4, CR, "notify_all"},
+        {4, CR, "release"}, {4, RL, "release"}, {5, Q, "put"},      {6, Q, "get"},
+        {6, Q, "qsize"},
+    };
+    size_t nsteps = sizeof steps / sizeof steps[0];
+    bool completed = false;
+    for (long n = 0; n < 2000 && !completed; n++) {
+        fx f;
+        fx_init(&f);
+        md_server *srv = md_th_server(f.th);
+        char ids[NOBJ2][32];
+        MK(&f, "Lock", NULL, NULL, ids[LK]);
+        MK(&f, "RLock", NULL, NULL, ids[RL]);
+        MK(&f, "Condition", T(1, PROXY("AcquirerProxy", "Lock", ids[LK])), NULL, ids[CL]);
+        MK(&f, "Condition", T(1, PROXY("AcquirerProxy", "RLock", ids[RL])), NULL, ids[CR]);
+        MK(&f, "Queue", NULL, NULL, ids[Q]);
+        MK(&f, "list", NULL, NULL, ids[L]);
+        md_val *reqs[sizeof steps / sizeof steps[0]];
+        for (size_t i = 0; i < nsteps; i++) {
+            md_val *args = NULL;
+            if (steps[i].obj == Q && strcmp(steps[i].method, "put") == 0)
+                args = T(1, T(1, PROXY("ListProxy", "list", ids[L])));
+            else if (strcmp(steps[i].method, "wait") == 0)
+                args = T(1, I(60));
+            reqs[i] = REQ(ids[steps[i].obj], steps[i].method, args);
+        }
+        drop(&f, ids[L]);
+        /* without a failure: peer 0's wait completes once peer 1
+         * releases the Lock; peer 2 waits for the Lock peer 0 holds;
+         * peer 3's wait completes when peer 4 lets the RLock go; the
+         * list goes through the queue */
+        static const size_t want[OOM_PEERS] = {2, 3, 0, 3, 5, 1, 2, 0};
+        static const int parked[] = {2, -1};
+        completed = sweep_once(srv, reqs, steps, nsteps, n, true, want, parked);
+        md_peer *q = f.p[0];
+        release_lock(&f, q, ids[LK]);
+        RET(&f, q, ids[CL], "acquire", T(1, FALSE_), NULL, "True");
+        RET(&f, q, ids[LK], "acquire", T(1, FALSE_), NULL, "False");
+        RET(&f, q, ids[CL], "notify_all", NULL, NULL, "None");
+        RET(&f, q, ids[LK], "release", NULL, NULL, "None");
+        RET(&f, q, ids[RL], "acquire", T(1, FALSE_), NULL, "True");
+        RET(&f, q, ids[CR], "notify", NULL, NULL, "None");
+        RET(&f, q, ids[CR], "release", NULL, NULL, "None");
+        for (int i = 0; i < NOBJ2; i++)
+            if (i != L)
+                drop(&f, ids[i]);
+        md_th_close_peer(f.th, q);
+        CU_ASSERT_EQUAL(nobj(&f), 0);
+        for (int i = 0; i < NOBJ2; i++)
+            CU_ASSERT_PTR_NULL(md_server_find(srv, ids[i]));
         md_th_free(f.th);
     }
     CU_ASSERT_TRUE(completed);
@@ -1991,4 +2101,5 @@ void md_test_register_types_sync(void)
     MD_ADD_TEST(s, test_barrier_timeout_abort_and_reset);
     MD_ADD_TEST(s, test_sync_replays_captured_requests);
     MD_ADD_TEST(s, test_sync_survives_allocation_failures);
+    MD_ADD_TEST(s, test_shared_locks_and_queued_proxies_survive_allocation_failures);
 }
