@@ -85,13 +85,14 @@ typedef struct seen {
     size_t cap, len;
 } seen;
 
-static bool seen_add(seen *s, const md_val *v)
+/* 1 if v was not in the set (now added), 0 if it was, -1 out of memory. */
+static int seen_add(seen *s, const md_val *v)
 {
     if ((s->len + 1) * 2 > s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 64;
         const md_val **n = md_calloc(cap, sizeof *n);
         if (!n)
-            return false;
+            return -1;
         for (size_t i = 0; i < s->cap; i++) {
             if (!s->slots[i])
                 continue;
@@ -107,12 +108,12 @@ static bool seen_add(seen *s, const md_val *v)
     size_t k = ((uintptr_t)v >> 4) & (s->cap - 1);
     while (s->slots[k]) {
         if (s->slots[k] == v)
-            return false;
+            return 0;
         k = (k + 1) & (s->cap - 1);
     }
     s->slots[k] = v;
     s->len++;
-    return true;
+    return 1;
 }
 
 typedef struct stack {
@@ -191,8 +192,17 @@ static int each_proxy(md_val *value, proxy_fn fn, void *ctx)
     int rc = push(&st, value);
     while (rc == 0 && st.len) {
         md_val *v = st.items[--st.len];
-        if (!seen_add(&sn, v))
-            continue;
+        /* Only a value referenced more than once can be met twice: a
+         * cycle is entered through a value its predecessor in the cycle
+         * and something outside both reference. So a tree of values
+         * referenced once each (most replies) costs no set at all. */
+        if (md_refcount(v) > 1) {
+            int fresh = seen_add(&sn, v);
+            if (fresh <= 0) {
+                rc = fresh;
+                continue;
+            }
+        }
         if (md_typeof(v) == MD_T_OPAQUE && md_pickle_proxy_token(v))
             rc = fn(v, ctx);
         else

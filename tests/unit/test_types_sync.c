@@ -1542,6 +1542,36 @@ static void test_proxy_in_keyword_arguments_kept_alive(void)
     md_th_free(f.th);
 }
 
+/* A proxy inside a cyclic value (a list that holds itself) is counted
+ * once, and released when the cycle is collected. */
+static void test_proxy_in_a_cycle_counted_once(void)
+{
+    fx f;
+    fx_init(&f);
+    char d[32], inner[32];
+    MK(&f, "dict", NULL, NULL, d);
+    MK(&f, "list", NULL, NULL, inner);
+    md_val *cyc = md_list_new(0);
+    md_val *p = PROXY("ListProxy", "list", inner);
+    md_list_append(cyc, p);
+    md_list_append(cyc, cyc);
+    md_list_append(cyc, p);
+    md_decref(p);
+    /* the walk of the request ends, and counts p once */
+    RET(&f, f.p[0], d, "__setitem__", T(2, S("k"), cyc), NULL, "None");
+    drop(&f, inner);
+    md_gc_collect();
+    CU_ASSERT_TRUE(exists(&f, inner));
+    RET(&f, f.p[0], d, "__delitem__", T(1, S("k")), NULL, "None");
+    /* only the value model's cycle collector can free it now */
+    CU_ASSERT_TRUE(exists(&f, inner));
+    md_gc_collect();
+    CU_ASSERT_FALSE(exists(&f, inner));
+    drop(&f, d);
+    CU_ASSERT_EQUAL(nobj(&f), 0);
+    md_th_free(f.th);
+}
+
 /* A proxy taken out of a queue leaves the server with the reply: its
  * referent waits for the getter's incref until the getter's next
  * request, parked get or not. */
@@ -2096,6 +2126,7 @@ void md_test_register_types_sync(void)
     MD_ADD_TEST(s, test_condition_on_a_shared_rlock);
     MD_ADD_TEST(s, test_condition_refuses_other_locks);
     MD_ADD_TEST(s, test_proxy_in_keyword_arguments_kept_alive);
+    MD_ADD_TEST(s, test_proxy_in_a_cycle_counted_once);
     MD_ADD_TEST(s, test_queue_item_proxy_lives_until_the_getter_registers_it);
     MD_ADD_TEST(s, test_barrier_three_parties);
     MD_ADD_TEST(s, test_barrier_timeout_abort_and_reset);
