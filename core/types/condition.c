@@ -1,8 +1,9 @@
 /* condition.c - the shared type Condition (threading.Condition): around
- * its own RLock, or around a Lock or RLock of this server passed as a
- * proxy (m.Condition(m.Lock())), which is then one lock shared with that
- * object: acquiring it through its own proxy or through the condition is
- * the same thing. Either lock is the lock core of sync_util.c; an RLock's
+ * its own RLock, or around a Lock, RLock, Semaphore or BoundedSemaphore
+ * of this server passed as a proxy (m.Condition(m.Lock())), which is then
+ * one lock shared with that object: acquiring it through its own proxy or
+ * through the condition is the same thing. A Lock or RLock is the lock
+ * core of sync_util.c, a semaphore its own (lock.c); an RLock's
  * owner is a connection, and a client's proxies share one connection per
  * thread, so m.Condition(m.RLock()) works where CPython's server, which
  * reaches the lock through a proxy of its own from another thread,
@@ -17,8 +18,10 @@
  * A waiter on an RLock keeps its peer's md_peer_watch registration on
  * the lock's object throughout (the one it had as owner), so a client
  * that vanishes while waiting drops its registration with its call and
- * owns nothing. A Lock has no owner: wait and notify only need it held,
- * by anyone, as Python's Condition asks of a Lock.
+ * owns nothing. A Lock or a semaphore has no owner: wait and notify only
+ * need it taken, by anyone, as Python's Condition asks of them (an
+ * acquire(False) would fail); wait gives one unit back and takes one
+ * again.
  */
 #include <math.h>
 
@@ -26,8 +29,8 @@
 
 typedef struct md_condition {
     md_lockobj lo;                 /* first: md_lockcore_of() finds lo.lk */
-    /* The Lock or RLock object given to the constructor (held), or NULL:
-     * then lo.lk is the lock. */
+    /* The Lock, RLock or semaphore object given to the constructor
+     * (held), or NULL: then lo.lk is the lock. */
     md_obj *shared;
     /* Parked in wait() and not yet notified; w->i64 is the depth to
      * restore. Notified or timed-out waiters are in the lock's queue. */
@@ -42,18 +45,37 @@ static md_obj *cond_lockobj(md_obj *self)
 }
 
 /* Python's Condition asks an RLock whether the caller owns it, and of a
- * Lock only that it is held. */
+ * Lock or a semaphore only that it is taken. */
 static bool cond_holds(md_obj *self, const md_peer *peer)
 {
-    md_lockcore *lk = md_lockcore_of(cond_lockobj(self));
+    md_obj *lockobj = cond_lockobj(self);
+    if (md_sem_is(lockobj))
+        return md_sem_taken(lockobj);
+    md_lockcore *lk = md_lockcore_of(lockobj);
     return lk->reentrant ? md_lockcore_owned_by(lk, peer) : lk->count > 0;
+}
+
+/* Where a notified or timed-out waiter queues to take the lock back, and
+ * handing the lock to that queue while it is free. */
+static md_waitq *lock_queue(md_obj *lockobj)
+{
+    return md_sem_is(lockobj) ? md_sem_queue(lockobj) : &md_lockcore_of(lockobj)->q;
+}
+
+static void lock_grant(md_obj *lockobj)
+{
+    if (md_sem_is(lockobj))
+        md_sem_grant(lockobj);
+    else
+        md_lockcore_grant(lockobj);
 }
 
 #define COND_TIMEOUT_TYPE "'>' not supported between instances of '%s' and 'int'"
 
-/* Condition(lock): a proxy of one of our Lock or RLock objects. What
- * else CPython's server accepts fails there on the missing 'acquire',
- * except other lock-like proxies (a Semaphore), which managerd refuses. */
+/* Condition(lock): a proxy of one of our Lock, RLock, Semaphore or
+ * BoundedSemaphore objects. Anything else fails as on CPython's server,
+ * on the missing 'acquire', except a Condition proxy, which managerd
+ * refuses. */
 static int cond_init(md_call *call)
 {
     md_condition *c = (md_condition *)call->self;
@@ -68,28 +90,26 @@ static int cond_init(md_call *call)
     md_obj *o = md_proxy_referent(lock);
     if (!o)
         return md_raise(call, "builtins", "TypeError",
-                        "managerd's Condition takes a Lock or RLock of this server: "
+                        "managerd's Condition takes a lock of this server: "
                         "the %s's object is not here", cls);
-    if (o->type != &md_type_lock && o->type != &md_type_rlock) {
-        if (o->type == &md_type_semaphore || o->type == &md_type_bounded_semaphore ||
-            o->type == &md_type_condition)
-            return md_raise(call, "builtins", "TypeError",
-                            "managerd's Condition takes a Lock or RLock, not a %s",
-                            o->type->name);
+    if (o->type == &md_type_condition)
+        return md_raise(call, "builtins", "TypeError",
+                        "managerd's Condition takes a Lock, RLock or Semaphore, not a %s",
+                        o->type->name);
+    if (o->type != &md_type_lock && o->type != &md_type_rlock && !md_sem_is(o))
         return md_raise(call, "builtins", "AttributeError",
                         "'%s' object has no attribute 'acquire'", cls);
-    }
     md_obj_hold(o);
     c->shared = o;
     return MD_CALL_DONE;
 }
 
 /* Drop the registration a waiter on an RLock holds on the lock's object
- * (a Lock has none). */
+ * (a Lock or a semaphore has none). */
 static void cond_waiter_cancelled(md_waiter *w)
 {
     md_obj *lockobj = cond_lockobj(w->self);
-    if (md_lockcore_of(lockobj)->reentrant)
+    if (!md_sem_is(lockobj) && md_lockcore_of(lockobj)->reentrant)
         md_sync_unwatch(w->peer, lockobj);
 }
 
@@ -105,12 +125,14 @@ static int on_lock(md_call *call, md_method_fn fn)
 
 static int cond_acquire(md_call *call)
 {
-    return on_lock(call, md_lockcore_acquire);
+    bool sem = md_sem_is(cond_lockobj(call->self));
+    return on_lock(call, sem ? md_sem_acquire : md_lockcore_acquire);
 }
 
 static int cond_release(md_call *call)
 {
-    return on_lock(call, md_lockcore_release);
+    bool sem = md_sem_is(cond_lockobj(call->self));
+    return on_lock(call, sem ? md_sem_release : md_lockcore_release);
 }
 
 /* The wait timed out: it still has to take the lock back before it can
@@ -124,15 +146,15 @@ static void cond_timed_out(md_waiter *w)
     /* A Python 2.7 server's Condition.wait returns None either way. */
     w->val = w->protocol == 2 ? md_none() : md_false();
     md_obj *lockobj = cond_lockobj(w->self);
-    md_waiter_move(w, &md_lockcore_of(lockobj)->q);
-    md_lockcore_grant(lockobj);
+    md_waiter_move(w, lock_queue(lockobj));
+    lock_grant(lockobj);
 }
 
 static int cond_wait(md_call *call)
 {
     md_condition *c = (md_condition *)call->self;
     md_obj *lockobj = cond_lockobj(call->self);
-    md_lockcore *lk = md_lockcore_of(lockobj);
+    bool sem = md_sem_is(lockobj);
     if (!cond_holds(call->self, call->peer))
         return md_raise(call, "builtins", "RuntimeError", "cannot wait on un-acquired lock");
     bool given;
@@ -144,15 +166,22 @@ static int cond_wait(md_call *call)
      * the lock and answer at once. */
     if (given && timeout <= 0)
         return call->protocol == 2 ? md_return_none(call) : md_return_bool(call, false);
-    int64_t depth = lk->count;
+    /* Giving a unit back to a BoundedSemaphore(0) fails, in Python too. */
+    if (sem && md_sem_full(lockobj))
+        return md_raise(call, "builtins", "ValueError", "Semaphore released too many times");
+    md_lockcore *lk = sem ? NULL : md_lockcore_of(lockobj);
     int rc = md_park(call, &c->waiters, given ? timeout : -1, cond_timed_out, NULL);
     if (rc != MD_CALL_PARKED)
         return rc;
     md_waiter *w = md_waitq_last(&c->waiters);
-    w->i64 = depth;
     w->on_cancel = cond_waiter_cancelled;
+    if (sem) {
+        md_sem_give(lockobj);
+        return MD_CALL_PARKED;
+    }
     /* Release completely; an RLock's ownership registration now stands
      * for the parked call. */
+    w->i64 = lk->count;
     lk->owner = NULL;
     lk->count = 0;
     md_lockcore_grant(lockobj);
@@ -191,12 +220,13 @@ static int notify_count(md_call *call, size_t *out)
 static int do_notify(md_call *call, size_t n)
 {
     md_condition *c = (md_condition *)call->self;
-    md_lockcore *lk = md_lockcore_of(cond_lockobj(call->self));
-    /* The lock is held, so the moved waiters queue for it. */
+    md_obj *lockobj = cond_lockobj(call->self);
+    md_waitq *q = lock_queue(lockobj);
+    /* The lock is taken, so the moved waiters queue for it. */
     md_waiter *w;
     while (n > 0 && (w = md_waitq_first(&c->waiters))) {
         w->val = w->protocol == 2 ? md_none() : md_true();
-        md_waiter_move(w, &lk->q);
+        md_waiter_move(w, q);
         n--;
     }
     return md_return_none(call);
@@ -238,7 +268,11 @@ static int cond_repr(md_obj *self, md_buf *out, md_pyerr *e)
     /* CPython prints its lock's str(): through a proxy, the repr of the
      * lock object itself. */
     md_buf_puts(out, "<Condition(");
-    md_lockcore_repr(cond_lockobj(self), out);
+    md_obj *lockobj = cond_lockobj(self);
+    if (md_sem_is(lockobj))
+        md_sem_repr(lockobj, out);
+    else
+        md_lockcore_repr(lockobj, out);
     return md_buf_printf(out, ", %zu)>", ((md_condition *)self)->waiters.len);
 }
 

@@ -1,7 +1,8 @@
 /* sync_util.h - what the synchronisation types (core/types/queue.c,
  * event.c, lock.c, condition.c, barrier.c) share: timeout arguments with
  * the messages Python gives, ownership bookkeeping through md_peer_watch,
- * and the lock core that Lock, RLock and Condition are built on.
+ * the lock core that Lock, RLock and Condition are built on, and what a
+ * Condition on a Semaphore needs of it.
  *
  * Internal to core/types: nothing outside these files includes it.
  */
@@ -101,5 +102,25 @@ void md_lockcore_finalize(md_obj *self);
 /* "<locked _thread.lock object at 0x...>" / "<unlocked _thread.RLock
  * object owner=0 count=0 at 0x...>" as Python 3.12 prints them. */
 int md_lockcore_repr(md_obj *self, md_buf *out);
+
+/* ---- a Semaphore or BoundedSemaphore under a Condition (lock.c) ------- */
+
+bool md_sem_is(const md_obj *o);
+/* Its acquire and release methods. */
+int md_sem_acquire(md_call *call);
+int md_sem_release(md_call *call);
+/* Python's Condition deems its lock held when acquire(False) would fail:
+ * no unit left. */
+bool md_sem_taken(md_obj *sem);
+/* A release would fail (a BoundedSemaphore at its ceiling). */
+bool md_sem_full(md_obj *sem);
+/* One unit back, handed to the oldest waiter (not md_sem_full). */
+void md_sem_give(md_obj *sem);
+/* Where a notified Condition waiter queues for a unit (w->val is its
+ * reply), and handing free units to that queue's oldest waiters. */
+md_waitq *md_sem_queue(md_obj *sem);
+void md_sem_grant(md_obj *sem);
+/* "<threading.Semaphore at 0x...: value=1>" as Python 3.13 prints it. */
+int md_sem_repr(md_obj *sem, md_buf *out);
 
 #endif /* MD_TYPES_SYNC_UTIL_H */

@@ -12,8 +12,9 @@ on a Lock or RLock of the server (issue 7, points 2, 3 and 4).
   takes one and exits, the parent releases it (CPython's test_lock). An
   RLock a vanished child held is released by managerd (CPython keeps it
   forever: managerd-only).
-- m.Condition(m.Lock()) and m.Condition(m.RLock()): one lock shared with
-  its own proxy; wait/notify across threads and processes. CPython's
+- m.Condition(m.Lock()), m.Condition(m.RLock()) and
+  m.Condition(m.Semaphore()): one lock shared with its own proxy;
+  wait/notify across threads and processes. CPython's
   server refuses wait and notify on Condition(m.RLock()) (its server
   reaches the RLock through a proxy of its own, from another thread):
   those steps are not compared, and the checks say which server does what.
@@ -235,12 +236,13 @@ def condition_on(R, m, kind, slow):
     c = m.Condition(lk)
     # CPython's server cannot wait or notify on Condition(m.RLock()), except
     # 2.7's, which rebuilds the proxy into the RLock itself
-    works_on_cpython = kind == 'Lock' or PY2
+    works_on_cpython = kind != 'RLock' or PY2
     only = None if works_on_cpython else MD
     cmp_ = works_on_cpython
+    owned = kind == 'RLock'
     R.expect(tag + ': acquire', c.acquire, True)
     R.expect(tag + ': the same lock through its own proxy',
-             lambda: lk.acquire(False) if kind == 'Lock' else 'skipped', False if kind == 'Lock' else 'skipped')
+             lambda: 'skipped' if owned else lk.acquire(False), 'skipped' if owned else False)
     ok, r = R.step(tag + ': wait(0.1) times out', lambda: c.wait(0.1), compare=cmp_)
     R.check(tag + ': wait(0.1) times out', ok and r in (False, None), r, only)
     if not works_on_cpython:
@@ -282,6 +284,7 @@ def conditions(R, m, slow):
     n0 = m._number_of_objects()
     R.guard('cond(Lock)', condition_on, R, m, 'Lock', slow)
     R.guard('cond(RLock)', condition_on, R, m, 'RLock', slow)
+    R.guard('cond(Semaphore)', condition_on, R, m, 'Semaphore', slow)
     c = m.Condition()
     R.expect('cond(): acquire', c.acquire, True)
     R.expect('cond(): wait(0.05)', lambda: c.wait(0.05), None if PY2 else False)

@@ -1485,26 +1485,81 @@ static void test_condition_on_a_shared_rlock(void)
     md_th_free(f.th);
 }
 
+/* m.Condition(m.Semaphore()) as Python's Condition uses a semaphore:
+ * taken means no unit left, wait gives one back and takes one again. */
+static void test_condition_on_a_shared_semaphore(void)
+{
+    fx f;
+    fx_init(&f);
+    md_peer *a = f.p[0], *b = f.p[1], *c = f.p[2];
+    char sem[32], cv[32], bs[32], cb[32];
+    MK(&f, "Semaphore", T(1, I(2)), NULL, sem);
+    MK(&f, "Condition", T(1, PROXY("AcquirerProxy", "Semaphore", sem)), NULL, cv);
+    REPR_OF(&f, cv, "<Condition(<threading.Semaphore at 0x%s: value=2>, 0)>", sem);
+    RET(&f, a, cv, "acquire", NULL, NULL, "True");
+    /* one unit left: not taken yet */
+    ERR(&f, a, cv, "wait", NULL, NULL, "builtins", "RuntimeError",
+        "('cannot wait on un-acquired lock',)");
+    RET(&f, b, sem, "acquire", NULL, NULL, "True");
+    PARKS(&f, a, cv, "wait", NULL, NULL);
+    REPR_OF(&f, cv, "<Condition(<threading.Semaphore at 0x%s: value=1>, 1)>", sem);
+    /* c takes the unit a gave back, notifies, and a waits for a unit */
+    RET(&f, c, cv, "acquire", T(1, FALSE_), NULL, "True");
+    RET(&f, c, cv, "notify", NULL, NULL, "None");
+    NOTHING(&f, a);
+    /* anyone may release a semaphore */
+    RET(&f, b, sem, "release", NULL, NULL, "None");
+    GOT(&f, a, "True");
+    REPR(&f, sem, "<threading.Semaphore at 0x%s: value=0>");
+    /* a timed-out waiter takes a unit back before replying */
+    PARKS(&f, a, cv, "wait", T(1, F(0.05)), NULL);
+    RET(&f, b, sem, "acquire", NULL, NULL, "True");
+    run(&f, PAST_TIMEOUTS);
+    NOTHING(&f, a);
+    RET(&f, c, sem, "release", T(1, I(2)), NULL, "None");
+    GOT(&f, a, "False");
+    REPR(&f, sem, "<threading.Semaphore at 0x%s: value=1>");
+    /* a waiter that vanishes holds nothing */
+    RET(&f, c, cv, "acquire", NULL, NULL, "True");
+    PARKS(&f, c, cv, "wait", NULL, NULL);
+    md_th_close_peer(f.th, c);
+    REPR_OF(&f, cv, "<Condition(<threading.Semaphore at 0x%s: value=1>, 0)>", sem);
+    drop(&f, sem);
+    drop(&f, cv);
+    /* a BoundedSemaphore(0) is always taken, and cannot give a unit back */
+    MK(&f, "BoundedSemaphore", T(1, I(0)), NULL, bs);
+    MK(&f, "Condition", NULL, D(1, S("lock"), PROXY("AcquirerProxy", "BoundedSemaphore", bs)), cb);
+    RET(&f, a, cb, "notify", NULL, NULL, "None");
+    ERR(&f, a, cb, "wait", NULL, NULL, "builtins", "ValueError",
+        "('Semaphore released too many times',)");
+    drop(&f, bs);
+    drop(&f, cb);
+    CU_ASSERT_EQUAL(nobj(&f), 0);
+    CU_ASSERT_PTR_NULL(md_server_find(md_th_server(f.th), sem));
+    CU_ASSERT_PTR_NULL(md_server_find(md_th_server(f.th), bs));
+    md_th_free(f.th);
+}
+
 /* What Condition(lock) refuses, with CPython's texts where it has one. */
 static void test_condition_refuses_other_locks(void)
 {
     fx f;
     fx_init(&f);
-    char ev[32], sem[32];
+    char ev[32], co[32];
     MK(&f, "Event", NULL, NULL, ev);
-    MK(&f, "Semaphore", NULL, NULL, sem);
+    MK(&f, "Condition", NULL, NULL, co);
     MK_FAILS(&f, "Condition", T(1, S("x")), NULL,
              "AttributeError: 'str' object has no attribute 'acquire'");
     MK_FAILS(&f, "Condition", T(1, PROXY("EventProxy", "Event", ev)), NULL,
              "AttributeError: 'EventProxy' object has no attribute 'acquire'");
     MK_FAILS(&f, "Condition", T(1, PROXY("AutoProxy", "Event", ev)), NULL,
              "AttributeError: 'AutoProxy[Event]' object has no attribute 'acquire'");
-    MK_FAILS(&f, "Condition", T(1, PROXY("AcquirerProxy", "Semaphore", sem)), NULL,
-             "TypeError: managerd's Condition takes a Lock or RLock, not a Semaphore");
+    MK_FAILS(&f, "Condition", T(1, PROXY("ConditionProxy", "Condition", co)), NULL,
+             "TypeError: managerd's Condition takes a Lock, RLock or Semaphore, not a Condition");
     MK_FAILS(&f, "Condition", T(1, PROXY("AcquirerProxy", "Lock", "7d00ffffffff")), NULL,
-             "TypeError: managerd's Condition takes a Lock or RLock of this server");
+             "TypeError: managerd's Condition takes a lock of this server");
     drop(&f, ev);
-    drop(&f, sem);
+    drop(&f, co);
     CU_ASSERT_EQUAL(nobj(&f), 0);
     CU_ASSERT_PTR_NULL(md_server_find(md_th_server(f.th), ev));
     md_th_free(f.th);
@@ -2124,6 +2179,7 @@ void md_test_register_types_sync(void)
     MD_ADD_TEST(s, test_condition_vanished_waiters_and_owners);
     MD_ADD_TEST(s, test_condition_on_a_shared_lock);
     MD_ADD_TEST(s, test_condition_on_a_shared_rlock);
+    MD_ADD_TEST(s, test_condition_on_a_shared_semaphore);
     MD_ADD_TEST(s, test_condition_refuses_other_locks);
     MD_ADD_TEST(s, test_proxy_in_keyword_arguments_kept_alive);
     MD_ADD_TEST(s, test_proxy_in_a_cycle_counted_once);
