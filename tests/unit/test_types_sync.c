@@ -2081,13 +2081,14 @@ static void test_sync_survives_allocation_failures(void)
  * when dropped. */
 static void test_shared_locks_and_queued_proxies_survive_allocation_failures(void)
 {
-    enum { LK, RL, CL, CR, Q, L, NOBJ2 };
+    enum { LK, RL, CL, CR, Q, L, BS, CB, NOBJ2 };
     static const oom_step steps[] = {
         {0, CL, "acquire"}, {0, CL, "wait"},    {1, LK, "acquire"}, {1, CL, "notify"},
         {2, CL, "acquire"}, {1, LK, "release"}, {3, RL, "acquire"}, {3, CR, "acquire"},
         {3, CR, "wait"},    {4, CR, "acquire"}, {4, RL, "acquire"}, {4, CR, "notify_all"},
         {4, CR, "release"}, {4, RL, "release"}, {5, Q, "put"},      {6, Q, "get"},
-        {6, Q, "qsize"},
+        {6, Q, "qsize"},    {7, CB, "acquire"}, {7, CB, "wait"},    {6, CB, "acquire"},
+        {6, CB, "notify"},  {6, CB, "release"},
     };
     size_t nsteps = sizeof steps / sizeof steps[0];
     bool completed = false;
@@ -2102,6 +2103,9 @@ static void test_shared_locks_and_queued_proxies_survive_allocation_failures(voi
         MK(&f, "Condition", T(1, PROXY("AcquirerProxy", "RLock", ids[RL])), NULL, ids[CR]);
         MK(&f, "Queue", NULL, NULL, ids[Q]);
         MK(&f, "list", NULL, NULL, ids[L]);
+        MK(&f, "BoundedSemaphore", NULL, NULL, ids[BS]);
+        MK(&f, "Condition", T(1, PROXY("AcquirerProxy", "BoundedSemaphore", ids[BS])), NULL,
+           ids[CB]);
         md_val *reqs[sizeof steps / sizeof steps[0]];
         for (size_t i = 0; i < nsteps; i++) {
             md_val *args = NULL;
@@ -2115,8 +2119,9 @@ static void test_shared_locks_and_queued_proxies_survive_allocation_failures(voi
         /* without a failure: peer 0's wait completes once peer 1
          * releases the Lock; peer 2 waits for the Lock peer 0 holds;
          * peer 3's wait completes when peer 4 lets the RLock go; the
-         * list goes through the queue */
-        static const size_t want[OOM_PEERS] = {2, 3, 0, 3, 5, 1, 2, 0};
+         * list goes through the queue; peer 7's wait on the semaphore
+         * completes when peer 6 releases it */
+        static const size_t want[OOM_PEERS] = {2, 3, 0, 3, 5, 1, 5, 2};
         static const int parked[] = {2, -1};
         completed = sweep_once(srv, reqs, steps, nsteps, n, true, want, parked);
         md_peer *q = f.p[0];
@@ -2128,6 +2133,11 @@ static void test_shared_locks_and_queued_proxies_survive_allocation_failures(voi
         RET(&f, q, ids[RL], "acquire", T(1, FALSE_), NULL, "True");
         RET(&f, q, ids[CR], "notify", NULL, NULL, "None");
         RET(&f, q, ids[CR], "release", NULL, NULL, "None");
+        /* a BoundedSemaphore(1) a vanished peer took stays taken too */
+        release_lock(&f, q, ids[BS]);
+        RET(&f, q, ids[CB], "acquire", T(1, FALSE_), NULL, "True");
+        RET(&f, q, ids[CB], "notify_all", NULL, NULL, "None");
+        RET(&f, q, ids[CB], "release", NULL, NULL, "None");
         for (int i = 0; i < NOBJ2; i++)
             if (i != L)
                 drop(&f, ids[i]);
