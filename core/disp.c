@@ -116,6 +116,7 @@ void md_peer_close(md_peer *peer)
 {
     if (peer->parked)
         md_park_cancel(peer->parked);
+    md_proxies_release_sent(peer);
     /* Tell each watched object once per registration; the object may
      * unwatch during the callback, so walk a snapshot. */
     while (peer->nwatched) {
@@ -253,6 +254,10 @@ void md_disp_deliver(md_server *srv, md_peer *peer, int protocol, int kind,
         kind = MD_OUT_TRACEBACK, value = traceback_text("MemoryError");
     if (!value)
         value = md_none();
+    /* Out of memory here only risks the referent dying before the
+     * client's incref; the reply still goes out. */
+    if (kind == MD_OUT_RETURN)
+        (void)md_proxies_hold_sent(peer, value);
     peer->protocol = protocol;
     peer->ops->deliver(peer, kind, value);
 }
@@ -985,18 +990,25 @@ getvalue: {
 void md_disp_request(md_server *srv, md_peer *peer, md_val *request, bool long_conn)
 {
     int protocol = peer->protocol;
+    /* Count every proxy anywhere in the request first: positional or
+     * keyword arguments of a call or a create, however deep
+     * (m.dict(pets=pets), q.put([p])). Then let go of what the last
+     * reply named: the client has registered those proxies by now, and
+     * this request may be the one that stores one again. */
+    int adopted = peer->may_carry_proxies ? md_proxies_adopt(request) : 0;
+    md_proxies_release_sent(peer);
     md_val *ident, *method, *args, *kwds;
     if (!unpack(request, &ident, &method, &args, &kwds)) {
         reply_traceback(srv, peer, protocol,
                         "ValueError: a request must be (ident, methodname, args, kwds)");
         return;
     }
-    md_call call;
-    call_init(&call, srv, peer, protocol);
-    if (peer->may_carry_proxies && md_proxies_adopt(args) < 0) {
+    if (adopted < 0) {
         reply_traceback(srv, peer, protocol, "MemoryError: counting stored proxies");
         return;
     }
+    md_call call;
+    call_init(&call, srv, peer, protocol);
     if (!long_conn) {
         if (md_typeof(ident) != MD_T_NONE || srv_method_of(method) < 0) {
             char r[120];

@@ -56,6 +56,10 @@ struct md_peer {
     /* Set by the transport when the request may carry proxies (its bytes
      * name RebuildProxy), so the dispatcher counts them; see proxies.c. */
     bool may_carry_proxies;
+    /* Objects named by proxies in replies sent to this peer, held until
+     * its next request or its close (proxies.c). */
+    md_obj **sent;
+    uint32_t nsent, capsent;
     /* XML-RPC over HTTP: keep #ERROR outcomes as exceptions (they become
      * fault 1) instead of the #TRACEBACK text xmlrpclib clients get. */
     bool raw_exceptions;

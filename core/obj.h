@@ -188,6 +188,17 @@ void md_obj_release(md_obj *o);
 /* Lowercase hex ident into buf (at least 17 bytes). */
 void md_obj_ident(const md_obj *o, char *buf);
 
+/* ---- proxies as arguments (core/proxies.c) ------------------------------ */
+
+/* A proxy a client sent (a pickled RebuildProxy of one of this server's
+ * tokens): the object it names, or NULL when v is not one or names no
+ * object of ours. The dispatcher counts such a proxy as a reference for
+ * as long as the value holding it lives. */
+md_obj *md_proxy_referent(const md_val *v);
+/* The class of the proxy CPython would rebuild from v ("AcquirerProxy",
+ * "AutoProxy[Event]"), for messages; 0, or -1 if v is not a proxy. */
+int md_proxy_class_name(const md_val *v, char *out, size_t n);
+
 /* ---- parking: blocking calls without threads ------------------------- */
 
 /* A FIFO of parked calls on one object (getters of a queue, waiters of an

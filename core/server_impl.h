@@ -60,6 +60,11 @@ void md_disp_deliver(md_server *srv, md_peer *peer, int protocol, int kind,
  * its referent, released when the proxy value is freed. 0 or -1 ENOMEM
  * (a partial walk leaves consistent counts). */
 int md_proxies_adopt(md_val *value);
+/* Hold every object a proxy in reply names until the peer's next
+ * request (md_proxies_release_sent): the client increfs them first.
+ * 0 or -1 ENOMEM. */
+int md_proxies_hold_sent(md_peer *peer, md_val *reply);
+void md_proxies_release_sent(md_peer *peer);
 
 /* The server the current object belongs to: one per process. */
 extern md_server *md_current_server;

@@ -73,7 +73,7 @@ void md_pyerr_clear(md_pyerr *e);
 
 md_val *md_incref(md_val *v);       /* returns v, for chaining; NULL-safe */
 void md_decref(md_val *v);          /* NULL-safe */
-uint32_t md_refcount(const md_val *v); /* for tests; immortal/tagged: UINT32_MAX */
+uint32_t md_refcount(const md_val *v); /* immortal/tagged: UINT32_MAX */
 
 md_vtype md_typeof(const md_val *v);
 /* Python's type name: "NoneType", "bool", "int", "str", "bytes", ...

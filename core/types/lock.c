@@ -3,9 +3,10 @@
  *
  * Lock and RLock are the lock core of sync_util.c: an RLock belongs to the
  * connection that acquired it (CPython's "calling thread" is, on the
- * server, the connection's thread); a Lock has no owner but is released
- * when the connection that acquired it goes away. Semaphores have no
- * owner at all and keep their value when a client disconnects.
+ * server, the connection's thread) and is released when that connection
+ * goes away. A Lock, a Semaphore and a BoundedSemaphore have no owner, as
+ * in Python: anyone may release them, and what a vanished client took
+ * stays taken (a Lock passed between processes is a signal).
  */
 #include <inttypes.h>
 
@@ -63,7 +64,7 @@ const md_type md_type_lock = {
     .finalize = lock_finalize,
     .repr = lock_repr,
     .getvalue = lock_getvalue,
-    .peer_gone = md_lockcore_peer_gone,
+    /* no peer_gone: a Lock has no owner and watches no one */
 };
 
 const md_type md_type_rlock = {
@@ -84,7 +85,9 @@ const md_type md_type_rlock = {
 /* ====================================================================== */
 
 /* Invariant: waiters is empty whenever value > 0 (a release hands the
- * units to parked acquirers, oldest first, before anyone else). */
+ * units to parked acquirers, oldest first, before anyone else). A
+ * Condition on a semaphore queues its notified waiters here too, each
+ * with its reply in w->val. */
 typedef struct md_semaphore {
     md_obj base;
     int64_t value;
@@ -147,12 +150,60 @@ static int sem_release(md_call *call)
     if (n > INT64_MAX - s->value)
         return md_raise(call, "builtins", "OverflowError", "semaphore value too large");
     s->value += n;
+    md_sem_grant(call->self);
+    return md_return_none(call);
+}
+
+/* ---- a Semaphore under a Condition ------------------------------------- */
+
+bool md_sem_is(const md_obj *o)
+{
+    return o->type == &md_type_semaphore || o->type == &md_type_bounded_semaphore;
+}
+
+int md_sem_acquire(md_call *call)
+{
+    return sem_acquire(call);
+}
+
+int md_sem_release(md_call *call)
+{
+    return sem_release(call);
+}
+
+bool md_sem_taken(md_obj *self)
+{
+    return ((md_semaphore *)self)->value == 0;
+}
+
+bool md_sem_full(md_obj *self)
+{
+    md_semaphore *s = (md_semaphore *)self;
+    return (s->bounded && s->value >= s->initial) || s->value == INT64_MAX;
+}
+
+void md_sem_give(md_obj *self)
+{
+    ((md_semaphore *)self)->value++;
+    md_sem_grant(self);
+}
+
+md_waitq *md_sem_queue(md_obj *self)
+{
+    return &((md_semaphore *)self)->waiters;
+}
+
+void md_sem_grant(md_obj *self)
+{
+    md_semaphore *s = (md_semaphore *)self;
     md_waiter *w;
+    /* State first, reply last: delivering may run more of the server. */
     while (s->value > 0 && (w = md_waitq_first(&s->waiters))) {
         s->value--;
-        md_waiter_return(w, md_true());
+        md_val *reply = w->val ? w->val : md_true();
+        w->val = NULL;
+        md_waiter_return(w, reply);
     }
-    return md_return_none(call);
 }
 
 static void sem_finalize(md_obj *self)
@@ -160,9 +211,8 @@ static void sem_finalize(md_obj *self)
     md_waitq_drop_all(&((md_semaphore *)self)->waiters);
 }
 
-static int sem_repr(md_obj *self, md_buf *out, md_pyerr *e)
+int md_sem_repr(md_obj *self, md_buf *out)
 {
-    (void)e;
     md_semaphore *s = (md_semaphore *)self;
     char ident[24];
     md_obj_ident(self, ident);
@@ -170,6 +220,12 @@ static int sem_repr(md_obj *self, md_buf *out, md_pyerr *e)
         return md_buf_printf(out, "<threading.BoundedSemaphore at 0x%s: value=%" PRId64 "/%" PRId64 ">",
                              ident, s->value, s->initial);
     return md_buf_printf(out, "<threading.Semaphore at 0x%s: value=%" PRId64 ">", ident, s->value);
+}
+
+static int sem_repr(md_obj *self, md_buf *out, md_pyerr *e)
+{
+    (void)e;
+    return md_sem_repr(self, out);
 }
 
 static md_val *sem_getvalue(md_obj *self, md_call *call, md_pyerr *e)

@@ -4,12 +4,14 @@
  *
  * Ownership: CPython's server never releases a lock held by a connection
  * that went away (protocol.md §4.5, §7 item 20); its thread simply stays
- * blocked and the lock stays held. managerd does better: whoever acquires
- * a Lock, RLock or Condition is watched (md_peer_watch), and when that
- * peer closes, what it holds is released and handed to the next waiter.
- * That includes a plain Lock, which has no owner in Python (any
- * connection may release it): we remember who acquired it only to free
- * it on disconnect, and forget it when anyone releases it.
+ * blocked and the lock stays held. managerd does better for the locks
+ * that have an owner: whoever acquires an RLock or a Condition's own
+ * RLock is watched (md_peer_watch), and when that peer closes, what it
+ * holds is released and handed to the next waiter. A plain Lock has no
+ * owner, as in Python: any connection may release it, and one taken by a
+ * client that exits stays taken, because a Lock passed between processes
+ * is a signal (a worker may take it for its parent to release). Its core
+ * never watches anyone and its owner stays NULL.
  */
 #include "core/types/sync_util.h"
 
@@ -93,7 +95,7 @@ void md_lockcore_grant(md_obj *self)
     md_waiter *w;
     /* State first, reply last: delivering may run more of the server. */
     while (lk->count == 0 && (w = md_waitq_first(&lk->q))) {
-        lk->owner = w->peer;
+        lk->owner = lk->reentrant ? w->peer : NULL;
         lk->count = w->i64 > 0 ? w->i64 : 1;
         md_val *reply = w->val ? w->val : md_true();
         w->val = NULL;
@@ -141,7 +143,8 @@ void md_lockcore_finalize(md_obj *self)
 
 static void acquire_timed_out(md_waiter *w)
 {
-    md_sync_unwatch(w->peer, w->self);
+    if (md_lockcore_of(w->self)->reentrant)
+        md_sync_unwatch(w->peer, w->self);
     md_waiter_return(w, md_false());
 }
 
@@ -169,13 +172,10 @@ static int acquire_args(md_call *call, bool *blocking, double *timeout)
         return -1;
     }
     if (*timeout < 0 && *timeout != -1) {
-        /* 3.13 says "a non-negative number", 3.6 - 3.12 "positive"; the
-         * pickle protocol cannot tell 3.12 from 3.13, so protocol 4+ (and
-         * XML-RPC) gets the newest wording. */
-        md_raise(call, "builtins", "ValueError",
-                 call->protocol == 2 || call->protocol == 3
-                     ? "timeout value must be positive"
-                     : "timeout value must be a non-negative number");
+        /* CPython 3.13's wording for every client (3.6 - 3.12 said "must
+         * be positive"): a client of any version may meet a newer
+         * server, and the pickle protocol cannot tell 3.12 from 3.13. */
+        md_raise(call, "builtins", "ValueError", "timeout value must be a non-negative number");
         return -1;
     }
     if (*timeout >= LOCK_TIMEOUT_MAX) {
@@ -198,10 +198,12 @@ int md_lockcore_acquire(md_call *call)
         /* Python 2.7's RLock answers a re-acquire with 1. */
         return call->protocol == 2 ? md_return_int(call, 1) : md_return_bool(call, true);
     }
+    /* Only an owned (reentrant) lock watches its acquirers. */
+    md_peer *owner = lk->reentrant ? call->peer : NULL;
     if (lk->count == 0) {
-        if (md_sync_watch(call->peer, self) < 0)
+        if (md_sync_watch(owner, self) < 0)
             return md_raise_noargs(call, "builtins", "MemoryError");
-        lk->owner = call->peer;
+        lk->owner = owner;
         lk->count = 1;
         return md_return_bool(call, true);
     }
@@ -209,16 +211,17 @@ int md_lockcore_acquire(md_call *call)
         return md_return_bool(call, false);
     /* The registration a parked acquirer holds becomes its ownership's
      * when the lock is granted. */
-    if (md_sync_watch(call->peer, self) < 0)
+    if (md_sync_watch(owner, self) < 0)
         return md_raise_noargs(call, "builtins", "MemoryError");
     int rc = md_park(call, &lk->q, timeout, acquire_timed_out, NULL);
     if (rc != MD_CALL_PARKED) {
-        md_sync_unwatch(call->peer, self);
+        md_sync_unwatch(owner, self);
         return rc;
     }
     md_waiter *w = md_waitq_last(&lk->q);
     w->i64 = 1;
-    w->on_cancel = md_lockcore_waiter_cancelled;
+    if (owner)
+        w->on_cancel = md_lockcore_waiter_cancelled;
     return MD_CALL_PARKED;
 }
 

@@ -1,7 +1,8 @@
 /* sync_util.h - what the synchronisation types (core/types/queue.c,
  * event.c, lock.c, condition.c, barrier.c) share: timeout arguments with
  * the messages Python gives, ownership bookkeeping through md_peer_watch,
- * and the lock core that Lock, RLock and Condition are built on.
+ * the lock core that Lock, RLock and Condition are built on, and what a
+ * Condition on a Semaphore needs of it.
  *
  * Internal to core/types: nothing outside these files includes it.
  */
@@ -48,15 +49,16 @@ md_val *md_sync_unpicklable(const md_call *call, md_pyerr *e, const char *what);
 /* Invariants:
  *   - count == 0 means unlocked, and then q is empty (whoever frees the
  *     lock hands it to the oldest waiter at once);
- *   - a peer holds one md_peer_watch registration on the object for its
- *     ownership (Lock, RLock, Condition) and one for a parked call on
- *     the lock, so that a vanished peer's lock is released (peer_gone)
- *     and every registration is dropped exactly once.
+ *   - for a reentrant core (RLock, a Condition's own RLock) a peer holds
+ *     one md_peer_watch registration on the object for its ownership and
+ *     one for a parked call on the lock, so that a vanished peer's lock
+ *     is released (peer_gone) and every registration is dropped exactly
+ *     once; a plain Lock's core has no owner and registers nothing.
  * Waiters in q: w->i64 is the count to take when granted (1, or the depth
  * a Condition waiter had saved) and w->val the value to reply with (NULL:
  * True). */
 typedef struct md_lockcore {
-    md_peer *owner;        /* Lock: who acquired (for disconnects); RLock: owner */
+    md_peer *owner;        /* RLock: the owner; always NULL for a Lock */
     int64_t count;         /* recursion depth; 0 unlocked */
     md_waitq q;            /* parked acquirers, oldest first */
     bool reentrant;        /* RLock semantics (owner re-acquires, owner releases) */
@@ -100,5 +102,25 @@ void md_lockcore_finalize(md_obj *self);
 /* "<locked _thread.lock object at 0x...>" / "<unlocked _thread.RLock
  * object owner=0 count=0 at 0x...>" as Python 3.12 prints them. */
 int md_lockcore_repr(md_obj *self, md_buf *out);
+
+/* ---- a Semaphore or BoundedSemaphore under a Condition (lock.c) ------- */
+
+bool md_sem_is(const md_obj *o);
+/* Its acquire and release methods. */
+int md_sem_acquire(md_call *call);
+int md_sem_release(md_call *call);
+/* Python's Condition deems its lock held when acquire(False) would fail:
+ * no unit left. */
+bool md_sem_taken(md_obj *sem);
+/* A release would fail (a BoundedSemaphore at its ceiling). */
+bool md_sem_full(md_obj *sem);
+/* One unit back, handed to the oldest waiter (not md_sem_full). */
+void md_sem_give(md_obj *sem);
+/* Where a notified Condition waiter queues for a unit (w->val is its
+ * reply), and handing free units to that queue's oldest waiters. */
+md_waitq *md_sem_queue(md_obj *sem);
+void md_sem_grant(md_obj *sem);
+/* "<threading.Semaphore at 0x...: value=1>" as Python 3.13 prints it. */
+int md_sem_repr(md_obj *sem, md_buf *out);
 
 #endif /* MD_TYPES_SYNC_UTIL_H */

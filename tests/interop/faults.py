@@ -231,8 +231,21 @@ def killed_holding(typeid, label):
         lock.release()
 
 
+def killed_holding_lock():
+    """A Lock has no owner: what a killed client took stays taken (as on
+    CPython's server) until someone else releases it."""
+    s = Stock()
+    lock = s.m.flock()
+    p = client_process('l = m.flock(); l.acquire(); print("ready"); sys.stdout.flush(); time.sleep(60)\n')
+    kill(p)
+    check('Lock held by a killed client stays held', lock.acquire(True, 0.5) is False)
+    lock.release()
+    check('Lock held by a killed client: released by another client', lock.acquire(False) is True)
+    lock.release()
+
+
 def killed_holding_locks():
-    killed_holding('flock', 'Lock')
+    killed_holding_lock()
     killed_holding('frlock', 'RLock')
     killed_holding('fcond', 'Condition')
     # an RLock acquired twice (depth 2) by the killed client

@@ -1,6 +1,6 @@
 #!/bin/sh
-# interop-compare.sh - real Python clients against managerd: scenarios 1, 2, 5, 8 and 9
-# under every Python found, each compared step by step with CPython's own
+# interop-compare.sh - real Python clients against managerd: scenarios 1, 2, 5,
+# 8, 9 and 10 under every Python found, each compared step by step with CPython's own
 # server of the same interpreter.
 # Run by make check (top_srcdir, top_builddir and PYTHON come from there) or by hand:
 #   top_builddir=BUILD sh tests/interop/interop-compare.sh
@@ -10,7 +10,7 @@
 : "${PYTHON:=python3}"
 PYTHONDONTWRITEBYTECODE=1
 export PYTHONDONTWRITEBYTECODE
-"$PYTHON" "$top_srcdir/tests/interop/run.py" --managerd "$top_builddir/managerd" --scenarios types,exceptions,custom,iterables,stdvalues
+"$PYTHON" "$top_srcdir/tests/interop/run.py" --managerd "$top_builddir/managerd" --scenarios types,exceptions,custom,iterables,stdvalues,nested
 status=$?
 case $status in
     0) exit 0 ;;

@@ -9,6 +9,7 @@ managerd's --register NAME=TYPE (a new object per create) and
 from __future__ import print_function
 
 import binascii
+import multiprocessing
 import signal
 import sys
 import threading
@@ -98,6 +99,10 @@ def main():
             callable_ = ctor
         RefManager.register(name, callable=callable_, proxytype=proxytype)
     quick_acks()
+    # As in a server that multiprocessing.Manager() starts, the process key
+    # is the manager's: the server reaches proxies it is sent
+    # (Condition(m.Lock())) with it.
+    multiprocessing.current_process().authkey = key
     m = RefManager(address=('127.0.0.1', 0), authkey=key)
     server = m.get_server()
 

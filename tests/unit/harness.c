@@ -65,6 +65,8 @@ md_peer *md_th_peer(md_th *th, int protocol)
     th_peer *p = calloc(1, sizeof *p);
     md_peer_init(&p->base, &th_ops, th->srv);
     p->base.protocol = protocol;
+    /* as a transport sets it for requests naming RebuildProxy */
+    p->base.may_carry_proxies = true;
     p->replies = md_list_new(0);
     p->next = th->peers;
     th->peers = p;

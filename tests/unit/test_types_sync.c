@@ -247,11 +247,12 @@ static void nothing_at(fx *f, md_peer *peer, int line)
         NOTHING(f, peer);                                                                      \
     } while (0)
 
-/* __repr__ (what str(proxy) sends) is exactly fmt with the ident in it. */
-static void repr_at(fx *f, const char *ident, const char *fmt, int line)
+/* __repr__ (what str(proxy) sends) of ident is exactly fmt with
+ * fmt_ident in it (the ident itself, or a Condition's lock's). */
+static void repr_at(fx *f, const char *ident, const char *fmt, const char *fmt_ident, int line)
 {
     char want[300];
-    snprintf(want, sizeof want, fmt, ident);
+    snprintf(want, sizeof want, fmt, fmt_ident);
     md_val *p = NULL;
     send(f, f->p[NPEERS - 1], ident, "__repr__", NULL, NULL);
     int kind = md_th_take(f->th, f->p[NPEERS - 1], &p);
@@ -263,15 +264,16 @@ static void repr_at(fx *f, const char *ident, const char *fmt, int line)
     CHECK_AT(ok, line);
     md_decref(p);
 }
-#define REPR(f, ident, fmt) repr_at(f, ident, fmt, __LINE__)
+#define REPR(f, ident, fmt) repr_at(f, ident, fmt, ident, __LINE__)
+#define REPR_OF(f, ident, fmt, fmt_ident) repr_at(f, ident, fmt, fmt_ident, __LINE__)
 
 /* __repr__ starts with prefix, ends with suffix_fmt (holding the ident),
  * and has a non-zero owner number in between. */
 static void repr_like_at(fx *f, const char *ident, const char *prefix, const char *suffix_fmt,
-                         int line)
+                         const char *fmt_ident, int line)
 {
     char suffix[300];
-    snprintf(suffix, sizeof suffix, suffix_fmt, ident);
+    snprintf(suffix, sizeof suffix, suffix_fmt, fmt_ident);
     md_val *p = NULL;
     send(f, f->p[NPEERS - 1], ident, "__repr__", NULL, NULL);
     int kind = md_th_take(f->th, f->p[NPEERS - 1], &p);
@@ -286,7 +288,10 @@ static void repr_like_at(fx *f, const char *ident, const char *prefix, const cha
     CHECK_AT(ok, line);
     md_decref(p);
 }
-#define REPR_LIKE(f, ident, prefix, suffix_fmt) repr_like_at(f, ident, prefix, suffix_fmt, __LINE__)
+#define REPR_LIKE(f, ident, prefix, suffix_fmt)                                                \
+    repr_like_at(f, ident, prefix, suffix_fmt, ident, __LINE__)
+#define REPR_LIKE_OF(f, ident, prefix, suffix_fmt, fmt_ident)                                  \
+    repr_like_at(f, ident, prefix, suffix_fmt, fmt_ident, __LINE__)
 
 /* #GETVALUE is #UNSERIALIZABLE with text in the traceback. */
 static void unserializable_at(fx *f, md_peer *peer, const char *ident, const char *text, int line)
@@ -874,8 +879,9 @@ static void test_lock_acquire_release_and_messages(void)
         "(\"can't specify a timeout for a non-blocking call\",)");
     ERR(&f, b, id, "acquire", T(2, TRUE_, F(-2)), NULL, "builtins", "ValueError",
         "('timeout value must be a non-negative number',)");
+    /* 3.13's wording for every client, 3.6 and 3.7 included */
     ERR(&f, f.p3, id, "acquire", T(2, TRUE_, F(-2)), NULL, "builtins", "ValueError",
-        "('timeout value must be positive',)");
+        "('timeout value must be a non-negative number',)");
     ERR(&f, b, id, "acquire", T(2, TRUE_, NONE), NULL, "builtins", "TypeError",
         "(\"'NoneType' object cannot be interpreted as an integer\",)");
     ERR(&f, b, id, "acquire", NULL, D(1, S("timeout"), F(1e10)), "builtins", "OverflowError",
@@ -928,7 +934,10 @@ static void test_lock_blocking_acquire_and_timeout(void)
     md_th_free(f.th);
 }
 
-static void test_lock_released_when_its_holder_vanishes(void)
+/* A Lock has no owner, as in Python: what a vanished client took stays
+ * taken until anyone releases it (CPython's test_lock has a worker leave
+ * it taken for its parent). */
+static void test_lock_stays_held_when_its_holder_vanishes(void)
 {
     fx f;
     fx_init(&f);
@@ -938,27 +947,52 @@ static void test_lock_released_when_its_holder_vanishes(void)
     RET(&f, a, id, "acquire", NULL, NULL, "True");
     PARKS(&f, b, id, "acquire", NULL, NULL);
     PARKS(&f, c, id, "acquire", NULL, NULL);
-    /* a waiter that vanishes is skipped */
+    /* a waiter that vanishes is skipped; the holder's exit frees nothing */
     md_th_close_peer(f.th, b);
     md_th_close_peer(f.th, a);
-    GOT(&f, c, "True");
+    NOTHING(&f, c);
     REPR(&f, id, "<locked _thread.lock object at 0x%s>");
     RET(&f, d, id, "acquire", T(1, FALSE_), NULL, "False");
-    /* released by someone else, the old holder's exit changes nothing */
+    /* someone else releases it: the oldest live waiter gets it */
     RET(&f, d, id, "release", NULL, NULL, "None");
-    RET(&f, d, id, "acquire", NULL, NULL, "True");
+    GOT(&f, c, "True");
+    /* the client that got it through a parked call vanishes too */
     md_th_close_peer(f.th, c);
-    RET(&f, f.p[4], id, "acquire", T(1, FALSE_), NULL, "False");
-    RET(&f, d, id, "release", NULL, NULL, "None");
-    /* a holder that parks on its own lock and vanishes frees it once */
+    RET(&f, d, id, "acquire", T(1, FALSE_), NULL, "False");
+    RET(&f, f.p[4], id, "release", NULL, NULL, "None");
+    ERR(&f, f.p[4], id, "release", NULL, NULL, "builtins", "RuntimeError",
+        "('release unlocked lock',)");
+    /* a holder that parks on its own lock and vanishes still holds it */
     RET(&f, d, id, "acquire", NULL, NULL, "True");
     PARKS(&f, d, id, "acquire", NULL, NULL);
     PARKS(&f, f.p[4], id, "acquire", NULL, NULL);
     md_th_close_peer(f.th, d);
+    NOTHING(&f, f.p[4]);
+    RET(&f, f.p[5], id, "release", NULL, NULL, "None");
     GOT(&f, f.p[4], "True");
-    RET(&f, f.p[4], id, "release", NULL, NULL, "None");
-    ERR(&f, f.p[4], id, "release", NULL, NULL, "builtins", "RuntimeError",
-        "('release unlocked lock',)");
+    RET(&f, f.p[5], id, "release", NULL, NULL, "None");
+    /* and one that every client dropped while taken is freed */
+    RET(&f, f.p[5], id, "acquire", NULL, NULL, "True");
+    drop(&f, id);
+    CU_ASSERT_EQUAL(nobj(&f), 0);
+    CU_ASSERT_PTR_NULL(md_server_find(md_th_server(f.th), id));
+    md_th_free(f.th);
+}
+
+/* Semaphores keep what a vanished client took, like a Lock. */
+static void test_bounded_semaphore_stays_taken_when_its_holder_vanishes(void)
+{
+    fx f;
+    fx_init(&f);
+    char id[32];
+    MK(&f, "BoundedSemaphore", T(1, I(1)), NULL, id);
+    RET(&f, f.p[0], id, "acquire", NULL, NULL, "True");
+    md_th_close_peer(f.th, f.p[0]);
+    RET(&f, f.p[1], id, "acquire", T(1, FALSE_), NULL, "False");
+    REPR(&f, id, "<threading.BoundedSemaphore at 0x%s: value=0/1>");
+    RET(&f, f.p[1], id, "release", NULL, NULL, "None");
+    ERR(&f, f.p[1], id, "release", NULL, NULL, "builtins", "ValueError",
+        "('Semaphore released too many times',)");
     drop(&f, id);
     CU_ASSERT_EQUAL(nobj(&f), 0);
     md_th_free(f.th);
@@ -1150,7 +1184,8 @@ static void test_condition_ownership_messages(void)
     fx_init(&f);
     md_peer *a = f.p[0], *b = f.p[1];
     char id[32];
-    MK_FAILS(&f, "Condition", T(1, I(1)), NULL, "TypeError");
+    MK_FAILS(&f, "Condition", T(1, I(1)), NULL,
+             "AttributeError: 'int' object has no attribute 'acquire'");
     MK(&f, "Condition", T(1, NONE), NULL, id);
     REPR(&f, id, "<Condition(<unlocked _thread.RLock object owner=0 count=0 at 0x%s>, 0)>");
     ERR(&f, a, id, "wait", NULL, NULL, "builtins", "RuntimeError",
@@ -1319,6 +1354,320 @@ static void test_condition_vanished_waiters_and_owners(void)
     RET(&f, f.p[4], id, "release", NULL, NULL, "None");
     REPR(&f, id, "<Condition(<unlocked _thread.RLock object owner=0 count=0 at 0x%s>, 0)>");
     drop(&f, id);
+    CU_ASSERT_EQUAL(nobj(&f), 0);
+    md_th_free(f.th);
+}
+
+/* A pickled proxy of our object ident as a client sends it:
+ * RebuildProxy(multiprocessing.managers.<cls>, Token(typeid, address,
+ * ident), 'pickle', {}). */
+static md_val *PROXY(const char *cls, const char *typeid, const char *ident)
+{
+    md_val *rebuild = md_global_new("multiprocessing.managers", "RebuildProxy");
+    md_val *func = md_global_new("multiprocessing.managers", cls);
+    md_val *addr = T(2, S("127.0.0.1"), I(50000));
+    md_val *token = md_pickle_token_new(typeid, addr, ident);
+    md_val *args = T(4, func, token, S("pickle"), md_dict_new());
+    md_val *p = md_opaque_new(MD_OPQ_REDUCE, rebuild, args);
+    md_decref(rebuild);
+    md_decref(addr);
+    md_decref(args);
+    return p;
+}
+
+/* m.Condition(m.Lock()): one lock, taken through either proxy; wait and
+ * notify only need it held (by anyone, as Python asks of a Lock), and
+ * the lock stays taken when a client that took it vanishes. */
+static void test_condition_on_a_shared_lock(void)
+{
+    fx f;
+    fx_init(&f);
+    md_peer *a = f.p[0], *b = f.p[1], *c = f.p[2];
+    char lk[32], cv[32];
+    MK(&f, "Lock", NULL, NULL, lk);
+    MK(&f, "Condition", T(1, PROXY("AcquirerProxy", "Lock", lk)), NULL, cv);
+    REPR_OF(&f, cv, "<Condition(<unlocked _thread.lock object at 0x%s>, 0)>", lk);
+    /* the proxy sent to create is counted while the condition lives */
+    drop(&f, lk);
+    CU_ASSERT_EQUAL(nobj(&f), 1);
+    CU_ASSERT_PTR_NOT_NULL(md_server_find(md_th_server(f.th), lk));
+    ERR(&f, a, cv, "wait", NULL, NULL, "builtins", "RuntimeError",
+        "('cannot wait on un-acquired lock',)");
+    ERR(&f, a, cv, "notify", NULL, NULL, "builtins", "RuntimeError",
+        "('cannot notify on un-acquired lock',)");
+    RET(&f, a, cv, "acquire", NULL, NULL, "True");
+    /* the same lock through its own proxy: taken */
+    RET(&f, b, lk, "acquire", T(1, FALSE_), NULL, "False");
+    REPR(&f, lk, "<locked _thread.lock object at 0x%s>");
+    PARKS(&f, a, cv, "wait", NULL, NULL);
+    REPR_OF(&f, cv, "<Condition(<unlocked _thread.lock object at 0x%s>, 1)>", lk);
+    /* b takes the lock through the Lock's proxy and notifies */
+    RET(&f, b, lk, "acquire", NULL, NULL, "True");
+    RET(&f, b, cv, "notify", NULL, NULL, "None");
+    NOTHING(&f, a);
+    /* a Lock has no owner: c releases what b took */
+    RET(&f, c, lk, "release", NULL, NULL, "None");
+    GOT(&f, a, "True");
+    REPR(&f, lk, "<locked _thread.lock object at 0x%s>");
+    /* a waiter that times out takes the lock back before replying */
+    PARKS(&f, a, cv, "wait", T(1, F(0.05)), NULL);
+    RET(&f, b, lk, "acquire", NULL, NULL, "True");
+    run(&f, PAST_TIMEOUTS);
+    NOTHING(&f, a);
+    RET(&f, b, cv, "release", NULL, NULL, "None");
+    GOT(&f, a, "False");
+    /* its holder vanishes: still taken, until anyone releases it */
+    md_th_close_peer(f.th, a);
+    RET(&f, b, cv, "acquire", T(1, FALSE_), NULL, "False");
+    RET(&f, b, lk, "release", NULL, NULL, "None");
+    ERR(&f, b, cv, "release", NULL, NULL, "builtins", "RuntimeError",
+        "('release unlocked lock',)");
+    /* dropping the condition releases the lock it held */
+    drop(&f, cv);
+    CU_ASSERT_EQUAL(nobj(&f), 0);
+    CU_ASSERT_PTR_NULL(md_server_find(md_th_server(f.th), lk));
+    md_th_free(f.th);
+}
+
+/* m.Condition(m.RLock()): the RLock is owned by the connection, which a
+ * client's proxies share per thread, so acquiring through the RLock's
+ * proxy and waiting through the condition's is one owner (CPython's
+ * server refuses that wait). A vanished owner's RLock is released. */
+static void test_condition_on_a_shared_rlock(void)
+{
+    fx f;
+    fx_init(&f);
+    md_peer *a = f.p[0], *b = f.p[1], *c = f.p[2];
+    char lk[32], cv[32];
+    MK(&f, "RLock", NULL, NULL, lk);
+    MK(&f, "Condition", NULL, D(1, S("lock"), PROXY("AcquirerProxy", "RLock", lk)), cv);
+    RET(&f, a, lk, "acquire", NULL, NULL, "True");
+    RET(&f, a, cv, "acquire", NULL, NULL, "True");
+    REPR_LIKE_OF(&f, cv, "<Condition(<locked _thread.RLock object owner=",
+                 " count=2 at 0x%s>, 0)>", lk);
+    ERR(&f, b, cv, "wait", NULL, NULL, "builtins", "RuntimeError",
+        "('cannot wait on un-acquired lock',)");
+    ERR(&f, b, cv, "release", NULL, NULL, "builtins", "RuntimeError",
+        "('cannot release un-acquired lock',)");
+    PARKS(&f, a, cv, "wait", NULL, NULL);
+    /* the wait released both levels */
+    RET(&f, b, lk, "acquire", T(1, FALSE_), NULL, "True");
+    RET(&f, b, cv, "notify", NULL, NULL, "None");
+    RET(&f, b, lk, "release", NULL, NULL, "None");
+    GOT(&f, a, "True");
+    /* a is back at depth 2 */
+    RET(&f, a, lk, "release", NULL, NULL, "None");
+    RET(&f, b, lk, "acquire", T(1, FALSE_), NULL, "False");
+    /* a vanishes holding it: released, handed to the next in line */
+    PARKS(&f, c, cv, "acquire", NULL, NULL);
+    md_th_close_peer(f.th, a);
+    GOT(&f, c, "True");
+    /* a waiter that vanishes holds nothing */
+    PARKS(&f, c, cv, "wait", NULL, NULL);
+    md_th_close_peer(f.th, c);
+    RET(&f, b, lk, "acquire", T(1, FALSE_), NULL, "True");
+    RET(&f, b, cv, "notify", NULL, NULL, "None");
+    RET(&f, b, cv, "release", NULL, NULL, "None");
+    REPR_OF(&f, cv, "<Condition(<unlocked _thread.RLock object owner=0 count=0 at 0x%s>, 0)>",
+            lk);
+    drop(&f, lk);
+    drop(&f, cv);
+    CU_ASSERT_EQUAL(nobj(&f), 0);
+    CU_ASSERT_PTR_NULL(md_server_find(md_th_server(f.th), lk));
+    md_th_free(f.th);
+}
+
+/* m.Condition(m.Semaphore()) as Python's Condition uses a semaphore:
+ * taken means no unit left, wait gives one back and takes one again. */
+static void test_condition_on_a_shared_semaphore(void)
+{
+    fx f;
+    fx_init(&f);
+    md_peer *a = f.p[0], *b = f.p[1], *c = f.p[2];
+    char sem[32], cv[32], bs[32], cb[32];
+    MK(&f, "Semaphore", T(1, I(2)), NULL, sem);
+    MK(&f, "Condition", T(1, PROXY("AcquirerProxy", "Semaphore", sem)), NULL, cv);
+    REPR_OF(&f, cv, "<Condition(<threading.Semaphore at 0x%s: value=2>, 0)>", sem);
+    RET(&f, a, cv, "acquire", NULL, NULL, "True");
+    /* one unit left: not taken yet */
+    ERR(&f, a, cv, "wait", NULL, NULL, "builtins", "RuntimeError",
+        "('cannot wait on un-acquired lock',)");
+    RET(&f, b, sem, "acquire", NULL, NULL, "True");
+    PARKS(&f, a, cv, "wait", NULL, NULL);
+    REPR_OF(&f, cv, "<Condition(<threading.Semaphore at 0x%s: value=1>, 1)>", sem);
+    /* c takes the unit a gave back, notifies, and a waits for a unit */
+    RET(&f, c, cv, "acquire", T(1, FALSE_), NULL, "True");
+    RET(&f, c, cv, "notify", NULL, NULL, "None");
+    NOTHING(&f, a);
+    /* anyone may release a semaphore */
+    RET(&f, b, sem, "release", NULL, NULL, "None");
+    GOT(&f, a, "True");
+    REPR(&f, sem, "<threading.Semaphore at 0x%s: value=0>");
+    /* a timed-out waiter takes a unit back before replying */
+    PARKS(&f, a, cv, "wait", T(1, F(0.05)), NULL);
+    RET(&f, b, sem, "acquire", NULL, NULL, "True");
+    run(&f, PAST_TIMEOUTS);
+    NOTHING(&f, a);
+    RET(&f, c, sem, "release", T(1, I(2)), NULL, "None");
+    GOT(&f, a, "False");
+    REPR(&f, sem, "<threading.Semaphore at 0x%s: value=1>");
+    /* a waiter that vanishes holds nothing */
+    RET(&f, c, cv, "acquire", NULL, NULL, "True");
+    PARKS(&f, c, cv, "wait", NULL, NULL);
+    md_th_close_peer(f.th, c);
+    REPR_OF(&f, cv, "<Condition(<threading.Semaphore at 0x%s: value=1>, 0)>", sem);
+    drop(&f, sem);
+    drop(&f, cv);
+    /* a BoundedSemaphore(0) is always taken, and cannot give a unit back */
+    MK(&f, "BoundedSemaphore", T(1, I(0)), NULL, bs);
+    MK(&f, "Condition", NULL, D(1, S("lock"), PROXY("AcquirerProxy", "BoundedSemaphore", bs)), cb);
+    RET(&f, a, cb, "notify", NULL, NULL, "None");
+    ERR(&f, a, cb, "wait", NULL, NULL, "builtins", "ValueError",
+        "('Semaphore released too many times',)");
+    drop(&f, bs);
+    drop(&f, cb);
+    CU_ASSERT_EQUAL(nobj(&f), 0);
+    CU_ASSERT_PTR_NULL(md_server_find(md_th_server(f.th), sem));
+    CU_ASSERT_PTR_NULL(md_server_find(md_th_server(f.th), bs));
+    md_th_free(f.th);
+}
+
+/* What Condition(lock) refuses, with CPython's texts where it has one. */
+static void test_condition_refuses_other_locks(void)
+{
+    fx f;
+    fx_init(&f);
+    char ev[32], co[32];
+    MK(&f, "Event", NULL, NULL, ev);
+    MK(&f, "Condition", NULL, NULL, co);
+    MK_FAILS(&f, "Condition", T(1, S("x")), NULL,
+             "AttributeError: 'str' object has no attribute 'acquire'");
+    MK_FAILS(&f, "Condition", T(1, PROXY("EventProxy", "Event", ev)), NULL,
+             "AttributeError: 'EventProxy' object has no attribute 'acquire'");
+    MK_FAILS(&f, "Condition", T(1, PROXY("AutoProxy", "Event", ev)), NULL,
+             "AttributeError: 'AutoProxy[Event]' object has no attribute 'acquire'");
+    MK_FAILS(&f, "Condition", T(1, PROXY("ConditionProxy", "Condition", co)), NULL,
+             "TypeError: managerd's Condition takes a Lock, RLock or Semaphore, not a Condition");
+    MK_FAILS(&f, "Condition", T(1, PROXY("AcquirerProxy", "Lock", "7d00ffffffff")), NULL,
+             "TypeError: managerd's Condition takes a lock of this server");
+    drop(&f, ev);
+    drop(&f, co);
+    CU_ASSERT_EQUAL(nobj(&f), 0);
+    CU_ASSERT_PTR_NULL(md_server_find(md_th_server(f.th), ev));
+    md_th_free(f.th);
+}
+
+/* ======================================================================
+ * Proxies in arguments and replies
+ * ====================================================================== */
+
+static bool exists(fx *f, const char *ident)
+{
+    return md_server_find(md_th_server(f->th), ident) != NULL;
+}
+
+/* A proxy passed as a keyword argument of create lives as long as the
+ * object holding it (m.dict(pets=pets)). */
+static void test_proxy_in_keyword_arguments_kept_alive(void)
+{
+    fx f;
+    fx_init(&f);
+    char inner[32], outer[32], ns[32];
+    MK(&f, "dict", NULL, D(1, S("ferrets"), I(2)), inner);
+    MK(&f, "dict", NULL, D(1, S("pets"), PROXY("DictProxy", "dict", inner)), outer);
+    MK(&f, "Namespace", NULL, D(1, S("x"), T(1, PROXY("DictProxy", "dict", inner))), ns);
+    drop(&f, inner);
+    CU_ASSERT_EQUAL(nobj(&f), 2);
+    CU_ASSERT_TRUE(exists(&f, inner));
+    /* update(k=p) replaces it: still held by the namespace */
+    RET(&f, f.p[0], outer, "update", NULL, D(1, S("pets"), I(0)), "None");
+    CU_ASSERT_TRUE(exists(&f, inner));
+    drop(&f, ns);
+    CU_ASSERT_FALSE(exists(&f, inner));
+    drop(&f, outer);
+    CU_ASSERT_EQUAL(nobj(&f), 0);
+    md_th_free(f.th);
+}
+
+/* A proxy inside a cyclic value (a list that holds itself) is counted
+ * once, and released when the cycle is collected. */
+static void test_proxy_in_a_cycle_counted_once(void)
+{
+    fx f;
+    fx_init(&f);
+    char d[32], inner[32];
+    MK(&f, "dict", NULL, NULL, d);
+    MK(&f, "list", NULL, NULL, inner);
+    md_val *cyc = md_list_new(0);
+    md_val *p = PROXY("ListProxy", "list", inner);
+    md_list_append(cyc, p);
+    md_list_append(cyc, cyc);
+    md_list_append(cyc, p);
+    md_decref(p);
+    /* the walk of the request ends, and counts p once */
+    RET(&f, f.p[0], d, "__setitem__", T(2, S("k"), cyc), NULL, "None");
+    drop(&f, inner);
+    md_gc_collect();
+    CU_ASSERT_TRUE(exists(&f, inner));
+    RET(&f, f.p[0], d, "__delitem__", T(1, S("k")), NULL, "None");
+    /* only the value model's cycle collector can free it now */
+    CU_ASSERT_TRUE(exists(&f, inner));
+    md_gc_collect();
+    CU_ASSERT_FALSE(exists(&f, inner));
+    drop(&f, d);
+    CU_ASSERT_EQUAL(nobj(&f), 0);
+    md_th_free(f.th);
+}
+
+/* A proxy taken out of a queue leaves the server with the reply: its
+ * referent waits for the getter's incref until the getter's next
+ * request, parked get or not. */
+static void test_queue_item_proxy_lives_until_the_getter_registers_it(void)
+{
+    fx f;
+    fx_init(&f);
+    md_peer *a = f.p[0], *b = f.p[1];
+    char q[32], l1[32], l2[32];
+    MK(&f, "Queue", NULL, NULL, q);
+    MK(&f, "list", NULL, NULL, l1);
+    MK(&f, "list", NULL, NULL, l2);
+    RET(&f, a, q, "put", T(1, md_list_new(0)), NULL, "None");
+    /* q.put([p]): nested in a plain list */
+    md_val *box = md_list_new(0);
+    md_val *p1 = PROXY("ListProxy", "list", l1);
+    md_list_append(box, p1);
+    md_decref(p1);
+    RET(&f, a, q, "put", T(1, box), NULL, "None");
+    drop(&f, l1);
+    CU_ASSERT_TRUE(exists(&f, l1));
+    RET(&f, b, q, "get", NULL, NULL, "[]");
+    send(&f, b, q, "get", NULL, NULL);
+    md_val *got = NULL;
+    CU_ASSERT_EQUAL(md_th_take(f.th, b, &got), MD_OUT_RETURN);
+    md_decref(got);
+    /* out of the queue, held for b */
+    CU_ASSERT_TRUE(exists(&f, l1));
+    /* b's RebuildProxy increfs it, then b calls again: b's count keeps it */
+    md_val *id = T(1, S(l1));
+    CU_ASSERT_EQUAL(md_th_server_call(f.th, "incref", id), MD_OUT_RETURN);
+    md_val *r = NULL;
+    md_th_take(f.th, NULL, &r);
+    md_decref(r);
+    md_decref(id);
+    RET(&f, b, q, "qsize", NULL, NULL, "0");
+    CU_ASSERT_TRUE(exists(&f, l1));
+    drop(&f, l1);
+    CU_ASSERT_FALSE(exists(&f, l1));
+    /* a parked getter, and a getter that never increfs */
+    PARKS(&f, b, q, "get", NULL, NULL);
+    RET(&f, a, q, "put", T(1, PROXY("ListProxy", "list", l2)), NULL, "None");
+    drop(&f, l2);
+    CU_ASSERT_EQUAL(md_th_take(f.th, b, &got), MD_OUT_RETURN);
+    md_decref(got);
+    CU_ASSERT_TRUE(exists(&f, l2));
+    RET(&f, b, q, "qsize", NULL, NULL, "0");
+    CU_ASSERT_FALSE(exists(&f, l2));
+    drop(&f, q);
     CU_ASSERT_EQUAL(nobj(&f), 0);
     md_th_free(f.th);
 }
@@ -1581,6 +1930,78 @@ typedef struct oom_step {
     const char *method;
 } oom_step;
 
+/* Recording peers for a sweep; may_carry: as a transport sets it for
+ * requests that name RebuildProxy. */
+static void rec_peers_init(rec_peer *peers, md_server *srv, bool may_carry)
+{
+    for (int i = 0; i < OOM_PEERS; i++) {
+        memset(&peers[i], 0, sizeof peers[i]);
+        md_peer_init(&peers[i].base, &rec_ops, srv);
+        peers[i].base.protocol = 4;
+        peers[i].base.may_carry_proxies = may_carry;
+    }
+}
+
+/* Send each step's request from its peer with the nth allocation
+ * failing; true when nothing failed. */
+static bool run_failing(md_server *srv, rec_peer *peers, md_val *const *reqs,
+                        const oom_step *steps, size_t nsteps, long n)
+{
+    unsigned long before = md_alloc_failures();
+    md_alloc_fail_after(n);
+    for (size_t i = 0; i < nsteps; i++) {
+        md_peer *p = &peers[steps[i].peer].base;
+        /* as a transport does: nothing more is read while parked */
+        if (!p->parked)
+            md_disp_request(srv, p, reqs[i], true);
+    }
+    md_alloc_fail_after(-1);
+    return md_alloc_failures() == before;
+}
+
+/* Each peer got want[i] replies. */
+static void check_replies(const rec_peer *peers, const size_t *want)
+{
+    for (int i = 0; i < OOM_PEERS; i++)
+        CU_ASSERT_EQUAL(peers[i].nreplies, want[i]);
+}
+
+static void rec_peers_close(rec_peer *peers, md_val **reqs, size_t nsteps)
+{
+    for (int i = 0; i < OOM_PEERS; i++)
+        md_peer_close(&peers[i].base);
+    for (size_t i = 0; i < nsteps; i++)
+        md_decref(reqs[i]);
+}
+
+/* One run of a sweep: the requests sent with the nth allocation failing,
+ * then every peer gone and the requests freed. When nothing failed, each
+ * peer got want[i] replies and the peers listed in parked (ended by -1)
+ * were still parked. Returns true when nothing failed. */
+static bool sweep_once(md_server *srv, md_val **reqs, const oom_step *steps, size_t nsteps,
+                       long n, bool may_carry, const size_t *want, const int *parked)
+{
+    rec_peer peers[OOM_PEERS];
+    rec_peers_init(peers, srv, may_carry);
+    bool completed = run_failing(srv, peers, reqs, steps, nsteps, n);
+    if (completed) {
+        check_replies(peers, want);
+        for (const int *i = parked; *i >= 0; i++)
+            CU_ASSERT_PTR_NOT_NULL(peers[*i].base.parked);
+    }
+    rec_peers_close(peers, reqs, nsteps);
+    return completed;
+}
+
+/* A Lock a vanished peer took stays taken: release it, whoever has it. */
+static void release_lock(fx *f, md_peer *q, const char *ident)
+{
+    send(f, q, ident, "release", NULL, NULL);
+    md_val *rel = NULL;
+    md_th_take(f->th, q, &rel);
+    md_decref(rel);
+}
+
 /* Blocking calls parked, completed, timed out and abandoned on every
  * type, with the Nth allocation failing for every N: whatever fails
  * fails cleanly (MemoryError or a dropped reply), and once memory is
@@ -1616,39 +2037,17 @@ static void test_sync_survives_allocation_failures(void)
                 args = T(1, I(60));
             reqs[i] = REQ(ids[steps[i].obj], steps[i].method, args);
         }
-        rec_peer peers[OOM_PEERS];
-        for (int i = 0; i < OOM_PEERS; i++) {
-            memset(&peers[i], 0, sizeof peers[i]);
-            md_peer_init(&peers[i].base, &rec_ops, srv);
-            peers[i].base.protocol = 4;
-        }
-        unsigned long before = md_alloc_failures();
-        md_alloc_fail_after(n);
-        for (size_t i = 0; i < nsteps; i++) {
-            md_peer *p = &peers[steps[i].peer].base;
-            /* as a transport does: nothing more is read while parked */
-            if (!p->parked)
-                md_disp_request(srv, p, reqs[i], true);
-        }
-        md_alloc_fail_after(-1);
-        completed = md_alloc_failures() == before;
-        if (completed) {
-            /* the run without a failure went as planned: the parked
-             * calls were completed by the later steps, except peer 3's
-             * RLock acquire (the owner is one level deep still) and
-             * peer 7's Barrier wait (1 of 2 parties) */
-            static const size_t want[OOM_PEERS] = {2, 1, 3, 0, 2, 3, 1, 4};
-            for (int i = 0; i < OOM_PEERS; i++)
-                CU_ASSERT_EQUAL(peers[i].nreplies, want[i]);
-            CU_ASSERT_PTR_NOT_NULL(peers[3].base.parked);
-            CU_ASSERT_PTR_NOT_NULL(peers[7].base.parked);
-        }
-        for (int i = 0; i < OOM_PEERS; i++)
-            md_peer_close(&peers[i].base);
-        for (size_t i = 0; i < nsteps; i++)
-            md_decref(reqs[i]);
-        /* everything let go: the locks are free, the objects work */
+        /* the run without a failure goes as planned: the parked calls
+         * are completed by the later steps, except peer 3's RLock
+         * acquire (the owner is one level deep still) and peer 7's
+         * Barrier wait (1 of 2 parties) */
+        static const size_t want[OOM_PEERS] = {2, 1, 3, 0, 2, 3, 1, 4};
+        static const int parked[] = {3, 7, -1};
+        completed = sweep_once(srv, reqs, steps, nsteps, n, false, want, parked);
+        /* everything let go: the owned locks are free, the objects
+         * work; the Lock stays taken if a vanished peer took it */
         md_peer *q = f.p[0];
+        release_lock(&f, q, ids[LOCK]);
         RET(&f, q, ids[LOCK], "acquire", T(1, FALSE_), NULL, "True");
         RET(&f, q, ids[RLOCK], "acquire", T(1, FALSE_), NULL, "True");
         RET(&f, q, ids[COND], "acquire", T(1, FALSE_), NULL, "True");
@@ -1663,6 +2062,81 @@ static void test_sync_survives_allocation_failures(void)
             drop(&f, ids[i]);
         md_th_close_peer(f.th, q);
         CU_ASSERT_EQUAL(nobj(&f), 0);
+        md_th_free(f.th);
+    }
+    CU_ASSERT_TRUE(completed);
+}
+
+/* The same with a Condition on a shared Lock and RLock, and proxies that
+ * travel through a queue: whatever allocation fails, once the peers are
+ * gone and the lock released, the objects work and every one is freed
+ * when dropped. */
+static void test_shared_locks_and_queued_proxies_survive_allocation_failures(void)
+{
+    enum { LK, RL, CL, CR, Q, L, BS, CB, NOBJ2 };
+    static const oom_step steps[] = {
+        {0, CL, "acquire"}, {0, CL, "wait"},    {1, LK, "acquire"}, {1, CL, "notify"},
+        {2, CL, "acquire"}, {1, LK, "release"}, {3, RL, "acquire"}, {3, CR, "acquire"},
+        {3, CR, "wait"},    {4, CR, "acquire"}, {4, RL, "acquire"}, {4, CR, "notify_all"},
+        {4, CR, "release"}, {4, RL, "release"}, {5, Q, "put"},      {6, Q, "get"},
+        {6, Q, "qsize"},    {7, CB, "acquire"}, {7, CB, "wait"},    {6, CB, "acquire"},
+        {6, CB, "notify"},  {6, CB, "release"},
+    };
+    size_t nsteps = sizeof steps / sizeof steps[0];
+    bool completed = false;
+    for (long n = 0; n < 2000 && !completed; n++) {
+        fx f;
+        fx_init(&f);
+        md_server *srv = md_th_server(f.th);
+        char ids[NOBJ2][32];
+        MK(&f, "Lock", NULL, NULL, ids[LK]);
+        MK(&f, "RLock", NULL, NULL, ids[RL]);
+        MK(&f, "Condition", T(1, PROXY("AcquirerProxy", "Lock", ids[LK])), NULL, ids[CL]);
+        MK(&f, "Condition", T(1, PROXY("AcquirerProxy", "RLock", ids[RL])), NULL, ids[CR]);
+        MK(&f, "Queue", NULL, NULL, ids[Q]);
+        MK(&f, "list", NULL, NULL, ids[L]);
+        MK(&f, "BoundedSemaphore", NULL, NULL, ids[BS]);
+        MK(&f, "Condition", T(1, PROXY("AcquirerProxy", "BoundedSemaphore", ids[BS])), NULL,
+           ids[CB]);
+        md_val *reqs[sizeof steps / sizeof steps[0]];
+        for (size_t i = 0; i < nsteps; i++) {
+            md_val *args = NULL;
+            if (steps[i].obj == Q && strcmp(steps[i].method, "put") == 0)
+                args = T(1, T(1, PROXY("ListProxy", "list", ids[L])));
+            else if (strcmp(steps[i].method, "wait") == 0)
+                args = T(1, I(60));
+            reqs[i] = REQ(ids[steps[i].obj], steps[i].method, args);
+        }
+        drop(&f, ids[L]);
+        /* without a failure: peer 0's wait completes once peer 1
+         * releases the Lock; peer 2 waits for the Lock peer 0 holds;
+         * peer 3's wait completes when peer 4 lets the RLock go; the
+         * list goes through the queue; peer 7's wait on the semaphore
+         * completes when peer 6 releases it */
+        static const size_t want[OOM_PEERS] = {2, 3, 0, 3, 5, 1, 5, 2};
+        static const int parked[] = {2, -1};
+        completed = sweep_once(srv, reqs, steps, nsteps, n, true, want, parked);
+        md_peer *q = f.p[0];
+        release_lock(&f, q, ids[LK]);
+        RET(&f, q, ids[CL], "acquire", T(1, FALSE_), NULL, "True");
+        RET(&f, q, ids[LK], "acquire", T(1, FALSE_), NULL, "False");
+        RET(&f, q, ids[CL], "notify_all", NULL, NULL, "None");
+        RET(&f, q, ids[LK], "release", NULL, NULL, "None");
+        RET(&f, q, ids[RL], "acquire", T(1, FALSE_), NULL, "True");
+        RET(&f, q, ids[CR], "notify", NULL, NULL, "None");
+        RET(&f, q, ids[CR], "release", NULL, NULL, "None");
+        /* a BoundedSemaphore(1) a vanished peer took stays taken too */
+        release_lock(&f, q, ids[BS]);
+        RET(&f, q, ids[CB], "acquire", T(1, FALSE_), NULL, "True");
+        RET(&f, q, ids[CB], "notify_all", NULL, NULL, "None");
+        RET(&f, q, ids[CB], "release", NULL, NULL, "None");
+        for (int i = 0; i < NOBJ2; i++)
+            if (i != L)
+                drop(&f, ids[i]);
+        md_th_close_peer(f.th, q);
+        CU_ASSERT_EQUAL(nobj(&f), 0);
+        for (int i = 0; i < NOBJ2; i++)
+            CU_ASSERT_PTR_NULL(md_server_find(srv, ids[i]));
         md_th_free(f.th);
     }
     CU_ASSERT_TRUE(completed);
@@ -1693,7 +2167,8 @@ void md_test_register_types_sync(void)
     MD_ADD_TEST(s, test_event_thousand_waiters);
     MD_ADD_TEST(s, test_lock_acquire_release_and_messages);
     MD_ADD_TEST(s, test_lock_blocking_acquire_and_timeout);
-    MD_ADD_TEST(s, test_lock_released_when_its_holder_vanishes);
+    MD_ADD_TEST(s, test_lock_stays_held_when_its_holder_vanishes);
+    MD_ADD_TEST(s, test_bounded_semaphore_stays_taken_when_its_holder_vanishes);
     MD_ADD_TEST(s, test_lock_dropped_by_its_clients_while_held);
     MD_ADD_TEST(s, test_rlock_owner_depth_and_messages);
     MD_ADD_TEST(s, test_rlock_released_when_its_owner_vanishes);
@@ -1704,8 +2179,16 @@ void md_test_register_types_sync(void)
     MD_ADD_TEST(s, test_condition_notify_n_and_notify_all);
     MD_ADD_TEST(s, test_condition_timeout_returns_false_after_reacquiring);
     MD_ADD_TEST(s, test_condition_vanished_waiters_and_owners);
+    MD_ADD_TEST(s, test_condition_on_a_shared_lock);
+    MD_ADD_TEST(s, test_condition_on_a_shared_rlock);
+    MD_ADD_TEST(s, test_condition_on_a_shared_semaphore);
+    MD_ADD_TEST(s, test_condition_refuses_other_locks);
+    MD_ADD_TEST(s, test_proxy_in_keyword_arguments_kept_alive);
+    MD_ADD_TEST(s, test_proxy_in_a_cycle_counted_once);
+    MD_ADD_TEST(s, test_queue_item_proxy_lives_until_the_getter_registers_it);
     MD_ADD_TEST(s, test_barrier_three_parties);
     MD_ADD_TEST(s, test_barrier_timeout_abort_and_reset);
     MD_ADD_TEST(s, test_sync_replays_captured_requests);
     MD_ADD_TEST(s, test_sync_survives_allocation_failures);
+    MD_ADD_TEST(s, test_shared_locks_and_queued_proxies_survive_allocation_failures);
 }
