@@ -1082,6 +1082,10 @@ void md_disp_request(md_server *srv, md_peer *peer, md_val *request, bool long_c
     gc_schedule(srv);
     int protocol = peer->protocol;
     md_val *ident, *method, *args, *kwds;
+    if (!request) { /* the transport ran out of memory building it */
+        reply_traceback(srv, peer, protocol, "MemoryError: building the request");
+        return;
+    }
     if (!unpack(request, &ident, &method, &args, &kwds)) {
         reply_traceback(srv, peer, protocol,
                         "ValueError: a request must be (ident, methodname, args, kwds)");

@@ -80,6 +80,10 @@
 #define MD_SHM_NAME_PREFIX       "psm_"
 #define MD_SHM_NAME_HEX          8
 
+/* An authkey shorter than this draws a warning at start (an empty one is
+ * refused): Python's own keys are 32 random bytes. */
+#define MD_AUTHKEY_WARN_BELOW    16
+
 /* Server-wide counts. */
 #define MD_MAX_CONNECTIONS_DEFAULT 100000
 #define MD_MAX_OBJECTS_DEFAULT     (1u << 24)
