@@ -52,11 +52,13 @@
 #define MD_MAX_VALUE_WORK        10000000
 
 /* Cycle collection during operation (core/value.c): a young collection
- * once this many containers were made since the last one (about a
- * millisecond of work), and a full one only when the survivors of young
- * collections exceed both MD_GC_FULL_MIN and a quarter of the old
- * generation, so the full walk of a million stored containers is paid
- * once per 250,000 new long-lived ones. */
+ * once this many containers were made since the last one (well under a
+ * millisecond), followed by a full one while the old generation holds
+ * fewer than MD_GC_FULL_MIN containers (a few milliseconds at most);
+ * past that, a full one only when the survivors of young collections
+ * reach a quarter of the old generation, so the full walk of a million
+ * stored containers (about 25 ms) is paid once per 250,000 new
+ * long-lived ones. */
 #define MD_GC_YOUNG_THRESHOLD    10000
 #define MD_GC_FULL_MIN           100000
 

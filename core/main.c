@@ -205,8 +205,13 @@ static md_auth_key *key_generate(void)
     sodium_bin2hex(hex, sizeof hex, raw, sizeof raw);
     sodium_memzero(raw, sizeof raw);
     snprintf(key_file, sizeof key_file, "%s/managerd-authkey.%ld", dir, (long)getpid());
-    /* O_EXCL: never write into a file (or FIFO) someone put there. */
-    int fd = open(key_file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    /* O_EXCL: never write into a file (or FIFO) someone put there. The
+     * folder is ours alone, so what is there is a crashed run's left-over
+     * with our PID: remove it once. */
+    int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    int fd = open(key_file, flags, 0600);
+    if (fd < 0 && errno == EEXIST && unlink(key_file) == 0)
+        fd = open(key_file, flags, 0600);
     if (fd < 0 || write(fd, hex, 64) != 64) {
         fprintf(stderr, "managerd: cannot write %s: %s\n", key_file, strerror(errno));
         if (fd >= 0) {

@@ -438,11 +438,14 @@ size_t md_gc_maybe_collect(void)
     if (draining || !md_gc_due())
         return 0;
     size_t nfreed = collect_list(&young_list);
-    /* CPython's rule for the full collection: only once the survivors of
-     * young collections since the last one reach a quarter of the old
-     * generation, so its cost stays linear in the allocations. */
+    /* A full collection frees the cycles that were still in use at their
+     * young collection (a cyclic value stored, then deleted). While the
+     * old generation is small it is cheap, and runs each time; past
+     * that, CPython's rule: once the survivors of young collections since
+     * the last one reach a quarter of the old generation, so the cost
+     * stays linear in the allocations. */
     size_t nold = gc_count - young_count;
-    if (old_pending > MD_GC_FULL_MIN && old_pending > nold / 4)
+    if (old_pending && (nold < MD_GC_FULL_MIN || old_pending > nold / 4))
         nfreed += md_gc_collect();
     return nfreed;
 }

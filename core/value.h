@@ -316,12 +316,13 @@ size_t md_gc_collect(void);
 /* Live container count, for tests and debug_info. */
 size_t md_gc_tracked(void);
 /* The collection to run during operation, at a point where no value is
- * half built (the server: after each request). Collects the young
+ * half built (the server: between requests). Collects the young
  * generation once MD_GC_YOUNG_THRESHOLD containers were made since the
- * last collection, and everything once the young collections' survivors
- * reach a quarter of the old generation (CPython's rule), so the work is
- * linear in the allocations and a million stored objects are not walked
- * per request. Returns the number freed. */
+ * last collection, then everything while the old generation is small or
+ * once the young collections' survivors reach a quarter of it (CPython's
+ * rule), so the work is linear in the allocations and a million stored
+ * objects are not walked per request (core/limits.h). Returns the
+ * number freed. */
 size_t md_gc_maybe_collect(void);
 /* True when md_gc_maybe_collect has work to do. */
 bool md_gc_due(void);
