@@ -1,7 +1,8 @@
 /* test_security.c - the hardening points of issue 8 that can be shown
  * without sockets, each written as the attack: debug_info over many
  * objects, reference counts at 32 bits, shared-memory names, nested
- * frozensets in lookups, and the cycle collector's generations.
+ * frozensets in lookups, the cycle collector's generations, socket
+ * modes and the folder checks.
  * (The attacks that need a running server are tests/security/.) */
 #include "tests/unit/unit.h"
 
@@ -9,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/limits.h"
 #include "core/obj.h"
@@ -16,6 +19,7 @@
 #include "core/value.h"
 #include "core/value_impl.h"
 #include "tests/unit/harness.h"
+#include "transports/address.h"
 
 /* ---- 8: debug_info is bounded ------------------------------------------ */
 
@@ -210,6 +214,51 @@ static void test_young_collection_frees_cycles_and_keeps_what_old_holds(void)
     CU_ASSERT_EQUAL(md_gc_tracked(), start);
 }
 
+/* ---- 12, 14: addresses and folders ------------------------------------- */
+
+static void test_unix_address_mode_option_is_checked(void)
+{
+    md_addr a;
+    char err[300];
+    CU_ASSERT_EQUAL(md_addr_parse("unix:/tmp/x.sock", &a, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(a.mode, 0);   /* 0600 */
+    CU_ASSERT_EQUAL(md_addr_parse("unix:/tmp/x.sock?mode=0660", &a, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(a.mode, 0660);
+    CU_ASSERT_EQUAL(md_addr_parse("unix:/tmp/x.sock?serializer=auto&mode=0666", &a, err, sizeof err),
+                    0);
+    CU_ASSERT(a.mode == 0666 && strcmp(a.serializer, "auto") == 0);
+    static const char *const bad[] = {
+        "unix:/tmp/x.sock?mode=0777", "unix:/tmp/x.sock?mode=0400", "unix:/tmp/x.sock?mode=1666",
+        "unix:/tmp/x.sock?mode=", "unix:/tmp/x.sock?mode=66x", "unix:@abstract?mode=0660",
+        "127.0.0.1:5000?mode=0660", "unix:/tmp/x.sock?other=1",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CU_ASSERT_EQUAL(md_addr_parse(bad[i], &a, err, sizeof err), -1);
+}
+
+static void test_private_folder_check_refuses_links_and_open_modes(void)
+{
+    char dir[] = "/tmp/md-test-folder.XXXXXX";
+    char path[64], err[300];
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    CU_ASSERT_EQUAL(md_addr_check_folder(dir, true, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(chmod(dir, 0750), 0);
+    CU_ASSERT_EQUAL(md_addr_check_folder(dir, true, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(md_addr_check_folder(dir, false, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(chmod(dir, 0777), 0);
+    CU_ASSERT_EQUAL(md_addr_check_folder(dir, false, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "writable"));
+    CU_ASSERT_EQUAL(chmod(dir, 01777), 0);   /* sticky, as /tmp */
+    CU_ASSERT_EQUAL(md_addr_check_folder(dir, false, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(chmod(dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/link", dir);
+    CU_ASSERT_EQUAL(symlink(dir, path), 0);
+    CU_ASSERT_EQUAL(md_addr_check_folder(path, true, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(md_addr_check_folder(path, false, err, sizeof err), -1);
+    unlink(path);
+    rmdir(dir);
+}
+
 void md_test_register_security(void)
 {
     CU_pSuite s = md_test_suite("security");
@@ -220,4 +269,6 @@ void md_test_register_security(void)
     MD_ADD_TEST(s, test_nested_frozenset_equality_keeps_its_budget_across_lookups);
     MD_ADD_TEST(s, test_dict_lookup_inside_equality_counts_toward_depth);
     MD_ADD_TEST(s, test_young_collection_frees_cycles_and_keeps_what_old_holds);
+    MD_ADD_TEST(s, test_unix_address_mode_option_is_checked);
+    MD_ADD_TEST(s, test_private_folder_check_refuses_links_and_open_modes);
 }
