@@ -396,7 +396,9 @@ static void sip_make_key(void)
         randombytes_buf(sip_key, sizeof sip_key);
 }
 
-static int64_t hash_bytes(const void *data, size_t n)
+/* Not inlined: its locals would sit in md_val__hash's frame, which
+ * hashing nested tuples multiplies by the depth (MD_MAX_DEPTH). */
+__attribute__((noinline)) static int64_t hash_bytes(const void *data, size_t n)
 {
     pthread_once(&sip_once, sip_make_key);
     unsigned char out[crypto_shorthash_BYTES];
