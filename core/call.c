@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
@@ -118,6 +119,28 @@ int md_raise_traceback(md_call *call, const char *type, const char *fmt, ...)
     if (!v)
         return out_of_memory(call);
     return set_outcome(call, MD_OUT_TRACEBACK, v);
+}
+
+/* ---- argument checks ---------------------------------------------- */
+
+int md_check_keywords(md_call *call, const char *fname, uint16_t flags, const md_val *kwds)
+{
+    if (!kwds || md_typeof(kwds) != MD_T_DICT || md_dict_len(kwds) == 0)
+        return 0;
+    const char *cls = call->self ? call->self->type->pyclass : NULL;
+    bool refuse = (flags & MD_M_NOKW) ||
+                  (call->method && cls && !(flags & (MD_M_VARKW | MD_M_KEYWORDS)));
+    if (!refuse)
+        return 0;
+    if (!call->method)
+        md_raise(call, "builtins", "TypeError", "%s() takes no keyword arguments",
+                 cls ? cls : fname);
+    else if (strncmp(fname, "__", 2) == 0 && !(flags & MD_M_DESCR))
+        md_raise(call, "builtins", "TypeError", "wrapper %s() takes no keyword arguments", fname);
+    else
+        md_raise(call, "builtins", "TypeError", "%s.%s() takes no keyword arguments",
+                 cls ? cls : call->self->type->name, fname);
+    return -1;
 }
 
 /* ---- argument conversion --------------------------------------------- */

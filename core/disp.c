@@ -326,6 +326,8 @@ static int bind_args(md_call *call, const char *fname, const char *const *params
     size_t nparams = 0;
     while (params[nparams])
         nparams++;
+    if (md_check_keywords(call, fname, flags, kwds) < 0)
+        return -1;
     size_t n = args ? seq_len(args) : 0;
     call->nargs = n;
     if (n > nparams && !(flags & MD_M_VARARGS)) {

@@ -42,6 +42,13 @@
  * most a 64 MiB message can carry back anyway. */
 #define MD_MAX_REPEAT_ITEMS      ((size_t)1 << 24)
 
+/* Lazy iterables a client passes as data (range, zip, map, filter, iter,
+ * ...; core/types/iterables.c): the most steps one evaluation takes,
+ * items skipped by filter() or an iterator's position included. A
+ * list(range(10**12)) gets MemoryError at once instead of filling the
+ * server's memory; 16M items is as many as MD_MAX_REPEAT_ITEMS allows. */
+#define MD_MAX_ITER_ITEMS        ((size_t)1 << 24)
+
 /* repr()/str() output: a value built from shared references can have an
  * astronomically long repr though its pickle is tiny. 16 MiB is far more
  * than any proxy's str() is useful for. */

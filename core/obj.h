@@ -46,6 +46,16 @@ typedef int (*md_method_fn)(md_call *call);
 enum md_method_flags {
     MD_M_VARARGS = 1 << 0,  /* extra positional args land in call->varargs */
     MD_M_VARKW = 1 << 1,    /* unknown keywords land in call->varkw */
+    /* Keyword arguments: a method of a type with a pyclass (a Python
+     * builtin type: dict, list, ...) refuses them, as CPython's C methods
+     * do, unless its row says MD_M_KEYWORDS (list.sort) or MD_M_VARKW;
+     * MD_M_NOKW refuses them anywhere (the ctor_flags of list() and
+     * set()). MD_M_DESCR names a dunder row a method of the class
+     * ("dict.__getitem__()") rather than a slot wrapper ("wrapper
+     * __len__()") in that TypeError. */
+    MD_M_NOKW = 1 << 2,
+    MD_M_KEYWORDS = 1 << 3,
+    MD_M_DESCR = 1 << 4,
 };
 
 typedef struct md_method {
@@ -90,6 +100,10 @@ struct md_type {
      * owns. Called only for objects the peer registered with
      * md_peer_watch. */
     void (*peer_gone)(md_obj *self, md_peer *peer);
+    /* The Python builtin class behind the type ("dict", "array"), whose
+     * methods take no keyword arguments (MD_M_NOKW above); NULL for types
+     * CPython's server runs as Python code (Queue, Namespace, ...). */
+    const char *pyclass;
 };
 
 /* The common head of every shared object. */
@@ -147,6 +161,12 @@ int md_raise_pyerr(md_call *call, const md_pyerr *e);
 /* #TRACEBACK with a Python-like traceback text ending in "TYPE: msg\n". */
 int md_raise_traceback(md_call *call, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The dispatcher's check of keyword arguments for a call of fname (a
+ * method when call->method is set, else a constructor) with flags: 0, or
+ * -1 with CPython 3.13's TypeError ("dict.pop() takes no keyword
+ * arguments") raised on the call. See MD_M_NOKW. */
+int md_check_keywords(md_call *call, const char *fname, uint16_t flags, const md_val *kwds);
 
 /* Helpers for handlers: argument conversion with Python's TypeError
  * messages. Return 0, or -1 with the error already raised on the call. */

@@ -442,6 +442,7 @@ static const char *const array_exposed[] = {
 
 const md_type md_type_array = {
     .name = "Array",
+    .pyclass = "array",
     .size = sizeof(md_arrayobj),
     .methods = array_methods,
     .exposed = array_exposed,

@@ -11,14 +11,13 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/types/iterables.h"
 
 /* ====================================================================== */
 /* UTF-8                                                                   */
 /* ====================================================================== */
 
-/* The code point at s[*i] (str values are valid UTF-8, surrogates
- * included as 3 bytes), advancing *i. */
-static uint32_t utf8_next(const uint8_t *s, size_t n, size_t *i)
+uint32_t md_cu_utf8_next(const uint8_t *s, size_t n, size_t *i)
 {
     uint8_t c = s[*i];
     size_t len = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
@@ -31,7 +30,7 @@ static uint32_t utf8_next(const uint8_t *s, size_t n, size_t *i)
     return cp;
 }
 
-static size_t utf8_put(uint32_t cp, char *out)
+size_t md_cu_utf8_put(uint32_t cp, char *out)
 {
     if (cp < 0x80) {
         out[0] = (char)cp;
@@ -58,7 +57,7 @@ static size_t utf8_put(uint32_t cp, char *out)
 static md_val *char_value(uint32_t cp, bool py2)
 {
     char buf[4];
-    size_t n = utf8_put(cp, buf);
+    size_t n = md_cu_utf8_put(cp, buf);
     return py2 && cp < 0x80 ? md_str_new_py2(buf, n) : md_str_new(buf, n);
 }
 
@@ -78,12 +77,15 @@ static md_val *nomem(md_val *partial, md_pyerr *e)
     return NULL;
 }
 
-static bool is_ordered_dict(const md_val *v)
+static bool is_opaque_of(const md_val *v, const char *module, const char *name)
 {
     return md_typeof(v) == MD_T_OPAQUE && md_typeof(md_opaque_callable(v)) == MD_T_GLOBAL &&
-           md_global_is(md_opaque_callable(v), "collections", "OrderedDict");
+           md_global_is(md_opaque_callable(v), module, name);
 }
 
+/* The dict subclasses of collections, as they pickle: OrderedDict and
+ * defaultdict(factory) carry their items as SETITEMS, Counter as its one
+ * argument, a dict. */
 bool md_cu_mapping(const md_val *v, const md_val **dict, const md_val **pairs)
 {
     *dict = NULL;
@@ -92,8 +94,18 @@ bool md_cu_mapping(const md_val *v, const md_val **dict, const md_val **pairs)
         *dict = v;
         return true;
     }
-    if (is_ordered_dict(v)) {
+    if (is_opaque_of(v, "collections", "OrderedDict") ||
+        is_opaque_of(v, "collections", "defaultdict")) {
         *pairs = md_opaque_dictitems(v);
+        return true;
+    }
+    if (is_opaque_of(v, "collections", "Counter")) {
+        const md_val *args = md_opaque_args(v);
+        if (md_typeof(args) == MD_T_TUPLE && md_tuple_len(args) == 1 &&
+            md_typeof(md_tuple_get(args, 0)) == MD_T_DICT)
+            *dict = md_tuple_get(args, 0);
+        else
+            *pairs = md_opaque_dictitems(v);
         return true;
     }
     return false;
@@ -108,7 +120,7 @@ static md_val *str_chars(const md_val *v, md_pyerr *e)
         return nomem(NULL, e);
     bool py2 = md_str_is_py2(v);
     for (size_t i = 0; i < n;)
-        if (!append_steal(out, char_value(utf8_next(s, n, &i), py2)))
+        if (!append_steal(out, char_value(md_cu_utf8_next(s, n, &i), py2)))
             return nomem(out, e);
     return out;
 }
@@ -155,10 +167,12 @@ md_val *md_cu_items(const md_val *v, md_pyerr *e)
         return out;
     case MD_T_OPAQUE: {
         char code;
+        const md_val *dict, *pairs;
         if (md_cu_array_decode(v, &code, &out, e))
             return out;
-        if (is_ordered_dict(v)) {
-            const md_val *pairs = md_opaque_dictitems(v);
+        if (md_cu_mapping(v, &dict, &pairs)) {
+            if (dict)
+                return md_cu_items(dict, e);
             size_t n = pairs ? md_list_len(pairs) : 0;
             if (!(out = md_list_new(n)))
                 return nomem(NULL, e);
@@ -167,7 +181,8 @@ md_val *md_cu_items(const md_val *v, md_pyerr *e)
                     return nomem(out, e);
             return out;
         }
-        break;
+        /* range, zip, map, iter(...), deque, ...: evaluated from an allow-list */
+        return md_it_items(v, e);
     }
     default:
         break;
@@ -587,7 +602,7 @@ static int store_char(const md_cu_typecode *t, const md_val *v, uint8_t *p, md_p
         return -1;
     }
     size_t i = 0;
-    store_le(p, 4, utf8_next((const uint8_t *)md_str_data(v), md_str_nbytes(v), &i));
+    store_le(p, 4, md_cu_utf8_next((const uint8_t *)md_str_data(v), md_str_nbytes(v), &i));
     return 0;
 }
 

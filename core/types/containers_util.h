@@ -34,12 +34,15 @@ md_obj *md_iterator_over_dict(md_obj *dict);
 
 /* The items `for x in v` yields, as a new list: list, tuple, set,
  * frozenset, dict (its keys), str (1-character strs), bytes and bytearray
- * (ints), an array.array value (its items) and an OrderedDict (its keys).
- * Anything else: TypeError "'int' object is not iterable". */
+ * (ints), an array.array value (its items), an OrderedDict, defaultdict
+ * or Counter (its keys), and the lazy iterables of iterables.h (range,
+ * zip, map, iter(...), deque, ...). Anything else: TypeError "'int'
+ * object is not iterable". Every container takes its iterables here. */
 md_val *md_cu_items(const md_val *v, md_pyerr *e);
 /* Whether v is a mapping managerd can read: a dict, or an opaque
- * collections.OrderedDict. *items gets a borrowed dict, or a borrowed list
- * of (key, value) tuples for the OrderedDict (NULL when it has none). */
+ * collections.OrderedDict, defaultdict or Counter. *dict gets a borrowed
+ * dict, or *pairs a borrowed list of (key, value) tuples (both NULL when
+ * it has no items). */
 bool md_cu_mapping(const md_val *v, const md_val **dict, const md_val **pairs);
 
 /* ---- indexes and slices -------------------------------------------------- */
@@ -64,6 +67,14 @@ static inline size_t md_cu_slice_at(const md_cu_slice *s, size_t k)
 }
 /* Python 2's __getslice__(i, j) clamping: 0 <= *lo <= *hi <= length. */
 void md_cu_clamp_simple(int64_t i, int64_t j, size_t length, size_t *lo, size_t *hi);
+
+/* ---- UTF-8 of str values ----------------------------------------------- */
+
+/* The code point at s[*i] (str values are valid UTF-8, surrogates
+ * included as 3 bytes), advancing *i. */
+uint32_t md_cu_utf8_next(const uint8_t *s, size_t n, size_t *i);
+/* cp as UTF-8 into out (4 bytes room); returns the length. */
+size_t md_cu_utf8_put(uint32_t cp, char *out);
 
 /* ---- misc ------------------------------------------------------------------- */
 

@@ -12,6 +12,7 @@
  *     failed update leaves the dict as it was (Python stops half-way).
  */
 #include "core/types/containers_util.h"
+#include "core/types/builtin_fns.h"
 
 #include <string.h>
 
@@ -121,7 +122,7 @@ static int do_update(md_call *call, md_val *d, const char *fname)
     md_val *pairs = nargs ? update_pairs(md_tuple_get(args, 0), &e) : NULL;
     if ((nargs && !pairs) || apply_pairs(d, pairs, call->varkw, &e) < 0) {
         md_decref(pairs);
-        return md_raise_pyerr(call, &e);
+        return md_bf_raise(call, &e); /* KeyError(key) of an itemgetter in map() */
     }
     md_decref(pairs);
     return md_return_none(call);
@@ -425,9 +426,11 @@ static md_val *dict_getvalue(md_obj *self, md_call *call, md_pyerr *e)
 }
 
 static const md_method dict_methods[] = {
-    {.name = "__contains__", .fn = d_contains, .params = {"key"}, .min_args = 1, .max_args = 1},
+    {.name = "__contains__", .fn = d_contains, .params = {"key"}, .min_args = 1, .max_args = 1,
+     .flags = MD_M_DESCR},
     {.name = "__delitem__", .fn = d_delitem, .params = {"key"}, .min_args = 1, .max_args = 1},
-    {.name = "__getitem__", .fn = d_getitem, .params = {"key"}, .min_args = 1, .max_args = 1},
+    {.name = "__getitem__", .fn = d_getitem, .params = {"key"}, .min_args = 1, .max_args = 1,
+     .flags = MD_M_DESCR},
     {.name = "__iter__", .fn = d_iter, .result_typeid = "Iterator"},
     {.name = "__len__", .fn = d_len},
     {.name = "__setitem__", .fn = d_setitem, .params = {"key", "value"}, .min_args = 2,
@@ -448,7 +451,7 @@ static const md_method dict_methods[] = {
     {.name = "values", .fn = d_values},
     {.name = "__ior__", .fn = d_ior, .params = {"other"}, .min_args = 1, .max_args = 1},
     {.name = "__or__", .fn = d_or, .params = {"other"}, .min_args = 1, .max_args = 1},
-    {.name = "__reversed__", .fn = d_reversed},
+    {.name = "__reversed__", .fn = d_reversed, .flags = MD_M_DESCR},
     {.name = "__ror__", .fn = d_ror, .params = {"other"}, .min_args = 1, .max_args = 1},
     {.name = "fromkeys", .fn = d_fromkeys, .params = {"iterable", "value"}, .min_args = 1,
      .max_args = 2},
@@ -467,6 +470,7 @@ static const char *const dict_exposed[] = {
 
 const md_type md_type_dict = {
     .name = "dict",
+    .pyclass = "dict",
     .size = sizeof(md_cu_valobj),
     .methods = dict_methods,
     .exposed = dict_exposed,

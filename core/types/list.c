@@ -10,13 +10,16 @@
  * any other request runs.
  *
  * Differences from CPython, on purpose:
- *   - sort(key=f) raises TypeError: managerd never runs client code;
+ *   - sort(key=f) takes only the builtins of builtin_fns.h (len, str.lower,
+ *     operator.itemgetter, ...) and raises TypeError for any other f:
+ *     managerd never runs client code;
  *   - reversed(l) for a Python 2.7 client replies builtins.reversed(list)
  *     (which 2.7 can rebuild) where a 2.7 server replies #UNSERIALIZABLE;
  *     an XML-RPC client gets the reversed items as a list;
  *   - l * n and l *= n stop at MD_MAX_REPEAT_ITEMS items (MemoryError).
  */
 #include "core/types/containers_util.h"
+#include "core/types/builtin_fns.h"
 
 #include <string.h>
 
@@ -144,7 +147,7 @@ static int items_or_raise(md_call *c, const md_val *v, const char *msg, md_val *
     if (msg && strcmp(e.type, "TypeError") == 0)
         md_raise(c, "builtins", "TypeError", "%s", msg);
     else
-        md_raise_pyerr(c, &e);
+        md_bf_raise(c, &e); /* KeyError(key) of an itemgetter in map() */
     return -1;
 }
 
@@ -547,26 +550,33 @@ static int l_reverse(md_call *c)
 
 /* ---- sort ---------------------------------------------------------- */
 
-/* Stable bottom-up merge sort with Python's "<" (md_val_order). The
- * comparison is always "later < earlier" (reverse: "earlier < later"),
- * the operand order of CPython's sort, so a mixed-type list raises the
- * same "'<' not supported between instances of 'str' and 'int'". */
-static int merge_sort(md_val **v, size_t n, bool reverse, md_pyerr *e)
+/* An item and its sort key (the item itself without key=). */
+typedef struct sort_pair {
+    md_val *key;
+    md_val *item;
+} sort_pair;
+
+/* Stable bottom-up merge sort of pairs by key with Python's "<"
+ * (md_val_order). The comparison is always "later < earlier" (reverse:
+ * "earlier < later"), the operand order of CPython's sort, so a mixed-type
+ * list raises the same "'<' not supported between instances of 'str' and
+ * 'int'". */
+static int merge_sort(sort_pair *v, size_t n, bool reverse, md_pyerr *e)
 {
-    md_val **tmp = md_malloc((n ? n : 1) * sizeof *tmp);
+    sort_pair *tmp = md_malloc((n ? n : 1) * sizeof *tmp);
     if (!tmp) {
         md_pyerr_set(e, "MemoryError", "out of memory");
         return -1;
     }
-    md_val **src = v, **dst = tmp;
+    sort_pair *src = v, *dst = tmp;
     for (size_t width = 1; width < n; width *= 2) {
         for (size_t lo = 0; lo < n; lo += 2 * width) {
             size_t mid = lo + width < n ? lo + width : n;
             size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
             size_t a = lo, b = mid, k = lo;
             while (a < mid && b < hi) {
-                int r = reverse ? md_val_order(src[a], src[b], "<", e)
-                                : md_val_order(src[b], src[a], "<", e);
+                int r = reverse ? md_val_order(src[a].key, src[b].key, "<", e)
+                                : md_val_order(src[b].key, src[a].key, "<", e);
                 if (r < 0) {
                     md_free(tmp);
                     return -1;
@@ -578,7 +588,7 @@ static int merge_sort(md_val **v, size_t n, bool reverse, md_pyerr *e)
             while (b < hi)
                 dst[k++] = src[b++];
         }
-        md_val **t = src;
+        sort_pair *t = src;
         src = dst;
         dst = t;
     }
@@ -588,35 +598,55 @@ static int merge_sort(md_val **v, size_t n, bool reverse, md_pyerr *e)
     return 0;
 }
 
+/* Every item's key first, as CPython computes them before comparing: a
+ * key that fails leaves the list as it was. Keys are new references. */
+static int sort_keys(const md_val *key, sort_pair *pairs, size_t len, md_pyerr *e)
+{
+    for (size_t i = 0; i < len; i++) {
+        pairs[i].key = key ? md_bf_call(key, &pairs[i].item, 1, e) : md_incref(pairs[i].item);
+        if (!pairs[i].key) {
+            while (i-- > 0)
+                md_decref(pairs[i].key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* sort(key=None, reverse=False): key may be an allow-listed builtin
+ * (builtin_fns.h); the client's own functions are refused. */
 static int l_sort(md_call *c)
 {
     if (c->nargs > 0)
         return md_raise(c, "builtins", "TypeError", "sort() takes no positional arguments");
+    md_pyerr e;
+    md_pyerr_clear(&e);
     md_val *key = c->argv[0];
-    if (key && md_typeof(key) != MD_T_NONE)
-        return md_raise(c, "builtins", "TypeError",
-                        "sort() with a key function is not supported by managerd: the "
-                        "server never runs client code; sort a local copy instead "
-                        "(sorted(l, key=...))");
+    if (key && md_typeof(key) == MD_T_NONE)
+        key = NULL;
+    if (key && md_bf_check(key, "sort()", &e) < 0)
+        return md_raise_pyerr(c, &e);
     bool reverse;
     if (md_arg_bool(c, 1, false, &reverse) < 0)
         return MD_CALL_DONE;
     md_val *l = LIST(c);
     size_t len = md_list_len(l);
-    md_val **items = md_malloc((len ? len : 1) * sizeof *items);
-    if (!items)
+    sort_pair *pairs = md_malloc((len ? len : 1) * sizeof *pairs);
+    if (!pairs)
         return md_return(c, NULL);
     for (size_t i = 0; i < len; i++)
-        items[i] = md_list_get(l, i);
-    md_pyerr e;
-    md_pyerr_clear(&e);
+        pairs[i].item = md_list_get(l, i);
+    if (sort_keys(key, pairs, len, &e) < 0) {
+        md_free(pairs);
+        return md_bf_raise(c, &e);
+    }
     int rc;
-    if (merge_sort(items, len, reverse, &e) < 0) {
+    if (merge_sort(pairs, len, reverse, &e) < 0) {
         rc = md_raise_pyerr(c, &e);
     } else {
         md_val *fresh = md_list_new(len);
         for (size_t i = 0; fresh && i < len; i++)
-            if (md_list_append(fresh, items[i]) < 0) {
+            if (md_list_append(fresh, pairs[i].item) < 0) {
                 md_decref(fresh);
                 fresh = NULL;
             }
@@ -624,7 +654,9 @@ static int l_sort(md_call *c)
             swap_in(c, fresh);
         rc = fresh ? md_return_none(c) : md_return(c, NULL);
     }
-    md_free(items);
+    for (size_t i = 0; i < len; i++)
+        md_decref(pairs[i].key);
+    md_free(pairs);
     return rc;
 }
 
@@ -685,12 +717,12 @@ static const md_method list_methods[] = {
     {.name = "__delitem__", .fn = l_delitem, ONE("key")},
     {.name = "__delslice__", .fn = l_delslice, .params = {"i", "j"}, .min_args = 2,
      .max_args = 2},
-    {.name = "__getitem__", .fn = l_getitem, ONE("index")},
+    {.name = "__getitem__", .fn = l_getitem, ONE("index"), .flags = MD_M_DESCR},
     {.name = "__getslice__", .fn = l_getslice, .params = {"i", "j"}, .min_args = 2,
      .max_args = 2},
     {.name = "__len__", .fn = l_len},
     {.name = "__mul__", .fn = l_mul, ONE("value")},
-    {.name = "__reversed__", .fn = l_reversed},
+    {.name = "__reversed__", .fn = l_reversed, .flags = MD_M_DESCR},
     {.name = "__rmul__", .fn = l_mul, ONE("value")},
     {.name = "__setitem__", .fn = l_setitem, .params = {"key", "value"}, .min_args = 2,
      .max_args = 2},
@@ -708,7 +740,8 @@ static const md_method list_methods[] = {
     {.name = "reverse", .fn = l_reverse},
     /* Python's key and reverse are keyword-only; positional ones are
      * refused in the handler with Python's message. */
-    {.name = "sort", .fn = l_sort, .params = {"key", "reverse"}, .min_args = 0, .max_args = 2},
+    {.name = "sort", .fn = l_sort, .params = {"key", "reverse"}, .min_args = 0, .max_args = 2,
+     .flags = MD_M_KEYWORDS},
     {.name = "__imul__", .fn = l_imul, ONE("value")},
     {.name = "clear", .fn = l_clear},
     {.name = "copy", .fn = l_copy},
@@ -725,6 +758,7 @@ static const char *const list_exposed[] = {
 
 const md_type md_type_list = {
     .name = "list",
+    .pyclass = "list",
     .size = sizeof(md_cu_valobj),
     .methods = list_methods,
     .exposed = list_exposed,
@@ -732,7 +766,7 @@ const md_type md_type_list = {
     .ctor_params = {"iterable"},
     .ctor_min = 0,
     .ctor_max = 1,
-    .ctor_flags = MD_M_VARARGS,
+    .ctor_flags = MD_M_VARARGS | MD_M_NOKW,
     .finalize = list_finalize,
     .repr = list_repr,
     .getvalue = list_getvalue,

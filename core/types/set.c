@@ -472,8 +472,8 @@ static md_val *set_getvalue(md_obj *self, md_call *call, md_pyerr *e)
 static const md_method set_methods[] = {
     {.name = "__and__", .fn = s_and, OTHER},
     {.name = "__class_getitem__", .fn = s_class_getitem, .params = {"item"}, .min_args = 1,
-     .max_args = 1},
-    {.name = "__contains__", .fn = s_contains, ELEM},
+     .max_args = 1, .flags = MD_M_DESCR},
+    {.name = "__contains__", .fn = s_contains, ELEM, .flags = MD_M_DESCR},
     {.name = "__iand__", .fn = s_iand, OTHER},
     {.name = "__ior__", .fn = s_ior, OTHER},
     {.name = "__isub__", .fn = s_isub, OTHER},
@@ -523,6 +523,7 @@ static const char *const set_exposed[] = {
 
 const md_type md_type_set = {
     .name = "set",
+    .pyclass = "set",
     .size = sizeof(md_cu_valobj),
     .methods = set_methods,
     .exposed = set_exposed,
@@ -530,7 +531,7 @@ const md_type md_type_set = {
     .ctor_params = {"iterable"},
     .ctor_min = 0,
     .ctor_max = 1,
-    .ctor_flags = MD_M_VARARGS,
+    .ctor_flags = MD_M_VARARGS | MD_M_NOKW,
     .finalize = set_finalize,
     .repr = set_repr,
     .getvalue = set_getvalue,

@@ -1,5 +1,5 @@
 #!/bin/sh
-# interop-compare.sh - real Python clients against managerd: scenarios 1, 2 and 5
+# interop-compare.sh - real Python clients against managerd: scenarios 1, 2, 5 and 6
 # under every Python found, each compared step by step with CPython's own
 # server of the same interpreter.
 # Run by make check (top_srcdir, top_builddir and PYTHON come from there) or by hand:
@@ -10,7 +10,7 @@
 : "${PYTHON:=python3}"
 PYTHONDONTWRITEBYTECODE=1
 export PYTHONDONTWRITEBYTECODE
-"$PYTHON" "$top_srcdir/tests/interop/run.py" --managerd "$top_builddir/managerd" --scenarios types,exceptions,custom
+"$PYTHON" "$top_srcdir/tests/interop/run.py" --managerd "$top_builddir/managerd" --scenarios types,exceptions,custom,iterables
 status=$?
 case $status in
     0) exit 0 ;;

@@ -7,9 +7,10 @@ the machine against managerd, compared with CPython's own manager server.
 
 One managerd (TCP, a Unix socket and an abstract socket, plus shared
 typeids) serves every interpreter at the same time for the scenarios
-types, exceptions, blocking, transports and cross; the scenarios refs and
-custom need exact object counts, so each interpreter gets a private
-managerd for them. types, exceptions and custom also run against CPython's
+types, exceptions, blocking, transports, cross and iterables; the
+scenarios refs and custom need exact object counts, so each interpreter
+gets a private managerd for them. types, exceptions, custom and iterables
+also run against CPython's
 own server of the same interpreter (refserver.py) and the recorded steps
 must match. --validate also runs the other scenarios' assertions against
 CPython (a check of the tests themselves; managerd-only checks excluded).
@@ -38,11 +39,11 @@ import mdtest                                   # noqa: E402
 from mdtest import Managerd, RefServer, SLOW, Tally, TestFailure   # noqa: E402
 import scen_custom                              # noqa: E402  (its REGISTER/SHARE lists)
 
-SCENARIOS = ['types', 'exceptions', 'blocking', 'refs', 'custom', 'transports', 'cross']
+SCENARIOS = ['types', 'exceptions', 'blocking', 'refs', 'custom', 'transports', 'cross', 'iterables']
 SCRIPTS = {'types': 'scen_types.py', 'exceptions': 'scen_exceptions.py', 'blocking': 'scen_blocking.py',
            'refs': 'scen_refs.py', 'custom': 'scen_custom.py', 'transports': 'scen_transports.py',
-           'cross': 'scen_cross.py'}
-COMPARED = {'types', 'exceptions', 'custom'}
+           'cross': 'scen_cross.py', 'iterables': 'scen_iterables.py'}
+COMPARED = {'types', 'exceptions', 'custom', 'iterables'}
 PRIVATE = {'refs', 'custom'}
 KEY = b'interop \xff\xfe key'       # not ASCII, not UTF-8: a key is bytes (no NUL: it goes in the environment too)
 SHARED_ARGS = ['--share', 'get_tdict=dict', '--share', 'get_xdict=dict', '--share', 'get_xq=Queue']

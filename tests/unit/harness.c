@@ -3,6 +3,7 @@
 #include "tests/unit/harness.h"
 
 #include <CUnit/CUnit.h>
+#include <stdarg.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -203,4 +204,15 @@ int md_th_repr_eq(const md_val *v, const char *expect)
                 b.data ? (const char *)b.data : "(null)", expect);
     md_buf_free(&b);
     return ok;
+}
+
+md_val *md_th_tuple(size_t n, ...)
+{
+    md_val *t = md_tuple_new(n);
+    va_list ap;
+    va_start(ap, n);
+    for (size_t i = 0; i < n; i++)
+        md_tuple_set_steal(t, i, va_arg(ap, md_val *));
+    va_end(ap);
+    return t;
 }

@@ -45,6 +45,9 @@ void md_th_run(md_th *th, double seconds);
 int md_th_call_take(md_th *th, md_peer *peer, const char *ident, const char *method,
                     md_val *args, md_val *kwargs, md_val **payload);
 
+/* A tuple of n new values, which it steals: md_th_tuple(2, a, b). */
+md_val *md_th_tuple(size_t n, ...);
+
 /* Test assertion helpers: the repr of v equals expect. */
 int md_th_repr_eq(const md_val *v, const char *expect);
 

@@ -38,16 +38,8 @@ static md_val *F(double d)
     return md_float_new(d);
 }
 
-static md_val *T(size_t n, ...)
-{
-    md_val *t = md_tuple_new(n);
-    va_list ap;
-    va_start(ap, n);
-    for (size_t i = 0; i < n; i++)
-        md_tuple_set_steal(t, i, va_arg(ap, md_val *));
-    va_end(ap);
-    return t;
-}
+/* T(n, a, b, ...): a tuple of new values (stolen) */
+#define T md_th_tuple
 
 /* D(1, key, value) */
 static md_val *D(size_t npairs, ...)

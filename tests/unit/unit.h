@@ -18,6 +18,7 @@
     X(auth)               \
     X(types_sync)         \
     X(types_containers)   \
+    X(types_iterables)    \
     X(xmlrpc)             \
     X(security)
 #endif
