@@ -4,7 +4,8 @@
  * to a loopback TCP connection to the endpoint, then the connection is
  * half-closed and the server's answers read until it closes or a bounded
  * number of loop turns pass (a parked call, e.g. Queue.get, never
- * answers).
+ * answers). An input that starts with 0xff N runs with the server's
+ * allocations failing after N more.
  *
  * One server lives for the whole run (key FUZZ_KEY, body limit 64 KiB,
  * at most MAX_OBJECTS objects, so inputs that create objects hit the
@@ -23,6 +24,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/alloc.h"
 #include "core/disp.h"
 #include "core/value.h"
 #include "transports/address.h"
@@ -139,7 +141,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static unsigned long runs;
     char answer[256];
+    /* 0xff N: the server's allocations fail after N more (md_alloc's
+     * hook), so the fuzzer walks the out-of-memory paths of the request
+     * path too; each must fail the one call cleanly. */
+    long fail_after = -1;
+    if (size > 2 && data[0] == 0xff) {
+        fail_after = data[1];
+        data += 2, size -= 2;
+    }
+    md_alloc_fail_after(fail_after);
     exchange(data, size, answer, sizeof answer);
+    md_alloc_fail_after(-1);
     if (++runs % PROBE_EVERY == 1)
         probe();
     return 0;

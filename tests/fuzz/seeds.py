@@ -5,8 +5,9 @@ wire fixtures (tests/fixtures/wire): seeds.py KIND FIXTURES OUTDIR.
              challenge body the other side answered][the byte stream], so
              the fuzzer starts from handshakes that complete (fuzz_handshake.c)
   http       HTTP requests to the XML-RPC endpoint (fuzz_http.c): each
-             method with good and bad credentials, and every captured
-             'xmlrpclib' message as a request body
+             method with good and bad credentials, every captured
+             'xmlrpclib' message as a request body, and a few with the
+             server's allocations failing (0xff N, fuzz_http.c)
 """
 import base64
 import glob
@@ -82,6 +83,8 @@ def http(fixtures, out):
         with open(xml, "rb") as f:
             params = f.read()
         seeds.append(http_request(call("call").replace(b"<params></params>", params)))
+    # The same requests with the server's allocations failing after N.
+    seeds += [b"\xff" + bytes(bytearray([n])) + seeds[i] for i in (0, 2, 4, 12) for n in (0, 5, 40)]
     for i, seed in enumerate(seeds):
         with open(os.path.join(out, "http-%03d" % i), "wb") as f:
             f.write(seed)
