@@ -3,6 +3,7 @@
 #include "clients/mdc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -171,7 +172,7 @@ static int read_frame(mdc_client *c, int fd, size_t max)
         return fail(c, MDC_ERR_PROTOCOL, "bad frame from the server: %s", md_strerror(rc));
     md_buf_reset(&c->buf);
     if (md_buf_reserve(&c->buf, (size_t)plen) < 0)
-        return fail(c, MDC_ERR_IO, "out of memory");
+        return fail(c, MDC_ERR_NOMEM, "out of memory");
     if (read_all(c, fd, c->buf.data, (size_t)plen) < 0)
         return MDC_ERR_IO;
     c->buf.len = (size_t)plen;
@@ -195,17 +196,51 @@ static int handshake(mdc_client *c, int fd)
         }
         rc = md_auth_feed(a, c->buf.data, c->buf.len, &out);
     }
+    /* rc is an MDC_ERR_* (already explained) or the handshake's own MD_*
+     * code, which is translated here. */
     if (rc == MD_AUTH_DONE && out.len && write_all(c, fd, out.data, out.len) < 0)
         rc = MDC_ERR_IO;
+    else if (rc == MD_ENOMEM)
+        rc = fail(c, MDC_ERR_NOMEM, "out of memory");
     else if (rc < 0 && rc != MDC_ERR_IO) {
         if (out.len)
             write_all(c, fd, out.data, out.len);
-        fail(c, MDC_ERR_AUTH, "authentication failed: %s", md_auth_errstr(a));
-        rc = MDC_ERR_AUTH;
+        rc = fail(c, MDC_ERR_AUTH, "authentication failed: %s", md_auth_errstr(a));
     }
     md_buf_free(&out);
     md_auth_free(a);
     return rc < 0 ? rc : 0;
+}
+
+/* connect(), within the client's timeout when it has one: a server
+ * whose backlog is full drops the SYN, and a blocking connect would wait
+ * for the kernel's retries (minutes). */
+static int connect_timed(mdc_client *c, int fd)
+{
+    struct sockaddr *sa = (struct sockaddr *)&c->addr.ss;
+    if (c->timeout <= 0) {
+        if (connect(fd, sa, c->addr.sslen) == 0)
+            return 0;
+        return fail(c, MDC_ERR_IO, "connect: %s", strerror(errno));
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+        return fail(c, MDC_ERR_IO, "fcntl: %s", strerror(errno));
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (connect(fd, sa, c->addr.sslen) < 0) {
+        if (errno != EINPROGRESS)
+            return fail(c, MDC_ERR_IO, "connect: %s", strerror(errno));
+        if (wait_fd(c, fd, POLLOUT) < 0)
+            return fail(c, MDC_ERR_IO, "connect: timed out after %g s", c->timeout);
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            err = errno;
+        if (err)
+            return fail(c, MDC_ERR_IO, "connect: %s", strerror(err));
+    }
+    if (fcntl(fd, F_SETFL, flags) < 0)
+        return fail(c, MDC_ERR_IO, "fcntl: %s", strerror(errno));
+    return 0;
 }
 
 static int open_conn(mdc_client *c)
@@ -213,8 +248,7 @@ static int open_conn(mdc_client *c)
     int fd = socket(c->addr.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return fail(c, MDC_ERR_IO, "socket: %s", strerror(errno));
-    if (connect(fd, (struct sockaddr *)&c->addr.ss, c->addr.sslen) < 0) {
-        fail(c, MDC_ERR_IO, "connect: %s", strerror(errno));
+    if (connect_timed(c, fd) < 0) {
         close(fd);
         return MDC_ERR_IO;
     }
@@ -311,7 +345,7 @@ static int server_method(mdc_client *c, const char *name, mdc_value *args, mdc_v
     if (fd < 0)
         return fd;
     md_val *req = request(NULL, name, args, kwargs);
-    int rc = req ? send_value(c, fd, req) : fail(c, MDC_ERR_IO, "out of memory");
+    int rc = req ? send_value(c, fd, req) : fail(c, MDC_ERR_NOMEM, "out of memory");
     md_decref(req);
     if (rc == 0)
         rc = recv_reply(c, fd, payload);
@@ -340,7 +374,7 @@ static int ident_call(mdc_client *c, const char *method, const char *ident)
     md_val *args = s ? md_tuple_pack(1, s) : NULL;
     md_decref(s);
     if (!args)
-        return fail(c, MDC_ERR_IO, "out of memory");
+        return fail(c, MDC_ERR_NOMEM, "out of memory");
     md_val *p;
     int rc = server_method(c, method, args, NULL, &p);
     md_decref(args);
@@ -366,7 +400,7 @@ int mdc_create(mdc_client *c, const char *typeid, mdc_value *args, mdc_value *kw
     if (!full || !t) {
         md_decref(full);
         md_decref(t);
-        return fail(c, MDC_ERR_IO, "out of memory");
+        return fail(c, MDC_ERR_NOMEM, "out of memory");
     }
     md_tuple_set_steal(full, 0, t);
     for (size_t i = 0; i < n; i++)
@@ -430,7 +464,7 @@ int mdc_call(mdc_client *c, const char *ident, const char *method, mdc_value *ar
         md_decref(name);
         md_decref(a);
         md_val *p = NULL;
-        int rc = req ? send_value(c, fd, req) : fail(c, MDC_ERR_IO, "out of memory");
+        int rc = req ? send_value(c, fd, req) : fail(c, MDC_ERR_NOMEM, "out of memory");
         md_decref(req);
         if (rc == 0)
             rc = recv_reply(c, fd, &p);
@@ -442,7 +476,7 @@ int mdc_call(mdc_client *c, const char *ident, const char *method, mdc_value *ar
         c->long_fd = fd;
     }
     md_val *req = request(ident, method, args, kwargs);
-    int rc = req ? send_value(c, c->long_fd, req) : fail(c, MDC_ERR_IO, "out of memory");
+    int rc = req ? send_value(c, c->long_fd, req) : fail(c, MDC_ERR_NOMEM, "out of memory");
     md_decref(req);
     if (rc == 0)
         rc = recv_reply(c, c->long_fd, result);

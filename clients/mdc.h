@@ -14,7 +14,9 @@
  *
  * Values are reference counted: every mdc_value* a function returns is the
  * caller's and is released with mdc_value_free; arguments are borrowed.
- * A client is not thread-safe; use one per thread (as Python does).
+ * A client is not thread-safe; use one per thread (as Python does): the
+ * value layer's state is per thread, so clients on different threads
+ * never share anything. A value belongs to the thread that made it.
  */
 #ifndef MDC_H
 #define MDC_H
@@ -35,10 +37,13 @@ enum {
     MDC_RETURN = 0,          /* *result is the value returned */
     MDC_EXCEPTION = 1,       /* *result is the exception raised (mdc_exc_*) */
     MDC_REMOTE_ERROR = 2,    /* *result is a str: the server's traceback text */
-    MDC_ERR_IO = -1,         /* connection failed; mdc_errstr says why */
-    MDC_ERR_AUTH = -2,       /* handshake failed (wrong key) */
-    MDC_ERR_PROTOCOL = -3,   /* the server sent something unreadable */
-    MDC_ERR_ARG = -4         /* bad argument */
+    /* Errors are numbered apart from the library's internal codes, so
+     * that one can never be taken for the other. */
+    MDC_ERR_IO = -101,       /* connection failed or timed out; mdc_errstr says why */
+    MDC_ERR_AUTH = -102,     /* handshake failed (wrong key) */
+    MDC_ERR_PROTOCOL = -103, /* the server sent something unreadable */
+    MDC_ERR_ARG = -104,      /* bad argument */
+    MDC_ERR_NOMEM = -105     /* out of memory */
 };
 
 /* ADDRESS: HOST:PORT, tcp://HOST:PORT, unix:PATH or unix:@NAME. The key
@@ -53,7 +58,8 @@ const char *mdc_errstr(const mdc_client *c);
 /* Pickle protocol of requests: 4 (default, Python 3.8+ servers), 3 for
  * 3.6/3.7 servers, 2 for 2.7 servers. */
 int mdc_set_protocol(mdc_client *c, int protocol);
-/* Seconds to wait for a connect or a reply (default 0: no limit). */
+/* Seconds to wait for a connect, each send and each reply (default 0: no
+ * limit); past it the call fails with MDC_ERR_IO, "timed out". */
 void mdc_set_timeout(mdc_client *c, double seconds);
 
 /* connect(): one short connection with the 'dummy' request. */

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The core is single-threaded (one event loop), so plain statics do. */
-static long fail_countdown = -1;
-static unsigned long failures;
+/* Thread-local: the client library may run one client per thread. */
+static MD_THREAD_LOCAL long fail_countdown = -1;
+static MD_THREAD_LOCAL unsigned long failures;
 
 static int should_fail(void)
 {

@@ -10,6 +10,10 @@
 
 #include <stddef.h>
 
+/* State of the value layer that must not be shared between the threads of
+ * a client program (one client per thread, mdc.h) is thread-local. */
+#define MD_THREAD_LOCAL _Thread_local
+
 void *md_malloc(size_t n);
 void *md_calloc(size_t count, size_t size);
 void *md_realloc(void *p, size_t n);

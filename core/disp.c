@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sodium.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
@@ -44,10 +45,12 @@ md_server *md_server_new(struct event_base *base, const md_server_opts *opts)
         return NULL;
     srv->base = base;
     srv->max_objects = opts && opts->max_objects ? opts->max_objects : MD_MAX_OBJECTS_DEFAULT;
-    /* Idents look like CPython's (12 hex digits) but never repeat within
-     * a run, so a stale ident can not name a newer object. */
-    uint64_t r = (uint64_t)random() & 0xffffffull;
-    srv->next_id = 0x7d0000000000ull | (r << 16);
+    /* Idents look like CPython's (12 hex digits). They count up from a
+     * start drawn from libsodium, so none repeats within a run and a
+     * stale proxy from an earlier run (almost surely) names nothing. */
+    uint64_t r;
+    randombytes_buf(&r, sizeof r);
+    srv->next_id = MD_IDENT_MIN | (r & (MD_IDENT_MIN / 4 - 1));
     srv->segments = md_list_new(0);
     srv->address = md_tuple_pack(2, md_none(), md_none());
     if (!srv->segments || !srv->address) {
@@ -510,6 +513,19 @@ static md_obj *construct(md_call *call, md_reg_entry *e, const md_val *args, con
     return o;
 }
 
+/* True (with the call failed) when one more reference would overflow
+ * the object's 32-bit count. */
+static bool refcount_full(md_call *call, const md_obj *o)
+{
+    if (o->refcount < MD_OBJ_REFCOUNT_MAX)
+        return false;
+    char ident[24];
+    md_obj_ident(o, ident);
+    md_raise_traceback(call, "OverflowError", "object %s already has %u references", ident,
+                       o->refcount);
+    return true;
+}
+
 static void srv_create(md_call *call, const md_val *args, const md_val *kwds)
 {
     md_server *srv = call->server;
@@ -533,6 +549,8 @@ static void srv_create(md_call *call, const md_val *args, const md_val *kwds)
     if (o) {
         /* The remote-manager pattern: the same object again, one more
          * reference (CPython replaces the entry and increments). */
+        if (refcount_full(call, o))
+            return;
         o->refcount++;
         md_return(call, create_reply(srv, o, e, call->protocol));
         return;
@@ -625,7 +643,7 @@ static md_obj *ident_arg(md_call *call, const md_val *args, const char *method)
 static void srv_incref(md_call *call, const md_val *args)
 {
     md_obj *o = ident_arg(call, args, "incref");
-    if (!o)
+    if (!o || refcount_full(call, o))
         return;
     /* An object only proxies stored in values kept alive comes back with
      * a count of 1, as CPython revives a manager-owned object. */
@@ -683,29 +701,60 @@ static void srv_get_methods(md_call *call, const md_val *args)
     md_return(call, r);
 }
 
+/* Idents all have 12 hex digits (MD_IDENT_MIN), so numeric order is
+ * CPython's order of the ident strings. */
 static int cmp_obj_ident(const void *a, const void *b)
 {
-    char x[24], y[24];
-    md_obj_ident(*(md_obj *const *)a, x);
-    md_obj_ident(*(md_obj *const *)b, y);
-    return strcmp(x, y);
+    uint64_t x = (*(md_obj *const *)a)->id, y = (*(md_obj *const *)b)->id;
+    return x < y ? -1 : x > y;
 }
 
-/* debug_info: CPython's text, objects with a count sorted by ident. */
+/* Keeps in heap (a max-heap by ident of at most cap objects) the cap
+ * objects with the lowest idents seen so far. */
+static void heap_offer(md_obj **heap, size_t *n, size_t cap, md_obj *o)
+{
+    size_t i;
+    if (*n < cap) {
+        for (i = (*n)++; i && heap[(i - 1) / 2]->id < o->id; i = (i - 1) / 2)
+            heap[i] = heap[(i - 1) / 2];
+        heap[i] = o;
+        return;
+    }
+    if (o->id >= heap[0]->id)
+        return;
+    for (i = 0;;) {   /* replace the largest and sift it down */
+        size_t c = 2 * i + 1;
+        if (c >= *n)
+            break;
+        if (c + 1 < *n && heap[c + 1]->id > heap[c]->id)
+            c++;
+        if (heap[c]->id <= o->id)
+            break;
+        heap[i] = heap[c];
+        i = c;
+    }
+    heap[i] = o;
+}
+
+/* debug_info: CPython's text, objects with a count sorted by ident; only
+ * the first MD_DEBUG_INFO_MAX_OBJECTS, then a line with the number left
+ * out, so that a million objects cost one cheap pass and no huge reply. */
 static void srv_debug_info(md_call *call)
 {
     md_server *srv = call->server;
-    size_t n = md_server_number_of_objects(srv);
-    md_obj **objs = md_malloc((n ? n : 1) * sizeof *objs);
+    size_t cap = MD_DEBUG_INFO_MAX_OBJECTS;
+    md_obj **objs = md_malloc(cap * sizeof *objs);
     if (!objs) {
         md_raise_traceback(call, "MemoryError", "debug_info");
         return;
     }
-    size_t k = 0;
+    size_t k = 0, total = 0;
     for (size_t i = 0; i < srv->nbuckets; i++)
         for (md_obj *o = srv->buckets[i]; o; o = o->next_in_table)
-            if (o->refcount && k < n)
-                objs[k++] = o;
+            if (o->refcount) {
+                total++;
+                heap_offer(objs, &k, cap, o);
+            }
     qsort(objs, k, sizeof *objs, cmp_obj_ident);
     md_buf b = MD_BUF_INIT;
     for (size_t i = 0; i < k; i++) {
@@ -735,6 +784,9 @@ static void srv_debug_info(md_call *call)
         md_buf_append(&b, s.data, cut);
         md_buf_free(&s);
     }
+    if (total > k)
+        md_buf_printf(&b, "\n  ... and %zu more objects (debug_info shows the first %zu)", total - k,
+                      k);
     md_free(objs);
     md_val *v = md_buf_failed(&b) ? NULL : md_str_new(b.len ? (const char *)b.data : "", b.len);
     md_buf_free(&b);
@@ -743,11 +795,35 @@ static void srv_debug_info(md_call *call)
 
 /* ---- SharedMemoryManager ------------------------------------------- */
 
+/* Only names of the form Python's shared_memory makes may be tracked:
+ * the server unlinks tracked names, and must not be made to remove any
+ * other file its user may remove. */
+static bool shm_name_ok(const md_val *name)
+{
+    size_t plen = strlen(MD_SHM_NAME_PREFIX);
+    const char *s = md_str_data(name);
+    if (md_str_nbytes(name) != plen + MD_SHM_NAME_HEX || strncmp(s, MD_SHM_NAME_PREFIX, plen))
+        return false;
+    for (size_t i = plen; i < plen + MD_SHM_NAME_HEX; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
 static void srv_track_segment(md_call *call, const md_val *args)
 {
     md_val *name;
     if (one_arg(args, &name) < 0 || md_typeof(name) != MD_T_STR) {
         md_raise_traceback(call, "TypeError", "track_segment() expects a segment name");
+        return;
+    }
+    if (!shm_name_ok(name)) {
+        char r[100];
+        short_repr(name, r, sizeof r);
+        md_raise_traceback(call, "ValueError",
+                           "managerd tracks only segment names made by multiprocessing."
+                           "shared_memory (%s + %d hex digits), not %s",
+                           MD_SHM_NAME_PREFIX, MD_SHM_NAME_HEX, r);
         return;
     }
     if (md_list_append(call->server->segments, name) < 0) {
@@ -759,7 +835,9 @@ static void srv_track_segment(md_call *call, const md_val *args)
 
 static int shm_unlink_name(const md_val *name)
 {
-    char path[300];
+    char path[32];
+    if (!shm_name_ok(name))
+        return -1;
     snprintf(path, sizeof path, "/%s", md_str_data(name));
     return shm_unlink(path);
 }
@@ -987,8 +1065,28 @@ getvalue: {
 /* Entry point                                                             */
 /* ====================================================================== */
 
+/* Cycles are collected between loop turns, not inside a request: then
+ * no value is half built and the request just served (which may be the
+ * garbage) has been released by its connection. */
+static void gc_turn(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    *(bool *)arg = false;
+    md_gc_maybe_collect();
+}
+
+static void gc_schedule(md_server *srv)
+{
+    static bool scheduled;
+    static const struct timeval now = {0, 0};
+    if (!scheduled && srv->base && md_gc_due() &&
+        event_base_once(srv->base, -1, EV_TIMEOUT, gc_turn, &scheduled, &now) == 0)
+        scheduled = true;
+}
+
 void md_disp_request(md_server *srv, md_peer *peer, md_val *request, bool long_conn)
 {
+    gc_schedule(srv);
     int protocol = peer->protocol;
     /* Count every proxy anywhere in the request first: positional or
      * keyword arguments of a call or a create, however deep
@@ -998,6 +1096,10 @@ void md_disp_request(md_server *srv, md_peer *peer, md_val *request, bool long_c
     int adopted = peer->may_carry_proxies ? md_proxies_adopt(request) : 0;
     md_proxies_release_sent(peer);
     md_val *ident, *method, *args, *kwds;
+    if (!request) { /* the transport ran out of memory building it */
+        reply_traceback(srv, peer, protocol, "MemoryError: building the request");
+        return;
+    }
     if (!unpack(request, &ident, &method, &args, &kwds)) {
         reply_traceback(srv, peer, protocol,
                         "ValueError: a request must be (ident, methodname, args, kwds)");

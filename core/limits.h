@@ -5,6 +5,8 @@
 #ifndef MD_LIMITS_H
 #define MD_LIMITS_H
 
+#include <stdint.h>
+
 /* Largest message (frame payload) accepted by default. CPython has no
  * limit and allocates whatever a header announces; 64 MiB holds any
  * realistic manager call. Settable per listener up to MD_MAX_MESSAGE_MAX. */
@@ -55,6 +57,41 @@
 /* Containers one hash or == may visit (a shared-reference DAG has
  * exponentially many paths); real values stay far below. */
 #define MD_MAX_VALUE_WORK        10000000
+
+/* Cycle collection during operation (core/value.c): a young collection
+ * once this many containers were made since the last one (well under a
+ * millisecond), followed by a full one while the old generation holds
+ * fewer than MD_GC_FULL_MIN containers (a few milliseconds at most);
+ * past that, a full one only when the survivors of young collections
+ * reach a quarter of the old generation, so the full walk of a million
+ * stored containers (about 25 ms) is paid once per 250,000 new
+ * long-lived ones. */
+#define MD_GC_YOUNG_THRESHOLD    10000
+#define MD_GC_FULL_MIN           100000
+
+/* Object idents: the start of a run is random in [MIN, MIN + MIN/4) and
+ * each new object takes the next, so all are 12 hex digits and none is
+ * reused within a run. */
+#define MD_IDENT_MIN             ((uint64_t)1 << 47)
+
+/* The clients' reference count of one shared object (32-bit): incref
+ * past it fails with OverflowError. */
+#define MD_OBJ_REFCOUNT_MAX      (UINT32_MAX - 1)
+
+/* debug_info lists the objects with the lowest idents, at most this many,
+ * then says how many more there are: CPython lists all, which for a
+ * million objects is seconds of work and 100 MB of text in one turn. */
+#define MD_DEBUG_INFO_MAX_OBJECTS 1000
+
+/* Shared-memory segment names the SharedMemoryManager requests accept:
+ * exactly what Python's shared_memory makes on POSIX (3.8-3.13:
+ * '/psm_' + secrets.token_hex(4), sent without the slash). */
+#define MD_SHM_NAME_PREFIX       "psm_"
+#define MD_SHM_NAME_HEX          8
+
+/* An authkey shorter than this draws a warning at start (an empty one is
+ * refused): Python's own keys are 32 random bytes. */
+#define MD_AUTHKEY_WARN_BELOW    16
 
 /* Server-wide counts. */
 #define MD_MAX_CONNECTIONS_DEFAULT 100000

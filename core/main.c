@@ -129,6 +129,19 @@ static int parse_options(int argc, char **argv, options *o)
 
 /* ---- authkey ------------------------------------------------------------- */
 
+/* An empty key would let anyone in (and HTTP take an empty password). */
+static md_auth_key *key_checked(const uint8_t *key, size_t len, const char *where)
+{
+    if (len == 0) {
+        fprintf(stderr, "managerd: the authkey from %s is empty: refusing to start\n", where);
+        return NULL;
+    }
+    if (len < MD_AUTHKEY_WARN_BELOW)
+        md_log_warning("the authkey from %s has only %zu bytes; use at least %d random bytes",
+                       where, len, MD_AUTHKEY_WARN_BELOW);
+    return md_auth_key_new(key, len);
+}
+
 static md_auth_key *key_from_file(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -147,9 +160,37 @@ static md_auth_key *key_from_file(const char *path)
     /* One trailing newline is an editor's, not the key's. */
     if (n && buf[n - 1] == '\n')
         n--;
-    md_auth_key *k = md_auth_key_new(buf, n);
+    md_auth_key *k = key_checked(buf, n, path);
     sodium_memzero(buf, sizeof buf);
     return k;
+}
+
+/* The generated key's file and folder, removed at exit. */
+static char key_file[4200];
+static char key_dir[4200];
+
+/* A folder for the key: $XDG_RUNTIME_DIR (which must be ours, 0700, not
+ * a symbolic link), otherwise a fresh private one made by mkdtemp, so
+ * that no other local user can have made it first. */
+static int key_folder(char *dir, size_t len)
+{
+    char err[300];
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    if (xdg && *xdg) {
+        if (md_addr_check_folder(xdg, true, err, sizeof err) < 0) {
+            fprintf(stderr, "managerd: XDG_RUNTIME_DIR: %s\n", err);
+            return -1;
+        }
+        snprintf(dir, len, "%s", xdg);
+        return 0;
+    }
+    snprintf(dir, len, "/tmp/managerd-%ld.XXXXXX", (long)getuid());
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "managerd: cannot create a folder for the authkey: %s\n", strerror(errno));
+        return -1;
+    }
+    snprintf(key_dir, sizeof key_dir, "%s", dir);
+    return 0;
 }
 
 /* No key given: make one the user can read, and say where it is. */
@@ -157,35 +198,44 @@ static md_auth_key *key_generate(void)
 {
     uint8_t raw[32];
     char hex[65];
+    char dir[4096];
+    if (key_folder(dir, sizeof dir) < 0)
+        return NULL;
     randombytes_buf(raw, sizeof raw);
     sodium_bin2hex(hex, sizeof hex, raw, sizeof raw);
     sodium_memzero(raw, sizeof raw);
-    const char *dir = getenv("XDG_RUNTIME_DIR");
-    char path[4096];
-    if (!dir || !*dir) {
-        snprintf(path, sizeof path, "/tmp/managerd-%ld", (long)getuid());
-        if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-            fprintf(stderr, "managerd: cannot create %s: %s\n", path, strerror(errno));
-            return NULL;
-        }
-        dir = NULL;
-    }
-    char file[4200];
-    snprintf(file, sizeof file, "%s/managerd-authkey.%ld", dir ? dir : path, (long)getpid());
-    int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);
+    snprintf(key_file, sizeof key_file, "%s/managerd-authkey.%ld", dir, (long)getpid());
+    /* O_EXCL: never write into a file (or FIFO) someone put there. The
+     * folder is ours alone, so what is there is a crashed run's left-over
+     * with our PID: remove it once. */
+    int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    int fd = open(key_file, flags, 0600);
+    if (fd < 0 && errno == EEXIST && unlink(key_file) == 0)
+        fd = open(key_file, flags, 0600);
     if (fd < 0 || write(fd, hex, 64) != 64) {
-        fprintf(stderr, "managerd: cannot write %s: %s\n", file, strerror(errno));
-        if (fd >= 0)
+        fprintf(stderr, "managerd: cannot write %s: %s\n", key_file, strerror(errno));
+        if (fd >= 0) {
             close(fd);
+            unlink(key_file);
+        }
+        key_file[0] = 0;
         return NULL;
     }
     close(fd);
-    md_log_info("no authkey given: generated one in %s (use authkey=open(PATH, 'rb').read())", file);
-    fprintf(stdout, "managerd: authkey file %s\n", file);
+    md_log_info("no authkey given: generated one in %s (use authkey=open(PATH, 'rb').read())", key_file);
+    fprintf(stdout, "managerd: authkey file %s\n", key_file);
     fflush(stdout);
     md_auth_key *k = md_auth_key_new((const uint8_t *)hex, 64);
     sodium_memzero(hex, sizeof hex);
     return k;
+}
+
+static void key_remove_generated(void)
+{
+    if (key_file[0])
+        unlink(key_file);
+    if (key_dir[0])
+        rmdir(key_dir);
 }
 
 static md_auth_key *load_key(const options *o)
@@ -194,7 +244,7 @@ static md_auth_key *load_key(const options *o)
         return key_from_file(o->authkey_file);
     const char *env = getenv("MANAGERD_AUTHKEY");
     if (env)
-        return md_auth_key_new((const uint8_t *)env, strlen(env));
+        return key_checked((const uint8_t *)env, strlen(env), "MANAGERD_AUTHKEY");
     return key_generate();
 }
 
@@ -247,13 +297,15 @@ static md_val *token_address(const md_addr *a)
 static int add_registrations(md_server *srv, const options *o)
 {
     for (size_t i = 0; i < o->nreg; i++) {
-        char spec[256];
-        snprintf(spec, sizeof spec, "%s", o->reg[i]);
-        char *eq = strchr(spec, '=');
-        *eq = 0;
-        char err[200];
-        if (md_reg_add(srv, spec, eq + 1, o->reg_shared[i] ? MD_REG_SHARED : MD_REG_TYPE,
-                       err, sizeof err) < 0) {
+        /* NAME=TYPE of any length (parse_options checked the '='). */
+        const char *eq = strchr(o->reg[i], '=');
+        char *name = md_strndup(o->reg[i], (size_t)(eq - o->reg[i]));
+        char err[300];
+        int rc = name ? md_reg_add(srv, name, eq + 1,
+                                   o->reg_shared[i] ? MD_REG_SHARED : MD_REG_TYPE, err, sizeof err)
+                      : (snprintf(err, sizeof err, "out of memory"), -1);
+        md_free(name);
+        if (rc < 0) {
             fprintf(stderr, "managerd: %s\n", err);
             return -1;
         }
@@ -306,7 +358,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "managerd: libsodium failed to initialise\n");
         return 1;
     }
-    signal(SIGPIPE, SIG_IGN);
+    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+        fprintf(stderr, "managerd: cannot ignore SIGPIPE: %s\n", strerror(errno));
+        return 1;
+    }
     md_auth_key *key = load_key(&o);
     if (!key)
         return 1;
@@ -321,13 +376,16 @@ int main(int argc, char **argv)
         goto out;
     struct event *sigterm = evsignal_new(a.base, SIGTERM, on_signal, &a);
     struct event *sigint = evsignal_new(a.base, SIGINT, on_signal, &a);
-    evsignal_add(sigterm, NULL);
-    evsignal_add(sigint, NULL);
-    event_base_dispatch(a.base);
-    event_free(sigterm);
-    event_free(sigint);
+    /* Without them SIGTERM would kill the server without its clean-up. */
+    if (!sigterm || !sigint || evsignal_add(sigterm, NULL) < 0 || evsignal_add(sigint, NULL) < 0)
+        fprintf(stderr, "managerd: cannot handle SIGTERM and SIGINT\n");
+    else if (event_base_dispatch(a.base) >= 0)
+        status = 0;
+    if (sigterm)
+        event_free(sigterm);
+    if (sigint)
+        event_free(sigint);
     md_log_info("stopped");
-    status = 0;
 out:
     md_http_free(a.http);
     md_listen_free(a.ls);
@@ -336,5 +394,6 @@ out:
     if (a.base)
         event_base_free(a.base);
     md_auth_key_free(key);
+    key_remove_generated();
     return status;
 }

@@ -104,7 +104,15 @@ int md_park(md_call *call, md_waitq *q, double timeout_s, md_waiter_fn on_timeou
         tv.tv_sec = (time_t)t;
         tv.tv_usec = (suseconds_t)((t - floor(t)) * 1e6);
         w->deadline = md_now() + t;
-        evtimer_add(w->timer, &tv);
+        /* Without its timer a timed wait would last forever: fail the
+         * call now instead. */
+        if (evtimer_add(w->timer, &tv) < 0) {
+            event_free(w->timer);
+            md_decref(val);
+            md_free(w);
+            md_raise_noargs(call, "builtins", "MemoryError");
+            return MD_CALL_DONE;
+        }
     }
     if (w->self)
         md_obj_hold(w->self);

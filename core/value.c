@@ -13,6 +13,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/limits.h"
 #include "core/value_impl.h"
 
 /* ======================================================================
@@ -68,8 +69,24 @@ bool md_bool_get(const md_val *v)
  * Allocation and the list of tracked containers
  * ====================================================================== */
 
-static gc_head gc_list = { &gc_list, &gc_list, 0 };
-static size_t gc_count;
+/* Two generations, as CPython keeps them: containers start young and a
+ * young collection (cheap: it walks only the young) moves the survivors
+ * to the old list. Thread-local, so that every thread of a client
+ * program has its own (values belong to the thread that made them). */
+static MD_THREAD_LOCAL gc_head young_list, old_list;
+static MD_THREAD_LOCAL size_t gc_count, young_count, old_pending;
+
+/* refs outside a collection says which list the container is on. */
+#define GC_YOUNG INTPTR_MIN
+#define GC_OLD (INTPTR_MIN + 1)
+
+static void gc_init_lists(void)
+{
+    if (!young_list.next) {
+        young_list.next = young_list.prev = &young_list;
+        old_list.next = old_list.prev = &old_list;
+    }
+}
 
 static void gc_link(gc_head *list, gc_head *g)
 {
@@ -84,6 +101,18 @@ static void gc_unlink(gc_head *g)
     g->prev->next = g->next;
     g->next->prev = g->prev;
     g->prev = g->next = NULL;
+}
+
+/* Moves every container of from to the end of to. */
+static void gc_splice(gc_head *to, gc_head *from)
+{
+    if (from->next == from)
+        return;
+    from->next->prev = to->prev;
+    to->prev->next = from->next;
+    from->prev->next = to;
+    to->prev = from->prev;
+    from->next = from->prev = from;
 }
 
 void *md_val__alloc(md_vtype type, size_t size)
@@ -103,9 +132,11 @@ void *md_val__alloc_gc(md_vtype type, size_t size)
     gc_head *g = md_malloc(sizeof *g + size);
     if (!g)
         return NULL;
-    g->refs = 0;
-    gc_link(&gc_list, g);
+    gc_init_lists();
+    g->refs = GC_YOUNG;
+    gc_link(&young_list, g);
     gc_count++;
+    young_count++;
     md_val *v = GC_OBJ(g);
     v->refcnt = 1;
     v->type = (uint8_t)type;
@@ -128,12 +159,19 @@ static md_opaque_free_hook opaque_hook;
 /* Containers whose count reached zero wait here (linked through their
  * gc_head) and are freed by the outermost md_decref, one at a time, so
  * freeing nested data uses constant stack (CPython's trashcan idea). */
-static gc_head *pending;
-static bool draining;
+static MD_THREAD_LOCAL gc_head *pending;
+static MD_THREAD_LOCAL bool draining;
 
 md_val *md_incref(md_val *v)
 {
-    if (v && !IS_SMALL(v) && !(v->flags & F_IMMORTAL))
+    if (!v || IS_SMALL(v) || (v->flags & F_IMMORTAL))
+        return v;
+    /* A count about to overflow 32 bits would wrap and free a live value:
+     * such a value is made immortal instead (kept until exit), as
+     * CPython 3.12 pins its own. */
+    if (v->refcnt >= MD_VAL_REFCNT_MAX)
+        v->flags |= F_IMMORTAL;
+    else
         v->refcnt++;
     return v;
 }
@@ -262,6 +300,8 @@ void md_decref(md_val *v)
     gc_head *g = GC_HEAD(v);
     gc_unlink(g);
     gc_count--;
+    if (g->refs == GC_YOUNG)
+        young_count--;
     g->next = pending;
     pending = g;
     if (draining)
@@ -286,10 +326,18 @@ static bool is_container(const md_val *v)
     return v && !IS_SMALL(v) && (v->flags & F_GC);
 }
 
+/* Only containers of the generation being collected have refs >= 0
+ * (or GC_TENTATIVE); the others keep their list marker untouched, so a
+ * reference from an old container counts as one from outside. */
+static bool collecting(const gc_head *g)
+{
+    return g->refs > GC_OLD;
+}
+
 static void subtract_internal(md_val *child, void *ctx)
 {
     (void)ctx;
-    if (is_container(child))
+    if (is_container(child) && collecting(GC_HEAD(child)))
         GC_HEAD(child)->refs--;
 }
 
@@ -327,16 +375,25 @@ static void move_unreachable(gc_head *young, gc_head *unreach)
     }
 }
 
-size_t md_gc_collect(void)
+/* Frees the garbage cycles among the containers of list, which must be
+ * a whole generation (or both); the survivors join the old list. */
+static size_t collect_list(gc_head *list)
 {
-    if (draining)
-        return 0;
-    for (gc_head *g = gc_list.next; g != &gc_list; g = g->next)
+    for (gc_head *g = list->next; g != list; g = g->next)
         g->refs = (intptr_t)GC_OBJ(g)->refcnt;
-    for (gc_head *g = gc_list.next; g != &gc_list; g = g->next)
+    for (gc_head *g = list->next; g != list; g = g->next)
         md_val__visit(GC_OBJ(g), subtract_internal, NULL);
     gc_head unreach = { &unreach, &unreach, 0 };
-    move_unreachable(&gc_list, &unreach);
+    move_unreachable(list, &unreach);
+    size_t nsurvivors = 0;
+    for (gc_head *g = list->next; g != list; g = g->next) {
+        g->refs = GC_OLD;
+        nsurvivors++;
+    }
+    if (list != &old_list)
+        gc_splice(&old_list, list);
+    young_count = 0;
+    old_pending += nsurvivors;
 
     /* Hold every garbage object while cycles are broken, so none is freed
      * while another still points at it. */
@@ -352,9 +409,44 @@ size_t md_gc_collect(void)
     while (unreach.next != &unreach) {
         gc_head *g = unreach.next;
         gc_unlink(g);
-        gc_link(&gc_list, g);
+        gc_link(&old_list, g);
+        g->refs = GC_OLD;
         md_decref(GC_OBJ(g));
     }
+    return nfreed;
+}
+
+size_t md_gc_collect(void)
+{
+    if (draining)
+        return 0;
+    gc_init_lists();
+    gc_splice(&old_list, &young_list);
+    young_count = 0;
+    size_t nfreed = collect_list(&old_list);
+    old_pending = 0;
+    return nfreed;
+}
+
+bool md_gc_due(void)
+{
+    return young_count >= MD_GC_YOUNG_THRESHOLD;
+}
+
+size_t md_gc_maybe_collect(void)
+{
+    if (draining || !md_gc_due())
+        return 0;
+    size_t nfreed = collect_list(&young_list);
+    /* A full collection frees the cycles that were still in use at their
+     * young collection (a cyclic value stored, then deleted). While the
+     * old generation is small it is cheap, and runs each time; past
+     * that, CPython's rule: once the survivors of young collections since
+     * the last one reach a quarter of the old generation, so the cost
+     * stays linear in the allocations. */
+    size_t nold = gc_count - young_count;
+    if (old_pending && (nold < MD_GC_FULL_MIN || old_pending > nold / 4))
+        nfreed += md_gc_collect();
     return nfreed;
 }
 

@@ -71,6 +71,10 @@ void md_pyerr_clear(md_pyerr *e);
 
 /* ---- reference counting ------------------------------------------------ */
 
+/* Counts are 32-bit: a value whose count reaches this is made immortal
+ * (kept until exit) instead of wrapping round to a premature free. */
+#define MD_VAL_REFCNT_MAX (UINT32_MAX - 1)
+
 md_val *md_incref(md_val *v);       /* returns v, for chaining; NULL-safe */
 void md_decref(md_val *v);          /* NULL-safe */
 uint32_t md_refcount(const md_val *v); /* immortal/tagged: UINT32_MAX */
@@ -330,5 +334,16 @@ bool md_val_is_hashable(const md_val *v);
 size_t md_gc_collect(void);
 /* Live container count, for tests and debug_info. */
 size_t md_gc_tracked(void);
+/* The collection to run during operation, at a point where no value is
+ * half built (the server: between requests). Collects the young
+ * generation once MD_GC_YOUNG_THRESHOLD containers were made since the
+ * last collection, then everything while the old generation is small or
+ * once the young collections' survivors reach a quarter of it (CPython's
+ * rule), so the work is linear in the allocations and a million stored
+ * objects are not walked per request (core/limits.h). Returns the
+ * number freed. */
+size_t md_gc_maybe_collect(void);
+/* True when md_gc_maybe_collect has work to do. */
+bool md_gc_due(void);
 
 #endif /* MD_VALUE_H */

@@ -13,6 +13,7 @@
 #include <gmp.h>
 #include <stdint.h>
 
+#include "core/alloc.h"
 #include "core/value.h"
 
 /* Header flags. */
@@ -119,6 +120,11 @@ long md_table__insert(md_table *t, md_val *key, md_val *val, bool *added,
                       md_pyerr *e);
 /* Removes entry ix, found at index slot `slot` by md_table__find. */
 void md_table__remove_at(md_table *t, size_t ix, size_t slot);
+/* The depth at which md_table__find/insert hash and compare keys: 0,
+ * except while an == of dicts or sets looks their items up, so that the
+ * nested lookups keep counting toward MD_MAX_DEPTH and the work budget
+ * instead of starting afresh (md_val__nested_lookups sets it). */
+extern MD_THREAD_LOCAL int md_val__lookup_depth;
 
 /* ---- ops (value_ops.c) ------------------------------------------------------ */
 

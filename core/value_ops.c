@@ -17,6 +17,7 @@
  * 8 MB default).
  */
 #include <math.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,8 +123,8 @@ static int num_eq(const md_val *a, const md_val *b)
  * of 2**40 tuples, whose hash or comparison would run for days (CPython
  * would too). Past MD_MAX_VALUE_WORK containers visited in one top-level
  * call the operation fails instead. Single-threaded: statics do. */
-static long hash_work;
-static long eq_work;
+static MD_THREAD_LOCAL long hash_work;
+static MD_THREAD_LOCAL long eq_work;
 
 /* ======================================================================
  * Equality
@@ -168,9 +169,21 @@ static int dict_eq(const md_val *a, const md_val *b, md_pyerr *e, int depth)
     return 1;
 }
 
-/* a <= b as sets. */
-static int set_subset(const md_val *a, const md_val *b, md_pyerr *e)
+/* dict_eq or set_subset at depth: their lookups in b run at that depth. */
+static int nested_lookups(int (*fn)(const md_val *, const md_val *, md_pyerr *, int),
+                          const md_val *a, const md_val *b, md_pyerr *e, int depth)
 {
+    int saved = md_val__lookup_depth;
+    md_val__lookup_depth = depth;
+    int r = fn(a, b, e, depth);
+    md_val__lookup_depth = saved;
+    return r;
+}
+
+/* a <= b as sets. */
+static int set_subset(const md_val *a, const md_val *b, md_pyerr *e, int depth)
+{
+    (void)depth; /* md_val__lookup_depth carries it */
     if (md_set_len(a) > md_set_len(b))
         return 0;
     size_t pos = 0;
@@ -227,6 +240,22 @@ static int opaque_eq(const md_val *a, const md_val *b, md_pyerr *e, int depth)
     return items_eq(pa, pb, 6, e, depth);
 }
 
+/* One more container visited by the == that began at depth 0 (which
+ * resets both budgets: its lookups hash too). */
+static int eq_budget(int depth, md_pyerr *e)
+{
+    if (depth >= MD_MAX_DEPTH)
+        return md_val__too_deep(e, " in comparison");
+    if (depth == 0)
+        eq_work = hash_work = 0;
+    if (++eq_work > MD_MAX_VALUE_WORK) {
+        md_pyerr_set(e, "RecursionError", "values too complex to compare (over %d containers)",
+                     MD_MAX_VALUE_WORK);
+        return -1;
+    }
+    return 0;
+}
+
 int md_val__eq(const md_val *a, const md_val *b, md_pyerr *e, int depth)
 {
     if (is_number(a) && is_number(b))
@@ -250,9 +279,9 @@ int md_val__eq(const md_val *a, const md_val *b, md_pyerr *e, int depth)
     if (is_set(a) && is_set(b)) {
         if (md_set_len(a) != md_set_len(b))
             return 0;
-        if (depth >= MD_MAX_DEPTH)
-            return md_val__too_deep(e, " in comparison");
-        return set_subset(a, b, e);
+        if (eq_budget(depth, e) < 0)
+            return -1;
+        return nested_lookups(set_subset, a, b, e, depth + 1);
     }
     if (a->type != b->type)
         return 0;
@@ -270,15 +299,8 @@ int md_val__eq(const md_val *a, const md_val *b, md_pyerr *e, int depth)
     default:
         break;
     }
-    if (depth >= MD_MAX_DEPTH)
-        return md_val__too_deep(e, " in comparison");
-    if (depth == 0)
-        eq_work = 0;
-    if (++eq_work > MD_MAX_VALUE_WORK) {
-        md_pyerr_set(e, "RecursionError", "values too complex to compare (over %d containers)",
-                     MD_MAX_VALUE_WORK);
+    if (eq_budget(depth, e) < 0)
         return -1;
-    }
     depth++;
     switch ((md_vtype)a->type) {
     case MD_T_TUPLE: {
@@ -298,7 +320,7 @@ int md_val__eq(const md_val *a, const md_val *b, md_pyerr *e, int depth)
         return 1;
     }
     case MD_T_DICT:
-        return dict_eq(a, b, e, depth);
+        return nested_lookups(dict_eq, a, b, e, depth);
     case MD_T_SLICE: {
         const md_sliceobj *x = (const md_sliceobj *)a, *y = (const md_sliceobj *)b;
         md_val *const pa[] = { x->start, x->stop, x->step };
@@ -396,16 +418,21 @@ static int64_t hash_int(const md_val *v)
 }
 
 static unsigned char sip_key[crypto_shorthash_KEYBYTES];
-static bool sip_keyed;
+static pthread_once_t sip_once = PTHREAD_ONCE_INIT;
 
-static int64_t hash_bytes(const void *data, size_t n)
+/* A random key per process, so clients cannot aim collisions; made once
+ * even when several client threads hash at the same time. */
+static void sip_make_key(void)
 {
-    if (!sip_keyed) {
-        /* A random key per process, so clients cannot aim collisions. */
-        if (sodium_init() >= 0)
-            randombytes_buf(sip_key, sizeof sip_key);
-        sip_keyed = true;
-    }
+    if (sodium_init() >= 0)
+        randombytes_buf(sip_key, sizeof sip_key);
+}
+
+/* Not inlined: its locals would sit in md_val__hash's frame, which
+ * hashing nested tuples multiplies by the depth (MD_MAX_DEPTH). */
+__attribute__((noinline)) static int64_t hash_bytes(const void *data, size_t n)
+{
+    pthread_once(&sip_once, sip_make_key);
     unsigned char out[crypto_shorthash_BYTES];
     crypto_shorthash(out, data, n, sip_key);
     int64_t h;
@@ -737,10 +764,10 @@ static int set_order(const md_val *a, const md_val *b, int op, md_pyerr *e)
 {
     size_t na = md_set_len(a), nb = md_set_len(b);
     switch (op) {
-    case OP_LT: return na < nb ? set_subset(a, b, e) : 0;
-    case OP_LE: return set_subset(a, b, e);
-    case OP_GT: return na > nb ? set_subset(b, a, e) : 0;
-    default: return set_subset(b, a, e);
+    case OP_LT: return na < nb ? set_subset(a, b, e, 0) : 0;
+    case OP_LE: return set_subset(a, b, e, 0);
+    case OP_GT: return na > nb ? set_subset(b, a, e, 0) : 0;
+    default: return set_subset(b, a, e, 0);
     }
 }
 

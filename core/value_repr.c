@@ -429,7 +429,11 @@ static int repr_container(const md_val *v, md_buf *out, md_pyerr *e, int depth)
         return md_buf_puts(out, recursive_repr(v));
     if (depth >= MD_MAX_DEPTH)
         return md_val__too_deep(e, " while getting the repr of an object");
-    mv->flags |= F_VISITING;
+    /* () is immortal, holds nothing and is shared by every thread of a
+     * client program: it needs no marker, and must not be written. */
+    uint8_t mark = v->flags & F_IMMORTAL ? 0 : F_VISITING;
+    if (mark)
+        mv->flags |= mark;
     depth++;
     int rc;
     switch ((md_vtype)v->type) {
@@ -463,16 +467,17 @@ static int repr_container(const md_val *v, md_buf *out, md_pyerr *e, int depth)
     case MD_T_EXC: rc = repr_exc(v, out, e, depth); break;
     default: rc = repr_opaque(v, out, e, depth); break;
     }
-    mv->flags &= (uint8_t)~F_VISITING;
+    if (mark)
+        mv->flags &= (uint8_t)~mark;
     return rc;
 }
 
 /* Output bound: shared references let a 400-byte pickle stand for a
  * value whose repr has 2**60 items, so repr stops (MemoryError) once its
  * output passes the limit instead of running the server out of time and
- * memory. The server is single-threaded: a static will do. */
-static size_t repr_limit = MD_MAX_REPR_BYTES;
-static bool repr_hit_limit;
+ * memory. Thread-local: one client per thread in the client library. */
+static MD_THREAD_LOCAL size_t repr_limit = MD_MAX_REPR_BYTES;
+static MD_THREAD_LOCAL bool repr_hit_limit;
 
 size_t md_val_repr_limit(size_t limit)
 {

@@ -310,7 +310,7 @@ static int keys_equal(md_val *a, md_val *b, md_pyerr *e)
         return n == md_val__slen(b) &&
                memcmp(md_val__sdata(a), md_val__sdata(b), n) == 0;
     }
-    return md_val__eq(a, b, e, 0);
+    return md_val__eq(a, b, e, md_val__lookup_depth);
 }
 
 /* Probes for key: returns its entry index and in *slot the index slot
@@ -342,11 +342,13 @@ static long table_probe(const md_table *t, md_val *key, uint64_t h,
     }
 }
 
+MD_THREAD_LOCAL int md_val__lookup_depth;
+
 long md_table__find(const md_table *t, md_val *key, size_t *slot, md_pyerr *e)
 {
     int64_t h;
     size_t scratch;
-    if (md_val__hash(key, &h, e, 0) < 0)
+    if (md_val__hash(key, &h, e, md_val__lookup_depth) < 0)
         return -2;
     if (t->used == 0)
         return -1;
@@ -358,7 +360,7 @@ long md_table__insert(md_table *t, md_val *key, md_val *val, bool *added,
 {
     int64_t h;
     *added = false;
-    if (md_val__hash(key, &h, e, 0) < 0)
+    if (md_val__hash(key, &h, e, md_val__lookup_depth) < 0)
         return -1;
     size_t slot;
     long ix = table_probe(t, key, (uint64_t)h, &slot, e);

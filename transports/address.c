@@ -1,11 +1,14 @@
 /* address.c - parse and print listener addresses (see address.h). */
 #include "transports/address.h"
 
+#include <errno.h>
 #include <netdb.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static int fail(char *err, size_t errlen, const char *spec, const char *why)
 {
@@ -13,15 +16,76 @@ static int fail(char *err, size_t errlen, const char *spec, const char *why)
     return -1;
 }
 
+/* mode=OCTAL: the Unix socket file's mode, owner read and write at
+ * least (e.g. 0660 to share with the group). */
+static int parse_mode(const char *v, md_addr *out, const char *spec, char *err, size_t errlen)
+{
+    char *end;
+    long mode = strtol(v, &end, 8);
+    if (!*v || *end || mode < 0 || mode > 0777 || (mode & 0600) != 0600 || (mode & 0111))
+        return fail(err, errlen, spec, "mode must be octal like 0600 or 0660 (owner rw, no x)");
+    out->mode = (unsigned)mode;
+    return 0;
+}
+
+/* ?serializer=...&mode=... */
 static int parse_query(char *q, md_addr *out, const char *spec, char *err, size_t errlen)
 {
-    if (strncmp(q, "serializer=", 11) != 0)
-        return fail(err, errlen, spec, "the only option is ?serializer=pickle|xmlrpclib|auto");
-    const char *v = q + 11;
-    if (strcmp(v, "pickle") && strcmp(v, "xmlrpclib") && strcmp(v, "auto"))
-        return fail(err, errlen, spec, "serializer must be pickle, xmlrpclib or auto");
-    snprintf(out->serializer, sizeof out->serializer, "%s", v);
+    for (char *opt = strtok(q, "&"); opt; opt = strtok(NULL, "&")) {
+        if (strncmp(opt, "mode=", 5) == 0) {
+            if (parse_mode(opt + 5, out, spec, err, errlen) < 0)
+                return -1;
+            continue;
+        }
+        if (strncmp(opt, "serializer=", 11) != 0)
+            return fail(err, errlen, spec,
+                        "options are ?serializer=pickle|xmlrpclib|auto and &mode=OCTAL");
+        const char *v = opt + 11;
+        if (strcmp(v, "pickle") && strcmp(v, "xmlrpclib") && strcmp(v, "auto"))
+            return fail(err, errlen, spec, "serializer must be pickle, xmlrpclib or auto");
+        snprintf(out->serializer, sizeof out->serializer, "%s", v);
+    }
     return 0;
+}
+
+int md_addr_check_folder(const char *dir, bool private_only, char *err, size_t errlen)
+{
+    struct stat st;
+    if (lstat(dir, &st) < 0) {
+        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s is not a folder (a symbolic link is refused)", dir);
+        return -1;
+    }
+    uid_t me = geteuid();
+    mode_t perm = st.st_mode & 07777;
+    if (private_only ? st.st_uid != me || (perm & 0777) != 0700
+                     : (st.st_uid != me && st.st_uid != 0) ||
+                           ((perm & 022) && !(perm & S_ISVTX))) {
+        snprintf(err, errlen,
+                 private_only ? "%s must be owned by uid %ld with mode 0700 (it is uid %ld, mode %04o)"
+                              : "%s must be owned by uid %ld or root and writable only by its owner "
+                                "unless sticky (it is uid %ld, mode %04o)",
+                 dir, (long)me, (long)st.st_uid, (unsigned)perm);
+        return -1;
+    }
+    return 0;
+}
+
+int md_addr_check_socket_folder(const md_addr *a, char *err, size_t errlen)
+{
+    char dir[sizeof a->path];
+    snprintf(dir, sizeof dir, "%s", a->path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = 0;
+    else
+        *slash = 0;
+    return md_addr_check_folder(dir, false, err, errlen);
 }
 
 static int resolve(md_addr *out, const char *spec, char *err, size_t errlen)
@@ -46,6 +110,8 @@ static int resolve(md_addr *out, const char *spec, char *err, size_t errlen)
 static int parse_hostport(char *s, md_addr *out, const char *spec, char *err, size_t errlen)
 {
     char *colon;
+    if (out->mode)
+        return fail(err, errlen, spec, "?mode= is for unix:PATH sockets only");
     if (s[0] == '[') {
         char *close = strchr(s, ']');
         if (!close || close[1] != ':')
@@ -91,6 +157,8 @@ static int parse_unix(const char *p, md_addr *out, const char *spec, char *err, 
         out->sslen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
     }
     snprintf(out->path, sizeof out->path, "%.107s", p[0] == '@' ? p + 1 : p);
+    if (out->mode && out->kind != MD_ADDR_UNIX)
+        return fail(err, errlen, spec, "?mode= is for unix:PATH sockets only");
     return 0;
 }
 

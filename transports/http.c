@@ -374,11 +374,18 @@ static md_val *method_signature(int i)
     char sig[128];
     snprintf(sig, sizeof sig, "%s", methods[i].signature);
     md_val *one = md_list_new(0);
-    for (char *save, *t = strtok_r(sig, " ", &save); one && t; t = strtok_r(NULL, " ", &save))
-        md_list_append_steal(one, str(t));
+    for (char *save, *t = strtok_r(sig, " ", &save); one && t; t = strtok_r(NULL, " ", &save)) {
+        md_val *s = str(t);
+        if (!s || md_list_append_steal(one, s) < 0) {
+            md_decref(one);
+            one = NULL;
+        }
+    }
     md_val *all = one ? md_list_new(1) : NULL;
-    if (all)
-        md_list_append(all, one);
+    if (all && md_list_append(all, one) < 0) {
+        md_decref(all);
+        all = NULL;
+    }
     md_decref(one);
     return all;
 }
@@ -397,15 +404,17 @@ static bool dispatch(http_peer *p, const char *name, md_val *params, int *code, 
             (np > 2 && md_typeof(md_list_get(params, 2)) != MD_T_DICT))
             return PARAMS_FAIL("create(typeid, args=[], kwargs={})");
         md_val *args = md_list_new(0);
-        md_list_append(args, a0);
+        int rc = args ? md_list_append(args, a0) : -1;
         if (np > 1) {
             md_val *more = md_list_get(params, 1);
             size_t k = md_typeof(more) == MD_T_LIST ? md_list_len(more) : md_tuple_len(more);
-            for (size_t i = 0; i < k; i++)
-                md_list_append(args, md_typeof(more) == MD_T_LIST ? md_list_get(more, i)
-                                                                  : md_tuple_get(more, i));
+            for (size_t i = 0; rc == 0 && i < k; i++)
+                rc = md_list_append(args, md_typeof(more) == MD_T_LIST ? md_list_get(more, i)
+                                                                       : md_tuple_get(more, i));
         }
-        md_val *req = request4(md_none(), "create", args, np > 2 ? md_list_get(params, 2) : NULL);
+        /* (a NULL request is answered MemoryError by md_disp_request) */
+        md_val *req = rc < 0 ? NULL
+                             : request4(md_none(), "create", args, np > 2 ? md_list_get(params, 2) : NULL);
         md_decref(args);
         md_disp_request(h->srv, &p->base, req, false);
         md_decref(req);

@@ -665,16 +665,30 @@ int md_listen_add(md_listeners *ls, md_addr *addr, char *err, size_t errlen)
         return -1;
     }
     if (addr->kind == MD_ADDR_UNIX) {
+        /* No one else may replace the socket: check its folder. */
+        if (md_addr_check_socket_folder(addr, err, errlen) < 0) {
+            md_free(l);
+            return -1;
+        }
         /* A stale socket file from an earlier run would make bind fail. */
         struct stat st;
-        if (stat(addr->path, &st) == 0 && S_ISSOCK(st.st_mode))
+        if (lstat(addr->path, &st) == 0 && S_ISSOCK(st.st_mode))
             unlink(addr->path);
     }
     unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC;
     if (addr->kind == MD_ADDR_TCP)
         flags |= LEV_OPT_REUSEABLE;
+    /* The socket file is created 0600 (umask), then widened to ?mode=. */
+    mode_t old_umask = umask(0177);
     l->ev = evconnlistener_new_bind(ls->base, accept_cb, l, flags, 1024,
                                     (struct sockaddr *)&addr->ss, (int)addr->sslen);
+    umask(old_umask);
+    if (l->ev && addr->kind == MD_ADDR_UNIX && addr->mode && chmod(addr->path, addr->mode) < 0) {
+        snprintf(err, errlen, "cannot chmod %s: %s", addr->path, strerror(errno));
+        evconnlistener_free(l->ev);
+        md_free(l);
+        return -1;
+    }
     if (!l->ev) {
         char a[300];
         md_addr_format(addr, a, sizeof a);

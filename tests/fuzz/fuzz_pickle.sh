@@ -5,18 +5,10 @@
 # opcodes. Any crash, leak, timeout, out-of-memory or sanitizer report
 # fails the test; the offending input is printed in hex so it can be
 # replayed with `tests/fuzz/fuzz_pickle FILE`.
-. "$(cd "$(dirname "$0")/../pickle" && pwd)/common.sh"
+. "$(cd "$(dirname "$0")" && pwd)/fuzz_run.sh"
 
-fuzzer=$top_builddir/tests/fuzz/fuzz_pickle
-seconds=${MD_FUZZ_SECONDS:-60}
-[ -x "$fuzzer" ] ||
-    md_fatal "$fuzzer is missing: make check builds it with FUZZ_CC='${FUZZ_CC:-}'" \
-        "(clang with libFuzzer)"
 [ -d "$MD_FIXTURES" ] || md_fatal "no fixture folder $MD_FIXTURES"
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/md-fuzz.XXXXXX") || md_fatal "mktemp failed"
-trap 'rm -rf "$tmp"' EXIT
-mkdir "$tmp/corpus" "$tmp/artifacts"
+md_fuzz_setup
 n=0
 for f in "$MD_FIXTURES"/*.bin; do
     cp "$f" "$tmp/corpus/" && n=$((n + 1))
@@ -110,32 +102,4 @@ name_managers="\x8c\x18multiprocessing.managers"
 latin1="\x8c\x06latin1"
 EOF
 
-echo "fuzzing for $seconds s from $n fixtures"
-(
-    cd "$tmp" &&
-        ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1} \
-        UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-        "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-            -max_len=65536 -dict="$tmp/pickle.dict" -artifact_prefix="$tmp/artifacts/" \
-            -print_final_stats=1 "$tmp/corpus"
-) >"$tmp/log" 2>&1
-rc=$?
-tail -n 40 "$tmp/log"
-
-[ "$rc" -eq 0 ] && md_pass "fuzzer exit status" || md_fail "the fuzzer exited with status $rc"
-report='ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer|UndefinedBehaviorSanitizer)'
-report="$report|runtime error:|fuzz_pickle: "
-if grep -E "$report" "$tmp/log" >/dev/null; then
-    grep -E 'ERROR: |runtime error:|SUMMARY:|fuzz_pickle: ' "$tmp/log" | head -n 20
-    md_fail "the fuzzer reported a problem"
-else
-    md_pass "no sanitizer or fuzzer report"
-fi
-grep -q '^Done [0-9]* runs' "$tmp/log" && md_pass "the fuzzer ran to its time limit" ||
-    md_fail "the fuzzer did not finish its run"
-for a in "$tmp"/artifacts/*; do
-    [ -f "$a" ] || continue
-    md_fail "input that broke the codec: $(basename "$a"), hex:"
-    od -An -tx1 -v "$a" | head -n 64
-done
-md_summary
+md_fuzz_go pickle 65536 -dict="$tmp/pickle.dict"

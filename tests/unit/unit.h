@@ -20,7 +20,8 @@
     X(types_sync)         \
     X(types_containers)   \
     X(types_iterables)    \
-    X(xmlrpc)
+    X(xmlrpc)             \
+    X(security)
 #endif
 
 #define MD_UNIT_DECLARE(name) void md_test_register_##name(void);
