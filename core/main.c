@@ -268,6 +268,7 @@ static int start_listeners(app *a, const options *o, const md_auth_key *key)
                          .key = key};
     md_http_opts ho = {.max_body = o->max_message, .key = key};
     a->ls = md_listen_new(a->srv, a->base, &lo);
+    ho.conns = a->ls;
     a->http = md_http_new(a->srv, a->base, &ho);
     if (!a->ls || !a->http)
         return -1;
@@ -307,6 +308,7 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    md_listen_raise_fd_limit();
     md_auth_key *key = load_key(&o);
     if (!key)
         return 1;
