@@ -89,6 +89,9 @@
 #define MD_TURN_REQUESTS           16
 #define MD_TURN_BYTES              ((size_t)256 << 10)
 #define MD_TURN_USEC               200
+/* Connections that pipeline (more requests ready than a turn serves) are
+ * served after all others, this many between two looks for new events. */
+#define MD_HOG_CALLBACKS           4
 
 /* XML-RPC over HTTP. Headers (request line included) are bounded as
  * other servers bound them (nginx 8-32 KiB, Apache 8 KiB a line) while
@@ -117,9 +120,11 @@
 
 /* XML-RPC replies: the same kinds of budgets as repr. A value made of
  * shared references (a DAG) has an exponentially large XML form though
- * its pickle is tiny; encoding it stops after this many values or bytes
- * and fails that one call. */
-#define MD_XMLRPC_MAX_WORK         MD_MAX_VALUE_WORK
-#define MD_XMLRPC_MAX_OUTPUT_BYTES ((size_t)128 << 20)
+ * its pickle is tiny; encoding it stops after this many containers
+ * (lists, tuples, sets, dicts, objects; each visit counts) or bytes and
+ * fails that one call. 256K containers take the loop about 40 ms; an
+ * XML-RPC client parses such a reply far more slowly than that anyway. */
+#define MD_XMLRPC_MAX_WORK         ((size_t)1 << 18)
+#define MD_XMLRPC_MAX_OUTPUT_BYTES ((size_t)64 << 20)
 
 #endif /* MD_LIMITS_H */

@@ -314,7 +314,7 @@ int main(int argc, char **argv)
         return 1;
     app a = {0};
     int status = 1;
-    a.base = event_base_new();
+    a.base = md_listen_base_new();
     a.srv = a.base ? md_server_new(a.base, NULL) : NULL;
     if (!a.srv || md_reg_add_syncmanager(a.srv) < 0 || add_registrations(a.srv, &o) < 0)
         goto out;

@@ -434,7 +434,7 @@ typedef struct xenc {
     bool http;
     /* Budgets, as repr has them: a value of shared references (a DAG)
      * is small in memory and in a pickle but exponential in XML. */
-    size_t work;                   /* values written so far */
+    size_t work;                   /* containers written so far */
     size_t out_start;              /* out->len when encoding began */
 } xenc;
 
@@ -519,6 +519,10 @@ static int encode_value(xenc *e, const md_val *v);
 
 static int enter(xenc *e, const md_val *v)
 {
+    if (++e->work > MD_XMLRPC_MAX_WORK)
+        return efail(e, MD_ETOOBIG, "the value is too large to write as XML-RPC "
+                     "(more than %zu containers; shared references count each time)",
+                     MD_XMLRPC_MAX_WORK);
     for (size_t i = 0; i < e->npath; i++)
         if (e->path[i] == v)
             return efail(e, MD_EUNSUPPORTED, "cannot marshal recursive %s",
@@ -619,13 +623,9 @@ static int put_opaque(xenc *e, const md_val *v)
                  md_typeof(cls) == MD_T_GLOBAL ? md_global_name(cls) : "?");
 }
 
-/* Stop an encoding that has written too many values or bytes. */
+/* Stop an encoding that has written too many bytes. */
 static int over_budget(xenc *e)
 {
-    if (++e->work > MD_XMLRPC_MAX_WORK)
-        return efail(e, MD_ETOOBIG, "the value is too large to write as XML-RPC "
-                     "(more than %d values; shared references count each time)",
-                     MD_XMLRPC_MAX_WORK);
     if (e->out->len - e->out_start > MD_XMLRPC_MAX_OUTPUT_BYTES)
         return efail(e, MD_ETOOBIG, "the value is too large to write as XML-RPC "
                      "(more than %zu bytes)", MD_XMLRPC_MAX_OUTPUT_BYTES);

@@ -73,6 +73,7 @@ struct md_listeners {
     size_t nadopted;
     struct event *unpause;         /* accepting paused for lack of descriptors */
     bool paused;
+    bool stopped;                  /* md_listen_stop_accepting: never resume */
     md_listeners *next_set;        /* all sets, to find an adopted listener's */
 };
 
@@ -105,6 +106,7 @@ struct md_conn {
     long long progress_ms;         /* last time the socket took output */
     bool reading;                  /* ev_read is armed */
     bool behind;                   /* complete requests wait for a turn */
+    bool hog;                      /* served at PRIO_HOG (see PRIO_NEW) */
     md_buf out;                    /* scratch for encoding replies */
     char who[80];
     md_conn *prev, *next;
@@ -124,9 +126,13 @@ static long long now_ms(void)
 }
 
 /* Event priorities: connections still in the handshake (and waiting for
- * their first request) go before the bulk of established connections,
- * so that a new client connects in milliseconds under any load. */
-enum { PRIO_NEW = 0, PRIO_BULK = 1, PRIO_LEVELS = 2 };
+ * their first request) go first, so that a new client connects in
+ * milliseconds under any load; then everything else; last the "hogs",
+ * connections that had more requests ready than one turn serves (only a
+ * pipelining client does: Python waits for each reply). A hog is served
+ * whenever nothing else is ready, MD_HOG_CALLBACKS connections at a
+ * time (md_listen_base_new), and is no hog once it has caught up. */
+enum { PRIO_NEW = 0, PRIO_BULK = 1, PRIO_HOG = 2, PRIO_LEVELS = 3 };
 
 static long long now_us(void)
 {
@@ -594,6 +600,12 @@ static void conn_process(md_conn *c)
     if (c->dead)
         return;
     c->behind = waiting && (turn_over || c->in.len - c->in_off >= MD_TURN_BYTES);
+    if (c->state == CS_LONG && (c->behind ? !c->hog : c->hog && c->in_off == c->in.len)) {
+        /* Fails only for an event already active: it keeps its level. */
+        c->hog = c->behind;
+        event_priority_set(c->ev_read, c->hog ? PRIO_HOG : PRIO_BULK);
+        event_priority_set(c->resume, c->hog ? PRIO_HOG : PRIO_BULK);
+    }
     if (turn_over && waiting) {
         /* A zero timer runs after the loop has polled every socket. */
         static const struct timeval now = {0, 0};
@@ -803,7 +815,8 @@ static void resume_accepting(md_listeners *ls)
         return;
     ls->paused = false;
     evtimer_del(ls->unpause);
-    set_accepting(ls, true);
+    if (!ls->stopped)
+        set_accepting(ls, true);
 }
 
 static void unpause_cb(evutil_socket_t fd, short what, void *arg)
@@ -877,6 +890,21 @@ void md_listen_conn_release(md_listeners *ls)
     resume_accepting(ls);
 }
 
+struct event_base *md_listen_base_new(void)
+{
+    struct event_config *cfg = event_config_new();
+    if (!cfg)
+        return NULL;
+    event_config_set_max_dispatch_interval(cfg, NULL, MD_HOG_CALLBACKS, PRIO_HOG);
+    struct event_base *base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    if (base && event_base_priority_init(base, PRIO_LEVELS) < 0) {
+        event_base_free(base);
+        return NULL;
+    }
+    return base;
+}
+
 long md_listen_raise_fd_limit(void)
 {
     struct rlimit rl;
@@ -930,9 +958,10 @@ md_listeners *md_listen_new(md_server *srv, struct event_base *base, const md_li
     ls->opts.max_connections = cap_connections(ls->opts.max_connections);
     md_pickle_limits_default(&ls->limits);
     ls->limits.max_bytes = ls->opts.max_message;
-    /* Two priorities (see PRIO_NEW); events made from here on default
-     * to PRIO_BULK. Fails only once events are active: then all share one. */
-    event_base_priority_init(base, PRIO_LEVELS);
+    /* For a base not made by md_listen_base_new: the priorities without
+     * the dispatch limit. Events made from here on default to PRIO_BULK. */
+    if (event_base_get_npriorities(base) < PRIO_LEVELS)
+        event_base_priority_init(base, PRIO_LEVELS);
     ls->unpause = evtimer_new(base, unpause_cb, ls);
     if (!ls->unpause) {
         md_free(ls);
@@ -1008,6 +1037,7 @@ int md_listen_add(md_listeners *ls, md_addr *addr, char *err, size_t errlen)
 
 void md_listen_stop_accepting(md_listeners *ls)
 {
+    ls->stopped = true;
     for (size_t i = 0; i < ls->nls; i++)
         if (ls->ls[i]->ev)
             evconnlistener_disable(ls->ls[i]->ev);

@@ -38,6 +38,12 @@ void md_listen_stop_accepting(md_listeners *ls);
 /* Connections open now, pickle and HTTP (see md_listen_conn_reserve). */
 size_t md_listen_nconns(const md_listeners *ls);
 
+/* The event loop for a server: three priorities (connections in the
+ * handshake first, connections that pipeline more than a turn last) and,
+ * for the last, a look for new events after every MD_HOG_CALLBACKS
+ * callbacks, so that no client waits behind a queue of pipelining ones. */
+struct event_base *md_listen_base_new(void);
+
 /* Raise the soft descriptor limit (RLIMIT_NOFILE) to the hard limit; the
  * limit now in force, or -1. main() calls it before md_listen_new, whose
  * default connection limit is that less MD_FD_RESERVE. */
