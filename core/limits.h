@@ -77,17 +77,22 @@
 #define MD_OUTPUT_SOFT_BYTES       ((size_t)1 << 20)
 #define MD_OUTPUT_HARD_BYTES       ((size_t)256 << 20)
 #define MD_OUTPUT_HARD_MS          10000
-#define MD_OUTPUT_STALL_MS         60000
+#define MD_OUTPUT_STALL_MS         30000
+/* All connections together: above this many unsent bytes, connections
+ * that owe the most and have read nothing for a second are closed
+ * (Redis's maxmemory-clients), so that 1,000 clients each leaving a
+ * large reply unread cannot take gigabytes. */
+#define MD_OUTPUT_TOTAL_BYTES      ((size_t)256 << 20)
 
 /* Fairness: one connection is served at most this many requests, this
- * many request bytes or this much time (a started request always
- * finishes) per turn of the event loop; then every other ready
+ * many request bytes (or until it owes this many reply bytes) or this
+ * much time (a started request always finishes) per turn of the loop; then every other ready
  * connection gets its turn. So a turn costs about 0.2 ms per busy
  * connection, and connections still in the handshake go first. Unread
  * input is bounded the same way: above MD_TURN_BYTES of complete but
  * unserved requests the socket is not read. */
 #define MD_TURN_REQUESTS           16
-#define MD_TURN_BYTES              ((size_t)256 << 10)
+#define MD_TURN_BYTES              ((size_t)64 << 10)
 #define MD_TURN_USEC               200
 /* Connections that pipeline (more requests ready than a turn serves) are
  * served after all others, this many between two looks for new events. */

@@ -1,12 +1,13 @@
-/* log.c - leveled log lines on stderr, with a timestamp. */
+/* log.c - leveled log lines on stderr, with a timestamp; lines a client
+ * can cause go through a rate limiter (md_log_rated). */
 #include "core/log.h"
-
-#include "core/limits.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+
+#include "core/limits.h"
 
 static md_log_level current = MD_LOG_INFO;
 static const char *const names[] = {"error", "warning", "info", "debug"};

@@ -69,6 +69,7 @@ struct md_listeners {
     md_conn *conns;
     size_t nconns;
     size_t nextern;                /* HTTP connections (md_listen_conn_reserve) */
+    size_t out_total;              /* unsent reply bytes, all connections */
     struct evconnlistener **adopted; /* the HTTP listener(s), paused with ours */
     size_t nadopted;
     struct event *unpause;         /* accepting paused for lack of descriptors */
@@ -114,6 +115,7 @@ struct md_conn {
 
 static void conn_process(md_conn *c);
 static void conn_sync_read(md_conn *c);
+static void evict_stuck(md_listeners *ls);
 static void resume_accepting(md_listeners *ls);
 
 static md_log_rate rate_refused, rate_accept, rate_auth, rate_proto, rate_deadline, rate_output;
@@ -146,6 +148,14 @@ static size_t out_pending(const md_conn *c)
     return c->pend.len - c->pend_off;
 }
 
+/* No more requests are served to a connection over the soft bound, nor
+ * to one that owes anything while all together owe too much. */
+static bool out_blocked(const md_conn *c)
+{
+    size_t pending = out_pending(c);
+    return pending > MD_OUTPUT_SOFT_BYTES || (pending && c->owner->out_total > MD_OUTPUT_TOTAL_BYTES);
+}
+
 /* Hand freed memory back after a large request or reply, so that RSS
  * falls back after a peak instead of staying there. */
 void md_listen_trim_after(size_t nbytes)
@@ -166,6 +176,7 @@ static void conn_free(md_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     ls->nconns--;
+    ls->out_total -= out_pending(c);
     /* Parked calls of a vanished client go with it; what it owned is
      * released (see md_peer_close). */
     c->state = CS_CLOSING;
@@ -259,7 +270,10 @@ static int conn_send(md_conn *c, const uint8_t *data, size_t len)
         conn_close(c);
         return -1;
     }
+    c->owner->out_total += len - done;
     event_add(c->ev_write, NULL);
+    if (c->owner->out_total > MD_OUTPUT_TOTAL_BYTES)
+        evict_stuck(c->owner);
     if (out_pending(c) > MD_OUTPUT_HARD_BYTES && !c->over_hard_since_ms)
         c->over_hard_since_ms = now_ms();
     if (out_pending(c) > MD_OUTPUT_SOFT_BYTES) {
@@ -268,9 +282,35 @@ static int conn_send(md_conn *c, const uint8_t *data, size_t len)
         struct timeval sec = {1, 0};
         if (!event_pending(c->outwatch, EV_TIMEOUT, NULL))
             evtimer_add(c->outwatch, &sec);
-        conn_sync_read(c);
     }
+    if (out_blocked(c))
+        conn_sync_read(c);
     return 0;
+}
+
+/* All connections together owe more than MD_OUTPUT_TOTAL_BYTES: close
+ * the connections that owe the most and have taken nothing for a second
+ * (Redis's maxmemory-clients), until the total is below the bound. A
+ * client that reads its replies is never chosen. */
+static void evict_stuck(md_listeners *ls)
+{
+    long long now = now_ms();
+    while (ls->out_total > MD_OUTPUT_TOTAL_BYTES) {
+        md_conn *worst = NULL;
+        for (md_conn *c = ls->conns; c; c = c->next)
+            if (!c->dead && now - c->progress_ms >= 1000 && out_pending(c) &&
+                (!worst || out_pending(c) > out_pending(worst)))
+                worst = c;
+        if (!worst)
+            return;
+        md_log_rated(&rate_output, MD_LOG_WARNING,
+                     "%s: %zu bytes of replies not read while all clients owe more than %zu; "
+                     "closing the connection", worst->who, out_pending(worst),
+                     (size_t)MD_OUTPUT_TOTAL_BYTES);
+        ls->out_total -= out_pending(worst);
+        worst->pend_off = worst->pend.len; /* no longer owed */
+        conn_close(worst);
+    }
 }
 
 /* Once a second while a connection's output is over the soft bound:
@@ -314,11 +354,12 @@ static int write_frame(md_conn *c)
 static void write_cb(evutil_socket_t fd, short what, void *arg)
 {
     md_conn *c = arg;
-    bool was_over = out_pending(c) > MD_OUTPUT_SOFT_BYTES;
+    bool was_over = out_blocked(c);
     while (c->pend_off < c->pend.len) {
         ssize_t n = send(fd, c->pend.data + c->pend_off, c->pend.len - c->pend_off, MSG_NOSIGNAL);
         if (n > 0) {
             c->pend_off += (size_t)n;
+            c->owner->out_total -= (size_t)n;
             c->progress_ms = now_ms();
             continue;
         }
@@ -339,7 +380,7 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
             c->pend.len -= c->pend_off;
             c->pend_off = 0;
         }
-        if (was_over && out_pending(c) <= MD_OUTPUT_SOFT_BYTES)
+        if (was_over && !out_blocked(c))
             conn_sync_read(c);
         return;
     }
@@ -563,9 +604,9 @@ static void conn_process(md_conn *c)
     bool turn_over = false;
     long long turn_end = now_us() + MD_TURN_USEC;
     while (!c->dead && c->state != CS_CLOSING && !c->peer.parked && c->in_off < c->in.len &&
-           out_pending(c) <= MD_OUTPUT_SOFT_BYTES) {
+           !out_blocked(c)) {
         if (served >= MD_TURN_REQUESTS || nbytes >= MD_TURN_BYTES ||
-            (served && now_us() >= turn_end)) {
+            (served && (now_us() >= turn_end || out_pending(c) >= MD_TURN_BYTES))) {
             turn_over = true;
             break;
         }
@@ -619,7 +660,7 @@ static void conn_sync_read(md_conn *c)
 {
     if (c->dead || !c->ev_read)
         return;
-    bool want = !c->behind && out_pending(c) <= MD_OUTPUT_SOFT_BYTES;
+    bool want = !c->behind && !out_blocked(c);
     if (want == c->reading)
         return;
     c->reading = want;

@@ -82,32 +82,41 @@ def frame(obj):
 
 def hold(socks, end, refill, send=b'', read=True):
     """Keep socks open until end: read (and drop) what comes, write `send`
-    while the socket takes it, replace closed ones with refill()."""
-    out = {s: send for s in socks}
-    while time.monotonic() < end:
-        rs = list(out) if read else []
-        ws = [s for s in out if out[s]]
-        r, w, _ = select.select(rs, ws, [], 0.2)
-        for s in r:
-            try:
-                if s.recv(1 << 16):
-                    continue
-            except BlockingIOError:
+    while the socket takes it, replace closed ones with refill(). poll(),
+    not select(): there are more than 1024 descriptors."""
+    out = {s.fileno(): [s, send] for s in socks}
+    poller = select.poll()
+    for fd, (s, data) in out.items():
+        poller.register(fd, (select.POLLIN if read else 0) | (select.POLLOUT if data else 0))
+    while time.monotonic() < end and out:
+        for fd, ev in poller.poll(200):
+            if fd not in out:
                 continue
-            except OSError:
-                pass
-            out.pop(s)
-            s.close()
-            for n in refill(1):
-                out[n] = send
-        for s in w:
-            if s not in out:
-                continue
-            try:
-                k = s.send(out[s])
-                out[s] = out[s][k:] or send
-            except (BlockingIOError, OSError):
-                pass
+            s, data = out[fd]
+            closed = bool(ev & (select.POLLHUP | select.POLLERR))
+            if ev & select.POLLIN:
+                try:
+                    closed = not s.recv(1 << 16)
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    closed = True
+            if not closed and ev & select.POLLOUT and data:
+                try:
+                    k = s.send(data)
+                    out[fd][1] = data[k:] or send
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    closed = True
+            if closed:
+                poller.unregister(fd)
+                del out[fd]
+                s.close()
+                for n in refill(1):
+                    out[n.fileno()] = [n, send]
+                    poller.register(n.fileno(), (select.POLLIN if read else 0) |
+                                    (select.POLLOUT if send else 0))
 
 
 def hostile(kind, n, env, end):
