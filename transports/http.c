@@ -59,8 +59,8 @@ struct md_http {
     uint8_t key_hash[crypto_generichash_BYTES];
     http_peer *peers;
     /* bufferevents of connections accepted but not adopted yet */
-    struct bufferevent *fresh[64];
-    size_t nfresh;
+    struct bufferevent **fresh;
+    size_t nfresh, fresh_cap;
     struct event *adopt;
 };
 
@@ -348,8 +348,17 @@ static struct bufferevent *new_bev(struct event_base *base, void *arg)
 {
     md_http *h = arg;
     struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-    if (!bev || h->nfresh == sizeof h->fresh / sizeof h->fresh[0])
-        return bev; /* adopted on its first request instead (peer_for) */
+    if (bev && h->nfresh == h->fresh_cap) {
+        /* one accept callback may take a whole backlog of connections */
+        size_t cap = h->fresh_cap ? 2 * h->fresh_cap : 64;
+        struct bufferevent **arr = md_realloc(h->fresh, cap * sizeof *arr);
+        if (!arr)
+            return bev; /* adopted on its first request instead (peer_for) */
+        h->fresh = arr;
+        h->fresh_cap = cap;
+    }
+    if (!bev)
+        return NULL;
     bufferevent_incref(bev);
     h->fresh[h->nfresh++] = bev;
     event_active(h->adopt, EV_TIMEOUT, 0);
@@ -804,6 +813,7 @@ void md_http_free(md_http *h)
         peer_closed(h->peers->conn, h->peers);
     for (size_t i = 0; i < h->nfresh; i++)
         bufferevent_decref(h->fresh[i]);
+    md_free(h->fresh);
     event_free(h->adopt);
     md_free(h);
 }

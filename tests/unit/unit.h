@@ -18,7 +18,8 @@
     X(auth)               \
     X(types_sync)         \
     X(types_containers)   \
-    X(xmlrpc)
+    X(xmlrpc)             \
+    X(log)
 #endif
 
 #define MD_UNIT_DECLARE(name) void md_test_register_##name(void);
