@@ -70,6 +70,7 @@ struct md_listeners {
     size_t nconns;
     size_t nextern;                /* HTTP connections (md_listen_conn_reserve) */
     size_t out_total;              /* unsent reply bytes, all connections */
+    struct event *evict;           /* while out_total is over its bound */
     struct evconnlistener **adopted; /* the HTTP listener(s), paused with ours */
     size_t nadopted;
     struct event *unpause;         /* accepting paused for lack of descriptors */
@@ -272,8 +273,7 @@ static int conn_send(md_conn *c, const uint8_t *data, size_t len)
     }
     c->owner->out_total += len - done;
     event_add(c->ev_write, NULL);
-    if (c->owner->out_total > MD_OUTPUT_TOTAL_BYTES)
-        evict_stuck(c->owner);
+    evict_stuck(c->owner);
     if (out_pending(c) > MD_OUTPUT_HARD_BYTES && !c->over_hard_since_ms)
         c->over_hard_since_ms = now_ms();
     if (out_pending(c) > MD_OUTPUT_SOFT_BYTES) {
@@ -301,8 +301,13 @@ static void evict_stuck(md_listeners *ls)
             if (!c->dead && now - c->progress_ms >= 1000 && out_pending(c) &&
                 (!worst || out_pending(c) > out_pending(worst)))
                 worst = c;
-        if (!worst)
+        if (!worst) {
+            /* none stuck long enough yet: look again in a second */
+            struct timeval sec = {1, 0};
+            if (!event_pending(ls->evict, EV_TIMEOUT, NULL))
+                evtimer_add(ls->evict, &sec);
             return;
+        }
         md_log_rated(&rate_output, MD_LOG_WARNING,
                      "%s: %zu bytes of replies not read while all clients owe more than %zu; "
                      "closing the connection", worst->who, out_pending(worst),
@@ -865,6 +870,11 @@ static void unpause_cb(evutil_socket_t fd, short what, void *arg)
     resume_accepting(arg);
 }
 
+static void evict_cb(evutil_socket_t fd, short what, void *arg)
+{
+    evict_stuck(arg);
+}
+
 /* Out of descriptors, the listening socket stays readable and every
  * accept fails at once: stop accepting until a connection closes (or
  * MD_ACCEPT_PAUSE_MS, for descriptors freed elsewhere) instead of
@@ -1004,7 +1014,10 @@ md_listeners *md_listen_new(md_server *srv, struct event_base *base, const md_li
     if (event_base_get_npriorities(base) < PRIO_LEVELS)
         event_base_priority_init(base, PRIO_LEVELS);
     ls->unpause = evtimer_new(base, unpause_cb, ls);
-    if (!ls->unpause) {
+    ls->evict = evtimer_new(base, evict_cb, ls);
+    if (!ls->unpause || !ls->evict) {
+        if (ls->unpause)
+            event_free(ls->unpause);
         md_free(ls);
         return NULL;
     }
@@ -1111,6 +1124,7 @@ void md_listen_free(md_listeners *ls)
             break;
         }
     event_free(ls->unpause);
+    event_free(ls->evict);
     md_free(ls->adopted);
     md_free(ls->ls);
     md_free(ls);

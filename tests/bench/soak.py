@@ -7,6 +7,7 @@ it never fails on figures.
 
     top_builddir=BUILD python3 tests/bench/soak.py [--seconds 60]
         [--hostile 1000] [--good 8] [--kinds all|k1,k2...]
+        [--huge-items 1000000] [--max-message BYTES]
 
 Hostile kinds (each --hostile connections, from its own process):
   http-preauth   HTTP requests announcing 60 MiB bodies with a wrong password
@@ -16,7 +17,9 @@ Hostile kinds (each --hostile connections, from its own process):
   no-read        authenticated clients asking for 1 MiB replies, never reading
   pipeline       authenticated clients pipelining __repr__ calls (and reading)
   dag            XML-RPC reads of a shared-reference DAG (a billion laughs)
-  huge           one client sending a 10 MB dict.update every 2 s
+  huge           one client sending a dict.update of --huge-items ints
+                 (1,000,000: a 10 MB pickle) every 2 s; README's
+                 "Large requests and latency" says what it costs the others
 Well-behaved clients call __len__, get and append on shared objects with
 a 10 ms pause, each from its own process, and time every call.
 """
@@ -154,7 +157,7 @@ def hostile(kind, n, env, end):
     elif kind == 'huge':
         m = manager(tcp)
         d = m.dict()
-        payload = {i: i for i in range(1000000)}
+        payload = {i: i for i in range(env['huge_items'])}
         while time.monotonic() < end:
             d.update(payload)
             d.clear()
@@ -204,11 +207,16 @@ def main():
     ap.add_argument('--hostile', type=int, default=1000, help='connections per hostile kind')
     ap.add_argument('--good', type=int, default=8)
     ap.add_argument('--kinds', default='all')
+    ap.add_argument('--huge-items', type=int, default=1000000)
+    ap.add_argument('--max-message', help="the server's --max-message")
     opts = ap.parse_args()
     kinds = KINDS if opts.kinds == 'all' else opts.kinds.split(',')
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    md = xtest.Managerd(['127.0.0.1:0', 'http://127.0.0.1:0/RPC2'], args=['--log-level', 'warning'])
+    args = ['--log-level', 'warning']
+    if opts.max_message:
+        args += ['--max-message', opts.max_message]
+    md = xtest.Managerd(['127.0.0.1:0', 'http://127.0.0.1:0/RPC2'], args=args)
     md.start()
     try:
         tcp = md.tcp(0)
@@ -221,7 +229,7 @@ def main():
         for _ in range(40):
             dag = [dag, dag]
         d['dag'] = dag
-        env = {'tcp': tcp, 'http': http,
+        env = {'tcp': tcp, 'http': http, 'huge_items': opts.huge_items,
                'ids': {'big': big._token.id, 'list': lst._token.id, 'dict': d._token.id}}
         end = time.monotonic() + opts.seconds
         procs = [multiprocessing.Process(target=hostile, args=(k, opts.hostile, env, end), daemon=True)
