@@ -79,10 +79,12 @@
 #define MD_OUTPUT_HARD_MS          10000
 #define MD_OUTPUT_STALL_MS         30000
 /* All connections together: above this many unsent bytes, connections
- * that owe the most and have read nothing for a second are closed
+ * that owe the most and have read nothing for MD_OUTPUT_EVICT_IDLE_MS
+ * are closed
  * (Redis's maxmemory-clients), so that 1,000 clients each leaving a
  * large reply unread cannot take gigabytes. */
 #define MD_OUTPUT_TOTAL_BYTES      ((size_t)256 << 20)
+#define MD_OUTPUT_EVICT_IDLE_MS    250
 
 /* Fairness: one connection is served at most this many requests, this
  * many request bytes (or until it owes this many reply bytes) or this
@@ -120,8 +122,11 @@
 #define MD_HTTP_TIMEOUT_S          10
 
 /* After a request or reply this large, free memory is handed back to
- * the system (malloc_trim) so that RSS falls back after a peak. */
+ * the system (malloc_trim) so that RSS falls back after a peak; blocks
+ * from MD_MMAP_THRESHOLD_BYTES up are mapped on their own (mallopt), so
+ * freeing one gives it back at once. */
 #define MD_TRIM_AFTER_BYTES        ((size_t)1 << 20)
+#define MD_MMAP_THRESHOLD_BYTES    ((size_t)256 << 10)
 
 /* XML-RPC replies: the same kinds of budgets as repr. A value made of
  * shared references (a DAG) has an exponentially large XML form though

@@ -273,7 +273,9 @@ static int conn_send(md_conn *c, const uint8_t *data, size_t len)
     }
     c->owner->out_total += len - done;
     event_add(c->ev_write, NULL);
-    evict_stuck(c->owner);
+    /* While the timer is set, a scan found no one to close just now. */
+    if (c->owner->out_total > MD_OUTPUT_TOTAL_BYTES && !event_pending(c->owner->evict, EV_TIMEOUT, NULL))
+        evict_stuck(c->owner);
     if (out_pending(c) > MD_OUTPUT_HARD_BYTES && !c->over_hard_since_ms)
         c->over_hard_since_ms = now_ms();
     if (out_pending(c) > MD_OUTPUT_SOFT_BYTES) {
@@ -289,7 +291,8 @@ static int conn_send(md_conn *c, const uint8_t *data, size_t len)
 }
 
 /* All connections together owe more than MD_OUTPUT_TOTAL_BYTES: close
- * the connections that owe the most and have taken nothing for a second
+ * the connections that owe the most and have taken nothing for
+ * MD_OUTPUT_EVICT_IDLE_MS
  * (Redis's maxmemory-clients), until the total is below the bound. A
  * client that reads its replies is never chosen. */
 static void evict_stuck(md_listeners *ls)
@@ -298,12 +301,12 @@ static void evict_stuck(md_listeners *ls)
     while (ls->out_total > MD_OUTPUT_TOTAL_BYTES) {
         md_conn *worst = NULL;
         for (md_conn *c = ls->conns; c; c = c->next)
-            if (!c->dead && now - c->progress_ms >= 1000 && out_pending(c) &&
+            if (!c->dead && now - c->progress_ms >= MD_OUTPUT_EVICT_IDLE_MS && out_pending(c) &&
                 (!worst || out_pending(c) > out_pending(worst)))
                 worst = c;
         if (!worst) {
-            /* none stuck long enough yet: look again in a second */
-            struct timeval sec = {1, 0};
+            /* none stuck long enough yet: look again soon */
+            struct timeval sec = {0, MD_OUTPUT_EVICT_IDLE_MS * 1000};
             if (!event_pending(ls->evict, EV_TIMEOUT, NULL))
                 evtimer_add(ls->evict, &sec);
             return;
@@ -1007,6 +1010,11 @@ md_listeners *md_listen_new(md_server *srv, struct event_base *base, const md_li
     if (ls->opts.max_message > MD_MAX_MESSAGE_MAX)
         ls->opts.max_message = MD_MAX_MESSAGE_MAX;
     ls->opts.max_connections = cap_connections(ls->opts.max_connections);
+    /* Buffers of MD_MMAP_THRESHOLD_BYTES and more (large requests and
+     * replies) get their own mappings, given back when freed; glibc's
+     * default would raise the threshold after the first large free and
+     * keep later ones in a heap that fragments. */
+    mallopt(M_MMAP_THRESHOLD, MD_MMAP_THRESHOLD_BYTES);
     md_pickle_limits_default(&ls->limits);
     ls->limits.max_bytes = ls->opts.max_message;
     /* For a base not made by md_listen_base_new: the priorities without
