@@ -93,8 +93,92 @@
  * refused): Python's own keys are 32 random bytes. */
 #define MD_AUTHKEY_WARN_BELOW    16
 
-/* Server-wide counts. */
+/* Server-wide counts. The connection limit counts pickle and HTTP
+ * connections together; by default it is also capped at the descriptor
+ * limit (RLIMIT_NOFILE, raised to its hard limit at start) less
+ * MD_FD_RESERVE, kept for listeners, the log, key files and libevent. */
 #define MD_MAX_CONNECTIONS_DEFAULT 100000
 #define MD_MAX_OBJECTS_DEFAULT     (1u << 24)
+#define MD_FD_RESERVE              64
+
+/* Out of descriptors (EMFILE/ENFILE) on accept: stop accepting until a
+ * connection closes, or at the latest for this long, instead of spinning
+ * on a listener that can never succeed. */
+#define MD_ACCEPT_PAUSE_MS         200
+
+/* Log lines a client can cause (failed handshakes, refused connections,
+ * protocol errors): at most MD_LOG_BURST lines of one kind per
+ * MD_LOG_WINDOW_MS; the rest are counted and reported in one line. */
+#define MD_LOG_BURST               10
+#define MD_LOG_WINDOW_MS           1000
+
+/* Unsent replies per connection (Redis's client-output-buffer-limit is
+ * the model). Above the soft bound the server stops reading requests from
+ * that connection until the client has read its replies; a connection
+ * above the hard bound for MD_OUTPUT_HARD_MS, or above the soft bound
+ * with nothing written for MD_OUTPUT_STALL_MS, is closed. One reply may
+ * take a connection past the soft bound: the bound only stops the next. */
+#define MD_OUTPUT_SOFT_BYTES       ((size_t)1 << 20)
+#define MD_OUTPUT_HARD_BYTES       ((size_t)256 << 20)
+#define MD_OUTPUT_HARD_MS          10000
+#define MD_OUTPUT_STALL_MS         30000
+/* All connections together: above this many unsent bytes, connections
+ * that owe the most and have read nothing for MD_OUTPUT_EVICT_IDLE_MS
+ * are closed
+ * (Redis's maxmemory-clients), so that 1,000 clients each leaving a
+ * large reply unread cannot take gigabytes. */
+#define MD_OUTPUT_TOTAL_BYTES      ((size_t)256 << 20)
+#define MD_OUTPUT_EVICT_IDLE_MS    250
+
+/* Fairness: one connection is served at most this many requests, this
+ * many request bytes (or until it owes this many reply bytes) or this
+ * much time (a started request always finishes) per turn of the loop; then every other ready
+ * connection gets its turn. So a turn costs about 0.2 ms per busy
+ * connection, and connections still in the handshake go first. Unread
+ * input is bounded the same way: above MD_TURN_BYTES of complete but
+ * unserved requests the socket is not read. */
+#define MD_TURN_REQUESTS           16
+#define MD_TURN_BYTES              ((size_t)64 << 10)
+#define MD_TURN_USEC               200
+/* Connections that pipeline (more requests ready than a turn serves) are
+ * served after all others, this many between two looks for new events. */
+#define MD_HOG_CALLBACKS           4
+
+/* XML-RPC over HTTP. Headers (request line included) are bounded as
+ * other servers bound them (nginx 8-32 KiB, Apache 8 KiB a line) while
+ * leaving room for HTTP Basic with the longest key file
+ * (MD_AUTHKEY_FILE_MAX bytes, 4/3 of it in base64). */
+#define MD_AUTHKEY_FILE_MAX        4096
+#define MD_HTTP_MAX_HEADER_BYTES   ((size_t)16 << 10)
+/* The Authorization header's user:password, decoded. */
+#define MD_HTTP_AUTH_MAX           (MD_AUTHKEY_FILE_MAX + 1024)
+/* Body of a request on a connection that has not yet sent an authorized
+ * request (libevent 2.1 cannot see the headers before it reads the body,
+ * see transports/http.c): a larger Content-Length gets 413 and the
+ * connection is closed before the body is read. 256 KiB holds the first
+ * call of nearly every program; 1,000 unauthenticated connections can
+ * then make the server hold 256 MiB at most, not 64 GiB. */
+#define MD_HTTP_PREAUTH_BODY_BYTES ((size_t)256 << 10)
+/* A connection that sends nothing for this long (idle keep-alive, slow
+ * headers, slow body) is closed; so is one whose reply is not read. The
+ * handshake deadline of the pickle port is as long. Python's
+ * xmlrpc.client reconnects by itself when an idle connection was closed. */
+#define MD_HTTP_TIMEOUT_S          10
+
+/* After a request or reply this large, free memory is handed back to
+ * the system (malloc_trim) so that RSS falls back after a peak; blocks
+ * from MD_MMAP_THRESHOLD_BYTES up are mapped on their own (mallopt), so
+ * freeing one gives it back at once. */
+#define MD_TRIM_AFTER_BYTES        ((size_t)1 << 20)
+#define MD_MMAP_THRESHOLD_BYTES    ((size_t)256 << 10)
+
+/* XML-RPC replies: the same kinds of budgets as repr. A value made of
+ * shared references (a DAG) has an exponentially large XML form though
+ * its pickle is tiny; encoding it stops after this many containers
+ * (lists, tuples, sets, dicts, objects; each visit counts) or bytes and
+ * fails that one call. 256K containers take the loop about 40 ms; an
+ * XML-RPC client parses such a reply far more slowly than that anyway. */
+#define MD_XMLRPC_MAX_WORK         ((size_t)1 << 18)
+#define MD_XMLRPC_MAX_OUTPUT_BYTES ((size_t)64 << 20)
 
 #endif /* MD_LIMITS_H */

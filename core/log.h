@@ -11,6 +11,18 @@ void md_log_set_level(md_log_level level);
 int md_log_parse_level(const char *name);
 void md_log(md_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Lines a client can cause, one per event: a static md_log_rate per kind
+ * of line lets MD_LOG_BURST of them through per MD_LOG_WINDOW_MS and
+ * counts the rest, reported with the next line that gets through. */
+typedef struct md_log_rate {
+    long long window_start_ms;
+    unsigned printed;
+    unsigned long suppressed;
+} md_log_rate;
+
+void md_log_rated(md_log_rate *rate, md_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #define md_log_error(...) md_log(MD_LOG_ERROR, __VA_ARGS__)
 #define md_log_warning(...) md_log(MD_LOG_WARNING, __VA_ARGS__)
 #define md_log_info(...) md_log(MD_LOG_INFO, __VA_ARGS__)

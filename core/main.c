@@ -320,6 +320,7 @@ static int start_listeners(app *a, const options *o, const md_auth_key *key)
                          .key = key};
     md_http_opts ho = {.max_body = o->max_message, .key = key};
     a->ls = md_listen_new(a->srv, a->base, &lo);
+    ho.conns = a->ls;
     a->http = md_http_new(a->srv, a->base, &ho);
     if (!a->ls || !a->http)
         return -1;
@@ -362,12 +363,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "managerd: cannot ignore SIGPIPE: %s\n", strerror(errno));
         return 1;
     }
+    md_listen_raise_fd_limit();
     md_auth_key *key = load_key(&o);
     if (!key)
         return 1;
     app a = {0};
     int status = 1;
-    a.base = event_base_new();
+    a.base = md_listen_base_new();
     a.srv = a.base ? md_server_new(a.base, NULL) : NULL;
     if (!a.srv || md_reg_add_syncmanager(a.srv) < 0 || add_registrations(a.srv, &o) < 0)
         goto out;

@@ -432,6 +432,10 @@ typedef struct xenc {
      * other implementations read; Python's manager layout is plain
      * <int> for every size. */
     bool http;
+    /* Budgets, as repr has them: a value of shared references (a DAG)
+     * is small in memory and in a pickle but exponential in XML. */
+    size_t work;                   /* containers written so far */
+    size_t out_start;              /* out->len when encoding began */
 } xenc;
 
 static int efail(xenc *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -515,6 +519,10 @@ static int encode_value(xenc *e, const md_val *v);
 
 static int enter(xenc *e, const md_val *v)
 {
+    if (++e->work > MD_XMLRPC_MAX_WORK)
+        return efail(e, MD_ETOOBIG, "the value is too large to write as XML-RPC "
+                     "(more than %zu containers; shared references count each time)",
+                     MD_XMLRPC_MAX_WORK);
     for (size_t i = 0; i < e->npath; i++)
         if (e->path[i] == v)
             return efail(e, MD_EUNSUPPORTED, "cannot marshal recursive %s",
@@ -615,11 +623,22 @@ static int put_opaque(xenc *e, const md_val *v)
                  md_typeof(cls) == MD_T_GLOBAL ? md_global_name(cls) : "?");
 }
 
+/* Stop an encoding that has written too many bytes. */
+static int over_budget(xenc *e)
+{
+    if (e->out->len - e->out_start > MD_XMLRPC_MAX_OUTPUT_BYTES)
+        return efail(e, MD_ETOOBIG, "the value is too large to write as XML-RPC "
+                     "(more than %zu bytes)", MD_XMLRPC_MAX_OUTPUT_BYTES);
+    return 0;
+}
+
 static int encode_value(xenc *e, const md_val *v)
 {
     char num[64];
     md_pyerr pe;
     md_pyerr_clear(&pe);
+    if (over_budget(e))
+        return e->err->code;
     switch (md_typeof(v)) {
     case MD_T_NONE:
         md_buf_puts(e->out, "<value><nil/></value>");
@@ -684,7 +703,7 @@ static int encode_value(xenc *e, const md_val *v)
 static int encode_top(const md_val *v, md_buf *out, md_pickle_err *err, bool http)
 {
     memset(err, 0, sizeof *err);
-    xenc e = {.out = out, .err = err, .http = http};
+    xenc e = {.out = out, .err = err, .http = http, .out_start = out->len};
     size_t mark = out->len;
     if (encode_value(&e, v)) {
         out->len = mark;

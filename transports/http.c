@@ -11,6 +11,21 @@
  * get_methods(id); number_of_objects(); debug_info(); system.listMethods,
  * system.methodHelp, system.methodSignature, system.multicall. An id may
  * also be the name of a --share typeid.
+ *
+ * Before authentication. libevent 2.1's server calls us only once the
+ * whole body has arrived: the hook that runs between the headers and the
+ * body (evhttp_request_set_header_cb on a server request, through
+ * evhttp_set_newreqcb) exists only from libevent 2.2. So the body limit is
+ * per connection: MD_HTTP_PREAUTH_BODY_BYTES until the connection has sent
+ * one authorized request, --max-message after. libevent refuses a larger
+ * Content-Length with 413 from the headers alone, before reading the body.
+ * Headers are bounded by MD_HTTP_MAX_HEADER_BYTES, and a connection that
+ * sends nothing for MD_HTTP_TIMEOUT_S is closed.
+ *
+ * Each connection is adopted as soon as libevent accepts it (our
+ * bufferevent callback runs inside the accept; an active event then finds
+ * the new connection behind the bufferevent): it takes a slot in the
+ * server's connection limit, or is closed at once when there is none.
  */
 #include "transports/http.h"
 
@@ -43,6 +58,10 @@ struct md_http {
     char path[108];
     uint8_t key_hash[crypto_generichash_BYTES];
     http_peer *peers;
+    /* bufferevents of connections accepted but not adopted yet */
+    struct bufferevent **fresh;
+    size_t nfresh, fresh_cap;
+    struct event *adopt;
 };
 
 /* One HTTP connection. */
@@ -60,6 +79,8 @@ struct http_peer {
      * client that goes away would go unnoticed: watch the socket. */
     struct event *watch;
     bool mc_delivered;
+    bool counted;                  /* holds a slot of the connection limit */
+    bool trusted;                  /* sent an authorized request: full body limit */
     http_peer *prev, *next;
 };
 
@@ -257,15 +278,13 @@ static void peer_closed(struct evhttp_connection *conn, void *arg)
     md_peer_close(&p->base);
     md_decref(p->mc_calls);
     md_decref(p->mc_results);
+    if (p->counted && h->opts.conns)
+        md_listen_conn_release(h->opts.conns);
     md_free(p);
 }
 
-static http_peer *peer_for(md_http *h, struct evhttp_request *req)
+static http_peer *peer_new(md_http *h, struct evhttp_connection *conn)
 {
-    struct evhttp_connection *conn = evhttp_request_get_connection(req);
-    for (http_peer *p = h->peers; p; p = p->next)
-        if (p->conn == conn)
-            return p;
     http_peer *p = md_calloc(1, sizeof *p);
     if (!p)
         return NULL;
@@ -281,6 +300,69 @@ static http_peer *peer_for(md_http *h, struct evhttp_request *req)
     evhttp_connection_set_closecb(conn, peer_closed, p);
     snprintf(p->base.name, sizeof p->base.name, "http");
     return p;
+}
+
+static http_peer *peer_for(md_http *h, struct evhttp_request *req)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    for (http_peer *p = h->peers; p; p = p->next)
+        if (p->conn == conn)
+            return p;
+    return peer_new(h, conn);
+}
+
+static md_log_rate rate_refused;
+
+/* Runs right after libevent accepted connections (before any of their
+ * bytes is read): each takes a slot of the connection limit or is
+ * closed. A bufferevent libevent freed meanwhile has no callbacks left. */
+static void adopt_cb(evutil_socket_t fd, short what, void *arg)
+{
+    md_http *h = arg;
+    for (size_t i = 0; i < h->nfresh; i++) {
+        struct bufferevent *bev = h->fresh[i];
+        bufferevent_data_cb readcb = NULL;
+        void *cbarg = NULL;
+        bufferevent_getcb(bev, &readcb, NULL, NULL, &cbarg);
+        struct evhttp_connection *conn = cbarg;
+        if (readcb && conn && evhttp_connection_get_bufferevent(conn) == bev) {
+            bool slot = !h->opts.conns || md_listen_conn_reserve(h->opts.conns);
+            http_peer *p = slot ? peer_new(h, conn) : NULL;
+            if (p)
+                p->counted = h->opts.conns != NULL;
+            else {
+                if (slot)
+                    md_listen_conn_release(h->opts.conns);
+                md_log_rated(&rate_refused, MD_LOG_INFO, "http connection refused");
+                evhttp_connection_free(conn);
+            }
+        }
+        bufferevent_decref(bev);
+    }
+    h->nfresh = 0;
+}
+
+/* libevent asks for each accepted connection's bufferevent: make it, and
+ * keep a reference until adopt_cb has seen the connection. */
+static struct bufferevent *new_bev(struct event_base *base, void *arg)
+{
+    md_http *h = arg;
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (bev && h->nfresh == h->fresh_cap) {
+        /* one accept callback may take a whole backlog of connections */
+        size_t cap = h->fresh_cap ? 2 * h->fresh_cap : 64;
+        struct bufferevent **arr = md_realloc(h->fresh, cap * sizeof *arr);
+        if (!arr)
+            return bev; /* adopted on its first request instead (peer_for) */
+        h->fresh = arr;
+        h->fresh_cap = cap;
+    }
+    if (!bev)
+        return NULL;
+    bufferevent_incref(bev);
+    h->fresh[h->nfresh++] = bev;
+    event_active(h->adopt, EV_TIMEOUT, 0);
+    return bev;
 }
 
 /* ---- methods ------------------------------------------------------------ */
@@ -541,7 +623,7 @@ static bool authorized(md_http *h, struct evhttp_request *req)
     if (!auth || strncasecmp(auth, "Basic ", 6) != 0)
         return false;
     const char *b64 = auth + 6;
-    uint8_t dec[1024];
+    uint8_t dec[MD_HTTP_AUTH_MAX];
     size_t len = 0;
     if (sodium_base642bin(dec, sizeof dec, b64, strlen(b64), " ", &len, NULL,
                           sodium_base64_VARIANT_ORIGINAL) != 0)
@@ -612,15 +694,30 @@ static void handle(struct evhttp_request *req, void *arg)
         evhttp_send_error(req, HTTP_INTERNAL, "out of memory");
         return;
     }
+    if (!p->trusted) {
+        /* The key is known on this connection: its bodies may now be as
+         * large as --max-message. */
+        p->trusted = true;
+        evhttp_connection_set_max_body_size(p->conn, (ev_ssize_t)h->opts.max_body);
+    }
     struct evbuffer *body = evhttp_request_get_input_buffer(req);
     size_t n = evbuffer_get_length(body);
+    if (n == 0) {
+        send_fault(req, MD_FAULT_PARSE, "the request body is empty: an XML-RPC methodCall is expected");
+        return;
+    }
     const uint8_t *data = evbuffer_pullup(body, (ssize_t)n);
     md_val *method = NULL, *params = NULL;
     md_pickle_err err;
-    if (!data || md_xmlrpc_decode_call(data, n, &h->limits, &method, &params, &err) < 0) {
-        send_fault(req, err.code == MD_EPROTO && strstr(err.msg, "well-formed") ? MD_FAULT_PARSE
-                                                                                 : MD_FAULT_INVALID,
+    memset(&err, 0, sizeof err);
+    int rc = data ? md_xmlrpc_decode_call(data, n, &h->limits, &method, &params, &err) : MD_ENOMEM;
+    evbuffer_drain(body, n); /* the decoded call is all we need from here */
+    if (rc < 0) {
+        send_fault(req, !data ? MD_FAULT_INTERNAL
+                        : err.code == MD_EPROTO && strstr(err.msg, "well-formed") ? MD_FAULT_PARSE
+                                                                                  : MD_FAULT_INVALID,
                    "%s", data ? err.msg : "out of memory");
+        md_listen_trim_after(n);
         return;
     }
     p->req = req;
@@ -645,6 +742,7 @@ static void handle(struct evhttp_request *req, void *arg)
     md_decref(params);
     if (!p->mc_calls || p->req)
         watch_if_parked(p);
+    md_listen_trim_after(n);
 }
 
 /* ---- setup -------------------------------------------------------------- */
@@ -661,6 +759,11 @@ md_http *md_http_new(md_server *srv, struct event_base *base, const md_http_opts
         h->opts.max_body = MD_MAX_MESSAGE_DEFAULT;
     md_pickle_limits_default(&h->limits);
     h->limits.max_bytes = h->opts.max_body;
+    h->adopt = event_new(base, -1, 0, adopt_cb, h);
+    if (!h->adopt) {
+        md_free(h);
+        return NULL;
+    }
     size_t klen;
     const uint8_t *key = md_auth_key_bytes(opts->key, &klen);
     crypto_generichash(h->key_hash, sizeof h->key_hash, key, klen, NULL, 0);
@@ -678,13 +781,23 @@ int md_http_listen(md_http *h, md_addr *addr, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    evhttp_set_max_body_size(h->http, (ev_ssize_t)h->opts.max_body);
+    /* Until a connection sends an authorized request (see the top). */
+    size_t preauth = MD_HTTP_PREAUTH_BODY_BYTES < h->opts.max_body ? MD_HTTP_PREAUTH_BODY_BYTES
+                                                                    : h->opts.max_body;
+    evhttp_set_max_body_size(h->http, (ev_ssize_t)preauth);
+    evhttp_set_max_headers_size(h->http, (ev_ssize_t)MD_HTTP_MAX_HEADER_BYTES);
+    evhttp_set_timeout(h->http, MD_HTTP_TIMEOUT_S);
+    evhttp_set_bevcb(h->http, new_bev, h);
     evhttp_set_allowed_methods(h->http, EVHTTP_REQ_POST | EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
     evhttp_set_gencb(h->http, handle, h);
     snprintf(h->path, sizeof h->path, "%s", addr->path[0] ? addr->path : "/RPC2");
     struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(h->http, addr->host, (ev_uint16_t)addr->port);
     if (!bs) {
         snprintf(err, errlen, "cannot listen on http://%s:%d", addr->host, addr->port);
+        return -1;
+    }
+    if (h->opts.conns && md_listen_adopt(h->opts.conns, evhttp_bound_socket_get_listener(bs)) < 0) {
+        snprintf(err, errlen, "out of memory");
         return -1;
     }
     struct sockaddr_storage ss;
@@ -707,5 +820,9 @@ void md_http_free(md_http *h)
         evhttp_free(h->http);  /* closes connections: peer_closed runs */
     while (h->peers)
         peer_closed(h->peers->conn, h->peers);
+    for (size_t i = 0; i < h->nfresh; i++)
+        bufferevent_decref(h->fresh[i]);
+    md_free(h->fresh);
+    event_free(h->adopt);
     md_free(h);
 }

@@ -1,7 +1,8 @@
 /* http.h - standard XML-RPC over HTTP on the same object table, so that
  * programs in any language share objects with Python clients. Served by
- * libevent's HTTP server: keep-alive, a body size limit, Content-Type
- * checked, HTTP Basic authentication with the authkey as the password.
+ * libevent's HTTP server: keep-alive, header and body size limits, read
+ * and idle timeouts, Content-Type checked, HTTP Basic authentication with
+ * the authkey as the password.
  */
 #ifndef MD_HTTP_H
 #define MD_HTTP_H
@@ -11,6 +12,7 @@
 #include "core/disp.h"
 #include "transports/address.h"
 #include "transports/auth.h"
+#include "transports/listen.h"
 
 struct event_base;
 
@@ -19,6 +21,10 @@ typedef struct md_http md_http;
 typedef struct md_http_opts {
     size_t max_body;           /* MD_MAX_MESSAGE_DEFAULT if 0 */
     const md_auth_key *key;    /* borrowed */
+    /* Borrowed, may be NULL: HTTP connections count in its connection
+     * limit and the HTTP listener pauses with its listeners when the
+     * process runs out of descriptors. */
+    md_listeners *conns;
 } md_http_opts;
 
 /* Fault codes of the endpoint (the README has the table). */

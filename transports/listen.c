@@ -12,18 +12,28 @@
  * ioctl, two epoll_ctl and a second epoll_wait per call.) Connections are
  * never freed inside their own callbacks: they are marked dead and reaped
  * when the callback returns.
+ *
+ * No connection may stall or sink the others: each is served at most
+ * MD_TURN_REQUESTS requests (MD_TURN_BYTES) per loop turn and then comes
+ * back on a zero timer, after the loop has polled every socket; its socket
+ * is not read while it is behind, nor while its unsent replies are over
+ * MD_OUTPUT_SOFT_BYTES (limits.h). Out of descriptors, accepting pauses.
  */
 #include "transports/listen.h"
 
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <malloc.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
@@ -58,7 +68,21 @@ struct md_listeners {
     size_t nls;
     md_conn *conns;
     size_t nconns;
+    size_t nextern;                /* HTTP connections (md_listen_conn_reserve) */
+    size_t out_total;              /* unsent reply bytes, all connections */
+    struct event *evict;           /* while out_total is over its bound */
+    struct evconnlistener **adopted; /* the HTTP listener(s), paused with ours */
+    size_t nadopted;
+    struct event *unpause;         /* accepting paused for lack of descriptors */
+    bool paused;
+    bool stopped;                  /* md_listen_stop_accepting: never resume */
+    md_listeners *next_set;        /* all sets, to find an adopted listener's */
 };
+
+/* Every md_listeners of the process (one in managerd): an adopted
+ * listener's error callback gets libevent's HTTP server as its argument,
+ * so its owner is looked up here. */
+static md_listeners *all_sets;
 
 struct md_conn {
     md_peer peer;                  /* first: the dispatcher sees an md_peer */
@@ -79,12 +103,67 @@ struct md_conn {
     size_t in_off;
     md_buf pend;                   /* output the socket did not take yet */
     size_t pend_off;
+    struct event *outwatch;        /* while output is over the soft bound */
+    long long over_hard_since_ms;  /* 0: not over MD_OUTPUT_HARD_BYTES */
+    long long progress_ms;         /* last time the socket took output */
+    bool reading;                  /* ev_read is armed */
+    bool behind;                   /* complete requests wait for a turn */
+    bool hog;                      /* served at PRIO_HOG (see PRIO_NEW) */
     md_buf out;                    /* scratch for encoding replies */
     char who[80];
     md_conn *prev, *next;
 };
 
 static void conn_process(md_conn *c);
+static void conn_sync_read(md_conn *c);
+static void evict_stuck(md_listeners *ls);
+static void resume_accepting(md_listeners *ls);
+
+static md_log_rate rate_refused, rate_accept, rate_auth, rate_proto, rate_deadline, rate_output;
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Event priorities: connections still in the handshake (and waiting for
+ * their first request) go first, so that a new client connects in
+ * milliseconds under any load; then everything else; last the "hogs",
+ * connections that had more requests ready than one turn serves (only a
+ * pipelining client does: Python waits for each reply). A hog is served
+ * whenever nothing else is ready, MD_HOG_CALLBACKS connections at a
+ * time (md_listen_base_new), and is no hog once it has caught up. */
+enum { PRIO_NEW = 0, PRIO_BULK = 1, PRIO_HOG = 2, PRIO_LEVELS = 3 };
+
+static long long now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static size_t out_pending(const md_conn *c)
+{
+    return c->pend.len - c->pend_off;
+}
+
+/* No more requests are served to a connection over the soft bound, nor
+ * to one that owes anything while all together owe too much. */
+static bool out_blocked(const md_conn *c)
+{
+    size_t pending = out_pending(c);
+    return pending > MD_OUTPUT_SOFT_BYTES || (pending && c->owner->out_total > MD_OUTPUT_TOTAL_BYTES);
+}
+
+/* Hand freed memory back after a large request or reply, so that RSS
+ * falls back after a peak instead of staying there. */
+void md_listen_trim_after(size_t nbytes)
+{
+    if (nbytes >= MD_TRIM_AFTER_BYTES)
+        malloc_trim(0);
+}
 
 /* ---- lifetime ------------------------------------------------------------ */
 
@@ -98,6 +177,7 @@ static void conn_free(md_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     ls->nconns--;
+    ls->out_total -= out_pending(c);
     /* Parked calls of a vanished client go with it; what it owned is
      * released (see md_peer_close). */
     c->state = CS_CLOSING;
@@ -110,14 +190,19 @@ static void conn_free(md_conn *c)
         event_free(c->ev_read);
     if (c->ev_write)
         event_free(c->ev_write);
+    if (c->outwatch)
+        event_free(c->outwatch);
     if (c->fd >= 0)
         evutil_closesocket(c->fd);
     if (c->auth)
         md_auth_free(c->auth);
     md_buf_free(&c->in);
     md_buf_free(&c->pend);
+    size_t big = c->in.cap > c->pend.cap ? c->in.cap : c->pend.cap;
     md_buf_free(&c->out);
     md_free(c);
+    md_listen_trim_after(big);
+    resume_accepting(ls);
 }
 
 /* Close from anywhere: the connection may be on the caller's stack (a
@@ -150,7 +235,7 @@ static void protocol_error(md_conn *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    md_log_warning("%s: %s; closing the connection", c->who, msg);
+    md_log_rated(&rate_proto, MD_LOG_WARNING, "%s: %s; closing the connection", c->who, msg);
     conn_close(c);
 }
 
@@ -179,13 +264,83 @@ static int conn_send(md_conn *c, const uint8_t *data, size_t len)
     }
     if (done == len)
         return 0;
+    if (c->pend.len == c->pend_off)
+        c->progress_ms = now_ms();
     if (md_buf_append(&c->pend, data + done, len - done) < 0) {
         md_log_warning("%s: out of memory queueing a reply", c->who);
         conn_close(c);
         return -1;
     }
+    c->owner->out_total += len - done;
     event_add(c->ev_write, NULL);
+    /* While the timer is set, a scan found no one to close just now. */
+    if (c->owner->out_total > MD_OUTPUT_TOTAL_BYTES && !event_pending(c->owner->evict, EV_TIMEOUT, NULL))
+        evict_stuck(c->owner);
+    if (out_pending(c) > MD_OUTPUT_HARD_BYTES && !c->over_hard_since_ms)
+        c->over_hard_since_ms = now_ms();
+    if (out_pending(c) > MD_OUTPUT_SOFT_BYTES) {
+        /* Stop reading requests until the client reads its replies, and
+         * watch that it does. */
+        struct timeval sec = {1, 0};
+        if (!event_pending(c->outwatch, EV_TIMEOUT, NULL))
+            evtimer_add(c->outwatch, &sec);
+    }
+    if (out_blocked(c))
+        conn_sync_read(c);
     return 0;
+}
+
+/* All connections together owe more than MD_OUTPUT_TOTAL_BYTES: close
+ * the connections that owe the most and have taken nothing for
+ * MD_OUTPUT_EVICT_IDLE_MS
+ * (Redis's maxmemory-clients), until the total is below the bound. A
+ * client that reads its replies is never chosen. */
+static void evict_stuck(md_listeners *ls)
+{
+    long long now = now_ms();
+    while (ls->out_total > MD_OUTPUT_TOTAL_BYTES) {
+        md_conn *worst = NULL;
+        for (md_conn *c = ls->conns; c; c = c->next)
+            if (!c->dead && now - c->progress_ms >= MD_OUTPUT_EVICT_IDLE_MS && out_pending(c) &&
+                (!worst || out_pending(c) > out_pending(worst)))
+                worst = c;
+        if (!worst) {
+            /* none stuck long enough yet: look again soon */
+            struct timeval sec = {0, MD_OUTPUT_EVICT_IDLE_MS * 1000};
+            if (!event_pending(ls->evict, EV_TIMEOUT, NULL))
+                evtimer_add(ls->evict, &sec);
+            return;
+        }
+        md_log_rated(&rate_output, MD_LOG_WARNING,
+                     "%s: %zu bytes of replies not read while all clients owe more than %zu; "
+                     "closing the connection", worst->who, out_pending(worst),
+                     (size_t)MD_OUTPUT_TOTAL_BYTES);
+        ls->out_total -= out_pending(worst);
+        worst->pend_off = worst->pend.len; /* no longer owed */
+        conn_close(worst);
+    }
+}
+
+/* Once a second while a connection's output is over the soft bound:
+ * close it when it stays over the hard bound, or takes nothing at all,
+ * for too long (Redis's client-output-buffer-limit). */
+static void outwatch_cb(evutil_socket_t fd, short what, void *arg)
+{
+    md_conn *c = arg;
+    size_t pending = out_pending(c);
+    if (pending <= MD_OUTPUT_SOFT_BYTES)
+        return;
+    long long now = now_ms();
+    bool hard = c->over_hard_since_ms && now - c->over_hard_since_ms >= MD_OUTPUT_HARD_MS;
+    if (hard || now - c->progress_ms >= MD_OUTPUT_STALL_MS) {
+        md_log_rated(&rate_output, MD_LOG_WARNING,
+                     "%s: %zu bytes of replies not read for %lld ms; closing the connection",
+                     c->who, pending, now - c->progress_ms);
+        conn_free(c);
+        return;
+    }
+    struct timeval sec = {1, 0};
+    evtimer_add(c->outwatch, &sec);
 }
 
 /* c->out holds MD_FRAME_HDR_MAX spare bytes, then the payload: put the
@@ -207,24 +362,47 @@ static int write_frame(md_conn *c)
 static void write_cb(evutil_socket_t fd, short what, void *arg)
 {
     md_conn *c = arg;
+    bool was_over = out_blocked(c);
     while (c->pend_off < c->pend.len) {
         ssize_t n = send(fd, c->pend.data + c->pend_off, c->pend.len - c->pend_off, MSG_NOSIGNAL);
         if (n > 0) {
             c->pend_off += (size_t)n;
+            c->owner->out_total -= (size_t)n;
+            c->progress_ms = now_ms();
             continue;
         }
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
+            break;
         conn_free(c);
         return;
     }
+    if (out_pending(c) <= MD_OUTPUT_HARD_BYTES)
+        c->over_hard_since_ms = 0;
+    if (c->pend_off < c->pend.len) {
+        /* Compact once most of a large queue is sent, so that memory
+         * follows what is still owed. */
+        if (c->pend_off > ((size_t)1 << 20) && c->pend_off > c->pend.len / 2) {
+            memmove(c->pend.data, c->pend.data + c->pend_off, c->pend.len - c->pend_off);
+            c->pend.len -= c->pend_off;
+            c->pend_off = 0;
+        }
+        if (was_over && !out_blocked(c))
+            conn_sync_read(c);
+        return;
+    }
     event_del(c->ev_write);
+    size_t cap = c->pend.cap;
     md_buf_free(&c->pend); /* idle connections keep no output buffer */
     c->pend_off = 0;
-    if (c->state == CS_CLOSING)
+    md_listen_trim_after(cap);
+    if (c->state == CS_CLOSING) {
         conn_free(c);
+        return;
+    }
+    if (was_over)
+        conn_sync_read(c);
 }
 
 /* Python 2 clients insist that #TRACEBACK texts are byte strings. */
@@ -370,6 +548,8 @@ static void handle_request(md_conn *c, const uint8_t *payload, size_t len)
             /* accept_connection itself is a server method; what follows
              * on this connection are object calls. */
             c->state = CS_LONG;
+            event_priority_set(c->ev_read, PRIO_BULK);
+            event_priority_set(c->resume, PRIO_BULK);
             if (c->deadline)
                 event_del(c->deadline);
         }
@@ -392,7 +572,8 @@ static void handle_handshake(md_conn *c, const uint8_t *payload, size_t len)
         md_auth_free(c->auth);
         c->auth = NULL;
     } else if (rc < 0) {
-        md_log_warning("%s: authentication failed: %s", c->who, md_auth_errstr(c->auth));
+        md_log_rated(&rate_auth, MD_LOG_WARNING, "%s: authentication failed: %s", c->who,
+                     md_auth_errstr(c->auth));
         conn_close_after_flush(c);
     }
 }
@@ -413,17 +594,39 @@ static int64_t frame_needs(md_conn *c, size_t *hdr_len, uint64_t *plen)
     return (int64_t)md_frame_missing(avail, *hdr_len, *plen);
 }
 
-/* Parse and serve every complete frame in the input buffer. */
+/* Whether the frame at the head of the input is complete (and another
+ * request is waiting to be served). */
+static bool head_complete(md_conn *c)
+{
+    size_t hdr_len = 0;
+    uint64_t plen = 0;
+    return c->in_off < c->in.len && !c->dead && frame_needs(c, &hdr_len, &plen) == 0;
+}
+
+/* Serve the complete frames in the input buffer, at most one turn's
+ * worth: a pipelining client must not keep the others waiting. */
 static void conn_process(md_conn *c)
 {
-    while (!c->dead && c->state != CS_CLOSING && !c->peer.parked && c->in_off < c->in.len) {
+    unsigned served = 0;
+    size_t nbytes = 0;
+    bool turn_over = false;
+    long long turn_end = now_us() + MD_TURN_USEC;
+    while (!c->dead && c->state != CS_CLOSING && !c->peer.parked && c->in_off < c->in.len &&
+           !out_blocked(c)) {
+        if (served >= MD_TURN_REQUESTS || nbytes >= MD_TURN_BYTES ||
+            (served && (now_us() >= turn_end || out_pending(c) >= MD_TURN_BYTES))) {
+            turn_over = true;
+            break;
+        }
         size_t hdr_len = 0;
         uint64_t plen = 0;
         int64_t need = frame_needs(c, &hdr_len, &plen);
         if (need != 0)
-            return;
+            break;
         const uint8_t *payload = c->in.data + c->in_off + hdr_len;
         c->in_off += hdr_len + (size_t)plen;
+        served++;
+        nbytes += hdr_len + (size_t)plen;
         if (c->state == CS_HANDSHAKE)
             handle_handshake(c, payload, (size_t)plen);
         else
@@ -434,8 +637,50 @@ static void conn_process(md_conn *c)
     if (c->in_off == c->in.len) {
         c->in_off = 0;
         md_buf_reset(&c->in);
-        if (c->in.cap > 16384)
+        if (c->in.cap > 16384) {
+            size_t cap = c->in.cap;
             md_buf_free(&c->in); /* idle connections keep little memory */
+            md_listen_trim_after(cap);
+        }
+    }
+    /* Behind: requests wait while the turn is over, or a parked call holds
+     * more than a turn's input; the socket is not read meanwhile. */
+    bool waiting = head_complete(c);
+    if (c->dead)
+        return;
+    c->behind = waiting && (turn_over || c->in.len - c->in_off >= MD_TURN_BYTES);
+    if (c->state == CS_LONG && (c->behind ? !c->hog : c->hog && c->in_off == c->in.len)) {
+        /* Fails only for an event already active: it keeps its level. */
+        c->hog = c->behind;
+        event_priority_set(c->ev_read, c->hog ? PRIO_HOG : PRIO_BULK);
+        event_priority_set(c->resume, c->hog ? PRIO_HOG : PRIO_BULK);
+    }
+    if (turn_over && waiting) {
+        /* A zero timer runs after the loop has polled every socket. */
+        static const struct timeval now = {0, 0};
+        evtimer_add(c->resume, &now);
+    }
+    conn_sync_read(c);
+}
+
+/* Arm the read event exactly when the connection may take more input. */
+static void conn_sync_read(md_conn *c)
+{
+    if (c->dead || !c->ev_read)
+        return;
+    bool want = !c->behind && !out_blocked(c);
+    if (want == c->reading)
+        return;
+    c->reading = want;
+    if (want) {
+        event_add(c->ev_read, NULL);
+        /* Requests held back by the output bound are served now. */
+        if (!c->in_cb && head_complete(c) && !c->peer.parked) {
+            static const struct timeval now = {0, 0};
+            evtimer_add(c->resume, &now);
+        }
+    } else {
+        event_del(c->ev_read);
     }
 }
 
@@ -522,7 +767,7 @@ static void resume_cb(evutil_socket_t fd, short what, void *arg)
 static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
     md_conn *c = arg;
-    md_log_info("%s: no handshake or request in time; closing", c->who);
+    md_log_rated(&rate_deadline, MD_LOG_INFO, "%s: no handshake or request in time; closing", c->who);
     conn_free(c);
 }
 
@@ -546,11 +791,11 @@ static void accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sock
 {
     md_listener *l = arg;
     md_listeners *ls = l->owner;
-    if (ls->nconns >= ls->opts.max_connections) {
-        md_log_warning("connection refused: %zu connections is the limit", ls->nconns);
+    if (!md_listen_conn_reserve(ls)) {
         evutil_closesocket(fd);
         return;
     }
+    ls->nextern--; /* the slot is this list's from here on */
     md_conn *c = md_calloc(1, sizeof *c);
     if (!c) {
         evutil_closesocket(fd);
@@ -580,8 +825,14 @@ static void accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sock
     c->auth = md_auth_new(MD_AUTH_SERVER, ls->opts.key, NULL);
     c->deadline = evtimer_new(ls->base, deadline_cb, c);
     c->resume = evtimer_new(ls->base, resume_cb, c);
+    c->outwatch = evtimer_new(ls->base, outwatch_cb, c);
+    c->reading = true;
+    if (c->ev_read && c->resume) {
+        event_priority_set(c->ev_read, PRIO_NEW);
+        event_priority_set(c->resume, PRIO_NEW);
+    }
     md_buf out = MD_BUF_INIT;
-    if (!c->ev_read || !c->ev_write || !c->auth || !c->deadline || !c->resume ||
+    if (!c->ev_read || !c->ev_write || !c->auth || !c->deadline || !c->resume || !c->outwatch ||
         md_auth_start(c->auth, &out) < 0 || event_add(c->ev_read, NULL) < 0) {
         md_buf_free(&out);
         conn_free(c);
@@ -596,11 +847,150 @@ static void accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sock
     evtimer_add(c->deadline, &tv);
 }
 
+/* ---- accepting, descriptors and the connection count ------------------- */
+
+static void set_accepting(md_listeners *ls, bool on)
+{
+    for (size_t i = 0; i < ls->nls; i++)
+        if (ls->ls[i]->ev)
+            on ? evconnlistener_enable(ls->ls[i]->ev) : evconnlistener_disable(ls->ls[i]->ev);
+    for (size_t i = 0; i < ls->nadopted; i++)
+        on ? evconnlistener_enable(ls->adopted[i]) : evconnlistener_disable(ls->adopted[i]);
+}
+
+static void resume_accepting(md_listeners *ls)
+{
+    if (!ls->paused)
+        return;
+    ls->paused = false;
+    evtimer_del(ls->unpause);
+    if (!ls->stopped)
+        set_accepting(ls, true);
+}
+
+static void unpause_cb(evutil_socket_t fd, short what, void *arg)
+{
+    resume_accepting(arg);
+}
+
+static void evict_cb(evutil_socket_t fd, short what, void *arg)
+{
+    evict_stuck(arg);
+}
+
+/* Out of descriptors, the listening socket stays readable and every
+ * accept fails at once: stop accepting until a connection closes (or
+ * MD_ACCEPT_PAUSE_MS, for descriptors freed elsewhere) instead of
+ * spinning. Other errors (a connection reset before accept) pass. */
+static void accept_failed(md_listeners *ls, int err)
+{
+    md_log_rated(&rate_accept, MD_LOG_WARNING, "accept failed: %s%s",
+                 evutil_socket_error_to_string(err),
+                 err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM
+                     ? "; accepting paused until a connection closes" : "");
+    if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM)
+        return;
+    if (!ls->paused) {
+        ls->paused = true;
+        set_accepting(ls, false);
+    }
+    struct timeval tv = {MD_ACCEPT_PAUSE_MS / 1000, (MD_ACCEPT_PAUSE_MS % 1000) * 1000};
+    evtimer_add(ls->unpause, &tv);
+}
+
 static void accept_error_cb(struct evconnlistener *ev, void *arg)
 {
+    md_listener *l = arg;
+    accept_failed(l->owner, EVUTIL_SOCKET_ERROR());
+}
+
+static void adopted_error_cb(struct evconnlistener *ev, void *arg)
+{
     int err = EVUTIL_SOCKET_ERROR();
-    /* EMFILE and friends: keep listening, the next accept may work. */
-    md_log_warning("accept failed: %s", evutil_socket_error_to_string(err));
+    for (md_listeners *ls = all_sets; ls; ls = ls->next_set)
+        for (size_t i = 0; i < ls->nadopted; i++)
+            if (ls->adopted[i] == ev) {
+                accept_failed(ls, err);
+                return;
+            }
+}
+
+int md_listen_adopt(md_listeners *ls, struct evconnlistener *ev)
+{
+    struct evconnlistener **arr = md_realloc(ls->adopted, (ls->nadopted + 1) * sizeof *arr);
+    if (!arr)
+        return -1;
+    ls->adopted = arr;
+    ls->adopted[ls->nadopted++] = ev;
+    evconnlistener_set_error_cb(ev, adopted_error_cb);
+    return 0;
+}
+
+bool md_listen_conn_reserve(md_listeners *ls)
+{
+    if (ls->nconns + ls->nextern >= ls->opts.max_connections) {
+        md_log_rated(&rate_refused, MD_LOG_WARNING, "connection refused: %zu connections is the limit",
+                     ls->nconns + ls->nextern);
+        return false;
+    }
+    ls->nextern++;
+    return true;
+}
+
+void md_listen_conn_release(md_listeners *ls)
+{
+    if (ls->nextern)
+        ls->nextern--;
+    resume_accepting(ls);
+}
+
+struct event_base *md_listen_base_new(void)
+{
+    struct event_config *cfg = event_config_new();
+    if (!cfg)
+        return NULL;
+    event_config_set_max_dispatch_interval(cfg, NULL, MD_HOG_CALLBACKS, PRIO_HOG);
+    struct event_base *base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    if (base && event_base_priority_init(base, PRIO_LEVELS) < 0) {
+        event_base_free(base);
+        return NULL;
+    }
+    return base;
+}
+
+long md_listen_raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return -1;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            rl.rlim_cur = was;
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? LONG_MAX : (long)rl.rlim_cur;
+}
+
+/* The connection limit: as asked, but never more than the descriptors
+ * the process may open, less a reserve, so that running out shows as a
+ * refused connection, not as failing accepts and files. */
+static size_t cap_connections(size_t asked)
+{
+    struct rlimit rl;
+    size_t limit = asked ? asked : MD_MAX_CONNECTIONS_DEFAULT;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+        return limit;
+    size_t fds = rl.rlim_cur > 2 * MD_FD_RESERVE ? (size_t)rl.rlim_cur - MD_FD_RESERVE
+                                                 : (size_t)rl.rlim_cur / 2;
+    if (limit > fds) {
+        if (asked)
+            md_log_warning("--max-connections %zu is above the descriptor limit; using %zu",
+                           asked, fds);
+        limit = fds;
+    }
+    return limit;
 }
 
 /* ---- listeners ------------------------------------------------------------ */
@@ -619,10 +1009,28 @@ md_listeners *md_listen_new(md_server *srv, struct event_base *base, const md_li
         ls->opts.max_message = MD_MAX_MESSAGE_MIN;
     if (ls->opts.max_message > MD_MAX_MESSAGE_MAX)
         ls->opts.max_message = MD_MAX_MESSAGE_MAX;
-    if (!ls->opts.max_connections)
-        ls->opts.max_connections = MD_MAX_CONNECTIONS_DEFAULT;
+    ls->opts.max_connections = cap_connections(ls->opts.max_connections);
+    /* Buffers of MD_MMAP_THRESHOLD_BYTES and more (large requests and
+     * replies) get their own mappings, given back when freed; glibc's
+     * default would raise the threshold after the first large free and
+     * keep later ones in a heap that fragments. */
+    mallopt(M_MMAP_THRESHOLD, MD_MMAP_THRESHOLD_BYTES);
     md_pickle_limits_default(&ls->limits);
     ls->limits.max_bytes = ls->opts.max_message;
+    /* For a base not made by md_listen_base_new: the priorities without
+     * the dispatch limit. Events made from here on default to PRIO_BULK. */
+    if (event_base_get_npriorities(base) < PRIO_LEVELS)
+        event_base_priority_init(base, PRIO_LEVELS);
+    ls->unpause = evtimer_new(base, unpause_cb, ls);
+    ls->evict = evtimer_new(base, evict_cb, ls);
+    if (!ls->unpause || !ls->evict) {
+        if (ls->unpause)
+            event_free(ls->unpause);
+        md_free(ls);
+        return NULL;
+    }
+    ls->next_set = all_sets;
+    all_sets = ls;
     return ls;
 }
 
@@ -705,6 +1113,7 @@ int md_listen_add(md_listeners *ls, md_addr *addr, char *err, size_t errlen)
 
 void md_listen_stop_accepting(md_listeners *ls)
 {
+    ls->stopped = true;
     for (size_t i = 0; i < ls->nls; i++)
         if (ls->ls[i]->ev)
             evconnlistener_disable(ls->ls[i]->ev);
@@ -712,7 +1121,7 @@ void md_listen_stop_accepting(md_listeners *ls)
 
 size_t md_listen_nconns(const md_listeners *ls)
 {
-    return ls->nconns;
+    return ls->nconns + ls->nextern;
 }
 
 void md_listen_free(md_listeners *ls)
@@ -731,6 +1140,14 @@ void md_listen_free(md_listeners *ls)
             unlink(l->addr.path);
         md_free(l);
     }
+    for (md_listeners **p = &all_sets; *p; p = &(*p)->next_set)
+        if (*p == ls) {
+            *p = ls->next_set;
+            break;
+        }
+    event_free(ls->unpause);
+    event_free(ls->evict);
+    md_free(ls->adopted);
     md_free(ls->ls);
     md_free(ls);
 }

@@ -9,6 +9,7 @@
 #ifndef MD_LISTEN_H
 #define MD_LISTEN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/disp.h"
@@ -16,6 +17,7 @@
 #include "transports/auth.h"
 
 struct event_base;
+struct evconnlistener;
 
 typedef struct md_listen_opts {
     size_t max_message;        /* bytes; MD_MAX_MESSAGE_DEFAULT if 0 */
@@ -33,6 +35,32 @@ int md_listen_add(md_listeners *ls, md_addr *addr, char *err, size_t errlen);
 void md_listen_free(md_listeners *ls);
 /* Stop accepting; established connections go on. */
 void md_listen_stop_accepting(md_listeners *ls);
+/* Connections open now, pickle and HTTP (see md_listen_conn_reserve). */
 size_t md_listen_nconns(const md_listeners *ls);
+
+/* The event loop for a server: three priorities (connections in the
+ * handshake first, connections that pipeline more than a turn last) and,
+ * for the last, a look for new events after every MD_HOG_CALLBACKS
+ * callbacks, so that no client waits behind a queue of pipelining ones. */
+struct event_base *md_listen_base_new(void);
+
+/* Raise the soft descriptor limit (RLIMIT_NOFILE) to the hard limit; the
+ * limit now in force, or -1. main() calls it before md_listen_new, whose
+ * default connection limit is that less MD_FD_RESERVE. */
+long md_listen_raise_fd_limit(void);
+
+/* Other transports (HTTP) count their connections in the same
+ * --max-connections: reserve a slot for a new connection (false, with a
+ * rate-limited log line, when the limit is reached) and release it when
+ * the connection closes. */
+bool md_listen_conn_reserve(md_listeners *ls);
+void md_listen_conn_release(md_listeners *ls);
+/* Pause and resume another transport's listener with ours when the
+ * process runs out of descriptors (it gets our accept error callback). */
+int md_listen_adopt(md_listeners *ls, struct evconnlistener *ev);
+
+/* After handling nbytes (a request or reply buffer being freed), hand
+ * free memory back to the system when nbytes was large. */
+void md_listen_trim_after(size_t nbytes);
 
 #endif /* MD_LISTEN_H */

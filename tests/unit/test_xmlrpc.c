@@ -1231,10 +1231,58 @@ static void test_xmlrpc_allocation_failure_sweep(void)
  * Registration
  * ====================================================================== */
 
+/* A list holding one shared empty list n times: n + 1 containers to
+ * write, each visit of the shared one counting (a DAG's way). */
+static int encode_shared_list(size_t n, md_pickle_err *err)
+{
+    md_val *inner = md_list_new(0);
+    md_val *outer = md_list_new(n);
+    for (size_t i = 0; i < n; i++)
+        md_list_append(outer, inner);
+    md_buf b = MD_BUF_INIT;
+    int rc = md_xmlrpc_encode_value(outer, &b, err);
+    md_buf_free(&b);
+    md_decref(outer);
+    md_decref(inner);
+    return rc;
+}
+
+static void test_xmlrpc_encoder_writes_up_to_its_container_budget(void)
+{
+    md_pickle_err err;
+    CU_ASSERT_EQUAL(encode_shared_list(MD_XMLRPC_MAX_WORK - 1, &err), 0);
+}
+
+static void test_xmlrpc_encoder_refuses_one_container_past_its_budget(void)
+{
+    md_pickle_err err;
+    CU_ASSERT_EQUAL(encode_shared_list(MD_XMLRPC_MAX_WORK, &err), MD_ETOOBIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "too large to write as XML-RPC"));
+}
+
+static void test_xmlrpc_encoder_refuses_a_shared_reference_dag(void)
+{
+    md_val *dag = md_list_new(0);
+    for (int i = 0; i < 40; i++) { /* 2**40 paths in 40 lists */
+        md_val *up = md_tuple_pack(2, dag, dag);
+        md_decref(dag);
+        dag = up;
+    }
+    md_buf b = MD_BUF_INIT;
+    md_pickle_err err;
+    CU_ASSERT_EQUAL(md_xmlrpc_encode(dag, 0, &b, &err), MD_ETOOBIG);
+    CU_ASSERT(b.len == 0);
+    md_buf_free(&b);
+    md_decref(dag);
+}
+
 void md_test_register_xmlrpc(void)
 {
     CU_pSuite s = md_test_suite("xmlrpc");
     MD_ADD_TEST(s, test_xmlrpc_layout_scalars_match_python);
+    MD_ADD_TEST(s, test_xmlrpc_encoder_writes_up_to_its_container_budget);
+    MD_ADD_TEST(s, test_xmlrpc_encoder_refuses_one_container_past_its_budget);
+    MD_ADD_TEST(s, test_xmlrpc_encoder_refuses_a_shared_reference_dag);
     MD_ADD_TEST(s, test_xmlrpc_layout_floats_match_python_repr);
     MD_ADD_TEST(s, test_xmlrpc_layout_strings_escape_only_amp_lt_gt);
     MD_ADD_TEST(s, test_xmlrpc_layout_binary_in_lines_of_76);

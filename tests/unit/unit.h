@@ -21,7 +21,8 @@
     X(types_containers)   \
     X(types_iterables)    \
     X(xmlrpc)             \
-    X(security)
+    X(security)           \
+    X(log)
 #endif
 
 #define MD_UNIT_DECLARE(name) void md_test_register_##name(void);
