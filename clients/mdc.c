@@ -443,6 +443,14 @@ int mdc_debug_info(mdc_client *c, mdc_value **text)
     return 0;
 }
 
+int mdc_server_call(mdc_client *c, const char *method, mdc_value *args, mdc_value *kwargs,
+                    mdc_value **result)
+{
+    if (!method)
+        return fail(c, MDC_ERR_ARG, "no method name");
+    return server_method(c, method, args, kwargs, result);
+}
+
 int mdc_shutdown(mdc_client *c)
 {
     md_val *p;

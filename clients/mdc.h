@@ -76,6 +76,12 @@ long mdc_number_of_objects(mdc_client *c);
 int mdc_debug_info(mdc_client *c, mdc_value **text);
 /* Ask the server to stop. */
 int mdc_shutdown(mdc_client *c);
+/* Any server method by name on a short connection (managerctl sends
+ * managerd's #managerd.* requests this way). args: tuple or NULL. Returns
+ * MDC_RETURN, MDC_EXCEPTION or MDC_REMOTE_ERROR with *result set, or a
+ * negative error. */
+int mdc_server_call(mdc_client *c, const char *method, mdc_value *args, mdc_value *kwargs,
+                    mdc_value **result);
 
 /* A method call on a shared object, on this client's long connection
  * (opened with accept_connection on first use). Returns MDC_RETURN,

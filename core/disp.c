@@ -19,6 +19,7 @@
 #include <sodium.h>
 
 #include "core/alloc.h"
+#include "core/introspect.h"
 #include "core/error.h"
 #include "core/limits.h"
 #include "core/log.h"
@@ -113,10 +114,12 @@ void md_peer_init(md_peer *peer, const md_peer_ops *ops, md_server *server)
     memset(peer, 0, sizeof *peer);
     peer->ops = ops;
     peer->server = server;
+    md_stats_peer_open(peer);
 }
 
 void md_peer_close(md_peer *peer)
 {
+    md_stats_peer_close(peer);
     if (peer->parked)
         md_park_cancel(peer->parked);
     md_proxies_release_sent(peer);
@@ -262,6 +265,7 @@ void md_disp_deliver(md_server *srv, md_peer *peer, int protocol, int kind,
     if (kind == MD_OUT_RETURN)
         (void)md_proxies_hold_sent(peer, value);
     peer->protocol = protocol;
+    md_stats_request_end(peer, kind);
     peer->ops->deliver(peer, kind, value);
 }
 
@@ -944,7 +948,7 @@ bool md_disp_is_server_method(const md_val *request, bool *is_accept)
         return false;
     int m = srv_method_of(method);
     *is_accept = m == SM_ACCEPT_CONNECTION;
-    return m >= 0;
+    return m >= 0 || md_introspect_is_request(method);
 }
 
 static void serve_server_method(md_call *call, md_val *method, md_val *args, md_val *kwds)
@@ -1084,8 +1088,41 @@ static void gc_schedule(md_server *srv)
         scheduled = true;
 }
 
+/* The (type, method) a finished or parked object call is counted under:
+ * static names only, so the counters stay bounded. */
+static void label_object_call(md_call *call, const md_val *method)
+{
+    static const char *const fallbacks[] = {"__str__", "__repr__", "#GETVALUE"};
+    const char *name = call->method ? call->method->name : NULL;
+    for (size_t i = 0; !name && call->self && i < 3; i++)
+        if (md_str_eq_cstr(method, fallbacks[i]))
+            name = fallbacks[i];
+    md_stats_request_label(call->peer, call->self ? call->self->type->name : NULL, name);
+}
+
+/* A request on a short connection: a server method, or an introspection
+ * request (core/introspect.c), both only after the handshake. */
+static void serve_short(md_call *call, md_val *ident, md_val *method, md_val *args, md_val *kwds)
+{
+    int m = srv_method_of(method);
+    if (md_typeof(ident) == MD_T_NONE && md_introspect_is_request(method)) {
+        md_stats_request_label(call->peer, "server", md_introspect_name(method));
+        md_introspect_serve(call, method, args);
+        return;
+    }
+    if (md_typeof(ident) != MD_T_NONE || m < 0) {
+        char r[120];
+        short_repr(method, r, sizeof r);
+        md_raise_traceback(call, "AssertionError", "%s unrecognized", r);
+        return;
+    }
+    md_stats_request_label(call->peer, "server", srv_method_names[m]);
+    serve_server_method(call, method, args, kwds);
+}
+
 void md_disp_request(md_server *srv, md_peer *peer, md_val *request, bool long_conn)
 {
+    md_stats_request_begin(peer);
     gc_schedule(srv);
     int protocol = peer->protocol;
     /* Count every proxy anywhere in the request first: positional or
@@ -1112,16 +1149,14 @@ void md_disp_request(md_server *srv, md_peer *peer, md_val *request, bool long_c
     md_call call;
     call_init(&call, srv, peer, protocol);
     if (!long_conn) {
-        if (md_typeof(ident) != MD_T_NONE || srv_method_of(method) < 0) {
-            char r[120];
-            short_repr(method, r, sizeof r);
-            reply_traceback(srv, peer, protocol, "AssertionError: %s unrecognized", r);
-            return;
+        serve_short(&call, ident, method, args, kwds);
+    } else {
+        int parked = serve_object_call(&call, ident, method, args, kwds) == MD_CALL_PARKED;
+        label_object_call(&call, method);
+        if (parked) {
+            call_done(&call);
+            return; /* parked: the reply comes later */
         }
-        serve_server_method(&call, method, args, kwds);
-    } else if (serve_object_call(&call, ident, method, args, kwds) == MD_CALL_PARKED) {
-        call_done(&call);
-        return; /* parked: the reply comes later */
     }
     deliver_call(&call);
     call_done(&call);

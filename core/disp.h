@@ -39,10 +39,14 @@ const char *md_out_kind_text(int kind);
 
 /* ---- peers ------------------------------------------------------------- */
 
+struct md_peer_info;
+
 typedef struct md_peer_ops {
     /* Send one reply: kind is MD_OUT_*, payload is stolen (for
      * MD_OUT_PROXY it is the (exposed, Token) pair already built). */
     void (*deliver)(md_peer *peer, int kind, md_val *payload);
+    /* Optional: who the peer is, for introspection (core/introspect.h). */
+    void (*describe)(const md_peer *peer, struct md_peer_info *out);
 } md_peer_ops;
 
 struct md_peer {
@@ -63,6 +67,14 @@ struct md_peer {
     /* XML-RPC over HTTP: keep #ERROR outcomes as exceptions (they become
      * fault 1) instead of the #TRACEBACK text xmlrpclib clients get. */
     bool raw_exceptions;
+    /* Introspection (core/introspect.c): the list of open peers, when
+     * this one opened, its requests, and the one being served. */
+    md_peer *stats_prev, *stats_next;
+    bool stats_linked;
+    double opened_at;              /* wall clock, seconds since the epoch */
+    uint64_t nrequests;
+    double req_started;            /* monotonic; 0: none in progress */
+    const char *req_type, *req_method;
 };
 
 void md_peer_init(md_peer *peer, const md_peer_ops *ops, md_server *server);

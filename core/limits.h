@@ -181,4 +181,22 @@
 #define MD_XMLRPC_MAX_WORK         ((size_t)1 << 18)
 #define MD_XMLRPC_MAX_OUTPUT_BYTES ((size_t)64 << 20)
 
+/* Introspection (core/introspect.c, managerctl): the most rows one
+ * section of a #managerd.* reply carries (a million objects must not make
+ * a reply of hundreds of MiB; --sort picks which ones are shown), the
+ * repr bytes of one object in a listing and in `managerctl show`. */
+#define MD_INTROSPECT_MAX_ROWS     10000
+#define MD_INTROSPECT_REPR_BYTES   60
+#define MD_INTROSPECT_SHOW_BYTES   ((size_t)64 << 10)
+/* Distinct (type, method) rows of the request counters and latency
+ * histograms; method names come from the static method tables, so real
+ * servers use about 200; past this everything shares an "other" row. */
+#define MD_STATS_MAX_METHODS       512
+
+/* --metrics: the largest scrape request accepted, and the most scrapers
+ * connected at once (they are not clients and need no authkey, so they
+ * get their own small budget). */
+#define MD_METRICS_MAX_REQUEST_BYTES 8192
+#define MD_METRICS_MAX_CONNECTIONS   16
+
 #endif /* MD_LIMITS_H */

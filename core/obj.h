@@ -226,6 +226,7 @@ struct md_waiter {
     md_val *val;                   /* owned: e.g. the item of a put */
     int64_t i64;                   /* type's scratch: depth, generation */
     double deadline;               /* monotonic seconds, <0 none */
+    double since;                  /* monotonic seconds, when parked */
     void *timer;                   /* the event loop's timer */
 };
 

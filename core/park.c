@@ -90,6 +90,7 @@ int md_park(md_call *call, md_waitq *q, double timeout_s, md_waiter_fn on_timeou
     w->on_timeout = on_timeout;
     w->val = val;
     w->deadline = -1;
+    w->since = md_now();
     if (timeout_s >= 0) {
         w->timer = evtimer_new(md_server_base(call->server), timer_fired, w);
         if (!w->timer) {

@@ -43,6 +43,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/introspect.h"
 #include "core/limits.h"
 #include "core/log.h"
 #include "serializers/xmlrpc.h"
@@ -56,6 +57,7 @@ struct md_http {
     md_http_opts opts;
     md_pickle_limits limits;
     char path[108];
+    char where[160];               /* the listener's address, for introspection */
     uint8_t key_hash[crypto_generichash_BYTES];
     http_peer *peers;
     /* bufferevents of connections accepted but not adopted yet */
@@ -116,6 +118,7 @@ static void send_xml(struct evhttp_request *req, md_buf *body)
         return;
     }
     evbuffer_add(out, body->data, body->len);
+    md_stats_bytes_out(body->len);
     evhttp_send_reply(req, HTTP_OK, "OK", out);
     evbuffer_free(out);
 }
@@ -258,7 +261,19 @@ static void http_deliver(md_peer *peer, int kind, md_val *payload)
     md_decref(payload);
 }
 
-static const md_peer_ops http_ops = {.deliver = http_deliver};
+static void http_describe(const md_peer *peer, md_peer_info *out)
+{
+    const http_peer *p = (const http_peer *)peer;
+    char *host = NULL;
+    ev_uint16_t port = 0;
+    evhttp_connection_get_peer(p->conn, &host, &port);
+    snprintf(out->who, sizeof out->who, "%s:%u", host ? host : "?", (unsigned)port);
+    snprintf(out->listener, sizeof out->listener, "%s", p->h->where);
+    out->serializer = "xmlrpclib";
+    out->state = "http";
+}
+
+static const md_peer_ops http_ops = {.deliver = http_deliver, .describe = http_describe};
 
 /* ---- peers (one per HTTP connection) ------------------------------------ */
 
@@ -702,6 +717,7 @@ static void handle(struct evhttp_request *req, void *arg)
     }
     struct evbuffer *body = evhttp_request_get_input_buffer(req);
     size_t n = evbuffer_get_length(body);
+    md_stats_bytes_in(n);
     if (n == 0) {
         send_fault(req, MD_FAULT_PARSE, "the request body is empty: an XML-RPC methodCall is expected");
         return;
@@ -791,6 +807,7 @@ int md_http_listen(md_http *h, md_addr *addr, char *err, size_t errlen)
     evhttp_set_allowed_methods(h->http, EVHTTP_REQ_POST | EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
     evhttp_set_gencb(h->http, handle, h);
     snprintf(h->path, sizeof h->path, "%s", addr->path[0] ? addr->path : "/RPC2");
+    md_addr_format(addr, h->where, sizeof h->where);
     struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(h->http, addr->host, (ev_uint16_t)addr->port);
     if (!bs) {
         snprintf(err, errlen, "cannot listen on http://%s:%d", addr->host, addr->port);

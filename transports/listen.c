@@ -38,6 +38,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/introspect.h"
 #include "core/limits.h"
 #include "core/log.h"
 #include "serializers/codec.h"
@@ -181,6 +182,8 @@ static void conn_free(md_conn *c)
     /* Parked calls of a vanished client go with it; what it owned is
      * released (see md_peer_close). */
     c->state = CS_CLOSING;
+    md_log_info("%s: connection closed (%llu requests)", c->who,
+                (unsigned long long)c->peer.nrequests);
     md_peer_close(&c->peer);
     if (c->deadline)
         event_free(c->deadline);
@@ -251,6 +254,7 @@ static int conn_send(md_conn *c, const uint8_t *data, size_t len)
             ssize_t n = send(c->fd, data + done, len - done, MSG_NOSIGNAL);
             if (n > 0) {
                 done += (size_t)n;
+                md_stats_bytes_out((size_t)n);
                 continue;
             }
             if (n < 0 && errno == EINTR)
@@ -367,6 +371,7 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
         ssize_t n = send(fd, c->pend.data + c->pend_off, c->pend.len - c->pend_off, MSG_NOSIGNAL);
         if (n > 0) {
             c->pend_off += (size_t)n;
+            md_stats_bytes_out((size_t)n);
             c->owner->out_total -= (size_t)n;
             c->progress_ms = now_ms();
             continue;
@@ -505,7 +510,19 @@ static void conn_deliver(md_peer *peer, int kind, md_val *payload)
         event_active(c->resume, EV_TIMEOUT, 0); /* a parked call finished */
 }
 
-static const md_peer_ops conn_ops = {.deliver = conn_deliver};
+static void conn_describe(const md_peer *peer, md_peer_info *out)
+{
+    static const char *const states[] = {
+        [CS_HANDSHAKE] = "handshake", [CS_FIRST] = "short", [CS_LONG] = "long",
+        [CS_CLOSING] = "closing"};
+    const md_conn *c = (const md_conn *)peer;
+    snprintf(out->who, sizeof out->who, "%s", c->who);
+    md_addr_format(&c->listener->addr, out->listener, sizeof out->listener);
+    out->serializer = c->codec ? c->codec->name : "auto";
+    out->state = states[c->state];
+}
+
+static const md_peer_ops conn_ops = {.deliver = conn_deliver, .describe = conn_describe};
 
 /* ---- requests ------------------------------------------------------------- */
 
@@ -728,6 +745,7 @@ static bool conn_read(md_conn *c)
     ssize_t n = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1, 0);
     if (n > 0) {
         c->in.len += (size_t)n;
+        md_stats_bytes_in((size_t)n);
         return true;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
@@ -786,6 +804,13 @@ static void describe_peer(md_conn *c, const struct sockaddr *sa, int salen)
         snprintf(c->who, sizeof c->who, "unix client fd %d", (int)c->fd);
 }
 
+static void log_opened(const md_conn *c)
+{
+    char where[160];
+    md_addr_format(&c->listener->addr, where, sizeof where);
+    md_log_info("%s: connection opened on %s", c->who, where);
+}
+
 static void accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa,
                       int salen, void *arg)
 {
@@ -809,6 +834,7 @@ static void accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sock
     c->tcp = sa->sa_family == AF_INET || sa->sa_family == AF_INET6;
     c->codec = l->codec;
     describe_peer(c, sa, salen);
+    log_opened(c);
     c->next = ls->conns;
     if (ls->conns)
         ls->conns->prev = c;

@@ -1,0 +1,236 @@
+"""managerctl against managerd (every command, every listener kind, --json
+parsed back, the tables) and against CPython's own manager server (the
+fallback to number_of_objects and debug_info)."""
+import os
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from opslib import (KEY, check, client_address, ctl, ctl_json, finish, start_cpython,  # noqa: E402
+                    start_managerd, stop, tmpdir)
+
+LOAD = r"""
+import sys, threading
+from multiprocessing.managers import SyncManager
+addr = sys.argv[1]
+if addr.startswith('tcp://'):
+    h, p = addr[6:].rsplit(':', 1); addr = (h.strip('[]'), int(p))
+elif addr.startswith('unix:@'):
+    addr = '\0' + addr[6:]
+else:
+    addr = addr[5:]
+m = SyncManager(address=addr, authkey=sys.argv[2].encode())
+m.connect()
+d = m.dict()
+for i in range(3):
+    d['k%d' % i] = i
+l = m.list(range(5))
+q = m.Queue()
+def getter():
+    try:
+        q.get(timeout=30)
+    except Exception:
+        pass
+t = threading.Thread(target=getter)
+t.start()
+sys.stdout.write('ready %s %s %s\n' % (d._token.id, l._token.id, q._token.id))
+sys.stdout.flush()
+sys.stdin.readline()
+q.put('bye')
+t.join()
+"""
+
+
+def section(reply, name):
+    return reply[name]
+
+
+def rows_by(rows, key):
+    return {r[key]: r for r in rows}
+
+
+def start_load(address):
+    p = subprocess.Popen([sys.executable, "-c", LOAD, address, KEY], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE)
+    line = p.stdout.readline().decode().split()
+    if not line or line[0] != "ready":
+        raise RuntimeError("the load client did not start")
+    return p, line[1:]
+
+
+def end_load(p):
+    p.stdin.write(b"\n")
+    p.stdin.flush()
+    p.wait(timeout=60)
+
+
+def wait_parked(address, deadline=10.0):
+    end = time.time() + deadline
+    while time.time() < end:
+        if ctl_json(address, "waiters")["waiters"]:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def check_stats(address, kind):
+    st = ctl_json(address, "stats")
+    check(st["source"] == "managerd", kind + ": stats comes from managerd")
+    server = {r["name"]: r["value"] for r in st["server"]}
+    by_type = {r["type"]: r["count"] for r in st["objects_by_type"]}
+    check(by_type == {"dict": 1, "list": 1, "Queue": 1}, kind + ": objects by type %r" % by_type)
+    check(server["objects"] == 3 and server["parked_waiters"] == 1,
+          kind + ": 3 objects, 1 parked waiter")
+    check(server["bytes_in"] > 0 and server["bytes_out"] > 0 and server["rss_bytes"] > 0,
+          kind + ": bytes in/out and RSS are counted")
+    reqs = {(r["type"], r["method"]): r for r in st["requests"]}
+    check(reqs.get(("dict", "__setitem__"), {}).get("requests") == 3,
+          kind + ": 3 dict.__setitem__ requests counted")
+    check(reqs.get(("server", "create"), {}).get("requests") == 3, kind + ": 3 creates counted")
+    waits = {(r["type"], r["method"]): r["count"] for r in st["waiters_by_type"]}
+    check(waits == {("Queue", "get"): 1}, kind + ": waiters by type %r" % waits)
+    check(any(r["state"] == "long" and r["count"] >= 2 for r in st["connections"]),
+          kind + ": long connections by listener")
+
+
+def check_objects(address, kind, idents):
+    did, lid, qid = idents
+    objs = ctl_json(address, "objects", "--sort", "size")["objects"]
+    check([o["ident"] for o in objs] == [lid, did, qid], kind + ": objects sorted by size")
+    one = ctl_json(address, "objects", "--type", "dict")["objects"]
+    check(len(one) == 1 and one[0]["size"] == 3 and one[0]["repr"] == "{'k0': 0, 'k1': 1, 'k2': 2}",
+          kind + ": objects --type dict: %r" % one)
+    shown = ctl_json(address, "show", lid)["object"]
+    check(shown[0]["repr"] == "[0, 1, 2, 3, 4]" and shown[0]["refcount"] == 1,
+          kind + ": show IDENT gives the repr")
+    rc, out, err = ctl(address, "show", "ffffffffffff")
+    check(rc == 1 and "KeyError" in err, kind + ": show of an unknown ident fails clearly")
+    rc, out, err = ctl(address, "objects", "--sort", "colour")
+    check(rc == 1 and "TypeError" in err, kind + ": a bad --sort is refused by the server")
+
+
+def check_clients(address, kind, idents, listener):
+    qid = idents[2]
+    clients = ctl_json(address, "clients")["clients"]
+    parked = [c for c in clients if c["parked_on"]]
+    check(len(parked) == 1 and parked[0]["parked_on"] == "Queue %s.get" % qid,
+          kind + ": clients shows who is parked on what")
+    check(all(c["listener"] == listener and c["serializer"] == "pickle" for c in parked),
+          kind + ": clients shows the listener and serializer")
+    check(parked and parked[0]["protocol"] >= 2 and parked[0]["requests"] >= 1
+          and abs(parked[0]["connected_since"] - time.time()) < 120,
+          kind + ": protocol, requests, connected since")
+    waiters = ctl_json(address, "waiters")["waiters"]
+    check(len(waiters) == 1 and waiters[0]["ident"] == qid and waiters[0]["method"] == "get"
+          and abs(waiters[0]["timeout_seconds"] - 30) < 0.01 and waiters[0]["waited_seconds"] >= 0,
+          kind + ": waiters: %r" % waiters)
+
+
+def check_tables(address):
+    rc, out, err = ctl(address, "stats")
+    check(rc == 0 and "objects_by_type:" in out and "Queue" in out and "__setitem__" in out,
+          "stats prints tables")
+    rc, out, err = ctl(address, "waiters")
+    check(rc == 0 and "timeout_seconds" in out and " get " in out, "waiters prints a table")
+
+
+def check_keys(address, d):
+    path = os.path.join(d, "key")
+    with open(path, "w") as f:
+        f.write(KEY + "\n")
+    rc, out, err = ctl(address, "--json", "stats", env_key=False, key_file=path)
+    check(rc == 0, "the authkey from --authkey-file (one newline dropped)")
+    rc, out, err = ctl(address, "stats", env_key=False)
+    check(rc == 1 and "authkey" in err, "no authkey: refused before connecting")
+    with open(path, "w") as f:
+        f.write("wrong-key-wrong-key")
+    rc, out, err = ctl(address, "stats", env_key=False, key_file=path)
+    check(rc == 1 and out == "", "a wrong key fails the handshake; nothing is shown")
+
+
+def one_listener(listen, d, last):
+    """Every command against a fresh managerd on one listener."""
+    proc, addrs = start_managerd(["--listen", listen], 1)
+    addr = addrs[0]
+    kind = "tcp ipv6" if addr.startswith("tcp://[") else addr.split(":")[0]
+    kind += " abstract" if addr.startswith("unix:@") else ""
+    try:
+        load, idents = start_load(addr)
+        try:
+            check(wait_parked(addr), kind + ": the getter is parked")
+            check_stats(addr, kind)
+            check_objects(addr, kind, idents)
+            check_clients(addr, kind, idents, addr)
+            if last:
+                check_tables(addr)
+                check_keys(addr, d)
+        finally:
+            end_load(load)
+        if last:
+            rc, out, err = ctl(addr, "--json", "shutdown")
+            check(rc == 0 and '"shutdown": true' in out, "shutdown is acknowledged")
+            try:
+                proc.wait(timeout=20)
+                check(proc.returncode == 0, "managerd stopped after managerctl shutdown")
+            except subprocess.TimeoutExpired:
+                check(False, "managerd stopped after managerctl shutdown")
+    finally:
+        stop(proc)
+
+
+def ipv6_listener():
+    """Python clients cannot reach IPv6 (AF_INET only), managerctl can."""
+    proc, addrs = start_managerd(["--listen", "[::1]:0"], 1)
+    try:
+        st = ctl_json(addrs[0], "stats")
+        server = {r["name"]: r["value"] for r in st["server"]}
+        check(server["objects"] == 0 and server["connections"] == 1,
+              "tcp ipv6: stats (only managerctl's own connection)")
+    finally:
+        stop(proc)
+
+
+def against_managerd():
+    d = tmpdir()
+    listeners = ["unix:%s/md.sock" % d, "unix:@md-ops-%d" % os.getpid()]
+    ipv6 = subprocess.run([sys.executable, "-c", "import socket; s=socket.socket(socket.AF_INET6);"
+                           "s.bind(('::1', 0))"], stderr=subprocess.DEVNULL).returncode == 0
+    if ipv6:
+        ipv6_listener()
+    listeners.append("127.0.0.1:0")
+    for i, listen in enumerate(listeners):
+        one_listener(listen, d, i == len(listeners) - 1)
+
+
+def against_cpython():
+    proc, addr = start_cpython(sys.executable)
+    try:
+        load, idents = start_load(addr)
+        try:
+            st = ctl_json(addr, "stats")
+            check(st["source"] == "number_of_objects" and st["server"][0]["value"] == 3,
+                  "CPython server: stats falls back to number_of_objects (3)")
+            rc, out, err = ctl(addr, "stats")
+            check(rc == 0 and "not managerd" in out, "CPython server: the fallback says so")
+            objs = ctl_json(addr, "objects")
+            ids = sorted(o["ident"] for o in objs["objects"])
+            check(objs["source"] == "debug_info" and ids == sorted(idents),
+                  "CPython server: objects from debug_info %r" % ids)
+            rc, out, err = ctl(addr, "clients")
+            check(rc == 1 and "clients" in err, "CPython server: clients is refused clearly")
+        finally:
+            end_load(load)
+    finally:
+        stop(proc)
+
+
+def main():
+    against_managerd()
+    against_cpython()
+    finish()
+
+
+if __name__ == "__main__":
+    main()
