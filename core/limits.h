@@ -193,10 +193,9 @@
  * servers use about 200; past this everything shares an "other" row. */
 #define MD_STATS_MAX_METHODS       512
 
-/* --metrics: the largest scrape request accepted, and the most scrapers
- * connected at once (they are not clients and need no authkey, so they
- * get their own small budget). */
+/* --metrics: the largest scrape request (headers, and a body, which a
+ * GET has none of) accepted; scrapers need no authkey, so they get only
+ * this small budget and MD_HTTP_TIMEOUT_S. */
 #define MD_METRICS_MAX_REQUEST_BYTES 8192
-#define MD_METRICS_MAX_CONNECTIONS   16
 
 #endif /* MD_LIMITS_H */

@@ -23,6 +23,7 @@
 #include "transports/auth.h"
 #include "transports/http.h"
 #include "transports/listen.h"
+#include "transports/metrics.h"
 
 #define MAX_LISTEN 32
 #define MAX_REG 256
@@ -36,6 +37,7 @@ typedef struct options {
     size_t nreg;
     size_t max_message;
     size_t max_connections;
+    const char *metrics;          /* --metrics spec, or NULL */
 } options;
 
 static void usage(FILE *f)
@@ -45,6 +47,7 @@ static void usage(FILE *f)
             "                [--register NAME=TYPE]... [--share NAME=TYPE]...\n"
             "                [--log-level error|warning|info|debug]\n"
             "                [--max-message BYTES] [--max-connections N]\n"
+            "                [--metrics http://HOST:PORT[/PATH] | --metrics PORT]\n"
             "\n"
             "ADDRESS: tcp://HOST:PORT, HOST:PORT ([V6]:PORT), unix:PATH, unix:@NAME,\n"
             "         http://HOST:PORT[/PATH], each optionally ?serializer=pickle|xmlrpclib|auto\n"
@@ -77,6 +80,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"log-level", required_argument, NULL, 'L'},
         {"max-message", required_argument, NULL, 'm'},
         {"max-connections", required_argument, NULL, 'c'},
+        {"metrics", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -113,6 +117,7 @@ static int parse_options(int argc, char **argv, options *o)
             if (parse_size(optarg, &o->max_connections) < 0)
                 return fprintf(stderr, "managerd: bad --max-connections '%s'\n", optarg), -1;
             break;
+        case 'M': o->metrics = optarg; break;
         case 'h': usage(stdout); exit(0);
         case 'V': printf("managerd %s\n", PACKAGE_VERSION); exit(0);
         default: usage(stderr); return -1;
@@ -255,6 +260,7 @@ typedef struct app {
     md_server *srv;
     md_listeners *ls;
     md_http *http;
+    md_metrics *metrics;
 } app;
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -349,6 +355,23 @@ static int start_listeners(app *a, const options *o, const md_auth_key *key)
     return 0;
 }
 
+/* --metrics: the Prometheus endpoint, off unless asked for. */
+static int start_metrics(app *a, const options *o)
+{
+    if (!o->metrics)
+        return 0;
+    char url[400], err[300];
+    a->metrics = md_metrics_new(a->srv, a->base, o->metrics, url, sizeof url, err, sizeof err);
+    if (!a->metrics) {
+        fprintf(stderr, "managerd: %s\n", err);
+        return -1;
+    }
+    md_log_info("metrics on %s", url);
+    printf("managerd: metrics on %s\n", url);
+    fflush(stdout);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     options o;
@@ -374,7 +397,7 @@ int main(int argc, char **argv)
     if (!a.srv || md_reg_add_syncmanager(a.srv) < 0 || add_registrations(a.srv, &o) < 0)
         goto out;
     md_server_set_shutdown_hook(a.srv, on_shutdown_request, &a);
-    if (start_listeners(&a, &o, key) < 0)
+    if (start_listeners(&a, &o, key) < 0 || start_metrics(&a, &o) < 0)
         goto out;
     struct event *sigterm = evsignal_new(a.base, SIGTERM, on_signal, &a);
     struct event *sigint = evsignal_new(a.base, SIGINT, on_signal, &a);
@@ -389,6 +412,7 @@ int main(int argc, char **argv)
         event_free(sigint);
     md_log_info("stopped");
 out:
+    md_metrics_free(a.metrics);
     md_http_free(a.http);
     md_listen_free(a.ls);
     md_server_free(a.srv);

@@ -56,7 +56,7 @@ def read_addresses(proc, count, deadline=15.0):
         line = proc.stdout.readline()
         if not line:
             break
-        m = re.search(r"listening on (\S+)", line.decode())
+        m = re.search(r"(?:listening|metrics) on (\S+)", line.decode())
         if m:
             found.append(m.group(1))
     if len(found) < count:
