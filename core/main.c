@@ -38,6 +38,7 @@ typedef struct options {
     size_t max_message;
     size_t max_connections;
     const char *metrics;          /* --metrics spec, or NULL */
+    const char *log_file;         /* --log-file, or NULL for stderr */
 } options;
 
 static void usage(FILE *f)
@@ -46,6 +47,7 @@ static void usage(FILE *f)
             "usage: managerd [--listen ADDRESS]... [--authkey-file FILE]\n"
             "                [--register NAME=TYPE]... [--share NAME=TYPE]...\n"
             "                [--log-level error|warning|info|debug]\n"
+            "                [--log-format text|json] [--log-file FILE]\n"
             "                [--max-message BYTES] [--max-connections N]\n"
             "                [--metrics http://HOST:PORT[/PATH] | --metrics PORT]\n"
             "\n"
@@ -81,6 +83,8 @@ static int parse_options(int argc, char **argv, options *o)
         {"max-message", required_argument, NULL, 'm'},
         {"max-connections", required_argument, NULL, 'c'},
         {"metrics", required_argument, NULL, 'M'},
+        {"log-format", required_argument, NULL, 'F'},
+        {"log-file", required_argument, NULL, 'O'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -118,6 +122,14 @@ static int parse_options(int argc, char **argv, options *o)
                 return fprintf(stderr, "managerd: bad --max-connections '%s'\n", optarg), -1;
             break;
         case 'M': o->metrics = optarg; break;
+        case 'O': o->log_file = optarg; break;
+        case 'F': {
+            int f = md_log_parse_format(optarg);
+            if (f < 0)
+                return fprintf(stderr, "managerd: unknown log format '%s'\n", optarg), -1;
+            md_log_set_format((md_log_format)f);
+            break;
+        }
         case 'h': usage(stdout); exit(0);
         case 'V': printf("managerd %s\n", PACKAGE_VERSION); exit(0);
         default: usage(stderr); return -1;
@@ -270,6 +282,16 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(a->base);
 }
 
+/* SIGHUP: logrotate moved the --log-file; write to a new one. */
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig, (void)what, (void)arg;
+    if (md_log_reopen() < 0)
+        md_log_error("cannot reopen the log file: %s", strerror(errno));
+    else
+        md_log_info("SIGHUP: log file reopened");
+}
+
 static void on_shutdown_request(void *arg)
 {
     app *a = arg;
@@ -386,6 +408,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "managerd: cannot ignore SIGPIPE: %s\n", strerror(errno));
         return 1;
     }
+    if (o.log_file && md_log_open_file(o.log_file) < 0) {
+        fprintf(stderr, "managerd: cannot open log file %s: %s\n", o.log_file, strerror(errno));
+        return 1;
+    }
     md_listen_raise_fd_limit();
     md_auth_key *key = load_key(&o);
     if (!key)
@@ -401,6 +427,9 @@ int main(int argc, char **argv)
         goto out;
     struct event *sigterm = evsignal_new(a.base, SIGTERM, on_signal, &a);
     struct event *sigint = evsignal_new(a.base, SIGINT, on_signal, &a);
+    struct event *sighup = evsignal_new(a.base, SIGHUP, on_sighup, &a);
+    if (!sighup || evsignal_add(sighup, NULL) < 0)
+        md_log_warning("cannot handle SIGHUP: the log file will not be reopened");
     /* Without them SIGTERM would kill the server without its clean-up. */
     if (!sigterm || !sigint || evsignal_add(sigterm, NULL) < 0 || evsignal_add(sigint, NULL) < 0)
         fprintf(stderr, "managerd: cannot handle SIGTERM and SIGINT\n");
@@ -410,6 +439,8 @@ int main(int argc, char **argv)
         event_free(sigterm);
     if (sigint)
         event_free(sigint);
+    if (sighup)
+        event_free(sighup);
     md_log_info("stopped");
 out:
     md_metrics_free(a.metrics);
@@ -421,5 +452,6 @@ out:
         event_base_free(a.base);
     md_auth_key_free(key);
     key_remove_generated();
+    md_log_close_file();
     return status;
 }

@@ -83,6 +83,7 @@ struct http_peer {
     bool mc_delivered;
     bool counted;                  /* holds a slot of the connection limit */
     bool trusted;                  /* sent an authorized request: full body limit */
+    char who[80];                  /* the client's address, for logs */
     http_peer *prev, *next;
 };
 
@@ -264,10 +265,7 @@ static void http_deliver(md_peer *peer, int kind, md_val *payload)
 static void http_describe(const md_peer *peer, md_peer_info *out)
 {
     const http_peer *p = (const http_peer *)peer;
-    char *host = NULL;
-    ev_uint16_t port = 0;
-    evhttp_connection_get_peer(p->conn, &host, &port);
-    snprintf(out->who, sizeof out->who, "%s:%u", host ? host : "?", (unsigned)port);
+    snprintf(out->who, sizeof out->who, "%s", p->who);
     snprintf(out->listener, sizeof out->listener, "%s", p->h->where);
     out->serializer = "xmlrpclib";
     out->state = "http";
@@ -290,6 +288,8 @@ static void peer_closed(struct evhttp_connection *conn, void *arg)
     p->req = NULL;
     if (p->watch)
         event_free(p->watch);
+    md_log_info("http %s: connection closed (%llu requests)", p->who,
+                (unsigned long long)p->base.nrequests);
     md_peer_close(&p->base);
     md_decref(p->mc_calls);
     md_decref(p->mc_results);
@@ -314,6 +314,11 @@ static http_peer *peer_new(md_http *h, struct evhttp_connection *conn)
     h->peers = p;
     evhttp_connection_set_closecb(conn, peer_closed, p);
     snprintf(p->base.name, sizeof p->base.name, "http");
+    char *host = NULL;
+    ev_uint16_t port = 0;
+    evhttp_connection_get_peer(conn, &host, &port);
+    snprintf(p->who, sizeof p->who, "%s:%u", host ? host : "?", (unsigned)port);
+    md_log_info("http %s: connection opened on %s", p->who, h->where);
     return p;
 }
 

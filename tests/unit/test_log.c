@@ -61,9 +61,40 @@ static void test_log_rated_counts_lines_past_the_burst(void)
     CU_ASSERT_EQUAL(rate.suppressed, 0);
 }
 
+static void test_log_json_escapes_quotes_and_control_bytes(void)
+{
+    FILE *tmp = tmpfile();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(tmp);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fileno(tmp), 2);
+    md_log_set_format(MD_LOG_JSON);
+    md_log(MD_LOG_ERROR, "say \"hi\"\n\\ \x01");
+    md_log_set_format(MD_LOG_TEXT);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(tmp);
+    char text[512];
+    size_t got = fread(text, 1, sizeof text - 1, tmp);
+    text[got] = '\0';
+    fclose(tmp);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"level\":\"error\",\"msg\":\"say \\\"hi\\\"\\u000a\\\\ \\u0001\"}\n"));
+    CU_ASSERT_EQUAL(count_lines(text), 1);
+}
+
+static void test_log_format_names(void)
+{
+    CU_ASSERT_EQUAL(md_log_parse_format("json"), MD_LOG_JSON);
+    CU_ASSERT_EQUAL(md_log_parse_format("text"), MD_LOG_TEXT);
+    CU_ASSERT_EQUAL(md_log_parse_format("xml"), -1);
+}
+
 void md_test_register_log(void)
 {
     CU_pSuite s = md_test_suite("log");
     MD_ADD_TEST(s, test_log_rated_passes_a_burst);
     MD_ADD_TEST(s, test_log_rated_counts_lines_past_the_burst);
+    MD_ADD_TEST(s, test_log_json_escapes_quotes_and_control_bytes);
+    MD_ADD_TEST(s, test_log_format_names);
 }
