@@ -198,4 +198,8 @@
  * this small budget and MD_HTTP_TIMEOUT_S. */
 #define MD_METRICS_MAX_REQUEST_BYTES 8192
 
+/* Socket activation: the most listening sockets taken from LISTEN_FDS
+ * (as many as --listen allows). */
+#define MD_ACTIVATION_MAX_FDS      32
+
 #endif /* MD_LIMITS_H */

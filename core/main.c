@@ -19,6 +19,7 @@
 #include "core/disp.h"
 #include "core/limits.h"
 #include "core/log.h"
+#include "transports/activation.h"
 #include "transports/address.h"
 #include "transports/auth.h"
 #include "transports/http.h"
@@ -139,8 +140,6 @@ static int parse_options(int argc, char **argv, options *o)
         fprintf(stderr, "managerd: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
-    if (o->nlisten == 0)
-        o->listen[o->nlisten++] = "127.0.0.1:50000";
     return 0;
 }
 
@@ -341,6 +340,33 @@ static int add_registrations(md_server *srv, const options *o)
     return 0;
 }
 
+/* Log and print a listener; the first non-HTTP one is the address
+ * written into tokens. */
+static void announce(app *a, const md_addr *addr, bool *have_address, const char *how)
+{
+    char text[300];
+    md_addr_format(addr, text, sizeof text);
+    md_log_info("listening on %s (serializer %s)%s", text, addr->serializer, how);
+    printf("managerd: listening on %s\n", text);
+    if (!*have_address && addr->kind != MD_ADDR_HTTP) {
+        md_val *t = token_address(addr);
+        md_server_set_address(a->srv, t);
+        md_decref(t);
+        *have_address = true;
+    }
+}
+
+/* A passed socket's serializer: its FileDescriptorName= when that names
+ * one, else pickle (what Python clients speak). */
+static const char *activated_serializer(const char *name)
+{
+    static const char *const known[] = {"pickle", "xmlrpclib", "auto"};
+    for (size_t i = 0; i < 3; i++)
+        if (!strcmp(name, known[i]))
+            return known[i];
+    return "pickle";
+}
+
 static int start_listeners(app *a, const options *o, const md_auth_key *key)
 {
     md_listen_opts lo = {.max_message = o->max_message,
@@ -352,26 +378,36 @@ static int start_listeners(app *a, const options *o, const md_auth_key *key)
     a->http = md_http_new(a->srv, a->base, &ho);
     if (!a->ls || !a->http)
         return -1;
+    md_activation act;
+    char err[300];
+    if (md_activation_take(&act, err, sizeof err) < 0) {
+        fprintf(stderr, "managerd: socket activation: %s\n", err);
+        return -1;
+    }
     bool have_address = false;
-    for (size_t i = 0; i < o->nlisten; i++) {
+    for (int i = 0; i < act.nfds; i++) {
         md_addr addr;
-        char err[300];
-        if (md_addr_parse(o->listen[i], &addr, err, sizeof err) < 0 ||
+        if (md_listen_add_fd(a->ls, MD_LISTEN_FDS_START + i, activated_serializer(act.names[i]),
+                             &addr, err, sizeof err) < 0) {
+            fprintf(stderr, "managerd: socket activation: %s\n", err);
+            return -1;
+        }
+        announce(a, &addr, &have_address, " (socket activation)");
+    }
+    size_t nlisten = o->nlisten;
+    const char *const *specs = o->listen;
+    static const char *const dflt[] = {"127.0.0.1:50000"};
+    if (nlisten == 0 && act.nfds == 0)
+        specs = dflt, nlisten = 1;
+    for (size_t i = 0; i < nlisten; i++) {
+        md_addr addr;
+        if (md_addr_parse(specs[i], &addr, err, sizeof err) < 0 ||
             (addr.kind == MD_ADDR_HTTP ? md_http_listen(a->http, &addr, err, sizeof err)
                                        : md_listen_add(a->ls, &addr, err, sizeof err)) < 0) {
             fprintf(stderr, "managerd: %s\n", err);
             return -1;
         }
-        char text[300];
-        md_addr_format(&addr, text, sizeof text);
-        md_log_info("listening on %s (serializer %s)", text, addr.serializer);
-        printf("managerd: listening on %s\n", text);
-        if (!have_address && addr.kind != MD_ADDR_HTTP) {
-            md_val *t = token_address(&addr);
-            md_server_set_address(a->srv, t);
-            md_decref(t);
-            have_address = true;
-        }
+        announce(a, &addr, &have_address, "");
     }
     fflush(stdout);
     return 0;

@@ -25,6 +25,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <limits.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -58,6 +59,7 @@ typedef struct md_listener {
     md_addr addr;
     const md_codec_ops *codec;     /* NULL: detect per connection (auto) */
     md_listeners *owner;
+    bool inherited;                /* socket activation: the file is not ours */
 } md_listener;
 
 struct md_listeners {
@@ -1074,11 +1076,12 @@ static void fill_actual_address(md_listener *l, evutil_socket_t fd)
     }
 }
 
-int md_listen_add(md_listeners *ls, md_addr *addr, char *err, size_t errlen)
+/* A new listener for addr (not yet listening), or NULL with a message. */
+static md_listener *listener_new(md_listeners *ls, const md_addr *addr, char *err, size_t errlen)
 {
     if (addr->kind == MD_ADDR_HTTP) {
         snprintf(err, errlen, "HTTP listeners are not served by this module");
-        return -1;
+        return NULL;
     }
     md_listener *l = md_calloc(1, sizeof *l);
     md_listener **arr = md_realloc(ls->ls, (ls->nls + 1) * sizeof *arr);
@@ -1087,7 +1090,7 @@ int md_listen_add(md_listeners *ls, md_addr *addr, char *err, size_t errlen)
         if (arr)
             ls->ls = arr;
         snprintf(err, errlen, "out of memory");
-        return -1;
+        return NULL;
     }
     ls->ls = arr;
     l->addr = *addr;
@@ -1096,8 +1099,25 @@ int md_listen_add(md_listeners *ls, md_addr *addr, char *err, size_t errlen)
     if (!l->codec && strcmp(addr->serializer, "auto") != 0) {
         snprintf(err, errlen, "serializer '%s' is not available", addr->serializer);
         md_free(l);
-        return -1;
+        return NULL;
     }
+    return l;
+}
+
+/* The listener listens: take it into the set. */
+static void listener_added(md_listeners *ls, md_listener *l, md_addr *addr)
+{
+    evconnlistener_set_error_cb(l->ev, accept_error_cb);
+    fill_actual_address(l, evconnlistener_get_fd(l->ev));
+    *addr = l->addr;
+    ls->ls[ls->nls++] = l;
+}
+
+int md_listen_add(md_listeners *ls, md_addr *addr, char *err, size_t errlen)
+{
+    md_listener *l = listener_new(ls, addr, err, errlen);
+    if (!l)
+        return -1;
     if (addr->kind == MD_ADDR_UNIX) {
         /* No one else may replace the socket: check its folder. */
         if (md_addr_check_socket_folder(addr, err, errlen) < 0) {
@@ -1130,10 +1150,66 @@ int md_listen_add(md_listeners *ls, md_addr *addr, char *err, size_t errlen)
         md_free(l);
         return -1;
     }
-    evconnlistener_set_error_cb(l->ev, accept_error_cb);
-    fill_actual_address(l, evconnlistener_get_fd(l->ev));
-    *addr = l->addr;
-    ls->ls[ls->nls++] = l;
+    listener_added(ls, l, addr);
+    return 0;
+}
+
+/* The address a passed socket is bound to, or -1 if it is no listening
+ * stream socket of a kind managerd serves. */
+static int inherited_address(int fd, const char *serializer, md_addr *a)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int listening = 0, type = 0;
+    socklen_t olen = sizeof listening, tlen = sizeof type;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &olen) < 0 || !listening ||
+        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 || type != SOCK_STREAM)
+        return -1;
+    memset(a, 0, sizeof *a);
+    snprintf(a->serializer, sizeof a->serializer, "%s", serializer);
+    memcpy(&a->ss, &ss, len);
+    a->sslen = len;
+    if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
+        a->kind = MD_ADDR_TCP;
+        const void *ip = ss.ss_family == AF_INET ? (const void *)&((struct sockaddr_in *)&ss)->sin_addr
+                                                 : (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr;
+        evutil_inet_ntop(ss.ss_family, ip, a->host, sizeof a->host);
+        return 0;
+    }
+    if (ss.ss_family != AF_UNIX)
+        return -1;
+    const struct sockaddr_un *un = (const struct sockaddr_un *)&ss;
+    size_t n = len > offsetof(struct sockaddr_un, sun_path) ? len - offsetof(struct sockaddr_un, sun_path) : 0;
+    a->kind = n && un->sun_path[0] == 0 ? MD_ADDR_ABSTRACT : MD_ADDR_UNIX;
+    size_t skip = a->kind == MD_ADDR_ABSTRACT;
+    n = n > skip ? n - skip : 0;
+    n = n < sizeof a->path - 1 ? n : sizeof a->path - 1;
+    memcpy(a->path, un->sun_path + skip, n);
+    a->path[n] = 0;
+    return 0;
+}
+
+int md_listen_add_fd(md_listeners *ls, int fd, const char *serializer, md_addr *addr, char *err,
+                     size_t errlen)
+{
+    if (inherited_address(fd, serializer, addr) < 0) {
+        snprintf(err, errlen, "passed descriptor %d is not a listening TCP or Unix stream socket", fd);
+        return -1;
+    }
+    md_listener *l = listener_new(ls, addr, err, errlen);
+    if (!l)
+        return -1;
+    l->inherited = true;
+    evutil_make_socket_nonblocking(fd);
+    l->ev = evconnlistener_new(ls->base, accept_cb, l, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+                               -1, fd);
+    if (!l->ev) {
+        snprintf(err, errlen, "cannot serve passed descriptor %d: %s", fd, strerror(errno));
+        md_free(l);
+        return -1;
+    }
+    listener_added(ls, l, addr);
     return 0;
 }
 
@@ -1162,7 +1238,7 @@ void md_listen_free(md_listeners *ls)
         md_listener *l = ls->ls[i];
         if (l->ev)
             evconnlistener_free(l->ev);
-        if (l->addr.kind == MD_ADDR_UNIX)
+        if (l->addr.kind == MD_ADDR_UNIX && !l->inherited)
             unlink(l->addr.path);
         md_free(l);
     }

@@ -31,6 +31,12 @@ md_listeners *md_listen_new(md_server *srv, struct event_base *base, const md_li
 /* Start listening on addr (not HTTP). 0, or -1 with a message. The actual
  * address (port 0 resolved) is written back into addr. */
 int md_listen_add(md_listeners *ls, md_addr *addr, char *err, size_t errlen);
+/* Serve a listening socket this process was given (socket activation)
+ * with serializer ("pickle", "xmlrpclib", "auto"). Its address is written
+ * to addr. 0, or -1 with a message. The socket file of a Unix socket is
+ * left in place at exit: the service manager owns it. */
+int md_listen_add_fd(md_listeners *ls, int fd, const char *serializer, md_addr *addr, char *err,
+                     size_t errlen);
 /* Close every listener and connection (Unix socket files are removed). */
 void md_listen_free(md_listeners *ls);
 /* Stop accepting; established connections go on. */

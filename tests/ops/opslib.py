@@ -1,8 +1,10 @@
 """Shared helpers of the operator tests (tests/ops): start managerd and
 CPython's manager server on free loopback ports, run managerctl."""
+import atexit
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -127,4 +129,6 @@ def client_address(text):
 
 
 def tmpdir():
-    return tempfile.mkdtemp(prefix="md-ops-")
+    d = tempfile.mkdtemp(prefix="md-ops-")
+    atexit.register(shutil.rmtree, d, True)
+    return d
