@@ -34,7 +34,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: managerctl [--connect ADDRESS] [--authkey-file FILE] [--json]\n"
-            "                  [--timeout SECONDS] [--protocol N] COMMAND\n"
+            "                  [--timeout SECONDS] [--protocol N] [--help] [--version]\n"
+            "                  COMMAND\n"
             "\n"
             "COMMAND: stats | objects [--type TYPE] [--sort ident|type|refcount|size]\n"
             "         | clients | waiters | show IDENT | shutdown\n"

@@ -51,6 +51,7 @@ static void usage(FILE *f)
             "                [--log-format text|json] [--log-file FILE]\n"
             "                [--max-message BYTES] [--max-connections N]\n"
             "                [--metrics http://HOST:PORT[/PATH] | --metrics PORT]\n"
+            "                [--help] [--version]\n"
             "\n"
             "ADDRESS: tcp://HOST:PORT, HOST:PORT ([V6]:PORT), unix:PATH, unix:@NAME,\n"
             "         http://HOST:PORT[/PATH], each optionally ?serializer=pickle|xmlrpclib|auto\n"
