@@ -262,6 +262,10 @@ static void http_deliver(md_peer *peer, int kind, md_val *payload)
     md_decref(payload);
 }
 
+/* HTTP connections are opened before any request proves the key, so
+ * their lines are rate-limited like every line a stranger can cause. */
+static md_log_rate rate_conn_opened, rate_conn_closed;
+
 static void http_describe(const md_peer *peer, md_peer_info *out)
 {
     const http_peer *p = (const http_peer *)peer;
@@ -288,8 +292,8 @@ static void peer_closed(struct evhttp_connection *conn, void *arg)
     p->req = NULL;
     if (p->watch)
         event_free(p->watch);
-    md_log_info("http %s: connection closed (%llu requests)", p->who,
-                (unsigned long long)p->base.nrequests);
+    md_log_rated(&rate_conn_closed, MD_LOG_INFO, "http %s: connection closed (%llu requests)",
+                 p->who, (unsigned long long)p->base.nrequests);
     md_peer_close(&p->base);
     md_decref(p->mc_calls);
     md_decref(p->mc_results);
@@ -318,7 +322,8 @@ static http_peer *peer_new(md_http *h, struct evhttp_connection *conn)
     ev_uint16_t port = 0;
     evhttp_connection_get_peer(conn, &host, &port);
     snprintf(p->who, sizeof p->who, "%s:%u", host ? host : "?", (unsigned)port);
-    md_log_info("http %s: connection opened on %s", p->who, h->where);
+    md_log_rated(&rate_conn_opened, MD_LOG_INFO, "http %s: connection opened on %s", p->who,
+                 h->where);
     return p;
 }
 

@@ -102,6 +102,7 @@ struct md_conn {
     const md_codec_ops *codec;
     bool in_cb;
     bool dead;
+    bool authed;                   /* passed the handshake: logged */
     md_buf in;                     /* received bytes; in_off consumed */
     size_t in_off;
     md_buf pend;                   /* output the socket did not take yet */
@@ -183,9 +184,12 @@ static void conn_free(md_conn *c)
     ls->out_total -= out_pending(c);
     /* Parked calls of a vanished client go with it; what it owned is
      * released (see md_peer_close). */
+    /* Only authenticated connections get their lines: a stranger's
+     * failed handshakes are logged, rate-limited, by handle_handshake. */
+    if (c->authed)
+        md_log_info("%s: connection closed (%llu requests)", c->who,
+                    (unsigned long long)c->peer.nrequests);
     c->state = CS_CLOSING;
-    md_log_info("%s: connection closed (%llu requests)", c->who,
-                (unsigned long long)c->peer.nrequests);
     md_peer_close(&c->peer);
     if (c->deadline)
         event_free(c->deadline);
@@ -577,6 +581,14 @@ static void handle_request(md_conn *c, const uint8_t *payload, size_t len)
     md_decref(req);
 }
 
+/* A connection's first line, once it proved it knows the key. */
+static void log_opened(const md_conn *c)
+{
+    char where[160];
+    md_addr_format(&c->listener->addr, where, sizeof where);
+    md_log_info("%s: connection opened on %s", c->who, where);
+}
+
 static void handle_handshake(md_conn *c, const uint8_t *payload, size_t len)
 {
     md_buf out = MD_BUF_INIT;
@@ -590,6 +602,8 @@ static void handle_handshake(md_conn *c, const uint8_t *payload, size_t len)
         c->state = CS_FIRST;
         md_auth_free(c->auth);
         c->auth = NULL;
+        c->authed = true;
+        log_opened(c);
     } else if (rc < 0) {
         md_log_rated(&rate_auth, MD_LOG_WARNING, "%s: authentication failed: %s", c->who,
                      md_auth_errstr(c->auth));
@@ -806,13 +820,6 @@ static void describe_peer(md_conn *c, const struct sockaddr *sa, int salen)
         snprintf(c->who, sizeof c->who, "unix client fd %d", (int)c->fd);
 }
 
-static void log_opened(const md_conn *c)
-{
-    char where[160];
-    md_addr_format(&c->listener->addr, where, sizeof where);
-    md_log_info("%s: connection opened on %s", c->who, where);
-}
-
 static void accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa,
                       int salen, void *arg)
 {
@@ -836,7 +843,6 @@ static void accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sock
     c->tcp = sa->sa_family == AF_INET || sa->sa_family == AF_INET6;
     c->codec = l->codec;
     describe_peer(c, sa, salen);
-    log_opened(c);
     c->next = ls->conns;
     if (ls->conns)
         ls->conns->prev = c;
