@@ -86,7 +86,7 @@ def start_cpython(python):
     return proc, read_addresses(proc, 1)[0]
 
 
-def stop(proc, timeout=20):
+def stop(proc, timeout=60):
     if proc.poll() is None:
         proc.terminate()
     try:
@@ -94,6 +94,9 @@ def stop(proc, timeout=20):
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+    if os.environ.get("MD_VALGRIND"):
+        # VALGRIND_SERVER's --error-exitcode
+        check(proc.returncode != 99, "the server exits without a valgrind error")
 
 
 def ctl(address, *args, env_key=True, key_file=None, timeout=60):

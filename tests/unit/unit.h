@@ -22,7 +22,8 @@
     X(types_iterables)    \
     X(xmlrpc)             \
     X(security)           \
-    X(log)
+    X(log)                \
+    X(introspect)
 #endif
 
 #define MD_UNIT_DECLARE(name) void md_test_register_##name(void);
