@@ -1,6 +1,7 @@
 """managerctl against managerd (every command, every listener kind, --json
 parsed back, the tables) and against CPython's own manager server (the
 fallback to number_of_objects and debug_info)."""
+import glob
 import os
 import subprocess
 import sys
@@ -51,8 +52,8 @@ def rows_by(rows, key):
     return {r[key]: r for r in rows}
 
 
-def start_load(address):
-    p = subprocess.Popen([sys.executable, "-c", LOAD, address, KEY], stdin=subprocess.PIPE,
+def start_load(address, python=sys.executable):
+    p = subprocess.Popen([python, "-c", LOAD, address, KEY], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE)
     line = p.stdout.readline().decode().split()
     if not line or line[0] != "ready":
@@ -204,22 +205,33 @@ def against_managerd():
         one_listener(listen, d, i == len(listeners) - 1)
 
 
-def against_cpython():
-    proc, addr = start_cpython(sys.executable)
+def python27():
+    """Python 2.7 from pyenv, or None."""
     try:
-        load, idents = start_load(addr)
+        root = subprocess.check_output(["pyenv", "root"]).decode().strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    found = sorted(glob.glob(os.path.join(root, "versions", "2.7*", "bin", "python")))
+    return found[-1] if found else None
+
+
+def against_cpython(python, protocol):
+    name = "CPython %s server" % ("2.7" if protocol == "2" else "3")
+    proc, addr = start_cpython(python)
+    try:
+        load, idents = start_load(addr, python)
         try:
-            st = ctl_json(addr, "stats")
+            st = ctl_json(addr, "--protocol", protocol, "stats")
             check(st["source"] == "number_of_objects" and st["server"][0]["value"] == 3,
-                  "CPython server: stats falls back to number_of_objects (3)")
-            rc, out, err = ctl(addr, "stats")
-            check(rc == 0 and "not managerd" in out, "CPython server: the fallback says so")
-            objs = ctl_json(addr, "objects")
+                  name + ": stats falls back to number_of_objects (3)")
+            rc, out, err = ctl(addr, "--protocol", protocol, "stats")
+            check(rc == 0 and "not managerd" in out, name + ": the fallback says so")
+            objs = ctl_json(addr, "--protocol", protocol, "objects")
             ids = sorted(o["ident"] for o in objs["objects"])
             check(objs["source"] == "debug_info" and ids == sorted(idents),
-                  "CPython server: objects from debug_info %r" % ids)
-            rc, out, err = ctl(addr, "clients")
-            check(rc == 1 and "clients" in err, "CPython server: clients is refused clearly")
+                  name + ": objects from debug_info %r" % ids)
+            rc, out, err = ctl(addr, "--protocol", protocol, "clients")
+            check(rc == 1 and "clients" in err, name + ": clients is refused clearly")
         finally:
             end_load(load)
     finally:
@@ -228,7 +240,10 @@ def against_cpython():
 
 def main():
     against_managerd()
-    against_cpython()
+    against_cpython(sys.executable, "4")
+    py27 = python27()
+    if py27:
+        against_cpython(py27, "2")
     finish()
 
 
