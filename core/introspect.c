@@ -58,21 +58,48 @@ static double wall_now(void)
 /* The row for (type, method); past MD_STATS_MAX_METHODS labels everything
  * new shares one ("other", "other") row, so a hostile client cannot grow
  * the table (names are static strings from method tables anyway). */
-static method_stats *method_row(const char *type, const char *method)
+static method_stats *method_row_by_name(const char *type, const char *method)
 {
-    if (!type)
-        type = "other";
-    if (!method)
-        method = "other";
     for (size_t i = 0; i < st.nmethods; i++)
         if (strcmp(st.methods[i].type, type) == 0 && strcmp(st.methods[i].method, method) == 0)
             return &st.methods[i];
     if (st.nmethods == MD_STATS_MAX_METHODS - 1 && strcmp(type, "other") != 0)
-        return method_row("other", "other");
+        return method_row_by_name("other", "other");
     method_stats *m = &st.methods[st.nmethods++];
     m->type = type;
     m->method = method;
     return m;
+}
+
+/* Every request looks its row up: by the addresses of its static label
+ * strings in an open-addressing table, so the usual case costs a hash
+ * and a compare, not a walk of ~200 rows by name. Equal names at other
+ * addresses (a literal in another file) map to the same row by name. */
+#define LABEL_SLOTS (4 * MD_STATS_MAX_METHODS)
+_Static_assert((LABEL_SLOTS & (LABEL_SLOTS - 1)) == 0, "LABEL_SLOTS is a power of two");
+
+static struct label_slot {
+    const char *type, *method;
+    method_stats *row;
+} label_slots[LABEL_SLOTS];
+static size_t nlabel_slots;
+
+static method_stats *method_row(const char *type, const char *method)
+{
+    static const char other[] = "other";
+    type = type ? type : other;
+    method = method ? method : other;
+    uintptr_t h = ((uintptr_t)type * 31u) ^ ((uintptr_t)method * 0x9E3779B1u);
+    size_t i = (size_t)(h ^ (h >> 17)) & (LABEL_SLOTS - 1);
+    for (; label_slots[i].type; i = (i + 1) & (LABEL_SLOTS - 1))
+        if (label_slots[i].type == type && label_slots[i].method == method)
+            return label_slots[i].row;
+    method_stats *row = method_row_by_name(type, method);
+    if (nlabel_slots < LABEL_SLOTS / 2) { /* keep probes short; the name walk still works */
+        label_slots[i] = (struct label_slot){type, method, row};
+        nlabel_slots++;
+    }
+    return row;
 }
 
 static void ensure_started(void)
