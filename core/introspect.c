@@ -334,8 +334,12 @@ typedef struct section {
 
 static void sec_add(section *s, md_val *row)
 {
-    if (!row || md_list_append_steal(s->rows, row) < 0)
+    if (!s->rows) {
+        md_decref(row);
         s->failed = true;
+    } else if (!row || md_list_append_steal(s->rows, row) < 0) {
+        s->failed = true;
+    }
 }
 
 /* Append (name, columns, rows) to reply; rows is stolen. */
@@ -380,6 +384,18 @@ static void finish_reply(md_call *call, md_val *reply, bool failed)
         return;
     }
     md_return(call, reply);
+}
+
+/* Reply with the one section s (its rows are stolen). */
+static void reply_one(md_call *call, const char *name, const char *const *cols, section *s)
+{
+    md_val *reply = md_list_new(0);
+    bool failed = reply == NULL;
+    if (reply)
+        sec_finish(reply, &failed, name, cols, s);
+    else
+        md_decref(s->rows);
+    finish_reply(call, reply, failed);
 }
 
 /* ---- #managerd.stats -------------------------------------------------------- */
@@ -440,8 +456,10 @@ static void serve_stats(md_call *call)
     static const char *const wait_cols[] = {"type", "method", "count", NULL};
     md_val *reply = md_list_new(0);
     bool failed = reply == NULL;
-    if (failed)
-        return finish_reply(call, reply, failed);
+    if (failed) {
+        finish_reply(call, reply, failed);
+        return;
+    }
     tallies t = {0};
     add_server_section(call, reply, &failed);
     failed |= tally_objects(call->server, &t) < 0;
@@ -558,7 +576,7 @@ static int parse_sort(const char *s)
     return -1;
 }
 
-static void add_objects_rows(md_call *call, section *s, obj_entry *ents, size_t n)
+static void add_objects_rows(section *s, const obj_entry *ents, size_t n)
 {
     for (size_t i = 0; i < n && i < MD_INTROSPECT_MAX_ROWS; i++) {
         char ident[24];
@@ -570,7 +588,6 @@ static void add_objects_rows(md_call *call, section *s, obj_entry *ents, size_t 
                        size < 0 ? md_none() : md_int_from_i64(size),
                        obj_text(o, MD_INTROSPECT_REPR_BYTES)));
     }
-    (void)call;
 }
 
 static void serve_objects(md_call *call, const md_val *args)
@@ -590,7 +607,8 @@ static void serve_objects(md_call *call, const md_val *args)
     md_val *reply = md_list_new(0);
     if (!ents || !reply) {
         md_free(ents);
-        return finish_reply(call, reply, true);
+        finish_reply(call, reply, true);
+        return;
     }
     size_t n = 0;
     for (size_t i = 0; i < srv->nbuckets; i++)
@@ -601,7 +619,7 @@ static void serve_objects(md_call *call, const md_val *args)
     qsort(ents, n, sizeof *ents, cmp_entries);
     bool failed = false;
     section s = sec_new();
-    add_objects_rows(call, &s, ents, n);
+    add_objects_rows(&s, ents, n);
     sec_finish(reply, &failed, "objects", cols, &s);
     s = sec_new();
     sec_add(&s, ROW(v_u64(n < MD_INTROSPECT_MAX_ROWS ? n : MD_INTROSPECT_MAX_ROWS), v_u64(n)));
@@ -630,10 +648,6 @@ static void serve_clients(md_call *call)
     static const char *const cols[] = {"peer",           "listener", "serializer", "protocol",
                                        "state",          "connected_since", "requests",
                                        "parked_on",      NULL};
-    md_val *reply = md_list_new(0);
-    if (!reply)
-        return finish_reply(call, reply, true);
-    bool failed = false;
     section s = sec_new();
     size_t n = 0;
     md_peer_info info;
@@ -643,18 +657,13 @@ static void serve_clients(md_call *call)
                         md_int_from_i64(p->protocol), v_str(info.state),
                         md_float_new(p->opened_at), v_u64(p->nrequests), parked_text(p->parked)));
     }
-    sec_finish(reply, &failed, "clients", cols, &s);
-    finish_reply(call, reply, failed);
+    reply_one(call, "clients", cols, &s);
 }
 
 static void serve_waiters(md_call *call)
 {
     static const char *const cols[] = {"peer",   "ident",   "type",    "method",
                                        "since",  "waited_seconds", "timeout_seconds", NULL};
-    md_val *reply = md_list_new(0);
-    if (!reply)
-        return finish_reply(call, reply, true);
-    bool failed = false;
     section s = sec_new();
     size_t n = 0;
     double mono = md_now(), wall = wall_now();
@@ -673,8 +682,7 @@ static void serve_waiters(md_call *call)
                         md_float_new(wall - (mono - w->since)), md_float_new(mono - w->since),
                         w->deadline < 0 ? md_none() : md_float_new(w->deadline - w->since)));
     }
-    sec_finish(reply, &failed, "waiters", cols, &s);
-    finish_reply(call, reply, failed);
+    reply_one(call, "waiters", cols, &s);
 }
 
 /* ---- #managerd.show ------------------------------------------------------------ */
@@ -693,10 +701,6 @@ static void serve_show(md_call *call, const md_val *args)
         md_raise_traceback(call, "KeyError", "no object with ident '%.40s'", ident);
         return;
     }
-    md_val *reply = md_list_new(0);
-    if (!reply)
-        return finish_reply(call, reply, true);
-    bool failed = false;
     section s = sec_new();
     char id[24];
     md_obj_ident(o, id);
@@ -704,8 +708,7 @@ static void serve_show(md_call *call, const md_val *args)
     sec_add(&s, ROW(v_str(id), v_str(o->typeid ? o->typeid : o->type->name), v_str(o->type->name),
                     v_u64(o->refcount), size < 0 ? md_none() : md_int_from_i64(size),
                     obj_text(o, MD_INTROSPECT_SHOW_BYTES)));
-    sec_finish(reply, &failed, "object", cols, &s);
-    finish_reply(call, reply, failed);
+    reply_one(call, "object", cols, &s);
 }
 
 /* ---- the table of requests ------------------------------------------------------- */
