@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/introspect.h"
 #include "core/limits.h"
 #include "tests/unit/harness.h"
@@ -179,6 +180,58 @@ static void test_introspect_requests_only_on_short_connections(void)
     md_th_free(th);
 }
 
+/* Every allocation of each request failing in turn: a MemoryError
+ * traceback or a full reply, never a crash or a leak (valgrind, ASan). */
+static void test_introspect_requests_survive_every_allocation_failure(void)
+{
+    static const char *const requests[] = {"#managerd.stats", "#managerd.objects",
+                                           "#managerd.clients", "#managerd.waiters"};
+    md_th *th = md_th_new();
+    md_peer *p = md_th_peer(th, 4);
+    char id[32];
+    CU_ASSERT_EQUAL_FATAL(md_th_create(th, "Queue", NULL, NULL, id), MD_OUT_RETURN);
+    md_th_call(th, p, id, "get", NULL, NULL);
+    md_val *noargs = md_tuple_new(0);
+    for (size_t r = 0; r < sizeof requests / sizeof *requests; r++) {
+        md_val *method = md_str_from_cstr(requests[r]);
+        bool completed = false;
+        for (long n = 0; n < 5000 && !completed; n++) {
+            md_call call;
+            memset(&call, 0, sizeof call);
+            call.server = md_th_server(th);
+            call.peer = p;
+            call.protocol = 4;
+            unsigned long before = md_alloc_failures();
+            md_alloc_fail_after(n);
+            md_introspect_serve(&call, method, noargs);
+            md_alloc_fail_after(-1);
+            completed = md_alloc_failures() == before;
+            /* a reply, or MemoryError as a traceback or an exception */
+            CU_ASSERT(call.out_kind == MD_OUT_RETURN || call.out_kind == MD_OUT_TRACEBACK ||
+                      call.out_kind == MD_OUT_ERROR);
+            CU_ASSERT(!completed || (call.out_kind == MD_OUT_RETURN && call.out_value));
+            md_decref(call.out_value);
+        }
+        CU_ASSERT(completed);
+        md_decref(method);
+    }
+    md_decref(noargs);
+    md_buf b = MD_BUF_INIT;
+    bool completed = false;
+    for (long n = 0; n < 5000 && !completed; n++) {
+        unsigned long before = md_alloc_failures();
+        md_buf_reset(&b);
+        md_alloc_fail_after(n);
+        int rc = md_stats_prometheus(md_th_server(th), &b);
+        md_alloc_fail_after(-1);
+        completed = md_alloc_failures() == before;
+        CU_ASSERT(rc == 0 || !completed);
+    }
+    CU_ASSERT(completed);
+    md_buf_free(&b);
+    md_th_free(th);
+}
+
 void md_test_register_introspect(void)
 {
     CU_pSuite s = md_test_suite("introspect");
@@ -187,4 +240,5 @@ void md_test_register_introspect(void)
     MD_ADD_TEST(s, test_introspect_show_cuts_a_long_repr);
     MD_ADD_TEST(s, test_introspect_waiters_show_the_parked_call);
     MD_ADD_TEST(s, test_introspect_requests_only_on_short_connections);
+    MD_ADD_TEST(s, test_introspect_requests_survive_every_allocation_failure);
 }
