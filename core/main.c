@@ -50,7 +50,7 @@ static void usage(FILE *f)
             "                [--log-level error|warning|info|debug]\n"
             "                [--log-format text|json] [--log-file FILE]\n"
             "                [--max-message BYTES] [--max-connections N]\n"
-            "                [--metrics http://HOST:PORT[/PATH] | --metrics PORT]\n"
+            "                [--metrics http://HOST:PORT[/PATH] | --metrics PORT | --metrics /PATH]\n"
             "                [--help] [--version]\n"
             "\n"
             "ADDRESS: tcp://HOST:PORT, HOST:PORT ([V6]:PORT), unix:PATH, unix:@NAME,\n"
@@ -374,6 +374,8 @@ static int start_listeners(app *a, const options *o, const md_auth_key *key)
                          .max_connections = o->max_connections,
                          .key = key};
     md_http_opts ho = {.max_body = o->max_message, .key = key};
+    if (o->metrics && o->metrics[0] == '/')
+        ho.metrics_path = o->metrics;
     a->ls = md_listen_new(a->srv, a->base, &lo);
     ho.conns = a->ls;
     a->http = md_http_new(a->srv, a->base, &ho);
@@ -419,6 +421,14 @@ static int start_metrics(app *a, const options *o)
 {
     if (!o->metrics)
         return 0;
+    if (o->metrics[0] == '/') {
+        if (!md_http_listening(a->http)) {
+            fprintf(stderr, "managerd: --metrics %s needs an http:// listener\n", o->metrics);
+            return -1;
+        }
+        md_log_info("metrics at %s on the http:// listener", o->metrics);
+        return 0;
+    }
     char url[400], err[300];
     a->metrics = md_metrics_new(a->srv, a->base, o->metrics, url, sizeof url, err, sizeof err);
     if (!a->metrics) {

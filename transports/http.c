@@ -44,6 +44,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/introspect.h"
+#include "transports/metrics.h"
 #include "core/limits.h"
 #include "core/log.h"
 #include "serializers/xmlrpc.h"
@@ -696,6 +697,16 @@ static void watch_if_parked(http_peer *p)
 static void handle(struct evhttp_request *req, void *arg)
 {
     md_http *h = arg;
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req)) ?: "/";
+    if (h->opts.metrics_path && strcmp(path, h->opts.metrics_path) == 0 &&
+        evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+        if (!authorized(h, req))
+            send_status(req, 401, "Unauthorized", "WWW-Authenticate", "Basic realm=\"managerd\"",
+                        "the authkey is the password (HTTP Basic)");
+        else
+            md_metrics_reply(h->srv, req);
+        return;
+    }
     if (strcmp(evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req)) ?: "/", h->path) != 0) {
         evhttp_send_error(req, HTTP_NOTFOUND, "not the XML-RPC path");
         return;
@@ -796,6 +807,11 @@ md_http *md_http_new(md_server *srv, struct event_base *base, const md_http_opts
     return h;
 }
 
+bool md_http_listening(const md_http *h)
+{
+    return h && h->where[0];
+}
+
 int md_http_listen(md_http *h, md_addr *addr, char *err, size_t errlen)
 {
     if (h->http) {
@@ -817,7 +833,6 @@ int md_http_listen(md_http *h, md_addr *addr, char *err, size_t errlen)
     evhttp_set_allowed_methods(h->http, EVHTTP_REQ_POST | EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
     evhttp_set_gencb(h->http, handle, h);
     snprintf(h->path, sizeof h->path, "%s", addr->path[0] ? addr->path : "/RPC2");
-    md_addr_format(addr, h->where, sizeof h->where);
     struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(h->http, addr->host, (ev_uint16_t)addr->port);
     if (!bs) {
         snprintf(err, errlen, "cannot listen on http://%s:%d", addr->host, addr->port);
@@ -836,6 +851,7 @@ int md_http_listen(md_http *h, md_addr *addr, char *err, size_t errlen)
         else if (ss.ss_family == AF_INET6)
             addr->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     }
+    md_addr_format(addr, h->where, sizeof h->where);
     return 0;
 }
 

@@ -7,6 +7,7 @@
 #ifndef MD_HTTP_H
 #define MD_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/disp.h"
@@ -20,6 +21,9 @@ typedef struct md_http md_http;
 
 typedef struct md_http_opts {
     size_t max_body;           /* MD_MAX_MESSAGE_DEFAULT if 0 */
+    /* --metrics PATH: serve the Prometheus text at this path too, to
+     * GET with the authkey as HTTP Basic password (NULL: not here). */
+    const char *metrics_path;
     const md_auth_key *key;    /* borrowed */
     /* Borrowed, may be NULL: HTTP connections count in its connection
      * limit and the HTTP listener pauses with its listeners when the
@@ -49,5 +53,7 @@ md_http *md_http_new(md_server *srv, struct event_base *base, const md_http_opts
 /* Listen on an http:// address; the actual port is written back. */
 int md_http_listen(md_http *h, md_addr *addr, char *err, size_t errlen);
 void md_http_free(md_http *h);
+/* Whether md_http_listen succeeded once. */
+bool md_http_listening(const md_http *h);
 
 #endif /* MD_HTTP_H */

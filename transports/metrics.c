@@ -30,17 +30,11 @@ struct md_metrics {
     char path[108];
 };
 
-static void serve(struct evhttp_request *req, void *arg)
+void md_metrics_reply(md_server *srv, struct evhttp_request *req)
 {
-    md_metrics *m = arg;
-    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-    if (!path || strcmp(path, m->path) != 0) {
-        evhttp_send_error(req, HTTP_NOTFOUND, "see the --metrics path");
-        return;
-    }
     md_buf b = MD_BUF_INIT;
     struct evbuffer *out = evbuffer_new();
-    if (!out || md_stats_prometheus(m->srv, &b) < 0) {
+    if (!out || md_stats_prometheus(srv, &b) < 0) {
         md_buf_free(&b);
         if (out)
             evbuffer_free(out);
@@ -53,6 +47,17 @@ static void serve(struct evhttp_request *req, void *arg)
     md_buf_free(&b);
     evhttp_send_reply(req, HTTP_OK, "OK", out);
     evbuffer_free(out);
+}
+
+static void serve(struct evhttp_request *req, void *arg)
+{
+    md_metrics *m = arg;
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    if (!path || strcmp(path, m->path) != 0) {
+        evhttp_send_error(req, HTTP_NOTFOUND, "see the --metrics path");
+        return;
+    }
+    md_metrics_reply(m->srv, req);
 }
 
 /* A bare port means loopback; otherwise an http:// address. */

@@ -17,5 +17,8 @@ typedef struct md_metrics md_metrics;
 md_metrics *md_metrics_new(md_server *srv, struct event_base *base, const char *spec,
                            char *url, size_t urllen, char *err, size_t errlen);
 void md_metrics_free(md_metrics *m);
+/* Answer one scrape (the caller checked path and method). */
+struct evhttp_request;
+void md_metrics_reply(md_server *srv, struct evhttp_request *req);
 
 #endif /* MD_METRICS_H */

@@ -85,6 +85,32 @@ def check_http(url):
         check(e.code in (405, 501), "POST is refused (%d)" % e.code)
 
 
+def on_http_listener():
+    """--metrics /PATH: on the XML-RPC listener, behind its HTTP Basic key."""
+    import base64
+    proc, addrs = start_managerd(["--listen", "http://127.0.0.1:0", "--metrics", "/metrics"], 1)
+    url = re.sub(r"/RPC2$", "/metrics", addrs[0])  # http://127.0.0.1:PORT/RPC2
+    try:
+        try:
+            urlopen(url, timeout=10)
+            check(False, "--metrics /PATH wants the key")
+        except HTTPError as e:
+            check(e.code == 401, "--metrics /PATH wants the key (401)")
+        token = base64.b64encode(("scraper:" + KEY).encode()).decode()
+        text = urlopen(Request(url, headers={"Authorization": "Basic " + token}),
+                       timeout=10).read().decode()
+        promtool_ok(text, "HTTP listener")
+        check("managerd_uptime_seconds" in text, "--metrics /PATH serves the metrics")
+    finally:
+        stop(proc)
+    r = subprocess.run([os.path.join(os.environ["top_builddir"], "managerd"), "--listen",
+                        "127.0.0.1:0", "--metrics", "/metrics"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, env=dict(os.environ, MANAGERD_AUTHKEY=KEY),
+                       timeout=30)
+    check(r.returncode != 0 and b"needs an http:// listener" in r.stderr,
+          "--metrics /PATH without an http:// listener is refused")
+
+
 def main():
     if not shutil.which("promtool"):
         print("FAIL promtool not found (Debian package prometheus; ./dev deps installs it)")
@@ -133,6 +159,7 @@ def main():
         check_http(url)
     finally:
         stop(proc)
+    on_http_listener()
     finish()
 
 
