@@ -36,6 +36,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'interop'))
 SELECTED = ('TestSyncManagerTypes',    # SyncManager().start(), every typeid, a child process
             'TestManagerExceptions',   # 3.12+: Manager() and a Queue's Empty
             'TestInitializers')        # Manager() Namespace used by a Pool and a manager initializer
+# Single tests of other classes that start a manager: SharedMemoryManager's
+# requests (track_segment, ...) are served by managerd too. The class's
+# other tests use no manager (test_..._reuses_resource_tracker starts one in
+# a separate interpreter, which this runner cannot point anywhere).
+SELECTED_TESTS = ('WithProcessesTestSharedMemory.test_shared_memory_SharedMemoryManager_basics',
+                  'WithProcessesTestSharedMemory.test_shared_memory_SharedMemoryServer_ignores_sigint')
 
 
 class TestTimeout(Exception):
@@ -77,14 +83,19 @@ def connected_manager_class(address, authkey):
     return ConnectedSyncManager
 
 
-class _Exited(object):
-    exitcode = 0
+class _ManagerdProcess(object):
+    """What the tests read of BaseManager._process."""
+
+    def __init__(self, md):
+        self.pid = md.pid()
+        self.exitcode = None
 
 
 def _managerd_start(managerd_exe):
     """A BaseManager.start for the custom managers of the tests: a private
     managerd at the manager's address with its key and serializer, serving
-    each registered typeid whose callable returns one shared queue."""
+    each registered typeid whose callable returns one shared queue (no
+    address: a Unix socket in a temporary folder)."""
     from multiprocessing.managers import State
     import mdtest
 
@@ -99,20 +110,22 @@ def _managerd_start(managerd_exe):
             else:
                 raise RuntimeError('managerd cannot serve typeid %r: its callable %r is Python code '
                                    'that would run in the server' % (typeid, func))
-        host, port = self._address
-        spec = '%s:%d' % (host, port)
+        if self._address is None:
+            spec = 'unix'
+        else:
+            spec = '%s:%d' % self._address
         if self._serializer != 'pickle':
             spec += '?serializer=' + self._serializer
         md = mdtest.Managerd(managerd_exe, listen=[spec], authkey=bytes(self._authkey), args=args)
         md.start()
-        self._address = mdtest.python_address(md.address())
+        self._address = mdtest.python_address(md.addresses[0])
         self._state.value = State.STARTED
-        self._process = _Exited()
+        self._process = proc = _ManagerdProcess(md)
 
         def shutdown():
             if self._state.value == State.STARTED:
                 self._state.value = State.SHUTDOWN
-                md.stop()
+                proc.exitcode = md.stop()
                 md.cleanup()
         self.shutdown = shutdown
     return start
@@ -131,6 +144,9 @@ def patch(tm, address, authkey, managerd_exe):
         for name in ('QueueManager', 'MyManager'):
             if hasattr(tm, name):
                 getattr(tm, name).start = start
+        import multiprocessing.managers
+        if hasattr(multiprocessing.managers, 'SharedMemoryManager'):
+            multiprocessing.managers.SharedMemoryManager.start = start
 
 
 def _started(m):
@@ -145,12 +161,25 @@ def build_module(tm):
     tm.install_tests_in_module_dict(g, 'fork')
     mod = type(sys)('mgrtests')
     for name, obj in g.items():
-        if name.startswith('WithManager') or name in SELECTED:
+        if name.startswith('WithManager') or name in SELECTED or \
+                name in [t.split('.')[0] for t in SELECTED_TESTS]:
             setattr(mod, name, obj)
     mod.setUpModule = g['setUpModule']
     mod.tearDownModule = g['tearDownModule']
     sys.modules['mgrtests'] = mod
     return mod
+
+
+def select(suite, mod):
+    """The suite without the tests of classes that are not all selected."""
+    out = unittest.TestSuite()
+    for t in suite:
+        if isinstance(t, unittest.TestSuite):
+            out.addTest(select(t, mod))
+        elif t.__class__.__name__ in SELECTED or t.__class__.__name__.startswith('WithManager') \
+                or short_id(t) in SELECTED_TESTS:
+            out.addTest(t)
+    return out
 
 
 def exclude(mod, patterns):
@@ -283,7 +312,7 @@ def main():
         patch(tm, addr, binascii.unhexlify(opts.authkey_hex), opts.managerd)
     mod = build_module(tm)
     exclude(mod, opts.exclude)
-    suite = unittest.defaultTestLoader.loadTestsFromModule(mod)
+    suite = select(unittest.defaultTestLoader.loadTestsFromModule(mod), mod)
     signal.signal(signal.SIGALRM, _on_alarm)
     with open(opts.results, 'w') as out:
         out.write(json.dumps({'planned': all_ids(suite)}) + '\n')

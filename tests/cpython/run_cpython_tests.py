@@ -251,6 +251,17 @@ def report(interp, cls, problems, elapsed):
     return not bad and not problems
 
 
+def version_ranges(versions):
+    """[(3, 8), (3, 9), (3, 11)] -> '3.8-3.9,3.11'."""
+    runs = []
+    for v in sorted(versions):
+        if runs and runs[-1][1][0] == v[0] and runs[-1][1][1] + 1 == v[1]:
+            runs[-1][1] = v
+        else:
+            runs.append([v, v])
+    return ','.join('%d.%d' % a if a == b else '%d.%d-%d.%d' % (a + b) for a, b in runs)
+
+
 def docs_blocks(path):
     """The 'docs:' entries of a known-gaps file (run_docs_examples.py's), as text."""
     keep, out = False, []
@@ -276,7 +287,7 @@ def write_gaps(path, results):
         f.write(GAPS_HEADER)
         for tid in sorted(by_id):
             vs = [v for v, _r in by_id[tid]]
-            f.write('%s %s\n' % (tid, ','.join('%d.%d' % v for v in vs)))
+            f.write('%s %s\n' % (tid, version_ranges(vs)))
             seen = []
             for v, r in by_id[tid]:
                 err = IDENT_RE.sub("'<ident>'", r.get('error', ''))
