@@ -3,18 +3,22 @@
     python3.X mgr_runner.py --results FILE [--server connect|builtin]
                             [--address ADDR --authkey-hex HEX]
                             [--managerd EXE] [--test-timeout SECONDS]
+                            [--start-method fork|spawn|forkserver]
+                            [--exclude PATTERN]...
 
 It imports that Python's test._test_multiprocessing, builds the test
-classes as test_multiprocessing_fork does (install_tests_in_module_dict
-with the fork start method) and keeps the ones that use a manager (see
-SELECTED below). With --server connect, every manager those tests get
-from multiprocessing.Manager() (and TestSyncManagerTypes' SyncManager) is
-a SyncManager connected to the server at ADDR instead of a new CPython
-server process; BaseManager subclasses that start their own server
-(QueueManager, MyManager) get a private managerd (--managerd) instead,
-when their registry can be served without running Python code. With
---server builtin nothing is patched: CPython's own servers, as a check of
-the selection. Each test's outcome goes to FILE as one JSON line.
+classes as test_multiprocessing_fork does (install_tests_in_module_dict,
+the fork start method unless --start-method says otherwise) and keeps the
+ones that use a manager (SELECTED, SELECTED_TESTS below). With --server
+connect, every manager those tests get from multiprocessing.Manager() (and
+TestSyncManagerTypes' SyncManager) is a SyncManager connected to the server
+at ADDR instead of a new CPython server process; the managers the tests
+start themselves (QueueManager, MyManager, SharedMemoryManager) get a
+private managerd each (--managerd), when their registry can be served
+without running Python code. With --server builtin nothing is patched:
+CPython's own servers, as a check of the selection. --exclude skips the
+tests whose 'Class.method' matches. Each test's outcome goes to FILE as one
+JSON line; a test gets --test-timeout seconds (SIGALRM).
 """
 import argparse
 import binascii
@@ -23,7 +27,6 @@ import os
 import queue as pyqueue
 import signal
 import sys
-import traceback
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -156,9 +159,11 @@ def _started(m):
 
 # ---- the suite ---------------------------------------------------------------
 
-def build_module(tm):
+def build_module(tm, start_method):
+    """The selected test classes as module 'mgrtests' (in sys.modules, so
+    that a spawned child finds the classes its target refers to)."""
     g = {'__name__': 'mgrtests'}
-    tm.install_tests_in_module_dict(g, 'fork')
+    tm.install_tests_in_module_dict(g, start_method)
     mod = type(sys)('mgrtests')
     for name, obj in g.items():
         if name.startswith('WithManager') or name in SELECTED or \
@@ -170,12 +175,12 @@ def build_module(tm):
     return mod
 
 
-def select(suite, mod):
+def select(suite):
     """The suite without the tests of classes that are not all selected."""
     out = unittest.TestSuite()
     for t in suite:
         if isinstance(t, unittest.TestSuite):
-            out.addTest(select(t, mod))
+            out.addTest(select(t))
         elif t.__class__.__name__ in SELECTED or t.__class__.__name__.startswith('WithManager') \
                 or short_id(t) in SELECTED_TESTS:
             out.addTest(t)
@@ -301,6 +306,7 @@ def main():
     ap.add_argument('--managerd')
     ap.add_argument('--test-timeout', type=int, default=30)
     ap.add_argument('--exclude', action='append', default=[])
+    ap.add_argument('--start-method', choices=('fork', 'spawn', 'forkserver'), default='fork')
     opts = ap.parse_args()
 
     import test._test_multiprocessing as tm
@@ -310,9 +316,9 @@ def main():
             host, port = addr.rsplit(':', 1)
             addr = (host, int(port))
         patch(tm, addr, binascii.unhexlify(opts.authkey_hex), opts.managerd)
-    mod = build_module(tm)
+    mod = build_module(tm, opts.start_method)
     exclude(mod, opts.exclude)
-    suite = select(unittest.defaultTestLoader.loadTestsFromModule(mod), mod)
+    suite = select(unittest.defaultTestLoader.loadTestsFromModule(mod))
     signal.signal(signal.SIGALRM, _on_alarm)
     with open(opts.results, 'w') as out:
         out.write(json.dumps({'planned': all_ids(suite)}) + '\n')
@@ -323,6 +329,13 @@ def main():
         runner.run(suite)
     return 0
 
+
+if __name__ == '__mp_main__':
+    # This file is the main module of a spawn or forkserver child: make the
+    # test classes its target refers to (nothing is patched in a child: its
+    # proxies arrive pickled with the server's address and key).
+    import test._test_multiprocessing
+    build_module(test._test_multiprocessing, 'spawn')
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -3,7 +3,7 @@
 
     python3 tests/cpython/run_cpython_tests.py --managerd PATH
         [--python EXE]... [--server managerd|refserver|builtin]
-        [--timeout SECONDS] [--write-gaps FILE]
+        [--timeout SECONDS] [--write-gaps FILE] [--start-method fork|spawn|forkserver]
 
 For every Python 3.8 to 3.13 found (pyenv versions and PATH, as the interop
 suite finds them; --python to choose), mgr_runner.py runs the manager tests
@@ -20,13 +20,16 @@ test's outcome is compared with two lists:
 
 Any other failure, an unexpected success or a test that did not run makes
 the exit status 1. --server refserver runs the same connected harness
-against CPython's own server of that Python (refserver.py); --server builtin
-runs the tests unpatched (CPython's own manager processes): both are checks
-of the harness, with the expectation lists ignored. --write-gaps FILE
+against CPython's own server of that Python (refserver.py; the tests of
+expected_failures.txt left out); --server builtin runs the tests unpatched
+(CPython's own manager processes): both are checks of the harness, with
+the expectation lists ignored. --write-gaps FILE
 writes today's unexpected failures in known_gaps.txt's format.
 
-Each Python gets --timeout seconds (the runner's process group is killed
-after that) and each test 30 s (SIGALRM in the runner).
+make check uses the fork start method (spawn and forkserver give the same
+results today, at about twice the cost). Each Python gets --timeout
+seconds (the runner's process group is killed after that) and each test
+30 s (SIGALRM in the runner).
 """
 import argparse
 import binascii
@@ -225,6 +228,7 @@ def run_python(interp, opts, expected, gaps):
                 args += ['--exclude', e['pattern']]
         else:
             args = ['--server', 'builtin']
+        args += ['--start-method', opts.start_method]
         t0 = time.monotonic()
         recs, planned, tail, broke = run_runner(interp, args, opts.timeout)
         elapsed = time.monotonic() - t0
@@ -337,6 +341,7 @@ def main():
     ap.add_argument('--server', choices=('managerd', 'refserver', 'builtin'), default='managerd')
     ap.add_argument('--timeout', type=float, default=150 * SLOW)
     ap.add_argument('--write-gaps')
+    ap.add_argument('--start-method', choices=('fork', 'spawn', 'forkserver'), default='fork')
     opts = ap.parse_args()
     if opts.server == 'managerd' and not opts.managerd:
         ap.error('--managerd is required')

@@ -13,6 +13,9 @@ Python (tests/interop/refserver.py), both with the documentation's key
 b'abracadabra' and a shared 'get_queue' Queue; exit status, standard output
 and the last line of standard error must be the same, after replacing
 object addresses (0x...) and managed-object idents, which are random.
+With the newest Python, each compared example also runs as written (its
+own multiprocessing.Manager(), MD_DOC_START=1) and must print what it
+prints connected to CPython's server: connecting changes nothing else.
 The SERVER_CODE examples register Python classes or functions, which only
 a CPython server can run: they run as written with CPython's own server
 (MD_DOC_START=1) and must print what the documentation says, and against
@@ -50,6 +53,8 @@ SERVER_CODE = {
     'customized_manager.py': ('Maths', '7\n56\n'),
     'mp_newtype.py': ('Foo1', None),
 }
+# Compared examples that cannot run as written (a server program runs them).
+NEEDS_SERVER = {'remote_manager.py'}
 RUN_TIMEOUT = 60 * SLOW
 ADDR_RE = re.compile(r'0x[0-9a-fA-F]+')
 IDENT_RE = re.compile(r"'[0-9a-f]{12}'")
@@ -87,11 +92,18 @@ def show(result):
     return 'exit %r, stdout %r, stderr ends %r' % (rc, out, err)
 
 
-def check_compared(interp, name, md_env, ref_env):
+def check_compared(interp, name, md_env, ref_env, as_written):
     got = normalise(run_example(interp, name, md_env))
     want = normalise(run_example(interp, name, ref_env))
     if want[0] != 0:
         return False, 'fails against CPython\'s server too: ' + show(want)
+    if as_written and name not in NEEDS_SERVER:
+        # The connected program must print what the program as written
+        # prints (multiprocessing.Manager() started by the example itself).
+        written = normalise(run_example(interp, name, {'MD_DOC_START': '1'}))
+        if written != want:
+            return False, 'connecting changed the output: as written %s; connected to ' \
+                'CPython\'s server %s' % (show(written), show(want))
     if got == want:
         return True, ''
     return False, 'managerd: %s\n      CPython:  %s' % (show(got), show(want))
@@ -108,7 +120,7 @@ def check_server_code(interp, name, md_env):
     return False, 'managerd did not refuse %r clearly: %s' % (typeid, show(got))
 
 
-def run_python(interp, managerd, gaps):
+def run_python(interp, managerd, gaps, as_written):
     version = tuple(interp.version[:2])
     md = Managerd(managerd, listen=['tcp'], authkey=KEY,
                   args=[a for s in SHARE for a in ('--share', s)]).start()
@@ -121,7 +133,7 @@ def run_python(interp, managerd, gaps):
             if name in SERVER_CODE:
                 ok, why = check_server_code(interp, name, md_env)
             else:
-                ok, why = check_compared(interp, name, md_env, ref_env)
+                ok, why = check_compared(interp, name, md_env, ref_env, as_written)
             gap = match(gaps, 'docs:' + name, version)
             if ok and gap is None:
                 npass += 1
@@ -165,7 +177,7 @@ def main():
         print('%s:' % interp.name)
         sys.stdout.flush()
         try:
-            p, f = run_python(interp, managerd, gaps)
+            p, f = run_python(interp, managerd, gaps, interp is interps[-1])
         except TestFailure as e:
             print('  PROBLEM %s' % e)
             p, f = 0, 1
