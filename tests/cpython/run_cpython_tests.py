@@ -5,7 +5,7 @@
         [--python EXE]... [--server managerd|refserver|builtin]
         [--timeout SECONDS] [--write-gaps FILE] [--start-method fork|spawn|forkserver]
 
-For every Python 3.8 to 3.13 found (pyenv versions and PATH, as the interop
+For every Python 3.6 to 3.13 found (pyenv versions and PATH, as the interop
 suite finds them; --python to choose), mgr_runner.py runs the manager tests
 of THAT Python's test/_test_multiprocessing.py with their managers pointed
 at a managerd started here (127.0.0.1, port 0, a fresh key), and every
@@ -350,9 +350,9 @@ def main():
     if opts.python:
         os.environ['MD_INTEROP_PYTHONS'] = ' '.join(opts.python)
     interps = [i for i in mdtest.find_interpreters()
-               if (3, 8) <= tuple(i.version[:2]) <= (3, 13) and has_test_suite(i)]
+               if (3, 6) <= tuple(i.version[:2]) <= (3, 13) and has_test_suite(i)]
     if not interps:
-        print('no Python 3.8-3.13 with its test suite (test._test_multiprocessing) found')
+        print('no Python 3.6-3.13 with its test suite (test._test_multiprocessing) found')
         print('0 passed, 1 failed')
         return 1
     expected = load_expectations(os.path.join(HERE, 'expected_failures.txt'))
