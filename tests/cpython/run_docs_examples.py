@@ -16,6 +16,13 @@ object addresses (0x...) and managed-object idents, which are random.
 With the newest Python, each compared example also runs as written (its
 own multiprocessing.Manager(), MD_DOC_START=1) and must print what it
 prints connected to CPython's server: connecting changes nothing else.
+The SharedMemoryManager examples of multiprocessing.shared_memory's page
+(SHM, Python 3.8+) are compared in the same way with CPython's own
+SharedMemoryServer (shm_refserver.py); segment names (psm_...) are random
+too. A connected client's segments are also registered with its own
+resource tracker, which unlinks them and warns at exit against both
+servers (the program as written shares its tracker with the server it
+starts): for them, the as-written run compares standard output only.
 The SERVER_CODE examples register Python classes or functions, which only
 a CPython server can run: they run as written with CPython's own server
 (MD_DOC_START=1) and must print what the documentation says, and against
@@ -55,9 +62,14 @@ SERVER_CODE = {
 }
 # Compared examples that cannot run as written (a server program runs them).
 NEEDS_SERVER = {'remote_manager.py'}
+# SharedMemoryManager examples (3.8+): their reference server is CPython's
+# SharedMemoryServer (shm_refserver.py), which refserver.py's SyncManager is
+# not.
+SHM = ['shm_manager_basics.py', 'shm_manager_with.py']
 RUN_TIMEOUT = 60 * SLOW
 ADDR_RE = re.compile(r'0x[0-9a-fA-F]+')
 IDENT_RE = re.compile(r"'[0-9a-f]{12}'")
+SHM_NAME_RE = re.compile(r'psm_[0-9a-f_]+')       # a shared memory segment's random name
 
 
 def run_example(interp, name, env_extra):
@@ -77,8 +89,8 @@ def run_example(interp, name, env_extra):
 
 def normalise(result):
     rc, out, err = result
-    out = IDENT_RE.sub("'<ident>'", ADDR_RE.sub('0x...', out))
-    err = IDENT_RE.sub("'<ident>'", ADDR_RE.sub('0x...', err))
+    out, err = (SHM_NAME_RE.sub('psm_...', IDENT_RE.sub("'<ident>'", ADDR_RE.sub('0x...', t)))
+                for t in (out, err))
     return rc, out, err
 
 
@@ -101,7 +113,7 @@ def check_compared(interp, name, md_env, ref_env, as_written):
         # The connected program must print what the program as written
         # prints (multiprocessing.Manager() started by the example itself).
         written = normalise(run_example(interp, name, {'MD_DOC_START': '1'}))
-        if written != want:
+        if written[:2] != want[:2] or (written[2] != want[2] and name not in SHM):
             return False, 'connecting changed the output: as written %s; connected to ' \
                 'CPython\'s server %s' % (show(written), show(want))
     if got == want:
@@ -120,18 +132,48 @@ def check_server_code(interp, name, md_env):
     return False, 'managerd did not refuse %r clearly: %s' % (typeid, show(got))
 
 
+class ShmRefServer(object):
+    """shm_refserver.py run by a given interpreter."""
+
+    def __init__(self, interp):
+        self.proc = subprocess.Popen(
+            [interp.path, os.path.join(HERE, 'shm_refserver.py'), binascii.hexlify(KEY).decode()],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.reader = mdtest._Reader(self.proc.stdout)
+        pat = re.compile(r'^shm_refserver: listening on (\S+)')
+        if not self.reader.wait_for(lambda ls: any(pat.match(l) for l in ls), 30 * SLOW):
+            self.stop()
+            raise TestFailure('%s shm_refserver.py did not start' % interp.name)
+        self.address = [pat.match(l).group(1) for l in self.reader.lines if pat.match(l)][0]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
 def run_python(interp, managerd, gaps, as_written):
     version = tuple(interp.version[:2])
     md = Managerd(managerd, listen=['tcp'], authkey=KEY,
                   args=[a for s in SHARE for a in ('--share', s)]).start()
-    ref = None
+    ref = shm = None
     npass, nfail = 0, 0
     try:
         ref = RefServer(interp.path, authkey=KEY, share=SHARE).start()
         md_env, ref_env = env_for(md.address()), env_for(ref.addresses[0])
-        for name in COMPARED + sorted(SERVER_CODE):
+        if version >= (3, 8):
+            shm = ShmRefServer(interp)
+            shm_env = env_for(shm.address)
+        shm_examples = SHM if version >= (3, 8) else []
+        for name in COMPARED + shm_examples + sorted(SERVER_CODE):
             if name in SERVER_CODE:
                 ok, why = check_server_code(interp, name, md_env)
+            elif name in SHM:
+                ok, why = check_compared(interp, name, md_env, shm_env, as_written)
             else:
                 ok, why = check_compared(interp, name, md_env, ref_env, as_written)
             gap = match(gaps, 'docs:' + name, version)
@@ -152,6 +194,8 @@ def run_python(interp, managerd, gaps, as_written):
         md.cleanup()
         if ref:
             ref.stop()
+        if shm:
+            shm.stop()
     for p in problems:
         print('  PROBLEM ' + p)
         nfail += 1
