@@ -228,7 +228,7 @@ def run_python(interp, opts, expected, gaps):
                 args += ['--exclude', e['pattern']]
         else:
             args = ['--server', 'builtin']
-        args += ['--start-method', opts.start_method]
+        args += ['--start-method', opts.start_method, '--test-timeout', str(int(30 * SLOW))]
         t0 = time.monotonic()
         recs, planned, tail, broke = run_runner(interp, args, opts.timeout)
         elapsed = time.monotonic() - t0
