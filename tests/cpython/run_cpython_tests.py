@@ -78,7 +78,8 @@ def parse_versions(text):
 
 def load_expectations(path):
     """Entries 'TEST-ID-PATTERN VERSIONS' (fnmatch patterns), each followed
-    by indented lines (the reason, the error); '#' starts a comment."""
+    by indented lines (the reason; 'error: TEXT' lines, one of which the
+    test's error must contain); '#' starts a comment."""
     entries = []
     with open(path) as f:
         for n, line in enumerate(f, 1):
@@ -161,6 +162,12 @@ def fill_not_run(recs, planned, timed_out):
                          ('timed out' if timed_out else 'stopped')}
 
 
+def wrong_error(entry, r):
+    """An entry's 'error: TEXT' lines: the test must fail with one of them."""
+    wants = [n[len('error:'):].strip() for n in entry['notes'] if n.startswith('error:')]
+    return bool(wants) and not any(w in r.get('error', '') for w in wants)
+
+
 def classify(recs, version, expected, gaps):
     """-> dict outcome-class -> list of (id, record, entry)."""
     out = {'passed': [], 'skipped': [], 'expected': [], 'gap': [], 'unexpected': [],
@@ -176,8 +183,12 @@ def classify(recs, version, expected, gaps):
                 out['unexpected-success'].append((tid, r, e_exp or e_gap))
             else:
                 out['passed'].append((tid, r, None))
-        elif e_exp:
+        elif e_exp and not wrong_error(e_exp, r):
             out['expected'].append((tid, r, e_exp))
+        elif e_exp:
+            r = dict(r, error='failed, but not with the error %s gives: %s'
+                     % (e_exp['where'], r.get('error', '')))
+            out['unexpected'].append((tid, r, None))
         elif e_gap:
             out['gap'].append((tid, r, e_gap))
         else:
