@@ -22,6 +22,7 @@ JSON line; a test gets --test-timeout seconds (SIGALRM).
 """
 import argparse
 import binascii
+import inspect
 import json
 import os
 import queue as pyqueue
@@ -37,7 +38,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'interop'))
 # create managers themselves (read from _test_multiprocessing.py of 3.8 to
 # 3.13; a class a version lacks is left out).
 SELECTED = ('TestSyncManagerTypes',    # SyncManager().start(), every typeid, a child process
-            'TestManagerExceptions',   # 3.12+: Manager() and a Queue's Empty
+            'TestManagerExceptions',   # 3.13 (here): Manager() and a Queue's Empty
             'TestInitializers')        # Manager() Namespace used by a Pool and a manager initializer
 # Single tests of other classes that start a manager: SharedMemoryManager's
 # requests (track_segment, ...) are served by managerd too. The class's
@@ -86,6 +87,11 @@ def connected_manager_class(address, authkey):
     return ConnectedSyncManager
 
 
+def _required_params(func):
+    return [p for p in inspect.signature(func).parameters.values()
+            if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
 class _ManagerdProcess(object):
     """What the tests read of BaseManager._process."""
 
@@ -107,7 +113,9 @@ def _managerd_start(managerd_exe):
             raise RuntimeError('an initializer runs Python code in the server process')
         args = []
         for typeid, (func, _exp, _meth, _proxy) in sorted(self._registry.items()):
-            value = func() if func is not None and getattr(func, '__name__', '') == 'get_queue' else None
+            # A function of no arguments is called here to see what it
+            # serves (the tests' get_queue returns its one queue).
+            value = func() if inspect.isfunction(func) and not _required_params(func) else None
             if isinstance(value, pyqueue.Queue):
                 args += ['--share', '%s=Queue' % typeid]
             else:
