@@ -136,8 +136,11 @@ def _managerd_start(managerd_exe):
         def shutdown():
             if self._state.value == State.STARTED:
                 self._state.value = State.SHUTDOWN
-                proc.exitcode = md.stop()
+                problems = md.stop_check()         # exit status 0 (under valgrind: no error)
+                proc.exitcode = md.exit_status
                 md.cleanup()
+                if problems:
+                    raise RuntimeError('; '.join(problems))
         self.shutdown = shutdown
     return start
 
