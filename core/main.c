@@ -36,6 +36,7 @@ typedef struct options {
     size_t nreg;
     size_t max_message;
     size_t max_connections;
+    bool ignore_sigint;           /* as the server a manager's start() makes */
 } options;
 
 static void usage(FILE *f)
@@ -45,6 +46,7 @@ static void usage(FILE *f)
             "                [--register NAME=TYPE]... [--share NAME=TYPE]...\n"
             "                [--log-level error|warning|info|debug]\n"
             "                [--max-message BYTES] [--max-connections N]\n"
+            "                [--ignore-sigint]\n"
             "\n"
             "ADDRESS: tcp://HOST:PORT, HOST:PORT ([V6]:PORT), unix:PATH, unix:@NAME,\n"
             "         http://HOST:PORT[/PATH], each optionally ?serializer=pickle|xmlrpclib|auto\n"
@@ -77,6 +79,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"log-level", required_argument, NULL, 'L'},
         {"max-message", required_argument, NULL, 'm'},
         {"max-connections", required_argument, NULL, 'c'},
+        {"ignore-sigint", no_argument, NULL, 'I'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -113,6 +116,7 @@ static int parse_options(int argc, char **argv, options *o)
             if (parse_size(optarg, &o->max_connections) < 0)
                 return fprintf(stderr, "managerd: bad --max-connections '%s'\n", optarg), -1;
             break;
+        case 'I': o->ignore_sigint = true; break;
         case 'h': usage(stdout); exit(0);
         case 'V': printf("managerd %s\n", PACKAGE_VERSION); exit(0);
         default: usage(stderr); return -1;
@@ -377,10 +381,21 @@ int main(int argc, char **argv)
     if (start_listeners(&a, &o, key) < 0)
         goto out;
     struct event *sigterm = evsignal_new(a.base, SIGTERM, on_signal, &a);
-    struct event *sigint = evsignal_new(a.base, SIGINT, on_signal, &a);
+    /* A server that a program starts as its manager ignores SIGINT, as
+     * CPython's manager process does (bpo-36368): Ctrl-C in the terminal
+     * reaches the whole process group, and the program's clean-up after
+     * KeyboardInterrupt still needs its manager. */
+    struct event *sigint = NULL;
+    bool sig_ok = sigterm && evsignal_add(sigterm, NULL) == 0;
+    if (o.ignore_sigint)
+        sig_ok = sig_ok && signal(SIGINT, SIG_IGN) != SIG_ERR;
+    else {
+        sigint = evsignal_new(a.base, SIGINT, on_signal, &a);
+        sig_ok = sig_ok && sigint && evsignal_add(sigint, NULL) == 0;
+    }
     /* Without them SIGTERM would kill the server without its clean-up. */
-    if (!sigterm || !sigint || evsignal_add(sigterm, NULL) < 0 || evsignal_add(sigint, NULL) < 0)
-        fprintf(stderr, "managerd: cannot handle SIGTERM and SIGINT\n");
+    if (!sig_ok)
+        fprintf(stderr, "managerd: cannot set up SIGTERM and SIGINT\n");
     else if (event_base_dispatch(a.base) >= 0)
         status = 0;
     if (sigterm)

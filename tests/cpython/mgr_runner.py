@@ -121,6 +121,9 @@ def _managerd_start(managerd_exe):
             else:
                 raise RuntimeError('managerd cannot serve typeid %r: its callable %r is Python code '
                                    'that would run in the server' % (typeid, func))
+        # The process a manager's start() makes ignores SIGINT (CPython's
+        # does, bpo-36368); managerd does on request.
+        args.append('--ignore-sigint')
         if self._address is None:
             spec = 'unix'
         else:
