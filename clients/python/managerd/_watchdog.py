@@ -1,0 +1,183 @@
+# _watchdog.py - the small supervisor between a Python program and its
+# managerd.  Run as a script (python -S -E _watchdog.py ...), never imported
+# by the program: it must start fast and depend on nothing but os.
+#
+# Why a supervisor: the daemon must stop when the program that made it dies,
+# even by SIGKILL, and its private folder must then be removed.  managerd has
+# no option for that, and prctl(PR_SET_PDEATHSIG) fires when the *thread*
+# that started the child exits (a Manager() made in a worker thread would
+# die with that thread) and cannot remove the folder.  So the program holds
+# the write end of a pipe (our stdin); when every copy of it is closed -- the
+# program ended, however it ended -- we read EOF, stop managerd (SIGTERM,
+# then SIGKILL after STOP_GRACE seconds) and remove the socket and folder.
+#
+# Protocol: argv = MANAGERD FOLDER|- SOCKET|- [managerd options...].
+# stdin: the lifeline; its first line is the authkey in hex.
+# stdout: one status line for the program: "ok PID" once managerd listens,
+# or "error TEXT" (managerd's own output, hex-encoded on one line).
+# managerd's stdout and stderr come to us through a pipe: they never reach
+# the program's stdout; once it listens, its log lines go to our stderr (the
+# program's stderr).
+import binascii
+import os
+import select
+import signal
+import sys
+import time
+
+STOP_GRACE = 2.0         # seconds between SIGTERM and SIGKILL
+MAX_KEY_HEX = 8192       # managerd reads at most 4096 key bytes
+
+
+class _Stop(Exception):
+    pass
+
+
+def _on_term(signum, frame):
+    raise _Stop()
+
+
+def _read_key(fd):
+    data = b''
+    while b'\n' not in data:
+        chunk = os.read(fd, 4096)
+        if not chunk or len(data) > MAX_KEY_HEX:
+            return None
+        data += chunk
+    return bytearray.fromhex(data.split(b'\n', 1)[0].decode('ascii'))
+
+
+def _start(managerd, key, options):
+    """Fork and exec managerd; return (pid, fd of its merged output)."""
+    kr, kw = os.pipe()
+    # The key travels through an inherited pipe, never argv.  managerd drops
+    # one trailing newline, so a key ending in b'\n' survives intact.
+    os.write(kw, bytes(key) + b'\n')
+    os.close(kw)
+    out_r, out_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.dup2(out_w, 1)
+            os.dup2(out_w, 2)
+            if hasattr(os, 'set_inheritable'):
+                os.set_inheritable(kr, True)
+            argv = [managerd, '--authkey-file', '/dev/fd/%d' % kr] + options
+            os.execv(managerd, argv)
+        except BaseException as e:
+            os.write(2, ('cannot run %s: %s\n' % (managerd, e)).encode('utf-8', 'replace'))
+        os._exit(127)
+    os.close(kr)
+    os.close(out_w)
+    return pid, out_r
+
+
+def _reap(pid, deadline):
+    while time.time() < deadline:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def _stop(pid):
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except OSError:
+        pass
+    if not _reap(pid, time.time() + STOP_GRACE):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        os.waitpid(pid, 0)
+
+
+def _cleanup(folder, sock):
+    if sock != '-' and os.path.exists(sock):
+        os.unlink(sock)
+    if folder == '-' or not os.path.isdir(folder):
+        return
+    for top, dirs, files in os.walk(folder, topdown=False):
+        for name in files:
+            _quietly(os.unlink, os.path.join(top, name))
+        for name in dirs:
+            _quietly(os.rmdir, os.path.join(top, name))
+    _quietly(os.rmdir, folder)
+
+
+def _quietly(fn, path):
+    try:
+        fn(path)
+    except OSError:
+        pass
+
+
+def _report(text):
+    os.write(1, (text + '\n').encode('utf-8', 'replace'))
+    # Nothing else of ours may reach the program's stdout.
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.close(null)
+
+
+def _report_error(text):
+    _report('error ' + binascii.hexlify(text.encode('utf-8')).decode('ascii'))
+
+
+def _serve(pid, out_fd):
+    """Wait for 'listening', then for the lifeline's EOF or managerd's end."""
+    collected = b''
+    ready = False
+    while True:
+        r, _, _ = select.select([0, out_fd], [], [])
+        if 0 in r and not os.read(0, 4096):
+            _stop(pid)
+            if not ready:
+                _report_error('the program stopped waiting')
+            return
+        if out_fd in r:
+            data = os.read(out_fd, 65536)
+            if not data:
+                os.waitpid(pid, 0)
+                if not ready:
+                    text = collected.decode('utf-8', 'replace').strip()
+                    _report_error(text or 'managerd exited at once')
+                return
+            if ready:
+                os.write(2, data)
+                continue
+            collected += data
+            if b'managerd: listening on' in collected:
+                ready = True
+                _report('ok %d' % pid)
+
+
+def main(argv):
+    managerd, folder, sock = argv[1:4]
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _on_term)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    pid = None
+    try:
+        key = _read_key(0)
+        if key is None:
+            return 1
+        pid, out_fd = _start(managerd, key, argv[4:])
+        _serve(pid, out_fd)
+    except _Stop:
+        if pid is not None:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            _stop(pid)
+    finally:
+        _cleanup(folder, sock)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv))
