@@ -93,9 +93,9 @@ def no_leftovers(tmpdir):
 def install(rep, interp, work):
     site = os.path.join(work, 'site')
     status, out, err = run([interp.path, '-m', 'pip', 'install', '--no-index',
-                            '--no-build-isolation', '--disable-pip-version-check',
+                            '--no-build-isolation', '--disable-pip-version-check', '--no-cache-dir',
                             '--target', site, os.path.join(TOP, 'clients', 'python')],
-                           dict(os.environ, PIP_NO_CACHE_DIR='1'), STEP_TIMEOUT)
+                           dict(os.environ), STEP_TIMEOUT)
     ok = status == 0 and os.path.isfile(os.path.join(site, 'managerd', '__init__.py'))
     rep.check('%s install offline' % interp.name, ok, out + err)
     return site if ok else None

@@ -359,6 +359,14 @@ class TestFinding(Base):
         self.assertEqual(status, 0, err)
         self.assertEqual(out.strip(), os.path.join(folder, 'managerd'))
 
+    def test_managerd_installed_beside_the_package(self):
+        folder = os.path.dirname(os.path.abspath(os.environ['MANAGERD']))
+        code = ('import os, managerd\nos.environ.pop("MANAGERD")\nos.environ["PATH"] = "/nonexistent"\n'
+                'managerd._daemon._INSTALLED_BINDIR = %r\nm = managerd.Manager()\n'
+                'print(m.list([5])[0])\nm.shutdown()\n' % folder)
+        status, out, err = run_python(code)
+        self.assertEqual((status, out), (0, '5\n'), err)
+
 
 if __name__ == '__main__':
     if HAS_CONTEXTS and sys.version_info >= (3, 4):
