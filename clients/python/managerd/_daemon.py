@@ -123,7 +123,6 @@ def _fork_watchdog(argv, lifeline_r, status_w):
         return _ForkedChild(pid)
     code = 1
     try:
-        os.setsid()
         os.dup2(lifeline_r, 0)
         os.dup2(status_w, 1)
         keep = set([0, 1, 2])
@@ -140,14 +139,7 @@ def _fork_watchdog(argv, lifeline_r, status_w):
 
 def _exec_watchdog(argv, lifeline_r, status_w):
     """With other threads alive: a fresh interpreter runs _watchdog.py."""
-    kwargs = dict(stdin=lifeline_r, stdout=status_w, close_fds=True)
-    if sys.version_info[0] >= 3:
-        kwargs['start_new_session'] = True
-    else:
-        kwargs['preexec_fn'] = os.setsid
-    # A session of its own: the terminal's Ctrl-C reaches the program, not
-    # the daemon (CPython's manager server ignores SIGINT for the same reason).
-    return subprocess.Popen(argv, **kwargs)
+    return subprocess.Popen(argv, stdin=lifeline_r, stdout=status_w, close_fds=True)
 
 
 def _read_status(fd, timeout):
