@@ -50,10 +50,12 @@ def leftovers():
     return sorted(n for n in os.listdir(tempfile.gettempdir()) if n.startswith('managerd-'))
 
 
-def run_python(code, *args):
-    """Run code in a new interpreter; return (status, stdout, stderr)."""
+def run_python(code, *args, **kwds):
+    """Run code in a new interpreter (in a process group of its own with
+    own_group=True); return (status, stdout, stderr)."""
     proc = subprocess.Popen([sys.executable, '-c', textwrap.dedent(code)] + list(args),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=os.setpgrp if kwds.get('own_group') else None)
     timer = threading.Timer(CHILD_TIMEOUT, proc.kill)
     timer.start()
     out, err = proc.communicate()
@@ -147,6 +149,29 @@ class TestLifecycle(Base):
         with managerd.Manager(address=name) as m:
             self.assertEqual(m.address, name)
             self.assertEqual(m.Value('i', 7).value, 7)
+
+    def test_tcp_port_zero_gets_the_bound_port(self):
+        with managerd.Manager(address=('127.0.0.1', 0)) as m:
+            host, port = m.address
+            self.assertEqual(host, '127.0.0.1')
+            self.assertNotEqual(port, 0)
+            d, q, lock = m.dict(), m.Queue(), m.Lock()
+            p = mp.Process(target=fill, args=(d, q, lock, 5))
+            p.start()
+            p.join(CHILD_TIMEOUT)
+            self.assertEqual(d.copy(), {5: 10})
+            self.assertEqual(q.get(timeout=5), 5)
+
+    def test_sigchld_ignored_by_the_program(self):
+        old = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+        try:
+            m = managerd.Manager()
+            pids = pids_of(m)
+            self.assertEqual(m.list([1])[:], [1])
+            m.shutdown()
+            self.assertEqual(wait_gone(pids), [])
+        finally:
+            signal.signal(signal.SIGCHLD, old)
 
     def test_shutdown_twice_and_start_twice(self):
         m = managerd.Manager()
@@ -332,6 +357,24 @@ class TestEndings(Base):
 
     def test_daemon_dies_with_creator_killed_by_sigkill(self):
         self.assertEqual(self.check_ending('sigkill')[0], -signal.SIGKILL)
+
+
+CTRL_C = '''
+import os, signal, sys, time, managerd
+m = managerd.Manager()
+q = m.Queue()
+signal.signal(signal.SIGINT, lambda *a: sys.stdout.write('interrupted\\n'))
+os.killpg(os.getpgrp(), signal.SIGINT)    # what Ctrl-C in a terminal does
+time.sleep(0.5)
+q.put('still served')
+print(q.get(timeout=5))
+'''
+
+
+class TestSignals(Base):
+    def test_ctrl_c_reaches_the_program_not_the_daemon(self):
+        status, out, err = run_python(CTRL_C, own_group=True)
+        self.assertEqual((status, out), (0, 'interrupted\nstill served\n'), err)
 
 
 class TestFinding(Base):

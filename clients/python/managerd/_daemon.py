@@ -1,7 +1,9 @@
 # _daemon.py - finding the managerd binary and running one under the
 # watchdog (_watchdog.py says why a watchdog and how it talks to us).
 import binascii
+import errno
 import os
+import re
 import select
 import signal
 import subprocess
@@ -99,15 +101,21 @@ class _ForkedChild(object):
         self.returncode = None
 
     def poll(self):
-        if self.returncode is None:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                self.returncode = status
-        return self.returncode
+        return self._wait(os.WNOHANG)
 
     def wait(self):
+        return self._wait(0)
+
+    def _wait(self, flags):
         if self.returncode is None:
-            self.returncode = os.waitpid(self.pid, 0)[1]
+            try:
+                pid, status = os.waitpid(self.pid, flags)
+            except OSError as e:
+                if e.errno != errno.ECHILD:
+                    raise
+                pid, status = self.pid, 0     # SIGCHLD ignored: reaped for us
+            if pid:
+                self.returncode = status
         return self.returncode
 
     def kill(self):
@@ -206,7 +214,9 @@ class Daemon(object):
         finally:
             os.close(status_r)
         if status.startswith('ok '):
-            self.pid = int(status[3:])
+            pid, listening = (status[3:] + ' ').split(' ', 1)
+            self.pid = int(pid)
+            self.address = _bound_address(self.address, listening.strip())
             return
         self.stop()
         if status.startswith('error '):
@@ -246,6 +256,14 @@ class Daemon(object):
         if self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()
+
+
+def _bound_address(address, listening):
+    """(host, 0) becomes (host, the port managerd got)."""
+    match = re.match(r'tcp://.*:(\d+)$', listening)
+    if isinstance(address, tuple) and match:
+        return (address[0], int(match.group(1)))
+    return address
 
 
 def _listen_arg(address, serializer):

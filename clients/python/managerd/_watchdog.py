@@ -13,7 +13,8 @@
 #
 # Protocol: argv = MANAGERD FOLDER|- SOCKET|- [managerd options...].
 # stdin: the lifeline; its first line is the authkey in hex.
-# stdout: one status line for the program: "ok PID" once managerd listens,
+# stdout: one status line for the program: "ok PID ADDRESS" once managerd
+# listens (ADDRESS as managerd prints it, with the port a port 0 got),
 # or "error TEXT" (managerd's own output, hex-encoded on one line).
 # managerd's stdout and stderr come to us through a pipe: they never reach
 # the program's stdout; once it listens, its log lines go to our stderr (the
@@ -130,6 +131,16 @@ def _report_error(text):
     _report('error ' + binascii.hexlify(text.encode('utf-8')).decode('ascii'))
 
 
+def _listening_line(output):
+    """managerd prints 'managerd: listening on ADDRESS' on stdout once every
+    listener is up (its log lines on stderr say 'listening on' too)."""
+    marker = b'managerd: listening on '
+    start = output.find(marker)
+    if start < 0 or b'\n' not in output[start:]:
+        return None
+    return output[start + len(marker):].split(b'\n', 1)[0].decode('utf-8', 'replace')
+
+
 def _serve(pid, out_fd):
     """Wait for 'listening', then for the lifeline's EOF or managerd's end."""
     collected = b''
@@ -153,9 +164,10 @@ def _serve(pid, out_fd):
                 os.write(2, data)
                 continue
             collected += data
-            if b'managerd: listening on' in collected:
+            line = _listening_line(collected)
+            if line is not None:
                 ready = True
-                _report('ok %d' % pid)
+                _report('ok %d %s' % (pid, line))
 
 
 def main(argv):
