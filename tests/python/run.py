@@ -115,7 +115,8 @@ def unit(rep, interp, managerd, site, work):
 
 
 def program_specs(version):
-    """(path, args, cpython starts expected under run) for this version."""
+    """(path, args, CPython-served managers expected under run, whether
+    stderr is compared too) for this version."""
     specs = []
     for path in sorted(glob.glob(os.path.join(HERE, 'programs', '*.py'))):
         with open(path) as f:
@@ -126,12 +127,13 @@ def program_specs(version):
         low = re.search(r'^# min-python: (\d+)\.(\d+)', head, re.M)
         if low and version[:2] < (int(low.group(1)), int(low.group(2))):
             continue
+        stderr_too = bool(re.search(r'^# compare-stderr: yes', head, re.M))
         argsets = re.search(r'^# args: (.*)$', head, re.M)
         variants = [a.split() for a in argsets.group(1).split('|')] if argsets else [[]]
         if version[0] == 2 or version[:2] < (3, 4):
             variants = [v for v in variants if not v or v == ['fork']] or [[]]
         for args in variants:
-            specs.append((path, args, int(starts.group(1))))
+            specs.append((path, args, int(starts.group(1)), stderr_too))
     return specs
 
 
@@ -161,7 +163,7 @@ def probe_starts(path):
 
 def run_programs(rep, interp, managerd, site, work):
     site = site + os.pathsep + os.path.join(HERE, 'probe')
-    for n, (path, args, want_starts) in enumerate(program_specs(interp.version)):
+    for n, (path, args, want_starts, stderr_too) in enumerate(program_specs(interp.version)):
         name = '%s run %s %s' % (interp.name, os.path.basename(path), ' '.join(args))
         results = {}
         for mode, prefix in (('plain', []), ('managerd', ['-m', 'managerd', 'run'])):
@@ -176,6 +178,8 @@ def run_programs(rep, interp, managerd, site, work):
         plain, served = results['plain'], results['managerd']
         detail = 'plain: %r\nmanagerd run: %r' % (plain[:4], served[:4])
         same = plain[1] == served[1] or (interp.version[0] == 2 and same_values(plain[1], served[1]))
+        if stderr_too:
+            same = same and plain[2] == served[2]
         rep.check(name + ': same output and status', plain[0] == served[0] and same and plain[1],
                   detail)
         rep.check(name + ': served by managerd',

@@ -7,8 +7,13 @@ started here and stopped when the program ends; the program's exit status
 is passed through.
 """
 import os
-import runpy
 import sys
+import types
+
+try:
+    import builtins
+except ImportError:         # Python 2
+    import __builtin__ as builtins
 
 from multiprocessing import current_process, util
 
@@ -37,8 +42,39 @@ def run(script, args):
     _runmode.activate()
     sys.argv[:] = [script] + list(args)
     sys.path[0] = os.path.dirname(os.path.realpath(script))
-    runpy.run_path(script, run_name='__main__')
+    _run_as_main(script)
     return 0
+
+
+def _run_as_main(script):
+    """Run script as `python script` does: a __main__ module that stays in
+    sys.modules until the end (atexit handlers, threads and pickles by
+    reference still find it), tracebacks that start in the script."""
+    main = types.ModuleType('__main__')
+    main.__dict__.update(__file__=script, __builtins__=builtins, __package__=None,
+                         __cached__=None, __spec__=None)
+    if sys.version_info[0] >= 3:
+        import importlib.machinery
+        main.__loader__ = importlib.machinery.SourceFileLoader('__main__', script)
+    # This module must outlive its place as __main__ (Python 2 empties the
+    # globals of a module that goes away).
+    sys.modules.setdefault('managerd.__main__', sys.modules['__main__'])
+    sys.modules['__main__'] = main
+    with open(script, 'rb') as f:
+        source = f.read()
+    try:
+        code = compile(source, script, 'exec', 0, True)
+        exec(code, main.__dict__)
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException:
+        kind, value, tb = sys.exc_info()
+        while tb is not None and tb.tb_frame.f_code.co_filename != script:
+            tb = tb.tb_next
+        if tb is not None and hasattr(value, 'with_traceback'):
+            value = value.with_traceback(tb)
+        sys.excepthook(kind, value, tb)
+        sys.exit(1)
 
 
 def main(argv):

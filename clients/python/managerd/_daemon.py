@@ -197,6 +197,8 @@ class Daemon(object):
         _set_cloexec(status_r)
         with _lifelines_lock:
             _lifelines.add(self._lifeline)
+        # Written before the watchdog exists: the pipe holds it.
+        os.write(self._lifeline, binascii.hexlify(bytes(authkey)) + b'\n')
         try:
             spawn = _fork_watchdog if threading.active_count() == 1 else _exec_watchdog
             self._proc = spawn(argv, lifeline_r, status_w)
@@ -209,7 +211,6 @@ class Daemon(object):
             os.close(lifeline_r)
             os.close(status_w)
         try:
-            os.write(self._lifeline, binascii.hexlify(bytes(authkey)) + b'\n')
             status = _read_status(status_r, START_TIMEOUT)
         finally:
             os.close(status_r)
