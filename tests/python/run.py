@@ -90,11 +90,26 @@ def no_leftovers(tmpdir):
     return 'left behind: processes %s, files %s' % (procs, files)
 
 
+def writable_copy(work):
+    """clients/python copied where pip may write: pip 18 and 19 (Pythons 3.6
+    and 2.7) write their metadata inside the tree they build, and make
+    distcheck makes the source tree read-only."""
+    src = os.path.join(work, 'src')
+    shutil.copytree(os.path.join(TOP, 'clients', 'python'), src,
+                    ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+    for top, dirs, files in os.walk(src):
+        for name in dirs + files:
+            path = os.path.join(top, name)
+            os.chmod(path, os.stat(path).st_mode | 0o200)
+    os.chmod(src, 0o700)
+    return src
+
+
 def install(rep, interp, work):
     site = os.path.join(work, 'site')
     status, out, err = run([interp.path, '-m', 'pip', 'install', '--no-index',
                             '--no-build-isolation', '--disable-pip-version-check', '--no-cache-dir',
-                            '--target', site, os.path.join(TOP, 'clients', 'python')],
+                            '--target', site, writable_copy(work)],
                            dict(os.environ), STEP_TIMEOUT)
     ok = status == 0 and os.path.isfile(os.path.join(site, 'managerd', '__init__.py'))
     rep.check('%s install offline' % interp.name, ok, out + err)
