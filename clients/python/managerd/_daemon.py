@@ -140,7 +140,7 @@ def _fork_watchdog(argv, lifeline_r, status_w):
                     os.close(int(name))
                 except OSError:
                     pass
-        code = _watchdog.main(argv[3:])
+        code = _watchdog.main(argv[3:], forked=True)
     finally:
         os._exit(code or 0)
 

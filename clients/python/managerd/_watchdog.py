@@ -11,7 +11,8 @@
 # program ended, however it ended -- we read EOF, stop managerd (SIGTERM,
 # then SIGKILL after STOP_GRACE seconds) and remove the socket and folder.
 #
-# Protocol: argv = MANAGERD FOLDER|- SOCKET|- [managerd options...].
+# Protocol: argv = MANAGERD FOLDER|- SOCKET|- [managerd options...]
+# (or --resume PID FD MANAGERD FOLDER SOCKET: see _reexec).
 # stdin: the lifeline; its first line is the authkey in hex.
 # stdout: one status line for the program: "ok PID ADDRESS" once managerd
 # listens (ADDRESS as managerd prints it, with the port a port 0 got),
@@ -141,10 +142,9 @@ def _listening_line(output):
     return output[start + len(marker):].split(b'\n', 1)[0].decode('utf-8', 'replace')
 
 
-def _serve(pid, out_fd):
+def _serve(pid, out_fd, ready=False, on_ready=None):
     """Wait for 'listening', then for the lifeline's EOF or managerd's end."""
     collected = b''
-    ready = False
     while True:
         r, _, _ = select.select([0, out_fd], [], [])
         if 0 in r and not os.read(0, 4096):
@@ -155,7 +155,7 @@ def _serve(pid, out_fd):
         if out_fd in r:
             data = os.read(out_fd, 65536)
             if not data:
-                os.waitpid(pid, 0)
+                _reap(pid, time.time() + STOP_GRACE)
                 if not ready:
                     text = collected.decode('utf-8', 'replace').strip()
                     _report_error(text or 'managerd exited at once')
@@ -168,9 +168,53 @@ def _serve(pid, out_fd):
             if line is not None:
                 ready = True
                 _report('ok %d %s' % (pid, line))
+                if on_ready:
+                    on_ready(pid, out_fd)
 
 
-def main(argv):
+def _reexec(argv):
+    """After a fork of the program: once managerd listens, become a fresh
+    small interpreter (same pid, so managerd stays our child), so that the
+    program's memory is not kept alive by our copy of it.  If that fails we
+    simply serve on from the fork."""
+    def reexec(pid, out_fd):
+        exe = sys.executable
+        if not exe or 'python' not in os.path.basename(exe):
+            return                       # embedded: sys.executable is not Python
+        try:
+            if hasattr(os, 'set_inheritable'):
+                os.set_inheritable(out_fd, True)
+            os.execv(exe, [exe, '-S', '-E', os.path.abspath(__file__), '--resume',
+                           str(pid), str(out_fd)] + argv[1:4])
+        except OSError:
+            pass
+    return reexec
+
+
+def _resume(argv):
+    pid, out_fd = int(argv[2]), int(argv[3])
+    folder, sock = argv[5:7]
+    _set_signals()
+    try:
+        _serve(pid, out_fd, ready=True)
+    except _Stop:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        _stop(pid)
+    finally:
+        _cleanup(folder, sock)
+    return 0
+
+
+def _set_signals():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _on_term)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
+def main(argv, forked=False):
+    """argv as sys.argv; forked: we are a fork of the program (see _reexec)."""
+    if argv[1:2] == ['--resume']:
+        return _resume(argv)
     managerd, folder, sock = argv[1:4]
     # A process group of our own: the terminal's Ctrl-C reaches the program,
     # not the daemon (CPython's manager server ignores SIGINT for the same
@@ -178,16 +222,14 @@ def main(argv):
     # scheduling a new session would be scheduled apart from the program and
     # answer several times slower on a busy machine.
     os.setpgid(0, 0)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _on_term)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    _set_signals()
     pid = None
     try:
         key = _read_key(0)
         if key is None:
             return 1
         pid, out_fd = _start(managerd, key, argv[4:])
-        _serve(pid, out_fd)
+        _serve(pid, out_fd, on_ready=_reexec(argv) if forked else None)
     except _Stop:
         if pid is not None:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
