@@ -173,6 +173,20 @@ class TestLifecycle(Base):
         finally:
             signal.signal(signal.SIGCHLD, old)
 
+    def test_watchdog_does_not_stay_a_copy_of_the_program(self):
+        with managerd.Manager() as m:
+            cmdline = '/proc/%d/cmdline' % m._managerd._proc.pid
+            end = time.time() + DEATH_DEADLINE
+            while time.time() < end:
+                with open(cmdline, 'rb') as f:
+                    argv = f.read().split(b'\0')
+                if any(a.endswith(b'_watchdog.py') for a in argv):
+                    break
+                time.sleep(0.02)
+            self.assertIn(b'-S', argv)
+            self.assertTrue(any(a.endswith(b'_watchdog.py') for a in argv), argv)
+            self.assertEqual(m.list([1])[:], [1])
+
     def test_shutdown_twice_and_start_twice(self):
         m = managerd.Manager()
         self.assertRaises(mp.ProcessError, m.start)
