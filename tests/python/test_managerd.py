@@ -416,6 +416,23 @@ class TestFinding(Base):
         self.assertEqual(status, 0, err)
         self.assertEqual(out.strip(), os.path.join(folder, 'managerd'))
 
+    def test_a_daemon_that_fails_is_reported_with_its_output(self):
+        folder = tempfile.mkdtemp(prefix='fake-')
+        fake = os.path.join(folder, 'managerd')
+        with open(fake, 'w') as f:
+            f.write('#!/bin/sh\necho "fake managerd: cannot listen" >&2\nexit 1\n')
+        os.chmod(fake, 0o755)
+        code = ('import os, managerd\nos.environ["MANAGERD"] = %r\n'
+                'try:\n    managerd.Manager()\nexcept managerd.ManagerdError as e:\n    print(e)\n'
+                % fake)
+        try:
+            status, out, err = run_python(code)
+        finally:
+            os.unlink(fake)
+            os.rmdir(folder)
+        self.assertEqual(status, 0, err)
+        self.assertIn('managerd did not start: fake managerd: cannot listen', out)
+
     def test_managerd_installed_beside_the_package(self):
         folder = os.path.dirname(os.path.abspath(os.environ['MANAGERD']))
         code = ('import os, managerd\nos.environ.pop("MANAGERD")\nos.environ["PATH"] = "/nonexistent"\n'

@@ -50,32 +50,63 @@ def _read_key(fd):
 
 
 def _start(managerd, key, options):
-    """Fork and exec managerd; return (pid, fd of its merged output)."""
+    """Start managerd; return (pid, fd of its merged stdout and stderr)."""
     kr, kw = os.pipe()
     # The key travels through an inherited pipe, never argv.  managerd drops
     # one trailing newline, so a key ending in b'\n' survives intact.
     os.write(kw, bytes(key) + b'\n')
     os.close(kw)
     out_r, out_w = os.pipe()
+    argv = [managerd, '--authkey-file', '/dev/fd/%d' % kr] + options
+    spawn = _posix_spawn if hasattr(os, 'posix_spawn') else _fork_exec
+    try:
+        pid = spawn(argv, kr, out_w)
+    finally:
+        os.close(kr)
+        os.close(out_w)
+    return pid, out_r
+
+
+def _posix_spawn(argv, kr, out_w):
+    """Python 3.8+: vfork-like, so a big program's page tables (we may be a
+    fork of it) are not copied once more."""
+    os.set_inheritable(kr, True)
+    actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+               (os.POSIX_SPAWN_DUP2, out_w, 1),
+               (os.POSIX_SPAWN_DUP2, out_w, 2)]
+    try:
+        return os.posix_spawn(argv[0], argv, dict(os.environ), file_actions=actions,
+                              setsigdef=(signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
+    except OSError as e:
+        os.write(out_w, ('cannot run %s: %s\n' % (argv[0], e)).encode('utf-8', 'replace'))
+        return _dead_child()
+
+
+def _dead_child():
+    """A child that is gone at once: _serve then reports managerd's error."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(127)
+    return pid
+
+
+def _fork_exec(argv, kr, out_w):
     pid = os.fork()
     if pid == 0:
         try:
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(signum, signal.SIG_DFL)
             null = os.open(os.devnull, os.O_RDONLY)
             os.dup2(null, 0)
             os.dup2(out_w, 1)
             os.dup2(out_w, 2)
             if hasattr(os, 'set_inheritable'):
                 os.set_inheritable(kr, True)
-            argv = [managerd, '--authkey-file', '/dev/fd/%d' % kr] + options
-            os.execv(managerd, argv)
+            os.execv(argv[0], argv)
         except BaseException as e:
-            os.write(2, ('cannot run %s: %s\n' % (managerd, e)).encode('utf-8', 'replace'))
+            os.write(2, ('cannot run %s: %s\n' % (argv[0], e)).encode('utf-8', 'replace'))
         os._exit(127)
-    os.close(kr)
-    os.close(out_w)
-    return pid, out_r
+    return pid
 
 
 def _reap(pid, deadline):
