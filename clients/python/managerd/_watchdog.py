@@ -29,6 +29,9 @@ import time
 
 STOP_GRACE = 2.0         # seconds between SIGTERM and SIGKILL
 MAX_KEY_HEX = 8192       # managerd reads at most 4096 key bytes
+POLL_INTERVAL = 0.001    # seconds between checks that managerd has exited
+REEXEC_DELAY = 0.5       # seconds a forked watchdog waits before re-executing
+                         # (a shutdown() right after start need not wait for it)
 
 
 class _Stop(Exception):
@@ -114,7 +117,7 @@ def _reap(pid, deadline):
         done, _ = os.waitpid(pid, os.WNOHANG)
         if done:
             return True
-        time.sleep(0.01)
+        time.sleep(POLL_INTERVAL)
     return False
 
 
@@ -176,8 +179,14 @@ def _listening_line(output):
 def _serve(pid, out_fd, ready=False, on_ready=None):
     """Wait for 'listening', then for the lifeline's EOF or managerd's end."""
     collected = b''
+    reexec_at = None
     while True:
-        r, _, _ = select.select([0, out_fd], [], [])
+        timeout = None if reexec_at is None else max(0.0, reexec_at - time.time())
+        r, _, _ = select.select([0, out_fd], [], [], timeout)
+        if not r:
+            on_ready(pid, out_fd)        # returns only if it could not
+            reexec_at = None
+            continue
         if 0 in r and not os.read(0, 4096):
             _stop(pid)
             if not ready:
@@ -200,11 +209,12 @@ def _serve(pid, out_fd, ready=False, on_ready=None):
                 ready = True
                 _report('ok %d %s' % (pid, line))
                 if on_ready:
-                    on_ready(pid, out_fd)
+                    reexec_at = time.time() + REEXEC_DELAY
 
 
 def _reexec(argv):
-    """After a fork of the program: once managerd listens, become a fresh
+    """After a fork of the program: once managerd listens (and REEXEC_DELAY
+    has passed without the program stopping it), become a fresh
     small interpreter (same pid, so managerd stays our child), so that the
     program's memory is not kept alive by our copy of it.  If that fails we
     simply serve on from the fork."""
@@ -271,4 +281,6 @@ def main(argv, forked=False):
 
 
 if __name__ == '__main__':
-    sys.exit(main(sys.argv))
+    # os._exit: nothing of ours is buffered (os.write only), and skipping the
+    # interpreter's finalization lets shutdown() return sooner.
+    os._exit(main(sys.argv) or 0)
