@@ -5,6 +5,7 @@ import errno
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -140,7 +141,7 @@ def _fork_watchdog(argv, lifeline_r, status_w):
                     os.close(int(name))
                 except OSError:
                     pass
-        code = _watchdog.main(argv[3:], forked=True)
+        code = _watchdog.main(argv[3:], forked=True)   # argv[3] is _watchdog.py
     finally:
         os._exit(code or 0)
 
@@ -182,7 +183,7 @@ class Daemon(object):
         self.address = address
         self.owner_pid = os.getpid()
         self.pid = None
-        unix_file = isinstance(address, str) and not address.startswith('\0')
+        unix_file = not isinstance(address, tuple) and not address.startswith('\0')
         sock = address if unix_file else '-'
         argv = [sys.executable, '-S', '-E', _WATCHDOG, binary,
                 self.folder or '-', sock, '--log-level', 'warning',
@@ -255,8 +256,16 @@ class Daemon(object):
         while self._proc.poll() is None and time.time() < deadline:
             time.sleep(0.002)
         if self._proc.poll() is None:
-            self._proc.kill()
+            # A watchdog that does not finish: do its work.
+            for pid in (self.pid, self._proc.pid):
+                if pid:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
             self._proc.wait()
+            if self.folder:
+                shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _bound_address(address, listening):
