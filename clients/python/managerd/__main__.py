@@ -81,7 +81,7 @@ def main(argv):
     if len(argv) >= 2 and argv[0] == 'run':
         return run(argv[1], argv[2:])
     if argv[:1] in (['-h'], ['--help']):
-        sys.stdout.write(USAGE + __doc__.split('\n', 2)[2])
+        sys.stdout.write(USAGE + '\n' + __doc__.split('\n', 2)[2])
         return 0
     sys.stderr.write(USAGE)
     return 2
