@@ -225,11 +225,16 @@ def _reexec(argv):
         try:
             if hasattr(os, 'set_inheritable'):
                 os.set_inheritable(out_fd, True)
-            os.execv(exe, [exe, '-S', '-E', os.path.abspath(__file__), '--resume',
+            os.execv(exe, [exe, '-S', '-E', _source_file(), '--resume',
                            str(pid), str(out_fd)] + argv[1:4])
         except OSError:
             pass
     return reexec
+
+
+def _source_file():
+    path = os.path.abspath(__file__)        # Python 2 names the .pyc
+    return path[:-1] if path.endswith('.pyc') and os.path.exists(path[:-1]) else path
 
 
 def _resume(argv):
