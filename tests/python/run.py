@@ -197,7 +197,7 @@ def run_programs(rep, interp, managerd, site, work):
             same = same and plain[2] == served[2]
         rep.check(name + ': same output and status', plain[0] == served[0] and same and plain[1],
                   detail)
-        rep.check(name + ': served by managerd',
+        rep.check(name + ': managerd served all but %d manager(s)' % want_starts,
                   served[3] == want_starts and plain[3] >= 1, detail)
         rep.check(name + ': nothing left behind', not served[4] and not plain[4],
                   served[4] + plain[4])

@@ -49,6 +49,9 @@ except Exception as _e:
 
 _original_start = _mm.SyncManager.start
 _original_pool = _mm.SyncManager.Pool
+# The stock typeids, taken before the program runs: a program may register
+# its own callables on SyncManager itself.
+_stock_registry = dict(_mm.SyncManager._registry)
 _shared = None               # the run's daemon, as this process sees it
 
 
@@ -76,9 +79,8 @@ def _servable(manager, initializer):
     the program's own) and that has no initializer."""
     if initializer is not None:
         return False
-    stock = _mm.SyncManager._registry
     for typeid, entry in type(manager)._registry.items():
-        if entry[0] is not None and stock.get(typeid) is not entry:
+        if entry[0] is not None and _stock_registry.get(typeid) is not entry:
             return False
     return getattr(manager, '_serializer', 'pickle') in ('pickle', 'xmlrpclib')
 
