@@ -186,7 +186,7 @@ class Daemon(object):
         unix_file = not isinstance(address, tuple) and not address.startswith('\0')
         sock = address if unix_file else '-'
         argv = [sys.executable, '-S', '-E', _WATCHDOG, binary,
-                self.folder or '-', sock, '--log-level', 'warning',
+                self.folder or '-', sock, '--log-level', 'warning', '--ignore-sigint',
                 '--listen', _listen_arg(address, serializer)]
         argv += list(options)
         self._start(argv, authkey)
