@@ -42,6 +42,10 @@ def run(script, args):
     _runmode.activate()
     sys.argv[:] = [script] + list(args)
     sys.path[0] = os.path.dirname(os.path.realpath(script))
+    if sys.version_info >= (3, 9):
+        # Python 3.9+ names the script by its absolute path in __file__
+        # and in tracebacks (argv[0] stays as given).
+        script = os.path.abspath(script)
     _run_as_main(script)
     return 0
 
