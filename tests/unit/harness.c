@@ -141,6 +141,11 @@ int md_th_server_call(md_th *th, const char *method, md_val *args)
     return (int)kind;
 }
 
+void md_th_set_create_protocol(md_th *th, int protocol)
+{
+    th->own->base.protocol = protocol;
+}
+
 int md_th_create(md_th *th, const char *typeid, md_val *args, md_val *kwargs, char *ident)
 {
     size_t n = args ? md_tuple_len(args) : 0;

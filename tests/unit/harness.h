@@ -27,6 +27,9 @@ void md_th_close_peer(md_th *th, md_peer *peer);
  * leaves the reply readable with md_th_take. args/kwargs may be NULL. */
 int md_th_create(md_th *th, const char *typeid, md_val *args, md_val *kwargs,
                  char *ident);
+/* The protocol of the peer md_th_create and md_th_server_call use (4 by
+ * default; 2 creates as a Python 2.7 client). */
+void md_th_set_create_protocol(md_th *th, int protocol);
 /* Any server method (incref, decref, number_of_objects, ...). Returns the
  * reply kind; the payload is readable with md_th_take. */
 int md_th_server_call(md_th *th, const char *method, md_val *args);

@@ -1339,8 +1339,12 @@ static void test_array_constructor_and_repr(void)
     MK(&f, "Array", T(2, S("d"), ARRAY3("i", "\x02\0\0\0", 4)), NULL, id);
     TXT(&f, f.p4, id, "__repr__", "array('d', [2.0])");
     drop(&f, id);
-    /* Python 2.7's char arrays */
+    /* Python 2.7's char arrays; Python 3 has none */
+    MK_FAILS(&f, "Array", T(2, S("c"), L(0)), NULL,
+             "ValueError: bad typecode (must be b, B, u, h, H, i, I, l, L, q, Q, f or d)");
+    md_th_set_create_protocol(f.th, 2);
     MK(&f, "Array", T(2, md_str_new_py2("c", 1), md_str_new_py2("ab", 2)), NULL, id);
+    md_th_set_create_protocol(f.th, 4);
     TXT(&f, f.p2, id, "__repr__", "array('c', 'ab')");
     p = GOT(&f, f.p2, id, "__getslice__", T(2, I(0), I(1)), NULL);
     CU_ASSERT(is_reduce(p, "array", "array", "('c', ['a'])"));
