@@ -2,7 +2,7 @@
 # Python drivers against the build's managerd and maps its exit status.
 # make check sets top_srcdir, top_builddir and PYTHON; run by hand, the
 # scripts work out top_srcdir from their own path and take top_builddir to
-# be the same folder. MD_SERVER_WRAPPER and MD_INTEROP_PYTHONS are honoured
+# be the same folder. MD_SERVER_WRAPPER and MD_TEST_PYTHONS are honoured
 # as the interop tests do.
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"

@@ -359,7 +359,7 @@ def main():
     if opts.managerd:
         opts.managerd = os.path.abspath(opts.managerd)
     if opts.python:
-        os.environ['MD_INTEROP_PYTHONS'] = ' '.join(opts.python)
+        os.environ['MD_TEST_PYTHONS'] = ' '.join(opts.python)
     interps = [i for i in mdtest.find_interpreters()
                if (3, 6) <= tuple(i.version[:2]) <= (3, 13) and has_test_suite(i)]
     if not interps:

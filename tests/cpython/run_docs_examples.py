@@ -132,28 +132,11 @@ def check_server_code(interp, name, md_env):
     return False, 'managerd did not refuse %r clearly: %s' % (typeid, show(got))
 
 
-class ShmRefServer(object):
-    """shm_refserver.py run by a given interpreter."""
-
-    def __init__(self, interp):
-        self.proc = subprocess.Popen(
-            [interp.path, os.path.join(HERE, 'shm_refserver.py'), binascii.hexlify(KEY).decode()],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        self.reader = mdtest._Reader(self.proc.stdout)
-        pat = re.compile(r'^shm_refserver: listening on (\S+)')
-        if not self.reader.wait_for(lambda ls: any(pat.match(l) for l in ls), 30 * SLOW):
-            self.stop()
-            raise TestFailure('%s shm_refserver.py did not start' % interp.name)
-        self.address = [pat.match(l).group(1) for l in self.reader.lines if pat.match(l)][0]
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+def ShmRefServer(interp):
+    """shm_refserver.py run by a given interpreter, started."""
+    cmd = [interp.path, os.path.join(HERE, 'shm_refserver.py'), binascii.hexlify(KEY).decode()]
+    return mdtest.procs.RefServer(cmd, failure=TestFailure,
+                                  what='%s shm_refserver.py' % interp.name).start(30 * SLOW)
 
 
 def run_python(interp, managerd, gaps, as_written):
@@ -208,7 +191,7 @@ def main():
     ap.add_argument('--python', action='append', default=[])
     opts = ap.parse_args()
     if opts.python:
-        os.environ['MD_INTEROP_PYTHONS'] = ' '.join(opts.python)
+        os.environ['MD_TEST_PYTHONS'] = ' '.join(opts.python)
     managerd = os.path.abspath(opts.managerd)
     gaps = load_expectations(os.path.join(HERE, 'known_gaps.txt'))
     interps = [i for i in mdtest.find_interpreters() if (3, 6) <= tuple(i.version[:2]) <= (3, 13)]

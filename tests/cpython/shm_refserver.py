@@ -4,7 +4,8 @@ the reference for the documentation's SharedMemoryManager examples.
     python3.X shm_refserver.py KEY-HEX
 
 Serves on 127.0.0.1 (port chosen by the kernel), prints
-'shm_refserver: listening on HOST:PORT' and serves until SIGTERM, when it
+'refserver: listening on HOST:PORT' (the line tests/lib/procs.py waits
+for) and serves until SIGTERM, when it
 unlinks the segments its clients registered, as managerd does.
 """
 import binascii
@@ -22,7 +23,7 @@ def main():
         server.shared_memory_context.unlink()   # what its shutdown request does
         sys.exit(0)
     signal.signal(signal.SIGTERM, on_term)
-    print('shm_refserver: listening on %s:%d' % tuple(server.address))
+    print('refserver: listening on %s:%d' % tuple(server.address))
     sys.stdout.flush()
     server.serve_forever()
 

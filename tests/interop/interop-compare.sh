@@ -4,7 +4,7 @@
 # server of the same interpreter.
 # Run by make check (top_srcdir, top_builddir and PYTHON come from there) or by hand:
 #   top_builddir=BUILD sh tests/interop/interop-compare.sh
-# Honours MD_SERVER_WRAPPER (e.g. valgrind ...) and MD_INTEROP_PYTHONS.
+# Honours MD_SERVER_WRAPPER (e.g. valgrind ...) and MD_TEST_PYTHONS.
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
 : "${PYTHON:=python3}"
