@@ -22,7 +22,9 @@
     X(types_iterables)    \
     X(xmlrpc)             \
     X(security)           \
-    X(log)
+    X(log)                \
+    X(address)            \
+    X(buf)
 #endif
 
 #define MD_UNIT_DECLARE(name) void md_test_register_##name(void);
