@@ -24,7 +24,8 @@
     X(security)           \
     X(log)                \
     X(address)            \
-    X(buf)
+    X(buf)                \
+    X(objtab)
 #endif
 
 #define MD_UNIT_DECLARE(name) void md_test_register_##name(void);
