@@ -247,7 +247,7 @@ def main():
     ap.add_argument('--jobs', type=int, default=2)
     opts = ap.parse_args()
     if opts.python:
-        os.environ['MD_INTEROP_PYTHONS'] = ' '.join(opts.python)
+        os.environ['MD_TEST_PYTHONS'] = ' '.join(opts.python)
     managerd = os.path.abspath(opts.managerd)
     interps = mdtest.find_interpreters()
     if not interps or not os.access(managerd, os.X_OK):
