@@ -844,7 +844,7 @@ static int save_value(enc *e, const md_val *v, uint32_t depth)
         return memoize(e, v);
     default: break;
     }
-    if (depth > MD_MAX_DEPTH)
+    if (depth > MD_MAX_DEPTH || md_stack_exhausted())
         return efail(e, MD_EDEPTH, "nesting depth exceeds %d", MD_MAX_DEPTH);
     switch (t) {
     case MD_T_TUPLE: {
