@@ -232,12 +232,19 @@ static int w_payload(enc *e, const uint8_t *hdr, size_t hlen, const void *data, 
  * Memo
  * ====================================================================== */
 
-/* Fibonacci hashing; the high half of the product is folded in because
- * aligned pointers have constant low bits. */
+/* A full 64-bit mix (murmur3's finaliser): the memo is linear-probed
+ * and masked by its low bits, and pointers handed out in steps of 32 by
+ * malloc made the former one-multiply hash pile into long runs (the memo
+ * lookup was 38% of encoding a 1M-item dict). */
 static inline size_t ptr_hash(const md_val *p)
 {
-    uint64_t h = (uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull;
-    return (size_t)(h ^ (h >> 32));
+    uint64_t h = (uint64_t)(uintptr_t)p;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return (size_t)h;
 }
 
 /* A value with a single reference is reachable only once, so it can never
@@ -961,6 +968,37 @@ static size_t items_len(const task *t)
     }
 }
 
+static void prefetch_one(const enc *e, const md_val *v)
+{
+    if (((uintptr_t)v & 1) || !v)
+        return;   /* a small int: written inline */
+    __builtin_prefetch(v);
+    __builtin_prefetch(&e->memo[ptr_hash(v) & (e->memo_cap - 1)]);
+}
+
+/* Touches ahead the objects of a batch and their memo slots. A big
+ * container's items and their memo slots are scattered over memory, and
+ * the batch's loop otherwise waits for each cache miss in turn (one
+ * lookup in a 1M-entry memo cost more than the rest of the item); issued
+ * together, the misses overlap. Reads only: the output is unchanged. */
+static void prefetch_batch(const enc *e, const task *t)
+{
+    if (!e->memo_used)
+        return;
+    size_t count = t->batch_end - t->pos;
+    if (t->mode == M_LIST) {
+        for (size_t i = t->pos; i < t->batch_end; i++)
+            prefetch_one(e, md_list_get(t->v, i));
+    } else if (t->mode == M_DICT) {
+        size_t iter = t->iter;
+        md_val *k, *val;
+        for (size_t i = 0; i < count && md_dict_next(t->v, &iter, &k, &val); i++) {
+            prefetch_one(e, k);
+            prefetch_one(e, val);
+        }
+    }
+}
+
 static int step_items(enc *e, size_t ti)
 {
     task *t = &e->tasks[ti];
@@ -980,6 +1018,7 @@ static int step_items(enc *e, size_t ti)
             t->batch_end = frozen ? n : t->pos + (left < BATCHSIZE ? left : BATCHSIZE);
             if (!t->flag && !frozen && w1(e, MARK) < 0)
                 return -1;
+            prefetch_batch(e, t);
         }
         while (t->pos < t->batch_end) {
             int rc;
