@@ -162,6 +162,12 @@ md_val *md_tuple_pack(size_t n, ...);
 
 /* ---- list -------------------------------------------------------------- */
 
+/* A 16-bit scratch stamp on a str or bytes, for the pickle encoder's
+ * memo (pickle_enc.c says how it is used); 0 on a new value, changed by
+ * nothing else. A value shared between threads must not be stamped. */
+uint16_t md_val_stamp(const md_val *v);
+void md_val_set_stamp(const md_val *v, uint16_t stamp);
+
 md_val *md_list_new(size_t capacity_hint);
 /* Makes room for n more items: 0, or -1 on ENOMEM (nothing changed). */
 int md_list_reserve(md_val *l, size_t n);
