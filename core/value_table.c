@@ -154,6 +154,11 @@ void md_list_clear(md_val *l)
 #define IX_EMPTY (-1)
 #define IX_DUMMY (-2)
 #define MIN_LOG2 3
+/* Bulk loops (rebuild, merge) know the hashes of the entries to come:
+ * they touch the index slot this many entries ahead, and the kept hash
+ * that slot points to half as far ahead, so that the cache misses of a
+ * big table overlap instead of following one another. */
+#define PREFETCH_AHEAD 16
 
 static size_t tbl_size(const md_table *t)
 {
@@ -244,10 +249,12 @@ void md_table__clear(md_table *t)
  * as in Python). */
 static void index_fill(md_table *t)
 {
-    size_t mask = tbl_size(t) - 1;
+    size_t mask = tbl_size(t) - 1, width = ix_width(t->log2size);
     const uint32_t *hashes = tbl_hashes(t);
-    memset(t->index, 0xff, tbl_size(t) * ix_width(t->log2size));
+    memset(t->index, 0xff, tbl_size(t) * width);
     for (size_t i = 0; i < t->nentries; i++) {
+        if (i + PREFETCH_AHEAD < t->nentries)
+            __builtin_prefetch((char *)t->index + (hashes[i + PREFETCH_AHEAD] & mask) * width, 1);
         uint32_t h = hashes[i], perturb = h;
         size_t slot = h & mask;
         while (ix_get(t, slot) != IX_EMPTY) {
@@ -471,14 +478,40 @@ int md_table__copy(md_table *dst, const md_table *src)
     return 0;
 }
 
+/* The prefetches of md_table__merge for the entry with hash h. */
+static void probe_prefetch(const md_table *t, uint32_t h, bool deep)
+{
+    size_t slot = h & (tbl_size(t) - 1);
+    if (!deep) {
+        __builtin_prefetch((const char *)t->index + slot * ix_width(t->log2size));
+        return;
+    }
+    int64_t ix = ix_get(t, slot);
+    if (ix >= 0)
+        __builtin_prefetch(&tbl_hashes(t)[ix]);
+}
+
 int md_table__merge(md_table *dst, const md_table *src, md_pyerr *e)
 {
+    if (dst->used == 0 && dst != src && dst->stride == src->stride) {
+        /* Into an empty table (dict(big)): a copy, no probing at all. */
+        md_table__clear(dst);
+        if (md_table__copy(dst, src) == 0)
+            return 0;
+        md_val__nomem(e);
+        return -1;
+    }
     if (md_table__reserve(dst, src->used) < 0) {
         md_val__nomem(e);
         return -1;
     }
+    const size_t ahead = PREFETCH_AHEAD, n = src->nentries;
     /* src may be dst: read its entries afresh on every step. */
-    for (size_t i = 0; i < src->nentries; i++) {
+    for (size_t i = 0; i < n; i++) {
+        if (i + ahead < n)
+            probe_prefetch(dst, tbl_hashes(src)[i + ahead], false);
+        if (i + ahead / 2 < n)
+            probe_prefetch(dst, tbl_hashes(src)[i + ahead / 2], true);
         md_val *key = tbl_key(src, i);
         if (!key)
             continue;

@@ -75,7 +75,8 @@ typedef struct task {
     size_t batch_end;       /* K_ITEMS: end of the current batch, 0 if none */
     uint32_t depth;
     uint8_t kind;
-    uint8_t mode;           /* items_mode, K_DONE opcode or ops_code */
+    uint8_t mode;           /* items_mode, K_DONE opcode or ops_code;
+                               K_TUPLE: counted in unmemoized */
     uint8_t flag;           /* K_TUPLE: MARK written; K_ITEMS: single item */
 } task;
 
@@ -936,11 +937,16 @@ static int save_value(enc *e, const md_val *v, uint32_t depth)
     switch (t) {
     case MD_T_TUPLE: {
         bool mark = md_tuple_len(v) > 3;
+        /* An exclusive tuple (the ('#RETURN', value) of every reply) can
+         * never be reached again through its own items, since that needs
+         * a second reference to it: its items stay exclusive too. */
+        bool counted = !exclusive(e, v);
         if (mark && w1(e, MARK) < 0)
             return -1;
-        if (push_task(e, (task){ .v = v, .depth = depth, .kind = K_TUPLE, .flag = mark }) < 0)
+        if (push_task(e, (task){ .v = v, .depth = depth, .kind = K_TUPLE, .flag = mark,
+                                 .mode = counted }) < 0)
             return -1;
-        e->unmemoized++; /* until TUPLE */
+        e->unmemoized += counted; /* until TUPLE */
         return 0;
     }
     case MD_T_LIST:
@@ -994,7 +1000,7 @@ static int step_tuple(enc *e, size_t ti)
     const md_val *v = t->v;
     bool mark = t->flag;
     e->ntasks--;
-    e->unmemoized--;
+    e->unmemoized -= t->mode;
     size_t idx = memo_lookup(e, v);
     if (idx != SIZE_MAX) {
         /* The tuple was reached again through its own items and is in the

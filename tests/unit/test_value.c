@@ -2024,6 +2024,25 @@ static void test_value_table_alloc_failure_sweep_over_copy_update_reserve(void)
         md_decref(d);
     }
     CU_ASSERT_TRUE(done);
+    /* Into an empty dict (dict(big)) update is a copy. */
+    done = false;
+    for (long n = 0; n < 20 && !done; n++) {
+        md_val *d = md_dict_new();
+        md_pyerr e;
+        md_alloc_fail_after(n);
+        int rc = md_dict_update(d, src, &e);
+        md_alloc_fail_after(-1);
+        if (rc < 0) {
+            CU_ASSERT_STRING_EQUAL(e.type, "MemoryError");
+            CU_ASSERT_EQUAL(md_dict_len(d), 0);
+        } else {
+            done = true;
+            CU_ASSERT_EQUAL(md_val_eq(d, src, &e), 1);
+            CU_ASSERT_EQUAL(dict_int(d, 2999), -2999);
+        }
+        md_decref(d);
+    }
+    CU_ASSERT_TRUE(done);
     /* An insert that must grow the table, failing at each allocation. */
     md_val *d = md_dict_new();
     for (int64_t i = 0; i < 3000; i++) {
