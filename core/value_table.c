@@ -285,8 +285,9 @@ static void compact(md_table *t)
 /* Rebuilds the index with room for at least `want` entries, at one third
  * load as CPython does, and makes the entries array hold at least `want`
  * (growing it by a quarter, not to the index's size, which is what keeps
- * a large dict near 16 bytes per entry). Nothing changes on failure. */
-static int table_rebuild(md_table *t, size_t want)
+ * a large dict near 20 bytes per entry; exactly `want` if `exact`).
+ * Nothing changes on failure. */
+static int table_rebuild_to(md_table *t, size_t want, bool exact)
 {
     uint8_t log2 = MIN_LOG2;
     while (((size_t)1 << log2) < 3 * want && log2 < 62)
@@ -294,7 +295,7 @@ static int table_rebuild(md_table *t, size_t want)
     size_t size = (size_t)1 << log2;
     if (usable(size) < want)
         return -1;
-    size_t ecap = want + want / 4 + 4;
+    size_t ecap = exact ? want : want + want / 4 + 4;
     if (ecap > usable(size))
         ecap = usable(size);
     if (ecap < t->ecap)
@@ -314,44 +315,52 @@ static int table_rebuild(md_table *t, size_t want)
     return 0;
 }
 
-/* Room for one more entry. */
-static int table_reserve(md_table *t)
+static int table_rebuild(md_table *t, size_t want)
 {
-    if (t->nentries < t->ecap && t->nentries < usable(tbl_size(t)))
+    return table_rebuild_to(t, want, false);
+}
+
+/* Room for n more entries; `exact`: no slack beyond them if the table
+ * must be rebuilt. When only the entries array is full, deleted entries
+ * are dropped if they are many, else the array grows by a quarter at
+ * least (so that batches of items do not realloc each time). */
+static int reserve_to(md_table *t, size_t n, bool exact)
+{
+    if (n > SIZE_MAX / 8 - t->nentries)
+        return -1;
+    size_t want = t->nentries + n, room = usable(tbl_size(t));
+    if (want <= t->ecap && want <= room)
         return 0;
-    size_t dead = t->nentries - t->used;
-    if (t->log2size && t->nentries < usable(tbl_size(t))) {
-        /* The entries array is full but the index is not. */
-        if (dead > t->nentries / 4) {
+    if (t->log2size && want <= room) {
+        if (t->nentries - t->used > t->nentries / 4 && t->used + n <= t->ecap) {
             compact(t);
             index_fill(t);
             return 0;
         }
         size_t ecap = t->ecap + t->ecap / 4 + 4;
-        if (ecap > usable(tbl_size(t)))
-            ecap = usable(tbl_size(t));
+        if (ecap < want)
+            ecap = want;
+        if (ecap > room)
+            ecap = room;
         return entries_resize(t, ecap);
     }
-    return table_rebuild(t, t->used + 1);
+    return table_rebuild_to(t, t->used + n, exact);
 }
 
+/* Room for one more entry. */
+static int table_reserve(md_table *t)
+{
+    return reserve_to(t, 1, false);
+}
+
+/* A table sized before its first items (a decoded dict) gets exactly
+ * that room: a million small dicts of one item each would otherwise
+ * carry four empty entries each. (Copies and single inserts keep the
+ * usual slack: where a changed key lands decides what a live iterator
+ * meets, and that must stay as in CPython.) */
 int md_table__reserve(md_table *t, size_t n)
 {
-    if (n > SIZE_MAX / 8 - t->nentries)
-        return -1;
-    size_t want = t->nentries + n;
-    if (want > usable(tbl_size(t)))
-        return table_rebuild(t, t->used + n);
-    if (want <= t->ecap)
-        return 0;
-    /* The index has room: only the entries grow, by a quarter at least
-     * so that batches of items do not realloc each time. */
-    size_t ecap = t->ecap + t->ecap / 4 + 4;
-    if (ecap < want)
-        ecap = want;
-    if (ecap > usable(tbl_size(t)))
-        ecap = usable(tbl_size(t));
-    return entries_resize(t, ecap);
+    return reserve_to(t, n, t->ecap == 0);
 }
 
 /* Identity, then cheap same-type checks, then Python's ==. */

@@ -1975,6 +1975,14 @@ static void test_value_table_reserve_then_inserts_allocate_nothing(void)
     CU_ASSERT_TRUE(ok);
     CU_ASSERT_EQUAL(md_dict_len(d), 5000);
     CU_ASSERT_EQUAL(md_list_len(l), 5000);
+    /* A dict sized before its first item (a decoded one) has no slack. */
+    md_val *small = md_dict_new();
+    CU_ASSERT_EQUAL(md_dict_reserve(small, 1), 0);
+    CU_ASSERT_EQUAL(table_in(small)->ecap, 1);
+    CU_ASSERT_EQUAL(md_dict_set(small, md_int_from_i64(1), md_none(), NULL), 0);
+    CU_ASSERT_EQUAL(md_dict_set(small, md_int_from_i64(2), md_none(), NULL), 0);
+    CU_ASSERT_TRUE(repr_is(small, "{1: None, 2: None}"));
+    md_decref(small);
     CU_ASSERT_EQUAL(md_dict_reserve(d, SIZE_MAX / 2), -1);
     CU_ASSERT_EQUAL(md_list_reserve(l, SIZE_MAX / 2), -1);
     CU_ASSERT_EQUAL(md_dict_len(d), 5000);
