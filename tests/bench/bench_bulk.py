@@ -37,6 +37,7 @@ from bench_server import SERVERS, Table, fmt     # noqa: E402,F401
 
 SIZES = (1000, 10000, 100000, 1000000, 10000000)
 CHUNK = 10000
+MAX_MESSAGE = 1 << 30   # and the floor's BENCH_MAX_FRAME
 
 
 def log(msg):
@@ -76,7 +77,9 @@ class Bulk(object):
 
     def start(self, name):
         if name == 'managerd':
-            return benchlib.start_managerd(self.args.managerd, self.authkey_text, self.tmp)
+            # 10M-item values are messages of more than the default 64 MiB.
+            return benchlib.start_managerd(self.args.managerd, self.authkey_text, self.tmp,
+                                           extra=('--max-message', str(MAX_MESSAGE)))
         if name == 'CPython':
             return benchlib.start_cpython(self.args.python, self.authkey_text, self.tmp)
         return benchlib.start_floor(self.floor, self.authkey_text, self.tmp)
