@@ -23,6 +23,13 @@
 #include "transports/auth.h"
 #include "transports/frame.h"
 
+/* mdc.h keeps the value layer's names out of the public ABI: an mdc_value
+ * is an md_val under an incomplete type of its own, converted only at the
+ * edges of this file. */
+static md_val *val(mdc_value *v) { return (md_val *)v; }
+static const md_val *cval(const mdc_value *v) { return (const md_val *)v; }
+static mdc_value *pub(md_val *v) { return (mdc_value *)v; }
+
 struct mdc_client {
     md_addr addr;
     md_auth_key *key;
@@ -290,7 +297,7 @@ static int send_value(mdc_client *c, int fd, const md_val *v)
     return rc;
 }
 
-static md_val *request(const char *ident, const char *method, mdc_value *args, mdc_value *kwargs)
+static md_val *request(const char *ident, const char *method, md_val *args, md_val *kwargs)
 {
     md_val *id = ident ? md_str_from_cstr(ident) : md_none();
     md_val *m = md_str_from_cstr(method);
@@ -337,7 +344,7 @@ static int recv_reply(mdc_client *c, int fd, md_val **payload)
 }
 
 /* A server method on a short connection. */
-static int server_method(mdc_client *c, const char *name, mdc_value *args, mdc_value *kwargs,
+static int server_method(mdc_client *c, const char *name, md_val *args, md_val *kwargs,
                          md_val **payload)
 {
     *payload = NULL;
@@ -394,7 +401,8 @@ int mdc_decref(mdc_client *c, const char *ident)
 int mdc_create(mdc_client *c, const char *typeid, mdc_value *args, mdc_value *kwargs,
                char *ident, size_t identlen)
 {
-    size_t n = args ? md_tuple_len(args) : 0;
+    md_val *targs = val(args);
+    size_t n = targs ? md_tuple_len(targs) : 0;
     md_val *full = md_tuple_new(n + 1);
     md_val *t = md_str_from_cstr(typeid);
     if (!full || !t) {
@@ -404,9 +412,9 @@ int mdc_create(mdc_client *c, const char *typeid, mdc_value *args, mdc_value *kw
     }
     md_tuple_set_steal(full, 0, t);
     for (size_t i = 0; i < n; i++)
-        md_tuple_set_steal(full, i + 1, md_incref(md_tuple_get(args, i)));
+        md_tuple_set_steal(full, i + 1, md_incref(md_tuple_get(targs, i)));
     md_val *p;
-    int rc = server_method(c, "create", full, kwargs, &p);
+    int rc = server_method(c, "create", full, val(kwargs), &p);
     md_decref(full);
     if (rc == MDC_RETURN) {
         md_val *id = md_typeof(p) == MD_T_TUPLE && md_tuple_len(p) == 2 ? md_tuple_get(p, 0) : NULL;
@@ -434,21 +442,27 @@ long mdc_number_of_objects(mdc_client *c)
 
 int mdc_debug_info(mdc_client *c, mdc_value **text)
 {
-    int rc = server_method(c, "debug_info", NULL, NULL, text);
+    md_val *p;
+    int rc = server_method(c, "debug_info", NULL, NULL, &p);
+    *text = NULL;
     if (rc != MDC_RETURN) {
-        md_decref(*text);
-        *text = NULL;
+        md_decref(p);
         return rc < 0 ? rc : fail(c, MDC_ERR_PROTOCOL, "debug_info() failed");
     }
+    *text = pub(p);
     return 0;
 }
 
 int mdc_server_call(mdc_client *c, const char *method, mdc_value *args, mdc_value *kwargs,
                     mdc_value **result)
 {
+    *result = NULL;
     if (!method)
         return fail(c, MDC_ERR_ARG, "no method name");
-    return server_method(c, method, args, kwargs, result);
+    md_val *p = NULL;
+    int rc = server_method(c, method, val(args), val(kwargs), &p);
+    *result = pub(p);
+    return rc;
 }
 
 int mdc_shutdown(mdc_client *c)
@@ -483,11 +497,13 @@ int mdc_call(mdc_client *c, const char *ident, const char *method, mdc_value *ar
         }
         c->long_fd = fd;
     }
-    md_val *req = request(ident, method, args, kwargs);
+    md_val *req = request(ident, method, val(args), val(kwargs));
     int rc = req ? send_value(c, c->long_fd, req) : fail(c, MDC_ERR_NOMEM, "out of memory");
     md_decref(req);
+    md_val *r = NULL;
     if (rc == 0)
-        rc = recv_reply(c, c->long_fd, result);
+        rc = recv_reply(c, c->long_fd, &r);
+    *result = pub(r);
     if (rc == MDC_ERR_IO || rc == MDC_ERR_PROTOCOL) {
         close(c->long_fd);
         c->long_fd = -1;
@@ -497,17 +513,17 @@ int mdc_call(mdc_client *c, const char *ident, const char *method, mdc_value *ar
 
 /* ---- values ---------------------------------------------------------------- */
 
-mdc_value *mdc_none(void) { return md_none(); }
-mdc_value *mdc_bool(bool b) { return md_bool(b); }
-mdc_value *mdc_int(int64_t i) { return md_int_from_i64(i); }
-mdc_value *mdc_float(double d) { return md_float_new(d); }
-mdc_value *mdc_str(const char *utf8) { return md_str_from_cstr(utf8); }
-mdc_value *mdc_str_n(const char *utf8, size_t n) { return md_str_new(utf8, n); }
-mdc_value *mdc_bytes(const void *data, size_t n) { return md_bytes_new(data, n); }
-mdc_value *mdc_list(void) { return md_list_new(0); }
-mdc_value *mdc_dict(void) { return md_dict_new(); }
-void mdc_value_free(mdc_value *v) { md_decref(v); }
-const char *mdc_type_name(const mdc_value *v) { return md_type_name(v); }
+mdc_value *mdc_none(void) { return pub(md_none()); }
+mdc_value *mdc_bool(bool b) { return pub(md_bool(b)); }
+mdc_value *mdc_int(int64_t i) { return pub(md_int_from_i64(i)); }
+mdc_value *mdc_float(double d) { return pub(md_float_new(d)); }
+mdc_value *mdc_str(const char *utf8) { return pub(md_str_from_cstr(utf8)); }
+mdc_value *mdc_str_n(const char *utf8, size_t n) { return pub(md_str_new(utf8, n)); }
+mdc_value *mdc_bytes(const void *data, size_t n) { return pub(md_bytes_new(data, n)); }
+mdc_value *mdc_list(void) { return pub(md_list_new(0)); }
+mdc_value *mdc_dict(void) { return pub(md_dict_new()); }
+void mdc_value_free(mdc_value *v) { md_decref(val(v)); }
+const char *mdc_type_name(const mdc_value *v) { return md_type_name(cval(v)); }
 
 mdc_value *mdc_tuple(size_t n, ...)
 {
@@ -515,47 +531,51 @@ mdc_value *mdc_tuple(size_t n, ...)
     va_list ap;
     va_start(ap, n);
     for (size_t i = 0; i < n; i++) {
-        md_val *item = va_arg(ap, md_val *);
+        md_val *item = val(va_arg(ap, mdc_value *));
         if (t)
             md_tuple_set_steal(t, i, md_incref(item));
     }
     va_end(ap);
-    return t;
+    return pub(t);
 }
 
 int mdc_list_append(mdc_value *list, mdc_value *item)
 {
-    return md_list_append(list, item);
+    return md_list_append(val(list), val(item));
 }
 
 int mdc_dict_set(mdc_value *dict, mdc_value *key, mdc_value *value)
 {
     md_pyerr e;
     md_pyerr_clear(&e);
-    return md_dict_set(dict, key, value, &e);
+    return md_dict_set(val(dict), val(key), val(value), &e);
 }
 
-int mdc_int_get(const mdc_value *v, int64_t *out)
+int mdc_int_get(const mdc_value *pv, int64_t *out)
 {
+    const md_val *v = cval(pv);
     md_vtype t = md_typeof(v);
     return (t == MD_T_INT || t == MD_T_BOOL) ? md_int_to_i64(v, out) : -1;
 }
 
-int mdc_float_get(const mdc_value *v, double *out)
+int mdc_float_get(const mdc_value *pv, double *out)
 {
+    const md_val *v = cval(pv);
     if (md_typeof(v) != MD_T_FLOAT)
         return -1;
     *out = md_float_get(v);
     return 0;
 }
 
-const char *mdc_str_get(const mdc_value *v)
+const char *mdc_str_get(const mdc_value *pv)
 {
+    const md_val *v = cval(pv);
     return md_typeof(v) == MD_T_STR ? md_str_data(v) : NULL;
 }
 
-const uint8_t *mdc_bytes_get(const mdc_value *v, size_t *len)
+const uint8_t *mdc_bytes_get(const mdc_value *pv, size_t *len)
 {
+    const md_val *v = cval(pv);
     md_vtype t = md_typeof(v);
     if (t != MD_T_BYTES && t != MD_T_BYTEARRAY)
         return NULL;
@@ -563,8 +583,9 @@ const uint8_t *mdc_bytes_get(const mdc_value *v, size_t *len)
     return md_bytes_data(v);
 }
 
-size_t mdc_len(const mdc_value *v)
+size_t mdc_len(const mdc_value *pv)
 {
+    const md_val *v = cval(pv);
     switch (md_typeof(v)) {
     case MD_T_TUPLE: return md_tuple_len(v);
     case MD_T_LIST: return md_list_len(v);
@@ -578,17 +599,19 @@ size_t mdc_len(const mdc_value *v)
     }
 }
 
-mdc_value *mdc_item(const mdc_value *v, size_t i)
+mdc_value *mdc_item(const mdc_value *pv, size_t i)
 {
+    const md_val *v = cval(pv);
     if (md_typeof(v) == MD_T_TUPLE && i < md_tuple_len(v))
-        return md_tuple_get(v, i);
+        return pub(md_tuple_get(v, i));
     if (md_typeof(v) == MD_T_LIST && i < md_list_len(v))
-        return md_list_get(v, i);
+        return pub(md_list_get(v, i));
     return NULL;
 }
 
-char *mdc_repr(const mdc_value *v)
+char *mdc_repr(const mdc_value *pv)
 {
+    const md_val *v = cval(pv);
     md_buf b = MD_BUF_INIT;
     md_pyerr e;
     md_pyerr_clear(&e);
@@ -608,18 +631,21 @@ char *mdc_repr(const mdc_value *v)
     return copy;
 }
 
-const char *mdc_exc_class(const mdc_value *exc)
+const char *mdc_exc_class(const mdc_value *pexc)
 {
+    const md_val *exc = cval(pexc);
     return md_typeof(exc) == MD_T_EXC ? md_global_name(md_exc_class(exc)) : NULL;
 }
 
-const char *mdc_exc_module(const mdc_value *exc)
+const char *mdc_exc_module(const mdc_value *pexc)
 {
+    const md_val *exc = cval(pexc);
     return md_typeof(exc) == MD_T_EXC ? md_global_module(md_exc_class(exc)) : NULL;
 }
 
-const char *mdc_token_ident(const mdc_value *v)
+const char *mdc_token_ident(const mdc_value *pv)
 {
+    const md_val *v = cval(pv);
     const md_val *token = v;
     if (md_typeof(v) == MD_T_TUPLE && md_tuple_len(v) == 2)
         token = md_tuple_get(v, 1);

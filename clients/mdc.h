@@ -30,7 +30,7 @@ extern "C" {
 #endif
 
 typedef struct mdc_client mdc_client;
-typedef struct md_val mdc_value;
+typedef struct mdc_value mdc_value;   /* opaque */
 
 /* Outcomes of mdc_call (non-negative) and errors (negative). */
 enum {

@@ -1,5 +1,9 @@
 /* alloc.c - allocator wrappers with a failure-injection hook for tests. */
 #include "core/alloc.h"
+#include "core/limits.h"
+
+#include <pthread.h>
+#include <stdint.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -69,4 +73,34 @@ void md_alloc_fail_after(long n)
 unsigned long md_alloc_failures(void)
 {
     return failures;
+}
+
+/* ---- stack ---------------------------------------------------------------- */
+
+/* The lowest address this thread's stack may reach before a walk stops:
+ * found once per thread from the thread's stack bounds (the main thread's
+ * follow RLIMIT_STACK). 0 while unknown; 1 when the bounds cannot be read,
+ * which leaves only the depth counters. */
+static MD_THREAD_LOCAL uintptr_t stack_floor;
+
+static uintptr_t find_stack_floor(void)
+{
+    pthread_attr_t attr;
+    void *low = NULL;
+    size_t size = 0;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+        return 1;
+    int rc = pthread_attr_getstack(&attr, &low, &size);
+    pthread_attr_destroy(&attr);
+    if (rc != 0 || size <= 2 * MD_STACK_RESERVE_BYTES)
+        return 1;
+    return (uintptr_t)low + MD_STACK_RESERVE_BYTES;
+}
+
+bool md_stack_exhausted(void)
+{
+    if (!stack_floor)
+        stack_floor = find_stack_floor();
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    return here < stack_floor;
 }

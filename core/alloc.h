@@ -8,6 +8,7 @@
 #ifndef MD_ALLOC_H
 #define MD_ALLOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* State of the value layer that must not be shared between the threads of
@@ -26,5 +27,13 @@ char *md_strndup(const char *s, size_t n);
 void md_alloc_fail_after(long n);
 /* Number of allocations refused by the hook so far. */
 unsigned long md_alloc_failures(void);
+
+/* The C stack, the other resource recursion spends: true when the
+ * calling thread has less than MD_STACK_RESERVE_BYTES of stack left.
+ * Every recursive walk checks it beside its depth counter, so a depth
+ * limit is safe whatever a frame costs (sanitizer builds have frames
+ * several times larger) and whatever stack a client program's thread
+ * has. */
+bool md_stack_exhausted(void);
 
 #endif /* MD_ALLOC_H */

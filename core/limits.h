@@ -24,6 +24,10 @@
  * pickled by a stock Python anyway, so 10000 costs no real program. */
 #define MD_MAX_DEPTH             10000
 
+/* Stack a recursive walk leaves free (core/alloc.c, md_stack_exhausted):
+ * room for the error path and libc below the deepest frame. */
+#define MD_STACK_RESERVE_BYTES   (256 * 1024)
+
 /* Pickle decoder: memo entries and value-stack size. Both grow with the
  * message, so they are bounded by the message size too; these caps stop
  * a small hostile message (PUT 4000000000) from allocating a huge table. */

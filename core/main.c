@@ -40,6 +40,7 @@ typedef struct options {
     size_t max_connections;
     const char *metrics;          /* --metrics spec, or NULL */
     const char *log_file;         /* --log-file, or NULL for stderr */
+    bool ignore_sigint;           /* as the server a manager's start() makes */
 } options;
 
 static void usage(FILE *f)
@@ -51,7 +52,7 @@ static void usage(FILE *f)
             "                [--log-format text|json] [--log-file FILE]\n"
             "                [--max-message BYTES] [--max-connections N]\n"
             "                [--metrics http://HOST:PORT[/PATH] | --metrics PORT | --metrics /PATH]\n"
-            "                [--help] [--version]\n"
+            "                [--ignore-sigint] [--help] [--version]\n"
             "\n"
             "ADDRESS: tcp://HOST:PORT, HOST:PORT ([V6]:PORT), unix:PATH, unix:@NAME,\n"
             "         http://HOST:PORT[/PATH], each optionally ?serializer=pickle|xmlrpclib|auto\n"
@@ -87,6 +88,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"metrics", required_argument, NULL, 'M'},
         {"log-format", required_argument, NULL, 'F'},
         {"log-file", required_argument, NULL, 'O'},
+        {"ignore-sigint", no_argument, NULL, 'I'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -132,6 +134,7 @@ static int parse_options(int argc, char **argv, options *o)
             md_log_set_format((md_log_format)f);
             break;
         }
+        case 'I': o->ignore_sigint = true; break;
         case 'h': usage(stdout); exit(0);
         case 'V': printf("managerd %s\n", PACKAGE_VERSION); exit(0);
         default: usage(stderr); return -1;
@@ -473,13 +476,24 @@ int main(int argc, char **argv)
     if (start_listeners(&a, &o, key) < 0 || start_metrics(&a, &o) < 0)
         goto out;
     struct event *sigterm = evsignal_new(a.base, SIGTERM, on_signal, &a);
-    struct event *sigint = evsignal_new(a.base, SIGINT, on_signal, &a);
+    /* A server that a program starts as its manager ignores SIGINT, as
+     * CPython's manager process does (bpo-36368): Ctrl-C in the terminal
+     * reaches the whole process group, and the program's clean-up after
+     * KeyboardInterrupt still needs its manager. */
+    struct event *sigint = NULL;
+    bool sig_ok = sigterm && evsignal_add(sigterm, NULL) == 0;
+    if (o.ignore_sigint)
+        sig_ok = sig_ok && signal(SIGINT, SIG_IGN) != SIG_ERR;
+    else {
+        sigint = evsignal_new(a.base, SIGINT, on_signal, &a);
+        sig_ok = sig_ok && sigint && evsignal_add(sigint, NULL) == 0;
+    }
     struct event *sighup = evsignal_new(a.base, SIGHUP, on_sighup, &a);
     if (!sighup || evsignal_add(sighup, NULL) < 0)
         md_log_warning("cannot handle SIGHUP: the log file will not be reopened");
     /* Without them SIGTERM would kill the server without its clean-up. */
-    if (!sigterm || !sigint || evsignal_add(sigterm, NULL) < 0 || evsignal_add(sigint, NULL) < 0)
-        fprintf(stderr, "managerd: cannot handle SIGTERM and SIGINT\n");
+    if (!sig_ok)
+        fprintf(stderr, "managerd: cannot set up SIGTERM and SIGINT\n");
     else if (event_base_dispatch(a.base) >= 0)
         status = 0;
     if (sigterm)

@@ -20,7 +20,7 @@
  *
  * Our own tokens are recognised by ident alone: idents never repeat
  * within a run, and a client may name the server by any address
- * (protocol.md §3.6, §7.10).
+ * (tests/docs/protocol.md §3.6, §7.10).
  */
 #include "core/server_impl.h"
 

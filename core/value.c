@@ -145,6 +145,19 @@ void *md_val__alloc_gc(md_vtype type, size_t size)
     return v;
 }
 
+/* The stamp lives in aux, which only opaque objects use otherwise. */
+uint16_t md_val_stamp(const md_val *v)
+{
+    return v->aux;
+}
+
+void md_val_set_stamp(const md_val *v, uint16_t stamp)
+{
+    MD_ASSERT(v->type == MD_T_STR || v->type == MD_T_BYTES);
+    if (!(v->flags & F_IMMORTAL))
+        ((md_val *)v)->aux = stamp;
+}
+
 size_t md_gc_tracked(void)
 {
     return gc_count;

@@ -162,7 +162,15 @@ md_val *md_tuple_pack(size_t n, ...);
 
 /* ---- list -------------------------------------------------------------- */
 
+/* A 16-bit scratch stamp on a str or bytes, for the pickle encoder's
+ * memo (pickle_enc.c says how it is used); 0 on a new value, changed by
+ * nothing else. A value shared between threads must not be stamped. */
+uint16_t md_val_stamp(const md_val *v);
+void md_val_set_stamp(const md_val *v, uint16_t stamp);
+
 md_val *md_list_new(size_t capacity_hint);
+/* Makes room for n more items: 0, or -1 on ENOMEM (nothing changed). */
+int md_list_reserve(md_val *l, size_t n);
 size_t md_list_len(const md_val *l);
 md_val *md_list_get(const md_val *l, size_t i);        /* borrowed */
 int md_list_append(md_val *l, md_val *item);            /* 0 / -1 ENOMEM */
@@ -176,6 +184,15 @@ void md_list_clear(md_val *l);
 
 md_val *md_dict_new(void);
 size_t md_dict_len(const md_val *d);
+/* A new dict with the items of d, in order (NULL on ENOMEM); no key is
+ * hashed or compared. */
+md_val *md_dict_copy(const md_val *d);
+/* d.update(src) for a dict src, using the hashes src kept: 0, or -1 with
+ * MemoryError (nothing changed) or an == error of colliding keys in e. */
+int md_dict_update(md_val *d, const md_val *src, md_pyerr *e);
+/* Makes room for n more items so that storing them allocates nothing:
+ * 0, or -1 on ENOMEM (nothing changed). */
+int md_dict_reserve(md_val *d, size_t n);
 /* 0 on success; -1 with TypeError("unhashable type: 'list'") or
  * MemoryError in e. */
 int md_dict_set(md_val *d, md_val *key, md_val *val, md_pyerr *e);

@@ -72,8 +72,9 @@ typedef struct {
  * and set/frozenset (stride 1: key), like CPython's compact dict: an
  * index of small integers into a dense entries array. Deleted entries
  * keep their place (key NULL) until the next rebuild, which keeps order.
- * Hashes are not stored: they are recomputed on rebuild, which keeps an
- * entry at 16 bytes (str and int hashes are cheap). */
+ * The low 32 bits of each key's hash are kept in the same block, after
+ * the ecap entries (value_table.c says why 32): a dict entry costs 20
+ * bytes. */
 typedef struct md_table {
     size_t used;      /* live entries                                 */
     size_t nentries;  /* entries in use, deleted ones included        */
@@ -118,6 +119,15 @@ long md_table__find(const md_table *t, md_val *key, size_t *slot, md_pyerr *e);
  * *added says which. -1 on error (nothing taken). */
 long md_table__insert(md_table *t, md_val *key, md_val *val, bool *added,
                       md_pyerr *e);
+/* Room for n more entries without allocating: 0 or -1 (ENOMEM, nothing
+ * changed). */
+int md_table__reserve(md_table *t, size_t n);
+/* Initialises dst as a copy of src (references taken, kept hashes
+ * reused): 0, or -1 on ENOMEM with dst empty. */
+int md_table__copy(md_table *dst, const md_table *src);
+/* Inserts src's entries into dst (same stride; a dict's values replace
+ * dst's), with src's kept hashes. -1 with e set on error. */
+int md_table__merge(md_table *dst, const md_table *src, md_pyerr *e);
 /* Removes entry ix, found at index slot `slot` by md_table__find. */
 void md_table__remove_at(md_table *t, size_t ix, size_t slot);
 /* The depth at which md_table__find/insert hash and compare keys: 0,

@@ -244,7 +244,7 @@ static int opaque_eq(const md_val *a, const md_val *b, md_pyerr *e, int depth)
  * resets both budgets: its lookups hash too). */
 static int eq_budget(int depth, md_pyerr *e)
 {
-    if (depth >= MD_MAX_DEPTH)
+    if (depth >= MD_MAX_DEPTH || md_stack_exhausted())
         return md_val__too_deep(e, " in comparison");
     if (depth == 0)
         eq_work = hash_work = 0;
@@ -262,7 +262,7 @@ int md_val__eq(const md_val *a, const md_val *b, md_pyerr *e, int depth)
         return num_eq(a, b);
     if ((!IS_SMALL(a) && a->type == MD_T_OPAQUE) || (!IS_SMALL(b) && b->type == MD_T_OPAQUE)) {
         /* Before the identity shortcut: Decimal('NaN') != itself. */
-        if (depth >= MD_MAX_DEPTH)
+        if (depth >= MD_MAX_DEPTH || md_stack_exhausted())
             return md_val__too_deep(e, " in comparison");
         int r = md_std__eq(a, b, e, depth);
         if (r != MD_STD_PASS)
@@ -565,7 +565,7 @@ int md_val__struct_hash(const md_val *v, int64_t *out, md_pyerr *e, int depth)
 {
     if (IS_SMALL(v))
         return md_val__hash(v, out, e, depth);
-    if (depth >= MD_MAX_DEPTH)
+    if (depth >= MD_MAX_DEPTH || md_stack_exhausted())
         return md_val__too_deep(e, " while calling a Python object");
     switch ((md_vtype)v->type) {
     case MD_T_LIST: {
@@ -609,7 +609,7 @@ int md_val__struct_hash(const md_val *v, int64_t *out, md_pyerr *e, int depth)
 
 static int hash_container(const md_val *a, int64_t *out, md_pyerr *e, int depth)
 {
-    if (depth >= MD_MAX_DEPTH)
+    if (depth >= MD_MAX_DEPTH || md_stack_exhausted())
         return md_val__too_deep(e, " while calling a Python object");
     if (++hash_work > MD_MAX_VALUE_WORK) {
         md_pyerr_set(e, "RecursionError", "value too complex to hash (over %d containers)",
@@ -774,7 +774,7 @@ static int set_order(const md_val *a, const md_val *b, int op, md_pyerr *e)
 static int order(const md_val *a, const md_val *b, int op, md_pyerr *e, int depth)
 {
     if ((!IS_SMALL(a) && a->type == MD_T_OPAQUE) || (!IS_SMALL(b) && b->type == MD_T_OPAQUE)) {
-        if (depth >= MD_MAX_DEPTH)
+        if (depth >= MD_MAX_DEPTH || md_stack_exhausted())
             return md_val__too_deep(e, " in comparison");
         int r = md_std__order(a, b, op, e, depth);
         return r != MD_STD_PASS ? r : md_val__not_supported(a, b, op, e);
@@ -805,7 +805,7 @@ static int order(const md_val *a, const md_val *b, int op, md_pyerr *e, int dept
     bool seq = a->type == b->type && (a->type == MD_T_TUPLE || a->type == MD_T_LIST);
     if (!seq && !(is_set(a) && is_set(b)))
         return md_val__not_supported(a, b, op, e);
-    if (depth >= MD_MAX_DEPTH)
+    if (depth >= MD_MAX_DEPTH || md_stack_exhausted())
         return md_val__too_deep(e, " in comparison");
     if (!seq)
         return set_order(a, b, op, e);
@@ -1084,7 +1084,7 @@ static md_val *copy(md_val *v, memo *m, md_pyerr *e, int depth)
     md_val *done = memo_get(m, v);
     if (done)
         return md_incref(done);
-    if (depth >= MD_MAX_DEPTH) {
+    if (depth >= MD_MAX_DEPTH || md_stack_exhausted()) {
         md_val__too_deep(e, " while copying");
         return NULL;
     }

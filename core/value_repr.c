@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/limits.h"
 #include "core/value.h"
 #include "core/value_impl.h"
@@ -427,7 +428,7 @@ static int repr_container(const md_val *v, md_buf *out, md_pyerr *e, int depth)
     md_val *mv = (md_val *)v;   /* only the cycle marker changes */
     if (v->flags & F_VISITING)
         return md_buf_puts(out, recursive_repr(v));
-    if (depth >= MD_MAX_DEPTH)
+    if (depth >= MD_MAX_DEPTH || md_stack_exhausted())
         return md_val__too_deep(e, " while getting the repr of an object");
     /* () is immortal, holds nothing and is shared by every thread of a
      * client program: it needs no marker, and must not be written. */

@@ -1,6 +1,15 @@
 /* value_table.c - the mutable containers: list, and the insertion-ordered
  * hash table behind dict, set and frozenset (CPython's compact dict
  * layout: a small-integer index over a dense array of entries).
+ *
+ * Each entry keeps 32 bits of its key's hash, as CPython's dict keeps the
+ * whole hash: a probe compares hashes before it touches a key (most
+ * slots are rejected without a cache miss on the key object), and a
+ * rebuild places entries by their kept hash without hashing any key
+ * again. Equal keys have equal hashes in Python, so rejecting on a hash
+ * mismatch is exact. The probe sequence starts from those 32 bits only,
+ * which spreads keys as well as the full hash for any index below 2^32
+ * slots (beyond, still correct, just less spread).
  */
 #include <string.h>
 
@@ -43,20 +52,34 @@ md_val *md_list_get(const md_val *l, size_t i)
     return lp->items[i];
 }
 
-/* Room for one more item (CPython's over-allocation: about 1/8). */
-static int list_grow(md_listobj *l)
+
+int md_list_reserve(md_val *l, size_t n)
 {
-    if (l->len < l->cap)
+    md_listobj *lp = (md_listobj *)l;
+    if (n > SIZE_MAX / sizeof(md_val *) - lp->len)
+        return -1;
+    size_t want = lp->len + n;
+    if (want <= lp->cap)
         return 0;
-    size_t cap = l->len + (l->len >> 3) + (l->len < 9 ? 3 : 6);
+    /* At least CPython's over-allocation (about 1/8), so that appends
+     * and batches do not realloc each time. */
+    size_t cap = lp->len + (lp->len >> 3) + (lp->len < 9 ? 3 : 6);
+    if (cap < want)
+        cap = want;
     if (cap > SIZE_MAX / sizeof(md_val *))
         return -1;
-    md_val **items = md_realloc(l->items, cap * sizeof(md_val *));
+    md_val **items = md_realloc(lp->items, cap * sizeof(md_val *));
     if (!items)
         return -1;
-    l->items = items;
-    l->cap = cap;
+    lp->items = items;
+    lp->cap = cap;
     return 0;
+}
+
+/* Room for one more item. */
+static int list_grow(md_listobj *l)
+{
+    return md_list_reserve(&l->h, 1);
 }
 
 int md_list_append(md_val *l, md_val *item)
@@ -131,6 +154,11 @@ void md_list_clear(md_val *l)
 #define IX_EMPTY (-1)
 #define IX_DUMMY (-2)
 #define MIN_LOG2 3
+/* Bulk loops (rebuild, merge) know the hashes of the entries to come:
+ * they touch the index slot this many entries ahead, and the kept hash
+ * that slot points to half as far ahead, so that the cache misses of a
+ * big table overlap instead of following one another. */
+#define PREFETCH_AHEAD 16
 
 static size_t tbl_size(const md_table *t)
 {
@@ -173,6 +201,31 @@ static void ix_set(md_table *t, size_t slot, int64_t ix)
     }
 }
 
+/* The kept hashes live in the entries block, after ecap entries: one
+ * allocation per table, and 4 bytes more per entry, not 8. */
+static uint32_t *tbl_hashes(const md_table *t)
+{
+    return (uint32_t *)(t->entries + t->ecap * t->stride);
+}
+
+/* Resizes the entries block to ecap entries (>= nentries), moving the
+ * kept hashes to their new place. Nothing changes on failure. */
+static int entries_resize(md_table *t, size_t ecap)
+{
+    size_t per = t->stride * sizeof(md_val *) + sizeof(uint32_t);
+    if (ecap > SIZE_MAX / per)
+        return -1;
+    md_val **ent = md_realloc(t->entries, ecap * per);
+    if (!ent)
+        return -1;
+    if (t->nentries)
+        memmove(ent + ecap * t->stride, ent + t->ecap * t->stride,
+                t->nentries * sizeof(uint32_t));
+    t->entries = ent;
+    t->ecap = ecap;
+    return 0;
+}
+
 void md_table__init(md_table *t, uint8_t stride)
 {
     memset(t, 0, sizeof *t);
@@ -190,27 +243,19 @@ void md_table__clear(md_table *t)
     md_free(entries);
 }
 
-/* The hash of a stored key. It hashed when it went in; it can only fail
- * now if the key changed since (an opaque object whose state a decoder
- * set after using it as a key), and then, as in Python, the entry just
- * stops being found by lookups. */
-static uint64_t key_hash(md_val *key)
-{
-    int64_t h;
-    md_pyerr e;
-    if (md_val__hash(key, &h, &e, 0) < 0)
-        return 0;
-    return (uint64_t)h;
-}
-
 /* Fills a fresh index of 1 << log2size slots from the (compacted)
- * entries. */
+ * entries and their kept hashes: no key is hashed again (a key whose
+ * state changed since it went in keeps the place its old hash gave it,
+ * as in Python). */
 static void index_fill(md_table *t)
 {
-    size_t mask = tbl_size(t) - 1;
-    memset(t->index, 0xff, tbl_size(t) * ix_width(t->log2size));
+    size_t mask = tbl_size(t) - 1, width = ix_width(t->log2size);
+    const uint32_t *hashes = tbl_hashes(t);
+    memset(t->index, 0xff, tbl_size(t) * width);
     for (size_t i = 0; i < t->nentries; i++) {
-        uint64_t h = key_hash(tbl_key(t, i)), perturb = h;
+        if (i + PREFETCH_AHEAD < t->nentries)
+            __builtin_prefetch((char *)t->index + (hashes[i + PREFETCH_AHEAD] & mask) * width, 1);
+        uint32_t h = hashes[i], perturb = h;
         size_t slot = h & mask;
         while (ix_get(t, slot) != IX_EMPTY) {
             perturb >>= 5;
@@ -224,11 +269,14 @@ static void index_fill(md_table *t)
 static void compact(md_table *t)
 {
     size_t j = 0, s = t->stride;
+    uint32_t *hashes = tbl_hashes(t);
     for (size_t i = 0; i < t->nentries; i++) {
         if (!tbl_key(t, i))
             continue;
-        if (i != j)
+        if (i != j) {
             memmove(&t->entries[j * s], &t->entries[i * s], s * sizeof(md_val *));
+            hashes[j] = hashes[i];
+        }
         j++;
     }
     t->nentries = j;
@@ -237,8 +285,9 @@ static void compact(md_table *t)
 /* Rebuilds the index with room for at least `want` entries, at one third
  * load as CPython does, and makes the entries array hold at least `want`
  * (growing it by a quarter, not to the index's size, which is what keeps
- * a large dict near 16 bytes per entry). Nothing changes on failure. */
-static int table_rebuild(md_table *t, size_t want)
+ * a large dict near 20 bytes per entry; exactly `want` if `exact`).
+ * Nothing changes on failure. */
+static int table_rebuild_to(md_table *t, size_t want, bool exact)
 {
     uint8_t log2 = MIN_LOG2;
     while (((size_t)1 << log2) < 3 * want && log2 < 62)
@@ -246,7 +295,7 @@ static int table_rebuild(md_table *t, size_t want)
     size_t size = (size_t)1 << log2;
     if (usable(size) < want)
         return -1;
-    size_t ecap = want + want / 4 + 4;
+    size_t ecap = exact ? want : want + want / 4 + 4;
     if (ecap > usable(size))
         ecap = usable(size);
     if (ecap < t->ecap)
@@ -254,14 +303,9 @@ static int table_rebuild(md_table *t, size_t want)
     void *index = md_malloc(size * ix_width(log2));
     if (!index)
         return -1;
-    if (ecap > t->ecap) {
-        md_val **entries = md_realloc(t->entries, ecap * t->stride * sizeof(md_val *));
-        if (!entries) {
-            md_free(index);
-            return -1;
-        }
-        t->entries = entries;
-        t->ecap = ecap;
+    if (ecap > t->ecap && entries_resize(t, ecap) < 0) {
+        md_free(index);
+        return -1;
     }
     compact(t);
     md_free(t->index);
@@ -271,30 +315,52 @@ static int table_rebuild(md_table *t, size_t want)
     return 0;
 }
 
-/* Room for one more entry. */
-static int table_reserve(md_table *t)
+static int table_rebuild(md_table *t, size_t want)
 {
-    if (t->nentries < t->ecap && t->nentries < usable(tbl_size(t)))
+    return table_rebuild_to(t, want, false);
+}
+
+/* Room for n more entries; `exact`: no slack beyond them if the table
+ * must be rebuilt. When only the entries array is full, deleted entries
+ * are dropped if they are many, else the array grows by a quarter at
+ * least (so that batches of items do not realloc each time). */
+static int reserve_to(md_table *t, size_t n, bool exact)
+{
+    if (n > SIZE_MAX / 8 - t->nentries)
+        return -1;
+    size_t want = t->nentries + n, room = usable(tbl_size(t));
+    if (want <= t->ecap && want <= room)
         return 0;
-    size_t dead = t->nentries - t->used;
-    if (t->log2size && t->nentries < usable(tbl_size(t))) {
-        /* The entries array is full but the index is not. */
-        if (dead > t->nentries / 4) {
+    if (t->log2size && want <= room) {
+        if (t->nentries - t->used > t->nentries / 4 && t->used + n <= t->ecap) {
             compact(t);
             index_fill(t);
             return 0;
         }
         size_t ecap = t->ecap + t->ecap / 4 + 4;
-        if (ecap > usable(tbl_size(t)))
-            ecap = usable(tbl_size(t));
-        md_val **entries = md_realloc(t->entries, ecap * t->stride * sizeof(md_val *));
-        if (!entries)
-            return -1;
-        t->entries = entries;
-        t->ecap = ecap;
-        return 0;
+        if (ecap < want)
+            ecap = want;
+        if (ecap > room)
+            ecap = room;
+        return entries_resize(t, ecap);
     }
-    return table_rebuild(t, t->used + 1);
+    return table_rebuild_to(t, t->used + n, exact);
+}
+
+/* Room for one more entry. */
+static int table_reserve(md_table *t)
+{
+    return reserve_to(t, 1, false);
+}
+
+/* A table sized before its first items (a decoded dict) gets exactly
+ * that room: a million small dicts of one item each would otherwise
+ * carry four empty entries each. (Copies and single inserts keep the
+ * usual slack: where a changed key lands decides what a live iterator
+ * meets, and that must stay as in CPython.) */
+int md_table__reserve(md_table *t, size_t n)
+{
+    return reserve_to(t, n, t->ecap == 0);
 }
 
 /* Identity, then cheap same-type checks, then Python's ==. */
@@ -313,10 +379,10 @@ static int keys_equal(md_val *a, md_val *b, md_pyerr *e)
     return md_val__eq(a, b, e, md_val__lookup_depth);
 }
 
-/* Probes for key: returns its entry index and in *slot the index slot
- * that holds it, or -1 and in *slot the first empty slot met. -2 on
- * error. */
-static long table_probe(const md_table *t, md_val *key, uint64_t h,
+/* Probes for key, whose hash's low 32 bits are h: returns its entry
+ * index and in *slot the index slot that holds it, or -1 and in *slot
+ * the first empty slot met. -2 on error. */
+static long table_probe(const md_table *t, md_val *key, uint32_t h,
                         size_t *slot_out, md_pyerr *e)
 {
     if (!t->log2size) {
@@ -324,13 +390,14 @@ static long table_probe(const md_table *t, md_val *key, uint64_t h,
         return -1;
     }
     size_t mask = tbl_size(t) - 1, slot = h & mask;
-    uint64_t perturb = h;
+    uint32_t perturb = h;
+    const uint32_t *hashes = tbl_hashes(t);
     for (;;) {
         int64_t ix = ix_get(t, slot);
         *slot_out = slot;
         if (ix == IX_EMPTY)
             return -1;
-        if (ix >= 0) {
+        if (ix >= 0 && hashes[ix] == h) {
             int eq = keys_equal(tbl_key(t, (size_t)ix), key, e);
             if (eq < 0)
                 return -2;
@@ -352,18 +419,16 @@ long md_table__find(const md_table *t, md_val *key, size_t *slot, md_pyerr *e)
         return -2;
     if (t->used == 0)
         return -1;
-    return table_probe(t, key, (uint64_t)h, slot ? slot : &scratch, e);
+    return table_probe(t, key, (uint32_t)h, slot ? slot : &scratch, e);
 }
 
-long md_table__insert(md_table *t, md_val *key, md_val *val, bool *added,
-                      md_pyerr *e)
+/* md_table__insert for a key whose hash is known (h: its low 32 bits). */
+static long insert_hashed(md_table *t, md_val *key, md_val *val, uint32_t h,
+                          bool *added, md_pyerr *e)
 {
-    int64_t h;
     *added = false;
-    if (md_val__hash(key, &h, e, md_val__lookup_depth) < 0)
-        return -1;
     size_t slot;
-    long ix = table_probe(t, key, (uint64_t)h, &slot, e);
+    long ix = table_probe(t, key, h, &slot, e);
     if (ix == -2)
         return -1;
     if (ix >= 0)
@@ -373,7 +438,7 @@ long md_table__insert(md_table *t, md_val *key, md_val *val, bool *added,
             md_val__nomem(e);
             return -1;
         }
-        ix = table_probe(t, key, (uint64_t)h, &slot, e);
+        ix = table_probe(t, key, h, &slot, e);
         if (ix != -1)
             return ix == -2 ? -1 : ix;   /* cannot happen: kept safe */
     }
@@ -382,10 +447,96 @@ long md_table__insert(md_table *t, md_val *key, md_val *val, bool *added,
     ent[0] = md_incref(key);
     if (t->stride == 2)
         ent[1] = md_incref(val);
+    tbl_hashes(t)[ix] = h;
     ix_set(t, slot, ix);
     t->used++;
     *added = true;
     return ix;
+}
+
+long md_table__insert(md_table *t, md_val *key, md_val *val, bool *added,
+                      md_pyerr *e)
+{
+    int64_t h;
+    *added = false;
+    if (md_val__hash(key, &h, e, md_val__lookup_depth) < 0)
+        return -1;
+    return insert_hashed(t, key, val, (uint32_t)h, added, e);
+}
+
+int md_table__copy(md_table *dst, const md_table *src)
+{
+    md_table__init(dst, src->stride);
+    if (src->used == 0)
+        return 0;
+    if (table_rebuild(dst, src->used) < 0)
+        return -1;
+    const uint32_t *from = tbl_hashes(src);
+    uint32_t *to = tbl_hashes(dst);
+    size_t s = src->stride;
+    for (size_t i = 0; i < src->nentries; i++) {
+        md_val *const *ent = &src->entries[i * s];
+        if (!ent[0])
+            continue;
+        for (size_t j = 0; j < s; j++)
+            dst->entries[dst->nentries * s + j] = md_incref(ent[j]);
+        to[dst->nentries++] = from[i];
+    }
+    dst->used = dst->nentries;
+    index_fill(dst);
+    return 0;
+}
+
+/* The prefetches of md_table__merge for the entry with hash h. */
+static void probe_prefetch(const md_table *t, uint32_t h, bool deep)
+{
+    size_t slot = h & (tbl_size(t) - 1);
+    if (!deep) {
+        __builtin_prefetch((const char *)t->index + slot * ix_width(t->log2size));
+        return;
+    }
+    int64_t ix = ix_get(t, slot);
+    if (ix >= 0)
+        __builtin_prefetch(&tbl_hashes(t)[ix]);
+}
+
+int md_table__merge(md_table *dst, const md_table *src, md_pyerr *e)
+{
+    if (dst->used == 0 && dst != src && dst->stride == src->stride) {
+        /* Into an empty table (dict(big)): a copy, no probing at all. */
+        md_table__clear(dst);
+        if (md_table__copy(dst, src) == 0)
+            return 0;
+        md_val__nomem(e);
+        return -1;
+    }
+    if (md_table__reserve(dst, src->used) < 0) {
+        md_val__nomem(e);
+        return -1;
+    }
+    const size_t ahead = PREFETCH_AHEAD, n = src->nentries;
+    /* src may be dst: read its entries afresh on every step. */
+    for (size_t i = 0; i < n; i++) {
+        if (i + ahead < n)
+            probe_prefetch(dst, tbl_hashes(src)[i + ahead], false);
+        if (i + ahead / 2 < n)
+            probe_prefetch(dst, tbl_hashes(src)[i + ahead / 2], true);
+        md_val *key = tbl_key(src, i);
+        if (!key)
+            continue;
+        md_val *val = src->stride == 2 ? src->entries[i * 2 + 1] : NULL;
+        bool added;
+        long ix = insert_hashed(dst, key, val, tbl_hashes(src)[i], &added, e);
+        if (ix < 0)
+            return -1;
+        if (!added && dst->stride == 2) {
+            md_val **slot = &dst->entries[(size_t)ix * 2 + 1];
+            md_val *old = *slot;
+            *slot = md_incref(val);
+            md_decref(old);
+        }
+    }
+    return 0;
 }
 
 void md_table__remove_at(md_table *t, size_t ix, size_t slot)
@@ -427,6 +578,28 @@ md_val *md_dict_new(void)
 size_t md_dict_len(const md_val *d)
 {
     return table_of(d)->used;
+}
+
+md_val *md_dict_copy(const md_val *d)
+{
+    md_tableobj *out = md_val__alloc_gc(MD_T_DICT, sizeof *out);
+    if (!out)
+        return NULL;
+    if (md_table__copy(&out->t, table_of(d)) < 0) {
+        md_decref(&out->h);
+        return NULL;
+    }
+    return &out->h;
+}
+
+int md_dict_update(md_val *d, const md_val *src, md_pyerr *e)
+{
+    return md_table__merge(table_of(d), table_of(src), e);
+}
+
+int md_dict_reserve(md_val *d, size_t n)
+{
+    return md_table__reserve(table_of(d), n);
 }
 
 int md_dict_set(md_val *d, md_val *key, md_val *val, md_pyerr *e)

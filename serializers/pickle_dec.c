@@ -834,7 +834,10 @@ static int append_items(dec *d, size_t from, int op)
         drop_to(d, from);
         return 0;
     }
-    /* The list takes the stack's references: no incref/decref per item. */
+    /* Sized from the batch, then the list takes the stack's references:
+     * no incref/decref and no realloc per item. */
+    if (md_list_reserve(target->v, d->sp - from) < 0)
+        return nomem(d);
     for (size_t i = from; i < d->sp; i++) {
         if (md_list_append_steal(target->v, d->stack[i].v) < 0) {
             for (size_t j = i + 1; j < d->sp; j++)
@@ -873,6 +876,9 @@ static int set_items(dec *d, size_t from, int op)
     md_vtype t = md_typeof(target->v);
     if (t != MD_T_DICT && t != MD_T_OPAQUE)
         return fail(d, MD_EPROTO, "%s on a %s", op_name(op), md_type_name(target->v));
+    /* Sized from the batch: no rebuild in the middle of it. */
+    if (t == MD_T_DICT && md_dict_reserve(target->v, (d->sp - from) / 2) < 0)
+        return nomem(d);
     for (size_t i = from; i < d->sp; i += 2) {
         md_val *k = d->stack[i].v, *v = d->stack[i + 1].v;
         if (t == MD_T_DICT) {
@@ -917,8 +923,10 @@ static int load_dict(dec *d)
     if ((d->sp - base) % 2)
         return fail(d, MD_EPROTO, "DICT with an odd number of items");
     md_val *dict = md_dict_new();
-    if (!dict)
+    if (!dict || md_dict_reserve(dict, (d->sp - base) / 2) < 0) {
+        md_decref(dict);
         return nomem(d);
+    }
     size_t depth = max_depth_of(d->stack + base, d->sp - base) + 1;
     for (size_t i = base; i < d->sp; i += 2) {
         md_pyerr e;

@@ -527,7 +527,7 @@ static int enter(xenc *e, const md_val *v)
         if (e->path[i] == v)
             return efail(e, MD_EUNSUPPORTED, "cannot marshal recursive %s",
                          md_typeof(v) == MD_T_DICT ? "dictionaries" : "sequences");
-    if (e->npath == sizeof e->path / sizeof e->path[0] || ++e->depth > MD_MAX_DEPTH)
+    if (e->npath == sizeof e->path / sizeof e->path[0] || ++e->depth > MD_MAX_DEPTH || md_stack_exhausted())
         return efail(e, MD_EDEPTH, "values nested too deeply for XML-RPC");
     e->path[e->npath++] = v;
     return 0;

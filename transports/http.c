@@ -357,7 +357,7 @@ static void adopt_cb(evutil_socket_t fd, short what, void *arg)
             if (p)
                 p->counted = h->opts.conns != NULL;
             else {
-                if (slot)
+                if (slot && h->opts.conns)
                     md_listen_conn_release(h->opts.conns);
                 md_log_rated(&rate_refused, MD_LOG_INFO, "http connection refused");
                 evhttp_connection_free(conn);

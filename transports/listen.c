@@ -782,6 +782,11 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
         md_buf_reset(&c->in);
     } else if (!c->dead) {
         conn_process(c);
+        /* A frame whose header came without its payload: Python writes
+         * the header of a message over 16 KiB apart, and its Nagle holds
+         * the payload until we acknowledge the header (a 40 ms stall). */
+        if (!c->dead && c->in_off < c->in.len && !head_complete(c))
+            quickack(c);
     }
     c->in_cb = false;
     if (c->dead)

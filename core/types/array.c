@@ -273,6 +273,10 @@ static const md_cu_typecode *typecode_arg(md_call *c, const md_val *v)
         return NULL;
     }
     const md_cu_typecode *t = md_str_nbytes(v) == 1 ? md_cu_typecode_of(md_str_data(v)[0]) : NULL;
+    /* 'c' is Python 2's character array; Python 3 has none (its client
+     * could not read such an array back). */
+    if (t && t->code == 'c' && c->protocol != 2)
+        t = NULL;
     if (!t)
         md_raise(c, "builtins", "ValueError",
                  "bad typecode (must be b, B, u, h, H, i, I, l, L, q, Q, f or d)");

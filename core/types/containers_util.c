@@ -328,17 +328,7 @@ md_val *md_cu_list_copy(const md_val *l)
 
 md_val *md_cu_dict_copy(const md_val *d)
 {
-    md_val *out = md_dict_new();
-    md_pyerr e;
-    md_pyerr_clear(&e);
-    size_t pos = 0;
-    md_val *k, *v;
-    while (out && md_dict_next(d, &pos, &k, &v))
-        if (md_dict_set(out, k, v, &e) < 0) {
-            md_decref(out);
-            out = NULL;
-        }
-    return out;
+    return md_dict_copy(d);
 }
 
 int md_cu_raise_key(md_call *call, md_val *key)

@@ -119,6 +119,13 @@ static int do_update(md_call *call, md_val *d, const char *fname)
                         fname, nargs);
     md_pyerr e;
     md_pyerr_clear(&e);
+    if (nargs == 1 && md_typeof(md_tuple_get(args, 0)) == MD_T_DICT && !call->varkw) {
+        /* The common d.update(chunk): a dict's keys are known hashable
+         * and keep their hashes, so no pair list is needed. */
+        if (md_dict_update(d, md_tuple_get(args, 0), &e) < 0)
+            return md_bf_raise(call, &e);
+        return md_return_none(call);
+    }
     md_val *pairs = nargs ? update_pairs(md_tuple_get(args, 0), &e) : NULL;
     if ((nargs && !pairs) || apply_pairs(d, pairs, call->varkw, &e) < 0) {
         md_decref(pairs);

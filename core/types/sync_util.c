@@ -3,7 +3,7 @@
  * and Condition (see sync_util.h for its invariants).
  *
  * Ownership: CPython's server never releases a lock held by a connection
- * that went away (protocol.md §4.5, §7 item 20); its thread simply stays
+ * that went away (tests/docs/protocol.md §4.5, §7 item 20); its thread simply stays
  * blocked and the lock stays held. managerd does better for the locks
  * that have an owner: whoever acquires an RLock or a Condition's own
  * RLock is watched (md_peer_watch), and when that peer closes, what it

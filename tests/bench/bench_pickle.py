@@ -18,7 +18,8 @@ The messages, a realistic mix for a manager server:
   - small request tuples as 3.8+ clients send them, e.g.
     ('7fa6d73f0c40', '__setitem__', ('k', 1), {}) at protocol 4, and the
     same from a 2.7-style protocol 2 pickle;
-  - a reply carrying a 100 000-entry dict;
+  - a reply carrying a 100 000-entry dict, one carrying a 100 000-entry
+    list of str and one a 100 000-entry list of small (int, str) tuples;
   - a request carrying a 1 MiB bytes payload;
   - a list nested 10 000 deep (managerd's depth limit; built by hand,
     since CPython's pickler cannot write it without a deep recursion).
@@ -50,6 +51,10 @@ def messages():
     big = {"key%d" % i: (i if i % 3 == 0 else i * 0.5 if i % 3 == 1 else "v%d" % i)
            for i in range(100000)}
     out.append(("100k dict (p4)", pickle.dumps(("#RETURN", big), 4), 4))
+    strs = ["item%06d" % i for i in range(100000)]
+    out.append(("100k str list (p4)", pickle.dumps(("#RETURN", strs), 4), 4))
+    tups = [(i, "t%d" % i) for i in range(100000)]
+    out.append(("100k tuple list (p4)", pickle.dumps(("#RETURN", tups), 4), 4))
     blob = ("7fa6d73f0c40", "__setitem__", ("blob", os.urandom(1 << 20)), {})
     out.append(("1 MiB bytes (p4)", pickle.dumps(blob, 4), 4))
     depth = 10000

@@ -468,7 +468,7 @@ def open_idle_connections(address, key, count, wave=100, name='bench-idle'):
                     raise BenchError('the server answered our challenge wrongly')
             for s in batch:
                 # (6) and the first request in one write: the server must
-                # take them as two frames (protocol.md §7, item 2).
+                # take them as two frames (tests/docs/protocol.md §7, item 2).
                 s.sendall(struct.pack('!i', len(WELCOME)) + WELCOME +
                           struct.pack('!i', len(accept)) + accept)
             for s in batch:

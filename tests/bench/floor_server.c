@@ -14,7 +14,7 @@
  * client can build any proxy (AutoProxy types take their methods from it);
  * ('#RETURN', None) to everything else. It sets TCP_NODELAY and
  * TCP_QUICKACK as managerd's design asks, so that it is a floor and not a
- * victim of the 40 ms delayed-ACK stall (protocol.md §7).
+ * victim of the 40 ms delayed-ACK stall (tests/docs/protocol.md §7).
  */
 /* memmem, accept4: GNU extensions (the build's config.h is not included here). */
 #ifndef _GNU_SOURCE

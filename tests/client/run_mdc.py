@@ -4,13 +4,16 @@ Each server is started on a free loopback port, test_mdc runs against it,
 and the server is stopped. Exit status 1 if any run failed.
 """
 import argparse
-import glob
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'lib'))
+import procs                        # noqa: E402
+import pythons                      # noqa: E402
 
 KEY = "c-client-key"
 
@@ -19,25 +22,10 @@ import sys
 from multiprocessing.managers import SyncManager
 m = SyncManager(address=('127.0.0.1', 0), authkey=sys.argv[1].encode('ascii'))
 s = m.get_server()
-sys.stdout.write('listening %d\n' % s.address[1])
+sys.stdout.write('refserver: listening on tcp://127.0.0.1:%d\n' % s.address[1])
 sys.stdout.flush()
 s.serve_forever()
 """
-
-
-def find_pythons():
-    found = {}
-    try:
-        root = subprocess.check_output(["pyenv", "root"]).decode().strip()
-    except (OSError, subprocess.CalledProcessError):
-        root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
-    for exe in glob.glob(os.path.join(root, "versions", "*", "bin", "python")):
-        try:
-            out = subprocess.check_output([exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
-            found[out.decode().strip()] = exe
-        except (OSError, subprocess.CalledProcessError):
-            pass
-    return found
 
 
 def read_port(proc, pattern, deadline=15.0):
@@ -81,27 +69,26 @@ def main():
         rc = srv.wait(timeout=300)
         results.append(("managerd exits 0", rc == 0))
 
-    pythons = find_pythons()
-    newest = sorted((k for k in pythons if k.startswith("3.")), key=lambda v: tuple(map(int, v.split("."))))
+    found = pythons.by_minor()
+    newest = sorted((k for k in found if k.startswith("3.")), key=lambda v: tuple(map(int, v.split("."))))
     targets = []
     if newest:
-        targets.append((pythons[newest[-1]], 4))
+        targets.append((found[newest[-1]], 4))
     else:
         targets.append((sys.executable, 4))
-    if "2.7" in pythons:
-        targets.append((pythons["2.7"], 2))
+    if "2.7" in found:
+        targets.append((found["2.7"], 2))
     else:
         print("FAIL: Python 2.7 not found (pyenv versions); the 2.7 server check cannot run")
         results.append(("python2.7 present", False))
     for exe, proto in targets:
-        srv = subprocess.Popen([exe, "-c", CPYTHON_SERVER, KEY], stdout=subprocess.PIPE)
+        srv = procs.RefServer([exe, "-c", CPYTHON_SERVER, KEY])
         try:
-            port = read_port(srv, r"listening (\d+)")
+            address = srv.start(15.0).address.split("://", 1)[-1]
             print("== CPython server %s (protocol %d)" % (exe, proto))
-            results.append((exe, run_test(a.test_mdc, "127.0.0.1:%d" % port, proto)))
+            results.append((exe, run_test(a.test_mdc, address, proto)))
         finally:
-            srv.kill()
-            srv.wait()
+            srv.stop()
 
     bad = [name for name, ok in results if not ok]
     for name in bad:

@@ -75,7 +75,7 @@ def python_address(text):
 
 def connect(a, cls=SyncManager, address=None, authkey=None):
     """A connected manager; the process authkey is set to the manager key
-    (protocol.md 3.6: proxies unpickled from replies use it)."""
+    (tests/docs/protocol.md 3.6: proxies unpickled from replies use it)."""
     key = a.authkey if authkey is None else authkey
     m = cls(address=address or a.address, authkey=key)
     m.connect()
@@ -92,7 +92,7 @@ def exc_name(e):
 
 def exc_text(e):
     """Class and message. A RemoteError's text is a server traceback, which
-    protocol.md 3.3 leaves free, so only its class is kept."""
+    tests/docs/protocol.md 3.3 leaves free, so only its class is kept."""
     if isinstance(e, RemoteError):
         return 'RemoteError'
     try:

@@ -11,11 +11,10 @@ on, use clientlib.py instead.
 
 Environment:
   MD_SERVER_WRAPPER   command prefix for managerd (e.g. valgrind ...)
-  MD_INTEROP_PYTHONS  space-separated interpreters to use instead of the
-                      ones found
+  MD_TEST_PYTHONS     space-separated interpreters to use instead of the
+                      ones found (tests/lib/pythons.py)
 """
 import binascii
-import glob
 import hashlib
 import hmac
 import os
@@ -30,18 +29,20 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'lib'))
+import procs                                                  # noqa: E402
+from pythons import Interp, find_interpreters, newest_python3  # noqa: E402,F401
+from tally import Tally                                       # noqa: E402,F401
 WRAPPER = shlex.split(os.environ.get('MD_SERVER_WRAPPER', ''))
 # Everything is slower under a wrapper such as valgrind.
 SLOW = 20.0 if WRAPPER else 1.0
 LISTEN_RE = re.compile(r'^managerd: listening on (\S+)\s*$')
 
 
-class TestFailure(Exception):
-    """A test-harness level failure (server did not start, bad exit...)."""
+TestFailure = procs.HarnessFailure
 
 
 # ---- addresses -------------------------------------------------------------
@@ -71,113 +72,7 @@ def socket_for(addr):
     return s
 
 
-# ---- interpreters -----------------------------------------------------------
-
-def _pyenv_root():
-    exe = shutil.which('pyenv')
-    if exe:
-        try:
-            out = subprocess.run([exe, 'root'], stdout=subprocess.PIPE,
-                                 stderr=subprocess.DEVNULL, timeout=20)
-            root = out.stdout.decode().strip()
-            if root:
-                return root
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-    return os.environ.get('PYENV_ROOT', os.path.expanduser('~/.pyenv'))
-
-
-class Interp(object):
-    def __init__(self, path, version, real):
-        self.path = path
-        self.version = version          # (major, minor, micro)
-        self.real = real
-
-    @property
-    def name(self):
-        return 'python%d.%d.%d' % self.version
-
-    def __repr__(self):
-        return '%s (%s)' % (self.name, self.path)
-
-
-def _probe(path):
-    code = ('import sys, os; '
-            'print("%d %d %d" % tuple(sys.version_info[:3])); '
-            'print(os.path.realpath(sys.executable))')
-    try:
-        out = subprocess.run([path, '-c', code], stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    lines = out.stdout.decode(errors='replace').split('\n')
-    if out.returncode != 0 or len(lines) < 2:
-        return None
-    return Interp(path, tuple(int(x) for x in lines[0].split()), lines[1].strip())
-
-
-def find_interpreters():
-    """Every distinct interpreter: pyenv versions, python2.7/python3.X on PATH.
-
-    Interpreters are told apart by the real path of sys.executable, so a
-    pyenv shim and the version it points to count once.
-    """
-    if os.environ.get('MD_INTEROP_PYTHONS'):
-        cands = os.environ['MD_INTEROP_PYTHONS'].split()
-    else:
-        cands = sorted(glob.glob(os.path.join(_pyenv_root(), 'versions', '*', 'bin', 'python')))
-        for name in ['python2.7'] + ['python3.%d' % i for i in range(6, 20)]:
-            exe = shutil.which(name)
-            if exe:
-                cands.append(exe)
-    seen = {}
-    for c in cands:
-        it = _probe(c)
-        if it is None or it.real in seen:
-            continue
-        seen[it.real] = it
-    return sorted(seen.values(), key=lambda i: (i.version, i.path))
-
-
-def newest_python3(interps=None):
-    interps = interps if interps is not None else find_interpreters()
-    py3 = [i for i in interps if i.version[0] == 3]
-    return py3[-1] if py3 else None
-
-
 # ---- processes --------------------------------------------------------------
-
-class _Reader(threading.Thread):
-    """Collects a child's stdout lines so its pipe never fills."""
-
-    def __init__(self, stream):
-        threading.Thread.__init__(self, daemon=True)
-        self.stream = stream
-        self.lines = []
-        self.cond = threading.Condition()
-        self.eof = False
-        self.start()
-
-    def run(self):
-        for raw in iter(self.stream.readline, b''):
-            with self.cond:
-                self.lines.append(raw.decode('utf-8', 'replace').rstrip('\n'))
-                self.cond.notify_all()
-        with self.cond:
-            self.eof = True
-            self.cond.notify_all()
-
-    def wait_for(self, pred, timeout):
-        """Wait until pred(lines) is true, EOF, or timeout; returns pred()."""
-        end = time.monotonic() + timeout
-        with self.cond:
-            while not pred(self.lines) and not self.eof:
-                left = end - time.monotonic()
-                if left <= 0:
-                    break
-                self.cond.wait(min(left, 0.5))
-            return pred(self.lines)
-
 
 def _tail(path, n=40):
     try:
@@ -249,7 +144,7 @@ class Managerd(object):
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=self.log, env=env,
                                      preexec_fn=preexec if self.limits else None)
-        self.reader = _Reader(self.proc.stdout)
+        self.reader = procs.LineReader(self.proc.stdout)
         want = len(self.specs)
         ok = self.reader.wait_for(
             lambda ls: sum(1 for l in ls if LISTEN_RE.match(l)) >= want, timeout)
@@ -349,45 +244,18 @@ class Managerd(object):
         raise KeyError(kind)
 
 
-class RefServer(object):
+class RefServer(procs.RefServer):
     """CPython's own manager server, run by a given interpreter (refserver.py)."""
 
     def __init__(self, python, authkey=b'managerd-interop-key', register=(), share=()):
-        self.python = python
-        self.authkey = authkey
-        self.register = list(register)
-        self.share = list(share)
-        self.proc = None
-        self.addresses = []
-
-    def start(self, timeout=30):
-        cmd = [self.python, os.path.join(HERE, 'refserver.py'),
-               '--authkey-hex', binascii.hexlify(self.authkey).decode()]
-        for r in self.register:
+        cmd = [python, os.path.join(HERE, 'refserver.py'),
+               '--authkey-hex', binascii.hexlify(authkey).decode()]
+        for r in register:
             cmd += ['--register', r]
-        for s in self.share:
+        for s in share:
             cmd += ['--share', s]
-        self.errf = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=self.errf, cwd=HERE)
-        self.reader = _Reader(self.proc.stdout)
-        pat = re.compile(r'^refserver: listening on (\S+)')
-        if not self.reader.wait_for(lambda ls: any(pat.match(l) for l in ls), timeout):
-            self.stop()
-            self.errf.seek(0)
-            raise TestFailure('CPython reference server (%s) did not start: %s'
-                              % (self.python, self.errf.read().decode('utf-8', 'replace')[-2000:]))
-        self.addresses = [pat.match(l).group(1) for l in self.reader.lines if pat.match(l)]
-        return self
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        procs.RefServer.__init__(self, cmd, cwd=HERE, failure=TestFailure)
+        self.authkey = authkey
 
 
 # ---- raw protocol client -----------------------------------------------------
@@ -526,31 +394,3 @@ def open_fds(pid):
         return len(os.listdir('/proc/%d/fd' % pid))
     except OSError:
         return -1
-
-
-# ---- results -----------------------------------------------------------------
-
-class Tally(object):
-    """Counts passed and failed checks; prints failures as they come."""
-
-    def __init__(self, out=None):
-        self.passed = 0
-        self.failed = 0
-        self.failures = []
-        self.out = out or sys.stdout
-        self.lock = threading.Lock()
-
-    def ok(self, name, cond, detail=''):
-        detail = detail if isinstance(detail, str) else repr(detail)
-        with self.lock:
-            if cond:
-                self.passed += 1
-            else:
-                self.failed += 1
-                self.failures.append(name)
-                self.out.write('FAIL: %s%s\n' % (name, ('\n    ' + detail.replace('\n', '\n    ')) if detail else ''))
-                self.out.flush()
-        return cond
-
-    def summary(self):
-        return '%d passed, %d failed' % (self.passed, self.failed)

@@ -45,7 +45,7 @@ class RefManager(SyncManager):
 
 
 def quick_acks():
-    """Acknowledge promptly (protocol.md 7.1): CPython's server otherwise
+    """Acknowledge promptly (tests/docs/protocol.md 7.1): CPython's server otherwise
     costs 44 ms per connection (the client's Nagle waits for our delayed
     ACK), which would make the comparison runs slow. Only timing changes."""
     import socket

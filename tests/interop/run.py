@@ -304,7 +304,7 @@ def main():
     if unknown:
         ap.error('unknown scenario(s) %s; known: %s' % (unknown, SCENARIOS))
     if opts.python:
-        os.environ['MD_INTEROP_PYTHONS'] = ' '.join(opts.python)
+        os.environ['MD_TEST_PYTHONS'] = ' '.join(opts.python)
     rep = Reporter()
     rep.bad_handshakes = 0
     out = io.StringIO()
@@ -314,7 +314,7 @@ def main():
     print('managerd: %s%s' % (opts.managerd, (' under ' + ' '.join(mdtest.WRAPPER)) if mdtest.WRAPPER else ''))
     if not interps:
         rep.count(out, 'found Python interpreters', False, 'no python2.7/python3.X found')
-    elif not os.environ.get('MD_INTEROP_PYTHONS'):
+    elif not os.environ.get('MD_TEST_PYTHONS'):
         # the suite promises 2.7 and 3.6+; a missing family is a failure
         have = set(i.version[:2] for i in interps)
         for want in [(2, 7)] + [(3, n) for n in range(6, 14)]:

@@ -5,7 +5,7 @@ Needs a server of its own (run.py starts one per interpreter), because
 _number_of_objects() counts every client's objects. managerd keeps a
 stored proxy's referent alive exactly while it is stored (README); CPython
 keeps such referents forever in a side table, 2.7 stores a copy of the
-referent, and 3.6 - 3.8 cannot store AutoProxy proxies (protocol.md 3.6):
+referent, and 3.6 - 3.8 cannot store AutoProxy proxies (tests/docs/protocol.md 3.6):
 checks that depend on that are marked only='managerd'. Runs under every
 Python from 2.7 to 3.13.
 """
@@ -97,7 +97,7 @@ def nested(R, m, a, slow):
     info = m._debug_info()
     R.check('nested: debug_info shows the list', '[10, 11, 12]' in info, info, only=py3_or_md)
 
-    # the gotcha of protocol.md 3.6: a proxy unpickled from a reply
+    # the gotcha of tests/docs/protocol.md 3.6: a proxy unpickled from a reply
     # authenticates with the process authkey, not the manager's
     proc = multiprocessing.current_process()
     saved = proc.authkey

@@ -469,7 +469,7 @@ def value_array_ns_steps(R, m):
     R.expect('value.str', lambda: str(v), "Value('i', 8)")
     R.expect('value.getvalue-repr', lambda: repr(v._getvalue()), "Value('i', 8)")
     R.expect('value.getvalue-value', lambda: v._getvalue().value, 8)
-    # the typecode is not enforced (protocol.md 4.3)
+    # the typecode is not enforced (tests/docs/protocol.md 4.3)
     R.expect('value.set-text', lambda: (v.set('text'), v.get()), (None, 'text'))
     R.expect('value.str-text', lambda: str(v), "Value('i', 'text')")
     R.expect('value.double', lambda: m.Value('d', 1.5).value, 1.5)

@@ -77,30 +77,10 @@ md_require_tool() {
         md_fatal "the tests need coreutils' timeout"
 }
 
-# Every interpreter found under "$(pyenv root)/versions/*/bin/python" or on
-# PATH (python2.7, python3.X, python3, $PYTHON), one "X.Y PATH" line each,
-# oldest first, each real interpreter once.
+# Every interpreter tests/lib/pythons.py finds ($(pyenv root)/versions and
+# PATH), one "X.Y PATH" line each, oldest first, each real interpreter once.
 md_find_pythons() {
-    local cands="" root p n
-    if command -v pyenv >/dev/null 2>&1; then
-        root=$(pyenv root 2>/dev/null) || root=""
-    else
-        root=${PYENV_ROOT:-}
-    fi
-    if [ -n "$root" ]; then
-        for p in "$root"/versions/*/bin/python; do
-            [ -x "$p" ] && cands="$cands $p"
-        done
-    fi
-    for n in python2.7 python3.6 python3.7 python3.8 python3.9 python3.10 \
-        python3.11 python3.12 python3.13 python3.14 python3 $PYTHON; do
-        p=$(command -v "$n" 2>/dev/null) && cands="$cands $p"
-    done
-    for p in $cands; do
-        # pyenv shims of versions not selected fail here: ignored.
-        "$p" -c 'import sys, os; v = sys.version_info
-print("%d.%d %s" % (v[0], v[1], os.path.realpath(sys.executable)))' 2>/dev/null
-    done | sort -t. -k1,1n -k2,2n | awk '!seen[$2]++'
+    "${PYTHON:-python3}" "$top_srcdir/tests/lib/pythons.py"
 }
 
 # Sets MD_PYTHONS (the lines above), MD_PY27 and MD_PY3 (the newest 3.x).

@@ -18,7 +18,7 @@
 # in 2.7).
 #
 # Text of Python 2 origin. A Python 2 str is a byte string; managerd sends
-# an ASCII one to Python 3 as str and any other as bytes (protocol.md
+# an ASCII one to Python 3 as str and any other as bytes (tests/docs/protocol.md
 # 5.6), while Python 3 cannot load a non-ASCII SHORT_BINSTRING with its
 # default encoding. So Python 3 loads fixtures that hold Python 2 strings
 # (STRING, BINSTRING, SHORT_BINSTRING opcodes) with encoding='latin1' in
@@ -27,7 +27,7 @@
 # encoding='bytes' in both loads: managerd writes bytes at protocol 2 as a
 # Python 2 str (for 2.7 clients), which encoding='bytes' reads back as
 # bytes. Python 2.7 loads everything natively; int and long are one type
-# for the comparison (2.7 reads every LONG1 as long; protocol.md 5.6).
+# for the comparison (2.7 reads every LONG1 as long; tests/docs/protocol.md 5.6).
 #
 # A fixture this Python cannot load itself (2.7 and protocol 3 or 4) is
 # compared with the canonical form the newest Python 3 made of the

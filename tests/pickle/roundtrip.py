@@ -16,7 +16,7 @@
 #
 # Notes on what "equal" means:
 #  - Python 2.7: int and long are one type (managerd, like Python 3, has
-#    one int; 2.7 reads LONG1 as long; protocol.md 5.6). str and unicode
+#    one int; 2.7 reads LONG1 as long; tests/docs/protocol.md 5.6). str and unicode
 #    are distinct, and must stay so.
 #  - Python 3 loads the results with encoding='bytes': at protocol 2,
 #    managerd writes bytes as a Python 2 str (for 2.7 clients), which

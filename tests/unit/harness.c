@@ -141,6 +141,11 @@ int md_th_server_call(md_th *th, const char *method, md_val *args)
     return (int)kind;
 }
 
+void md_th_set_create_protocol(md_th *th, int protocol)
+{
+    th->own->base.protocol = protocol;
+}
+
 int md_th_create(md_th *th, const char *typeid, md_val *args, md_val *kwargs, char *ident)
 {
     size_t n = args ? md_tuple_len(args) : 0;
@@ -217,4 +222,133 @@ md_val *md_th_tuple(size_t n, ...)
         md_tuple_set_steal(t, i, va_arg(ap, md_val *));
     va_end(ap);
     return t;
+}
+
+/* ---- value builders ------------------------------------------------------ */
+
+md_val *md_th_str(const char *s)
+{
+    return md_str_from_cstr(s);
+}
+
+md_val *md_th_int(int64_t i)
+{
+    return md_int_from_i64(i);
+}
+
+md_val *md_th_float(double d)
+{
+    return md_float_new(d);
+}
+
+md_val *md_th_big(const char *decimal)
+{
+    return md_int_from_decimal(decimal, strlen(decimal), false);
+}
+
+md_val *md_th_bytes(const void *data, size_t n)
+{
+    return md_bytes_new(data, n);
+}
+
+md_val *md_th_list(size_t n, ...)
+{
+    md_val *l = md_list_new(n);
+    va_list ap;
+    va_start(ap, n);
+    for (size_t i = 0; i < n; i++)
+        md_list_append_steal(l, va_arg(ap, md_val *));
+    va_end(ap);
+    return l;
+}
+
+md_val *md_th_dict(size_t npairs, ...)
+{
+    md_val *d = md_dict_new();
+    md_pyerr e;
+    md_pyerr_clear(&e);
+    va_list ap;
+    va_start(ap, npairs);
+    for (size_t i = 0; i < npairs; i++) {
+        md_val *k = va_arg(ap, md_val *);
+        md_val *v = va_arg(ap, md_val *);
+        md_dict_set(d, k, v, &e);
+        md_decref(k);
+        md_decref(v);
+    }
+    va_end(ap);
+    return d;
+}
+
+md_val *md_th_set(bool frozen, size_t n, ...)
+{
+    md_val *s = md_set_new(frozen);
+    md_pyerr e;
+    md_pyerr_clear(&e);
+    va_list ap;
+    va_start(ap, n);
+    for (size_t i = 0; i < n; i++) {
+        md_val *x = va_arg(ap, md_val *);
+        md_set_add(s, x, &e);
+        md_decref(x);
+    }
+    va_end(ap);
+    return s;
+}
+
+/* ---- checks -------------------------------------------------------------- */
+
+#define MD_TH_CHECK_AT(cond, file, line) \
+    CU_assertImplementation((cond), (unsigned)(line), #cond, (file), "", CU_FALSE)
+
+size_t md_th_nobj(md_th *th)
+{
+    return md_server_number_of_objects(md_th_server(th));
+}
+
+void md_th_create_ok(md_th *th, const char *typeid, md_val *args, md_val *kwargs, char *ident,
+                     const char *file, int line)
+{
+    int kind = md_th_create(th, typeid, args, kwargs, ident);
+    md_decref(args);
+    md_decref(kwargs);
+    MD_TH_CHECK_AT(kind == MD_OUT_RETURN, file, line);
+    if (kind != MD_OUT_RETURN) {
+        md_val *p = NULL;
+        md_th_take(th, NULL, &p);
+        fprintf(stderr, "\n    line %d: create %s failed: ", line, typeid);
+        md_th_repr_eq(p, "(a successful create)");
+        md_decref(p);
+        ident[0] = 0;
+    }
+}
+
+void md_th_create_fails(md_th *th, const char *typeid, md_val *args, md_val *kwargs,
+                        const char *text, const char *file, int line)
+{
+    char ident[32];
+    int kind = md_th_create(th, typeid, args, kwargs, ident);
+    md_decref(args);
+    md_decref(kwargs);
+    MD_TH_CHECK_AT(kind == MD_OUT_TRACEBACK, file, line);
+    md_val *p = NULL;
+    if (kind != MD_OUT_RETURN)
+        md_th_take(th, NULL, &p);
+    bool ok = p && md_typeof(p) == MD_T_STR && strstr(md_str_data(p), text);
+    if (!ok)
+        fprintf(stderr, "\n    line %d: traceback %s, wanted \"%s\"\n", line,
+                p && md_typeof(p) == MD_T_STR ? md_str_data(p) : "(none)", text);
+    MD_TH_CHECK_AT(ok, file, line);
+    md_decref(p);
+}
+
+void md_th_drop(md_th *th, const char *ident, const char *file, int line)
+{
+    md_val *args = md_th_tuple(1, md_th_str(ident));
+    int kind = md_th_server_call(th, "decref", args);
+    md_decref(args);
+    md_val *p = NULL;
+    md_th_take(th, NULL, &p);
+    md_decref(p);
+    MD_TH_CHECK_AT(kind == MD_OUT_RETURN, file, line);
 }

@@ -8,6 +8,10 @@
 #ifndef MD_HARNESS_H
 #define MD_HARNESS_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #include "core/disp.h"
 
 typedef struct md_th md_th;
@@ -27,6 +31,9 @@ void md_th_close_peer(md_th *th, md_peer *peer);
  * leaves the reply readable with md_th_take. args/kwargs may be NULL. */
 int md_th_create(md_th *th, const char *typeid, md_val *args, md_val *kwargs,
                  char *ident);
+/* The protocol of the peer md_th_create and md_th_server_call use (4 by
+ * default; 2 creates as a Python 2.7 client). */
+void md_th_set_create_protocol(md_th *th, int protocol);
 /* Any server method (incref, decref, number_of_objects, ...). Returns the
  * reply kind; the payload is readable with md_th_take. */
 int md_th_server_call(md_th *th, const char *method, md_val *args);
@@ -45,10 +52,40 @@ void md_th_run(md_th *th, double seconds);
 int md_th_call_take(md_th *th, md_peer *peer, const char *ident, const char *method,
                     md_val *args, md_val *kwargs, md_val **payload);
 
+/* ---- value builders: each steals the values given to it -------------- */
+
 /* A tuple of n new values, which it steals: md_th_tuple(2, a, b). */
 md_val *md_th_tuple(size_t n, ...);
+md_val *md_th_str(const char *s);
+md_val *md_th_int(int64_t i);
+md_val *md_th_float(double d);
+/* An int of any size from its decimal digits. */
+md_val *md_th_big(const char *decimal);
+md_val *md_th_bytes(const void *data, size_t n);
+/* md_th_list(2, a, b) */
+md_val *md_th_list(size_t n, ...);
+/* md_th_dict(2, key, value, key, value): npairs pairs. */
+md_val *md_th_dict(size_t npairs, ...);
+/* md_th_set(false, 2, a, b): a set (frozen: a frozenset). */
+md_val *md_th_set(bool frozen, size_t n, ...);
+
+/* ---- checks: failures are reported at the caller's file and line ------- */
 
 /* Test assertion helpers: the repr of v equals expect. */
 int md_th_repr_eq(const md_val *v, const char *expect);
+/* The number of shared objects the server holds. */
+size_t md_th_nobj(md_th *th);
+/* create(typeid, *args, **kwargs) must succeed: the ident is copied into
+ * ident (>= 32 bytes; "" on failure). args and kwargs are stolen (NULL:
+ * none). */
+void md_th_create_ok(md_th *th, const char *typeid, md_val *args, md_val *kwargs, char *ident,
+                     const char *file, int line);
+/* create(...) must fail with a #TRACEBACK containing text; args and
+ * kwargs are stolen. */
+void md_th_create_fails(md_th *th, const char *typeid, md_val *args, md_val *kwargs,
+                        const char *text, const char *file, int line);
+
+/* decref(ident) must succeed. */
+void md_th_drop(md_th *th, const char *ident, const char *file, int line);
 
 #endif /* MD_HARNESS_H */

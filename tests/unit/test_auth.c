@@ -462,7 +462,7 @@ static void test_auth_server_and_client_agree_for_every_form_and_digest(void)
             CU_ASSERT_EQUAL(src, MD_AUTH_DONE);
             CU_ASSERT_EQUAL(crc, MD_AUTH_DONE);
             CU_ASSERT_EQUAL_FATAL(t.n, 6);
-            /* Wire order and directions of protocol.md 2.1. */
+            /* Wire order and directions of tests/docs/protocol.md 2.1. */
             for (size_t i = 0; i < 6; i++)
                 CU_ASSERT_EQUAL(t.from_server[i], i % 2 == 0);
             CU_ASSERT_EQUAL(t.len[0], si == 0 ? 31u : 11 + strlen(md_auth_digest_name(so.digest)) + 2 + 40);

@@ -1459,6 +1459,96 @@ static void test_pickle_encode_survives_every_allocation_failure(void)
     md_gc_collect();
 }
 
+
+/* [s, s, t, t, s] with shared str objects: the encoder keeps memoized
+ * strs out of its hash table until one comes round again (a stamp on
+ * the str); the bytes must be CPython's, with BINGETs for the repeats. */
+static md_val *shared_strs_list(void)
+{
+    md_val *s = md_str_from_cstr("abab"), *t = md_str_from_cstr("cdcd");
+    md_val *l = md_list_new(0);
+    md_val *order[] = { s, s, t, t, s };
+    for (size_t i = 0; i < 5; i++)
+        CU_ASSERT_FATAL(md_list_append(l, order[i]) == 0);
+    md_decref(s);
+    md_decref(t);
+    return l;
+}
+
+static const char shared_strs_p2[] =
+    "\x80\x02]q\x00(X\x04\x00\x00\x00" "ababq\x01h\x01X\x04\x00\x00\x00" "cdcdq\x02h\x02h\x01"
+    "e.";
+
+static bool encodes_to(const md_val *v, int protocol, const char *expect, size_t n)
+{
+    md_buf b = MD_BUF_INIT;
+    bool ok = enc_ok(v, protocol, &b) && b.len == n && memcmp(b.data, expect, n) == 0;
+    md_buf_free(&b);
+    return ok;
+}
+
+static void test_pickle_encoder_memoizes_repeated_strs_like_cpython(void)
+{
+    md_val *l = shared_strs_list();
+    size_t n = sizeof shared_strs_p2 - 1;
+    CU_ASSERT_TRUE(encodes_to(l, 2, shared_strs_p2, n));
+    /* Again: the stamps left by the first encode are stale now. */
+    CU_ASSERT_TRUE(encodes_to(l, 2, shared_strs_p2, n));
+    const char p4[] = "\x80\x04\x95\x19\x00\x00\x00\x00\x00\x00\x00]\x94(\x8c\x04" "abab\x94h\x01"
+                      "\x8c\x04" "cdcd\x94h\x02h\x01" "e.";
+    CU_ASSERT_TRUE(encodes_to(l, 4, p4, sizeof p4 - 1));
+    /* 65,536 encodes later the stamp counter has wrapped to the value the
+     * strs carry from the first encode above: a false "maybe memoized"
+     * that the memo itself must turn down. */
+    md_val *other = md_str_from_cstr("x");
+    bool all = true;
+    for (long i = 0; i < 65536 - 2 && all; i++) {
+        md_buf b = MD_BUF_INIT;
+        all = md_pickle_encode(other, 2, &b, NULL) == 0;
+        md_buf_free(&b);
+    }
+    CU_ASSERT_TRUE(all);
+    CU_ASSERT_TRUE(encodes_to(l, 2, shared_strs_p2, n));
+    md_decref(other);
+    md_decref(l);
+}
+
+/* Out of memory at each allocation of encoding many shared strs (the
+ * flat array of stamped entries grows, then moves into the memo). */
+static void test_pickle_encoder_shared_strs_survive_every_allocation_failure(void)
+{
+    md_val *l = md_list_new(0);
+    char text[16];
+    for (int i = 0; i < 600; i++) {
+        snprintf(text, sizeof text, "s%d", i % 300);
+        md_val *s = md_str_from_cstr(text);
+        CU_ASSERT_FATAL(md_list_append(l, s) == 0);
+        if (i < 300)
+            CU_ASSERT_FATAL(md_list_append(l, s) == 0);   /* shared: refcount 3 */
+        md_decref(s);
+    }
+    md_buf ref = MD_BUF_INIT;
+    CU_ASSERT_FATAL(enc_ok(l, 2, &ref));
+    bool done = false;
+    for (long k = 0; k < 200 && !done; k++) {
+        md_buf b = MD_BUF_INIT;
+        md_pickle_err err;
+        md_alloc_fail_after(k);
+        int rc = md_pickle_encode(l, 2, &b, &err);
+        md_alloc_fail_after(-1);
+        if (rc == 0) {
+            done = true;
+            CU_ASSERT_TRUE(b.len == ref.len && memcmp(b.data, ref.data, b.len) == 0);
+        } else {
+            CU_ASSERT_EQUAL(rc, MD_ENOMEM);
+        }
+        md_buf_free(&b);
+    }
+    CU_ASSERT_TRUE(done);
+    md_buf_free(&ref);
+    md_decref(l);
+}
+
 /* ======================================================================
  * Registration
  * ====================================================================== */
@@ -1505,4 +1595,6 @@ void md_test_register_pickle(void)
     MD_ADD_TEST(s, test_pickle_batches_items_by_1000);
     MD_ADD_TEST(s, test_pickle_decode_survives_every_allocation_failure);
     MD_ADD_TEST(s, test_pickle_encode_survives_every_allocation_failure);
+    MD_ADD_TEST(s, test_pickle_encoder_memoizes_repeated_strs_like_cpython);
+    MD_ADD_TEST(s, test_pickle_encoder_shared_strs_survive_every_allocation_failure);
 }

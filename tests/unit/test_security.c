@@ -7,6 +7,7 @@
 #include "tests/unit/unit.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,6 +260,53 @@ static void test_private_folder_check_refuses_links_and_open_modes(void)
     rmdir(dir);
 }
 
+/* A client program's thread may have a small stack: a value nested within
+ * MD_MAX_DEPTH must still fail with RecursionError there, not crash. */
+typedef struct { int hash_rc, eq_rc, repr_rc; char hash_type[32]; } deep_result;
+
+static void *walk_deep_value(void *arg)
+{
+    deep_result *r = arg;
+    md_val *a = md_tuple_new(0), *b = md_tuple_new(0);
+    for (int i = 0; i < MD_MAX_DEPTH - 10; i++) {
+        md_val *ta = md_tuple_new(1), *tb = md_tuple_new(1);
+        md_tuple_set_steal(ta, 0, a);
+        md_tuple_set_steal(tb, 0, b);
+        a = ta;
+        b = tb;
+    }
+    md_pyerr e = {0};
+    int64_t h;
+    r->hash_rc = md_val_hash(a, &h, &e);
+    snprintf(r->hash_type, sizeof r->hash_type, "%s", e.type ? e.type : "");
+    md_pyerr_clear(&e);
+    r->eq_rc = md_val_eq(a, b, &e);
+    md_pyerr_clear(&e);
+    md_buf out;
+    md_buf_init(&out);
+    r->repr_rc = md_val_repr(a, &out, &e);
+    md_buf_free(&out);
+    md_decref(a);
+    md_decref(b);
+    return NULL;
+}
+
+static void test_deep_value_on_a_small_thread_stack_fails_cleanly(void)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+    deep_result r = {0};
+    CU_ASSERT_EQUAL_FATAL(pthread_attr_init(&attr), 0);
+    CU_ASSERT_EQUAL_FATAL(pthread_attr_setstacksize(&attr, 1024 * 1024), 0);
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&t, &attr, walk_deep_value, &r), 0);
+    pthread_join(t, NULL);
+    pthread_attr_destroy(&attr);
+    CU_ASSERT_EQUAL(r.hash_rc, -1);
+    CU_ASSERT_STRING_EQUAL(r.hash_type, "RecursionError");
+    CU_ASSERT_EQUAL(r.eq_rc, -1);
+    CU_ASSERT_EQUAL(r.repr_rc, -1);
+}
+
 void md_test_register_security(void)
 {
     CU_pSuite s = md_test_suite("security");
@@ -271,4 +319,5 @@ void md_test_register_security(void)
     MD_ADD_TEST(s, test_young_collection_frees_cycles_and_keeps_what_old_holds);
     MD_ADD_TEST(s, test_unix_address_mode_option_is_checked);
     MD_ADD_TEST(s, test_private_folder_check_refuses_links_and_open_modes);
+    MD_ADD_TEST(s, test_deep_value_on_a_small_thread_stack_fails_cleanly);
 }

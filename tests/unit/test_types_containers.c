@@ -24,79 +24,18 @@
  * Value builders: every builder steals the values given to it
  * ====================================================================== */
 
-static md_val *S(const char *s)
-{
-    return md_str_from_cstr(s);
-}
-
-static md_val *I(int64_t i)
-{
-    return md_int_from_i64(i);
-}
-
-static md_val *F(double d)
-{
-    return md_float_new(d);
-}
-
-static md_val *BIG(const char *decimal)
-{
-    return md_int_from_decimal(decimal, strlen(decimal), false);
-}
-
-static md_val *B(const char *data, size_t n)
-{
-    return md_bytes_new(data, n);
-}
-
+/* the builders of tests/unit/harness.h, by short names */
+#define S md_th_str
+#define I md_th_int
+#define F md_th_float
+#define BIG md_th_big
+#define B md_th_bytes
 /* T(n, a, b, ...): a tuple of new values (stolen) */
 #define T md_th_tuple
-
-static md_val *L(size_t n, ...)
-{
-    md_val *l = md_list_new(n);
-    va_list ap;
-    va_start(ap, n);
-    for (size_t i = 0; i < n; i++)
-        md_list_append_steal(l, va_arg(ap, md_val *));
-    va_end(ap);
-    return l;
-}
-
+#define L md_th_list
 /* D(2, key, value, key, value) */
-static md_val *D(size_t npairs, ...)
-{
-    md_val *d = md_dict_new();
-    md_pyerr e;
-    md_pyerr_clear(&e);
-    va_list ap;
-    va_start(ap, npairs);
-    for (size_t i = 0; i < npairs; i++) {
-        md_val *k = va_arg(ap, md_val *);
-        md_val *v = va_arg(ap, md_val *);
-        md_dict_set(d, k, v, &e);
-        md_decref(k);
-        md_decref(v);
-    }
-    va_end(ap);
-    return d;
-}
-
-static md_val *SETV(bool frozen, size_t n, ...)
-{
-    md_val *s = md_set_new(frozen);
-    md_pyerr e;
-    md_pyerr_clear(&e);
-    va_list ap;
-    va_start(ap, n);
-    for (size_t i = 0; i < n; i++) {
-        md_val *x = va_arg(ap, md_val *);
-        md_set_add(s, x, &e);
-        md_decref(x);
-    }
-    va_end(ap);
-    return s;
-}
+#define D md_th_dict
+#define SETV md_th_set
 
 static md_val *SLICE(md_val *start, md_val *stop, md_val *step)
 {
@@ -164,7 +103,7 @@ static void fx_done(fx *f)
 
 static size_t nobj(fx *f)
 {
-    return md_server_number_of_objects(md_th_server(f->th));
+    return md_th_nobj(f->th);
 }
 
 #define CHECK_AT(cond, line) CU_assertImplementation((cond), (line), #cond, __FILE__, "", CU_FALSE)
@@ -174,43 +113,12 @@ static bool repr_is(const md_val *v, const char *expect)
     return md_th_repr_eq(v, expect);
 }
 
-/* create(typeid, *args, **kwargs): args/kwargs stolen (may be NULL). */
-static void mk_at(fx *f, const char *typeid, md_val *args, md_val *kwargs, char *ident, int line)
-{
-    int kind = md_th_create(f->th, typeid, args, kwargs, ident);
-    md_decref(args);
-    md_decref(kwargs);
-    CHECK_AT(kind == MD_OUT_RETURN, line);
-    if (kind != MD_OUT_RETURN) {
-        md_val *p = NULL;
-        md_th_take(f->th, NULL, &p);
-        md_th_repr_eq(p, "(a successful create)");
-        md_decref(p);
-        ident[0] = 0;
-    }
-}
-#define MK(f, typeid, args, kwargs, ident) mk_at(f, typeid, args, kwargs, ident, __LINE__)
-
-/* create that must fail with a #TRACEBACK containing text. */
-static void mk_fails_at(fx *f, const char *typeid, md_val *args, md_val *kwargs, const char *text,
-                        int line)
-{
-    char ident[32];
-    int kind = md_th_create(f->th, typeid, args, kwargs, ident);
-    md_decref(args);
-    md_decref(kwargs);
-    CHECK_AT(kind == MD_OUT_TRACEBACK, line);
-    md_val *p = NULL;
-    if (kind != MD_OUT_RETURN)
-        md_th_take(f->th, NULL, &p);
-    bool ok = p && md_typeof(p) == MD_T_STR && strstr(md_str_data(p), text);
-    if (!ok)
-        fprintf(stderr, "\n    line %d: traceback %s, wanted \"%s\"\n", line,
-                p && md_typeof(p) == MD_T_STR ? md_str_data(p) : "(none)", text);
-    CHECK_AT(ok, line);
-    md_decref(p);
-}
-#define MK_FAILS(f, typeid, args, kwargs, text) mk_fails_at(f, typeid, args, kwargs, text, __LINE__)
+/* create(...) must succeed / must fail with a #TRACEBACK containing text
+ * (args and kwargs stolen, may be NULL) */
+#define MK(f, typeid, args, kwargs, ident) \
+    md_th_create_ok((f)->th, typeid, args, kwargs, ident, __FILE__, __LINE__)
+#define MK_FAILS(f, typeid, args, kwargs, text) \
+    md_th_create_fails((f)->th, typeid, args, kwargs, text, __FILE__, __LINE__)
 
 static int call(fx *f, md_peer *peer, const char *ident, const char *method, md_val *args,
                 md_val *kwargs, md_val **payload)
@@ -353,21 +261,8 @@ static bool is_newobj(const md_val *v, const char *module, const char *name,
 }
 
 /* md_th_server_call borrows its args; this one steals them. */
-static int server_call(fx *f, const char *method, md_val *args)
-{
-    int kind = md_th_server_call(f->th, method, args);
-    md_decref(args);
-    return kind;
-}
-
-static void drop(fx *f, const char *ident)
-{
-    int kind = server_call(f, "decref", T(1, S(ident)));
-    md_val *p = NULL;
-    md_th_take(f->th, NULL, &p);
-    md_decref(p);
-    CU_ASSERT_EQUAL(kind, MD_OUT_RETURN);
-}
+/* decref(ident) must succeed */
+#define drop(f, ident) md_th_drop((f)->th, ident, __FILE__, __LINE__)
 
 /* The ident inside a #PROXY payload (exposed, Token). */
 static bool proxy_ident(const md_val *payload, char *ident, const char *exposed_repr)
@@ -1339,8 +1234,12 @@ static void test_array_constructor_and_repr(void)
     MK(&f, "Array", T(2, S("d"), ARRAY3("i", "\x02\0\0\0", 4)), NULL, id);
     TXT(&f, f.p4, id, "__repr__", "array('d', [2.0])");
     drop(&f, id);
-    /* Python 2.7's char arrays */
+    /* Python 2.7's char arrays; Python 3 has none */
+    MK_FAILS(&f, "Array", T(2, S("c"), L(0)), NULL,
+             "ValueError: bad typecode (must be b, B, u, h, H, i, I, l, L, q, Q, f or d)");
+    md_th_set_create_protocol(f.th, 2);
     MK(&f, "Array", T(2, md_str_new_py2("c", 1), md_str_new_py2("ab", 2)), NULL, id);
+    md_th_set_create_protocol(f.th, 4);
     TXT(&f, f.p2, id, "__repr__", "array('c', 'ab')");
     p = GOT(&f, f.p2, id, "__getslice__", T(2, I(0), I(1)), NULL);
     CU_ASSERT(is_reduce(p, "array", "array", "('c', ['a'])"));

@@ -23,42 +23,14 @@
  * Value builders: every builder steals the values given to it
  * ====================================================================== */
 
-static md_val *S(const char *s)
-{
-    return md_str_from_cstr(s);
-}
-
-static md_val *I(int64_t i)
-{
-    return md_int_from_i64(i);
-}
-
-static md_val *F(double d)
-{
-    return md_float_new(d);
-}
-
+/* the builders of tests/unit/harness.h, by short names */
+#define S md_th_str
+#define I md_th_int
+#define F md_th_float
 /* T(n, a, b, ...): a tuple of new values (stolen) */
 #define T md_th_tuple
-
 /* D(1, key, value) */
-static md_val *D(size_t npairs, ...)
-{
-    md_val *d = md_dict_new();
-    md_pyerr e;
-    md_pyerr_clear(&e);
-    va_list ap;
-    va_start(ap, npairs);
-    for (size_t i = 0; i < npairs; i++) {
-        md_val *k = va_arg(ap, md_val *);
-        md_val *v = va_arg(ap, md_val *);
-        md_dict_set(d, k, v, &e);
-        md_decref(k);
-        md_decref(v);
-    }
-    va_end(ap);
-    return d;
-}
+#define D md_th_dict
 
 #define NONE md_none()
 #define TRUE_ md_true()
@@ -88,59 +60,20 @@ static void fx_init(fx *f)
 
 static size_t nobj(fx *f)
 {
-    return md_server_number_of_objects(md_th_server(f->th));
+    return md_th_nobj(f->th);
 }
 
 #define CHECK_AT(cond, line) CU_assertImplementation((cond), (line), #cond, __FILE__, "", CU_FALSE)
 
-static void mk_at(fx *f, const char *typeid, md_val *args, md_val *kwargs, char *ident, int line)
-{
-    int kind = md_th_create(f->th, typeid, args, kwargs, ident);
-    md_decref(args);
-    md_decref(kwargs);
-    CHECK_AT(kind == MD_OUT_RETURN, line);
-    if (kind != MD_OUT_RETURN) {
-        md_val *p = NULL;
-        md_th_take(f->th, NULL, &p);
-        fprintf(stderr, "\n    line %d: create %s failed: ", line, typeid);
-        md_th_repr_eq(p, "(a successful create)");
-        md_decref(p);
-        ident[0] = 0;
-    }
-}
-#define MK(f, typeid, args, kwargs, ident) mk_at(f, typeid, args, kwargs, ident, __LINE__)
+/* create(...) must succeed / must fail with a #TRACEBACK containing text
+ * (args and kwargs stolen) */
+#define MK(f, typeid, args, kwargs, ident) \
+    md_th_create_ok((f)->th, typeid, args, kwargs, ident, __FILE__, __LINE__)
+#define MK_FAILS(f, typeid, args, kwargs, text) \
+    md_th_create_fails((f)->th, typeid, args, kwargs, text, __FILE__, __LINE__)
 
-/* create that must fail with a #TRACEBACK containing text. */
-static void mk_fails_at(fx *f, const char *typeid, md_val *args, md_val *kwargs, const char *text,
-                        int line)
-{
-    char ident[32];
-    int kind = md_th_create(f->th, typeid, args, kwargs, ident);
-    md_decref(args);
-    md_decref(kwargs);
-    CHECK_AT(kind == MD_OUT_TRACEBACK, line);
-    md_val *p = NULL;
-    if (kind != MD_OUT_RETURN)
-        md_th_take(f->th, NULL, &p);
-    bool ok = p && md_typeof(p) == MD_T_STR && strstr(md_str_data(p), text);
-    if (!ok)
-        fprintf(stderr, "\n    line %d: traceback %s, wanted \"%s\"\n", line,
-                p && md_typeof(p) == MD_T_STR ? md_str_data(p) : "(none)", text);
-    CHECK_AT(ok, line);
-    md_decref(p);
-}
-#define MK_FAILS(f, typeid, args, kwargs, text) mk_fails_at(f, typeid, args, kwargs, text, __LINE__)
-
-static void drop(fx *f, const char *ident)
-{
-    md_val *args = T(1, S(ident));
-    int kind = md_th_server_call(f->th, "decref", args);
-    md_decref(args);
-    md_val *p = NULL;
-    md_th_take(f->th, NULL, &p);
-    md_decref(p);
-    CU_ASSERT_EQUAL(kind, MD_OUT_RETURN);
-}
+/* decref(ident) must succeed */
+#define drop(f, ident) md_th_drop((f)->th, ident, __FILE__, __LINE__)
 
 /* Send a call; args and kwargs are stolen (may be NULL). */
 static void send(fx *f, md_peer *peer, const char *ident, const char *method, md_val *args,

@@ -1790,6 +1790,276 @@ static void test_value_accessors_return_what_was_stored(void)
         md_decref(vals[i]);
 }
 
+
+/* ======================================================================
+ * Table internals: kept hashes, copy, merge, reserve (value_table.c)
+ * ====================================================================== */
+
+static const md_table *table_in(const md_val *v)
+{
+    return &((const md_tableobj *)v)->t;
+}
+
+static int64_t dict_int(const md_val *d, int64_t key)
+{
+    md_pyerr e;
+    md_val *v = md_dict_get(d, md_int_from_i64(key), &e);
+    int64_t x = -999;
+    if (!v || md_int_to_i64(v, &x) < 0)
+        return -999;
+    return x;
+}
+
+/* Grows through every index width (1, 2, 4 bytes) and many entry
+ * reallocs: every key stays found with its value, in insertion order,
+ * and the kept hashes still place every key where a probe looks. */
+static void test_value_table_growth_keeps_every_key_findable_and_ordered(void)
+{
+    enum { N = 100000 };
+    md_val *d = md_dict_new();
+    for (int64_t i = 0; i < N; i++)
+        CU_ASSERT_FATAL(md_dict_set(d, md_int_from_i64(i * 7919), md_int_from_i64(i), NULL) == 0);
+    CU_ASSERT_EQUAL(md_dict_len(d), N);
+    CU_ASSERT_TRUE(table_in(d)->log2size >= 17);
+    bool all = true;
+    for (int64_t i = 0; i < N && all; i++)
+        all = dict_int(d, i * 7919) == i;
+    CU_ASSERT_TRUE(all);
+    size_t pos = 0;
+    md_val *k, *v;
+    int64_t expect = 0, x;
+    while (md_dict_next(d, &pos, &k, &v) && md_int_to_i64(v, &x) == 0 && x == expect)
+        expect++;
+    CU_ASSERT_EQUAL(expect, N);
+    md_decref(d);
+}
+
+/* Deleting leaves dummies in the index and holes in the entries; keys
+ * reinserted go to the end; a later rebuild compacts and keeps order. */
+static void test_value_table_deletion_dummies_and_reinsertion_keep_order(void)
+{
+    md_val *d = md_dict_new();
+    md_pyerr e;
+    for (int64_t i = 0; i < 1000; i++)
+        CU_ASSERT_FATAL(md_dict_set(d, md_int_from_i64(i), md_int_from_i64(i), NULL) == 0);
+    for (int64_t i = 0; i < 1000; i += 2)
+        CU_ASSERT_EQUAL(md_dict_del(d, md_int_from_i64(i), &e), 1);
+    CU_ASSERT_EQUAL(md_dict_len(d), 500);
+    CU_ASSERT_EQUAL(table_in(d)->nentries, 1000);   /* holes, not yet compacted */
+    CU_ASSERT_EQUAL(md_dict_get(d, md_int_from_i64(10), &e), NULL);
+    CU_ASSERT_EQUAL(dict_int(d, 11), 11);
+    /* Reinsert 0 and 2: they go last. */
+    CU_ASSERT_EQUAL(md_dict_set(d, md_int_from_i64(2), md_int_from_i64(-2), NULL), 0);
+    CU_ASSERT_EQUAL(md_dict_set(d, md_int_from_i64(0), md_int_from_i64(-1), NULL), 0);
+    /* Enough new keys to force rebuilds over the holes. */
+    for (int64_t i = 5000; i < 9000; i++)
+        CU_ASSERT_FATAL(md_dict_set(d, md_int_from_i64(i), md_int_from_i64(i), NULL) == 0);
+    CU_ASSERT_EQUAL(table_in(d)->nentries, table_in(d)->used);   /* compacted */
+    size_t pos = 0;
+    md_val *k, *v;
+    int64_t seq[506], n = 0, x;
+    while (n < 506 && md_dict_next(d, &pos, &k, &v) && md_int_to_i64(k, &x) == 0)
+        seq[n++] = x;
+    CU_ASSERT_EQUAL(n, 506);
+    CU_ASSERT_EQUAL(seq[0], 1);
+    CU_ASSERT_EQUAL(seq[499], 999);
+    CU_ASSERT_EQUAL(seq[500], 2);
+    CU_ASSERT_EQUAL(seq[501], 0);
+    CU_ASSERT_EQUAL(seq[502], 5000);
+    CU_ASSERT_EQUAL(dict_int(d, 0), -1);
+    CU_ASSERT_EQUAL(dict_int(d, 2), -2);
+    CU_ASSERT_EQUAL(dict_int(d, 4), -999);
+    CU_ASSERT_EQUAL(md_dict_len(d), 500 + 2 + 4000);
+    md_decref(d);
+}
+
+/* Keys built to collide: equal kept hashes but unequal keys (i and
+ * i + 2^32 share their low 32 bits; Python's hash(-1) == hash(-2) and
+ * hash(0) == hash(2**61 - 1) share all 64), and keys that all land on one
+ * first slot (multiples of 2^20). Each stays a key of its own. */
+static void test_value_table_collisions_built_on_purpose_stay_distinct(void)
+{
+    md_val *d = md_dict_new();
+    md_pyerr e;
+    int64_t keys[] = { 5, 5 + ((int64_t)1 << 32), 5 + ((int64_t)3 << 32), -1, -2, 0,
+                       ((int64_t)1 << 61) - 1 };
+    int64_t h1, h2;
+    CU_ASSERT_EQUAL(md_val_hash(md_int_from_i64(-1), &h1, &e), 0);
+    CU_ASSERT_EQUAL(md_val_hash(md_int_from_i64(-2), &h2, &e), 0);
+    CU_ASSERT_EQUAL(h1, h2);
+    size_t nk = sizeof keys / sizeof keys[0];
+    for (size_t i = 0; i < nk; i++)
+        CU_ASSERT_EQUAL(md_dict_set(d, md_int_from_i64(keys[i]), md_int_from_i64((int64_t)i), NULL), 0);
+    for (int64_t i = 1; i <= 300; i++)
+        CU_ASSERT_EQUAL(md_dict_set(d, md_int_from_i64(i << 20), md_int_from_i64(1000 + i), NULL), 0);
+    CU_ASSERT_EQUAL(md_dict_len(d), nk + 300);
+    for (size_t i = 0; i < nk; i++)
+        CU_ASSERT_EQUAL(dict_int(d, keys[i]), (int64_t)i);
+    for (int64_t i = 1; i <= 300; i++)
+        CU_ASSERT_EQUAL(dict_int(d, i << 20), 1000 + i);
+    CU_ASSERT_EQUAL(dict_int(d, 5 + ((int64_t)2 << 32)), -999);
+    CU_ASSERT_EQUAL(md_dict_del(d, md_int_from_i64(-1), &e), 1);
+    CU_ASSERT_EQUAL(dict_int(d, -2), 4);
+    CU_ASSERT_EQUAL(dict_int(d, -1), -999);
+    md_val *c = md_dict_copy(d);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(md_val_eq(c, d, &e), 1);
+    CU_ASSERT_EQUAL(dict_int(c, 5 + ((int64_t)1 << 32)), 1);
+    md_decref(c);
+    md_decref(d);
+}
+
+/* 1, 1.0 and True are one key in copy and update as in set: the first
+ * key object stays, the last value wins. */
+static void test_value_table_copy_and_update_merge_keys_of_mixed_types(void)
+{
+    md_val *d = lit("{1: 'int', 'a': 0}");
+    md_val *src = lit("{1.0: 'float', 'b': 2}");
+    md_val *src2 = lit("{True: 'bool'}");
+    md_pyerr e;
+    CU_ASSERT_EQUAL(md_dict_update(d, src, &e), 0);
+    CU_ASSERT_EQUAL(md_dict_update(d, src2, &e), 0);
+    CU_ASSERT_TRUE(repr_is(d, "{1: 'bool', 'a': 0, 'b': 2}"));
+    md_val *c = md_dict_copy(d);
+    CU_ASSERT_TRUE(repr_is(c, "{1: 'bool', 'a': 0, 'b': 2}"));
+    md_val *one = md_float_new(1.0);
+    CU_ASSERT_EQUAL(md_dict_set(c, one, md_none(), NULL), 0);
+    md_decref(one);
+    CU_ASSERT_TRUE(repr_is(c, "{1: None, 'a': 0, 'b': 2}"));
+    CU_ASSERT_TRUE(repr_is(d, "{1: 'bool', 'a': 0, 'b': 2}"));   /* the copy is its own */
+    /* Updating a dict with itself changes nothing. */
+    CU_ASSERT_EQUAL(md_dict_update(d, d, &e), 0);
+    CU_ASSERT_TRUE(repr_is(d, "{1: 'bool', 'a': 0, 'b': 2}"));
+    md_val *s = lit("{1, 1.0, True, 'x'}");
+    CU_ASSERT_TRUE(repr_is(s, "{1, 'x'}"));
+    md_decref(s);
+    md_decref(c);
+    md_decref(src2);
+    md_decref(src);
+    md_decref(d);
+}
+
+/* A copy made of a dict with holes holds only the live items, in order,
+ * compacted; empty dicts copy too. */
+static void test_value_table_copy_skips_deleted_entries(void)
+{
+    md_val *d = lit("{'a': 1, 'b': 2, 'c': 3, 'd': 4}");
+    md_pyerr e;
+    md_val *b = md_str_from_cstr("b");
+    CU_ASSERT_EQUAL(md_dict_del(d, b, &e), 1);
+    md_decref(b);
+    md_val *c = md_dict_copy(d);
+    CU_ASSERT_TRUE(repr_is(c, "{'a': 1, 'c': 3, 'd': 4}"));
+    CU_ASSERT_EQUAL(table_in(c)->nentries, 3);
+    md_val *empty = md_dict_new(), *c2 = md_dict_copy(empty);
+    CU_ASSERT_TRUE(c2 && md_dict_len(c2) == 0 && repr_is(c2, "{}"));
+    md_decref(c2);
+    md_decref(empty);
+    md_decref(c);
+    md_decref(d);
+}
+
+/* Reserve makes room once: storing that many keys then allocates
+ * nothing (proved by failing every allocation after it). */
+static void test_value_table_reserve_then_inserts_allocate_nothing(void)
+{
+    md_val *d = md_dict_new(), *l = md_list_new(0);
+    CU_ASSERT_EQUAL(md_dict_reserve(d, 5000), 0);
+    CU_ASSERT_EQUAL(md_list_reserve(l, 5000), 0);
+    md_alloc_fail_after(0);
+    bool ok = true;
+    for (int64_t i = 0; i < 5000 && ok; i++)
+        ok = md_dict_set(d, md_int_from_i64(i), md_none(), NULL) == 0 &&
+             md_list_append(l, md_int_from_i64(i)) == 0;
+    md_alloc_fail_after(-1);
+    CU_ASSERT_TRUE(ok);
+    CU_ASSERT_EQUAL(md_dict_len(d), 5000);
+    CU_ASSERT_EQUAL(md_list_len(l), 5000);
+    /* A dict sized before its first item (a decoded one) has no slack. */
+    md_val *small = md_dict_new();
+    CU_ASSERT_EQUAL(md_dict_reserve(small, 1), 0);
+    CU_ASSERT_EQUAL(table_in(small)->ecap, 1);
+    CU_ASSERT_EQUAL(md_dict_set(small, md_int_from_i64(1), md_none(), NULL), 0);
+    CU_ASSERT_EQUAL(md_dict_set(small, md_int_from_i64(2), md_none(), NULL), 0);
+    CU_ASSERT_TRUE(repr_is(small, "{1: None, 2: None}"));
+    md_decref(small);
+    CU_ASSERT_EQUAL(md_dict_reserve(d, SIZE_MAX / 2), -1);
+    CU_ASSERT_EQUAL(md_list_reserve(l, SIZE_MAX / 2), -1);
+    CU_ASSERT_EQUAL(md_dict_len(d), 5000);
+    md_decref(l);
+    md_decref(d);
+}
+
+/* d.update(src) with the allocator failing at each allocation in turn:
+ * a failure leaves d as lit(start) was, the first success holds
+ * want_len items with src's values. */
+static bool update_under_failures(const md_val *src, const char *start, size_t want_len)
+{
+    for (long n = 0; n < 20; n++) {
+        md_val *d = lit(start);
+        md_pyerr e;
+        md_alloc_fail_after(n);
+        int rc = md_dict_update(d, src, &e);
+        md_alloc_fail_after(-1);
+        if (rc < 0) {
+            CU_ASSERT_STRING_EQUAL(e.type, "MemoryError");
+            CU_ASSERT_TRUE(repr_is(d, start));
+        } else {
+            CU_ASSERT_EQUAL(md_dict_len(d), want_len);
+            CU_ASSERT_EQUAL(dict_int(d, 0), 0);
+            CU_ASSERT_EQUAL(dict_int(d, 2999), -2999);
+        }
+        md_decref(d);
+        if (rc == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Out of memory at every allocation of copy, update, reserve and a
+ * growing insert: each fails cleanly with the target unchanged, then
+ * succeeds once the allocator lets it. */
+static void test_value_table_alloc_failure_sweep_over_copy_update_reserve(void)
+{
+    md_val *src = md_dict_new();
+    for (int64_t i = 0; i < 3000; i++)
+        CU_ASSERT_FATAL(md_dict_set(src, md_int_from_i64(i), md_int_from_i64(-i), NULL) == 0);
+    size_t start = md_gc_tracked();
+    bool done = false;
+    for (long n = 0; n < 20 && !done; n++) {
+        md_alloc_fail_after(n);
+        md_val *c = md_dict_copy(src);
+        md_alloc_fail_after(-1);
+        if (c) {
+            done = true;
+            md_pyerr e;
+            CU_ASSERT_EQUAL(md_val_eq(c, src, &e), 1);
+            md_decref(c);
+        }
+        CU_ASSERT_EQUAL(md_gc_tracked(), start);
+    }
+    CU_ASSERT_TRUE(done);
+    /* Into a dict holding items (probing), and into an empty one (a copy). */
+    CU_ASSERT_TRUE(update_under_failures(src, "{'x': 1, 0: 'zero'}", 3001));
+    CU_ASSERT_TRUE(update_under_failures(src, "{}", 3000));
+    /* An insert that must grow the table, failing at each allocation. */
+    md_val *d = md_dict_new();
+    for (int64_t i = 0; i < 3000; i++) {
+        md_alloc_fail_after(0);
+        md_pyerr e;
+        int rc = md_dict_set(d, md_int_from_i64(i), md_none(), &e);
+        md_alloc_fail_after(-1);
+        if (rc < 0) {
+            CU_ASSERT_EQUAL(md_dict_len(d), (size_t)i);
+            CU_ASSERT_FATAL(md_dict_set(d, md_int_from_i64(i), md_none(), NULL) == 0);
+        }
+        CU_ASSERT_EQUAL(md_dict_len(d), (size_t)i + 1);
+    }
+    CU_ASSERT_PTR_EQUAL(md_dict_get(d, md_int_from_i64(1234), NULL), md_none());
+    md_decref(d);
+    md_decref(src);
+}
+
 void md_test_register_value(void)
 {
     CU_pSuite s = md_test_suite("value");
@@ -1810,6 +2080,13 @@ void md_test_register_value(void)
     MD_ADD_TEST(s, test_value_set_add_contains_discard_and_order);
     MD_ADD_TEST(s, test_value_list_insert_set_del_clear);
     MD_ADD_TEST(s, test_value_dict_of_a_million_short_str_keys_fits_64_bytes_per_item);
+    MD_ADD_TEST(s, test_value_table_growth_keeps_every_key_findable_and_ordered);
+    MD_ADD_TEST(s, test_value_table_deletion_dummies_and_reinsertion_keep_order);
+    MD_ADD_TEST(s, test_value_table_collisions_built_on_purpose_stay_distinct);
+    MD_ADD_TEST(s, test_value_table_copy_and_update_merge_keys_of_mixed_types);
+    MD_ADD_TEST(s, test_value_table_copy_skips_deleted_entries);
+    MD_ADD_TEST(s, test_value_table_reserve_then_inserts_allocate_nothing);
+    MD_ADD_TEST(s, test_value_table_alloc_failure_sweep_over_copy_update_reserve);
     MD_ADD_TEST(s, test_value_order_of_mixed_types_raises_python_typeerror);
     MD_ADD_TEST(s, test_value_order_follows_python_for_numbers_strings_sequences_sets);
     MD_ADD_TEST(s, test_value_repr_matches_python_312_table);

@@ -21,6 +21,7 @@
 #include "core/limits.h"
 #include "core/value.h"
 #include "serializers/xmlrpc.h"
+#include "tests/unit/harness.h"
 
 /* ======================================================================
  * Python's bytes: xmlrpc.client.dumps((v,), allow_none=True), 3.12
@@ -282,27 +283,11 @@ static const char PY_CALL[] = "<?xml version='1.0'?>\n"
 
 #define LIT(s) (const uint8_t *)(s), (sizeof(s) - 1)
 
-static md_val *S(const char *s)
-{
-    return md_str_from_cstr(s);
-}
-
-static md_val *I(int64_t i)
-{
-    return md_int_from_i64(i);
-}
-
-/* A list of n items, each stolen. */
-static md_val *L(size_t n, ...)
-{
-    va_list ap;
-    va_start(ap, n);
-    md_val *l = md_list_new(n);
-    for (size_t i = 0; i < n; i++)
-        md_list_append_steal(l, va_arg(ap, md_val *));
-    va_end(ap);
-    return l;
-}
+/* the builders of tests/unit/harness.h, by short names */
+#define S md_th_str
+#define I md_th_int
+/* L(n, a, b, ...): a list of n items, each stolen */
+#define L md_th_list
 
 /* A dict of n (key, value) pairs given as C string and stolen value. */
 static md_val *D(size_t n, ...)

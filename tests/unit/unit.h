@@ -23,6 +23,9 @@
     X(xmlrpc)             \
     X(security)           \
     X(log)                \
+    X(address)            \
+    X(buf)                \
+    X(objtab)             \
     X(introspect)
 #endif
 

@@ -11,7 +11,7 @@ XML-RPC cannot carry as such (ints beyond 64 bits, sets, tuples, bytes,
 complex, int keys, a control character); xmlrpclib_scenario.py runs every
 step against it and against CPython's server. A step that works against
 CPython must give the same result from managerd; where CPython breaks
-(protocol.md 6.3) managerd must do what protocol.md 6.4 and the README
+(tests/docs/protocol.md 6.3) managerd must do what tests/docs/protocol.md 6.4 and the README
 promise. Prints 'N passed, M failed'; exit status 1 on any failure.
 """
 import concurrent.futures

@@ -3,14 +3,14 @@
 Starts managerd with any listeners (http:// ones included), reads the
 addresses it prints, waits for readiness with a bounded loop and stops it
 with SIGTERM insisting on exit status 0; starts CPython's own manager server
-with serializer='xmlrpclib' (xml_refserver.py) of a given interpreter; finds
-every Python interpreter; counts passed and failed checks.
+with serializer='xmlrpclib' (xml_refserver.py) of a given interpreter
+(tests/lib/procs.py); re-exports the interpreter finder (tests/lib/pythons.py)
+and the tally (tests/lib/tally.py).
 
 Environment: MD_SERVER_WRAPPER (a command prefix for managerd, e.g.
-valgrind ...) and MD_XMLRPC_PYTHONS (interpreters to use instead of the
-ones found).
+valgrind ...) and MD_TEST_PYTHONS (interpreters to use instead of the
+ones found, tests/lib/pythons.py).
 """
-import glob
 import os
 import re
 import shlex
@@ -20,10 +20,14 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'lib'))
+import procs                        # noqa: E402
+import pythons                      # noqa: E402
+from pythons import pyenv_root      # noqa: E402,F401
+from tally import Tally             # noqa: E402,F401
 TOP_SRCDIR = os.environ.get('top_srcdir') or os.path.dirname(os.path.dirname(HERE))
 TOP_BUILDDIR = os.environ.get('top_builddir') or TOP_SRCDIR
 WRAPPER = shlex.split(os.environ.get('MD_SERVER_WRAPPER', ''))
@@ -32,111 +36,16 @@ LISTEN_RE = re.compile(r'^managerd: listening on (\S+)\s*$')
 KEY = b'xmlrpc-test-key'
 
 
-class TestFailure(Exception):
-    """The harness could not do its job (a server did not start...)."""
-
-
-class Tally(object):
-    """Counts passed and failed checks; prints each failure as it comes."""
-
-    def __init__(self, prefix=''):
-        self.passed = 0
-        self.failed = 0
-        self.prefix = prefix
-        self.lock = threading.Lock()
-
-    def ok(self, name, cond, detail=''):
-        with self.lock:
-            if cond:
-                self.passed += 1
-            else:
-                self.failed += 1
-                text = '%sFAIL: %s' % (self.prefix, name)
-                if detail:
-                    text += '\n    ' + str(detail).replace('\n', '\n    ')
-                print(text)
-                sys.stdout.flush()
-        return bool(cond)
-
-    def eq(self, name, got, want):
-        return self.ok(name, got == want, 'got  %r\nwant %r' % (got, want))
-
-    def summary(self):
-        return '%d passed, %d failed' % (self.passed, self.failed)
-
-    def finish(self):
-        print(self.summary())
-        sys.stdout.flush()
-        return 0 if self.failed == 0 and self.passed > 0 else 1
-
-
-# ---- interpreters -------------------------------------------------------------
-
-def pyenv_root():
-    exe = shutil.which('pyenv')
-    if exe:
-        try:
-            out = subprocess.run([exe, 'root'], stdout=subprocess.PIPE,
-                                 stderr=subprocess.DEVNULL, timeout=20)
-            root = out.stdout.decode().strip()
-            if root:
-                return root
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-    return os.environ.get('PYENV_ROOT', os.path.expanduser('~/.pyenv'))
+TestFailure = procs.HarnessFailure
 
 
 def interpreters():
-    """[(version tuple, path)] of every interpreter in $(pyenv root)/versions,
-    oldest first; MD_XMLRPC_PYTHONS overrides."""
-    if os.environ.get('MD_XMLRPC_PYTHONS'):
-        cands = os.environ['MD_XMLRPC_PYTHONS'].split()
-    else:
-        cands = sorted(glob.glob(os.path.join(pyenv_root(), 'versions', '*', 'bin', 'python')))
-    found = []
-    for c in cands:
-        try:
-            out = subprocess.run([c, '-c', 'import sys; print("%d %d %d" % sys.version_info[:3])'],
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=30)
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if out.returncode == 0:
-            found.append((tuple(int(x) for x in out.stdout.split()), c))
-    return sorted(found)
+    """[(version tuple, path)] of every interpreter tests/lib/pythons.py
+    finds, oldest first."""
+    return [(i.version, i.path) for i in pythons.find_interpreters()]
 
 
 # ---- processes ------------------------------------------------------------------
-
-class _Reader(threading.Thread):
-    """Collects a child's stdout lines so its pipe never fills."""
-
-    def __init__(self, stream):
-        threading.Thread.__init__(self, daemon=True)
-        self.stream = stream
-        self.lines = []
-        self.cond = threading.Condition()
-        self.eof = False
-        self.start()
-
-    def run(self):
-        for raw in iter(self.stream.readline, b''):
-            with self.cond:
-                self.lines.append(raw.decode('utf-8', 'replace').rstrip('\n'))
-                self.cond.notify_all()
-        with self.cond:
-            self.eof = True
-            self.cond.notify_all()
-
-    def wait_for(self, pred, timeout):
-        end = time.monotonic() + timeout
-        with self.cond:
-            while not pred(self.lines) and not self.eof:
-                left = end - time.monotonic()
-                if left <= 0:
-                    break
-                self.cond.wait(min(left, 0.5))
-            return pred(self.lines)
-
 
 def host_port(address):
     """'tcp://H:P', 'H:P' or 'http://H:P/PATH' -> (H, P)."""
@@ -174,7 +83,7 @@ class Managerd(object):
         self.log = open(self.log_path, 'wb')
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=self.log, env=env)
-        self.reader = _Reader(self.proc.stdout)
+        self.reader = procs.LineReader(self.proc.stdout)
         want = len(self.listen)
         if not self.reader.wait_for(lambda ls: sum(1 for l in ls if LISTEN_RE.match(l)) >= want,
                                     15 * SLOW):
@@ -243,43 +152,18 @@ class Managerd(object):
             return ''
 
 
-class RefServer(object):
+class RefServer(procs.RefServer):
     """CPython's own manager server with serializer='xmlrpclib' (or pickle),
     run by a given interpreter (xml_refserver.py)."""
 
     def __init__(self, python, serializer='xmlrpclib', share=(), authkey=KEY):
-        self.python = python
-        self.cmd = [python, os.path.join(HERE, 'xml_refserver.py'), serializer]
-        for s in share:
-            self.cmd.append(s)
-        self.authkey = authkey
-        self.proc = None
-
-    def start(self):
         env = dict(os.environb)
-        env[b'MANAGERD_AUTHKEY'] = self.authkey
+        env[b'MANAGERD_AUTHKEY'] = authkey
         env[b'PYTHONDONTWRITEBYTECODE'] = b'1'
-        self.err = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=self.err, env=env)
-        self.reader = _Reader(self.proc.stdout)
-        pat = re.compile(r'^refserver: listening on (\S+)')
-        if not self.reader.wait_for(lambda ls: any(pat.match(l) for l in ls), 30):
-            self.stop()
-            self.err.seek(0)
-            raise TestFailure('CPython server (%s) did not start: %s'
-                              % (self.python, self.err.read().decode('utf-8', 'replace')[-2000:]))
-        self.address = [pat.match(l).group(1) for l in self.reader.lines if pat.match(l)][0]
-        return self
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        cmd = [python, os.path.join(HERE, 'xml_refserver.py'), serializer] + list(share)
+        procs.RefServer.__init__(self, cmd, env=env, failure=TestFailure,
+                                 what='CPython server')
+        self.authkey = authkey
 
 
 def run_client(python, script, args, timeout=120, env_extra=None):

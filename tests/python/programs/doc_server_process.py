@@ -1,0 +1,22 @@
+# The "Server process" example of the multiprocessing documentation
+# (Sharing state between processes), unchanged but for print's parentheses.
+# cpython-starts: 0
+from multiprocessing import Process, Manager
+
+def f(d, l):
+    d[1] = '1'
+    d['2'] = 2
+    d[0.25] = None
+    l.reverse()
+
+if __name__ == '__main__':
+    with Manager() as manager:
+        d = manager.dict()
+        l = manager.list(range(10))
+
+        p = Process(target=f, args=(d, l))
+        p.start()
+        p.join()
+
+        print(d)
+        print(l)

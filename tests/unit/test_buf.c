@@ -1,0 +1,129 @@
+/* test_buf.c - the growable byte buffer (core/buf.c): appends of every
+ * kind keep the bytes in order across growth, printf past its small stack
+ * buffer, steal hands over a NUL-terminated copy and empties the buffer,
+ * and a buffer that failed to grow (out of memory, or a size that would
+ * overflow) stays failed: later appends change nothing. */
+#include "tests/unit/unit.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+
+static void test_buf_appends_in_order_across_growth(void)
+{
+    md_buf b = MD_BUF_INIT;
+    char want[5000];
+    size_t n = 0;
+    for (int i = 0; i < 1000; i++) {      /* grows from 64 bytes many times */
+        char c = (char)('a' + i % 26);
+        CU_ASSERT_EQUAL(md_buf_putc(&b, (uint8_t)c), 0);
+        want[n++] = c;
+        CU_ASSERT_EQUAL(md_buf_append(&b, "xyz", 3), 0);
+        memcpy(want + n, "xyz", 3);
+        n += 3;
+    }
+    CU_ASSERT_EQUAL(md_buf_puts(&b, "end"), 0);
+    memcpy(want + n, "end", 3);
+    n += 3;
+    CU_ASSERT_EQUAL_FATAL(b.len, n);
+    CU_ASSERT_EQUAL(memcmp(b.data, want, n), 0);
+    CU_ASSERT(b.cap > b.len);             /* room for steal's NUL */
+    CU_ASSERT_FALSE(md_buf_failed(&b));
+    md_buf_free(&b);
+    CU_ASSERT_PTR_NULL(b.data);
+    CU_ASSERT_EQUAL(b.len, 0);
+}
+
+static void test_buf_printf_short_and_long(void)
+{
+    md_buf b = MD_BUF_INIT;
+    CU_ASSERT_EQUAL(md_buf_printf(&b, "%d-%s", 42, "x"), 0);
+    CU_ASSERT_EQUAL(b.len, 4);
+    CU_ASSERT_EQUAL(memcmp(b.data, "42-x", 4), 0);
+    /* longer than the 256-byte stack buffer: written straight into b */
+    char big[1000];
+    memset(big, 'q', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    CU_ASSERT_EQUAL(md_buf_printf(&b, "[%s]", big), 0);
+    CU_ASSERT_EQUAL_FATAL(b.len, 4 + 1 + 999 + 1);
+    CU_ASSERT_EQUAL(b.data[4], '[');
+    CU_ASSERT_EQUAL(b.data[5], 'q');
+    CU_ASSERT_EQUAL(b.data[4 + 999], 'q');
+    CU_ASSERT_EQUAL(b.data[4 + 1000], ']');
+    md_buf_free(&b);
+}
+
+static void test_buf_steal_and_reset(void)
+{
+    md_buf b = MD_BUF_INIT;
+    size_t len = 99;
+    char *empty = md_buf_steal(&b, &len);  /* even an empty buffer */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(empty);
+    CU_ASSERT_EQUAL(len, 0);
+    CU_ASSERT_STRING_EQUAL(empty, "");
+    md_free(empty);
+
+    md_buf_puts(&b, "hello");
+    char *s = md_buf_steal(&b, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_EQUAL(len, 5);
+    CU_ASSERT_STRING_EQUAL(s, "hello");
+    CU_ASSERT_PTR_NULL(b.data);           /* the buffer is empty again */
+    CU_ASSERT_EQUAL(b.len, 0);
+    md_free(s);
+
+    md_buf_puts(&b, "abc");
+    size_t cap = b.cap;
+    md_buf_reset(&b);                     /* len 0, memory kept */
+    CU_ASSERT_EQUAL(b.len, 0);
+    CU_ASSERT_EQUAL(b.cap, cap);
+    md_buf_puts(&b, "d");
+    CU_ASSERT_EQUAL(b.len, 1);
+    CU_ASSERT_EQUAL(b.data[0], 'd');
+    md_buf_free(&b);
+}
+
+static void test_buf_failure_sticks(void)
+{
+    md_buf b = MD_BUF_INIT;
+    md_buf_puts(&b, "keep");
+    /* a size whose doubling would overflow fails at once */
+    CU_ASSERT_EQUAL(md_buf_reserve(&b, SIZE_MAX - 2), -1);
+    CU_ASSERT_TRUE(md_buf_failed(&b));
+    CU_ASSERT_EQUAL(md_buf_append(&b, "x", 1), -1);
+    CU_ASSERT_EQUAL(md_buf_putc(&b, 'y'), -1);
+    CU_ASSERT_EQUAL(md_buf_printf(&b, "%d", 1), -1);
+    CU_ASSERT_PTR_NULL(md_buf_steal(&b, NULL));
+    CU_ASSERT_EQUAL(b.len, 4);            /* nothing written after the failure */
+    CU_ASSERT_EQUAL(memcmp(b.data, "keep", 4), 0);
+    md_buf_reset(&b);                     /* reset clears the failure */
+    CU_ASSERT_FALSE(md_buf_failed(&b));
+    CU_ASSERT_EQUAL(md_buf_puts(&b, "ok"), 0);
+    md_buf_free(&b);
+
+    /* out of memory while growing */
+    md_buf c = MD_BUF_INIT;
+    md_buf_puts(&c, "abc");               /* 64 bytes */
+    md_alloc_fail_after(0);
+    char big[200] = { 0 };
+    int rc = md_buf_append(&c, big, sizeof big);
+    md_alloc_fail_after(-1);
+    CU_ASSERT_EQUAL(rc, -1);
+    CU_ASSERT_TRUE(md_buf_failed(&c));
+    CU_ASSERT_EQUAL(c.len, 3);
+    CU_ASSERT_EQUAL(md_buf_puts(&c, "more"), -1);
+    CU_ASSERT_EQUAL(memcmp(c.data, "abc", 3), 0);
+    md_buf_free(&c);
+}
+
+void md_test_register_buf(void)
+{
+    CU_pSuite s = md_test_suite("buf");
+    MD_ADD_TEST(s, test_buf_appends_in_order_across_growth);
+    MD_ADD_TEST(s, test_buf_printf_short_and_long);
+    MD_ADD_TEST(s, test_buf_steal_and_reset);
+    MD_ADD_TEST(s, test_buf_failure_sticks);
+}
