@@ -241,7 +241,7 @@ void md_disp_deliver(md_server *srv, md_peer *peer, int protocol, int kind,
         if (!value)
             kind = MD_OUT_TRACEBACK, value = traceback_text("MemoryError");
         else if (protocol == 0) {
-            /* An 'xmlrpclib' client cannot rebuild a Token (protocol.md
+            /* An 'xmlrpclib' client cannot rebuild a Token (tests/docs/protocol.md
              * §6.4): the new object could never be released by it, so it
              * is not kept (CPython leaks it). */
             proxy->refcount = 0;

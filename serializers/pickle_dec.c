@@ -528,7 +528,7 @@ static bool is_ascii(const uint8_t *s, size_t n)
 }
 
 /* A Python 2 str: ASCII reads as str (flagged), anything else as bytes
- * (flagged), as protocol.md 5.6 explains. */
+ * (flagged), as tests/docs/protocol.md 5.6 explains. */
 static int push_py2_str(dec *d, const uint8_t *s, size_t n)
 {
     if (is_ascii(s, n))

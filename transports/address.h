@@ -1,4 +1,4 @@
-/* address.h - listener addresses as design.md spells them:
+/* address.h - listener addresses as tests/docs/design.md spells them:
  *   tcp://HOST:PORT   HOST:PORT   (HOST may be an IPv6 literal in [])
  *   unix:PATH         unix:@NAME  (Linux abstract socket)
  *   http://HOST:PORT[/PATH]       (XML-RPC over HTTP)

@@ -1,5 +1,5 @@
 /* auth.c - the multiprocessing.connection HMAC handshake as a state
- * machine; see auth.h and protocol.md section 2. The MACs come from
+ * machine; see auth.h and tests/docs/protocol.md section 2. The MACs come from
  * nettle (MD5, SHA-384, SHA3) and libsodium (SHA-256, randomness,
  * constant-time comparison, locked key memory); nothing here is
  * cryptography written by hand. */
@@ -19,7 +19,7 @@
 #include "transports/frame.h"
 
 /* ======================================================================
- * Wire constants (protocol.md 2.1 - 2.3)
+ * Wire constants (tests/docs/protocol.md 2.1 - 2.3)
  * ====================================================================== */
 
 #define CHALLENGE_MARK     "#CHALLENGE#"
@@ -181,7 +181,7 @@ size_t md_auth_hmac(md_auth_digest d, const md_auth_key *key, const uint8_t *msg
 }
 
 /* ======================================================================
- * Classifying a body or an answer (protocol.md 2.3)
+ * Classifying a body or an answer (tests/docs/protocol.md 2.3)
  * ====================================================================== */
 
 enum { FORM_LEGACY, FORM_PREFIXED, FORM_NO_PREFIX, FORM_UNKNOWN_NAME };
@@ -434,7 +434,7 @@ static int on_challenge(md_auth_ctx *ctx, const uint8_t *msg, size_t len, md_buf
     int rc;
     if (form == FORM_LEGACY) {
         /* Never a prefix here: 2.7 - 3.11 challengers accept only the 16
-         * raw bytes (protocol.md 2.4, gotcha 3). */
+         * raw bytes (tests/docs/protocol.md 2.4, gotcha 3). */
         rc = send_msg(ctx, out, mac, size, NULL, 0);
     } else {
         /* Echo the prefix exactly as received: '{' + name + '}'. */

@@ -1,5 +1,5 @@
 /* auth.h - the mutual HMAC handshake of multiprocessing.connection
- * (protocol.md section 2), as a state machine over byte buffers that both
+ * (tests/docs/protocol.md section 2), as a state machine over byte buffers that both
  * the server (libevent) and the blocking C client drive.
  *
  * Six framed messages, the server speaking first:
@@ -98,7 +98,7 @@ typedef enum md_auth_challenge {
     /* '{name}' + 40 random bytes (the default, what CPython 3.12+ sends).
      * Legacy peers (2.7 - 3.11) MAC the whole body with MD5 and answer 16
      * raw bytes, which is accepted, so this works with every version
-     * (protocol.md 2.6). */
+     * (tests/docs/protocol.md 2.6). */
     MD_AUTH_CHALLENGE_MODERN = 0,
     /* 20 random bytes, exactly what 2.7 - 3.11 send; every peer answers
      * with raw HMAC-MD5. For tests and for mimicking an old peer. */

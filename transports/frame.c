@@ -1,5 +1,5 @@
 /* frame.c - multiprocessing.connection length-prefix framing; see
- * frame.h and protocol.md section 1.2. */
+ * frame.h and tests/docs/protocol.md section 1.2. */
 #include "transports/frame.h"
 
 #include "core/error.h"

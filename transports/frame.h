@@ -1,5 +1,5 @@
 /* frame.h - multiprocessing.connection framing: a length prefix before
- * every message, handshake messages included (protocol.md section 1.2).
+ * every message, handshake messages included (tests/docs/protocol.md section 1.2).
  *
  * Pure functions over byte buffers, with no event loop and no allocation,
  * so the server (libevent bufferevents) and the blocking C client drive
