@@ -14,9 +14,17 @@ PROGRAMS = [("managerd", "managerd.1"), ("managerctl", "managerctl.1"),
             ("managerd-pickle", "managerd-pickle.1")]
 OPTION = re.compile(r"--[a-z][a-z-]*[a-z]")
 
+# Each page lives beside the code it documents.
+PAGES = {"managerd.1": "core", "managerd-pickle.1": "serializers",
+         "managerctl.1": "clients", "mdc.3": "clients"}
+
+
+def page_path(name):
+    return os.path.join(os.environ["top_srcdir"], PAGES[name], name)
+
 
 def page_text(name):
-    with open(os.path.join(os.environ["top_srcdir"], "man", name)) as f:
+    with open(page_path(name)) as f:
         src = f.read()
     # roff: \- is a minus, \fB...\fR are fonts
     return re.sub(r"\\f[BIRP]", "", src.replace("\\-", "-"))
@@ -64,7 +72,7 @@ def check_render():
     env.pop("MANPAGER", None)
     env.pop("PAGER", None)
     for page in ["managerd.1", "managerctl.1", "managerd-pickle.1", "mdc.3"]:
-        path = os.path.join(os.environ["top_srcdir"], "man", page)
+        path = page_path(page)
         r = subprocess.run(["man", "--warnings", "-l", "-E", "UTF-8", path], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, env=env, timeout=60)
         out = r.stdout.decode()
