@@ -196,6 +196,8 @@ class TestLifecycle(Base):
     def test_watchdog_terminated_stops_the_daemon_and_cleans_up(self):
         m = managerd.Manager()
         folder = os.path.dirname(m.address)
+        self.assertEqual(m.list([1])[:], [1])
+        time.sleep(0.2)          # the watchdog starts beside managerd: let it set its traps
         os.kill(m._managerd._proc.pid, signal.SIGTERM)
         self.assertEqual(wait_gone(pids_of(m)), [])
         end = time.time() + DEATH_DEADLINE

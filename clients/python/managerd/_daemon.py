@@ -287,11 +287,11 @@ class Daemon(object):
         life_r, life_w = _pipe()
         self._lifeline = self._own(life_w)
         try:
-            # The watchdog first: it starts, then sleeps reading managerd's
-            # pid while managerd starts.  We never wait for it.
+            # The watchdog starts while managerd starts (then sleeps reading
+            # managerd's pid); we never wait for it.
+            self._md = _spawn(argv, key_r, out_w, out_w)
             self._proc = _spawn([SHELL, '-c', _watchdog.SCRIPT, 'managerd-watchdog',
                                  self.folder or '-', self._sock], life_r, out_r, None)
-            self._md = _spawn(argv, key_r, out_w, out_w)
         except OSError as e:
             raise ManagerdError('managerd did not start: %s' % e)
         finally:

@@ -23,8 +23,8 @@
 # would share on a busy machine.
 #
 # Protocol: fd 0 is the lifeline.  Its first line is managerd's pid (the
-# watchdog starts first: it runs for a fraction of a millisecond and then
-# sleeps in read while managerd starts).  The next line ("r") means "I have
+# watchdog is started just after managerd, runs for a fraction of a
+# millisecond while managerd starts, then sleeps in read).  The next line ("r") means "I have
 # read managerd's listening line": from then on the watchdog relays managerd's
 # output (fd 1: the read end of managerd's stdout and stderr, never the
 # program's stdout) to its stderr (the program's stderr).  EOF means the
