@@ -206,6 +206,25 @@ class TestLifecycle(Base):
         self.assertFalse(os.path.exists(folder))
         m.shutdown()
 
+    def test_program_fds_do_not_reach_the_daemon(self):
+        r, w = os.pipe()
+        if hasattr(os, 'set_inheritable'):
+            os.set_inheritable(w, True)      # as every fd is on 2.7
+        mine = os.readlink('/proc/self/fd/%d' % w)
+        try:
+            with managerd.Manager() as m:
+                for pid in pids_of(m):
+                    links = []
+                    for fd in os.listdir('/proc/%d/fd' % pid):
+                        try:
+                            links.append(os.readlink('/proc/%d/fd/%s' % (pid, fd)))
+                        except OSError:
+                            pass             # closed while we looked
+                    self.assertNotIn(mine, links, pid)
+        finally:
+            os.close(r)
+            os.close(w)
+
     def test_shutdown_twice_and_start_twice(self):
         m = managerd.Manager()
         self.assertRaises(mp.ProcessError, m.start)

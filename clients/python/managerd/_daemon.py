@@ -161,6 +161,20 @@ class _Child(object):
         os.kill(self.pid, signal.SIGKILL)
 
 
+def _inheritable_fds():
+    """The program's fds above 2 that a spawned child would inherit (made
+    inheritable on purpose): none of them may reach managerd, which would
+    keep them open as long as it lives."""
+    found = []
+    for name in os.listdir('/proc/self/fd'):
+        try:
+            if int(name) > 2 and os.get_inheritable(int(name)):
+                found.append(int(name))
+        except OSError:
+            pass                     # listdir's own fd, closed by now
+    return found
+
+
 def _spawn(argv, stdin, stdout, stderr):
     """Start argv in a process group of its own with stdin and stdout (and
     stderr unless None) from the given fds, no other fd of ours.  The group:
@@ -173,9 +187,12 @@ def _spawn(argv, stdin, stdout, stderr):
         actions = [(os.POSIX_SPAWN_DUP2, stdin, 0), (os.POSIX_SPAWN_DUP2, stdout, 1)]
         if stderr is not None:
             actions.append((os.POSIX_SPAWN_DUP2, stderr, 2))
+        actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inheritable_fds()]
         return _Child(os.posix_spawn(argv[0], argv, os.environ, file_actions=actions,
                                      setpgroup=0, setsigmask=(),
                                      setsigdef=_DEFAULT_SIGNALS))
+    if _libc_spawn() is not None:
+        return _Child(_ctypes_spawn(argv, stdin, stdout, stderr))
     if sys.version_info[0] == 2:
         return _fork_exec(argv, stdin, stdout, stderr)
     _spawning_thread[0] = threading.current_thread().ident
@@ -184,6 +201,76 @@ def _spawn(argv, stdin, stdout, stderr):
                                 close_fds=True, preexec_fn=os.setpgrp)
     finally:
         _spawning_thread[0] = None
+
+
+# Python 2.7 to 3.7 have no os.posix_spawn: libc's, through ctypes, when
+# libc has everything needed (glibc 2.34+ for closefrom: without it the
+# program's inheritable fds -- every fd on 2.7 -- would reach managerd).
+_SPAWN_FLAGS = 0x02 | 0x04 | 0x08   # POSIX_SPAWN_SETPGROUP, _SETSIGDEF, _SETSIGMASK
+_SPAWN_STRUCT_SIZE = 1024           # bytes reserved for posix_spawn's opaque structs
+                                    # (glibc's are 80 and 336, sigset_t 128)
+_LIBC_NEEDS = ('posix_spawn', 'posix_spawn_file_actions_init',
+               'posix_spawn_file_actions_destroy', 'posix_spawn_file_actions_adddup2',
+               'posix_spawn_file_actions_addclosefrom_np', 'posix_spawnattr_init',
+               'posix_spawnattr_destroy', 'posix_spawnattr_setflags',
+               'posix_spawnattr_setpgroup', 'posix_spawnattr_setsigdefault',
+               'posix_spawnattr_setsigmask', 'sigemptyset', 'sigaddset')
+_libc = []
+
+
+def _libc_spawn():
+    """(ctypes, libc) when libc's posix_spawn can be used, else None."""
+    if not _libc:
+        found = None
+        try:
+            import ctypes
+            libc = ctypes.CDLL(None)
+            if all(hasattr(libc, name) for name in _LIBC_NEEDS):
+                found = (ctypes, libc)
+        except (ImportError, OSError):
+            pass
+        _libc.append(found)
+    return _libc[0]
+
+
+def _fs_bytes(text):
+    return text if isinstance(text, bytes) else text.encode(sys.getfilesystemencoding())
+
+
+def _ctypes_spawn(argv, stdin, stdout, stderr):
+    ctypes, libc = _libc_spawn()
+    actions = ctypes.create_string_buffer(_SPAWN_STRUCT_SIZE)
+    attr = ctypes.create_string_buffer(_SPAWN_STRUCT_SIZE)
+    defaults = ctypes.create_string_buffer(_SPAWN_STRUCT_SIZE)
+    mask = ctypes.create_string_buffer(_SPAWN_STRUCT_SIZE)
+    libc.posix_spawn_file_actions_init(actions)
+    libc.posix_spawnattr_init(attr)
+    try:
+        for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
+            if fd is not None:
+                libc.posix_spawn_file_actions_adddup2(actions, fd, target)
+        libc.posix_spawn_file_actions_addclosefrom_np(actions, 3)
+        libc.sigemptyset(defaults)
+        for signum in _DEFAULT_SIGNALS:
+            libc.sigaddset(defaults, int(signum))
+        libc.sigemptyset(mask)
+        libc.posix_spawnattr_setsigdefault(attr, defaults)
+        libc.posix_spawnattr_setsigmask(attr, mask)
+        libc.posix_spawnattr_setpgroup(attr, 0)
+        libc.posix_spawnattr_setflags(attr, ctypes.c_short(_SPAWN_FLAGS))
+        args = [_fs_bytes(a) for a in argv]
+        environ = getattr(os, 'environb', os.environ)
+        env = [_fs_bytes(k) + b'=' + _fs_bytes(v) for k, v in environ.items()]
+        pid = ctypes.c_int()
+        err = libc.posix_spawn(ctypes.byref(pid), args[0], actions, attr,
+                               (ctypes.c_char_p * (len(args) + 1))(*(args + [None])),
+                               (ctypes.c_char_p * (len(env) + 1))(*(env + [None])))
+    finally:
+        libc.posix_spawn_file_actions_destroy(actions)
+        libc.posix_spawnattr_destroy(attr)
+    if err:
+        raise OSError(err, '%s: %s' % (argv[0], os.strerror(err)))
+    return pid.value
 
 
 def _fork_exec(argv, stdin, stdout, stderr):
