@@ -173,19 +173,57 @@ class TestLifecycle(Base):
         finally:
             signal.signal(signal.SIGCHLD, old)
 
-    def test_watchdog_does_not_stay_a_copy_of_the_program(self):
+    def test_watchdog_is_a_shell_not_a_copy_of_the_program(self):
         with managerd.Manager() as m:
-            cmdline = '/proc/%d/cmdline' % m._managerd._proc.pid
-            end = time.time() + DEATH_DEADLINE
-            while time.time() < end:
-                with open(cmdline, 'rb') as f:
-                    argv = f.read().split(b'\0')
-                if any(a.endswith(b'_watchdog.py') for a in argv):
-                    break
-                time.sleep(0.02)
-            self.assertIn(b'-S', argv)
-            self.assertTrue(any(a.endswith(b'_watchdog.py') for a in argv), argv)
+            wd = m._managerd._proc.pid
+            with open('/proc/%d/cmdline' % wd, 'rb') as f:
+                argv = f.read().split(b'\0')
+            self.assertEqual(argv[0], managerd._daemon.SHELL.encode())
+            self.assertIn(b'managerd-watchdog', argv)
+            self.assertNotEqual(os.path.realpath('/proc/%d/exe' % wd),
+                                os.path.realpath(sys.executable))
             self.assertEqual(m.list([1])[:], [1])
+
+    def test_managerd_is_our_child_and_shutdown_reaps_it(self):
+        m = managerd.Manager()
+        with open('/proc/%d/stat' % m._managerd.pid) as f:
+            ppid = int(f.read().rsplit(')', 1)[1].split()[1])
+        self.assertEqual(ppid, os.getpid())
+        m.shutdown()
+        for pid in pids_of(m):    # reaped: no zombie left for us to wait for
+            self.assertRaises(OSError, os.waitpid, pid, os.WNOHANG)
+
+    def test_watchdog_terminated_stops_the_daemon_and_cleans_up(self):
+        m = managerd.Manager()
+        folder = os.path.dirname(m.address)
+        self.assertEqual(m.list([1])[:], [1])
+        time.sleep(0.2)          # the watchdog starts beside managerd: let it set its traps
+        os.kill(m._managerd._proc.pid, signal.SIGTERM)
+        self.assertEqual(wait_gone(pids_of(m)), [])
+        end = time.time() + DEATH_DEADLINE
+        while os.path.exists(folder) and time.time() < end:
+            time.sleep(0.02)
+        self.assertFalse(os.path.exists(folder))
+        m.shutdown()
+
+    def test_program_fds_do_not_reach_the_daemon(self):
+        r, w = os.pipe()
+        if hasattr(os, 'set_inheritable'):
+            os.set_inheritable(w, True)      # as every fd is on 2.7
+        mine = os.readlink('/proc/self/fd/%d' % w)
+        try:
+            with managerd.Manager() as m:
+                for pid in pids_of(m):
+                    links = []
+                    for fd in os.listdir('/proc/%d/fd' % pid):
+                        try:
+                            links.append(os.readlink('/proc/%d/fd/%s' % (pid, fd)))
+                        except OSError:
+                            pass             # closed while we looked
+                    self.assertNotIn(mine, links, pid)
+        finally:
+            os.close(r)
+            os.close(w)
 
     def test_shutdown_twice_and_start_twice(self):
         m = managerd.Manager()

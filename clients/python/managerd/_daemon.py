@@ -1,6 +1,6 @@
-# _daemon.py - finding the managerd binary and running one under the
-# watchdog (_watchdog.py says why a watchdog and how it talks to us).
-import binascii
+# _daemon.py - finding the managerd binary and running one, as a child of
+# the program, under a watchdog (_watchdog.py says why a watchdog, why a
+# shell, and how it talks to us).
 import errno
 import os
 import re
@@ -21,10 +21,10 @@ except ImportError:          # not installed by `make install`
     _INSTALLED_BINDIR = None
 
 START_TIMEOUT = 30.0         # seconds to wait for managerd to listen
-STOP_TIMEOUT = 5.0           # seconds to wait for the watchdog to clean up
+STOP_TIMEOUT = 5.0           # seconds between SIGTERM and SIGKILL in stop()
 MAX_AUTHKEY = 4096           # managerd's own limit on a key file
 
-_WATCHDOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), '_watchdog.py')
+SHELL = '/bin/sh'            # runs the watchdog (_watchdog.SCRIPT)
 
 
 class ManagerdError(RuntimeError):
@@ -63,6 +63,15 @@ def find_managerd():
         'from the managerd source tree)')
 
 
+FIRST_FREE_FD = 10           # pipe ends we pass are moved at or above this,
+                             # clear of the 0-2 they are duplicated onto
+READ_SIZE = 65536            # bytes of managerd's output read at a time
+_LISTENING = b'managerd: listening on '   # managerd's stdout line once it listens
+# Reset in the children by posix_spawn: a program's ignored SIGCHLD or
+# SIGHUP is no business of managerd's (handled signals are reset by exec).
+_DEFAULT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD)
+
+
 def _set_cloexec(fd):
     try:
         import fcntl
@@ -72,30 +81,59 @@ def _set_cloexec(fd):
         pass
 
 
-# Lifeline write ends held by this process: a forked child closes them, so
-# that the daemon stops with its creator and not with the last fork.
-_lifelines = set()
-_lifelines_lock = threading.Lock()
+def _high_fd(fd):
+    """fd moved to FIRST_FREE_FD or above, close-on-exec: the spawn's dup2
+    onto 0, 1 and 2 then never overwrites a source it still needs (a
+    program may run with stdin or stdout closed)."""
+    import fcntl
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD, FIRST_FREE_FD)
+    os.close(fd)
+    _set_cloexec(high)
+    return high
 
 
-def _close_lifelines_in_child(*args):
-    for fd in list(_lifelines):
+def _pipe():
+    r, w = os.pipe()
+    return _high_fd(r), _high_fd(w)
+
+
+# The fds only the creating process may hold (the lifeline's write end and
+# our end of managerd's output): a forked child closes them, so that the
+# daemon stops with its creator and not with the last fork.
+_owner_fds = set()
+_owner_fds_lock = threading.Lock()
+# The thread inside our Popen: on 3.7 a preexec_fn makes Popen run the
+# at-fork hooks in its child, which must keep the fds it is handed.
+_spawning_thread = [None]
+
+
+def _close_owner_fds_in_child(*args):
+    if _spawning_thread[0] == threading.current_thread().ident:
+        return
+    for fd in list(_owner_fds):
         try:
             os.close(fd)
         except OSError:
             pass
-    _lifelines.clear()
+    _owner_fds.clear()
+
+
+def _close_owner_fd(fd):
+    with _owner_fds_lock:
+        if fd in _owner_fds:
+            _owner_fds.discard(fd)
+            os.close(fd)
 
 
 if hasattr(os, 'register_at_fork'):
-    os.register_at_fork(after_in_child=_close_lifelines_in_child)
+    os.register_at_fork(after_in_child=_close_owner_fds_in_child)
 else:                        # 2.7 and 3.6: multiprocessing's own children
     from multiprocessing import util as _mp_util
-    _mp_util.register_after_fork(_lifelines, _close_lifelines_in_child)
+    _mp_util.register_after_fork(_owner_fds, _close_owner_fds_in_child)
 
 
-class _ForkedChild(object):
-    """poll/kill/wait for a child made by os.fork, as Popen offers them."""
+class _Child(object):
+    """poll/wait/kill for a child made by os.posix_spawn, as Popen offers them."""
 
     def __init__(self, pid):
         self.pid = pid
@@ -123,53 +161,175 @@ class _ForkedChild(object):
         os.kill(self.pid, signal.SIGKILL)
 
 
-def _fork_watchdog(argv, lifeline_r, status_w):
-    """The fast way: the watchdog is a fork of this process (no new
-    interpreter to start).  Only taken with one thread alive, where fork is
-    safe; the child runs nothing but _watchdog's os-level code."""
-    pid = os.fork()
-    if pid:
-        return _ForkedChild(pid)
-    code = 1
+def _inheritable_fds():
+    """The program's fds above 2 that a spawned child would inherit (made
+    inheritable on purpose): none of them may reach managerd, which would
+    keep them open as long as it lives."""
+    found = []
+    for name in os.listdir('/proc/self/fd'):
+        try:
+            if int(name) > 2 and os.get_inheritable(int(name)):
+                found.append(int(name))
+        except OSError:
+            pass                     # listdir's own fd, closed by now
+    return found
+
+
+def _spawn(argv, stdin, stdout, stderr):
+    """Start argv in a process group of its own with stdin and stdout (and
+    stderr unless None) from the given fds, no other fd of ours.  The group:
+    the terminal's Ctrl-C reaches the program, not the daemon or its
+    watchdog.  Not a session of its own: with the kernel's autogroup
+    scheduling a new session is scheduled apart from the program and
+    answers several times slower on a busy machine."""
+    if hasattr(os, 'posix_spawn'):
+        # Python 3.8+: vfork-like, no copy of the program's page tables.
+        actions = [(os.POSIX_SPAWN_DUP2, stdin, 0), (os.POSIX_SPAWN_DUP2, stdout, 1)]
+        if stderr is not None:
+            actions.append((os.POSIX_SPAWN_DUP2, stderr, 2))
+        actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inheritable_fds()]
+        return _Child(os.posix_spawn(argv[0], argv, os.environ, file_actions=actions,
+                                     setpgroup=0, setsigmask=(),
+                                     setsigdef=_DEFAULT_SIGNALS))
+    if _libc_spawn() is not None:
+        return _Child(_ctypes_spawn(argv, stdin, stdout, stderr))
+    if sys.version_info[0] == 2:
+        return _fork_exec(argv, stdin, stdout, stderr)
+    _spawning_thread[0] = threading.current_thread().ident
     try:
-        os.dup2(lifeline_r, 0)
-        os.dup2(status_w, 1)
-        keep = set([0, 1, 2])
-        for name in os.listdir('/proc/self/fd'):
-            if int(name) not in keep:
-                try:
-                    os.close(int(name))
-                except OSError:
-                    pass
-        code = _watchdog.main(argv[3:], forked=True)   # argv[3] is _watchdog.py
+        return subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr,
+                                close_fds=True, preexec_fn=os.setpgrp)
     finally:
-        os._exit(code or 0)
+        _spawning_thread[0] = None
 
 
-def _exec_watchdog(argv, lifeline_r, status_w):
-    """With other threads alive: a fresh interpreter runs _watchdog.py."""
-    return subprocess.Popen(argv, stdin=lifeline_r, stdout=status_w, close_fds=True)
+# Python 2.7 to 3.7 have no os.posix_spawn: libc's, through ctypes, when
+# libc has everything needed (glibc 2.34+ for closefrom: without it the
+# program's inheritable fds -- every fd on 2.7 -- would reach managerd).
+_SPAWN_FLAGS = 0x02 | 0x04 | 0x08   # POSIX_SPAWN_SETPGROUP, _SETSIGDEF, _SETSIGMASK
+_SPAWN_STRUCT_SIZE = 1024           # bytes reserved for posix_spawn's opaque structs
+                                    # (glibc's are 80 and 336, sigset_t 128)
+_LIBC_NEEDS = ('posix_spawn', 'posix_spawn_file_actions_init',
+               'posix_spawn_file_actions_destroy', 'posix_spawn_file_actions_adddup2',
+               'posix_spawn_file_actions_addclosefrom_np', 'posix_spawnattr_init',
+               'posix_spawnattr_destroy', 'posix_spawnattr_setflags',
+               'posix_spawnattr_setpgroup', 'posix_spawnattr_setsigdefault',
+               'posix_spawnattr_setsigmask', 'sigemptyset', 'sigaddset')
+_libc = []
 
 
-def _read_status(fd, timeout):
-    data = b''
-    deadline = time.time() + timeout
-    while not data.endswith(b'\n'):
-        left = deadline - time.time()
-        if left <= 0:
-            break
-        r, _, _ = select.select([fd], [], [], left)
-        if not r:
-            break
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        data += chunk
-    return data.decode('utf-8', 'replace').strip()
+def _libc_spawn():
+    """(ctypes, libc) when libc's posix_spawn can be used, else None."""
+    if not _libc:
+        found = None
+        try:
+            import ctypes
+            libc = ctypes.CDLL(None)
+            if all(hasattr(libc, name) for name in _LIBC_NEEDS):
+                found = (ctypes, libc)
+        except (ImportError, OSError):
+            pass
+        _libc.append(found)
+    return _libc[0]
+
+
+def _fs_bytes(text):
+    return text if isinstance(text, bytes) else text.encode(sys.getfilesystemencoding())
+
+
+def _ctypes_spawn(argv, stdin, stdout, stderr):
+    ctypes, libc = _libc_spawn()
+    actions = ctypes.create_string_buffer(_SPAWN_STRUCT_SIZE)
+    attr = ctypes.create_string_buffer(_SPAWN_STRUCT_SIZE)
+    defaults = ctypes.create_string_buffer(_SPAWN_STRUCT_SIZE)
+    mask = ctypes.create_string_buffer(_SPAWN_STRUCT_SIZE)
+    libc.posix_spawn_file_actions_init(actions)
+    libc.posix_spawnattr_init(attr)
+    try:
+        for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
+            if fd is not None:
+                libc.posix_spawn_file_actions_adddup2(actions, fd, target)
+        libc.posix_spawn_file_actions_addclosefrom_np(actions, 3)
+        libc.sigemptyset(defaults)
+        for signum in _DEFAULT_SIGNALS:
+            libc.sigaddset(defaults, int(signum))
+        libc.sigemptyset(mask)
+        libc.posix_spawnattr_setsigdefault(attr, defaults)
+        libc.posix_spawnattr_setsigmask(attr, mask)
+        libc.posix_spawnattr_setpgroup(attr, 0)
+        libc.posix_spawnattr_setflags(attr, ctypes.c_short(_SPAWN_FLAGS))
+        args = [_fs_bytes(a) for a in argv]
+        environ = getattr(os, 'environb', os.environ)
+        env = [_fs_bytes(k) + b'=' + _fs_bytes(v) for k, v in environ.items()]
+        pid = ctypes.c_int()
+        err = libc.posix_spawn(ctypes.byref(pid), args[0], actions, attr,
+                               (ctypes.c_char_p * (len(args) + 1))(*(args + [None])),
+                               (ctypes.c_char_p * (len(env) + 1))(*(env + [None])))
+    finally:
+        libc.posix_spawn_file_actions_destroy(actions)
+        libc.posix_spawnattr_destroy(attr)
+    if err:
+        raise OSError(err, '%s: %s' % (argv[0], os.strerror(err)))
+    return pid.value
+
+
+def _fork_exec(argv, stdin, stdout, stderr):
+    """Python 2.7, whose Popen closes every fd up to the fd limit one by one
+    (milliseconds with a high limit): its child runs Python code after fork
+    as this one does, but this one closes only the fds that are open."""
+    err_r, err_w = _pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setpgid(0, 0)
+            for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
+                if fd is not None:
+                    os.dup2(fd, target)
+            for name in os.listdir('/proc/self/fd'):
+                if int(name) > 2 and int(name) != err_w:
+                    _close_quietly(int(name))
+            os.execv(argv[0], argv)
+        except BaseException as e:
+            os.write(err_w, str(getattr(e, 'errno', None) or errno.EINVAL))
+        os._exit(127)
+    os.close(err_w)
+    failed = os.read(err_r, 64)      # empty: the exec closed err_w
+    os.close(err_r)
+    if failed:
+        os.waitpid(pid, 0)
+        raise OSError(int(failed), '%s: %s' % (argv[0], os.strerror(int(failed))))
+    return _Child(pid)
+
+
+def _close_quietly(fd):
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _listening_line(output):
+    """(ADDRESS, what followed its line) once output has managerd's
+    'listening on ADDRESS' line on stdout (its log lines on stderr say
+    'listening on' too, without the 'managerd: ' prefix), else None."""
+    start = output.find(_LISTENING)
+    if start < 0 or b'\n' not in output[start:]:
+        return None
+    line, rest = output[start + len(_LISTENING):].split(b'\n', 1)
+    return line.decode('utf-8', 'replace'), rest
+
+
+def _write_stderr(data):
+    if data:
+        try:
+            os.write(2, data)
+        except OSError:
+            pass
 
 
 class Daemon(object):
-    """One managerd under its watchdog, owned by the process that made it."""
+    """One managerd, child of the process that made it, under a watchdog
+    (_watchdog.py) that stops it if that process ends without stop()."""
 
     def __init__(self, authkey, address=None, options=(), serializer=None):
         if len(authkey) > MAX_AUTHKEY:
@@ -183,64 +343,84 @@ class Daemon(object):
         self.address = address
         self.owner_pid = os.getpid()
         self.pid = None
+        self._md = self._proc = None
+        self._out = self._lifeline = None
+        self._stopped = False
         unix_file = not isinstance(address, tuple) and not address.startswith('\0')
-        sock = address if unix_file else '-'
-        argv = [sys.executable, '-S', '-E', _WATCHDOG, binary,
-                self.folder or '-', sock, '--log-level', 'warning', '--ignore-sigint',
-                '--listen', _listen_arg(address, serializer)]
+        self._sock = address if unix_file else '-'
+        # The key travels through managerd's stdin, never argv.
+        argv = [binary, '--authkey-file', '/dev/fd/0', '--log-level', 'warning',
+                '--ignore-sigint', '--listen', _listen_arg(address, serializer)]
         argv += list(options)
-        self._start(argv, authkey)
+        try:
+            self._start(argv, bytes(authkey))
+        except BaseException:
+            self.stop()
+            raise
+
+    def _own(self, fd):
+        with _owner_fds_lock:
+            _owner_fds.add(fd)
+        return fd
 
     def _start(self, argv, authkey):
-        lifeline_r, self._lifeline = os.pipe()
-        status_r, status_w = os.pipe()
-        _set_cloexec(self._lifeline)
-        _set_cloexec(status_r)
-        with _lifelines_lock:
-            _lifelines.add(self._lifeline)
-        # Written before the watchdog exists: the pipe holds it.
-        os.write(self._lifeline, binascii.hexlify(bytes(authkey)) + b'\n')
+        key_r, key_w = _pipe()
+        # managerd drops one trailing newline, so a key ending in b'\n'
+        # survives intact.  Written before managerd exists: the pipe holds it.
+        os.write(key_w, authkey + b'\n')
+        os.close(key_w)
+        out_r, out_w = _pipe()
+        self._out = self._own(out_r)
+        life_r, life_w = _pipe()
+        self._lifeline = self._own(life_w)
         try:
-            spawn = _fork_watchdog if threading.active_count() == 1 else _exec_watchdog
-            self._proc = spawn(argv, lifeline_r, status_w)
-        except Exception:
-            self._close_lifeline()
-            os.close(status_r)
-            self._remove_folder()
-            raise
+            # The watchdog starts while managerd starts (then sleeps reading
+            # managerd's pid); we never wait for it.
+            self._md = _spawn(argv, key_r, out_w, out_w)
+            self._proc = _spawn([SHELL, '-c', _watchdog.SCRIPT, 'managerd-watchdog',
+                                 self.folder or '-', self._sock], life_r, out_r, None)
+        except OSError as e:
+            raise ManagerdError('managerd did not start: %s' % e)
         finally:
-            os.close(lifeline_r)
-            os.close(status_w)
-        try:
-            status = _read_status(status_r, START_TIMEOUT)
-        finally:
-            os.close(status_r)
-        if status.startswith('ok '):
-            pid, listening = (status[3:] + ' ').split(' ', 1)
-            self.pid = int(pid)
-            self.address = _bound_address(self.address, listening.strip())
-            return
-        self.stop()
-        if status.startswith('error '):
-            text = binascii.unhexlify(status[6:].encode('ascii')).decode('utf-8', 'replace')
-            raise ManagerdError('managerd did not start: %s' % text)
-        raise ManagerdError('managerd did not start within %d s' % START_TIMEOUT)
+            for fd in (key_r, out_w, life_r):
+                os.close(fd)
+        self.pid = self._md.pid
+        os.write(self._lifeline, b'%d\n' % self.pid)
+        self._wait_listening(time.time() + START_TIMEOUT)
 
-    def _close_lifeline(self):
-        with _lifelines_lock:
-            if self._lifeline in _lifelines:
-                _lifelines.discard(self._lifeline)
-                os.close(self._lifeline)
+    def _wait_listening(self, deadline):
+        output = b''
+        while True:
+            left = deadline - time.time()
+            r = select.select([self._out], [], [], max(0.0, left))[0] if left > 0 else []
+            if not r:
+                raise ManagerdError('managerd did not start within %d s' % START_TIMEOUT)
+            data = os.read(self._out, READ_SIZE)
+            if not data:
+                text = output.decode('utf-8', 'replace').strip()
+                raise ManagerdError('managerd did not start: %s'
+                                    % (text or 'managerd exited at once'))
+            output += data
+            found = _listening_line(output)
+            if found is not None:
+                break
+        listening, rest = found
+        self.address = _bound_address(self.address, listening.strip())
+        _write_stderr(rest)
+        os.write(self._lifeline, b'r\n')    # the watchdog relays from now on
 
-    def _remove_folder(self):
-        if self.folder and os.path.isdir(self.folder):
+    def _remove_files(self):
+        if self._sock != '-' and os.path.exists(self._sock):
             try:
-                os.rmdir(self.folder)
+                os.unlink(self._sock)
             except OSError:
                 pass
+        if self.folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     def alive(self):
-        return os.getpid() == self.owner_pid and self._proc.poll() is None
+        return (os.getpid() == self.owner_pid and not self._stopped
+                and self._md is not None and self._md.poll() is None)
 
     def wait(self, timeout=None):
         deadline = None if timeout is None else time.time() + timeout
@@ -248,24 +428,44 @@ class Daemon(object):
             time.sleep(0.01)
 
     def stop(self, timeout=STOP_TIMEOUT):
-        """Stop managerd and wait until its socket and folder are gone."""
-        if os.getpid() != self.owner_pid:
+        """Stop managerd and wait until it is gone with its socket and folder."""
+        if os.getpid() != self.owner_pid or self._stopped:
             return                   # a forked copy owns nothing
-        self._close_lifeline()
-        deadline = time.time() + timeout
-        while self._proc.poll() is None and time.time() < deadline:
-            time.sleep(0.002)
-        if self._proc.poll() is None:
-            # A watchdog that does not finish: do its work.
-            for pid in (self.pid, self._proc.pid):
-                if pid:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
+        self._stopped = True
+        # The watchdog first, with its relay (its process group): with it
+        # gone nothing else signals managerd's pid, which we free below.
+        if self._proc is not None and self._proc.poll() is None:
+            try:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
             self._proc.wait()
-            if self.folder:
-                shutil.rmtree(self.folder, ignore_errors=True)
+        if self._md is not None:
+            self._stop_managerd(time.time() + timeout)
+        self._remove_files()
+        for fd in (self._out, self._lifeline):
+            if fd is not None:
+                _close_owner_fd(fd)
+
+    def _stop_managerd(self, deadline):
+        """SIGTERM; managerd's output ends when it exits (we relay what it
+        says meanwhile); SIGKILL if that takes past deadline."""
+        if self._md.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except OSError:
+                pass
+            while self._out is not None:
+                left = deadline - time.time()
+                if left <= 0 or not select.select([self._out], [], [], left)[0]:
+                    break
+                data = os.read(self._out, READ_SIZE)
+                if not data:
+                    break
+                _write_stderr(data)
+            if self._md.poll() is None and time.time() >= deadline:
+                self._md.kill()
+        self._md.wait()
 
 
 def _bound_address(address, listening):
