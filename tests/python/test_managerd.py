@@ -176,8 +176,13 @@ class TestLifecycle(Base):
     def test_watchdog_is_a_shell_not_a_copy_of_the_program(self):
         with managerd.Manager() as m:
             wd = m._managerd._proc.pid
-            with open('/proc/%d/cmdline' % wd, 'rb') as f:
-                argv = f.read().split(b'\0')
+            end = time.time() + DEATH_DEADLINE
+            while True:              # Manager() does not wait for its exec
+                with open('/proc/%d/cmdline' % wd, 'rb') as f:
+                    argv = f.read().split(b'\0')
+                if argv[0] or time.time() > end:
+                    break
+                time.sleep(0.01)
             self.assertEqual(argv[0], managerd._daemon.SHELL.encode())
             self.assertIn(b'managerd-watchdog', argv)
             self.assertNotEqual(os.path.realpath('/proc/%d/exe' % wd),
@@ -454,22 +459,44 @@ class TestFinding(Base):
         self.assertEqual(status, 0, err)
         self.assertEqual(out.strip(), os.path.join(folder, 'managerd'))
 
-    def test_a_daemon_that_fails_is_reported_with_its_output(self):
+    def run_failing_daemon(self, script, address=None):
+        """Run a Manager() on a fake managerd (script) and use it: the
+        error printed, and what is left in its TMPDIR."""
         folder = tempfile.mkdtemp(prefix='fake-')
         fake = os.path.join(folder, 'managerd')
         with open(fake, 'w') as f:
-            f.write('#!/bin/sh\necho "fake managerd: cannot listen" >&2\nexit 1\n')
+            f.write('#!/bin/sh\n' + script)
         os.chmod(fake, 0o755)
-        code = ('import os, managerd\nos.environ["MANAGERD"] = %r\n'
-                'try:\n    managerd.Manager()\nexcept managerd.ManagerdError as e:\n    print(e)\n'
-                % fake)
+        code = ('import os, sys, tempfile, managerd\nos.environ["MANAGERD"] = %r\n'
+                'tempfile.tempdir = %r\n'
+                'try:\n    m = managerd.Manager(address=%r)\n    m.dict()\n'
+                'except managerd.ManagerdError as e:\n    print(e)\n    sys.exit(0)\n'
+                'sys.exit(3)\n' % (fake, folder, address))
         try:
             status, out, err = run_python(code)
+            left = [n for n in os.listdir(folder) if n != 'managerd']
         finally:
             os.unlink(fake)
+            for n in os.listdir(folder):
+                os.rmdir(os.path.join(folder, n))
             os.rmdir(folder)
         self.assertEqual(status, 0, err)
+        return out, left
+
+    def test_a_daemon_that_fails_is_reported_with_its_output(self):
+        out, left = self.run_failing_daemon('echo "fake managerd: cannot listen" >&2\nexit 1\n')
         self.assertIn('managerd did not start: fake managerd: cannot listen', out)
+        self.assertEqual(left, [])
+
+    def test_a_daemon_that_exits_silently_is_reported_at_first_use(self):
+        out, left = self.run_failing_daemon('exit 1\n')
+        self.assertIn('managerd did not start: managerd exited with status 1', out)
+        self.assertEqual(left, [])
+
+    def test_a_daemon_that_fails_on_an_abstract_address_is_reported(self):
+        out, left = self.run_failing_daemon('echo "fake: no" >&2\nexit 1\n',
+                                            '\0managerd-test-%d' % os.getpid())
+        self.assertIn('managerd did not start: fake: no', out)
 
     def test_managerd_installed_beside_the_package(self):
         folder = os.path.dirname(os.path.abspath(os.environ['MANAGERD']))

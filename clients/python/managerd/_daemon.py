@@ -7,6 +7,7 @@ import re
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,13 @@ STOP_TIMEOUT = 5.0           # seconds between SIGTERM and SIGKILL in stop()
 MAX_AUTHKEY = 4096           # managerd's own limit on a key file
 
 SHELL = '/bin/sh'            # runs the watchdog (_watchdog.SCRIPT)
+LISTEN_FD = 3                # where socket activation passes the socket
+# Run as SHELL -c ACTIVATE managerd ARGS: the shell's pid, kept by exec,
+# is managerd's, which LISTEN_PID must name.
+# LISTEN_FDNAMES names the serializer (pickle or xmlrpclib).
+ACTIVATE = 'LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=%s exec "$0" "$@"'
+FAIL_WAIT = 2.0              # seconds a failed first connection waits for
+                             # managerd to exit before calling it managerd's fault
 
 
 class ManagerdError(RuntimeError):
@@ -175,9 +183,10 @@ def _inheritable_fds():
     return found
 
 
-def _spawn(argv, stdin, stdout, stderr):
+def _spawn(argv, stdin, stdout, stderr, listen=None):
     """Start argv in a process group of its own with stdin and stdout (and
-    stderr unless None) from the given fds, no other fd of ours.  The group:
+    stderr unless None) from the given fds, and listen (if not None) as fd
+    LISTEN_FD, no other fd of ours.  The group:
     the terminal's Ctrl-C reaches the program, not the daemon or its
     watchdog.  Not a session of its own: with the kernel's autogroup
     scheduling a new session is scheduled apart from the program and
@@ -187,20 +196,30 @@ def _spawn(argv, stdin, stdout, stderr):
         actions = [(os.POSIX_SPAWN_DUP2, stdin, 0), (os.POSIX_SPAWN_DUP2, stdout, 1)]
         if stderr is not None:
             actions.append((os.POSIX_SPAWN_DUP2, stderr, 2))
-        actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inheritable_fds()]
+        if listen is not None:
+            actions.append((os.POSIX_SPAWN_DUP2, listen, LISTEN_FD))
+        actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inheritable_fds()
+                    if listen is None or fd != LISTEN_FD]
         return _Child(os.posix_spawn(argv[0], argv, os.environ, file_actions=actions,
                                      setpgroup=0, setsigmask=(),
                                      setsigdef=_DEFAULT_SIGNALS))
     if _libc_spawn() is not None:
-        return _Child(_ctypes_spawn(argv, stdin, stdout, stderr))
+        return _Child(_ctypes_spawn(argv, stdin, stdout, stderr, listen))
     if sys.version_info[0] == 2:
-        return _fork_exec(argv, stdin, stdout, stderr)
+        return _fork_exec(argv, stdin, stdout, stderr, listen)
+    assert listen is None, 'see can_pass_socket()'
     _spawning_thread[0] = threading.current_thread().ident
     try:
         return subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr,
                                 close_fds=True, preexec_fn=os.setpgrp)
     finally:
         _spawning_thread[0] = None
+
+
+def can_pass_socket():
+    """Whether _spawn can pass a listening socket (not through Popen)."""
+    return (hasattr(os, 'posix_spawn') or _libc_spawn() is not None
+            or sys.version_info[0] == 2)
 
 
 # Python 2.7 to 3.7 have no os.posix_spawn: libc's, through ctypes, when
@@ -237,7 +256,7 @@ def _fs_bytes(text):
     return text if isinstance(text, bytes) else text.encode(sys.getfilesystemencoding())
 
 
-def _ctypes_spawn(argv, stdin, stdout, stderr):
+def _ctypes_spawn(argv, stdin, stdout, stderr, listen):
     ctypes, libc = _libc_spawn()
     actions = ctypes.create_string_buffer(_SPAWN_STRUCT_SIZE)
     attr = ctypes.create_string_buffer(_SPAWN_STRUCT_SIZE)
@@ -246,10 +265,11 @@ def _ctypes_spawn(argv, stdin, stdout, stderr):
     libc.posix_spawn_file_actions_init(actions)
     libc.posix_spawnattr_init(attr)
     try:
-        for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
+        for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2), (listen, LISTEN_FD)):
             if fd is not None:
                 libc.posix_spawn_file_actions_adddup2(actions, fd, target)
-        libc.posix_spawn_file_actions_addclosefrom_np(actions, 3)
+        libc.posix_spawn_file_actions_addclosefrom_np(
+            actions, LISTEN_FD + 1 if listen is not None else 3)
         libc.sigemptyset(defaults)
         for signum in _DEFAULT_SIGNALS:
             libc.sigaddset(defaults, int(signum))
@@ -273,7 +293,7 @@ def _ctypes_spawn(argv, stdin, stdout, stderr):
     return pid.value
 
 
-def _fork_exec(argv, stdin, stdout, stderr):
+def _fork_exec(argv, stdin, stdout, stderr, listen):
     """Python 2.7, whose Popen closes every fd up to the fd limit one by one
     (milliseconds with a high limit): its child runs Python code after fork
     as this one does, but this one closes only the fds that are open."""
@@ -282,11 +302,12 @@ def _fork_exec(argv, stdin, stdout, stderr):
     if pid == 0:
         try:
             os.setpgid(0, 0)
-            for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
+            for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2), (listen, LISTEN_FD)):
                 if fd is not None:
                     os.dup2(fd, target)
+            kept = (err_w, LISTEN_FD if listen is not None else err_w)
             for name in os.listdir('/proc/self/fd'):
-                if int(name) > 2 and int(name) != err_w:
+                if int(name) > 2 and int(name) not in kept:
                     _close_quietly(int(name))
             os.execv(argv[0], argv)
         except BaseException as e:
@@ -319,6 +340,25 @@ def _listening_line(output):
     return line.decode('utf-8', 'replace'), rest
 
 
+def _without_listening_line(output):
+    found = _listening_line(output)
+    if found is None:
+        return output
+    return output[:output.find(_LISTENING)] + found[1]
+
+
+def _listen_socket(path):
+    """A listening Unix socket at path (mode 0600), as an fd of ours."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)              # in our 0700 folder: no one else sees it yet
+        os.chmod(path, 0o600)
+        sock.listen(socket.SOMAXCONN)
+        return _high_fd(os.dup(sock.fileno()))
+    finally:
+        sock.close()
+
+
 def _write_stderr(data):
     if data:
         try:
@@ -346,24 +386,36 @@ class Daemon(object):
         self._md = self._proc = None
         self._out = self._lifeline = None
         self._stopped = False
+        self._ready = False          # managerd's listening line read
+        self._ready_lock = threading.Lock()
         unix_file = not isinstance(address, tuple) and not address.startswith('\0')
         self._sock = address if unix_file else '-'
         # The key travels through managerd's stdin, never argv.
         argv = [binary, '--authkey-file', '/dev/fd/0', '--log-level', 'warning',
-                '--ignore-sigint', '--listen', _listen_arg(address, serializer)]
-        argv += list(options)
+                '--ignore-sigint']
+        listen = None
         try:
-            self._start(argv, bytes(authkey))
+            if self.folder is not None and can_pass_socket():
+                # Socket activation: we listen, managerd serves what waits
+                # in the backlog once it has started, and we need not wait.
+                listen = _listen_socket(address)
+                argv = [SHELL, '-c', ACTIVATE % (serializer or 'pickle')] + argv
+            else:
+                argv += ['--listen', _listen_arg(address, serializer)]
+            self._start(argv + list(options), bytes(authkey), listen)
         except BaseException:
             self.stop()
             raise
+        finally:
+            if listen is not None:
+                os.close(listen)
 
     def _own(self, fd):
         with _owner_fds_lock:
             _owner_fds.add(fd)
         return fd
 
-    def _start(self, argv, authkey):
+    def _start(self, argv, authkey, listen):
         key_r, key_w = _pipe()
         # managerd drops one trailing newline, so a key ending in b'\n'
         # survives intact.  Written before managerd exists: the pipe holds it.
@@ -376,7 +428,7 @@ class Daemon(object):
         try:
             # The watchdog starts while managerd starts (then sleeps reading
             # managerd's pid); we never wait for it.
-            self._md = _spawn(argv, key_r, out_w, out_w)
+            self._md = _spawn(argv, key_r, out_w, out_w, listen)
             self._proc = _spawn([SHELL, '-c', _watchdog.SCRIPT, 'managerd-watchdog',
                                  self.folder or '-', self._sock], life_r, out_r, None)
         except OSError as e:
@@ -386,7 +438,32 @@ class Daemon(object):
                 os.close(fd)
         self.pid = self._md.pid
         os.write(self._lifeline, b'%d\n' % self.pid)
-        self._wait_listening(time.time() + START_TIMEOUT)
+        if listen is None:
+            self.ready()
+
+    def ready(self):
+        """Wait for managerd's listening line (at once when it serves a
+        connection already), then have the watchdog relay its output."""
+        with self._ready_lock:
+            if not self._ready and os.getpid() == self.owner_pid and not self._stopped:
+                self._wait_listening(time.time() + START_TIMEOUT)
+                self._ready = True
+
+    def connect_failed(self, error):
+        """A first connection failed with error: a ManagerdError with
+        managerd's output if managerd has exited, else None."""
+        if self._ready or os.getpid() != self.owner_pid or self._stopped:
+            return None
+        deadline = time.time() + FAIL_WAIT
+        while self._md.poll() is None and time.time() < deadline:
+            time.sleep(0.01)
+        if self._md.poll() is None:
+            return None
+        try:
+            self.ready()             # raises with managerd's output
+        except ManagerdError as e:
+            return e
+        return None
 
     def _wait_listening(self, deadline):
         output = b''
@@ -399,7 +476,7 @@ class Daemon(object):
             if not data:
                 text = output.decode('utf-8', 'replace').strip()
                 raise ManagerdError('managerd did not start: %s'
-                                    % (text or 'managerd exited at once'))
+                                    % (text or self._exit_text()))
             output += data
             found = _listening_line(output)
             if found is not None:
@@ -408,6 +485,14 @@ class Daemon(object):
         self.address = _bound_address(self.address, listening.strip())
         _write_stderr(rest)
         os.write(self._lifeline, b'r\n')    # the watchdog relays from now on
+
+    def _exit_text(self):
+        status = self._md.poll() if self._md is not None else None
+        if status is None:
+            return 'managerd closed its output'
+        if os.WIFSIGNALED(status):
+            return 'managerd was killed by signal %d' % os.WTERMSIG(status)
+        return 'managerd exited with status %d and no message' % os.WEXITSTATUS(status)
 
     def _remove_files(self):
         if self._sock != '-' and os.path.exists(self._sock):
@@ -455,6 +540,7 @@ class Daemon(object):
                 os.kill(self.pid, signal.SIGTERM)
             except OSError:
                 pass
+            output = b''             # unless ready: may hold the listening line
             while self._out is not None:
                 left = deadline - time.time()
                 if left <= 0 or not select.select([self._out], [], [], left)[0]:
@@ -462,7 +548,11 @@ class Daemon(object):
                 data = os.read(self._out, READ_SIZE)
                 if not data:
                     break
-                _write_stderr(data)
+                if self._ready:
+                    _write_stderr(data)
+                else:
+                    output += data
+            _write_stderr(_without_listening_line(output))
             if self._md.poll() is None and time.time() >= deadline:
                 self._md.kill()
         self._md.wait()

@@ -123,6 +123,7 @@ def activate():
 def prepare_children(daemon, key):
     """Name the daemon in the environment and write the sitecustomize that
     patches new interpreters of the tree; call in the top process."""
+    daemon.ready()                   # the whole tree relies on it: wait here
     site = os.path.join(daemon.folder, 'site')
     os.mkdir(site, 0o700)
     pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(managerd.__file__)))
