@@ -469,9 +469,11 @@ class TestFinding(Base):
         os.chmod(fake, 0o755)
         code = ('import os, sys, tempfile, managerd\nos.environ["MANAGERD"] = %r\n'
                 'tempfile.tempdir = %r\n'
-                'try:\n    m = managerd.Manager(address=%r)\n    m.dict()\n'
-                'except managerd.ManagerdError as e:\n    print(e)\n    sys.exit(0)\n'
-                'sys.exit(3)\n' % (fake, folder, address))
+                'm = None\n'
+                'for attempt in range(2):\n'
+                '    try:\n        m = m or managerd.Manager(address=%r)\n        m.dict()\n'
+                '    except managerd.ManagerdError as e:\n        print(e)\n'
+                '    else:\n        sys.exit(3)\n' % (fake, folder, address))
         try:
             status, out, err = run_python(code)
             left = [n for n in os.listdir(folder) if n != 'managerd']
@@ -485,18 +487,19 @@ class TestFinding(Base):
 
     def test_a_daemon_that_fails_is_reported_with_its_output(self):
         out, left = self.run_failing_daemon('echo "fake managerd: cannot listen" >&2\nexit 1\n')
-        self.assertIn('managerd did not start: fake managerd: cannot listen', out)
+        # Each use says so, with managerd's output (read once).
+        self.assertEqual(out.count('managerd did not start: fake managerd: cannot listen'), 2, out)
         self.assertEqual(left, [])
 
     def test_a_daemon_that_exits_silently_is_reported_at_first_use(self):
         out, left = self.run_failing_daemon('exit 1\n')
-        self.assertIn('managerd did not start: managerd exited with status 1', out)
+        self.assertEqual(out.count('managerd did not start: managerd exited with status 1'), 2, out)
         self.assertEqual(left, [])
 
     def test_a_daemon_that_fails_on_an_abstract_address_is_reported(self):
         out, left = self.run_failing_daemon('echo "fake: no" >&2\nexit 1\n',
                                             '\0managerd-test-%d' % os.getpid())
-        self.assertIn('managerd did not start: fake: no', out)
+        self.assertEqual(out.count('managerd did not start: fake: no'), 2, out)
 
     def test_managerd_installed_beside_the_package(self):
         folder = os.path.dirname(os.path.abspath(os.environ['MANAGERD']))

@@ -121,7 +121,7 @@ def start_with(manager, daemon):
     manager._address = daemon.address
     manager._process = _DaemonProcess(daemon)
     manager._state.value = _mm.State.STARTED
-    if hasattr(daemon, 'connect_failed'):
+    if hasattr(daemon, 'ready'):
         manager._Client = _checked_client(manager._Client, daemon)
     manager.shutdown = util.Finalize(
         manager, _finalize_daemon, args=(daemon, manager._address, manager._state),
@@ -129,18 +129,11 @@ def start_with(manager, daemon):
 
 
 def _checked_client(client, daemon):
-    """client, whose first connections (managerd may still be starting:
-    Manager() did not wait) say so clearly if managerd failed to start."""
+    """client, after managerd has started (Manager() did not wait for it):
+    a ManagerdError with managerd's output if it failed to."""
     def connect(address, *args, **kwds):
-        try:
-            conn = client(address, *args, **kwds)
-        except (EOFError, EnvironmentError) as e:   # 2.7: socket.error is an IOError
-            failure = daemon.connect_failed(e)
-            if failure is not None:
-                raise failure
-            raise
-        daemon.ready()               # at once: managerd served us
-        return conn
+        daemon.ready()
+        return client(address, *args, **kwds)
     return connect
 
 

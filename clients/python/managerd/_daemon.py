@@ -23,6 +23,7 @@ except ImportError:          # not installed by `make install`
 
 START_TIMEOUT = 30.0         # seconds to wait for managerd to listen
 STOP_TIMEOUT = 5.0           # seconds between SIGTERM and SIGKILL in stop()
+EXIT_WAIT = 1.0              # seconds for a managerd whose output ended to exit
 MAX_AUTHKEY = 4096           # managerd's own limit on a key file
 
 SHELL = '/bin/sh'            # runs the watchdog (_watchdog.SCRIPT)
@@ -31,8 +32,6 @@ LISTEN_FD = 3                # where socket activation passes the socket
 # is managerd's, which LISTEN_PID must name.
 # LISTEN_FDNAMES names the serializer (pickle or xmlrpclib).
 ACTIVATE = 'LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=%s exec "$0" "$@"'
-FAIL_WAIT = 2.0              # seconds a failed first connection waits for
-                             # managerd to exit before calling it managerd's fault
 
 
 class ManagerdError(RuntimeError):
@@ -387,6 +386,7 @@ class Daemon(object):
         self._out = self._lifeline = None
         self._stopped = False
         self._ready = False          # managerd's listening line read
+        self._failure = None         # the ManagerdError of a failed start
         self._ready_lock = threading.Lock()
         unix_file = not isinstance(address, tuple) and not address.startswith('\0')
         self._sock = address if unix_file else '-'
@@ -442,28 +442,21 @@ class Daemon(object):
             self.ready()
 
     def ready(self):
-        """Wait for managerd's listening line (at once when it serves a
-        connection already), then have the watchdog relay its output."""
+        """Wait for managerd's listening line, then have the watchdog relay
+        its output; ManagerdError with managerd's output if it failed to
+        start.  Manager() does not wait (socket activation): its first
+        connection does, through this, for what is left of managerd's
+        start-up (2.7's Client would retry a refused connection for 20 s)."""
         with self._ready_lock:
+            if self._failure is not None:
+                raise self._failure  # its output was read the first time
             if not self._ready and os.getpid() == self.owner_pid and not self._stopped:
-                self._wait_listening(time.time() + START_TIMEOUT)
+                try:
+                    self._wait_listening(time.time() + START_TIMEOUT)
+                except ManagerdError as e:
+                    self._failure = e
+                    raise
                 self._ready = True
-
-    def connect_failed(self, error):
-        """A first connection failed with error: a ManagerdError with
-        managerd's output if managerd has exited, else None."""
-        if self._ready or os.getpid() != self.owner_pid or self._stopped:
-            return None
-        deadline = time.time() + FAIL_WAIT
-        while self._md.poll() is None and time.time() < deadline:
-            time.sleep(0.01)
-        if self._md.poll() is None:
-            return None
-        try:
-            self.ready()             # raises with managerd's output
-        except ManagerdError as e:
-            return e
-        return None
 
     def _wait_listening(self, deadline):
         output = b''
@@ -487,7 +480,11 @@ class Daemon(object):
         os.write(self._lifeline, b'r\n')    # the watchdog relays from now on
 
     def _exit_text(self):
-        status = self._md.poll() if self._md is not None else None
+        """What ended managerd, whose output just ended (it is exiting)."""
+        deadline = time.time() + EXIT_WAIT
+        while self._md.poll() is None and time.time() < deadline:
+            time.sleep(0.001)
+        status = self._md.poll()
         if status is None:
             return 'managerd closed its output'
         if os.WIFSIGNALED(status):
