@@ -204,7 +204,16 @@ static int key_folder(char *dir, size_t len)
         snprintf(dir, len, "%s", xdg);
         return 0;
     }
-    snprintf(dir, len, "/tmp/managerd-%ld.XXXXXX", (long)getuid());
+    /* mkdtemp's folder is private whatever its parent, so $TMPDIR is
+     * honoured as other programs honour it. */
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || tmp[0] != '/')
+        tmp = "/tmp";
+    int n = snprintf(dir, len, "%s/managerd-%ld.XXXXXX", tmp, (long)getuid());
+    if (n < 0 || (size_t)n >= len) {
+        fprintf(stderr, "managerd: TMPDIR is too long for the authkey's folder\n");
+        return -1;
+    }
     if (!mkdtemp(dir)) {
         fprintf(stderr, "managerd: cannot create a folder for the authkey: %s\n", strerror(errno));
         return -1;

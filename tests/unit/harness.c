@@ -141,6 +141,17 @@ int md_th_server_call(md_th *th, const char *method, md_val *args)
     return (int)kind;
 }
 
+char *md_th_mkdtemp(char *buf, size_t len, const char *name)
+{
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || tmp[0] != '/')
+        tmp = "/tmp";
+    int n = snprintf(buf, len, "%s/%s.XXXXXX", tmp, name);
+    if (n < 0 || (size_t)n >= len)
+        return NULL;
+    return mkdtemp(buf);
+}
+
 void md_th_set_create_protocol(md_th *th, int protocol)
 {
     th->own->base.protocol = protocol;

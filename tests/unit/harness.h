@@ -71,6 +71,10 @@ md_val *md_th_set(bool frozen, size_t n, ...);
 
 /* ---- checks: failures are reported at the caller's file and line ------- */
 
+/* A fresh private folder (mkdtemp, mode 0700) named NAME.XXXXXX under
+ * $TMPDIR (or /tmp) into buf; buf on success, NULL on failure. */
+char *md_th_mkdtemp(char *buf, size_t len, const char *name);
+
 /* Test assertion helpers: the repr of v equals expect. */
 int md_th_repr_eq(const md_val *v, const char *expect);
 /* The number of shared objects the server holds. */

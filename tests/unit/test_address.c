@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tests/unit/harness.h"
 #include "transports/address.h"
 
 /* Parse spec (must succeed) and check its printed form. */
@@ -146,8 +147,8 @@ static void test_address_refuses_malformed(void)
 
 static void test_address_folder_checks(void)
 {
-    char dir[] = "/tmp/md-unit-addr.XXXXXX";
-    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    char dir[4096];
+    CU_ASSERT_PTR_NOT_NULL_FATAL(md_th_mkdtemp(dir, sizeof dir, "md-unit-addr"));
     char err[512];
     CU_ASSERT_EQUAL(md_addr_check_folder(dir, true, err, sizeof err), 0);   /* mkdtemp: 0700 */
     CU_ASSERT_EQUAL(md_addr_check_folder(dir, false, err, sizeof err), 0);

@@ -239,9 +239,8 @@ static void test_unix_address_mode_option_is_checked(void)
 
 static void test_private_folder_check_refuses_links_and_open_modes(void)
 {
-    char dir[] = "/tmp/md-test-folder.XXXXXX";
-    char path[64], err[300];
-    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    char dir[4096], path[4200], err[300];
+    CU_ASSERT_PTR_NOT_NULL_FATAL(md_th_mkdtemp(dir, sizeof dir, "md-test-folder"));
     CU_ASSERT_EQUAL(md_addr_check_folder(dir, true, err, sizeof err), 0);
     CU_ASSERT_EQUAL(chmod(dir, 0750), 0);
     CU_ASSERT_EQUAL(md_addr_check_folder(dir, true, err, sizeof err), -1);
