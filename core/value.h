@@ -325,6 +325,16 @@ int md_val_hash(const md_val *a, int64_t *out, md_pyerr *e);
  * ">=". Returns 1 true, 0 false, -1 error with Python's message, e.g.
  * TypeError "'<' not supported between instances of 'str' and 'int'". */
 int md_val_order(const md_val *a, const md_val *b, const char *op, md_pyerr *e);
+/* A key and the value it sorts (borrowed by the sort). */
+typedef struct md_val_pair {
+    md_val *key;
+    md_val *val;
+} md_val_pair;
+/* Python's list.sort on pairs by key: stable, n log n comparisons, the
+ * comparison always "later < earlier" ("earlier < later" with reverse),
+ * CPython's operand order, so a mixed-type sort raises the same TypeError.
+ * 0, or -1 with e set (the pairs are then in some permutation). */
+int md_val_sort_pairs(md_val_pair *pairs, size_t n, bool reverse, md_pyerr *e);
 /* repr(v) and str(v) exactly as Python 3 prints builtin values, appended
  * to out. Recursive containers print as [...] / {...}. 0 or -1 (ENOMEM,
  * or depth with RecursionError). */

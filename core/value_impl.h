@@ -143,6 +143,8 @@ int md_val__hash(const md_val *a, int64_t *out, md_pyerr *e, int depth);
 int md_val__too_deep(md_pyerr *e, const char *what);
 /* Ordering with op 0..3 for <, <=, >, >= (value_ops.c's order()). */
 int md_val__order(const md_val *a, const md_val *b, int op, md_pyerr *e, int depth);
+/* md_val_sort_pairs inside another walk: comparisons at depth. */
+int md_val__sort_pairs(md_val_pair *pairs, size_t n, bool reverse, md_pyerr *e, int depth);
 /* The TypeError "'<' not supported between instances of ..." */
 int md_val__not_supported(const md_val *a, const md_val *b, int op, md_pyerr *e);
 /* CPython's tuple-hash lane step and pointer hash, for value_std.c. */

@@ -822,6 +822,55 @@ int md_val__order(const md_val *a, const md_val *b, int op, md_pyerr *e, int dep
     return order(a, b, op, e, depth);
 }
 
+/* Bottom-up merge sort: no recursion, n log n comparisons whatever the
+ * input, stable. A run's right pair goes first only when it orders
+ * strictly before (reverse: strictly after) the left one. */
+int md_val__sort_pairs(md_val_pair *pairs, size_t n, bool reverse, md_pyerr *e, int depth)
+{
+    md_val_pair *tmp = md_malloc((n ? n : 1) * sizeof *tmp);
+    if (!tmp) {
+        md_val__nomem(e);
+        return -1;
+    }
+    md_val_pair *src = pairs, *dst = tmp;
+    int rc = 0;
+    for (size_t width = 1; rc == 0 && width < n; width *= 2) {
+        for (size_t lo = 0; rc == 0 && lo < n; lo += 2 * width) {
+            size_t mid = lo + width < n ? lo + width : n;
+            size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
+            size_t a = lo, b = mid, k = lo;
+            while (a < mid && b < hi) {
+                int r = reverse ? order(src[a].key, src[b].key, 0, e, depth)
+                                : order(src[b].key, src[a].key, 0, e, depth);
+                if (r < 0) {
+                    rc = -1;
+                    break;
+                }
+                dst[k++] = r ? src[b++] : src[a++];
+            }
+            while (a < mid)
+                dst[k++] = src[a++];
+            while (b < hi)
+                dst[k++] = src[b++];
+        }
+        md_val_pair *t = src;
+        src = dst;
+        dst = t;
+    }
+    /* After a failure dst holds the last complete pass. */
+    md_val_pair *last = rc == 0 ? src : dst;
+    if (last != pairs)
+        memcpy(pairs, last, n * sizeof *pairs);
+    md_free(tmp);
+    return rc;
+}
+
+int md_val_sort_pairs(md_val_pair *pairs, size_t n, bool reverse, md_pyerr *e)
+{
+    md_pyerr_clear(e);
+    return md_val__sort_pairs(pairs, n, reverse, e, 0);
+}
+
 int md_val_order(const md_val *a, const md_val *b, const char *op, md_pyerr *e)
 {
     md_pyerr_clear(e);

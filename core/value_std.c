@@ -1639,51 +1639,23 @@ static int number_text(const md_val *v, std_kind k, bool as_repr, md_buf *out, m
     return as_repr ? md_buf_putc(out, ')') : 0;
 }
 
-typedef struct kvpair { md_val *key, *val; } kvpair;
-
-/* Stable merge sort of n pairs on "greater count first" (a bottom-up
- * merge: n log n comparisons whatever the input). 0, or -1 with the
- * comparison's error in e. */
-static int sort_by_count(kvpair *a, kvpair *tmp, size_t n, md_pyerr *e, int depth)
-{
-    for (size_t width = 1; width < n; width *= 2) {
-        for (size_t lo = 0; lo < n; lo += 2 * width) {
-            size_t mid = lo + width < n ? lo + width : n;
-            size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
-            size_t i = lo, j = mid, k = lo;
-            while (i < mid && j < hi) {
-                /* the right one first only when its count is greater */
-                int lt = md_val__order(a[i].val, a[j].val, 0, e, depth + 1);
-                if (lt < 0)
-                    return -1;
-                tmp[k++] = lt ? a[j++] : a[i++];
-            }
-            while (i < mid)
-                tmp[k++] = a[i++];
-            while (j < hi)
-                tmp[k++] = a[j++];
-        }
-        memcpy(a, tmp, n * sizeof *a);
-    }
-    return 0;
-}
-
 /* Counter's repr lists items by count, largest first (ties in insertion
  * order), as most_common() does; counts that do not order (TypeError)
  * keep the insertion order, as Python falls back to dict(self). A new
  * dict, or NULL with e set. */
 static md_val *counter_sorted(md_val *d, md_pyerr *e, int depth)
 {
+    /* Sorted on the count (the pair's key), largest first: a stable
+     * reverse sort keeps ties in insertion order. */
     size_t n = md_dict_len(d), pos = 0;
-    kvpair *pairs = md_malloc((n ? n : 1) * sizeof *pairs);
-    kvpair *tmp = md_malloc((n ? n : 1) * sizeof *tmp);
-    md_val *out = pairs && tmp ? md_dict_new() : NULL;
+    md_val_pair *pairs = md_malloc((n ? n : 1) * sizeof *pairs);
+    md_val *out = pairs ? md_dict_new() : NULL;
     int rc = out ? 0 : -1;
     if (!out)
         md_val__nomem(e);
-    for (size_t i = 0; out && md_dict_next(d, &pos, &pairs[i].key, &pairs[i].val); i++)
+    for (size_t i = 0; out && md_dict_next(d, &pos, &pairs[i].val, &pairs[i].key); i++)
         ;
-    if (rc == 0 && sort_by_count(pairs, tmp, n, e, depth) < 0) {
+    if (rc == 0 && md_val__sort_pairs(pairs, n, true, e, depth + 1) < 0) {
         rc = -1;
         if (e && e->type && strcmp(e->type, "TypeError") == 0) {
             md_pyerr_clear(e);
@@ -1693,9 +1665,8 @@ static md_val *counter_sorted(md_val *d, md_pyerr *e, int depth)
         }
     }
     for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = md_dict_set(out, pairs[i].key, pairs[i].val, e);
+        rc = md_dict_set(out, pairs[i].val, pairs[i].key, e);
     md_free(pairs);
-    md_free(tmp);
     if (rc < 0) {
         md_decref(out);
         return NULL;

@@ -550,60 +550,12 @@ static int l_reverse(md_call *c)
 
 /* ---- sort ---------------------------------------------------------- */
 
-/* An item and its sort key (the item itself without key=). */
-typedef struct sort_pair {
-    md_val *key;
-    md_val *item;
-} sort_pair;
-
-/* Stable bottom-up merge sort of pairs by key with Python's "<"
- * (md_val_order). The comparison is always "later < earlier" (reverse:
- * "earlier < later"), the operand order of CPython's sort, so a mixed-type
- * list raises the same "'<' not supported between instances of 'str' and
- * 'int'". */
-static int merge_sort(sort_pair *v, size_t n, bool reverse, md_pyerr *e)
-{
-    sort_pair *tmp = md_malloc((n ? n : 1) * sizeof *tmp);
-    if (!tmp) {
-        md_pyerr_set(e, "MemoryError", "out of memory");
-        return -1;
-    }
-    sort_pair *src = v, *dst = tmp;
-    for (size_t width = 1; width < n; width *= 2) {
-        for (size_t lo = 0; lo < n; lo += 2 * width) {
-            size_t mid = lo + width < n ? lo + width : n;
-            size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
-            size_t a = lo, b = mid, k = lo;
-            while (a < mid && b < hi) {
-                int r = reverse ? md_val_order(src[a].key, src[b].key, "<", e)
-                                : md_val_order(src[b].key, src[a].key, "<", e);
-                if (r < 0) {
-                    md_free(tmp);
-                    return -1;
-                }
-                dst[k++] = r ? src[b++] : src[a++];
-            }
-            while (a < mid)
-                dst[k++] = src[a++];
-            while (b < hi)
-                dst[k++] = src[b++];
-        }
-        sort_pair *t = src;
-        src = dst;
-        dst = t;
-    }
-    if (src != v)
-        memcpy(v, src, n * sizeof *v);
-    md_free(tmp);
-    return 0;
-}
-
 /* Every item's key first, as CPython computes them before comparing: a
  * key that fails leaves the list as it was. Keys are new references. */
-static int sort_keys(const md_val *key, sort_pair *pairs, size_t len, md_pyerr *e)
+static int sort_keys(const md_val *key, md_val_pair *pairs, size_t len, md_pyerr *e)
 {
     for (size_t i = 0; i < len; i++) {
-        pairs[i].key = key ? md_bf_call(key, &pairs[i].item, 1, e) : md_incref(pairs[i].item);
+        pairs[i].key = key ? md_bf_call(key, &pairs[i].val, 1, e) : md_incref(pairs[i].val);
         if (!pairs[i].key) {
             while (i-- > 0)
                 md_decref(pairs[i].key);
@@ -631,22 +583,22 @@ static int l_sort(md_call *c)
         return MD_CALL_DONE;
     md_val *l = LIST(c);
     size_t len = md_list_len(l);
-    sort_pair *pairs = md_malloc((len ? len : 1) * sizeof *pairs);
+    md_val_pair *pairs = md_malloc((len ? len : 1) * sizeof *pairs);
     if (!pairs)
         return md_return(c, NULL);
     for (size_t i = 0; i < len; i++)
-        pairs[i].item = md_list_get(l, i);
+        pairs[i].val = md_list_get(l, i);
     if (sort_keys(key, pairs, len, &e) < 0) {
         md_free(pairs);
         return md_bf_raise(c, &e);
     }
     int rc;
-    if (merge_sort(pairs, len, reverse, &e) < 0) {
+    if (md_val_sort_pairs(pairs, len, reverse, &e) < 0) {
         rc = md_raise_pyerr(c, &e);
     } else {
         md_val *fresh = md_list_new(len);
         for (size_t i = 0; fresh && i < len; i++)
-            if (md_list_append(fresh, pairs[i].item) < 0) {
+            if (md_list_append(fresh, pairs[i].val) < 0) {
                 md_decref(fresh);
                 fresh = NULL;
             }
