@@ -122,7 +122,7 @@ static bool in_list(const char *s, const char *const *list, size_t n)
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-void md_pickle__py3_name(const char *module, const char *name, int protocol,
+static void py3_spelling(const char *module, const char *name, int protocol,
                          const char **out_module, const char **out_name)
 {
     *out_module = module;
@@ -153,6 +153,18 @@ void md_pickle__py3_name(const char *module, const char *name, int protocol,
             return;
         }
     }
+}
+
+void md_pickle__py3_name(const char *module, const char *name, int protocol,
+                         const char **out_module, const char **out_name)
+{
+    py3_spelling(module, name, protocol, out_module, out_name);
+    /* queue.Empty is _queue.Empty since 3.7: one spelling for the class
+     * however it came (2.7's Queue.Empty, 3.6's queue.Empty), the inverse
+     * of md_pickle__wire_name, so a value prints the same after a round
+     * trip through any protocol. */
+    if (strcmp(*out_module, "queue") == 0 && strcmp(*out_name, "Empty") == 0)
+        *out_module = "_queue";
 }
 
 bool md_pickle__exc_class(const char *module, const char *name,

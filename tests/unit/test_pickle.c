@@ -623,6 +623,28 @@ static void test_pickle_globals_are_kept_with_python3_names(void)
     md_decref(v);
 }
 
+/* queue.Empty (3.6) and Queue.Empty (2.7) are read as _queue.Empty, the
+ * class's name since 3.7, whatever the context; the encoder writes the old
+ * spellings back below protocol 4 (found by fuzz_pickle: a NEWOBJ instance
+ * printed another module after a round trip at protocol 3). */
+static void test_pickle_queue_empty_has_one_spelling(void)
+{
+    md_val *v = dec_ok(LIT("\x80\x02(cQueue\nEmpty\ncqueue\nEmpty\nc_queue\nEmpty\nt."), NULL);
+    CU_ASSERT_FATAL(v && md_typeof(v) == MD_T_TUPLE && md_tuple_len(v) == 3);
+    for (size_t i = 0; i < 3; i++)
+        CU_ASSERT(md_global_is(md_tuple_get(v, i), "_queue", "Empty"));
+    md_decref(v);
+    v = dec_ok(LIT("\x80\x03" "cqueue\nEmpty\n)\x81."), NULL);
+    md_buf b = MD_BUF_INIT;
+    md_pyerr e = {0};
+    CU_ASSERT(v && md_val_repr(v, &b, &e) == 0 && md_buf_putc(&b, '\0') == 0 &&
+              strncmp((const char *)b.data, "<_queue.Empty object at 0x", 26) == 0);
+    md_buf_reset(&b);
+    CU_ASSERT(v && enc_ok(v, 3, &b) && buf_contains(&b, "queue\nEmpty\n", 12));
+    md_buf_free(&b);
+    md_decref(v);
+}
+
 /* REDUCE, NEWOBJ, NEWOBJ_EX, INST, OBJ and BUILD on unknown classes make
  * opaque objects that keep every part. */
 static void test_pickle_unknown_classes_become_opaque_objects(void)
@@ -1597,4 +1619,5 @@ void md_test_register_pickle(void)
     MD_ADD_TEST(s, test_pickle_encode_survives_every_allocation_failure);
     MD_ADD_TEST(s, test_pickle_encoder_memoizes_repeated_strs_like_cpython);
     MD_ADD_TEST(s, test_pickle_encoder_shared_strs_survive_every_allocation_failure);
+    MD_ADD_TEST(s, test_pickle_queue_empty_has_one_spelling);
 }
