@@ -1,4 +1,9 @@
 /* alloc.c - allocator wrappers with a failure-injection hook for tests. */
+/* pthread_getattr_np is a GNU extension (the fuzz targets build without
+ * the project's -D_GNU_SOURCE). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "core/alloc.h"
 #include "core/limits.h"
 

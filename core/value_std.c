@@ -587,7 +587,8 @@ static bool shape_range(const md_val *v)
 
 static bool typecode_of(const md_val *t, char *code)
 {
-    if (!is_type(t, MD_T_STR) || md_str_nbytes(t) != 1 ||
+    /* (strchr finds the terminator too: a NUL typecode is no typecode.) */
+    if (!is_type(t, MD_T_STR) || md_str_nbytes(t) != 1 || md_str_data(t)[0] == '\0' ||
         !strchr("bBuwhHiIlLqQfd", md_str_data(t)[0]))
         return false;
     *code = md_str_data(t)[0];
