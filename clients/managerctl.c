@@ -1,7 +1,7 @@
 /* managerctl - look inside a running managerd: its figures, objects,
  * clients and parked calls, as tables or JSON, over libmanagerd-client.
  *
- * managerd answers #managerd.* requests (core/introspect.c) with a list
+ * managerd answers #managerd.* requests (core/disp/introspect.c) with a list
  * of sections (name, columns, rows); this program prints any section
  * generically. Against CPython's own manager server, which refuses them,
  * stats and objects fall back to number_of_objects and debug_info and

@@ -14,14 +14,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/alloc.h"
-#include "core/error.h"
-#include "core/limits.h"
-#include "core/value.h"
+#include "core/base/alloc.h"
+#include "core/base/error.h"
+#include "core/base/limits.h"
+#include "core/value/value.h"
 #include "serializers/pickle.h"
-#include "transports/address.h"
-#include "transports/auth.h"
-#include "transports/frame.h"
+#include "transports/wire/address.h"
+#include "transports/wire/auth.h"
+#include "transports/wire/frame.h"
 
 /* mdc.h keeps the value layer's names out of the public ABI: an mdc_value
  * is an md_val under an incomplete type of its own, converted only at the

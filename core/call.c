@@ -1,15 +1,15 @@
 /* call.c - how a handler completes a call: return a value, raise an
  * exception, hand back a new object as a proxy; and the argument
  * conversions handlers share, with Python's TypeError wording. */
-#include "core/disp.h"
+#include "core/disp/disp.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "core/alloc.h"
-#include "core/error.h"
+#include "core/base/alloc.h"
+#include "core/base/error.h"
 
 static int set_outcome(md_call *call, int kind, md_val *value)
 {

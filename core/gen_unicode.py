@@ -1,8 +1,8 @@
 #!/usr/bin/env python3.13
-"""gen_unicode.py - writes core/value_unicode.h, the table of code points
+"""gen_unicode.py - writes core/value/value_unicode.h, the table of code points
 that Python 3.13's str.isprintable() rejects, as sorted inclusive ranges.
 repr() of a str escapes exactly these. Run with Python 3.13:
-    python3.13 core/gen_unicode.py > core/value_unicode.h
+    python3.13 core/gen_unicode.py > core/value/value_unicode.h
 """
 import sys
 import unicodedata

@@ -5,14 +5,14 @@
  * Every shared type is one file in core/types/ that declares an md_type:
  * its constructor, its exposed methods as a static const table of rows
  * (name, handler, parameter names, arity), repr/str, #GETVALUE and what to
- * do when a client goes away. The dispatcher (core/disp.c) checks exposure
+ * do when a client goes away. The dispatcher (core/disp/disp.c) checks exposure
  * and binds positional and keyword arguments to the row's parameter names
  * in one place before any handler runs, so a handler only sees
  * call->argv[i] (NULL when the argument was not given).
  *
  * Everything runs on the single event-loop thread: no locks.
  *
- * Ownership follows core/value.h: arguments borrowed, results new, "steal"
+ * Ownership follows core/value/value.h: arguments borrowed, results new, "steal"
  * says otherwise. call->argv[] items are borrowed for the duration of the
  * handler; keep a reference (md_incref) to store one.
  */
@@ -23,8 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/buf.h"
-#include "core/value.h"
+#include "core/base/buf.h"
+#include "core/value/value.h"
 
 typedef struct md_obj md_obj;
 typedef struct md_type md_type;
@@ -133,7 +133,7 @@ struct md_call {
      * (3.8+); 0 for XML-RPC clients. Decides family-specific results. */
     int protocol;
     /* The outcome, set by the md_return and md_raise functions. */
-    int out_kind;                  /* MD_OUT_* in core/disp.h */
+    int out_kind;                  /* MD_OUT_* in core/disp/disp.h */
     md_val *out_value;             /* owned */
     md_obj *out_proxy;             /* for md_return_proxy (a new object) */
 };

@@ -12,8 +12,8 @@
 #include <math.h>
 #include <time.h>
 
-#include "core/alloc.h"
-#include "core/error.h"
+#include "core/base/alloc.h"
+#include "core/base/error.h"
 
 double md_now(void)
 {

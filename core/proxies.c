@@ -27,7 +27,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/alloc.h"
+#include "core/base/alloc.h"
 #include "serializers/pickle.h"
 
 /* Watched proxies alive anywhere: when there are none, no reply can name

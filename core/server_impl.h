@@ -3,7 +3,7 @@
 #ifndef MD_SERVER_IMPL_H
 #define MD_SERVER_IMPL_H
 
-#include "core/disp.h"
+#include "core/disp/disp.h"
 
 typedef struct md_reg_entry {
     char *typeid;

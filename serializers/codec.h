@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/buf.h"
-#include "core/value.h"
+#include "core/base/buf.h"
+#include "core/value/value.h"
 #include "serializers/pickle.h"
 
 typedef struct md_codec_ops {

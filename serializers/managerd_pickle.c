@@ -16,10 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/alloc.h"
-#include "core/buf.h"
-#include "core/error.h"
-#include "core/value.h"
+#include "core/base/alloc.h"
+#include "core/base/buf.h"
+#include "core/base/error.h"
+#include "core/value/value.h"
 #include "serializers/pickle.h"
 
 typedef enum mode { MODE_ENCODE, MODE_REPR, MODE_STR } mode;

@@ -1,7 +1,7 @@
 /* pickle.h - managerd's pickle codec: reads every protocol (0-5) that
  * Python 2.7 to 3.13 writes, writes protocols 2-5 as each Python family
  * reads them. Nothing is ever imported or called: unknown classes become
- * opaque values (core/value.h) that re-encode to an equivalent pickle.
+ * opaque values (core/value/value.h) that re-encode to an equivalent pickle.
  */
 #ifndef MD_PICKLE_H
 #define MD_PICKLE_H
@@ -9,11 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/buf.h"
-#include "core/value.h"
+#include "core/base/buf.h"
+#include "core/value/value.h"
 
 /* Bounds applied while decoding; md_pickle_limits_default() gives the
- * values of core/limits.h. A field left at 0 means its default, so a
+ * values of core/base/limits.h. A field left at 0 means its default, so a
  * caller that sets only some fields (or passes NULL) gets sane bounds. */
 typedef struct md_pickle_limits {
     size_t max_bytes;     /* whole message */

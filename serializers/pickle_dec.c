@@ -21,9 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/alloc.h"
-#include "core/error.h"
-#include "core/limits.h"
+#include "core/base/alloc.h"
+#include "core/base/error.h"
+#include "core/base/limits.h"
 #include "serializers/pickle_int.h"
 
 /* ======================================================================

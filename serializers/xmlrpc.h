@@ -14,8 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/buf.h"
-#include "core/value.h"
+#include "core/base/buf.h"
+#include "core/value/value.h"
 #include "serializers/pickle.h"
 
 /* Containers nested in one written value: deeper than libxml2 lets the

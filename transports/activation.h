@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "core/limits.h"
+#include "core/base/limits.h"
 
 /* First descriptor passed (SD_LISTEN_FDS_START). */
 #define MD_LISTEN_FDS_START 3

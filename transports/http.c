@@ -41,12 +41,12 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "core/alloc.h"
-#include "core/error.h"
-#include "core/introspect.h"
+#include "core/base/alloc.h"
+#include "core/base/error.h"
+#include "core/disp/introspect.h"
 #include "transports/metrics.h"
-#include "core/limits.h"
-#include "core/log.h"
+#include "core/base/limits.h"
+#include "core/base/log.h"
 #include "serializers/xmlrpc.h"
 
 typedef struct http_peer http_peer;

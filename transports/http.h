@@ -10,9 +10,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "core/disp.h"
-#include "transports/address.h"
-#include "transports/auth.h"
+#include "core/disp/disp.h"
+#include "transports/wire/address.h"
+#include "transports/wire/auth.h"
 #include "transports/listen.h"
 
 struct event_base;

@@ -37,13 +37,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/alloc.h"
-#include "core/error.h"
-#include "core/introspect.h"
-#include "core/limits.h"
-#include "core/log.h"
+#include "core/base/alloc.h"
+#include "core/base/error.h"
+#include "core/disp/introspect.h"
+#include "core/base/limits.h"
+#include "core/base/log.h"
 #include "serializers/codec.h"
-#include "transports/frame.h"
+#include "transports/wire/frame.h"
 
 typedef enum conn_state {
     CS_HANDSHAKE,

@@ -12,9 +12,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "core/disp.h"
-#include "transports/address.h"
-#include "transports/auth.h"
+#include "core/disp/disp.h"
+#include "transports/wire/address.h"
+#include "transports/wire/auth.h"
 
 struct event_base;
 struct evconnlistener;

@@ -17,12 +17,12 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "core/alloc.h"
-#include "core/buf.h"
-#include "core/introspect.h"
-#include "core/limits.h"
-#include "core/log.h"
-#include "transports/address.h"
+#include "core/base/alloc.h"
+#include "core/base/buf.h"
+#include "core/disp/introspect.h"
+#include "core/base/limits.h"
+#include "core/base/log.h"
+#include "transports/wire/address.h"
 
 struct md_metrics {
     md_server *srv;

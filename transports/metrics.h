@@ -1,11 +1,11 @@
 /* metrics.h - the --metrics endpoint: an HTTP listener of its own that
- * serves the Prometheus text format of core/introspect.c's counters. */
+ * serves the Prometheus text format of core/disp/introspect.c's counters. */
 #ifndef MD_METRICS_H
 #define MD_METRICS_H
 
 #include <stddef.h>
 
-#include "core/disp.h"
+#include "core/disp/disp.h"
 
 struct event_base;
 

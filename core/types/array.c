@@ -14,7 +14,7 @@
 
 #include <string.h>
 
-#include "core/alloc.h"
+#include "core/base/alloc.h"
 
 typedef struct md_arrayobj {
     md_obj base;

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <wctype.h>
 
-#include "core/alloc.h"
+#include "core/base/alloc.h"
 #include "core/types/containers_util.h"
 
 enum bf_kind {

@@ -9,8 +9,8 @@
 
 #include <string.h>
 
-#include "core/alloc.h"
-#include "core/limits.h"
+#include "core/base/alloc.h"
+#include "core/base/limits.h"
 #include "core/types/builtin_fns.h"
 #include "core/types/containers_util.h"
 

@@ -13,7 +13,7 @@
 #ifndef MD_TYPES_ITERABLES_H
 #define MD_TYPES_ITERABLES_H
 
-#include "core/value.h"
+#include "core/value/value.h"
 
 /* The items of an opaque lazy iterable as a new list, or NULL with e
  * set: TypeError "'X' object is not iterable" for anything not on the

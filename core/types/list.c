@@ -23,8 +23,8 @@
 
 #include <string.h>
 
-#include "core/alloc.h"
-#include "core/limits.h"
+#include "core/base/alloc.h"
+#include "core/base/limits.h"
 
 #define LIST(c) MD_CU_VAL((c)->self)
 

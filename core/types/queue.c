@@ -10,7 +10,7 @@
  * and putters only while it is full.
  */
 
-#include "core/alloc.h"
+#include "core/base/alloc.h"
 #include "core/types/sync_util.h"
 
 typedef struct md_queue {

@@ -2,7 +2,7 @@
  * Value(typecode, value, lock=True), a box with get() and set(). As in
  * CPython the typecode is only remembered and printed, never enforced
  * (set('text') on a Value('i', 5) is accepted, observed). Not to be
- * confused with core/value.c, the value model.
+ * confused with core/value/value.c, the value model.
  */
 #include "core/types/containers_util.h"
 

@@ -16,10 +16,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/alloc.h"
-#include "core/buf.h"
-#include "core/error.h"
-#include "core/value.h"
+#include "core/base/alloc.h"
+#include "core/base/buf.h"
+#include "core/base/error.h"
+#include "core/value/value.h"
 #include "serializers/pickle.h"
 
 static double now_s(void)

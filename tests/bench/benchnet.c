@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/alloc.h"
+#include "core/base/alloc.h"
 
 #define CHALLENGE "#CHALLENGE#"
 #define WELCOME "#WELCOME#"

@@ -28,7 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/alloc.h"
+#include "core/base/alloc.h"
 #include "tests/bench/benchnet.h"
 
 #define MAX_CONNS 100000

@@ -23,8 +23,8 @@
 #include <unistd.h>
 
 #include "clients/mdc.h"
-#include "core/alloc.h"
-#include "core/error.h"
+#include "core/base/alloc.h"
+#include "core/base/error.h"
 
 #define NTHREADS 4
 #define NCALLS 150

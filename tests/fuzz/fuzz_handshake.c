@@ -1,5 +1,5 @@
 /* fuzz_handshake.c - libFuzzer target for the framing and the HMAC
- * handshake state machine (transports/frame.c, transports/auth.c), driven
+ * handshake state machine (transports/wire/frame.c, transports/wire/auth.c), driven
  * the way a connection drives them: a byte stream cut into frames, each
  * frame fed to the handshake, bounded by MD_HANDSHAKE_MAX until the
  * handshake is done and by a message limit after.
@@ -19,11 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/buf.h"
-#include "core/error.h"
-#include "core/limits.h"
-#include "transports/auth.h"
-#include "transports/frame.h"
+#include "core/base/buf.h"
+#include "core/base/error.h"
+#include "core/base/limits.h"
+#include "transports/wire/auth.h"
+#include "transports/wire/frame.h"
 
 #define FIXTURE_KEY "managerd-fixture-key"
 /* After the handshake, frames are only cut (the codecs have their own

@@ -24,11 +24,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/alloc.h"
-#include "core/disp.h"
-#include "core/value.h"
-#include "transports/address.h"
-#include "transports/auth.h"
+#include "core/base/alloc.h"
+#include "core/disp/disp.h"
+#include "core/value/value.h"
+#include "transports/wire/address.h"
+#include "transports/wire/auth.h"
 #include "transports/http.h"
 
 #define FUZZ_KEY "fuzz-http-key"

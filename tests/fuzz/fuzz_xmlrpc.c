@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/buf.h"
-#include "core/error.h"
-#include "core/value.h"
+#include "core/base/buf.h"
+#include "core/base/error.h"
+#include "core/value/value.h"
 #include "serializers/xmlrpc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

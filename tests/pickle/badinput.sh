@@ -13,7 +13,7 @@
 # MD_MAX_MESSAGE_DEFAULT; `GLOBAL posix system` + REDUCE with a `touch`
 # command (must stay an opaque value: the file must never appear);
 # persistent ids, out-of-band buffers, extension codes; usage errors (exit
-# status 2). The limits are read from core/limits.h.
+# status 2). The limits are read from core/base/limits.h.
 . "$(cd "$(dirname "$0")" && pwd)/common.sh"
 
 md_require_tool
@@ -22,7 +22,7 @@ md_pythons
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/md-badinput.XXXXXX") || md_fatal "mktemp failed"
 trap 'rm -rf "$tmp"' EXIT
 
-"$MD_PY3" - "$tmp" "$MD_FIXTURES" "$top_srcdir/core/limits.h" >"$tmp/log" 2>&1 <<'EOF'
+"$MD_PY3" - "$tmp" "$MD_FIXTURES" "$top_srcdir/core/base/limits.h" >"$tmp/log" 2>&1 <<'EOF'
 import os, random, re, struct, sys, time, pickletools
 sys.path.insert(0, os.environ["MD_PICKLE_TESTS"])
 import mdpickle

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/alloc.h"
+#include "core/base/alloc.h"
 
 typedef struct th_peer {
     md_peer base;              /* first: the dispatcher sees an md_peer */

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/disp.h"
+#include "core/disp/disp.h"
 
 typedef struct md_th md_th;
 

@@ -1,4 +1,4 @@
-/* test_address.c - listener addresses (transports/address.c): every form
+/* test_address.c - listener addresses (transports/wire/address.c): every form
  * README's --listen names parses to the right kind, host, port, path,
  * serializer and socket address and prints back as managerd prints it;
  * malformed specs fail with a message naming what is wrong; the folder
@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "tests/unit/harness.h"
-#include "transports/address.h"
+#include "transports/wire/address.h"
 
 /* Parse spec (must succeed) and check its printed form. */
 static void parses_as(const char *spec, md_addr_kind kind, const char *printed)

@@ -1,4 +1,4 @@
-/* test_auth.c - unit tests of the HMAC handshake (transports/auth.c):
+/* test_auth.c - unit tests of the HMAC handshake (transports/wire/auth.c):
  * every captured handshake (2.7 to 3.13) replays byte for byte through
  * both roles, every HMAC digest matches Python's hmac module, a server
  * and a client agree for every challenge form and digest, and every
@@ -10,12 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/alloc.h"
-#include "core/buf.h"
-#include "core/error.h"
-#include "core/limits.h"
-#include "transports/auth.h"
-#include "transports/frame.h"
+#include "core/base/alloc.h"
+#include "core/base/buf.h"
+#include "core/base/error.h"
+#include "core/base/limits.h"
+#include "transports/wire/auth.h"
+#include "transports/wire/frame.h"
 
 /* ======================================================================
  * Helpers

@@ -1,4 +1,4 @@
-/* test_buf.c - the growable byte buffer (core/buf.c): appends of every
+/* test_buf.c - the growable byte buffer (core/base/buf.c): appends of every
  * kind keep the bytes in order across growth, printf past its small stack
  * buffer, steal hands over a NUL-terminated copy and empties the buffer,
  * and a buffer that failed to grow (out of memory, or a size that would
@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/alloc.h"
-#include "core/buf.h"
+#include "core/base/alloc.h"
+#include "core/base/buf.h"
 
 static void test_buf_appends_in_order_across_growth(void)
 {

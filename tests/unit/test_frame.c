@@ -1,5 +1,5 @@
 /* test_frame.c - unit tests of multiprocessing.connection framing
- * (transports/frame.c): the captured connect streams of every Python
+ * (transports/wire/frame.c): the captured connect streams of every Python
  * family split into exactly the captured messages, incrementally at every
  * split point; both header forms; every limit at the bound and one past. */
 #include "tests/unit/unit.h"
@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/alloc.h"
-#include "core/buf.h"
-#include "core/error.h"
-#include "core/limits.h"
-#include "transports/frame.h"
+#include "core/base/alloc.h"
+#include "core/base/buf.h"
+#include "core/base/error.h"
+#include "core/base/limits.h"
+#include "transports/wire/frame.h"
 
 /* ======================================================================
  * Fixture streams

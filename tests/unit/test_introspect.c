@@ -1,13 +1,13 @@
-/* test_introspect.c - the #managerd.* requests (core/introspect.c): only
+/* test_introspect.c - the #managerd.* requests (core/disp/introspect.c): only
  * on short connections, bounded replies, counters that follow the
  * requests made, parked calls shown with their timeout. */
 #include "tests/unit/unit.h"
 
 #include <string.h>
 
-#include "core/alloc.h"
-#include "core/introspect.h"
-#include "core/limits.h"
+#include "core/base/alloc.h"
+#include "core/disp/introspect.h"
+#include "core/base/limits.h"
 #include "tests/unit/harness.h"
 
 /* The rows (borrowed list) of the section called name in reply, or NULL. */

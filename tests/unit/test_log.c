@@ -6,8 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/limits.h"
-#include "core/log.h"
+#include "core/base/limits.h"
+#include "core/base/log.h"
 
 /* Run n rated lines with stderr sent to a temporary file; returns what
  * was written (static buffer). */

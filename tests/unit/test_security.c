@@ -14,13 +14,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/limits.h"
+#include "core/base/limits.h"
 #include "core/obj.h"
 #include "core/server_impl.h"
-#include "core/value.h"
-#include "core/value_impl.h"
+#include "core/value/value.h"
+#include "core/value/value_impl.h"
 #include "tests/unit/harness.h"
-#include "transports/address.h"
+#include "transports/wire/address.h"
 
 /* ---- 8: debug_info is bounded ------------------------------------------ */
 

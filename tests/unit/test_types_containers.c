@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/alloc.h"
-#include "core/limits.h"
+#include "core/base/alloc.h"
+#include "core/base/limits.h"
 #include "core/server_impl.h"
 #include "core/types/containers_util.h"
 #include "serializers/pickle.h"

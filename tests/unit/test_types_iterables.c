@@ -13,7 +13,7 @@
 
 #include <string.h>
 
-#include "core/limits.h"
+#include "core/base/limits.h"
 #include "core/types/builtin_fns.h"
 #include "core/types/containers_util.h"
 #include "core/types/iterables.h"

@@ -1,4 +1,4 @@
-/* test_value.c - unit tests of the value model (core/value*.c): Python's
+/* test_value.c - unit tests of the value model (core/value/*.c): Python's
  * equality, hashing, ordering, repr and deepcopy, the containers, the
  * cycle collector, depth limits and allocation failures.
  *
@@ -16,10 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/alloc.h"
-#include "core/limits.h"
-#include "core/value.h"
-#include "core/value_impl.h"
+#include "core/base/alloc.h"
+#include "core/base/limits.h"
+#include "core/value/value.h"
+#include "core/value/value_impl.h"
 
 /* ======================================================================
  * lit(): Python literal expressions -> values

@@ -1,4 +1,4 @@
-/* test_value_std.c - standard-library values (core/value_std.c) and
+/* test_value_std.c - standard-library values (core/value/value_std.c) and
  * instances of the client's classes, decoded from real pickles written by
  * Python 2.7, 3.6 and 3.13 at every protocol (test_value_std_cases.h,
  * made by gen_std_cases.py), against what Python 3.13 says of them: repr,
@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/alloc.h"
-#include "core/value.h"
+#include "core/base/alloc.h"
+#include "core/value/value.h"
 #include "serializers/pickle.h"
 #include "tests/unit/test_value_std_cases.h"
 

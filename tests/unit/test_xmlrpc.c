@@ -15,11 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/alloc.h"
-#include "core/buf.h"
-#include "core/error.h"
-#include "core/limits.h"
-#include "core/value.h"
+#include "core/base/alloc.h"
+#include "core/base/buf.h"
+#include "core/base/error.h"
+#include "core/base/limits.h"
+#include "core/value/value.h"
 #include "serializers/xmlrpc.h"
 #include "tests/unit/harness.h"
 

@@ -24,8 +24,8 @@
 
 #include <xmlrpc-c/base.h>
 
-#include "core/buf.h"
-#include "core/value.h"
+#include "core/base/buf.h"
+#include "core/value/value.h"
 #include "serializers/xmlrpc.h"
 
 /* ---- a small deterministic PRNG (xorshift64*) ---------------------------- */

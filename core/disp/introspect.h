@@ -14,8 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/buf.h"
-#include "core/disp.h"
+#include "core/base/buf.h"
+#include "core/disp/disp.h"
 
 /* What a transport says about one of its peers, for `managerctl clients`
  * and the per-listener gauges. Strings are copied by the caller before

@@ -5,16 +5,16 @@
  * globals, exceptions and opaque objects. Containers are in
  * value_table.c, Python semantics in value_ops.c, repr in value_repr.c.
  */
-#include "core/value.h"
+#include "core/value/value.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "core/alloc.h"
-#include "core/error.h"
-#include "core/limits.h"
-#include "core/value_impl.h"
+#include "core/base/alloc.h"
+#include "core/base/error.h"
+#include "core/base/limits.h"
+#include "core/value/value_impl.h"
 
 /* ======================================================================
  * Errors

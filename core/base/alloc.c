@@ -4,8 +4,8 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "core/alloc.h"
-#include "core/limits.h"
+#include "core/base/alloc.h"
+#include "core/base/limits.h"
 
 #include <pthread.h>
 #include <stdint.h>

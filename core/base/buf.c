@@ -1,11 +1,11 @@
 /* buf.c - growable byte buffer; see buf.h. */
-#include "core/buf.h"
+#include "core/base/buf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/alloc.h"
+#include "core/base/alloc.h"
 
 void md_buf_init(md_buf *b)
 {

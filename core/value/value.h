@@ -32,7 +32,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-#include "core/buf.h"
+#include "core/base/buf.h"
 
 typedef struct md_val md_val;
 
@@ -367,7 +367,7 @@ size_t md_gc_tracked(void);
  * last collection, then everything while the old generation is small or
  * once the young collections' survivors reach a quarter of it (CPython's
  * rule), so the work is linear in the allocations and a million stored
- * objects are not walked per request (core/limits.h). Returns the
+ * objects are not walked per request (core/base/limits.h). Returns the
  * number freed. */
 size_t md_gc_maybe_collect(void);
 /* True when md_gc_maybe_collect has work to do. */

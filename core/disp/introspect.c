@@ -8,7 +8,7 @@
  * JSON without knowing each request, and keeps every reply bounded: at
  * most MD_INTROSPECT_MAX_ROWS rows a section, reprs cut short.
  */
-#include "core/introspect.h"
+#include "core/disp/introspect.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -17,8 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/alloc.h"
-#include "core/limits.h"
+#include "core/base/alloc.h"
+#include "core/base/limits.h"
 #include "core/server_impl.h"
 
 /* ====================================================================== */

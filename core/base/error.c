@@ -1,5 +1,5 @@
 /* error.c - names and messages of the MD_E* codes, and MD_ASSERT. */
-#include "core/error.h"
+#include "core/base/error.h"
 
 #include <stdio.h>
 #include <stdlib.h>

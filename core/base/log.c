@@ -1,7 +1,7 @@
 /* log.c - leveled log lines on stderr or in a file, with a timestamp, as
  * text or JSON; lines a client can cause go through a rate limiter
  * (md_log_rated). */
-#include "core/log.h"
+#include "core/base/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/limits.h"
+#include "core/base/limits.h"
 
 static md_log_level current = MD_LOG_INFO;
 static md_log_format format = MD_LOG_TEXT;

@@ -20,10 +20,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/alloc.h"
-#include "core/limits.h"
-#include "core/value.h"
-#include "core/value_impl.h"
+#include "core/base/alloc.h"
+#include "core/base/limits.h"
+#include "core/value/value.h"
+#include "core/value/value_impl.h"
 
 /* ======================================================================
  * Recognition

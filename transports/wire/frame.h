@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/buf.h"
+#include "core/base/buf.h"
 
 #define MD_FRAME_SHORT_HDR   4
 #define MD_FRAME_LONG_HDR    12

@@ -12,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/alloc.h"
-#include "core/limits.h"
-#include "core/value.h"
-#include "core/value_impl.h"
-#include "core/value_unicode.h"
+#include "core/base/alloc.h"
+#include "core/base/limits.h"
+#include "core/value/value.h"
+#include "core/value/value_impl.h"
+#include "core/value/value_unicode.h"
 
 static int repr(const md_val *v, md_buf *out, md_pyerr *e, int depth);
 

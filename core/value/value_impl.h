@@ -1,5 +1,5 @@
 /* value_impl.h - private layout of md_val objects, shared by the
- * core/value*.c files (and their white-box test, tests/unit/test_value.c);
+ * files of core/value/ (and their white-box test, tests/unit/test_value.c);
  * nothing else may include it.
  *
  * Memory matters (a million small dict items must fit in 64 MB), so the
@@ -13,8 +13,8 @@
 #include <gmp.h>
 #include <stdint.h>
 
-#include "core/alloc.h"
-#include "core/value.h"
+#include "core/base/alloc.h"
+#include "core/value/value.h"
 
 /* Header flags. */
 enum {

@@ -15,13 +15,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/alloc.h"
-#include "core/disp.h"
-#include "core/limits.h"
-#include "core/log.h"
+#include "core/base/alloc.h"
+#include "core/disp/disp.h"
+#include "core/base/limits.h"
+#include "core/base/log.h"
 #include "transports/activation.h"
-#include "transports/address.h"
-#include "transports/auth.h"
+#include "transports/wire/address.h"
+#include "transports/wire/auth.h"
 #include "transports/http.h"
 #include "transports/listen.h"
 #include "transports/metrics.h"

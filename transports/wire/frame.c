@@ -1,8 +1,8 @@
 /* frame.c - multiprocessing.connection length-prefix framing; see
  * frame.h and tests/docs/protocol.md section 1.2. */
-#include "transports/frame.h"
+#include "transports/wire/frame.h"
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 static void put_be32(uint8_t *p, uint32_t v)
 {

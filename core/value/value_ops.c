@@ -22,11 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/alloc.h"
-#include "core/error.h"
-#include "core/limits.h"
-#include "core/value.h"
-#include "core/value_impl.h"
+#include "core/base/alloc.h"
+#include "core/base/error.h"
+#include "core/base/limits.h"
+#include "core/value/value.h"
+#include "core/value/value_impl.h"
 
 int md_val__too_deep(md_pyerr *e, const char *what)
 {

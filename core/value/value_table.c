@@ -13,10 +13,10 @@
  */
 #include <string.h>
 
-#include "core/alloc.h"
-#include "core/error.h"
-#include "core/value.h"
-#include "core/value_impl.h"
+#include "core/base/alloc.h"
+#include "core/base/error.h"
+#include "core/value/value.h"
+#include "core/value/value_impl.h"
 
 /* ======================================================================
  * list

@@ -24,7 +24,7 @@
  * pickled by a stock Python anyway, so 10000 costs no real program. */
 #define MD_MAX_DEPTH             10000
 
-/* Stack a recursive walk leaves free (core/alloc.c, md_stack_exhausted):
+/* Stack a recursive walk leaves free (core/base/alloc.c, md_stack_exhausted):
  * room for the error path and libc below the deepest frame. */
 #define MD_STACK_RESERVE_BYTES   (256 * 1024)
 
@@ -62,7 +62,7 @@
  * exponentially many paths); real values stay far below. */
 #define MD_MAX_VALUE_WORK        10000000
 
-/* Cycle collection during operation (core/value.c): a young collection
+/* Cycle collection during operation (core/value/value.c): a young collection
  * once this many containers were made since the last one (well under a
  * millisecond), followed by a full one while the old generation holds
  * fewer than MD_GC_FULL_MIN containers (a few milliseconds at most);
@@ -185,7 +185,7 @@
 #define MD_XMLRPC_MAX_WORK         ((size_t)1 << 18)
 #define MD_XMLRPC_MAX_OUTPUT_BYTES ((size_t)64 << 20)
 
-/* Introspection (core/introspect.c, managerctl): the most rows one
+/* Introspection (core/disp/introspect.c, managerctl): the most rows one
  * section of a #managerd.* reply carries (a million objects must not make
  * a reply of hundreds of MiB; --sort picks which ones are shown), the
  * repr bytes of one object in a listing and in `managerctl show`. */

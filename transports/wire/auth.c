@@ -3,7 +3,7 @@
  * nettle (MD5, SHA-384, SHA3) and libsodium (SHA-256, randomness,
  * constant-time comparison, locked key memory); nothing here is
  * cryptography written by hand. */
-#include "transports/auth.h"
+#include "transports/wire/auth.h"
 
 #include <nettle/hmac.h>
 #include <nettle/nettle-meta.h>
@@ -13,10 +13,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/alloc.h"
-#include "core/error.h"
-#include "core/limits.h"
-#include "transports/frame.h"
+#include "core/base/alloc.h"
+#include "core/base/error.h"
+#include "core/base/limits.h"
+#include "transports/wire/frame.h"
 
 /* ======================================================================
  * Wire constants (tests/docs/protocol.md 2.1 - 2.3)

@@ -1,5 +1,5 @@
 /* address.c - parse and print listener addresses (see address.h). */
-#include "transports/address.h"
+#include "transports/wire/address.h"
 
 #include <errno.h>
 #include <netdb.h>

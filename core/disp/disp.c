@@ -18,11 +18,11 @@
 #include <sys/mman.h>
 #include <sodium.h>
 
-#include "core/alloc.h"
-#include "core/introspect.h"
-#include "core/error.h"
-#include "core/limits.h"
-#include "core/log.h"
+#include "core/base/alloc.h"
+#include "core/disp/introspect.h"
+#include "core/base/error.h"
+#include "core/base/limits.h"
+#include "core/base/log.h"
 #include "serializers/pickle.h"
 
 const char *md_out_kind_text(int kind)
@@ -1101,7 +1101,7 @@ static void label_object_call(md_call *call, const md_val *method)
 }
 
 /* A request on a short connection: a server method, or an introspection
- * request (core/introspect.c), both only after the handshake. */
+ * request (core/disp/introspect.c), both only after the handshake. */
 static void serve_short(md_call *call, md_val *ident, md_val *method, md_val *args, md_val *kwds)
 {
     int m = srv_method_of(method);

@@ -45,7 +45,7 @@ typedef struct md_peer_ops {
     /* Send one reply: kind is MD_OUT_*, payload is stolen (for
      * MD_OUT_PROXY it is the (exposed, Token) pair already built). */
     void (*deliver)(md_peer *peer, int kind, md_val *payload);
-    /* Optional: who the peer is, for introspection (core/introspect.h). */
+    /* Optional: who the peer is, for introspection (core/disp/introspect.h). */
     void (*describe)(const md_peer *peer, struct md_peer_info *out);
 } md_peer_ops;
 
@@ -67,7 +67,7 @@ struct md_peer {
     /* XML-RPC over HTTP: keep #ERROR outcomes as exceptions (they become
      * fault 1) instead of the #TRACEBACK text xmlrpclib clients get. */
     bool raw_exceptions;
-    /* Introspection (core/introspect.c): the list of open peers, when
+    /* Introspection (core/disp/introspect.c): the list of open peers, when
      * this one opened, its requests, and the one being served. */
     md_peer *stats_prev, *stats_next;
     bool stats_linked;
