@@ -315,6 +315,20 @@ static xmlDoc *parse(const uint8_t *data, size_t n, xdec *d)
     return doc;
 }
 
+/* The start of every decode: err cleared, the default limits when lim is
+ * NULL, the document parsed (NULL: err says why). */
+static xmlDoc *start(xdec *d, const uint8_t *data, size_t n, const md_pickle_limits *lim,
+                     md_pickle_limits *dflt, md_pickle_err *err)
+{
+    if (!lim) {
+        md_pickle_limits_default(dflt);
+        lim = dflt;
+    }
+    memset(err, 0, sizeof *err);
+    *d = (xdec){.lim = lim, .err = err};
+    return parse(data, n, d);
+}
+
 /* <params><param><value>..</value></param>...</params>: the values as a
  * list. */
 static md_val *decode_params(xdec *d, xmlNode *params)
@@ -346,16 +360,11 @@ int md_xmlrpc_decode(const uint8_t *data, size_t n, const md_pickle_limits *lim,
                      md_val **out, int *protocol, md_pickle_err *err)
 {
     md_pickle_limits dflt;
-    if (!lim) {
-        md_pickle_limits_default(&dflt);
-        lim = &dflt;
-    }
-    memset(err, 0, sizeof *err);
-    xdec d = {.lim = lim, .err = err};
+    xdec d;
     *out = NULL;
     if (protocol)
         *protocol = 0;
-    xmlDoc *doc = parse(data, n, &d);
+    xmlDoc *doc = start(&d, data, n, lim, &dflt, err);
     if (!doc)
         return err->code;
     xmlNode *root = xmlDocGetRootElement(doc);
@@ -380,14 +389,9 @@ int md_xmlrpc_decode_call(const uint8_t *data, size_t n, const md_pickle_limits 
                           md_val **method, md_val **params, md_pickle_err *err)
 {
     md_pickle_limits dflt;
-    if (!lim) {
-        md_pickle_limits_default(&dflt);
-        lim = &dflt;
-    }
-    memset(err, 0, sizeof *err);
-    xdec d = {.lim = lim, .err = err};
+    xdec d;
     *method = *params = NULL;
-    xmlDoc *doc = parse(data, n, &d);
+    xmlDoc *doc = start(&d, data, n, lim, &dflt, err);
     if (!doc)
         return err->code;
     xmlNode *root = xmlDocGetRootElement(doc);
@@ -415,6 +419,68 @@ int md_xmlrpc_decode_call(const uint8_t *data, size_t n, const md_pickle_limits 
         return err->code ? err->code : MD_EPROTO;
     }
     return 0;
+}
+
+/* A failure already reported (by decode_value), or this one. */
+static int err_or(xdec *d, const xmlNode *at, const char *msg)
+{
+    return d->err->code ? d->err->code : xfail(d, MD_EPROTO, at, "%s", msg);
+}
+
+/* The faultCode and faultString of a <fault>'s struct. */
+static int decode_fault(xdec *d, xmlNode *fault, md_val **out, int64_t *code)
+{
+    bool bad = false;
+    xmlNode *v = first_elem(fault, &bad);
+    md_val *st = is_elem(v, "value") && !next_elem(v->next, &bad) && !bad ? decode_value(d, v) : NULL;
+    md_val *kc = md_str_from_cstr("faultCode"), *ks = md_str_from_cstr("faultString");
+    md_pyerr e;
+    md_pyerr_clear(&e);
+    bool is_dict = st && md_typeof(st) == MD_T_DICT;
+    md_val *c = is_dict && kc ? md_dict_get(st, kc, &e) : NULL;
+    md_val *s = is_dict && ks ? md_dict_get(st, ks, &e) : NULL;
+    int rc = 0;
+    if (!c || md_typeof(c) != MD_T_INT || md_int_to_i64(c, code) < 0 || !s ||
+        md_typeof(s) != MD_T_STR)
+        rc = err_or(d, fault, "<fault> must hold a struct of faultCode (int) and faultString");
+    else
+        *out = md_incref(s);
+    md_decref(kc);
+    md_decref(ks);
+    md_decref(st);
+    return rc;
+}
+
+int md_xmlrpc_decode_response(const uint8_t *data, size_t n, const md_pickle_limits *lim,
+                              md_val **out, bool *fault, int64_t *fault_code, md_pickle_err *err)
+{
+    md_pickle_limits dflt;
+    xdec d;
+    *out = NULL;
+    *fault = false;
+    *fault_code = 0;
+    xmlDoc *doc = start(&d, data, n, lim, &dflt, err);
+    if (!doc)
+        return err->code;
+    xmlNode *root = xmlDocGetRootElement(doc);
+    bool bad = false;
+    xmlNode *body = is_elem(root, "methodResponse") ? first_elem(root, &bad) : NULL;
+    int rc = 0;
+    if (!body || next_elem(body->next, &bad) || bad) {
+        rc = err_or(&d, root, "expected <methodResponse> with <params> or <fault>");
+    } else if (is_elem(body, "fault")) {
+        *fault = true;
+        rc = decode_fault(&d, body, out, fault_code);
+    } else {
+        md_val *list = is_elem(body, "params") ? decode_params(&d, body) : NULL;
+        if (list && md_list_len(list) == 1)
+            *out = md_incref(md_list_get(list, 0));
+        else
+            rc = err_or(&d, body, "expected <params> with exactly one <param>");
+        md_decref(list);
+    }
+    xmlFreeDoc(doc);
+    return rc;
 }
 
 /* ====================================================================== */
@@ -745,6 +811,32 @@ int md_xmlrpc_encode_response(const md_val *v, md_buf *out, md_pickle_err *err)
     }
     md_buf_puts(out, "</param>\n</params>\n</methodResponse>\n");
     return md_buf_failed(out) ? MD_ENOMEM : 0;
+}
+
+int md_xmlrpc_encode_call(const char *method, const md_val *params, md_buf *out,
+                          md_pickle_err *err)
+{
+    memset(err, 0, sizeof *err);
+    size_t mark = out->len;
+    xenc e = {.out = out, .err = err, .http = true, .out_start = out->len};
+    md_buf_puts(out, "<?xml version='1.0'?>\n<methodCall>\n<methodName>");
+    int rc = put_text(&e, method, strlen(method));
+    md_buf_puts(out, "</methodName>\n<params>\n");
+    bool tuple = params && md_typeof(params) == MD_T_TUPLE;
+    size_t n = !params ? 0 : tuple ? md_tuple_len(params) : md_list_len(params);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        md_buf_puts(out, "<param>\n");
+        rc = encode_value(&e, tuple ? md_tuple_get(params, i) : md_list_get(params, i));
+        md_buf_puts(out, "</param>\n");
+    }
+    md_buf_puts(out, "</params>\n</methodCall>\n");
+    if (rc == 0 && md_buf_failed(out)) {
+        snprintf(err->msg, sizeof err->msg, "out of memory");
+        rc = err->code = MD_ENOMEM;
+    }
+    if (rc)
+        out->len = mark;
+    return rc;
 }
 
 int md_xmlrpc_encode_fault(int code, const char *message, md_buf *out)

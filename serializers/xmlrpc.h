@@ -41,4 +41,15 @@ int md_xmlrpc_decode_call(const uint8_t *data, size_t n, const md_pickle_limits 
 int md_xmlrpc_encode_response(const md_val *v, md_buf *out, md_pickle_err *err);
 int md_xmlrpc_encode_fault(int code, const char *message, md_buf *out);
 
+/* The client's side (managerctl over http://). A <methodCall> of method
+ * with params (a list or tuple, or NULL for none), as Python's
+ * xmlrpc.client.dumps writes it. */
+int md_xmlrpc_encode_call(const char *method, const md_val *params, md_buf *out,
+                          md_pickle_err *err);
+/* A <methodResponse>: 0 with *out its one value and *fault false, or 0
+ * with *out the faultString, *fault_code the faultCode and *fault true;
+ * an error code (err set) when it is neither. */
+int md_xmlrpc_decode_response(const uint8_t *data, size_t n, const md_pickle_limits *lim,
+                              md_val **out, bool *fault, int64_t *fault_code, md_pickle_err *err);
+
 #endif /* MD_XMLRPC_H */

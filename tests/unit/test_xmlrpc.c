@@ -1169,6 +1169,83 @@ static void test_xmlrpc_decode_call_refuses_bad_shapes(void)
                          MD_EPROTO, "DTD"));
 }
 
+/* managerctl's side: the call as Python's dumps(params, methodname) writes
+ * it, and Python's responses and faults read back. */
+static void test_xmlrpc_encode_call_matches_python(void)
+{
+    md_val *params = L(3, S("dict"), L(0), D(0));
+    md_buf b = MD_BUF_INIT;
+    md_pickle_err err;
+    CU_ASSERT_EQUAL(md_xmlrpc_encode_call("create", params, &b, &err), 0);
+    CU_ASSERT(bytes_are(&b, PY_CALL, sizeof PY_CALL - 1));
+    md_decref(params);
+    /* a tuple of params, and a name escaped like any text */
+    md_val *t = md_tuple_pack(0);
+    b.len = 0;
+    CU_ASSERT_EQUAL(md_xmlrpc_encode_call("#a<b", t, &b, &err), 0);
+    CU_ASSERT(memmem(b.data, b.len, "<methodName>#a&lt;b</methodName>\n<params>\n</params>", 51) != NULL);
+    md_decref(t);
+    /* a value XML-RPC cannot carry: an error and nothing written */
+    params = L(1, S("bad \x01"));
+    b.len = 0;
+    CU_ASSERT_EQUAL(md_xmlrpc_encode_call("m", params, &b, &err), MD_EUNSUPPORTED);
+    CU_ASSERT(b.len == 0);
+    md_decref(params);
+    md_buf_free(&b);
+}
+
+static void test_xmlrpc_decode_response_reads_results_and_faults(void)
+{
+    md_val *v = NULL;
+    bool fault = true;
+    int64_t code = -1;
+    md_pickle_err err;
+    CU_ASSERT_EQUAL_FATAL(md_xmlrpc_decode_response(LIT(PY_RESPONSE), NULL, &v, &fault, &code, &err), 0);
+    CU_ASSERT(!fault && code == 0 && repr_is(v, "[1, 'x']"));
+    md_decref(v);
+    CU_ASSERT_EQUAL_FATAL(md_xmlrpc_decode_response(LIT(PY_FAULT), NULL, &v, &fault, &code, &err), 0);
+    CU_ASSERT(fault && code == 1 && repr_is(v, "\"KeyError: 'a&b'\""));
+    md_decref(v);
+}
+
+static bool response_fails(const char *doc, const char *want)
+{
+    md_val *v = (md_val *)1;
+    bool fault;
+    int64_t code;
+    md_pickle_err err;
+    int rc = md_xmlrpc_decode_response((const uint8_t *)doc, strlen(doc), NULL, &v, &fault, &code,
+                                       &err);
+    bool ok = rc == MD_EPROTO && v == NULL && strstr(err.msg, want) != NULL;
+    if (!ok)
+        fprintf(stderr, "\n  response decode gave %d \"%s\", wanted \"%s\"\n", rc, err.msg, want);
+    return ok;
+}
+
+static void test_xmlrpc_decode_response_refuses_bad_shapes(void)
+{
+    CU_ASSERT(response_fails("<methodCall><methodName>a</methodName></methodCall>",
+                             "<methodResponse>"));
+    CU_ASSERT(response_fails("<methodResponse></methodResponse>", "<methodResponse>"));
+    CU_ASSERT(response_fails("<methodResponse><params/></methodResponse>", "exactly one"));
+    CU_ASSERT(response_fails("<methodResponse><params><param><value>1</value></param><param>"
+                             "<value>2</value></param></params></methodResponse>",
+                             "exactly one"));
+    CU_ASSERT(response_fails("<methodResponse><params/><fault/></methodResponse>",
+                             "<methodResponse>"));
+    CU_ASSERT(response_fails("<methodResponse><fault><value><struct><member><name>faultString"
+                             "</name><value>x</value></member></struct></value></fault>"
+                             "</methodResponse>",
+                             "faultCode"));
+    CU_ASSERT(response_fails("<methodResponse><fault><value><int>1</int></value></fault>"
+                             "</methodResponse>",
+                             "faultCode"));
+    CU_ASSERT(response_fails("<methodResponse><params><param><value><int>x</int></value>"
+                             "</param></params></methodResponse>",
+                             "bad integer"));
+    CU_ASSERT(response_fails("<methodResponse><par", "not well-formed"));
+}
+
 /* ======================================================================
  * Allocation failures: every failing allocation is a clean error
  * ====================================================================== */
@@ -1302,5 +1379,8 @@ void md_test_register_xmlrpc(void)
     MD_ADD_TEST(s, test_xmlrpc_response_and_fault_match_python);
     MD_ADD_TEST(s, test_xmlrpc_decode_call_reads_python_call);
     MD_ADD_TEST(s, test_xmlrpc_decode_call_refuses_bad_shapes);
+    MD_ADD_TEST(s, test_xmlrpc_encode_call_matches_python);
+    MD_ADD_TEST(s, test_xmlrpc_decode_response_reads_results_and_faults);
+    MD_ADD_TEST(s, test_xmlrpc_decode_response_refuses_bad_shapes);
     MD_ADD_TEST(s, test_xmlrpc_allocation_failure_sweep);
 }
