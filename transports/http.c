@@ -641,6 +641,18 @@ static void run_multicall(http_peer *p)
     md_decref(results);
 }
 
+/* managerctl over HTTP: the #managerd.* requests, and shutdown, as
+ * methods of those names, served as on a short pickle connection. */
+static bool operator_request(http_peer *p, const md_val *method, md_val *params)
+{
+    if (!md_introspect_is_request(method) && !md_str_eq_cstr(method, "shutdown"))
+        return false;
+    md_val *req = request4(md_none(), md_str_data(method), params, NULL);
+    md_disp_request(p->h->srv, &p->base, req, false);
+    md_decref(req);
+    return true;
+}
+
 /* ---- the request handler ------------------------------------------------ */
 
 static bool authorized(md_http *h, struct evhttp_request *req)
@@ -771,7 +783,8 @@ static void handle(struct evhttp_request *req, void *arg)
             p->mc_next = 0;
             run_multicall(p);
         }
-    } else if (!dispatch(p, md_str_data(method), params, &code, msg, sizeof msg)) {
+    } else if (!operator_request(p, method, params) &&
+               !dispatch(p, md_str_data(method), params, &code, msg, sizeof msg)) {
         p->req = NULL;
         send_fault(req, code, "%s", msg);
     }
