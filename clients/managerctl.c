@@ -6,6 +6,10 @@
  * generically. Against CPython's own manager server, which refuses them,
  * stats and objects fall back to number_of_objects and debug_info and
  * say so.
+ *
+ * The commands only send a request and read the value back through a
+ * ctl_link (ctl_link.h): the pickle protocol of libmanagerd-client for
+ * tcp and unix listeners, XML-RPC over HTTP (ctl_http.c) for http://.
  */
 #include "config.h"
 
@@ -17,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clients/ctl_link.h"
 #include "clients/mdc.h"
 
 #define AUTHKEY_MAX 4096
@@ -27,7 +32,7 @@ typedef struct ctl {
     bool json;
     double timeout;
     int protocol;
-    mdc_client *client;
+    ctl_link link;
 } ctl;
 
 static void usage(FILE *f)
@@ -39,8 +44,8 @@ static void usage(FILE *f)
             "\n"
             "COMMAND: stats | objects [--type TYPE] [--sort ident|type|refcount|size]\n"
             "         | clients | waiters | show IDENT | shutdown\n"
-            "ADDRESS: tcp://HOST:PORT, HOST:PORT ([V6]:PORT), unix:PATH, unix:@NAME\n"
-            "         (default: 127.0.0.1:50000)\n"
+            "ADDRESS: tcp://HOST:PORT, HOST:PORT ([V6]:PORT), unix:PATH, unix:@NAME,\n"
+            "         http://HOST:PORT[/PATH] (XML-RPC; default: 127.0.0.1:50000)\n"
             "The authkey is read from --authkey-file or the MANAGERD_AUTHKEY environment\n"
             "variable, never from the command line.\n");
 }
@@ -159,15 +164,21 @@ static void json_value(FILE *f, const mdc_value *v)
     }
 }
 
+/* A tuple, or a list (XML-RPC has only arrays, which arrive as lists). */
+static bool is_seq(const mdc_value *v)
+{
+    return !strcmp(mdc_type_name(v), "tuple") || !strcmp(mdc_type_name(v), "list");
+}
+
 /* A section is (name, columns, rows); false if v is not one. */
 static bool section_parts(const mdc_value *v, const char **name, mdc_value **cols, mdc_value **rows)
 {
-    if (strcmp(mdc_type_name(v), "tuple") || mdc_len(v) != 3)
+    if (!is_seq(v) || mdc_len(v) != 3)
         return false;
     *name = mdc_str_get(mdc_item(v, 0));
     *cols = mdc_item(v, 1);
     *rows = mdc_item(v, 2);
-    return *name && !strcmp(mdc_type_name(*cols), "tuple") && !strcmp(mdc_type_name(*rows), "list");
+    return *name && is_seq(*cols) && !strcmp(mdc_type_name(*rows), "list");
 }
 
 #define CELL_MAX 256
@@ -259,16 +270,32 @@ static int print_sections(const ctl *o, const mdc_value *reply, const char *sour
 
 /* ---- commands ---------------------------------------------------------------- */
 
-/* Send request with args (NULL: none); *reply on MDC_RETURN. */
+/* Send request with args (NULL: none); *reply unless an error. */
 static int ask(ctl *o, const char *request, mdc_value *args, mdc_value **reply)
 {
-    int rc = mdc_server_call(o->client, request, args, NULL, reply);
+    int rc = o->link.call(o->link.conn, request, args, reply);
     if (rc < 0)
-        fprintf(stderr, "managerctl: %s\n", mdc_errstr(o->client));
+        fprintf(stderr, "managerctl: %s\n", o->link.errstr(o->link.conn));
     return rc;
 }
 
-static int report_remote(ctl *o, int rc, mdc_value *reply, const char *what)
+/* The pickle link: libmanagerd-client's short connections. */
+static int pickle_call(void *conn, const char *request, mdc_value *args, mdc_value **reply)
+{
+    return mdc_server_call(conn, request, args, NULL, reply);
+}
+
+static const char *pickle_errstr(const void *conn)
+{
+    return mdc_errstr(conn);
+}
+
+static void pickle_close(void *conn)
+{
+    mdc_client_free(conn);
+}
+
+static int report_remote(int rc, mdc_value *reply, const char *what)
 {
     if (rc == MDC_EXCEPTION || rc == MDC_REMOTE_ERROR) {
         char *r = rc == MDC_REMOTE_ERROR ? NULL : mdc_repr(reply);
@@ -277,8 +304,22 @@ static int report_remote(ctl *o, int rc, mdc_value *reply, const char *what)
         free(r);
     }
     mdc_value_free(reply);
-    (void)o;
     return 1;
+}
+
+/* A server method that returns a value of type want ("str", "int"). */
+static mdc_value *ask_for(ctl *o, const char *method, const char *want)
+{
+    mdc_value *reply = NULL;
+    int rc = ask(o, method, NULL, &reply);
+    if (rc == MDC_RETURN && !strcmp(mdc_type_name(reply), want))
+        return reply;
+    if (rc == MDC_RETURN)
+        fprintf(stderr, "managerctl: %s returned a %s, not a %s\n", method,
+                mdc_type_name(reply), want);
+    if (rc >= 0)
+        report_remote(rc == MDC_RETURN ? -1 : rc, reply, method);
+    return NULL;
 }
 
 /* The rows of debug_info's text: "  IDENT:       refcount=N\n    STR[:75]". */
@@ -337,27 +378,19 @@ static int fallback(ctl *o, bool objects)
     if (!o->json)
         printf("note: this server does not answer managerctl's requests (it is not "
                "managerd);\nshowing what %s gives.\n\n", note);
-    mdc_value *reply;
+    mdc_value *reply, *got = ask_for(o, note, objects ? "str" : "int");
+    if (!got)
+        return 1;
     if (objects) {
-        mdc_value *text;
-        if (mdc_debug_info(o->client, &text) < 0) {
-            fprintf(stderr, "managerctl: debug_info: %s\n", mdc_errstr(o->client));
-            return 1;
-        }
-        reply = one_section("objects", str_tuple(3, obj_cols), parse_debug_info(mdc_str_get(text)));
-        mdc_value_free(text);
+        reply = one_section("objects", str_tuple(3, obj_cols), parse_debug_info(mdc_str_get(got)));
     } else {
-        long n = mdc_number_of_objects(o->client);
-        if (n < 0) {
-            fprintf(stderr, "managerctl: number_of_objects: %s\n", mdc_errstr(o->client));
-            return 1;
-        }
-        mdc_value *k = mdc_str("objects"), *v = mdc_int(n), *row = mdc_tuple(2, k, v);
+        mdc_value *k = mdc_str("objects"), *row = mdc_tuple(2, k, got);
         mdc_value *rows = mdc_list();
         mdc_list_append(rows, row);
-        mdc_value_free(k), mdc_value_free(v), mdc_value_free(row);
+        mdc_value_free(k), mdc_value_free(row);
         reply = one_section("server", str_tuple(2, stat_cols), rows);
     }
+    mdc_value_free(got);
     int rc = print_sections(o, reply, objects ? "debug_info" : "number_of_objects");
     mdc_value_free(reply);
     return rc;
@@ -375,7 +408,7 @@ static int introspect(ctl *o, const char *request, mdc_value *args, int fallback
         return fallback(o, fallback_kind == 1);
     }
     if (rc != MDC_RETURN)
-        return report_remote(o, rc, reply, request);
+        return report_remote(rc, reply, request);
     rc = print_sections(o, reply, "managerd");
     mdc_value_free(reply);
     return rc;
@@ -421,10 +454,13 @@ static int cmd_show(ctl *o, int argc, char **argv)
 
 static int cmd_shutdown(ctl *o)
 {
-    if (mdc_shutdown(o->client) < 0) {
-        fprintf(stderr, "managerctl: shutdown: %s\n", mdc_errstr(o->client));
+    mdc_value *reply = NULL;
+    int rc = ask(o, "shutdown", NULL, &reply);
+    if (rc < 0)
         return 1;
-    }
+    if (rc != MDC_RETURN)
+        return report_remote(rc, reply, "shutdown");
+    mdc_value_free(reply);
     if (o->json)
         printf("{\"shutdown\": true}\n");
     else
@@ -495,6 +531,28 @@ static int parse_options(int argc, char **argv, ctl *o)
     return optind;
 }
 
+/* The link for o->address; false with a message printed. */
+static bool open_link(ctl *o, const char *key, size_t keylen)
+{
+    char err[256] = "";
+    if (ctl_http_is_address(o->address)) {
+        if (ctl_http_open(&o->link, o->address, key, keylen, o->timeout, err, sizeof err) == 0)
+            return true;
+        fprintf(stderr, "managerctl: %s\n", err);
+        return false;
+    }
+    mdc_client *c = mdc_client_new_err(o->address, key, keylen, err, sizeof err);
+    if (!c) {
+        fprintf(stderr, "managerctl: %s\n", err[0] ? err : "out of memory");
+        return false;
+    }
+    mdc_set_timeout(c, o->timeout);
+    mdc_set_protocol(c, o->protocol);
+    o->link = (ctl_link){.conn = c, .call = pickle_call, .errstr = pickle_errstr,
+                         .close = pickle_close};
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     ctl o = {.address = "127.0.0.1:50000", .timeout = 10, .protocol = 4};
@@ -505,16 +563,11 @@ int main(int argc, char **argv)
     long keylen = read_key(&o, key, sizeof key);
     if (keylen < 0)
         return 1;
-    char err[256] = "";
-    o.client = mdc_client_new_err(o.address, key, (size_t)keylen, err, sizeof err);
+    bool linked = open_link(&o, key, (size_t)keylen);
     memset(key, 0, sizeof key);
-    if (!o.client) {
-        fprintf(stderr, "managerctl: %s\n", err[0] ? err : "out of memory");
+    if (!linked)
         return 1;
-    }
-    mdc_set_timeout(o.client, o.timeout);
-    mdc_set_protocol(o.client, o.protocol);
     int rc = run(&o, argc - first, argv + first);
-    mdc_client_free(o.client);
+    o.link.close(o.link.conn);
     return rc;
 }
