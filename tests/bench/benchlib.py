@@ -353,7 +353,7 @@ def find_or_build_programs(bench_dir, managerd, workdir, log):
         exe = os.path.join(workdir, prog)
         argv = [cc, '-std=gnu11', '-O2', '-I' + TOP, '-o', exe,
                 os.path.join(HERE, prog + '.c'), os.path.join(HERE, 'benchnet.c'),
-                os.path.join(TOP, 'core', 'alloc.c'), '-lsodium', '-lnettle']
+                os.path.join(TOP, 'core', 'base', 'alloc.c'), '-lsodium', '-lnettle']
         res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         if res.returncode != 0:
             raise BenchError('cannot build %s:\n%s' % (prog, res.stdout.decode()))

@@ -70,8 +70,37 @@ def file_graph(objs):
     return graph
 
 
+# The layers, lowest first: a folder may use its own files and those of the
+# folders before it, never one after it (README, "Layout").
+ORDER = ['core/base', 'core/value', 'serializers', 'transports/wire', 'core',
+         'core/types', 'core/disp', 'transports', 'core/daemon', 'clients']
+
+
 def folder(src):
     return os.path.dirname(src)
+
+
+INCLUDE = re.compile(r'\s*#\s*include\s+"([^"]+/[^"]+)"')
+
+
+def upward_includes(top):
+    """Headers are uses too: a file may include headers of its own folder
+    and of the folders before it."""
+    out = []
+    for f in ORDER:
+        d = os.path.join(top, f)
+        if not os.path.isdir(d):
+            continue
+        for name in sorted(os.listdir(d)):
+            if not name.endswith(('.c', '.h')):
+                continue
+            with open(os.path.join(d, name), errors='replace') as fh:
+                for line in fh:
+                    m = INCLUDE.match(line)
+                    b = m and os.path.dirname(m.group(1))
+                    if b in ORDER and ORDER.index(b) > ORDER.index(f):
+                        out.append('%s/%s includes %s' % (f, name, m.group(1)))
+    return out
 
 
 def sccs(graph):
@@ -140,6 +169,18 @@ def main():
         if len(comp) > 1 and len({folder(c) for c in comp}) > 1:
             bad += 1
             print('file cycle across folders: ' + ' '.join(comp))
+    for src in sorted(graph):
+        for d in sorted(graph[src]):
+            a, b = folder(src), folder(d)
+            if a not in ORDER or b not in ORDER:
+                bad += 1
+                print('folder not in ORDER: %s' % (a if a not in ORDER else b))
+            elif ORDER.index(b) > ORDER.index(a):
+                bad += 1
+                print('upward use: %s uses %s' % (src, d))
+    for line in upward_includes(source_dir(build)):
+        bad += 1
+        print('upward include: ' + line)
     if '--order' in sys.argv and not bad:
         done = []
         while len(done) < len(fgraph):
