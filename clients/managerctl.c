@@ -45,7 +45,7 @@ static void usage(FILE *f)
             "COMMAND: stats | objects [--type TYPE] [--sort ident|type|refcount|size]\n"
             "         | clients | waiters | show IDENT | shutdown\n"
             "ADDRESS: tcp://HOST:PORT, HOST:PORT ([V6]:PORT), unix:PATH, unix:@NAME,\n"
-            "         http://HOST:PORT[/PATH] (XML-RPC; default: 127.0.0.1:50000)\n"
+            "         http://HOST:PORT[/PATH] (XML-RPC); default 127.0.0.1:50000\n"
             "The authkey is read from --authkey-file or the MANAGERD_AUTHKEY environment\n"
             "variable, never from the command line.\n");
 }

@@ -1,7 +1,9 @@
 """managerctl against managerd (every command, every listener kind, --json
-parsed back, the tables) and against CPython's own manager server (the
-fallback to number_of_objects and debug_info)."""
+parsed back, the tables; over the http:// listener each reply compared with
+the pickle listener's for the same server state) and against CPython's own
+manager server (the fallback to number_of_objects and debug_info)."""
 import glob
+import json
 import os
 import subprocess
 import sys
@@ -193,6 +195,105 @@ def ipv6_listener():
         stop(proc)
 
 
+# What changes between two managerctl runs on an idle server: the clock,
+# the counters managerctl's own requests move, the memory.
+VOLATILE_SERVER_ROWS = {"uptime_seconds", "connections", "connections_total", "requests", "errors",
+                        "bytes_in", "bytes_out", "rss_bytes"}
+
+
+def stable_stats(st):
+    """stats without what managerctl's own run changes."""
+    return {
+        "sections": sorted(st),
+        "server": [r for r in st["server"] if r["name"] not in VOLATILE_SERVER_ROWS],
+        "objects_by_type": st["objects_by_type"],
+        "waiters_by_type": st["waiters_by_type"],
+        "requests": [r for r in st["requests"] if r["type"] != "server"],
+        "connections": [r for r in st["connections"] if r["state"] not in ("short", "http")],
+    }
+
+
+def without_own_connection(reply):
+    """clients without managerctl's own connection (short on pickle, http)."""
+    return [c for c in reply["clients"] if c["state"] not in ("short", "http")]
+
+
+def without_waited(reply):
+    return [{k: v for k, v in w.items() if k != "waited_seconds"} for w in reply["waiters"]]
+
+
+def compare_listeners(tcp, http, idents):
+    """Every command's --json over http:// is the pickle listener's."""
+    lid = idents[1]
+    same = [
+        (("objects",), None),
+        (("objects", "--sort", "size"), None),
+        (("objects", "--type", "dict"), None),
+        (("show", lid), None),
+        (("stats",), stable_stats),
+        (("clients",), without_own_connection),
+        (("waiters",), without_waited),
+    ]
+    for args, view in same:
+        a, b = ctl_json(tcp, *args), ctl_json(http, *args)
+        if view:
+            a, b = view(a), view(b)
+        check(a == b and a, "http: %s --json is the pickle listener's" % " ".join(args))
+    rc1, out1, err1 = ctl(tcp, "objects")
+    rc2, out2, err2 = ctl(http, "objects")
+    check(rc1 == rc2 == 0 and out1 == out2 and lid in out2,
+          "http: the objects table is the pickle listener's")
+
+
+def check_http_keys(http, d):
+    path = os.path.join(d, "http-key")
+    with open(path, "w") as f:
+        f.write("wrong-key-wrong-key\n")
+    rc, out, err = ctl(http, "stats", env_key=False, key_file=path)
+    check(rc == 1 and out == "" and "authkey" in err and "401" in err,
+          "http: a wrong key is refused (HTTP 401), clearly, exit status 1: %r" % err)
+    rc, out, err = ctl(http, "--json", "objects", env_key=False, key_file=path)
+    check(rc == 1 and out == "", "http: a wrong key shows nothing with --json either")
+    with open(path, "w") as f:
+        f.write(KEY + "\n")
+    rc, out, err = ctl(http, "--json", "stats", env_key=False, key_file=path)
+    check(rc == 0 and '"managerd"' in out, "http: the authkey from --authkey-file")
+    wrong_path = http.rstrip("/") + "/not-rpc"
+    rc, out, err = ctl(wrong_path, "stats")
+    check(rc == 1 and "404" in err, "http: a path that is not the endpoint fails clearly")
+
+
+def http_listener(d):
+    """Every command over managerd's http:// (XML-RPC) listener, beside a
+    pickle listener of the same server."""
+    proc, addrs = start_managerd(["--listen", "127.0.0.1:0", "--listen", "http://127.0.0.1:0/"], 2)
+    tcp = [a for a in addrs if a.startswith("tcp://")][0]
+    http = [a for a in addrs if a.startswith("http://")][0]
+    try:
+        load, idents = start_load(tcp)
+        try:
+            check(wait_parked(http), "http: the getter is parked")
+            check_stats(http, "http")
+            check_objects(http, "http", idents)
+            check_clients(http, "http", idents, tcp)
+            compare_listeners(tcp, http, idents)
+            rc, out, err = ctl(http, "stats")
+            check(rc == 0 and "objects_by_type:" in out and "xmlrpclib" in out,
+                  "http: stats prints tables (managerctl's own connection is xmlrpclib)")
+            check_http_keys(http, d)
+        finally:
+            end_load(load)
+        rc, out, err = ctl(http, "--json", "shutdown")
+        check(rc == 0 and json.loads(out) == {"shutdown": True}, "http: shutdown is acknowledged")
+        try:
+            proc.wait(timeout=20)
+            check(proc.returncode == 0, "http: managerd stopped after managerctl shutdown")
+        except subprocess.TimeoutExpired:
+            check(False, "http: managerd stopped after managerctl shutdown")
+    finally:
+        stop(proc)
+
+
 def against_managerd():
     d = tmpdir()
     listeners = ["unix:%s/md.sock" % d, "unix:@md-ops-%d" % os.getpid()]
@@ -203,6 +304,7 @@ def against_managerd():
     listeners.append("127.0.0.1:0")
     for i, listen in enumerate(listeners):
         one_listener(listen, d, i == len(listeners) - 1)
+    http_listener(d)
 
 
 def python27():
