@@ -153,6 +153,16 @@ def check_keys(address, d):
     check(rc == 1 and out == "", "a wrong key fails the handshake; nothing is shown")
 
 
+def check_shutdown(address, proc, kind):
+    rc, out, err = ctl(address, "--json", "shutdown")
+    check(rc == 0 and json.loads(out) == {"shutdown": True}, kind + "shutdown is acknowledged")
+    try:
+        proc.wait(timeout=20)
+        check(proc.returncode == 0, kind + "managerd stopped after managerctl shutdown")
+    except subprocess.TimeoutExpired:
+        check(False, kind + "managerd stopped after managerctl shutdown")
+
+
 def one_listener(listen, d, last):
     """Every command against a fresh managerd on one listener."""
     proc, addrs = start_managerd(["--listen", listen], 1)
@@ -172,13 +182,7 @@ def one_listener(listen, d, last):
         finally:
             end_load(load)
         if last:
-            rc, out, err = ctl(addr, "--json", "shutdown")
-            check(rc == 0 and '"shutdown": true' in out, "shutdown is acknowledged")
-            try:
-                proc.wait(timeout=20)
-                check(proc.returncode == 0, "managerd stopped after managerctl shutdown")
-            except subprocess.TimeoutExpired:
-                check(False, "managerd stopped after managerctl shutdown")
+            check_shutdown(addr, proc, "")
     finally:
         stop(proc)
 
@@ -219,7 +223,10 @@ def without_own_connection(reply):
 
 
 def without_waited(reply):
-    return [{k: v for k, v in w.items() if k != "waited_seconds"} for w in reply["waiters"]]
+    """waiters without the times managerd computes from its clocks at each
+    request (since is the wall clock less the monotonic time parked)."""
+    return [{k: v for k, v in w.items() if k not in ("waited_seconds", "since")}
+            for w in reply["waiters"]]
 
 
 def compare_listeners(tcp, http, idents):
@@ -239,6 +246,9 @@ def compare_listeners(tcp, http, idents):
         if view:
             a, b = view(a), view(b)
         check(a == b and a, "http: %s --json is the pickle listener's" % " ".join(args))
+    wa, wb = ctl_json(tcp, "waiters")["waiters"], ctl_json(http, "waiters")["waiters"]
+    check(len(wa) == len(wb) == 1 and abs(wa[0]["since"] - wb[0]["since"]) < 0.5,
+          "http: waiters' since is the pickle listener's (to its clock's jitter)")
     rc1, out1, err1 = ctl(tcp, "objects")
     rc2, out2, err2 = ctl(http, "objects")
     check(rc1 == rc2 == 0 and out1 == out2 and lid in out2,
@@ -283,13 +293,7 @@ def http_listener(d):
             check_http_keys(http, d)
         finally:
             end_load(load)
-        rc, out, err = ctl(http, "--json", "shutdown")
-        check(rc == 0 and json.loads(out) == {"shutdown": True}, "http: shutdown is acknowledged")
-        try:
-            proc.wait(timeout=20)
-            check(proc.returncode == 0, "http: managerd stopped after managerctl shutdown")
-        except subprocess.TimeoutExpired:
-            check(False, "http: managerd stopped after managerctl shutdown")
+        check_shutdown(http, proc, "http: ")
     finally:
         stop(proc)
 
