@@ -189,12 +189,14 @@ def one_listener(listen, d, last):
 
 def ipv6_listener():
     """Python clients cannot reach IPv6 (AF_INET only), managerctl can."""
-    proc, addrs = start_managerd(["--listen", "[::1]:0"], 1)
+    proc, addrs = start_managerd(["--listen", "[::1]:0", "--listen", "http://[::1]:0/"], 2)
     try:
-        st = ctl_json(addrs[0], "stats")
-        server = {r["name"]: r["value"] for r in st["server"]}
-        check(server["objects"] == 0 and server["connections"] == 1,
-              "tcp ipv6: stats (only managerctl's own connection)")
+        for addr in addrs:
+            kind = addr.split(":")[0] + " ipv6"
+            st = ctl_json(addr, "stats")
+            server = {r["name"]: r["value"] for r in st["server"]}
+            check(server["objects"] == 0 and server["connections"] == 1,
+                  kind + ": stats (only managerctl's own connection)")
     finally:
         stop(proc)
 
