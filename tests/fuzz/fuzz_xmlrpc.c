@@ -1,8 +1,9 @@
 /* fuzz_xmlrpc.c - libFuzzer target for the XML-RPC decoders
  * (md_xmlrpc_decode: the 'xmlrpclib' manager message; md_xmlrpc_decode_call:
- * a <methodCall> on the HTTP endpoint).
+ * a <methodCall> on the HTTP endpoint; md_xmlrpc_decode_response: a
+ * <methodResponse> as managerctl reads it).
  *
- * Every input goes through both decoders. What decodes is written back
+ * Every input goes through the three decoders. What decodes is written back
  * with each encoder (the manager layout, the HTTP response), and what was
  * written must read back and re-encode to the same bytes: a value the
  * decoder accepts must never make the encoder emit XML the decoder then
@@ -88,6 +89,51 @@ static void check_response(const md_val *v, const md_pickle_limits *lim)
     md_buf_free(&out);
 }
 
+/* A call decoded is written back by managerctl's encoder, and reads back
+ * with the endpoint's decoder as the same method. */
+static void check_call(const md_val *method, const md_val *params, const md_pickle_limits *lim)
+{
+    md_buf out = MD_BUF_INIT;
+    md_pickle_err err;
+    if (strlen(md_str_data(method)) == md_str_nbytes(method) &&
+        md_xmlrpc_encode_call(md_str_data(method), params, &out, &err) == 0) {
+        md_val *m = NULL, *p = NULL;
+        if (md_xmlrpc_decode_call(out.data, out.len, lim, &m, &p, &err) != 0)
+            die("the decoder refuses the call the encoder wrote", &out, NULL, err.msg);
+        if (md_list_len(p) != md_list_len(params))
+            die("a call's params changed on the way back", &out, NULL, NULL);
+        md_decref(m);
+        md_decref(p);
+    }
+    md_buf_free(&out);
+}
+
+/* A response decoded is a value or a fault's string; written back by the
+ * endpoint's encoders it reads back the same way. */
+static void check_decoded_response(const md_val *v, bool fault, int64_t code,
+                                   const md_pickle_limits *lim)
+{
+    md_buf out = MD_BUF_INIT;
+    md_pickle_err err;
+    if (fault && md_typeof(v) != MD_T_STR)
+        die("a fault's string is not a str", NULL, NULL, NULL);
+    int rc = fault ? (code >= INT32_MIN && code <= INT32_MAX
+                          ? md_xmlrpc_encode_fault((int)code, md_str_data(v), &out)
+                          : -1)
+                   : md_xmlrpc_encode_response(v, &out, &err);
+    if (rc == 0) {
+        md_val *back = NULL;
+        bool fault2;
+        int64_t code2;
+        if (md_xmlrpc_decode_response(out.data, out.len, lim, &back, &fault2, &code2, &err) != 0)
+            die("the decoder refuses the response the encoder wrote", &out, NULL, err.msg);
+        if (fault2 != fault || (fault && code2 != code))
+            die("a response changed kind or fault code on the way back", &out, NULL, NULL);
+        md_decref(back);
+    }
+    md_buf_free(&out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     md_pickle_limits lim;
@@ -113,10 +159,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             die("decode_call gave the wrong types", NULL, NULL, NULL);
         check_manager_roundtrip(params, &lim);
         check_response(params, &lim);
+        check_call(method, params, &lim);
         md_decref(method);
         md_decref(params);
     } else if (method || params || !err.msg[0]) {
         die("a failed decode_call left a value or no message", NULL, NULL, err.msg);
+    }
+
+    bool fault = false;
+    int64_t code = 0;
+    if (md_xmlrpc_decode_response(data, size, &lim, &v, &fault, &code, &err) == 0) {
+        if (!v)
+            die("decode_response succeeded without a value", NULL, NULL, NULL);
+        check_decoded_response(v, fault, code, &lim);
+        md_decref(v);
+    } else if (v || !err.msg[0] || err.code >= 0) {
+        die("a failed decode_response left a value or no message", NULL, NULL, err.msg);
     }
     return 0;
 }

@@ -22,6 +22,10 @@ seeds=0
 for f in "$top_srcdir"/tests/fixtures/wire/*.xml; do
     [ -f "$f" ] && cp "$f" "$work/corpus/" && seeds=$((seeds + 1))
 done
+# a response and a fault as Python's xmlrpc.client.dumps writes them
+# (what managerctl reads from the http:// listener)
+printf "<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n<value><array><data>\n<value><int>1</int></value>\n<value><string>x</string></value>\n</data></array></value>\n</param>\n</params>\n</methodResponse>\n" >"$work/corpus/response.xml"
+printf "<?xml version='1.0'?>\n<methodResponse>\n<fault>\n<value><struct>\n<member>\n<name>faultCode</name>\n<value><int>1</int></value>\n</member>\n<member>\n<name>faultString</name>\n<value><string>KeyError: 'a'</string></value>\n</member>\n</struct></value>\n</fault>\n</methodResponse>\n" >"$work/corpus/fault.xml"
 if [ "$seeds" -eq 0 ]; then
     echo "fuzz_xmlrpc.sh: no seeds in $top_srcdir/tests/fixtures/wire"
     echo "0 passed, 1 failed"
