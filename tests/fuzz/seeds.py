@@ -5,7 +5,8 @@ wire fixtures (tests/fixtures/wire): seeds.py KIND FIXTURES OUTDIR.
              challenge body the other side answered][the byte stream], so
              the fuzzer starts from handshakes that complete (fuzz_handshake.c)
   http       HTTP requests to the XML-RPC endpoint (fuzz_http.c): each
-             method with good and bad credentials, every captured
+             method (managerctl's #managerd.* and shutdown too) with good
+             and bad credentials, every captured
              'xmlrpclib' message as a request body, and a few with the
              server's allocations failing (0xff N, fuzz_http.c)
 """
@@ -73,6 +74,13 @@ def http(fixtures, out):
             "<array><data><value><struct><member><name>methodName</name><value>"
             "number_of_objects</value></member><member><name>params</name><value><array>"
             "<data></data></array></value></member></struct></value></data></array>")),
+        # managerctl's requests over http://
+        call("#managerd.stats"),
+        call("#managerd.objects", param("<nil/>") + param(s % "size")),
+        call("#managerd.clients"),
+        call("#managerd.waiters"),
+        call("#managerd.show", param(s % "800000000000")),
+        call("shutdown"),
     ]
     seeds = [http_request(b) for b in bodies]
     seeds.append(http_request(bodies[0], auth=False))
