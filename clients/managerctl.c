@@ -314,11 +314,13 @@ static mdc_value *ask_for(ctl *o, const char *method, const char *want)
     int rc = ask(o, method, NULL, &reply);
     if (rc == MDC_RETURN && !strcmp(mdc_type_name(reply), want))
         return reply;
-    if (rc == MDC_RETURN)
+    if (rc == MDC_RETURN) {
         fprintf(stderr, "managerctl: %s returned a %s, not a %s\n", method,
                 mdc_type_name(reply), want);
-    if (rc >= 0)
-        report_remote(rc == MDC_RETURN ? -1 : rc, reply, method);
+        mdc_value_free(reply);
+    } else if (rc >= 0) {
+        report_remote(rc, reply, method);
+    }
     return NULL;
 }
 
