@@ -3,6 +3,7 @@ parsed back, the tables; over the http:// listener each reply compared with
 the pickle listener's for the same server state) and against CPython's own
 manager server (the fallback to number_of_objects and debug_info)."""
 import glob
+import http.server
 import json
 import os
 import subprocess
@@ -275,6 +276,37 @@ def check_http_keys(http, d):
     check(rc == 1 and "404" in err, "http: a path that is not the endpoint fails clearly")
 
 
+class NotXmlRpc(http.server.BaseHTTPRequestHandler):
+    """An HTTP server that is not an XML-RPC endpoint: 200 and HTML."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        body = b"<html><body>hello</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def http_not_xmlrpc():
+    """A server whose replies are not XML-RPC: a clear error, status 1."""
+    srv = http.server.HTTPServer(("127.0.0.1", 0), NotXmlRpc)
+    srv.timeout = 30
+    t = threading.Thread(target=srv.handle_request)
+    t.start()
+    try:
+        rc, out, err = ctl("http://127.0.0.1:%d/" % srv.server_address[1], "stats")
+        check(rc == 1 and out == "" and "not XML-RPC" in err,
+              "http: a reply that is not XML-RPC fails clearly: %r" % err)
+    finally:
+        t.join(timeout=60)
+        srv.server_close()
+
+
 def http_listener(d):
     """Every command over managerd's http:// (XML-RPC) listener, beside a
     pickle listener of the same server."""
@@ -311,6 +343,7 @@ def against_managerd():
     for i, listen in enumerate(listeners):
         one_listener(listen, d, i == len(listeners) - 1)
     http_listener(d)
+    http_not_xmlrpc()
 
 
 def python27():
