@@ -3,14 +3,18 @@
  * exposed tuple create() returns and the names get_methods answers are
  * the ones CPython's server gives (recorded below from the tables as they
  * were before the exposed tuples were derived from the method tables);
- * and the "is not in exposed" message lists them in the same order. */
+ * the "is not in exposed" message lists them in the same order; and for
+ * every type of the table, a new one too, the exposed tuple follows the
+ * method rows. */
 #include "tests/unit/unit.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/server_impl.h"
+#include "core/types/registry.h"
 #include "serializers/pickle.h"
 #include "tests/unit/harness.h"
 
@@ -98,6 +102,80 @@ static void test_registry_exposed_tuples_are_unchanged(void)
     }
     CU_ASSERT_PTR_NULL(md_reg_builtin_type("Pool"));
     CU_ASSERT_PTR_NULL(md_reg_builtin_type("queue"));
+}
+
+/* For every type of the table, new ones included: the exposed tuple is
+ * its method rows' names in order, then method_to_typeid's names again;
+ * no two rows share a name (the dispatcher would never reach the second);
+ * md_reg_builtin_type finds it by its own name. */
+static void test_registry_exposed_tuple_follows_the_method_rows(void)
+{
+    const md_type *t;
+    size_t ntypes = 0;
+    for (size_t i = 0; (t = md_reg_builtin_at(i, NULL)); i++, ntypes++) {
+        CU_ASSERT_PTR_EQUAL(md_reg_builtin_type(t->name), t);
+        md_val *tup = md_type_exposed_tuple(t);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(tup);
+        size_t nrows = 0, k = 0;
+        for (; t->methods[nrows].name; nrows++) {
+            CU_ASSERT_FATAL(nrows < md_tuple_len(tup));
+            CU_ASSERT(md_str_eq_cstr(md_tuple_get(tup, nrows), t->methods[nrows].name));
+            for (size_t j = 0; j < nrows; j++)
+                CU_ASSERT(strcmp(t->methods[j].name, t->methods[nrows].name) != 0);
+        }
+        CU_ASSERT(nrows > 0);
+        k = nrows;
+        for (size_t r = 0; r < nrows; r++) {
+            if (!t->methods[r].result_typeid)
+                continue;
+            CU_ASSERT_FATAL(k < md_tuple_len(tup));
+            CU_ASSERT(md_str_eq_cstr(md_tuple_get(tup, k), t->methods[r].name));
+            /* The repeat is the same str, as in CPython's tuple. */
+            CU_ASSERT_PTR_EQUAL(md_tuple_get(tup, k), md_tuple_get(tup, r));
+            k++;
+        }
+        CU_ASSERT_EQUAL(md_tuple_len(tup), k);
+        CU_ASSERT_PTR_NULL(md_type_exposed_name(t, k));
+        md_decref(tup);
+    }
+    CU_ASSERT(ntypes >= NRECORDED);
+}
+
+/* The table keeps SyncManager's order; Iterator (which only a method
+ * returns) is not listed for --help; every server registers them all,
+ * and refuses Pool. */
+static void test_registry_table_lists_every_syncmanager_typeid(void)
+{
+    bool listed = false;
+    const md_type *t;
+    size_t i = 0, nseen = 0;
+    /* today's typeids appear in the table in this order (a new type may
+     * come between them) */
+    for (; (t = md_reg_builtin_at(i, &listed)); i++) {
+        if (nseen < NRECORDED && strcmp(t->name, today[nseen].typeid) == 0)
+            nseen++;
+        if (strcmp(t->name, "Iterator") == 0)
+            CU_ASSERT(!listed);
+    }
+    CU_ASSERT_EQUAL(nseen, NRECORDED);
+    CU_ASSERT_PTR_NULL(md_reg_builtin_at(i, &listed));
+    CU_ASSERT_PTR_NOT_NULL(md_reg_builtin_at(0, &listed));
+    CU_ASSERT(listed); /* Queue */
+
+    md_th *th = md_th_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+    md_server *srv = md_th_server(th);
+    for (i = 0; i < NRECORDED; i++) {
+        md_val *name = md_th_str(today[i].typeid);
+        md_reg_entry *e = md_reg_find(srv, name);
+        CU_ASSERT(e && e->kind == MD_REG_TYPE && e->type == md_reg_builtin_at(i, NULL));
+        md_decref(name);
+    }
+    md_val *pool = md_th_str("Pool");
+    md_reg_entry *e = md_reg_find(srv, pool);
+    CU_ASSERT(e && e->kind == MD_REG_REFUSED && !e->type);
+    md_decref(pool);
+    md_th_free(th);
 }
 
 /* ---- through the dispatcher ---------------------------------------------- */
@@ -190,6 +268,8 @@ void md_test_register_registry(void)
 {
     CU_pSuite s = md_test_suite("registry");
     MD_ADD_TEST(s, test_registry_exposed_tuples_are_unchanged);
+    MD_ADD_TEST(s, test_registry_exposed_tuple_follows_the_method_rows);
+    MD_ADD_TEST(s, test_registry_table_lists_every_syncmanager_typeid);
     MD_ADD_TEST(s, test_registry_create_and_get_methods_are_unchanged);
     MD_ADD_TEST(s, test_registry_not_exposed_lists_the_exposed_names);
 }
