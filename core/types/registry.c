@@ -161,11 +161,9 @@ md_val *md_type_exposed_tuple(const md_type *t)
     for (size_t i = 0; i < n; i++) {
         const char *name = md_type_exposed_name(t, i);
         md_val *s = NULL;
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(md_type_exposed_name(t, j), name) == 0) {
+        for (size_t j = 0; j < i && !s; j++)
+            if (md_str_eq_cstr(md_tuple_get(tup, j), name))
                 s = md_incref(md_tuple_get(tup, j));
-                break;
-            }
         if (!s)
             s = md_str_from_cstr(name);
         if (!s) {

@@ -135,6 +135,8 @@ static void test_registry_exposed_tuple_follows_the_method_rows(void)
             k++;
         }
         CU_ASSERT_EQUAL(md_tuple_len(tup), k);
+        for (size_t j = 0; j < k; j++)
+            CU_ASSERT(md_str_eq_cstr(md_tuple_get(tup, j), md_type_exposed_name(t, j)));
         CU_ASSERT_PTR_NULL(md_type_exposed_name(t, k));
         md_decref(tup);
     }
