@@ -15,7 +15,7 @@ PROGRAMS = [("managerd", "managerd.1"), ("managerctl", "managerctl.1"),
 OPTION = re.compile(r"--[a-z][a-z-]*[a-z]")
 
 # Each page lives beside the code it documents.
-PAGES = {"managerd.1": "core", "managerd-pickle.1": "serializers",
+PAGES = {"managerd.1": os.path.join("core", "daemon"), "managerd-pickle.1": "serializers",
          "managerctl.1": "clients", "mdc.3": "clients"}
 
 
