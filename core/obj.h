@@ -5,7 +5,8 @@
  * Every shared type is one file in core/types/ that declares an md_type:
  * its constructor, its exposed methods as a static const table of rows
  * (name, handler, parameter names, arity), repr/str, #GETVALUE and what to
- * do when a client goes away. The dispatcher (core/disp/disp.c) checks exposure
+ * do when a client goes away; one line in core/types/registry.h's table
+ * registers it. The dispatcher (core/disp/disp.c) checks exposure
  * and binds positional and keyword arguments to the row's parameter names
  * in one place before any handler runs, so a handler only sees
  * call->argv[i] (NULL when the argument was not given).
@@ -75,11 +76,14 @@ typedef struct md_method {
 struct md_type {
     const char *name;              /* "dict", "Queue", ... (its own typeid) */
     size_t size;                   /* sizeof the struct embedding md_obj */
-    const md_method *methods;      /* exposed rows, ended by {NULL} */
-    /* The tuple create() returns, in CPython's order, repeats included
-     * (dict lists '__iter__' twice). The union of what Python 2.7 - 3.14
-     * expose, so every client finds what its proxy needs. */
-    const char *const *exposed;
+    /* The exposed methods, ended by {NULL}: one declaration gives both
+     * the handlers and the exposed tuple create() returns, which is the
+     * rows' names in order followed by the names of the rows with a
+     * result_typeid, as CPython's create() appends method_to_typeid's
+     * (dict lists '__iter__' twice); see md_type_exposed_name(). The rows
+     * are the union of what Python 2.7 - 3.14 expose, so every client
+     * finds what its proxy needs. */
+    const md_method *methods;
     /* Constructor: parameters bound like a method's. NULL init: the object
      * is usable zero-initialised. Returns MD_CALL_DONE, with an error
      * outcome set (md_raise*) when the arguments are bad. */
@@ -256,12 +260,5 @@ void md_waitq_drop_all(md_waitq *q);
  * twice needs unwatch twice. Used for ownership (RLock, Condition). */
 int md_peer_watch(md_peer *peer, md_obj *o);
 void md_peer_unwatch(md_peer *peer, md_obj *o);
-
-/* The registered types, for the registry (core/types/ *.c define them). */
-extern const md_type md_type_dict, md_type_list, md_type_namespace,
-    md_type_value, md_type_array, md_type_iterator, md_type_queue,
-    md_type_joinable_queue, md_type_event, md_type_lock, md_type_rlock,
-    md_type_semaphore, md_type_bounded_semaphore, md_type_condition,
-    md_type_barrier, md_type_set;
 
 #endif /* MD_OBJ_H */

@@ -19,6 +19,7 @@
 #include "core/disp/disp.h"
 #include "core/base/limits.h"
 #include "core/base/log.h"
+#include "core/types/registry.h"
 #include "transports/activation.h"
 #include "transports/wire/address.h"
 #include "transports/wire/auth.h"
@@ -43,6 +44,24 @@ typedef struct options {
     bool ignore_sigint;           /* as the server a manager's start() makes */
 } options;
 
+/* The typeids --register and --share take, from the registry's table
+ * (core/types/registry.h), wrapped like the text above them. */
+static void usage_types(FILE *f)
+{
+    enum { WIDTH = 72 };
+    int col = fprintf(f, "TYPE:");
+    bool listed;
+    const md_type *t;
+    for (size_t i = 0; (t = md_reg_builtin_at(i, &listed)); i++) {
+        if (!listed)
+            continue;
+        if (col + 1 + (int)strlen(t->name) > WIDTH)
+            col = fprintf(f, "\n     ") - 1;
+        col += fprintf(f, " %s", t->name);
+    }
+    fputc('\n', f);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -59,9 +78,8 @@ static void usage(FILE *f)
             "         (default: 127.0.0.1:50000)\n"
             "The authkey is read from --authkey-file or the MANAGERD_AUTHKEY environment\n"
             "variable (never from the command line); without either, managerd makes a\n"
-            "random key, writes it to a file only you can read, and prints where.\n"
-            "TYPE: Queue JoinableQueue Event Lock RLock Semaphore BoundedSemaphore\n"
-            "      Condition Barrier list dict set Value Array Namespace\n");
+            "random key, writes it to a file only you can read, and prints where.\n");
+    usage_types(f);
 }
 
 static int parse_size(const char *s, size_t *out)

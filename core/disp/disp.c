@@ -23,6 +23,7 @@
 #include "core/base/error.h"
 #include "core/base/limits.h"
 #include "core/base/log.h"
+#include "core/types/registry.h"
 #include "serializers/pickle.h"
 
 const char *md_out_kind_text(int kind)
@@ -1010,9 +1011,9 @@ static void not_exposed(md_call *call, md_obj *o, const md_val *name)
 {
     md_buf b = MD_BUF_INIT;
     md_buf_puts(&b, "{");
-    const char *const *ex = o->type->exposed;
-    for (size_t i = 0; ex && ex[i]; i++)
-        md_buf_printf(&b, "%s'%s'", i ? ", " : "", ex[i]);
+    const char *ex;
+    for (size_t i = 0; (ex = md_type_exposed_name(o->type, i)); i++)
+        md_buf_printf(&b, "%s'%s'", i ? ", " : "", ex);
     md_buf_puts(&b, "}");
     md_buf_putc(&b, 0);
     char r[120];

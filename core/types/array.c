@@ -427,6 +427,8 @@ static md_val *array_getvalue(md_obj *self, md_call *call, md_pyerr *e)
     return v;
 }
 
+/* The rows' order is the exposed tuple's: 2.7's (3.x's plus the slice
+ * methods). */
 static const md_method array_methods[] = {
     {.name = "__len__", .fn = a_len},
     {.name = "__getitem__", .fn = a_getitem, .params = {"index"}, .min_args = 1, .max_args = 1},
@@ -439,17 +441,11 @@ static const md_method array_methods[] = {
     {.name = NULL},
 };
 
-/* 2.7's tuple (3.x's plus the slice methods). */
-static const char *const array_exposed[] = {
-    "__len__", "__getitem__", "__setitem__", "__getslice__", "__setslice__", NULL,
-};
-
 const md_type md_type_array = {
     .name = "Array",
     .pyclass = "array",
     .size = sizeof(md_arrayobj),
     .methods = array_methods,
-    .exposed = array_exposed,
     .init = array_init,
     .ctor_params = {"typecode", "sequence", "lock"},
     .ctor_min = 2,

@@ -211,13 +211,10 @@ static const md_method barrier_methods[] = {
     {.name = NULL},
 };
 
-static const char *const barrier_exposed[] = {"__getattribute__", "wait", "abort", "reset", NULL};
-
 const md_type md_type_barrier = {
     .name = "Barrier",
     .size = sizeof(md_barrier),
     .methods = barrier_methods,
-    .exposed = barrier_exposed,
     .init = barrier_init,
     .ctor_params = {"parties", "action", "timeout", NULL},
     .ctor_min = 1,

@@ -25,6 +25,7 @@
  */
 #include <math.h>
 
+#include "core/types/registry.h"
 #include "core/types/sync_util.h"
 
 typedef struct md_condition {
@@ -292,14 +293,10 @@ static const md_method cond_methods[] = {
     {.name = NULL},
 };
 
-static const char *const cond_exposed[] = {"acquire", "release", "wait", "notify", "notify_all",
-                                           NULL};
-
 const md_type md_type_condition = {
     .name = "Condition",
     .size = sizeof(md_condition),
     .methods = cond_methods,
-    .exposed = cond_exposed,
     .init = cond_init,
     .ctor_params = {"lock", NULL},
     .ctor_min = 0,

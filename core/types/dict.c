@@ -432,6 +432,10 @@ static md_val *dict_getvalue(md_obj *self, md_call *call, md_pyerr *e)
     return md_incref(MD_CU_VAL(self));
 }
 
+/* The rows' order is the exposed tuple's: 3.7 - 3.13's with 2.7/3.6's
+ * has_key after get and 3.14's additions at the end; __iter__'s
+ * result_typeid adds it once more after them, as CPython appends
+ * method_to_typeid's names. */
 static const md_method dict_methods[] = {
     {.name = "__contains__", .fn = d_contains, .params = {"key"}, .min_args = 1, .max_args = 1,
      .flags = MD_M_DESCR},
@@ -465,22 +469,11 @@ static const md_method dict_methods[] = {
     {.name = NULL},
 };
 
-/* 3.7 - 3.13's tuple with 2.7/3.6's has_key after get and 3.14's
- * additions before the final '__iter__' (method_to_typeid's, which
- * CPython appends last). */
-static const char *const dict_exposed[] = {
-    "__contains__", "__delitem__", "__getitem__", "__iter__", "__len__", "__setitem__",
-    "clear", "copy", "get", "has_key", "items", "keys", "pop", "popitem", "setdefault",
-    "update", "values", "__ior__", "__or__", "__reversed__", "__ror__", "fromkeys",
-    "__iter__", NULL,
-};
-
 const md_type md_type_dict = {
     .name = "dict",
     .pyclass = "dict",
     .size = sizeof(md_cu_valobj),
     .methods = dict_methods,
-    .exposed = dict_exposed,
     .init = dict_init,
     .ctor_flags = MD_M_VARARGS | MD_M_VARKW,
     .finalize = dict_finalize,

@@ -81,13 +81,10 @@ static const md_method event_methods[] = {
     {.name = NULL},
 };
 
-static const char *const event_exposed[] = {"is_set", "set", "clear", "wait", NULL};
-
 const md_type md_type_event = {
     .name = "Event",
     .size = sizeof(md_event),
     .methods = event_methods,
-    .exposed = event_exposed,
     .ctor_params = {NULL},
     .finalize = event_finalize,
     .repr = event_repr,

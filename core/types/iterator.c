@@ -16,6 +16,8 @@
 
 #include <stdio.h>
 
+#include "core/types/registry.h"
+
 typedef struct md_iterobj {
     md_obj base;
     md_obj *dict;          /* held; NULL for a snapshot iterator */
@@ -185,6 +187,8 @@ nomem:
     return NULL;
 }
 
+/* The rows' order is the exposed tuple's: 2.7's IteratorProxy tuple
+ * (3.x's plus 'next'). */
 static const md_method iterator_methods[] = {
     {.name = "__next__", .fn = it_next},
     {.name = "next", .fn = it_next},
@@ -194,16 +198,10 @@ static const md_method iterator_methods[] = {
     {.name = NULL},
 };
 
-/* 2.7's IteratorProxy tuple (3.x's plus 'next'). */
-static const char *const iterator_exposed[] = {
-    "__next__", "next", "send", "throw", "close", NULL,
-};
-
 const md_type md_type_iterator = {
     .name = "Iterator",
     .size = sizeof(md_iterobj),
     .methods = iterator_methods,
-    .exposed = iterator_exposed,
     .init = iterator_init,
     .ctor_params = {"obj"},
     .ctor_min = 1,

@@ -663,6 +663,8 @@ static md_val *list_getvalue(md_obj *self, md_call *call, md_pyerr *e)
 
 #define ONE(n) .params = {n}, .min_args = 1, .max_args = 1
 
+/* The rows' order is the exposed tuple's: 2.7's (3.x's plus the slice
+ * methods) and 3.14's clear, copy. */
 static const md_method list_methods[] = {
     {.name = "__add__", .fn = l_add, ONE("value")},
     {.name = "__contains__", .fn = l_contains, ONE("key")},
@@ -700,20 +702,11 @@ static const md_method list_methods[] = {
     {.name = NULL},
 };
 
-/* 2.7's tuple (3.x's plus the slice methods) and 3.14's clear, copy. */
-static const char *const list_exposed[] = {
-    "__add__", "__contains__", "__delitem__", "__delslice__", "__getitem__", "__getslice__",
-    "__len__", "__mul__", "__reversed__", "__rmul__", "__setitem__", "__setslice__",
-    "append", "count", "extend", "index", "insert", "pop", "remove", "reverse", "sort",
-    "__imul__", "clear", "copy", NULL,
-};
-
 const md_type md_type_list = {
     .name = "list",
     .pyclass = "list",
     .size = sizeof(md_cu_valobj),
     .methods = list_methods,
-    .exposed = list_exposed,
     .init = list_init,
     .ctor_params = {"iterable"},
     .ctor_min = 0,

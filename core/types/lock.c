@@ -10,6 +10,7 @@
  */
 #include <inttypes.h>
 
+#include "core/types/registry.h"
 #include "core/types/sync_util.h"
 
 /* ====================================================================== */
@@ -52,13 +53,10 @@ static const md_method lock_methods[] = {
     {.name = NULL},
 };
 
-static const char *const lock_exposed[] = {"acquire", "release", NULL};
-
 const md_type md_type_lock = {
     .name = "Lock",
     .size = sizeof(md_lockobj),
     .methods = lock_methods,
-    .exposed = lock_exposed,
     .init = lock_init,
     .ctor_params = {NULL},
     .finalize = lock_finalize,
@@ -71,7 +69,6 @@ const md_type md_type_rlock = {
     .name = "RLock",
     .size = sizeof(md_lockobj),
     .methods = lock_methods,
-    .exposed = lock_exposed,
     .init = rlock_init,
     .ctor_params = {NULL},
     .finalize = lock_finalize,
@@ -245,7 +242,6 @@ const md_type md_type_semaphore = {
     .name = "Semaphore",
     .size = sizeof(md_semaphore),
     .methods = sem_methods,
-    .exposed = lock_exposed,
     .init = sem_init,
     .ctor_params = {"value", NULL},
     .ctor_min = 0,
@@ -259,7 +255,6 @@ const md_type md_type_bounded_semaphore = {
     .name = "BoundedSemaphore",
     .size = sizeof(md_semaphore),
     .methods = sem_methods,
-    .exposed = lock_exposed,
     .init = sem_init,
     .ctor_params = {"value", NULL},
     .ctor_min = 0,

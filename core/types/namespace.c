@@ -193,15 +193,10 @@ static const md_method ns_methods[] = {
     {.name = NULL},
 };
 
-static const char *const ns_exposed[] = {
-    "__getattribute__", "__setattr__", "__delattr__", NULL,
-};
-
 const md_type md_type_namespace = {
     .name = "Namespace",
     .size = sizeof(md_cu_valobj),
     .methods = ns_methods,
-    .exposed = ns_exposed,
     .init = ns_init,
     .ctor_flags = MD_M_VARKW,
     .finalize = ns_finalize,

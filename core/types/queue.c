@@ -296,6 +296,9 @@ static md_val *queue_getvalue(md_obj *self, md_call *call, md_pyerr *e)
     return md_sync_unpicklable(call, e, "_thread.lock");
 }
 
+/* The rows' order is the exposed tuple's, CPython's (sorted public names
+ * of queue.Queue); shutdown is 3.13's, listed for every client since
+ * AutoProxy only adds a method. */
 static const md_method queue_methods[] = {
     {.name = "empty", .fn = queue_empty, .params = {NULL}, .min_args = 0, .max_args = 0},
     {.name = "full", .fn = queue_full_m, .params = {NULL}, .min_args = 0, .max_args = 0},
@@ -314,18 +317,10 @@ static const md_method queue_methods[] = {
     {.name = NULL},
 };
 
-/* CPython's order (sorted public names of queue.Queue); shutdown is
- * 3.13's, listed for every client since AutoProxy only adds a method. */
-static const char *const queue_exposed[] = {
-    "empty", "full", "get", "get_nowait", "join", "put", "put_nowait",
-    "qsize", "shutdown", "task_done", NULL,
-};
-
 const md_type md_type_queue = {
     .name = "Queue",
     .size = sizeof(md_queue),
     .methods = queue_methods,
-    .exposed = queue_exposed,
     .init = queue_init,
     .ctor_params = {"maxsize", NULL},
     .ctor_min = 0,
@@ -339,7 +334,6 @@ const md_type md_type_joinable_queue = {
     .name = "JoinableQueue",
     .size = sizeof(md_queue),
     .methods = queue_methods,
-    .exposed = queue_exposed,
     .init = queue_init,
     .ctor_params = {"maxsize", NULL},
     .ctor_min = 0,

@@ -1,33 +1,25 @@
 /* registry.c - typeids: the names clients pass to create(), each bound to
  * a built-in shared type, shared as one object (--share), or refused. */
-#include "core/server_impl.h"
+#include "core/types/registry.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "core/base/alloc.h"
+#include "core/server_impl.h"
 
+/* MD_BUILTIN_TYPES (registry.h) is the table; each typeid is its type's
+ * name. */
 static const struct {
-    const char *name;
     const md_type *type;
+    bool listed;
 } builtin_types[] = {
-    {"Queue", &md_type_queue},
-    {"JoinableQueue", &md_type_joinable_queue},
-    {"Event", &md_type_event},
-    {"Lock", &md_type_lock},
-    {"RLock", &md_type_rlock},
-    {"Semaphore", &md_type_semaphore},
-    {"BoundedSemaphore", &md_type_bounded_semaphore},
-    {"Condition", &md_type_condition},
-    {"Barrier", &md_type_barrier},
-    {"list", &md_type_list},
-    {"dict", &md_type_dict},
-    {"set", &md_type_set},
-    {"Value", &md_type_value},
-    {"Array", &md_type_array},
-    {"Namespace", &md_type_namespace},
-    {"Iterator", &md_type_iterator},
+#define BUILTIN_ROW(name, listed) {&md_type_##name, listed},
+    MD_BUILTIN_TYPES(BUILTIN_ROW)
+#undef BUILTIN_ROW
 };
+
+enum { NBUILTIN = sizeof builtin_types / sizeof builtin_types[0] };
 
 static const struct {
     const char *typeid;
@@ -42,10 +34,19 @@ static const struct {
 
 const md_type *md_reg_builtin_type(const char *type_name)
 {
-    for (size_t i = 0; i < sizeof builtin_types / sizeof builtin_types[0]; i++)
-        if (strcmp(builtin_types[i].name, type_name) == 0)
+    for (size_t i = 0; i < NBUILTIN; i++)
+        if (strcmp(builtin_types[i].type->name, type_name) == 0)
             return builtin_types[i].type;
     return NULL;
+}
+
+const md_type *md_reg_builtin_at(size_t i, bool *listed)
+{
+    if (i >= NBUILTIN)
+        return NULL;
+    if (listed)
+        *listed = builtin_types[i].listed;
+    return builtin_types[i].type;
 }
 
 static md_reg_entry *find_name(md_server *srv, const char *typeid, size_t n)
@@ -119,10 +120,11 @@ int md_reg_add(md_server *srv, const char *typeid, const char *type_name,
 int md_reg_add_syncmanager(md_server *srv)
 {
     char err[128];
-    for (size_t i = 0; i < sizeof builtin_types / sizeof builtin_types[0]; i++)
-        if (md_reg_add(srv, builtin_types[i].name, builtin_types[i].name, MD_REG_TYPE,
-                       err, sizeof err) < 0)
+    for (size_t i = 0; i < NBUILTIN; i++) {
+        const char *name = builtin_types[i].type->name;
+        if (md_reg_add(srv, name, name, MD_REG_TYPE, err, sizeof err) < 0)
             return -1;
+    }
     for (size_t i = 0; i < sizeof refused_types / sizeof refused_types[0]; i++)
         if (md_reg_add(srv, refused_types[i].typeid, refused_types[i].why, MD_REG_REFUSED,
                        err, sizeof err) < 0)
@@ -130,10 +132,26 @@ int md_reg_add_syncmanager(md_server *srv)
     return 0;
 }
 
+const char *md_type_exposed_name(const md_type *t, size_t i)
+{
+    size_t nrows = 0;
+    while (t->methods[nrows].name)
+        nrows++;
+    if (i < nrows)
+        return t->methods[i].name;
+    /* Then method_to_typeid's names again, as CPython's create() appends
+     * them to the exposed list. */
+    size_t extra = i - nrows;
+    for (size_t r = 0; r < nrows; r++)
+        if (t->methods[r].result_typeid && extra-- == 0)
+            return t->methods[r].name;
+    return NULL;
+}
+
 md_val *md_type_exposed_tuple(const md_type *t)
 {
     size_t n = 0;
-    while (t->exposed[n])
+    while (md_type_exposed_name(t, n))
         n++;
     md_val *tup = md_tuple_new(n);
     if (!tup)
@@ -141,14 +159,13 @@ md_val *md_type_exposed_tuple(const md_type *t)
     /* Repeated names share one str, as CPython's tuple does (the pickle
      * then holds a memo reference for the repeat). */
     for (size_t i = 0; i < n; i++) {
+        const char *name = md_type_exposed_name(t, i);
         md_val *s = NULL;
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(t->exposed[j], t->exposed[i]) == 0) {
+        for (size_t j = 0; j < i && !s; j++)
+            if (md_str_eq_cstr(md_tuple_get(tup, j), name))
                 s = md_incref(md_tuple_get(tup, j));
-                break;
-            }
         if (!s)
-            s = md_str_from_cstr(t->exposed[i]);
+            s = md_str_from_cstr(name);
         if (!s) {
             md_decref(tup);
             return NULL;

@@ -469,6 +469,7 @@ static md_val *set_getvalue(md_obj *self, md_call *call, md_pyerr *e)
 #define ELEM .params = {"elem"}, .min_args = 1, .max_args = 1
 #define MANY .flags = MD_M_VARARGS
 
+/* The rows' order is the exposed tuple's: 3.14's _BaseSetProxy. */
 static const md_method set_methods[] = {
     {.name = "__and__", .fn = s_and, OTHER},
     {.name = "__class_getitem__", .fn = s_class_getitem, .params = {"item"}, .min_args = 1,
@@ -511,22 +512,11 @@ static const md_method set_methods[] = {
     {.name = NULL},
 };
 
-/* 3.14's _BaseSetProxy, in its order. */
-static const char *const set_exposed[] = {
-    "__and__", "__class_getitem__", "__contains__", "__iand__", "__ior__", "__isub__",
-    "__iter__", "__ixor__", "__len__", "__or__", "__rand__", "__ror__", "__rsub__",
-    "__rxor__", "__sub__", "__xor__", "__ge__", "__gt__", "__le__", "__lt__", "add",
-    "clear", "copy", "difference", "difference_update", "discard", "intersection",
-    "intersection_update", "isdisjoint", "issubset", "issuperset", "pop", "remove",
-    "symmetric_difference", "symmetric_difference_update", "union", "update", NULL,
-};
-
 const md_type md_type_set = {
     .name = "set",
     .pyclass = "set",
     .size = sizeof(md_cu_valobj),
     .methods = set_methods,
-    .exposed = set_exposed,
     .init = set_init,
     .ctor_params = {"iterable"},
     .ctor_min = 0,

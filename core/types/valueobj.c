@@ -99,13 +99,10 @@ static const md_method value_methods[] = {
     {.name = NULL},
 };
 
-static const char *const value_exposed[] = {"get", "set", NULL};
-
 const md_type md_type_value = {
     .name = "Value",
     .size = sizeof(md_valuebox),
     .methods = value_methods,
-    .exposed = value_exposed,
     .init = value_init,
     .ctor_params = {"typecode", "value", "lock"},
     .ctor_min = 2,

@@ -30,12 +30,10 @@ static void probe_finalize(md_obj *self)
 }
 
 static const md_method probe_methods[] = { { NULL } };
-static const char *const probe_exposed[] = { NULL };
 static const md_type probe_type = {
     .name = "probe",
     .size = sizeof(probe),
     .methods = probe_methods,
-    .exposed = probe_exposed,
     .finalize = probe_finalize,
 };
 

@@ -17,6 +17,7 @@
 #include "core/base/limits.h"
 #include "core/server_impl.h"
 #include "core/types/containers_util.h"
+#include "core/types/registry.h"
 #include "serializers/pickle.h"
 #include "tests/unit/harness.h"
 
