@@ -5,7 +5,7 @@
  * Every shared type is one file in core/types/ that declares an md_type:
  * its constructor, its exposed methods as a static const table of rows
  * (name, handler, parameter names, arity), repr/str, #GETVALUE and what to
- * do when a client goes away. The dispatcher (core/disp/disp.c) checks exposure
+ * do when a client goes away. The dispatcher (core/disp/) checks exposure
  * and binds positional and keyword arguments to the row's parameter names
  * in one place before any handler runs, so a handler only sees
  * call->argv[i] (NULL when the argument was not given).
@@ -133,7 +133,7 @@ struct md_call {
      * (3.8+); 0 for XML-RPC clients. Decides family-specific results. */
     int protocol;
     /* The outcome, set by the md_return and md_raise functions. */
-    int out_kind;                  /* MD_OUT_* in core/disp/disp.h */
+    int out_kind;                  /* MD_OUT_* in core/protocol/protocol.h */
     md_val *out_value;             /* owned */
     md_obj *out_proxy;             /* for md_return_proxy (a new object) */
 };

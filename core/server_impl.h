@@ -31,6 +31,11 @@ struct md_server {
     bool shutdown;
     void (*shutdown_fn)(void *);
     void *shutdown_arg;
+    /* Told of every reply as it goes out (md_peer_reply), so that the
+     * request counters of core/disp/introspect.c, which sit above the
+     * object runtime, see parked calls complete too; set by
+     * md_server_new. */
+    void (*on_reply)(md_peer *peer, int kind);
 };
 
 /* object table (objtab.c) */
@@ -49,12 +54,8 @@ md_val *md_reg_exposed(md_reg_entry *e);   /* borrowed */
 md_val *md_type_exposed_tuple(const md_type *t);  /* new */
 void md_reg_clear(md_server *srv);
 
-/* parking (park.c): called when the dispatcher finishes with a waiter */
+/* parking (park.c): drop a waiter without a reply (its peer closed) */
 void md_park_cancel(md_waiter *w);
-/* Deliver an outcome to a peer (builds #PROXY replies). Steals value
- * and proxy. */
-void md_disp_deliver(md_server *srv, md_peer *peer, int protocol, int kind,
-                     md_val *value, md_obj *proxy, const md_method *m);
 
 /* proxies.c: count every proxy of ours inside value as a reference to
  * its referent, released when the proxy value is freed. 0 or -1 ENOMEM
