@@ -62,11 +62,9 @@ bool md_disp_is_server_method(const md_val *request, bool *is_accept)
  * static names only, so the counters stay bounded. */
 static void label_object_call(md_call *call, const md_val *method)
 {
-    static const char *const fallbacks[] = {"__str__", "__repr__", "#GETVALUE"};
     const char *name = call->method ? call->method->name : NULL;
-    for (size_t i = 0; !name && call->self && i < 3; i++)
-        if (md_str_eq_cstr(method, fallbacks[i]))
-            name = fallbacks[i];
+    if (!name && call->self)
+        name = md_disp_unlisted_name(method);
     md_stats_request_label(call->peer, call->self ? call->self->type->name : NULL, name);
 }
 

@@ -43,6 +43,9 @@ md_obj *md_disp_lookup(md_server *srv, const md_val *ident);
 /* Calls on shared objects (objcall.c): MD_CALL_DONE or MD_CALL_PARKED. */
 int md_disp_object_call(md_call *call, md_val *ident, md_val *method, md_val *args,
                         md_val *kwds);
+/* The static name of a method every object answers outside its table
+ * (__str__, __repr__, #GETVALUE), or NULL: a bounded label for counters. */
+const char *md_disp_unlisted_name(const md_val *method);
 
 /* ---- server methods (srv_methods.c and the handlers of its rows) -------- */
 

@@ -16,7 +16,7 @@ static const md_method *find_method(const md_type *t, const md_val *name)
 }
 
 /* str(o) or repr(o) for a type whose table has no row for them. */
-static void fallback_text(md_call *call, md_obj *o, bool want_str)
+static int fallback_text(md_call *call, md_obj *o, bool want_str)
 {
     md_buf b = MD_BUF_INIT;
     md_pyerr e;
@@ -30,6 +30,17 @@ static void fallback_text(md_call *call, md_obj *o, bool want_str)
     else
         md_return(call, md_str_new(b.len ? (const char *)b.data : "", b.len));
     md_buf_free(&b);
+    return MD_CALL_DONE;
+}
+
+static int str_text(md_call *call, md_obj *o)
+{
+    return fallback_text(call, o, true);
+}
+
+static int repr_text(md_call *call, md_obj *o)
+{
+    return fallback_text(call, o, false);
 }
 
 /* CPython's AttributeError for a name outside `exposed`. */
@@ -67,17 +78,32 @@ static int getvalue(md_call *call, md_obj *o)
     return MD_CALL_DONE;
 }
 
-/* A name with no row: the answers every object gives, or not exposed. */
+/* What every object answers though no row of its type names it. */
+static const struct {
+    const char *name;
+    int (*fn)(md_call *call, md_obj *o);
+} unlisted[] = {
+    {"__str__", str_text},
+    {"__repr__", repr_text},
+    {"#GETVALUE", getvalue},
+};
+#define NUNLISTED (sizeof unlisted / sizeof unlisted[0])
+
+const char *md_disp_unlisted_name(const md_val *method)
+{
+    for (size_t i = 0; i < NUNLISTED; i++)
+        if (md_str_eq_cstr(method, unlisted[i].name))
+            return unlisted[i].name;
+    return NULL;
+}
+
+/* A name with no row: an answer every object gives, or not exposed. */
 static int serve_unlisted(md_call *call, md_obj *o, const md_val *method)
 {
-    if (md_str_eq_cstr(method, "__str__"))
-        fallback_text(call, o, true);
-    else if (md_str_eq_cstr(method, "__repr__"))
-        fallback_text(call, o, false);
-    else if (md_str_eq_cstr(method, "#GETVALUE"))
-        return getvalue(call, o);
-    else
-        not_exposed(call, o, method);
+    for (size_t i = 0; i < NUNLISTED; i++)
+        if (md_str_eq_cstr(method, unlisted[i].name))
+            return unlisted[i].fn(call, o);
+    not_exposed(call, o, method);
     return MD_CALL_DONE;
 }
 
