@@ -163,9 +163,12 @@ static void test_park_timer_completes_a_timed_wait_once(void)
     md_val *args = md_th_tuple(1, md_th_float(SHORT_TIMEOUT));
     md_th_call(th, a, id, "wait", args, NULL);
     CU_ASSERT_EQUAL(reply_is(th, a, NULL), MD_OUT_NONE);
+    CU_ASSERT(a->req_started > 0);                /* still being timed */
     md_th_run(th, LOOP_SECONDS);
     CU_ASSERT_EQUAL(reply_is(th, a, "'timed out'"), MD_OUT_RETURN);
     CU_ASSERT_EQUAL(p->timeouts, 1);
+    /* the request counters heard of the late reply (md_server.on_reply) */
+    CU_ASSERT_EQUAL(a->req_started, 0);
     CU_ASSERT_PTR_NULL(a->parked);
     /* woken before its deadline: the value, and the timer never fires */
     md_th_call(th, b, id, "wait", args, NULL);
