@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+#include "core/base/alloc.h"
 #include "core/disp/disp_int.h"
 #include "core/protocol/protocol.h"
 #include "tests/unit/harness.h"
@@ -367,6 +368,114 @@ static void test_disp_error_reaches_xmlrpclib_peer_as_traceback(void)
     md_th_free(th);
 }
 
+/* ---- allocation failures --------------------------------------------- */
+
+/* The ident of the object a create (ident, exposed) or #PROXY (exposed,
+ * Token) reply names, into id; false if there is none. */
+static bool new_object_ident(int kind, const md_val *out, char *id)
+{
+    md_val *ident = NULL;
+    if (kind == MD_OUT_RETURN && md_typeof(out) == MD_T_TUPLE && md_tuple_len(out) == 2 &&
+        md_typeof(md_tuple_get(out, 0)) == MD_T_STR)
+        ident = md_tuple_get(out, 0);
+    else if (kind == MD_OUT_PROXY)
+        md_proto_token_parts(md_tuple_get(out, 1), NULL, NULL, &ident);
+    if (!ident || md_typeof(ident) != MD_T_STR)
+        return false;
+    snprintf(id, 32, "%s", md_str_data(ident));
+    return true;
+}
+
+/* A peer that records replies without allocating (the harness's peers
+ * allocate, which fails under the sweep). */
+typedef struct rec_peer {
+    md_peer base;
+    int nreplies, kind;
+    md_val *payload;
+} rec_peer;
+
+static void rec_deliver(md_peer *peer, int kind, md_val *payload)
+{
+    rec_peer *r = (rec_peer *)peer;
+    if (r->nreplies++ == 0) {
+        r->kind = kind;
+        r->payload = payload;
+    } else {
+        md_decref(payload);
+    }
+}
+
+static const md_peer_ops rec_ops = {.deliver = rec_deliver};
+
+/* Serve req (borrowed) with the Nth allocation and all after it failing,
+ * for every N until one run needs no failure: each run gets exactly one
+ * reply, and a run that fails leaves no new object behind. */
+static void sweep_request(md_th *th, md_val *req, bool long_conn)
+{
+    rec_peer r;
+    md_peer_init(&r.base, &rec_ops, md_th_server(th));
+    bool completed = false;
+    for (long n = 0; n < 5000 && !completed; n++) {
+        size_t nobj = md_th_nobj(th);
+        r.nreplies = 0;
+        r.payload = NULL;
+        r.base.protocol = 4;
+        unsigned long before = md_alloc_failures();
+        md_alloc_fail_after(n);
+        md_disp_request(md_th_server(th), &r.base, req, long_conn);
+        md_alloc_fail_after(-1);
+        completed = md_alloc_failures() == before;
+        CU_ASSERT_EQUAL(r.nreplies, 1);
+        CU_ASSERT(r.kind == MD_OUT_RETURN || r.kind == MD_OUT_PROXY || r.kind == MD_OUT_ERROR ||
+                  r.kind == MD_OUT_TRACEBACK);
+        CU_ASSERT(!completed || r.kind == MD_OUT_RETURN || r.kind == MD_OUT_PROXY);
+        char id[32];
+        if (new_object_ident(r.kind, r.payload, id) && md_th_nobj(th) > nobj)
+            md_th_drop(th, id, __FILE__, __LINE__); /* so the next run starts even */
+        CU_ASSERT_EQUAL(md_th_nobj(th), nobj);
+        md_decref(r.payload);
+    }
+    CU_ASSERT(completed);
+    md_peer_close(&r.base);
+}
+
+/* (ident, method, args, {}): args stolen, ident NULL for None. */
+static md_val *request_of(const char *ident, const char *method, md_val *args)
+{
+    return md_th_tuple(4, ident ? md_th_str(ident) : md_none(), md_th_str(method), args,
+                       md_dict_new());
+}
+
+static void test_disp_requests_survive_every_allocation_failure(void)
+{
+    md_th *th = md_th_new();
+    char id[32];
+    md_val *items = md_th_tuple(1, md_th_list(1, md_th_tuple(2, md_th_str("k"), md_th_int(1))));
+    CU_ASSERT_EQUAL_FATAL(md_th_create(th, "dict", items, NULL, id), MD_OUT_RETURN);
+    md_decref(items);
+    md_val *addr = md_th_tuple(2, md_th_str("127.0.0.1"), md_th_int(50000));
+    md_val *reqs[] = {
+        request_of(NULL, "create", md_th_tuple(2, md_th_str("list"),
+                                               md_th_list(2, md_th_int(1), md_th_str("x")))),
+        request_of(NULL, "get_methods", md_th_tuple(1, md_proto_token_new("dict", addr, id))),
+        request_of(NULL, "debug_info", md_tuple_new(0)),
+        request_of(NULL, "number_of_objects", md_tuple_new(0)),
+    };
+    for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
+        sweep_request(th, reqs[i], false);
+        md_decref(reqs[i]);
+    }
+    /* on the long connection: a method_to_typeid call (#PROXY), a repr */
+    md_val *iter = request_of(id, "__iter__", md_tuple_new(0));
+    md_val *repr = request_of(id, "__repr__", md_tuple_new(0));
+    sweep_request(th, iter, true);
+    sweep_request(th, repr, true);
+    md_decref(iter);
+    md_decref(repr);
+    md_decref(addr);
+    md_th_free(th);
+}
+
 void md_test_register_disp(void)
 {
     CU_pSuite s = md_test_suite("disp");
@@ -383,4 +492,5 @@ void md_test_register_disp(void)
     MD_ADD_TEST(s, test_proto_traceback_is_one_text);
     MD_ADD_TEST(s, test_proto_token_round_trip);
     MD_ADD_TEST(s, test_disp_error_reaches_xmlrpclib_peer_as_traceback);
+    MD_ADD_TEST(s, test_disp_requests_survive_every_allocation_failure);
 }
