@@ -17,6 +17,7 @@
 #include "core/base/alloc.h"
 #include "core/base/error.h"
 #include "core/base/limits.h"
+#include "core/protocol/protocol.h"
 #include "core/value/value.h"
 #include "serializers/pickle.h"
 #include "transports/wire/address.h"
@@ -650,7 +651,7 @@ const char *mdc_token_ident(const mdc_value *pv)
     if (md_typeof(v) == MD_T_TUPLE && md_tuple_len(v) == 2)
         token = md_tuple_get(v, 1);
     md_val *typeid, *address, *ident;
-    if (md_pickle_token_parts(token, &typeid, &address, &ident) < 0 || md_typeof(ident) != MD_T_STR)
+    if (md_proto_token_parts(token, &typeid, &address, &ident) < 0 || md_typeof(ident) != MD_T_STR)
         return NULL;
     return md_str_data(ident);
 }

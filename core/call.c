@@ -1,7 +1,7 @@
 /* call.c - how a handler completes a call: return a value, raise an
  * exception, hand back a new object as a proxy; and the argument
  * conversions handlers share, with Python's TypeError wording. */
-#include "core/disp/disp.h"
+#include "core/obj.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -10,6 +10,7 @@
 
 #include "core/base/alloc.h"
 #include "core/base/error.h"
+#include "core/protocol/protocol.h"
 
 static int set_outcome(md_call *call, int kind, md_val *value)
 {
@@ -105,9 +106,7 @@ int md_raise_pyerr(md_call *call, const md_pyerr *e)
     return md_raise_val(call, exc_with_text("builtins", type, e->msg));
 }
 
-/* The text a Python client shows for a #TRACEBACK: CPython sends a real
- * traceback; ours says where it came from and ends with Python's last
- * line, which is what users read. */
+/* #TRACEBACK with the one remote-error text (md_proto_traceback). */
 int md_raise_traceback(md_call *call, const char *type, const char *fmt, ...)
 {
     char text[512];
@@ -116,14 +115,10 @@ int md_raise_traceback(md_call *call, const char *type, const char *fmt, ...)
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
     md_buf b = MD_BUF_INIT;
-    md_buf_printf(&b, "Traceback (most recent call last):\n"
-                      "  File \"managerd\", in serve\n%s: %s\n", type, text);
-    size_t len;
-    char *s = md_buf_steal(&b, &len);
-    if (!s)
-        return out_of_memory(call);
-    md_val *v = md_str_new(s, len);
-    md_free(s);
+    md_buf_printf(&b, "%s: %s", type, text);
+    md_buf_putc(&b, 0);
+    md_val *v = md_buf_failed(&b) ? NULL : md_proto_traceback((const char *)b.data);
+    md_buf_free(&b);
     if (!v)
         return out_of_memory(call);
     return set_outcome(call, MD_OUT_TRACEBACK, v);

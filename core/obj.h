@@ -6,7 +6,7 @@
  * its constructor, its exposed methods as a static const table of rows
  * (name, handler, parameter names, arity), repr/str, #GETVALUE and what to
  * do when a client goes away; one line in core/types/registry.h's table
- * registers it. The dispatcher (core/disp/disp.c) checks exposure
+ * registers it. The dispatcher (core/disp/) checks exposure
  * and binds positional and keyword arguments to the row's parameter names
  * in one place before any handler runs, so a handler only sees
  * call->argv[i] (NULL when the argument was not given).
@@ -137,7 +137,7 @@ struct md_call {
      * (3.8+); 0 for XML-RPC clients. Decides family-specific results. */
     int protocol;
     /* The outcome, set by the md_return and md_raise functions. */
-    int out_kind;                  /* MD_OUT_* in core/disp/disp.h */
+    int out_kind;                  /* MD_OUT_* in core/protocol/protocol.h */
     md_val *out_value;             /* owned */
     md_obj *out_proxy;             /* for md_return_proxy (a new object) */
 };
@@ -191,6 +191,12 @@ void md_obj_hold(md_obj *o);
 void md_obj_release(md_obj *o);
 /* Lowercase hex ident into buf (at least 17 bytes). */
 void md_obj_ident(const md_obj *o, char *buf);
+/* Objects of a server (the object table, core/objtab.c). */
+size_t md_server_number_of_objects(const md_server *srv);
+md_obj *md_server_find(md_server *srv, const char *ident);
+
+/* Monotonic seconds, for deadlines (core/park.c). */
+double md_now(void);
 
 /* ---- proxies as arguments (core/proxies.c) ------------------------------ */
 

@@ -92,7 +92,7 @@ int md_park(md_call *call, md_waitq *q, double timeout_s, md_waiter_fn on_timeou
     w->deadline = -1;
     w->since = md_now();
     if (timeout_s >= 0) {
-        w->timer = evtimer_new(md_server_base(call->server), timer_fired, w);
+        w->timer = evtimer_new(call->server->base, timer_fired, w);
         if (!w->timer) {
             md_decref(val);
             md_free(w);
@@ -127,7 +127,6 @@ static void complete(md_waiter *w, int kind, md_val *value)
 {
     md_peer *peer = w->peer;
     int protocol = w->protocol;
-    const md_method *m = w->method;
     /* Free first: delivering may run more of the server (a reply can fail
      * and close the peer), and the waiter must be gone by then. */
     w->peer = NULL;
@@ -138,7 +137,7 @@ static void complete(md_waiter *w, int kind, md_val *value)
         md_obj_hold(self);
     waiter_free(w);
     if (peer)
-        md_disp_deliver(peer->server, peer, protocol, kind, value, NULL, m);
+        md_peer_reply(peer, protocol, kind, value);
     else
         md_decref(value);
     if (self)
@@ -157,7 +156,7 @@ void md_waiter_return(md_waiter *w, md_val *value)
 void md_waiter_raise(md_waiter *w, md_val *exc)
 {
     if (!exc) {
-        complete(w, MD_OUT_TRACEBACK, md_str_from_cstr("MemoryError\n"));
+        complete(w, MD_OUT_TRACEBACK, md_proto_traceback("MemoryError"));
         return;
     }
     complete(w, MD_OUT_ERROR, exc);

@@ -28,7 +28,7 @@
 #include <string.h>
 
 #include "core/base/alloc.h"
-#include "serializers/pickle.h"
+#include "core/protocol/protocol.h"
 
 /* Watched proxies alive anywhere: when there are none, no reply can name
  * one of our objects and replies are not walked. */
@@ -36,11 +36,11 @@ static size_t nwatched;
 
 md_obj *md_proxy_referent(const md_val *proxy)
 {
-    const md_val *token = md_pickle_proxy_token(proxy);
+    const md_val *token = md_proto_proxy_token(proxy);
     md_val *typeid, *address, *ident;
     uint64_t id;
     if (!token || !md_current_server ||
-        md_pickle_token_parts(token, &typeid, &address, &ident) < 0 ||
+        md_proto_token_parts(token, &typeid, &address, &ident) < 0 ||
         !md_ident_parse(ident, &id))
         return NULL;
     return md_objtab_find(md_current_server, id);
@@ -48,9 +48,9 @@ md_obj *md_proxy_referent(const md_val *proxy)
 
 int md_proxy_class_name(const md_val *proxy, char *out, size_t n)
 {
-    const md_val *token = md_pickle_proxy_token(proxy);
+    const md_val *token = md_proto_proxy_token(proxy);
     md_val *typeid, *address, *ident;
-    if (!token || md_pickle_token_parts(token, &typeid, &address, &ident) < 0)
+    if (!token || md_proto_token_parts(token, &typeid, &address, &ident) < 0)
         return -1;
     md_val *func = md_tuple_get(md_opaque_args(proxy), 0);
     if (md_typeof(func) != MD_T_GLOBAL)
@@ -203,7 +203,7 @@ static int each_proxy(md_val *value, proxy_fn fn, void *ctx)
                 continue;
             }
         }
-        if (md_typeof(v) == MD_T_OPAQUE && md_pickle_proxy_token(v))
+        if (md_typeof(v) == MD_T_OPAQUE && md_proto_proxy_token(v))
             rc = fn(v, ctx);
         else
             rc = push_children(&st, v);

@@ -3,16 +3,13 @@
 #ifndef MD_SERVER_IMPL_H
 #define MD_SERVER_IMPL_H
 
-#include "core/disp/disp.h"
+#include <stdbool.h>
+#include <stdint.h>
 
-typedef struct md_reg_entry {
-    char *typeid;
-    const md_type *type;         /* NULL for refused typeids */
-    md_reg_kind kind;
-    md_obj *shared;              /* MD_REG_SHARED: the one object */
-    md_val *exposed;             /* cached exposed tuple */
-    const char *refusal;         /* MD_REG_REFUSED: why */
-} md_reg_entry;
+#include "core/obj.h"
+#include "core/peer.h"
+
+struct event_base;
 
 struct md_server {
     struct event_base *base;
@@ -24,13 +21,18 @@ struct md_server {
     uint64_t next_id;
     size_t max_objects;
     /* registry */
-    md_reg_entry *reg;
+    struct md_reg_entry *reg;    /* core/types/registry.c */
     size_t nreg, capreg;
     /* SharedMemoryManager segments, in the order tracked */
     md_val *segments;            /* list of str */
     bool shutdown;
     void (*shutdown_fn)(void *);
     void *shutdown_arg;
+    /* Told of every reply as it goes out (md_peer_reply), so that the
+     * request counters of core/disp/introspect.c, which sit above the
+     * object runtime, see parked calls complete too; set by
+     * md_server_new. */
+    void (*on_reply)(md_peer *peer, int kind);
 };
 
 /* object table (objtab.c) */
@@ -43,18 +45,8 @@ void md_obj_maybe_free(md_obj *o);
 bool md_ident_parse(const md_val *ident, uint64_t *id);
 void md_objtab_clear(md_server *srv);
 
-/* registry (registry.c) */
-md_reg_entry *md_reg_find(md_server *srv, const md_val *typeid);
-md_val *md_reg_exposed(md_reg_entry *e);   /* borrowed */
-md_val *md_type_exposed_tuple(const md_type *t);  /* new */
-void md_reg_clear(md_server *srv);
-
-/* parking (park.c): called when the dispatcher finishes with a waiter */
+/* parking (park.c): drop a waiter without a reply (its peer closed) */
 void md_park_cancel(md_waiter *w);
-/* Deliver an outcome to a peer (builds #PROXY replies). Steals value
- * and proxy. */
-void md_disp_deliver(md_server *srv, md_peer *peer, int protocol, int kind,
-                     md_val *value, md_obj *proxy, const md_method *m);
 
 /* proxies.c: count every proxy of ours inside value as a reference to
  * its referent, released when the proxy value is freed. 0 or -1 ENOMEM

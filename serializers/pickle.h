@@ -65,20 +65,4 @@ int md_pickle_decode(const uint8_t *data, size_t n, const md_pickle_limits *lim,
  * be NULL. */
 int md_pickle_encode(const md_val *v, int protocol, md_buf *out, md_pickle_err *err);
 
-/* ---- proxies and tokens -------------------------------------------------
- * multiprocessing.managers.Token travels as an opaque object: NEWOBJ of
- * the class with no arguments, then BUILD with the state tuple (typeid,
- * address, id). A proxy travels as REDUCE of
- * multiprocessing.managers.RebuildProxy with (func, token, serializer,
- * kwds). These helpers read and build exactly those shapes. */
-
-/* 0 if v is a Token opaque (outputs borrowed, any may be NULL), else -1. */
-int md_pickle_token_parts(const md_val *v, md_val **typeid, md_val **address,
-                          md_val **id);
-/* A new Token opaque as CPython pickles it; address is borrowed. NULL on
- * out of memory. */
-md_val *md_pickle_token_new(const char *typeid, md_val *address, const char *id);
-/* The token (borrowed) inside a RebuildProxy opaque, or NULL. */
-const md_val *md_pickle_proxy_token(const md_val *v);
-
 #endif /* MD_PICKLE_H */

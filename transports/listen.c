@@ -499,11 +499,9 @@ static void conn_deliver(md_peer *peer, int kind, md_val *payload)
     if (encode_and_write(c, kind, payload, &err) < 0) {
         /* Tell the client what could not be sent, as CPython does. */
         char text[400];
-        snprintf(text, sizeof text,
-                 "Traceback (most recent call last):\n  File \"managerd\", in serve\n"
-                 "TypeError: the reply cannot be serialized: %s\n", err.msg);
+        snprintf(text, sizeof text, "TypeError: the reply cannot be serialized: %s", err.msg);
         md_pickle_err err2;
-        if (encode_and_write(c, MD_OUT_UNSERIALIZABLE, md_str_from_cstr(text), &err2) < 0) {
+        if (encode_and_write(c, MD_OUT_UNSERIALIZABLE, md_proto_traceback(text), &err2) < 0) {
             protocol_error(c, "cannot send a reply: %s", err.msg);
             return;
         }
@@ -551,11 +549,10 @@ static void handle_request(md_conn *c, const uint8_t *payload, size_t len)
         if (c->codec != &md_codec_pickle)
             c->peer.protocol = 0;
         char text[400];
-        snprintf(text, sizeof text,
-                 "Traceback (most recent call last):\n  File \"managerd\", in serve\n"
-                 "ValueError: managerd could not decode the request: %s\n", err.msg);
+        snprintf(text, sizeof text, "ValueError: managerd could not decode the request: %s",
+                 err.msg);
         md_log_info("%s: undecodable request: %s", c->who, err.msg);
-        conn_deliver(&c->peer, MD_OUT_TRACEBACK, md_str_from_cstr(text));
+        conn_deliver(&c->peer, MD_OUT_TRACEBACK, md_proto_traceback(text));
         return;
     }
     /* Protocol 0 and 1 pickles are answered at 2, which every Python

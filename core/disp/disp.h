@@ -17,87 +17,19 @@
 #include <stdint.h>
 
 #include "core/obj.h"
+#include "core/peer.h"
+#include "core/protocol/protocol.h"
 
 struct event_base;
 
-/* Reply kinds, as the wire spells them. */
-#define MD_OUTCOMES(X)                         \
-    X(NONE, NULL)                              \
-    X(RETURN, "#RETURN")                       \
-    X(ERROR, "#ERROR")                         \
-    X(TRACEBACK, "#TRACEBACK")                 \
-    X(PROXY, "#PROXY")                         \
-    X(UNSERIALIZABLE, "#UNSERIALIZABLE")
-
-enum md_out_kind {
-#define MD_OUT_ENUM(name, text) MD_OUT_##name,
-    MD_OUTCOMES(MD_OUT_ENUM)
-#undef MD_OUT_ENUM
-};
-
-const char *md_out_kind_text(int kind);
-
 /* ---- peers ------------------------------------------------------------- */
 
-struct md_peer_info;
-
-typedef struct md_peer_ops {
-    /* Send one reply: kind is MD_OUT_*, payload is stolen (for
-     * MD_OUT_PROXY it is the (exposed, Token) pair already built). */
-    void (*deliver)(md_peer *peer, int kind, md_val *payload);
-    /* Optional: who the peer is, for introspection (core/disp/introspect.h). */
-    void (*describe)(const md_peer *peer, struct md_peer_info *out);
-} md_peer_ops;
-
-struct md_peer {
-    const md_peer_ops *ops;
-    md_server *server;
-    int protocol;              /* of the peer's last request; 0 = XML */
-    md_waiter *parked;         /* at most one call parked at a time */
-    md_obj **watched;          /* md_peer_watch registrations */
-    uint32_t nwatched, capwatched;
-    char name[64];             /* accept_connection's name, for logs */
-    /* Set by the transport when the request may carry proxies (its bytes
-     * name RebuildProxy), so the dispatcher counts them; see proxies.c. */
-    bool may_carry_proxies;
-    /* Objects named by proxies in replies sent to this peer, held until
-     * its next request or its close (proxies.c). */
-    md_obj **sent;
-    uint32_t nsent, capsent;
-    /* XML-RPC over HTTP: keep #ERROR outcomes as exceptions (they become
-     * fault 1) instead of the #TRACEBACK text xmlrpclib clients get. */
-    bool raw_exceptions;
-    /* Introspection (core/disp/introspect.c): the list of open peers, when
-     * this one opened, its requests, and the one being served. */
-    md_peer *stats_prev, *stats_next;
-    bool stats_linked;
-    double opened_at;              /* wall clock, seconds since the epoch */
-    uint64_t nrequests;
-    double req_started;            /* monotonic; 0: none in progress */
-    const char *req_type, *req_method;
-};
-
+/* Open a peer (struct md_peer, core/peer.h) for a transport: it is
+ * counted among the open connections until md_peer_close. */
 void md_peer_init(md_peer *peer, const md_peer_ops *ops, md_server *server);
 /* The peer is gone: cancel its parked call (no reply), tell the objects
  * it watched, release everything. Safe to call once. */
 void md_peer_close(md_peer *peer);
-
-/* ---- registry ---------------------------------------------------------- */
-
-typedef enum md_reg_kind {
-    MD_REG_TYPE,       /* each create makes a new object (SyncManager) */
-    MD_REG_SHARED,     /* --share: every create returns one object */
-    MD_REG_REFUSED     /* Pool, AsyncResult: refused with a reason */
-} md_reg_kind;
-
-/* Add a typeid. For MD_REG_SHARED the object is made on first use.
- * Returns 0, or -1 if the type name is unknown (errbuf says so). */
-int md_reg_add(md_server *srv, const char *typeid, const char *type_name,
-               md_reg_kind kind, char *errbuf, size_t errlen);
-/* Register every SyncManager typeid. */
-int md_reg_add_syncmanager(md_server *srv);
-/* The built-in type of that name ("dict", "Queue", ...), or NULL. */
-const md_type *md_reg_builtin_type(const char *type_name);
 
 /* ---- the server ------------------------------------------------------ */
 
@@ -115,12 +47,33 @@ void md_server_set_address(md_server *srv, md_val *address);
 bool md_server_shutdown_requested(const md_server *srv);
 void md_server_set_shutdown_hook(md_server *srv, void (*fn)(void *), void *arg);
 
-/* Monotonic seconds, for deadlines. */
-double md_now(void);
-
 /* Whether a request is a server method (short connection) and which:
  * returns true and sets *is_accept for accept_connection. */
 bool md_disp_is_server_method(const md_val *request, bool *is_accept);
+
+/* One row of the table of server methods (core/disp/srv_methods.c): what
+ * a short connection may ask, checked against min_args/max_args before
+ * the handler runs. */
+#define MD_SRV_ANY_ARGS 255
+enum md_srv_flags {
+    MD_SRV_ACCEPT = 1 << 0,    /* accept_connection: the connection turns long */
+};
+typedef void (*md_srv_fn)(md_call *call, const md_val *args, const md_val *kwds);
+typedef struct md_srv_method {
+    const char *name;
+    md_srv_fn fn;
+    const char *signature;     /* CPython's Server method, for help */
+    uint8_t min_args, max_args; /* positional arguments; MD_SRV_ANY_ARGS */
+    uint16_t flags;
+    /* The TypeError for a wrong count of arguments, after "name() ":
+     * CPython's own words for each method. */
+    const char *arity_error;
+    const char *help;
+} md_srv_method;
+/* The row of a server method name, or NULL. */
+const md_srv_method *md_disp_server_method(const md_val *name);
+/* The table, ended by a row with a NULL name. */
+extern const md_srv_method md_disp_server_methods[];
 
 /* Serve one decoded request from peer. long_conn: the request came on an
  * accept_connection'd connection (object calls only); otherwise server
@@ -133,8 +86,5 @@ md_val *md_obj_exposed(const md_obj *o);
  * is not a shared one (or out of memory). */
 md_obj *md_reg_shared_object(md_server *srv, const char *typeid);
 
-/* Objects, for tests and debug. */
-size_t md_server_number_of_objects(const md_server *srv);
-md_obj *md_server_find(md_server *srv, const char *ident);
 
 #endif /* MD_DISP_H */

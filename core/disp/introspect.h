@@ -36,7 +36,8 @@ void md_stats_peer_close(md_peer *peer);
 void md_stats_request_begin(md_peer *peer);
 /* ... is known to be type.method (static strings, or NULL: "other") ... */
 void md_stats_request_label(md_peer *peer, const char *type, const char *method);
-/* ... and its outcome (MD_OUT_*) goes out (md_disp_deliver). */
+/* ... and its outcome (MD_OUT_*) goes out (md_peer_reply calls it through
+ * md_server.on_reply, for parked calls too). */
 void md_stats_request_end(md_peer *peer, int kind);
 /* Bytes a connection transport read or wrote. */
 void md_stats_bytes_in(size_t nbytes);

@@ -50,4 +50,36 @@ const md_type *md_reg_builtin_at(size_t i, bool *listed);
  * the end. */
 const char *md_type_exposed_name(const md_type *t, size_t i);
 
+/* ---- a server's registry: typeid -> type ------------------------------ */
+
+typedef enum md_reg_kind {
+    MD_REG_TYPE,       /* each create makes a new object (SyncManager) */
+    MD_REG_SHARED,     /* --share: every create returns one object */
+    MD_REG_REFUSED     /* Pool, AsyncResult: refused with a reason */
+} md_reg_kind;
+
+typedef struct md_reg_entry {
+    char *typeid;
+    const md_type *type;         /* NULL for refused typeids */
+    md_reg_kind kind;
+    md_obj *shared;              /* MD_REG_SHARED: the one object */
+    md_val *exposed;             /* cached exposed tuple */
+    const char *refusal;         /* MD_REG_REFUSED: why */
+} md_reg_entry;
+
+/* Add a typeid. For MD_REG_SHARED the object is made on first use.
+ * Returns 0, or -1 if the type name is unknown (errbuf says so). */
+int md_reg_add(md_server *srv, const char *typeid, const char *type_name,
+               md_reg_kind kind, char *errbuf, size_t errlen);
+/* Register every SyncManager typeid. */
+int md_reg_add_syncmanager(md_server *srv);
+/* The built-in type of that name ("dict", "Queue", ...), or NULL. */
+const md_type *md_reg_builtin_type(const char *type_name);
+
+/* The entry of a typeid, or NULL; its exposed tuple (built once). */
+md_reg_entry *md_reg_find(md_server *srv, const md_val *typeid);
+md_val *md_reg_exposed(md_reg_entry *e);   /* borrowed */
+md_val *md_type_exposed_tuple(const md_type *t);  /* new */
+void md_reg_clear(md_server *srv);
+
 #endif /* MD_TYPES_REGISTRY_H */

@@ -26,6 +26,7 @@
 
 #include "core/base/alloc.h"
 #include "core/disp/disp.h"
+#include "core/types/registry.h"
 #include "core/value/value.h"
 #include "transports/wire/address.h"
 #include "transports/wire/auth.h"

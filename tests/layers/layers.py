@@ -72,7 +72,7 @@ def file_graph(objs):
 
 # The layers, lowest first: a folder may use its own files and those of the
 # folders before it, never one after it (README, "Layout").
-ORDER = ['core/base', 'core/value', 'serializers', 'transports/wire', 'core',
+ORDER = ['core/base', 'core/value', 'core/protocol', 'serializers', 'transports/wire', 'core',
          'core/types', 'core/disp', 'transports', 'core/daemon', 'clients']
 
 

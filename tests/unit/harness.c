@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/base/alloc.h"
+#include "core/types/registry.h"
 
 typedef struct th_peer {
     md_peer base;              /* first: the dispatcher sees an md_peer */

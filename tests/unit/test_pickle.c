@@ -13,6 +13,7 @@
 #include "core/base/alloc.h"
 #include "core/base/error.h"
 #include "core/base/limits.h"
+#include "core/protocol/protocol.h"
 #include "core/value/value.h"
 #include "serializers/pickle.h"
 
@@ -325,7 +326,7 @@ static void test_pickle_userobj_is_opaque_point_with_state(void)
 static void check_token(const md_val *tok, const char *typeid, const char *id)
 {
     md_val *t = NULL, *addr = NULL, *ident = NULL;
-    CU_ASSERT_EQUAL_FATAL(md_pickle_token_parts(tok, &t, &addr, &ident), 0);
+    CU_ASSERT_EQUAL_FATAL(md_proto_token_parts(tok, &t, &addr, &ident), 0);
     CU_ASSERT(md_str_eq_cstr(t, typeid));
     CU_ASSERT(md_str_eq_cstr(ident, id));
     CU_ASSERT_EQUAL(md_typeof(addr), MD_T_TUPLE);
@@ -336,15 +337,15 @@ static void test_pickle_token_parts_read_tokens_of_every_family(void)
 {
     md_val *v = fixture("py312-get-methods-token.request.bin", NULL);
     check_token(request_arg(v, 0), "dict", "7fa6d73f0c40");
-    CU_ASSERT_EQUAL(md_pickle_token_parts(request_arg(v, 0), NULL, NULL, NULL), 0);
+    CU_ASSERT_EQUAL(md_proto_token_parts(request_arg(v, 0), NULL, NULL, NULL), 0);
     md_decref(v);
     v = fixture("py27-get-methods-token.request.bin", NULL);
     check_token(request_arg(v, 0), "dict", "7f0af50f5290");
     md_decref(v);
     /* Not tokens. */
     md_val *s = str("Token");
-    CU_ASSERT_EQUAL(md_pickle_token_parts(s, NULL, NULL, NULL), -1);
-    CU_ASSERT_PTR_NULL(md_pickle_proxy_token(s));
+    CU_ASSERT_EQUAL(md_proto_token_parts(s, NULL, NULL, NULL), -1);
+    CU_ASSERT_PTR_NULL(md_proto_proxy_token(s));
     md_decref(s);
 }
 
@@ -357,10 +358,10 @@ static void test_pickle_proxy_token_finds_the_token_of_rebuildproxy(void)
     for (size_t i = 0; i < 3; i++) {
         md_val *v = fixture(files[i], NULL);
         md_val *proxy = request_arg(v, 1);
-        const md_val *tok = md_pickle_proxy_token(proxy);
+        const md_val *tok = md_proto_proxy_token(proxy);
         CU_ASSERT_PTR_NOT_NULL_FATAL(tok);
         md_val *t = NULL;
-        CU_ASSERT_EQUAL(md_pickle_token_parts(tok, &t, NULL, NULL), 0);
+        CU_ASSERT_EQUAL(md_proto_token_parts(tok, &t, NULL, NULL), 0);
         CU_ASSERT(md_str_eq_cstr(t, typeids[i]));
         md_decref(v);
     }
@@ -371,7 +372,7 @@ static void test_pickle_token_new_encodes_like_cpython(void)
 {
     md_val *host = str("127.0.0.1"), *port = md_int_from_i64(37805);
     md_val *addr = md_tuple_pack(2, host, port);
-    md_val *tok = md_pickle_token_new("Iterator", addr, "7fa6d73d2110");
+    md_val *tok = md_proto_token_new("Iterator", addr, "7fa6d73d2110");
     CU_ASSERT_PTR_NOT_NULL_FATAL(tok);
     check_token(tok, "Iterator", "7fa6d73d2110");
     md_val *m[4] = { str("__next__"), str("send"), str("throw"), str("close") };

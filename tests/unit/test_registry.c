@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/server_impl.h"
+#include "core/protocol/protocol.h"
 #include "core/types/registry.h"
 #include "serializers/pickle.h"
 #include "tests/unit/harness.h"
@@ -206,7 +207,7 @@ static void check_served(md_th *th, const recorded *r)
     CU_ASSERT(md_th_repr_eq(md_tuple_get(reply, 1), r->exposed));
 
     md_val *address = md_th_str("127.0.0.1");
-    md_val *token = md_pickle_token_new(r->typeid, address, md_str_data(md_tuple_get(reply, 0)));
+    md_val *token = md_proto_token_new(r->typeid, address, md_str_data(md_tuple_get(reply, 0)));
     md_decref(address);
     CU_ASSERT_PTR_NOT_NULL_FATAL(token);
     md_val *gm_args = md_th_tuple(1, token);

@@ -18,6 +18,7 @@
 #include "core/server_impl.h"
 #include "core/types/containers_util.h"
 #include "core/types/registry.h"
+#include "core/protocol/protocol.h"
 #include "serializers/pickle.h"
 #include "tests/unit/harness.h"
 
@@ -270,7 +271,7 @@ static bool proxy_ident(const md_val *payload, char *ident, const char *exposed_
 {
     md_val *typeid, *addr, *id;
     if (!payload || md_typeof(payload) != MD_T_TUPLE || md_tuple_len(payload) != 2 ||
-        md_pickle_token_parts(md_tuple_get(payload, 1), &typeid, &addr, &id) < 0 || !id ||
+        md_proto_token_parts(md_tuple_get(payload, 1), &typeid, &addr, &id) < 0 || !id ||
         md_typeof(id) != MD_T_STR)
         return false;
     snprintf(ident, 32, "%s", md_str_data(id));

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/base/alloc.h"
+#include "core/protocol/protocol.h"
 #include "serializers/pickle.h"
 #include "tests/unit/harness.h"
 
@@ -1299,7 +1300,7 @@ static md_val *PROXY(const char *cls, const char *typeid, const char *ident)
     md_val *rebuild = md_global_new("multiprocessing.managers", "RebuildProxy");
     md_val *func = md_global_new("multiprocessing.managers", cls);
     md_val *addr = T(2, S("127.0.0.1"), I(50000));
-    md_val *token = md_pickle_token_new(typeid, addr, ident);
+    md_val *token = md_proto_token_new(typeid, addr, ident);
     md_val *args = T(4, func, token, S("pickle"), md_dict_new());
     md_val *p = md_opaque_new(MD_OPQ_REDUCE, rebuild, args);
     md_decref(rebuild);

@@ -1,4 +1,4 @@
-/* test_value.c - unit tests of the value model (the files of core/value/): Python's
+/* test_value.c - unit tests of the value model (core/value/): Python's
  * equality, hashing, ordering, repr and deepcopy, the containers, the
  * cycle collector, depth limits and allocation failures.
  *

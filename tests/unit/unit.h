@@ -27,7 +27,9 @@
     X(buf)                \
     X(objtab)             \
     X(introspect)         \
-    X(registry)
+    X(registry)           \
+    X(disp)               \
+    X(park)
 #endif
 
 #define MD_UNIT_DECLARE(name) void md_test_register_##name(void);
