@@ -102,7 +102,7 @@ static method_stats *method_row(const char *type, const char *method)
     return row;
 }
 
-static void ensure_started(void)
+void md_stats_start(void)
 {
     if (st.started_mono == 0) {
         st.started_mono = md_now();
@@ -112,7 +112,7 @@ static void ensure_started(void)
 
 void md_stats_peer_open(md_peer *peer)
 {
-    ensure_started();
+    md_stats_start();
     peer->opened_at = wall_now();
     peer->stats_prev = NULL;
     peer->stats_next = st.peers;
@@ -140,7 +140,7 @@ void md_stats_peer_close(md_peer *peer)
 
 void md_stats_request_begin(md_peer *peer)
 {
-    ensure_started();
+    md_stats_start();
     peer->nrequests++;
     peer->req_started = md_now();
     peer->req_type = peer->req_method = NULL;
@@ -844,7 +844,7 @@ int md_stats_prometheus(md_server *srv, md_buf *b)
     static const char *const type_label[] = {"type"};
     static const char *const conn_labels[] = {"listener", "serializer", "state"};
     static const char *const wait_labels[] = {"type", "method"};
-    ensure_started();
+    md_stats_start();
     tallies t = {0};
     metric_head(b, "managerd_uptime_seconds", "gauge", "Seconds since managerd started.");
     md_buf_printf(b, "managerd_uptime_seconds %.3f\n", md_now() - st.started_mono);

@@ -30,6 +30,8 @@ typedef struct md_peer_info {
 /* ---- hooks (dispatcher, parking, transports) ---------------------------- */
 
 /* md_peer_init / md_peer_close: the list of open peers. */
+/* The clock of uptime starts (md_server_new; later calls change nothing). */
+void md_stats_start(void);
 void md_stats_peer_open(md_peer *peer);
 void md_stats_peer_close(md_peer *peer);
 /* A request from peer starts (md_disp_request) ... */

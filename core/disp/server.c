@@ -32,6 +32,7 @@ md_server *md_server_new(struct event_base *base, const md_server_opts *opts)
         return NULL;
     }
     srv->on_reply = md_stats_request_end;
+    md_stats_start();
     md_current_server = srv;
     return srv;
 }

@@ -171,6 +171,10 @@ def one_listener(listen, d, last):
     kind = "tcp ipv6" if addr.startswith("tcp://[") else addr.split(":")[0]
     kind += " abstract" if addr.startswith("unix:@") else ""
     try:
+        # Uptime counts from the start, not from the first connection.
+        time.sleep(0.3)
+        up = {r["name"]: r["value"] for r in ctl_json(addr, "stats")["server"]}["uptime_seconds"]
+        check(up >= 0.25, kind + ": uptime %.3f s counts from the start" % up)
         load, idents = start_load(addr)
         try:
             check(wait_parked(addr), kind + ": the getter is parked")
