@@ -6,8 +6,13 @@
  * that each step can be seen; Queue shows the same through a real type. */
 #include "tests/unit/unit.h"
 
+#include <stdbool.h>
 #include <string.h>
 
+#include <event2/event.h>
+
+#include "core/base/alloc.h"
+#include "core/disp/disp.h"
 #include "core/server_impl.h"
 #include "tests/unit/harness.h"
 
@@ -244,6 +249,75 @@ static void test_park_error_that_cannot_be_made_is_memory_error(void)
     md_th_free(f.th);
 }
 
+/* Issue 8, point 20, as the attack: memory runs out while a timed wait
+ * parks (the timer's event, or the timer heap inside libevent's
+ * evtimer_add). A timed wait must then fail at once with MemoryError;
+ * before the check it parked with no timer and never answered. Every
+ * allocation of the call, libevent's included, fails in turn; the peer
+ * records its reply without allocating. */
+typedef struct rec_peer {
+    md_peer base;
+    int nreplies, kind;
+    md_val *payload;
+} rec_peer;
+
+static void rec_deliver(md_peer *peer, int kind, md_val *payload)
+{
+    rec_peer *r = (rec_peer *)peer;
+    if (r->nreplies++ == 0) {
+        r->kind = kind;
+        r->payload = payload;
+    } else {
+        md_decref(payload);
+    }
+}
+
+static const md_peer_ops rec_ops = {.deliver = rec_deliver};
+
+static void test_park_timed_wait_without_memory_fails_at_once(void)
+{
+    unsigned parked = 0, refused = 0;
+    bool completed = false;
+    for (long n = 0; n < 1000 && !completed; n++) {
+        fixture f;
+        fixture_init(&f);
+        rec_peer r = {.nreplies = 0};
+        md_peer_init(&r.base, &rec_ops, md_th_server(f.th));
+        r.base.protocol = 4;
+        md_val *req = md_th_tuple(4, md_str_from_cstr(f.id), md_str_from_cstr("wait"),
+                                  md_th_tuple(1, md_th_float(0.01)), md_dict_new());
+        event_set_mem_functions(md_malloc, md_realloc, md_free);
+        unsigned long before = md_alloc_failures();
+        md_alloc_fail_after(n);
+        md_disp_request(md_th_server(f.th), &r.base, req, true);
+        md_alloc_fail_after(-1);
+        event_set_mem_functions(NULL, NULL, NULL);
+        completed = md_alloc_failures() == before;
+        if (r.nreplies == 0) {
+            /* parked: its timer must answer */
+            parked++;
+            CU_ASSERT_PTR_NOT_NULL(r.base.parked);
+            md_th_run(f.th, LOOP_SECONDS);
+            CU_ASSERT_EQUAL(r.nreplies, 1);
+            CU_ASSERT(r.nreplies == 1 && r.kind == MD_OUT_RETURN &&
+                      md_th_repr_eq(r.payload, "'timed out'"));
+        } else {
+            refused++;
+            CU_ASSERT_EQUAL(r.nreplies, 1);
+            CU_ASSERT(r.kind == MD_OUT_ERROR || r.kind == MD_OUT_TRACEBACK);
+        }
+        CU_ASSERT_PTR_NULL(r.base.parked);
+        CU_ASSERT_EQUAL(f.p->q.len, 0);
+        md_decref(r.payload);
+        md_peer_close(&r.base);
+        md_decref(req);
+        md_th_free(f.th);
+    }
+    CU_ASSERT(completed);     /* the sweep reached a run with no failure */
+    CU_ASSERT(refused > 0);   /* some allocation of the wait did fail */
+    CU_ASSERT(parked > 0);
+}
+
 /* The same through a real type: Queue.get parks, put wakes it, a timed
  * get ends in queue.Empty, a vanished getter takes nothing. */
 static void test_park_queue_get_put_timeout_and_gone(void)
@@ -288,4 +362,5 @@ void md_test_register_park(void)
     MD_ADD_TEST(s, test_park_drop_all_and_move_keep_queues_consistent);
     MD_ADD_TEST(s, test_park_error_that_cannot_be_made_is_memory_error);
     MD_ADD_TEST(s, test_park_queue_get_put_timeout_and_gone);
+    MD_ADD_TEST(s, test_park_timed_wait_without_memory_fails_at_once);
 }
