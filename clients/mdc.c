@@ -601,12 +601,9 @@ size_t mdc_len(const mdc_value *pv)
 
 mdc_value *mdc_item(const mdc_value *pv, size_t i)
 {
-    const md_val *v = cval(pv);
-    if (md_typeof(v) == MD_T_TUPLE && i < md_tuple_len(v))
-        return pub(md_tuple_get(v, i));
-    if (md_typeof(v) == MD_T_LIST && i < md_list_len(v))
-        return pub(md_list_get(v, i));
-    return NULL;
+    size_t n;
+    md_val *const *items = md_seq_items(cval(pv), &n);
+    return i < n ? pub(items[i]) : NULL;
 }
 
 char *mdc_repr(const mdc_value *pv)

@@ -1234,18 +1234,13 @@ static md_val *make_dict(dec *d, md_val *args)
     if (n > 1)
         return NULL;
     md_val *src = n ? md_tuple_get(args, 0) : NULL;
-    if (src && md_typeof(src) != MD_T_DICT && md_typeof(src) != MD_T_LIST &&
-        md_typeof(src) != MD_T_TUPLE)
+    size_t len;
+    md_val *const *pairs = md_seq_items(src, &len);
+    if (src && md_typeof(src) != MD_T_DICT && !pairs)
         return NULL;
-    if (src && md_typeof(src) != MD_T_DICT) {
-        size_t len = md_typeof(src) == MD_T_LIST ? md_list_len(src) : md_tuple_len(src);
-        for (size_t i = 0; i < len; i++) {
-            md_val *pair = md_typeof(src) == MD_T_LIST ? md_list_get(src, i)
-                                                      : md_tuple_get(src, i);
-            if (md_typeof(pair) != MD_T_TUPLE || md_tuple_len(pair) != 2)
-                return NULL;
-        }
-    }
+    for (size_t i = 0; i < len; i++)
+        if (md_typeof(pairs[i]) != MD_T_TUPLE || md_tuple_len(pairs[i]) != 2)
+            return NULL;
     md_val *out = md_dict_new();
     if (!out) {
         nomem(d);
@@ -1263,13 +1258,9 @@ static md_val *make_dict(dec *d, md_val *args)
             if (md_dict_set(out, k, v, &e) < 0)
                 goto bad;
     } else {
-        size_t len = md_typeof(src) == MD_T_LIST ? md_list_len(src) : md_tuple_len(src);
-        for (size_t i = 0; i < len; i++) {
-            md_val *pair = md_typeof(src) == MD_T_LIST ? md_list_get(src, i)
-                                                      : md_tuple_get(src, i);
-            if (md_dict_set(out, md_tuple_get(pair, 0), md_tuple_get(pair, 1), &e) < 0)
+        for (size_t i = 0; i < len; i++)
+            if (md_dict_set(out, md_tuple_get(pairs[i], 0), md_tuple_get(pairs[i], 1), &e) < 0)
                 goto bad;
-        }
     }
     return out;
 bad:

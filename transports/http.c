@@ -413,7 +413,8 @@ static md_val *request4(md_val *ident, const char *method, md_val *args, md_val 
 
 static bool is_seq(const md_val *v)
 {
-    return v && (md_typeof(v) == MD_T_LIST || md_typeof(v) == MD_T_TUPLE);
+    size_t n;
+    return md_seq_items(v, &n) != NULL;
 }
 
 /* An id, or the name of a --share typeid: the ident to use. */
@@ -514,11 +515,10 @@ static bool dispatch(http_peer *p, const char *name, md_val *params, int *code, 
         md_val *args = md_list_new(0);
         int rc = args ? md_list_append(args, a0) : -1;
         if (np > 1) {
-            md_val *more = md_list_get(params, 1);
-            size_t k = md_typeof(more) == MD_T_LIST ? md_list_len(more) : md_tuple_len(more);
+            size_t k;
+            md_val *const *more = md_seq_items(md_list_get(params, 1), &k);
             for (size_t i = 0; rc == 0 && i < k; i++)
-                rc = md_list_append(args, md_typeof(more) == MD_T_LIST ? md_list_get(more, i)
-                                                                       : md_tuple_get(more, i));
+                rc = md_list_append(args, more[i]);
         }
         /* (a NULL request is answered MemoryError by md_disp_request) */
         md_val *req = rc < 0 ? NULL

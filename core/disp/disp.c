@@ -311,21 +311,6 @@ static void short_repr(const md_val *v, char *out, size_t n)
 /* Binding arguments                                                       */
 /* ====================================================================== */
 
-static size_t seq_len(const md_val *v)
-{
-    return md_typeof(v) == MD_T_TUPLE ? md_tuple_len(v) : md_list_len(v);
-}
-
-static md_val *seq_get(const md_val *v, size_t i)
-{
-    return md_typeof(v) == MD_T_TUPLE ? md_tuple_get(v, i) : md_list_get(v, i);
-}
-
-static bool is_seq(const md_val *v)
-{
-    return v && (md_typeof(v) == MD_T_TUPLE || md_typeof(v) == MD_T_LIST);
-}
-
 /* Bind args/kwds to params like a Python def with those parameters.
  * Python counts self among positional arguments in its messages. */
 static int bind_args(md_call *call, const char *fname, const char *const *params,
@@ -337,7 +322,8 @@ static int bind_args(md_call *call, const char *fname, const char *const *params
         nparams++;
     if (md_check_keywords(call, fname, flags, kwds) < 0)
         return -1;
-    size_t n = args ? seq_len(args) : 0;
+    size_t n;
+    md_val *const *argv = md_seq_items(args, &n);
     call->nargs = n;
     if (n > nparams && !(flags & MD_M_VARARGS)) {
         if (min == max)
@@ -352,7 +338,7 @@ static int bind_args(md_call *call, const char *fname, const char *const *params
     }
     size_t npos = n < nparams ? n : nparams;
     for (size_t i = 0; i < npos; i++)
-        call->argv[i] = seq_get(args, i);
+        call->argv[i] = argv[i];
     if (n > nparams) {
         call->varargs = md_tuple_new(n - nparams);
         if (!call->varargs) {
@@ -360,7 +346,7 @@ static int bind_args(md_call *call, const char *fname, const char *const *params
             return -1;
         }
         for (size_t i = nparams; i < n; i++)
-            md_tuple_set_steal(call->varargs, i - nparams, md_incref(seq_get(args, i)));
+            md_tuple_set_steal(call->varargs, i - nparams, md_incref(argv[i]));
     }
     size_t pos = 0;
     md_val *k, *v;
@@ -439,9 +425,11 @@ static md_obj *lookup(md_server *srv, const md_val *ident)
 
 static int one_arg(const md_val *args, md_val **out)
 {
-    if (!is_seq(args) || seq_len(args) != 1)
+    size_t n;
+    md_val *const *argv = md_seq_items(args, &n);
+    if (!argv || n != 1)
         return -1;
-    *out = seq_get(args, 0);
+    *out = argv[0];
     return 0;
 }
 
@@ -489,7 +477,8 @@ static md_obj *construct(md_call *call, md_reg_entry *e, const md_val *args, con
     call->self = o;
     /* args[0] is the typeid: constructor arguments follow it. */
     md_val *ctor_args = NULL;
-    size_t n = seq_len(args);
+    size_t n;
+    md_val *const *argv = md_seq_items(args, &n);
     ctor_args = md_tuple_new(n - 1);
     if (!ctor_args) {
         md_free(o);
@@ -497,7 +486,7 @@ static md_obj *construct(md_call *call, md_reg_entry *e, const md_val *args, con
         return NULL;
     }
     for (size_t i = 1; i < n; i++)
-        md_tuple_set_steal(ctor_args, i - 1, md_incref(seq_get(args, i)));
+        md_tuple_set_steal(ctor_args, i - 1, md_incref(argv[i]));
     int rc = bind_args(call, t->name, t->ctor_params, t->ctor_min, t->ctor_max,
                        t->ctor_flags, ctor_args, kwds);
     if (rc == 0 && t->init)
@@ -533,11 +522,13 @@ static bool refcount_full(md_call *call, const md_obj *o)
 static void srv_create(md_call *call, const md_val *args, const md_val *kwds)
 {
     md_server *srv = call->server;
-    if (!is_seq(args) || seq_len(args) < 1) {
+    size_t nargs;
+    md_val *const *argv = md_seq_items(args, &nargs);
+    if (!argv || nargs < 1) {
         md_raise_traceback(call, "TypeError", "create() missing 1 required positional argument: 'typeid'");
         return;
     }
-    const md_val *typeid = seq_get(args, 0);
+    const md_val *typeid = argv[0];
     md_reg_entry *e = md_reg_find(srv, typeid);
     if (!e) {
         char r[200];
@@ -930,13 +921,15 @@ static int srv_method_of(const md_val *name)
  * right types. */
 static bool unpack(const md_val *req, md_val **ident, md_val **method, md_val **args, md_val **kwds)
 {
-    if (!is_seq(req) || seq_len(req) != 4)
+    size_t n, nargs;
+    md_val *const *field = md_seq_items(req, &n);
+    if (!field || n != 4)
         return false;
-    *ident = seq_get(req, 0);
-    *method = seq_get(req, 1);
-    *args = seq_get(req, 2);
-    *kwds = seq_get(req, 3);
-    return md_typeof(*method) == MD_T_STR && is_seq(*args) &&
+    *ident = field[0];
+    *method = field[1];
+    *args = field[2];
+    *kwds = field[3];
+    return md_typeof(*method) == MD_T_STR && md_seq_items(*args, &nargs) &&
            (md_typeof(*kwds) == MD_T_DICT);
 }
 

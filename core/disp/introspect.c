@@ -553,9 +553,9 @@ static int cmp_entries(const void *pa, const void *pb)
 /* Optional argument i of args as a str (NULL when absent or None). */
 static const char *opt_str(const md_val *args, size_t i, bool *bad)
 {
-    md_val *v = md_typeof(args) == MD_T_TUPLE && i < md_tuple_len(args)   ? md_tuple_get(args, i)
-                : md_typeof(args) == MD_T_LIST && i < md_list_len(args) ? md_list_get(args, i)
-                                                                          : NULL;
+    size_t n;
+    md_val *const *argv = md_seq_items(args, &n);
+    md_val *v = i < n ? argv[i] : NULL;
     if (!v || md_typeof(v) == MD_T_NONE)
         return NULL;
     if (md_typeof(v) != MD_T_STR) {

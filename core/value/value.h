@@ -180,6 +180,14 @@ int md_list_insert(md_val *l, size_t i, md_val *item);  /* i clamped to len */
 void md_list_del(md_val *l, size_t i);                  /* i < len */
 void md_list_clear(md_val *l);
 
+/* ---- tuple or list, read alike ------------------------------------------ */
+
+/* The one way to read a value that may be a tuple or a list (the wire
+ * sends argument lists and pairs as either): returns its items (borrowed,
+ * valid until a list is next changed) and sets *len, or returns NULL with
+ * *len 0 when v is NULL or neither a tuple nor a list. */
+md_val *const *md_seq_items(const md_val *v, size_t *len);
+
 /* ---- dict (insertion ordered) ------------------------------------------ */
 
 md_val *md_dict_new(void);
