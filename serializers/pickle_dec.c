@@ -340,15 +340,10 @@ static int memo_put(dec *d, size_t idx, int op)
     slot *dst;
     if (idx >= MEMO_CHUNK && idx < d->memo_dense_max) {
         size_t c = idx / MEMO_CHUNK - 1;
-        if (c >= d->nchunks) {
-            size_t n = c + 1 > 2 * d->nchunks ? c + 1 : 2 * d->nchunks;
-            slot **t = md_realloc(d->chunks, n * sizeof *t);
-            if (!t)
-                return nomem(d);
-            memset(t + d->nchunks, 0, (n - d->nchunks) * sizeof *t);
-            d->chunks = t;
-            d->nchunks = n;
-        }
+        size_t had = d->nchunks;
+        if (md_grow(&d->chunks, &d->nchunks, c + 1, sizeof *d->chunks) < 0)
+            return nomem(d);
+        memset(d->chunks + had, 0, (d->nchunks - had) * sizeof *d->chunks);
         if (!d->chunks[c] && !(d->chunks[c] = md_calloc(MEMO_CHUNK, sizeof(slot))))
             return nomem(d);
         dst = &d->chunks[c][idx % MEMO_CHUNK];

@@ -374,15 +374,9 @@ static struct bufferevent *new_bev(struct event_base *base, void *arg)
 {
     md_http *h = arg;
     struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-    if (bev && h->nfresh == h->fresh_cap) {
-        /* one accept callback may take a whole backlog of connections */
-        size_t cap = h->fresh_cap ? 2 * h->fresh_cap : 64;
-        struct bufferevent **arr = md_realloc(h->fresh, cap * sizeof *arr);
-        if (!arr)
-            return bev; /* adopted on its first request instead (peer_for) */
-        h->fresh = arr;
-        h->fresh_cap = cap;
-    }
+    /* one accept callback may take a whole backlog of connections */
+    if (bev && md_grow(&h->fresh, &h->fresh_cap, h->nfresh + 1, sizeof *h->fresh) < 0)
+        return bev; /* adopted on its first request instead (peer_for) */
     if (!bev)
         return NULL;
     bufferevent_incref(bev);

@@ -244,14 +244,8 @@ static int tally_add(tallies *t, const char *a, const char *b, const char *c)
         }
     if (t->n == MD_INTROSPECT_MAX_ROWS)
         return 0;
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 16;
-        tally *r = md_realloc(t->rows, cap * sizeof *r);
-        if (!r)
-            return -1;
-        t->rows = r;
-        t->cap = cap;
-    }
+    if (md_grow(&t->rows, &t->cap, t->n + 1, sizeof *t->rows) < 0)
+        return -1;
     tally *r = &t->rows[t->n++];
     snprintf(r->key[0], sizeof r->key[0], "%s", a);
     snprintf(r->key[1], sizeof r->key[1], "%s", b);

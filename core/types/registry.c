@@ -77,14 +77,8 @@ static md_reg_entry *add_entry(md_server *srv, const char *typeid)
         e->exposed = NULL;
         return e;
     }
-    if (srv->nreg == srv->capreg) {
-        size_t cap = srv->capreg ? srv->capreg * 2 : 32;
-        md_reg_entry *r = md_realloc(srv->reg, cap * sizeof *r);
-        if (!r)
-            return NULL;
-        srv->reg = r;
-        srv->capreg = cap;
-    }
+    if (md_grow(&srv->reg, &srv->capreg, srv->nreg + 1, sizeof *srv->reg) < 0)
+        return NULL;
     e = &srv->reg[srv->nreg];
     memset(e, 0, sizeof *e);
     e->typeid = md_strdup(typeid);
