@@ -37,7 +37,7 @@ struct mdc_client {
     double timeout;
     int long_fd;                   /* accept_connection'd, or -1 */
     md_buf buf;
-    char errstr[256];
+    char errstr[MD_ERRMSG_SIZE];
 };
 
 static int fail(mdc_client *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

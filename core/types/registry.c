@@ -112,7 +112,7 @@ int md_reg_add(md_server *srv, const char *typeid, const char *type_name,
 
 int md_reg_add_syncmanager(md_server *srv)
 {
-    char err[128];
+    char err[MD_ERRMSG_SIZE];
     for (size_t i = 0; i < sizeof builtin_types / sizeof builtin_types[0]; i++)
         if (md_reg_add(srv, builtin_types[i].name, builtin_types[i].name, MD_REG_TYPE,
                        err, sizeof err) < 0)

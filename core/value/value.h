@@ -33,6 +33,7 @@
 #include <stdbool.h>
 
 #include "core/base/buf.h"
+#include "core/base/error.h"
 
 typedef struct md_val md_val;
 
@@ -62,7 +63,7 @@ typedef enum md_vtype {
  * prints it ("TypeError", "KeyError") and the message (str(exc)). */
 typedef struct md_pyerr {
     const char *type;   /* static string; NULL when no error */
-    char msg[256];
+    char msg[MD_ERRMSG_SIZE];
 } md_pyerr;
 
 void md_pyerr_set(md_pyerr *e, const char *type, const char *fmt, ...)
