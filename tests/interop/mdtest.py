@@ -34,6 +34,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'lib'))
 import procs                                                  # noqa: E402
+import pythons                                                  # noqa: E402,F401
 from pythons import Interp, find_interpreters, newest_python3  # noqa: E402,F401
 from tally import Tally                                       # noqa: E402,F401
 WRAPPER = shlex.split(os.environ.get('MD_SERVER_WRAPPER', ''))
@@ -245,16 +246,15 @@ class Managerd(object):
 
 
 class RefServer(procs.RefServer):
-    """CPython's own manager server, run by a given interpreter (refserver.py)."""
+    """CPython's own manager server, run by a given interpreter
+    (tests/lib/refserver.py), which can import this folder's modules
+    (userclasses.py) to unpickle what the scenarios send."""
 
     def __init__(self, python, authkey=b'managerd-interop-key', register=(), share=()):
-        cmd = [python, os.path.join(HERE, 'refserver.py'),
-               '--authkey-hex', binascii.hexlify(authkey).decode()]
-        for r in register:
-            cmd += ['--register', r]
-        for s in share:
-            cmd += ['--share', s]
-        procs.RefServer.__init__(self, cmd, cwd=HERE, failure=TestFailure)
+        cmd = procs.refserver_cmd(python, authkey, register, share)
+        path = os.environ.get('PYTHONPATH')
+        env = dict(os.environ, PYTHONPATH=HERE + (os.pathsep + path if path else ''))
+        procs.RefServer.__init__(self, cmd, env=env, cwd=HERE, failure=TestFailure)
         self.authkey = authkey
 
 
