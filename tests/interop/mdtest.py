@@ -48,17 +48,9 @@ TestFailure = procs.HarnessFailure
 
 # ---- addresses -------------------------------------------------------------
 
-def python_address(text):
-    """managerd's printed address -> what a Python client passes."""
-    text = text.split('?', 1)[0]
-    if text.startswith('tcp://'):
-        text = text[len('tcp://'):]
-    if text.startswith('unix:@'):
-        return '\0' + text[len('unix:@'):]
-    if text.startswith('unix:'):
-        return text[len('unix:'):]
-    host, port = text.rsplit(':', 1)
-    return (host.strip('[]'), int(port))
+# python_address: managerd's printed address -> what a Python client
+# passes; the scenarios' clientlib.py has the one copy.
+from clientlib import python_address                            # noqa: E402,F401
 
 
 def socket_for(addr):

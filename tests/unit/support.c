@@ -22,6 +22,15 @@ bool md_ts_repr_is(const md_val *v, const char *expect)
     return ok;
 }
 
+bool md_ts_text_is(const md_val *v, const char *expect, int line)
+{
+    bool ok = v && md_typeof(v) == MD_T_STR && strcmp(md_str_data(v), expect) == 0;
+    if (!ok)
+        fprintf(stderr, "\n    line %d: got %s, wanted the text %s\n", line,
+                v && md_typeof(v) == MD_T_STR ? md_str_data(v) : "?", expect);
+    return ok;
+}
+
 bool md_ts_val_eq(const md_val *a, const md_val *b)
 {
     md_pyerr e;

@@ -42,6 +42,8 @@
 
 /* The repr of v is expect (v NULL: false). */
 bool md_ts_repr_is(const md_val *v, const char *expect);
+/* v is a str whose text is expect (line: the caller's, for the message). */
+bool md_ts_text_is(const md_val *v, const char *expect, int line);
 /* a == b in Python's sense (an error counts as unequal). */
 bool md_ts_val_eq(const md_val *a, const md_val *b);
 

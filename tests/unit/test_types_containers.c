@@ -93,12 +93,7 @@ static void txt_at(md_fx *f, md_peer *peer, const char *ident, const char *metho
 {
     md_val *p = NULL;
     int kind = call(f, peer, ident, method, NULL, NULL, &p);
-    bool ok = kind == MD_OUT_RETURN && p && md_typeof(p) == MD_T_STR &&
-              strcmp(md_str_data(p), expect) == 0;
-    if (!ok)
-        fprintf(stderr, "\n    line %d: got %s, wanted the text %s\n", line,
-                p && md_typeof(p) == MD_T_STR ? md_str_data(p) : "?", expect);
-    CHECK_AT(ok, line);
+    CHECK_AT(md_ts_text_is(p, expect, line) && kind == MD_OUT_RETURN, line);
     md_decref(p);
 }
 #define TXT(f, peer, id, m, expect) txt_at(f, peer, id, m, expect, __LINE__)

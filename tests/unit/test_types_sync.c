@@ -135,12 +135,7 @@ static void repr_at(md_fx *f, const char *ident, const char *fmt, const char *fm
     md_val *p = NULL;
     send(f, f->p[MD_FX_PEERS - 1], ident, "__repr__", NULL, NULL);
     int kind = md_th_take(f->th, f->p[MD_FX_PEERS - 1], &p);
-    bool ok = kind == MD_OUT_RETURN && p && md_typeof(p) == MD_T_STR &&
-              strcmp(md_str_data(p), want) == 0;
-    if (!ok)
-        fprintf(stderr, "\n    line %d: repr %s, wanted %s\n", line,
-                p && md_typeof(p) == MD_T_STR ? md_str_data(p) : "?", want);
-    CHECK_AT(ok, line);
+    CHECK_AT(md_ts_text_is(p, want, line) && kind == MD_OUT_RETURN, line);
     md_decref(p);
 }
 #define REPR(f, ident, fmt) repr_at(f, ident, fmt, ident, __LINE__)
