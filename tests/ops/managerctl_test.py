@@ -1,7 +1,6 @@
 """managerctl against managerd (every command, every listener kind, --json
 parsed back, the tables) and against CPython's own manager server (the
 fallback to number_of_objects and debug_info)."""
-import glob
 import os
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from opslib import (KEY, check, client_address, ctl, ctl_json, finish, start_cpython,  # noqa: E402
                     start_managerd, stop, tmpdir)
+import pythons                      # noqa: E402  (tests/lib, on the path opslib set)
 
 LOAD = r"""
 import sys, threading
@@ -205,16 +205,6 @@ def against_managerd():
         one_listener(listen, d, i == len(listeners) - 1)
 
 
-def python27():
-    """Python 2.7 from pyenv, or None."""
-    try:
-        root = subprocess.check_output(["pyenv", "root"]).decode().strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    found = sorted(glob.glob(os.path.join(root, "versions", "2.7*", "bin", "python")))
-    return found[-1] if found else None
-
-
 def against_cpython(python, protocol):
     name = "CPython %s server" % ("2.7" if protocol == "2" else "3")
     proc, addr = start_cpython(python)
@@ -241,9 +231,10 @@ def against_cpython(python, protocol):
 def main():
     against_managerd()
     against_cpython(sys.executable, "4")
-    py27 = python27()
-    if py27:
-        against_cpython(py27, "2")
+    try:
+        against_cpython(pythons.require(pythons.find_interpreters(), (2, 7)).path, "2")
+    except pythons.Missing as e:
+        check(False, "the CPython 2.7 server checks run: %s" % e)
     finish()
 
 
