@@ -54,7 +54,7 @@ static int fail(mdc_client *c, int code, const char *fmt, ...)
 mdc_client *mdc_client_new_err(const char *address, const void *authkey, size_t keylen,
                                char *errbuf, size_t errlen)
 {
-    char err[300];
+    char err[MD_ERRMSG_SIZE];
     mdc_client *c = md_calloc(1, sizeof *c);
     if (!c) {
         if (errbuf)
