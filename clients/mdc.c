@@ -38,7 +38,7 @@ struct mdc_client {
     double timeout;
     int long_fd;                   /* accept_connection'd, or -1 */
     md_buf buf;
-    char errstr[256];
+    char errstr[MD_ERRMSG_SIZE];
 };
 
 static int fail(mdc_client *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -55,7 +55,7 @@ static int fail(mdc_client *c, int code, const char *fmt, ...)
 mdc_client *mdc_client_new_err(const char *address, const void *authkey, size_t keylen,
                                char *errbuf, size_t errlen)
 {
-    char err[300];
+    char err[MD_ERRMSG_SIZE];
     mdc_client *c = md_calloc(1, sizeof *c);
     if (!c) {
         if (errbuf)
@@ -602,12 +602,9 @@ size_t mdc_len(const mdc_value *pv)
 
 mdc_value *mdc_item(const mdc_value *pv, size_t i)
 {
-    const md_val *v = cval(pv);
-    if (md_typeof(v) == MD_T_TUPLE && i < md_tuple_len(v))
-        return pub(md_tuple_get(v, i));
-    if (md_typeof(v) == MD_T_LIST && i < md_list_len(v))
-        return pub(md_list_get(v, i));
-    return NULL;
+    size_t n;
+    md_val *const *items = md_seq_items(cval(pv), &n);
+    return i < n ? pub(items[i]) : NULL;
 }
 
 char *mdc_repr(const mdc_value *pv)

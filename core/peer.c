@@ -51,14 +51,9 @@ void md_peer_release(md_peer *peer)
 
 int md_peer_watch(md_peer *peer, md_obj *o)
 {
-    if (peer->nwatched == peer->capwatched) {
-        uint32_t cap = peer->capwatched ? peer->capwatched * 2 : 4;
-        md_obj **w = md_realloc(peer->watched, cap * sizeof *w);
-        if (!w)
-            return -1;
-        peer->watched = w;
-        peer->capwatched = cap;
-    }
+    if (md_grow(&peer->watched, &peer->capwatched, peer->nwatched + 1ul,
+                sizeof *peer->watched) < 0)
+        return -1;
     peer->watched[peer->nwatched++] = o;
     md_obj_hold(o);
     return 0;

@@ -32,7 +32,8 @@ struct md_peer {
     int protocol;              /* of the peer's last request; 0 = XML */
     md_waiter *parked;         /* at most one call parked at a time */
     md_obj **watched;          /* md_peer_watch registrations */
-    uint32_t nwatched, capwatched;
+    uint32_t nwatched;
+    size_t capwatched;
     char name[64];             /* accept_connection's name, for logs */
     /* Set by the transport when the request may carry proxies (its bytes
      * name RebuildProxy), so the dispatcher counts them; see proxies.c. */
@@ -40,7 +41,8 @@ struct md_peer {
     /* Objects named by proxies in replies sent to this peer, held until
      * its next request or its close (proxies.c). */
     md_obj **sent;
-    uint32_t nsent, capsent;
+    uint32_t nsent;
+    size_t capsent;
     /* XML-RPC over HTTP: keep #ERROR outcomes as exceptions (they become
      * fault 1) instead of the #TRACEBACK text xmlrpclib clients get. */
     bool raw_exceptions;

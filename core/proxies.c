@@ -129,14 +129,8 @@ static int push(stack *st, md_val *v)
     if (t != MD_T_TUPLE && t != MD_T_LIST && t != MD_T_DICT && t != MD_T_SET &&
         t != MD_T_FROZENSET && t != MD_T_OPAQUE && t != MD_T_EXC)
         return 0;
-    if (st->len == st->cap) {
-        size_t cap = st->cap ? st->cap * 2 : 64;
-        md_val **n = md_realloc(st->items, cap * sizeof *n);
-        if (!n)
-            return -1;
-        st->items = n;
-        st->cap = cap;
-    }
+    if (md_grow(&st->items, &st->cap, st->len + 1, sizeof *st->items) < 0)
+        return -1;
     st->items[st->len++] = v;
     return 0;
 }
@@ -243,14 +237,8 @@ static int hold_for_peer(md_val *v, void *ctx)
     md_obj *o = md_proxy_referent(v);
     if (!o)
         return 0;
-    if (peer->nsent == peer->capsent) {
-        uint32_t cap = peer->capsent ? peer->capsent * 2 : 4;
-        md_obj **n = md_realloc(peer->sent, cap * sizeof *n);
-        if (!n)
-            return -1;
-        peer->sent = n;
-        peer->capsent = cap;
-    }
+    if (md_grow(&peer->sent, &peer->capsent, peer->nsent + 1ul, sizeof *peer->sent) < 0)
+        return -1;
     peer->sent[peer->nsent++] = o;
     md_obj_hold(o);
     return 0;
@@ -270,7 +258,8 @@ void md_proxies_release_sent(md_peer *peer)
     md_obj **sent = peer->sent;
     uint32_t n = peer->nsent;
     peer->sent = NULL;
-    peer->nsent = peer->capsent = 0;
+    peer->nsent = 0;
+    peer->capsent = 0;
     for (uint32_t i = 0; i < n; i++)
         md_obj_release(sent[i]);
     md_free(sent);

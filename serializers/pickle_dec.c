@@ -340,15 +340,10 @@ static int memo_put(dec *d, size_t idx, int op)
     slot *dst;
     if (idx >= MEMO_CHUNK && idx < d->memo_dense_max) {
         size_t c = idx / MEMO_CHUNK - 1;
-        if (c >= d->nchunks) {
-            size_t n = c + 1 > 2 * d->nchunks ? c + 1 : 2 * d->nchunks;
-            slot **t = md_realloc(d->chunks, n * sizeof *t);
-            if (!t)
-                return nomem(d);
-            memset(t + d->nchunks, 0, (n - d->nchunks) * sizeof *t);
-            d->chunks = t;
-            d->nchunks = n;
-        }
+        size_t had = d->nchunks;
+        if (md_grow(&d->chunks, &d->nchunks, c + 1, sizeof *d->chunks) < 0)
+            return nomem(d);
+        memset(d->chunks + had, 0, (d->nchunks - had) * sizeof *d->chunks);
         if (!d->chunks[c] && !(d->chunks[c] = md_calloc(MEMO_CHUNK, sizeof(slot))))
             return nomem(d);
         dst = &d->chunks[c][idx % MEMO_CHUNK];
@@ -1234,18 +1229,13 @@ static md_val *make_dict(dec *d, md_val *args)
     if (n > 1)
         return NULL;
     md_val *src = n ? md_tuple_get(args, 0) : NULL;
-    if (src && md_typeof(src) != MD_T_DICT && md_typeof(src) != MD_T_LIST &&
-        md_typeof(src) != MD_T_TUPLE)
+    size_t len;
+    md_val *const *pairs = md_seq_items(src, &len);
+    if (src && md_typeof(src) != MD_T_DICT && !pairs)
         return NULL;
-    if (src && md_typeof(src) != MD_T_DICT) {
-        size_t len = md_typeof(src) == MD_T_LIST ? md_list_len(src) : md_tuple_len(src);
-        for (size_t i = 0; i < len; i++) {
-            md_val *pair = md_typeof(src) == MD_T_LIST ? md_list_get(src, i)
-                                                      : md_tuple_get(src, i);
-            if (md_typeof(pair) != MD_T_TUPLE || md_tuple_len(pair) != 2)
-                return NULL;
-        }
-    }
+    for (size_t i = 0; i < len; i++)
+        if (md_typeof(pairs[i]) != MD_T_TUPLE || md_tuple_len(pairs[i]) != 2)
+            return NULL;
     md_val *out = md_dict_new();
     if (!out) {
         nomem(d);
@@ -1263,13 +1253,9 @@ static md_val *make_dict(dec *d, md_val *args)
             if (md_dict_set(out, k, v, &e) < 0)
                 goto bad;
     } else {
-        size_t len = md_typeof(src) == MD_T_LIST ? md_list_len(src) : md_tuple_len(src);
-        for (size_t i = 0; i < len; i++) {
-            md_val *pair = md_typeof(src) == MD_T_LIST ? md_list_get(src, i)
-                                                      : md_tuple_get(src, i);
-            if (md_dict_set(out, md_tuple_get(pair, 0), md_tuple_get(pair, 1), &e) < 0)
+        for (size_t i = 0; i < len; i++)
+            if (md_dict_set(out, md_tuple_get(pairs[i], 0), md_tuple_get(pairs[i], 1), &e) < 0)
                 goto bad;
-        }
     }
     return out;
 bad:

@@ -607,14 +607,13 @@ static void leave(xenc *e)
 
 static int put_array_items(xenc *e, const md_val *v)
 {
-    md_vtype t = md_typeof(v);
-    size_t pos = 0;
+    size_t pos = 0, n;
     md_val *item;
+    md_val *const *items = md_seq_items(v, &n);
     md_buf_puts(e->out, "<value><array><data>\n");
-    if (t == MD_T_TUPLE || t == MD_T_LIST) {
-        size_t n = t == MD_T_TUPLE ? md_tuple_len(v) : md_list_len(v);
+    if (items) {
         for (size_t i = 0; i < n; i++)
-            if (encode_value(e, t == MD_T_TUPLE ? md_tuple_get(v, i) : md_list_get(v, i)))
+            if (encode_value(e, items[i]))
                 return e->err->code;
     } else {
         while (md_set_next(v, &pos, &item))

@@ -374,15 +374,9 @@ static struct bufferevent *new_bev(struct event_base *base, void *arg)
 {
     md_http *h = arg;
     struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-    if (bev && h->nfresh == h->fresh_cap) {
-        /* one accept callback may take a whole backlog of connections */
-        size_t cap = h->fresh_cap ? 2 * h->fresh_cap : 64;
-        struct bufferevent **arr = md_realloc(h->fresh, cap * sizeof *arr);
-        if (!arr)
-            return bev; /* adopted on its first request instead (peer_for) */
-        h->fresh = arr;
-        h->fresh_cap = cap;
-    }
+    /* one accept callback may take a whole backlog of connections */
+    if (bev && md_grow(&h->fresh, &h->fresh_cap, h->nfresh + 1, sizeof *h->fresh) < 0)
+        return bev; /* adopted on its first request instead (peer_for) */
     if (!bev)
         return NULL;
     bufferevent_incref(bev);
@@ -413,7 +407,8 @@ static md_val *request4(md_val *ident, const char *method, md_val *args, md_val 
 
 static bool is_seq(const md_val *v)
 {
-    return v && (md_typeof(v) == MD_T_LIST || md_typeof(v) == MD_T_TUPLE);
+    size_t n;
+    return md_seq_items(v, &n) != NULL;
 }
 
 /* An id, or the name of a --share typeid: the ident to use. */
@@ -514,11 +509,10 @@ static bool dispatch(http_peer *p, const char *name, md_val *params, int *code, 
         md_val *args = md_list_new(0);
         int rc = args ? md_list_append(args, a0) : -1;
         if (np > 1) {
-            md_val *more = md_list_get(params, 1);
-            size_t k = md_typeof(more) == MD_T_LIST ? md_list_len(more) : md_tuple_len(more);
+            size_t k;
+            md_val *const *more = md_seq_items(md_list_get(params, 1), &k);
             for (size_t i = 0; rc == 0 && i < k; i++)
-                rc = md_list_append(args, md_typeof(more) == MD_T_LIST ? md_list_get(more, i)
-                                                                       : md_tuple_get(more, i));
+                rc = md_list_append(args, more[i]);
         }
         /* (a NULL request is answered MemoryError by md_disp_request) */
         md_val *req = rc < 0 ? NULL

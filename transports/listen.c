@@ -239,7 +239,7 @@ static void protocol_error(md_conn *c, const char *fmt, ...) __attribute__((form
 /* The one way a connection dies of bad input: one log line, close. */
 static void protocol_error(md_conn *c, const char *fmt, ...)
 {
-    char msg[256];
+    char msg[MD_ERRMSG_SIZE];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);

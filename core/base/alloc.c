@@ -55,6 +55,29 @@ void md_free(void *p)
     free(p);
 }
 
+int md_grow(void *arrp, size_t *cap, size_t need, size_t elemsize)
+{
+    if (need <= *cap)
+        return 0;
+    if (elemsize == 0 || need > SIZE_MAX / elemsize)
+        return -1;
+    size_t most = SIZE_MAX / elemsize;
+    size_t ncap = *cap > most / 2 ? most : *cap * 2;
+    if (ncap < MD_GROW_FIRST_BYTES / elemsize)
+        ncap = MD_GROW_FIRST_BYTES / elemsize;
+    if (ncap < need)
+        ncap = need;
+    /* The pointer is read and written as bytes: arrp may point at any
+     * object pointer type (T **), which void ** may not alias. */
+    void *old, *arr;
+    memcpy(&old, arrp, sizeof old);
+    if (!(arr = md_realloc(old, ncap * elemsize)))
+        return -1;
+    memcpy(arrp, &arr, sizeof arr);
+    *cap = ncap;
+    return 0;
+}
+
 char *md_strndup(const char *s, size_t n)
 {
     char *p = md_malloc(n + 1);

@@ -22,6 +22,16 @@ void md_free(void *p);
 char *md_strdup(const char *s);
 char *md_strndup(const char *s, size_t n);
 
+/* The one way to grow an array that is appended to. arrp is the address
+ * of the array pointer (T **, the array may be NULL), *cap its capacity in
+ * elements of elemsize bytes. Makes room for at least need elements:
+ * doubles the capacity (a first array takes MD_GROW_FIRST_BYTES, a cache line:
+ * smaller is not worth a call to the allocator) or takes need when that is
+ * more. 0, or -1 when need * elemsize would overflow or memory runs out;
+ * on failure the array and *cap are unchanged and still valid. */
+#define MD_GROW_FIRST_BYTES 64
+int md_grow(void *arrp, size_t *cap, size_t need, size_t elemsize);
+
 /* Test hook: after n more successful allocations, every allocation fails
  * until md_alloc_fail_after(-1) turns the hook off. */
 void md_alloc_fail_after(long n);

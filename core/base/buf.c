@@ -38,17 +38,10 @@ int md_buf_reserve(md_buf *b, size_t n)
         b->failed = true;
         return -1;
     }
-    size_t need = b->len + n + 1;
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < need)
-        cap *= 2;
-    uint8_t *p = md_realloc(b->data, cap);
-    if (!p) {
+    if (md_grow(&b->data, &b->cap, b->len + n + 1, 1) < 0) {
         b->failed = true;
         return -1;
     }
-    b->data = p;
-    b->cap = cap;
     return 0;
 }
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/base/alloc.h"
+#include "core/base/error.h"
 #include "core/disp/disp.h"
 #include "core/base/limits.h"
 #include "core/base/log.h"
@@ -212,7 +213,7 @@ static char key_dir[4200];
  * that no other local user can have made it first. */
 static int key_folder(char *dir, size_t len)
 {
-    char err[300];
+    char err[MD_ERRMSG_SIZE];
     const char *xdg = getenv("XDG_RUNTIME_DIR");
     if (xdg && *xdg) {
         if (md_addr_check_folder(xdg, true, err, sizeof err) < 0) {
@@ -358,7 +359,7 @@ static int add_registrations(md_server *srv, const options *o)
         /* NAME=TYPE of any length (parse_options checked the '='). */
         const char *eq = strchr(o->reg[i], '=');
         char *name = md_strndup(o->reg[i], (size_t)(eq - o->reg[i]));
-        char err[300];
+        char err[MD_ERRMSG_SIZE];
         int rc = name ? md_reg_add(srv, name, eq + 1,
                                    o->reg_shared[i] ? MD_REG_SHARED : MD_REG_TYPE, err, sizeof err)
                       : (snprintf(err, sizeof err, "out of memory"), -1);
@@ -412,7 +413,7 @@ static int start_listeners(app *a, const options *o, const md_auth_key *key)
     if (!a->ls || !a->http)
         return -1;
     md_activation act;
-    char err[300];
+    char err[MD_ERRMSG_SIZE];
     if (md_activation_take(&act, err, sizeof err) < 0) {
         fprintf(stderr, "managerd: socket activation: %s\n", err);
         return -1;

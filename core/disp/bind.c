@@ -7,21 +7,6 @@
 
 #include <string.h>
 
-bool md_disp_is_seq(const md_val *v)
-{
-    return v && (md_typeof(v) == MD_T_TUPLE || md_typeof(v) == MD_T_LIST);
-}
-
-size_t md_disp_seq_len(const md_val *v)
-{
-    return md_typeof(v) == MD_T_TUPLE ? md_tuple_len(v) : md_list_len(v);
-}
-
-md_val *md_disp_seq_get(const md_val *v, size_t i)
-{
-    return md_typeof(v) == MD_T_TUPLE ? md_tuple_get(v, i) : md_list_get(v, i);
-}
-
 void md_disp_call_init(md_call *call, md_server *srv, md_peer *peer, int protocol)
 {
     memset(call, 0, sizeof *call);
@@ -59,9 +44,10 @@ static int too_many_positional(md_call *call, const char *fname, size_t min, siz
 /* The first nparams positionals into argv, the rest into varargs. */
 static int bind_positional(md_call *call, size_t nparams, const md_val *args, size_t n)
 {
+    md_val *const *argv = md_seq_items(args, &n);
     size_t npos = n < nparams ? n : nparams;
     for (size_t i = 0; i < npos; i++)
-        call->argv[i] = md_disp_seq_get(args, i);
+        call->argv[i] = argv[i];
     if (n <= nparams)
         return 0;
     call->varargs = md_tuple_new(n - nparams);
@@ -70,7 +56,7 @@ static int bind_positional(md_call *call, size_t nparams, const md_val *args, si
         return -1;
     }
     for (size_t i = nparams; i < n; i++)
-        md_tuple_set_steal(call->varargs, i - nparams, md_incref(md_disp_seq_get(args, i)));
+        md_tuple_set_steal(call->varargs, i - nparams, md_incref(argv[i]));
     return 0;
 }
 
@@ -132,7 +118,8 @@ int md_disp_bind(md_call *call, const char *fname, const char *const *params, si
         nparams++;
     if (md_check_keywords(call, fname, flags, kwds) < 0)
         return -1;
-    size_t n = args ? md_disp_seq_len(args) : 0;
+    size_t n;
+    md_seq_items(args, &n);
     call->nargs = n;
     if (n > nparams && !(flags & MD_M_VARARGS))
         return too_many_positional(call, fname, min, max, n);

@@ -37,13 +37,15 @@ static void gc_schedule(md_server *srv)
  * right types. */
 static bool unpack(const md_val *req, md_val **ident, md_val **method, md_val **args, md_val **kwds)
 {
-    if (!md_disp_is_seq(req) || md_disp_seq_len(req) != 4)
+    size_t n, nargs;
+    md_val *const *field = md_seq_items(req, &n);
+    if (!field || n != 4)
         return false;
-    *ident = md_disp_seq_get(req, 0);
-    *method = md_disp_seq_get(req, 1);
-    *args = md_disp_seq_get(req, 2);
-    *kwds = md_disp_seq_get(req, 3);
-    return md_typeof(*method) == MD_T_STR && md_disp_is_seq(*args) &&
+    *ident = field[0];
+    *method = field[1];
+    *args = field[2];
+    *kwds = field[3];
+    return md_typeof(*method) == MD_T_STR && md_seq_items(*args, &nargs) &&
            (md_typeof(*kwds) == MD_T_DICT);
 }
 

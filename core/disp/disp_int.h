@@ -10,10 +10,8 @@
 
 /* ---- requests and arguments (bind.c) ------------------------------------ */
 
-/* A tuple or a list, as requests carry their args. */
-bool md_disp_is_seq(const md_val *v);
-size_t md_disp_seq_len(const md_val *v);
-md_val *md_disp_seq_get(const md_val *v, size_t i);
+/* A request and its args are a tuple or a list: read them with
+ * md_seq_items (core/value), the one accessor of both. */
 
 /* A call from peer (NULL: the server itself) at protocol, with no
  * outcome yet; md_disp_call_done releases what the call still owns. */

@@ -244,14 +244,8 @@ static int tally_add(tallies *t, const char *a, const char *b, const char *c)
         }
     if (t->n == MD_INTROSPECT_MAX_ROWS)
         return 0;
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 16;
-        tally *r = md_realloc(t->rows, cap * sizeof *r);
-        if (!r)
-            return -1;
-        t->rows = r;
-        t->cap = cap;
-    }
+    if (md_grow(&t->rows, &t->cap, t->n + 1, sizeof *t->rows) < 0)
+        return -1;
     tally *r = &t->rows[t->n++];
     snprintf(r->key[0], sizeof r->key[0], "%s", a);
     snprintf(r->key[1], sizeof r->key[1], "%s", b);
@@ -553,9 +547,9 @@ static int cmp_entries(const void *pa, const void *pb)
 /* Optional argument i of args as a str (NULL when absent or None). */
 static const char *opt_str(const md_val *args, size_t i, bool *bad)
 {
-    md_val *v = md_typeof(args) == MD_T_TUPLE && i < md_tuple_len(args)   ? md_tuple_get(args, i)
-                : md_typeof(args) == MD_T_LIST && i < md_list_len(args) ? md_list_get(args, i)
-                                                                          : NULL;
+    size_t n;
+    md_val *const *argv = md_seq_items(args, &n);
+    md_val *v = i < n ? argv[i] : NULL;
     if (!v || md_typeof(v) == MD_T_NONE)
         return NULL;
     if (md_typeof(v) != MD_T_STR) {

@@ -10,6 +10,13 @@
 #include "core/base/alloc.h"
 #include "core/base/limits.h"
 
+/* The first of a server method's args (the table checked the count). */
+static md_val *first_arg(const md_val *args)
+{
+    size_t n;
+    return md_seq_items(args, &n)[0];
+}
+
 md_obj *md_disp_lookup(md_server *srv, const md_val *ident)
 {
     uint64_t id;
@@ -84,7 +91,8 @@ static md_obj *construct(md_call *call, md_reg_entry *e, const md_val *args, con
     o->typeid = e->typeid;
     call->self = o;
     /* args[0] is the typeid: constructor arguments follow it. */
-    size_t n = md_disp_seq_len(args);
+    size_t n;
+    md_val *const *argv = md_seq_items(args, &n);
     md_val *ctor_args = md_tuple_new(n - 1);
     if (!ctor_args) {
         md_free(o);
@@ -92,7 +100,7 @@ static md_obj *construct(md_call *call, md_reg_entry *e, const md_val *args, con
         return NULL;
     }
     for (size_t i = 1; i < n; i++)
-        md_tuple_set_steal(ctor_args, i - 1, md_incref(md_disp_seq_get(args, i)));
+        md_tuple_set_steal(ctor_args, i - 1, md_incref(argv[i]));
     int rc = md_disp_bind(call, t->name, t->ctor_params, t->ctor_min, t->ctor_max,
                           t->ctor_flags, ctor_args, kwds);
     if (rc == 0 && t->init)
@@ -155,7 +163,7 @@ static md_reg_entry *creatable_entry(md_call *call, const md_val *typeid)
 void md_srv_create(md_call *call, const md_val *args, const md_val *kwds)
 {
     md_server *srv = call->server;
-    md_reg_entry *e = creatable_entry(call, md_disp_seq_get(args, 0));
+    md_reg_entry *e = creatable_entry(call, first_arg(args));
     if (!e)
         return;
     md_obj *o = e->kind == MD_REG_SHARED ? e->shared : NULL;
@@ -225,7 +233,7 @@ md_obj *md_reg_shared_object(md_server *srv, const char *typeid)
 void md_srv_incref(md_call *call, const md_val *args, const md_val *kwds)
 {
     (void)kwds;
-    md_obj *o = find_or_keyerror(call, md_disp_seq_get(args, 0));
+    md_obj *o = find_or_keyerror(call, first_arg(args));
     if (!o || refcount_full(call, o))
         return;
     /* An object only proxies stored in values kept alive comes back with
@@ -237,7 +245,7 @@ void md_srv_incref(md_call *call, const md_val *args, const md_val *kwds)
 void md_srv_decref(md_call *call, const md_val *args, const md_val *kwds)
 {
     (void)kwds;
-    md_obj *o = find_or_keyerror(call, md_disp_seq_get(args, 0));
+    md_obj *o = find_or_keyerror(call, first_arg(args));
     if (!o)
         return;
     md_return_none(call);
@@ -276,7 +284,7 @@ void md_srv_get_methods(md_call *call, const md_val *args, const md_val *kwds)
 {
     (void)kwds;
     md_val *typeid, *addr, *ident;
-    if (md_proto_token_parts(md_disp_seq_get(args, 0), &typeid, &addr, &ident) < 0) {
+    if (md_proto_token_parts(first_arg(args), &typeid, &addr, &ident) < 0) {
         md_raise_traceback(call, "TypeError", "get_methods() expects a Token");
         return;
     }

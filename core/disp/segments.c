@@ -28,7 +28,8 @@ static bool shm_name_ok(const md_val *name)
 void md_srv_track_segment(md_call *call, const md_val *args, const md_val *kwds)
 {
     (void)kwds;
-    md_val *name = md_disp_seq_get(args, 0);
+    size_t n;
+    md_val *name = md_seq_items(args, &n)[0];   /* the table checked n */
     if (md_typeof(name) != MD_T_STR) {
         md_raise_traceback(call, "TypeError", "track_segment() expects a segment name");
         return;
@@ -61,7 +62,8 @@ static int shm_unlink_name(const md_val *name)
 void md_srv_release_segment(md_call *call, const md_val *args, const md_val *kwds)
 {
     (void)kwds;
-    md_val *name = md_disp_seq_get(args, 0);
+    size_t n;
+    md_val *name = md_seq_items(args, &n)[0];   /* the table checked n */
     md_val *segs = call->server->segments;
     md_pyerr e;
     md_pyerr_clear(&e);

@@ -72,7 +72,8 @@ const md_srv_method *md_disp_server_method(const md_val *name)
 void md_disp_serve_server_method(md_call *call, const md_srv_method *m, const md_val *args,
                                  const md_val *kwds)
 {
-    size_t n = md_disp_seq_len(args);
+    size_t n;
+    md_seq_items(args, &n);
     if (n < m->min_args || (m->max_args != MD_SRV_ANY_ARGS && n > m->max_args)) {
         md_raise_traceback(call, "TypeError", "%s() %s", m->name, m->arity_error);
         return;

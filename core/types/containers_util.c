@@ -128,18 +128,18 @@ static md_val *str_chars(const md_val *v, md_pyerr *e)
 md_val *md_cu_items(const md_val *v, md_pyerr *e)
 {
     md_val *out = NULL;
-    size_t pos = 0;
+    size_t pos = 0, nseq;
     md_val *k, *x;
-    switch (md_typeof(v)) {
-    case MD_T_LIST:
-        return (out = md_cu_list_copy(v)) ? out : nomem(NULL, e);
-    case MD_T_TUPLE:
-        if (!(out = md_list_new(md_tuple_len(v))))
+    md_val *const *seq = md_seq_items(v, &nseq);
+    if (seq) {
+        if (!(out = md_list_new(nseq)))
             return nomem(NULL, e);
-        for (size_t i = 0; i < md_tuple_len(v); i++)
-            if (md_list_append(out, md_tuple_get(v, i)) < 0)
+        for (size_t i = 0; i < nseq; i++)
+            if (md_list_append(out, seq[i]) < 0)
                 return nomem(out, e);
         return out;
+    }
+    switch (md_typeof(v)) {
     case MD_T_SET:
     case MD_T_FROZENSET:
         if (!(out = md_list_new(md_set_len(v))))

@@ -78,14 +78,8 @@ static md_reg_entry *add_entry(md_server *srv, const char *typeid)
         e->exposed = NULL;
         return e;
     }
-    if (srv->nreg == srv->capreg) {
-        size_t cap = srv->capreg ? srv->capreg * 2 : 32;
-        md_reg_entry *r = md_realloc(srv->reg, cap * sizeof *r);
-        if (!r)
-            return NULL;
-        srv->reg = r;
-        srv->capreg = cap;
-    }
+    if (md_grow(&srv->reg, &srv->capreg, srv->nreg + 1, sizeof *srv->reg) < 0)
+        return NULL;
     e = &srv->reg[srv->nreg];
     memset(e, 0, sizeof *e);
     e->typeid = md_strdup(typeid);
@@ -119,7 +113,7 @@ int md_reg_add(md_server *srv, const char *typeid, const char *type_name,
 
 int md_reg_add_syncmanager(md_server *srv)
 {
-    char err[128];
+    char err[MD_ERRMSG_SIZE];
     for (size_t i = 0; i < NBUILTIN; i++) {
         const char *name = builtin_types[i].type->name;
         if (md_reg_add(srv, name, name, MD_REG_TYPE, err, sizeof err) < 0)

@@ -33,6 +33,7 @@
 #include <stdbool.h>
 
 #include "core/base/buf.h"
+#include "core/base/error.h"
 
 typedef struct md_val md_val;
 
@@ -62,7 +63,7 @@ typedef enum md_vtype {
  * prints it ("TypeError", "KeyError") and the message (str(exc)). */
 typedef struct md_pyerr {
     const char *type;   /* static string; NULL when no error */
-    char msg[256];
+    char msg[MD_ERRMSG_SIZE];
 } md_pyerr;
 
 void md_pyerr_set(md_pyerr *e, const char *type, const char *fmt, ...)
@@ -179,6 +180,14 @@ void md_list_set(md_val *l, size_t i, md_val *item);    /* i < len */
 int md_list_insert(md_val *l, size_t i, md_val *item);  /* i clamped to len */
 void md_list_del(md_val *l, size_t i);                  /* i < len */
 void md_list_clear(md_val *l);
+
+/* ---- tuple or list, read alike ------------------------------------------ */
+
+/* The one way to read a value that may be a tuple or a list (the wire
+ * sends argument lists and pairs as either): returns its items (borrowed,
+ * valid until a list is next changed) and sets *len, or returns NULL with
+ * *len 0 when v is NULL or neither a tuple nor a list. */
+md_val *const *md_seq_items(const md_val *v, size_t *len);
 
 /* ---- dict (insertion ordered) ------------------------------------------ */
 

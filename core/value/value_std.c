@@ -500,13 +500,8 @@ static md_val *parse_uuid(const md_val *v)
 
 static bool is_pair(const md_val *p)
 {
-    return (is_type(p, MD_T_TUPLE) && md_tuple_len(p) == 2) ||
-           (is_type(p, MD_T_LIST) && md_list_len(p) == 2);
-}
-
-static md_val *pair_get(const md_val *p, size_t i)
-{
-    return is_type(p, MD_T_TUPLE) ? md_tuple_get(p, i) : md_list_get(p, i);
+    size_t n;
+    return md_seq_items(p, &n) && n == 2;
 }
 
 static bool all_pairs(const md_val *l)
@@ -569,7 +564,8 @@ static bool shape_deque(const md_val *v)
 {
     if (!reduce_of(v, "collections", "deque", P_STATE | P_DICT | P_KW) || nargs(v) > 2)
         return false;
-    if (nargs(v) >= 1 && !is_type(arg(v, 0), MD_T_LIST) && !is_type(arg(v, 0), MD_T_TUPLE))
+    size_t n;
+    if (nargs(v) >= 1 && !md_seq_items(arg(v, 0), &n))
         return false;
     int64_t m;
     return nargs(v) < 2 || is_type(arg(v, 1), MD_T_NONE) ||
@@ -743,12 +739,11 @@ static md_val *nomem(md_pyerr *e)
 
 static int append_all(md_val *list, const md_val *src)
 {
-    size_t n = is_type(src, MD_T_TUPLE) ? md_tuple_len(src) : md_list_len(src);
-    for (size_t i = 0; i < n; i++) {
-        md_val *item = is_type(src, MD_T_TUPLE) ? md_tuple_get(src, i) : md_list_get(src, i);
-        if (md_list_append(list, item) < 0)
+    size_t n;
+    md_val *const *items = md_seq_items(src, &n);
+    for (size_t i = 0; i < n; i++)
+        if (md_list_append(list, items[i]) < 0)
             return -1;
-    }
     return 0;
 }
 
@@ -855,8 +850,9 @@ static md_val *array_items(const md_val *v, md_pyerr *e)
 static int dict_put_pairs(md_val *d, const md_val *pairs, md_pyerr *e)
 {
     for (size_t i = 0; pairs && i < md_list_len(pairs); i++) {
-        md_val *p = md_list_get(pairs, i);
-        if (md_dict_set(d, pair_get(p, 0), pair_get(p, 1), e) < 0)
+        size_t n;
+        md_val *const *kv = md_seq_items(md_list_get(pairs, i), &n);
+        if (md_dict_set(d, kv[0], kv[1], e) < 0)
             return -1;
     }
     return 0;

@@ -52,6 +52,22 @@ md_val *md_list_get(const md_val *l, size_t i)
     return lp->items[i];
 }
 
+md_val *const *md_seq_items(const md_val *v, size_t *len)
+{
+    static md_val *const no_items[1];
+    *len = 0;
+    switch (v ? md_typeof(v) : MD_T_NONE) {
+    case MD_T_TUPLE:
+        *len = ((const md_tupleobj *)v)->len;
+        return ((const md_tupleobj *)v)->items;
+    case MD_T_LIST:
+        *len = ((const md_listobj *)v)->len;
+        /* an empty list may have no array yet: callers test for NULL */
+        return *len ? ((const md_listobj *)v)->items : no_items;
+    default:
+        return NULL;
+    }
+}
 
 int md_list_reserve(md_val *l, size_t n)
 {

@@ -30,6 +30,8 @@ from multiprocessing.managers import SyncManager
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(TOP, 'tests', 'lib'))
+import procs                        # noqa: E402
 KEY = b'bench-xmlrpc-key'
 
 SIMPLE_SERVER = r'''
@@ -60,17 +62,9 @@ server.serve_forever()
 def start(cmd, pattern, env=None):
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL, env=env)
-    found = []
-    end = time.monotonic() + 20
-    while time.monotonic() < end:
-        line = p.stdout.readline().decode()
-        if not line:
-            break
-        m = re.search(pattern, line)
-        if m:
-            found.append(m.group(1))
-            if len(found) == cmd.count('--listen') or '--listen' not in cmd:
-                return p, found
+    found = [m.group(1) for m in procs.read_matches(p.stdout, pattern, max(1, cmd.count('--listen')), 20)]
+    if len(found) == max(1, cmd.count('--listen')):
+        return p, found
     p.kill()
     raise SystemExit('bench_xmlrpc: %s did not start' % cmd[0])
 
@@ -146,8 +140,9 @@ def main():
         procs.append(md)
         simple, saddr = start([sys.executable, '-c', SIMPLE_SERVER], r'simple: listening on (\S+)')
         procs.append(simple)
-        ref, raddr = start([sys.executable, os.path.join(TOP, 'tests', 'xmlrpc', 'xml_refserver.py'),
-                            'xmlrpclib'], r'refserver: listening on (\S+)', env)
+        ref, raddr = start([sys.executable, os.path.join(TOP, 'tests', 'lib', 'refserver.py'),
+                            '--authkey-env', 'MANAGERD_AUTHKEY', '--serializer', 'xmlrpclib'],
+                           r'refserver: listening on (\S+)', env)
         procs.append(ref)
         http_md = http_rate(addrs[0], a.seconds, KEY)
         http_py = http_rate(saddr[0], a.seconds)

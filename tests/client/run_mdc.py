@@ -5,11 +5,9 @@ and the server is stopped. Exit status 1 if any run failed.
 """
 import argparse
 import os
-import re
 import signal
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'lib'))
 import procs                        # noqa: E402
@@ -17,27 +15,12 @@ import pythons                      # noqa: E402
 
 KEY = "c-client-key"
 
-CPYTHON_SERVER = r"""
-import sys
-from multiprocessing.managers import SyncManager
-m = SyncManager(address=('127.0.0.1', 0), authkey=sys.argv[1].encode('ascii'))
-s = m.get_server()
-sys.stdout.write('refserver: listening on tcp://127.0.0.1:%d\n' % s.address[1])
-sys.stdout.flush()
-s.serve_forever()
-"""
-
 
 def read_port(proc, pattern, deadline=15.0):
-    end = time.time() + deadline
-    while time.time() < end:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        m = re.search(pattern, line.decode())
-        if m:
-            return int(m.group(1))
-    raise RuntimeError("server did not announce its port")
+    found = procs.read_matches(proc.stdout, pattern, 1, deadline)
+    if not found:
+        raise RuntimeError("server did not announce its port")
+    return int(found[0].group(1))
 
 
 def run_test(test_mdc, address, protocol):
@@ -69,20 +52,16 @@ def main():
         rc = srv.wait(timeout=300)
         results.append(("managerd exits 0", rc == 0))
 
-    found = pythons.by_minor()
-    newest = sorted((k for k in found if k.startswith("3.")), key=lambda v: tuple(map(int, v.split("."))))
+    interps = pythons.find_interpreters()
     targets = []
-    if newest:
-        targets.append((found[newest[-1]], 4))
-    else:
-        targets.append((sys.executable, 4))
-    if "2.7" in found:
-        targets.append((found["2.7"], 2))
-    else:
-        print("FAIL: Python 2.7 not found (pyenv versions); the 2.7 server check cannot run")
-        results.append(("python2.7 present", False))
+    for version, proto in ((None, 4), ((2, 7), 2)):
+        try:
+            targets.append((pythons.require(interps, version).path, proto))
+        except pythons.Missing as e:
+            print("FAIL: %s; the server check cannot run" % e)
+            results.append(("python %s present" % (version or "3",), False))
     for exe, proto in targets:
-        srv = procs.RefServer([exe, "-c", CPYTHON_SERVER, KEY])
+        srv = procs.RefServer(procs.refserver_cmd(exe, KEY.encode("ascii")))
         try:
             address = srv.start(15.0).address.split("://", 1)[-1]
             print("== CPython server %s (protocol %d)" % (exe, proto))

@@ -6,20 +6,7 @@
 #include <string.h>
 
 #include "clients/mdc.h"
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (cond) {                                                        \
-            passed++;                                                      \
-        } else {                                                           \
-            failed++;                                                      \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                    \
-            printf(__VA_ARGS__);                                           \
-            printf("\n");                                                  \
-        }                                                                  \
-    } while (0)
+#include "tests/client/mdc_check.h"
 
 static int repr_is(const mdc_value *v, const char *want)
 {
@@ -135,13 +122,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: test_mdc ADDRESS AUTHKEY [PROTOCOL]\n");
         return 2;
     }
-    char err[256];
-    mdc_client *c = mdc_client_new_err(argv[1], argv[2], strlen(argv[2]), err, sizeof err);
-    if (!c) {
-        fprintf(stderr, "test_mdc: %s\n", err);
+    mdc_client *c = mdct_connect(argv[1], argv[2], 30);
+    if (!c)
         return 2;
-    }
-    mdc_set_timeout(c, 30);
     if (argc > 3)
         mdc_set_protocol(c, atoi(argv[3]));
     CHECK(mdc_ping(c) == MDC_RETURN, "ping: %s", mdc_errstr(c));
@@ -151,6 +134,5 @@ int main(int argc, char **argv)
     test_queue(c);
     test_bad_key(argv[1]);
     mdc_client_free(c);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return mdct_summary();
 }

@@ -25,29 +25,13 @@
 #include "clients/mdc.h"
 #include "core/base/alloc.h"
 #include "core/base/error.h"
+#include "tests/client/mdc_check.h"
 
 #define NTHREADS 4
 #define NCALLS 150
 #define MAX_FILL 64
 
 static const char *address, *authkey;
-static int passed, failed;
-static pthread_mutex_t tally = PTHREAD_MUTEX_INITIALIZER;
-
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        bool ok_ = (cond);                                                 \
-        pthread_mutex_lock(&tally);                                        \
-        if (ok_) {                                                         \
-            passed++;                                                      \
-        } else {                                                           \
-            failed++;                                                      \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                    \
-            printf(__VA_ARGS__);                                           \
-            printf("\n");                                                  \
-        }                                                                  \
-        pthread_mutex_unlock(&tally);                                      \
-    } while (0)
 
 /* ---- one client per thread ---------------------------------------------- */
 
@@ -72,11 +56,10 @@ static mdc_value *make_value(long i)
 static void *client_thread(void *arg)
 {
     long no = (long)(intptr_t)arg;
-    mdc_client *c = mdc_client_new(address, authkey, strlen(authkey));
+    mdc_client *c = mdct_connect(address, authkey, 20);
     CHECK(c != NULL, "thread %ld: client", no);
     if (!c)
         return NULL;
-    mdc_set_timeout(c, 20);
     char id[64];
     int rc = mdc_create(c, "list", NULL, NULL, id, sizeof id);
     CHECK(rc == MDC_RETURN, "thread %ld: create: %s", no, mdc_errstr(c));
@@ -117,7 +100,7 @@ static void test_one_client_per_thread(void)
 
 static void test_out_of_memory_is_not_an_io_error(void)
 {
-    mdc_client *c = mdc_client_new(address, authkey, strlen(authkey));
+    mdc_client *c = mdct_connect(address, authkey, 0);
     CHECK(c != NULL, "client");
     if (!c)
         return;
@@ -165,8 +148,7 @@ static void test_connect_honours_the_timeout(void)
     }
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", ntohs(sa.sin_port));
-    mdc_client *c = mdc_client_new(addr, authkey, strlen(authkey));
-    mdc_set_timeout(c, 0.5);
+    mdc_client *c = mdct_connect(addr, authkey, 0.5);
     double t0 = now();
     int rc = mdc_ping(c);
     double took = now() - t0;
@@ -191,6 +173,5 @@ int main(int argc, char **argv)
     test_connect_honours_the_timeout();
     test_out_of_memory_is_not_an_io_error();
     test_one_client_per_thread();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return mdct_summary();
 }

@@ -9,7 +9,7 @@ Every program in docs_examples/ is an example of the documentation
 Objects", "Examples") as written, except that it reaches its server through
 docconnect.py. For every Python 3.6 to 3.13 found, each COMPARED example
 runs once against a managerd and once against CPython's server of the same
-Python (tests/interop/refserver.py), both with the documentation's key
+Python (tests/lib/refserver.py), both with the documentation's key
 b'abracadabra' and a shared 'get_queue' Queue; exit status, standard output
 and the last line of standard error must be the same, after replacing
 object addresses (0x...) and managed-object idents, which are random.
@@ -18,7 +18,7 @@ own multiprocessing.Manager(), MD_DOC_START=1) and must print what it
 prints connected to CPython's server: connecting changes nothing else.
 The SharedMemoryManager examples of multiprocessing.shared_memory's page
 (SHM, Python 3.8+) are compared in the same way with CPython's own
-SharedMemoryServer (shm_refserver.py); segment names (psm_...) are random
+SharedMemoryServer (refserver.py --shm); segment names (psm_...) are random
 too. A connected client's segments are also registered with its own
 resource tracker, which unlinks them and warns at exit against both
 servers (the program as written shares its tracker with the server it
@@ -63,7 +63,7 @@ SERVER_CODE = {
 # Compared examples that cannot run as written (a server program runs them).
 NEEDS_SERVER = {'remote_manager.py'}
 # SharedMemoryManager examples (3.8+): their reference server is CPython's
-# SharedMemoryServer (shm_refserver.py), which refserver.py's SyncManager is
+# SharedMemoryServer (refserver.py --shm), which refserver.py's SyncManager is
 # not.
 SHM = ['shm_manager_basics.py', 'shm_manager_with.py']
 RUN_TIMEOUT = 60 * SLOW
@@ -133,10 +133,11 @@ def check_server_code(interp, name, md_env):
 
 
 def ShmRefServer(interp):
-    """shm_refserver.py run by a given interpreter, started."""
-    cmd = [interp.path, os.path.join(HERE, 'shm_refserver.py'), binascii.hexlify(KEY).decode()]
+    """CPython's SharedMemoryManager server (refserver.py --shm) run by a
+    given interpreter, started."""
+    cmd = mdtest.procs.refserver_cmd(interp.path, KEY, shm=True)
     return mdtest.procs.RefServer(cmd, failure=TestFailure,
-                                  what='%s shm_refserver.py' % interp.name).start(30 * SLOW)
+                                  what='%s refserver.py --shm' % interp.name).start(30 * SLOW)
 
 
 def run_python(interp, managerd, gaps, as_written):

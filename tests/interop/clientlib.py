@@ -62,6 +62,8 @@ def args(argv=None):
 
 
 def python_address(text):
+    """managerd's printed address -> what a Python client passes (the
+    harness, mdtest.py, uses this one too)."""
     text = text.split('?', 1)[0]
     if text.startswith('tcp://'):
         text = text[len('tcp://'):]

@@ -34,6 +34,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'lib'))
 import procs                                                  # noqa: E402
+import pythons                                                  # noqa: E402,F401
 from pythons import Interp, find_interpreters, newest_python3  # noqa: E402,F401
 from tally import Tally                                       # noqa: E402,F401
 WRAPPER = shlex.split(os.environ.get('MD_SERVER_WRAPPER', ''))
@@ -47,17 +48,9 @@ TestFailure = procs.HarnessFailure
 
 # ---- addresses -------------------------------------------------------------
 
-def python_address(text):
-    """managerd's printed address -> what a Python client passes."""
-    text = text.split('?', 1)[0]
-    if text.startswith('tcp://'):
-        text = text[len('tcp://'):]
-    if text.startswith('unix:@'):
-        return '\0' + text[len('unix:@'):]
-    if text.startswith('unix:'):
-        return text[len('unix:'):]
-    host, port = text.rsplit(':', 1)
-    return (host.strip('[]'), int(port))
+# python_address: managerd's printed address -> what a Python client
+# passes; the scenarios' clientlib.py has the one copy.
+from clientlib import python_address                            # noqa: E402,F401
 
 
 def socket_for(addr):
@@ -245,16 +238,15 @@ class Managerd(object):
 
 
 class RefServer(procs.RefServer):
-    """CPython's own manager server, run by a given interpreter (refserver.py)."""
+    """CPython's own manager server, run by a given interpreter
+    (tests/lib/refserver.py), which can import this folder's modules
+    (userclasses.py) to unpickle what the scenarios send."""
 
     def __init__(self, python, authkey=b'managerd-interop-key', register=(), share=()):
-        cmd = [python, os.path.join(HERE, 'refserver.py'),
-               '--authkey-hex', binascii.hexlify(authkey).decode()]
-        for r in register:
-            cmd += ['--register', r]
-        for s in share:
-            cmd += ['--share', s]
-        procs.RefServer.__init__(self, cmd, cwd=HERE, failure=TestFailure)
+        cmd = procs.refserver_cmd(python, authkey, register, share)
+        path = os.environ.get('PYTHONPATH')
+        env = dict(os.environ, PYTHONPATH=HERE + (os.pathsep + path if path else ''))
+        procs.RefServer.__init__(self, cmd, env=env, cwd=HERE, failure=TestFailure)
         self.authkey = authkey
 
 

@@ -8,14 +8,15 @@ multiprocessing.connection objects over a socket it opens itself).
 Usage: shm_ipv6.py --managerd PATH. Prints 'N passed, M failed'."""
 import argparse
 import os
-import re
 import signal
 import socket
 import subprocess
 import sys
-import time
 from multiprocessing import connection
 from multiprocessing.managers import SharedMemoryManager, dispatch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'lib'))
+import procs                        # noqa: E402
 
 KEY = b'shm-ipv6-key'
 passed = failed = 0
@@ -35,15 +36,8 @@ def start(exe):
     wrapper = os.environ.get('MD_SERVER_WRAPPER', '').split()
     p = subprocess.Popen(wrapper + [exe, '--listen', '127.0.0.1:0', '--listen', '[::1]:0',
                                     '--log-level', 'warning'], stdout=subprocess.PIPE, env=env)
-    ports = {}
-    end = time.time() + 120
-    while len(ports) < 2 and time.time() < end:
-        line = p.stdout.readline().decode()
-        if not line:
-            break
-        m = re.search(r'listening on tcp://(127\.0\.0\.1|\[::1\]):(\d+)', line)
-        if m:
-            ports[m.group(1)] = int(m.group(2))
+    ports = dict((m.group(1), int(m.group(2))) for m in procs.read_matches(
+        p.stdout, r'listening on tcp://(127\.0\.0\.1|\[::1\]):(\d+)', 2, 120))
     if len(ports) < 2:
         p.kill()
         raise SystemExit('managerd did not announce both listeners: %r' % ports)

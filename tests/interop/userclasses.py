@@ -1,6 +1,6 @@
 """userclasses.py - the client-side classes of scen_stdvalues.py, in a
-module of their own so that CPython's reference server (refserver.py, run
-from this folder) can unpickle them too; managerd keeps them as data."""
+module of their own so that CPython's reference server (tests/lib/refserver.py,
+run with this folder on its path) can unpickle them too; managerd keeps them as data."""
 
 
 class Point(object):

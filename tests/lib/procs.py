@@ -1,12 +1,14 @@
-"""procs - child processes of the tests (Python 3): a reader that keeps a
-child's stdout lines (so its pipe never fills) and the one launcher of
-CPython's own manager servers.
+"""procs - child processes of the tests (Python 3): the one reader of a
+server's announcement lines (read_matches), a reader that keeps a child's
+stdout lines (so its pipe never fills) and the one launcher of CPython's
+own manager servers.
 
-A reference server is a script run by a given interpreter that prints
-'refserver: listening on ADDRESS' once it serves and stops on SIGTERM
-(tests/interop/refserver.py, tests/xmlrpc/xml_refserver.py, the inline
-server of tests/client/run_mdc.py).
+A reference server is tests/lib/refserver.py run by a given interpreter
+(refserver_cmd makes its command line): it prints
+'refserver: listening on ADDRESS' once it serves and stops on SIGTERM.
 """
+import binascii
+import os
 import re
 import signal
 import subprocess
@@ -15,6 +17,40 @@ import threading
 import time
 
 REFSERVER_RE = re.compile(r'^refserver: listening on (\S+)')
+REFSERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'refserver.py')
+
+
+def refserver_cmd(python, authkey=b'', register=(), share=(), serializer=None, shm=False):
+    """The command line of CPython's manager server (refserver.py) run by
+    python: the key, --register/--share NAME=TYPE, the serializer, or a
+    SharedMemoryManager (shm)."""
+    cmd = [python, REFSERVER, '--authkey-hex', binascii.hexlify(authkey).decode()]
+    for r in register:
+        cmd += ['--register', r]
+    for s in share:
+        cmd += ['--share', s]
+    if serializer:
+        cmd += ['--serializer', serializer]
+    if shm:
+        cmd.append('--shm')
+    return cmd
+
+
+def read_matches(stream, pattern, count=1, timeout=15.0):
+    """Read lines of a child's stdout (bytes) until count of them match
+    pattern (a regular expression searched in each line), the child closes
+    it, or timeout seconds pass; returns the match objects, fewer than
+    count when it gave up. Lines after the last match stay unread."""
+    found = []
+    end = time.monotonic() + timeout
+    while len(found) < count and time.monotonic() < end:
+        line = stream.readline()
+        if not line:
+            break
+        m = re.search(pattern, line.decode('utf-8', 'replace'))
+        if m:
+            found.append(m)
+    return found
 
 
 class HarnessFailure(Exception):

@@ -8,8 +8,15 @@ to count once), oldest first.
 MD_TEST_PYTHONS (space-separated interpreters) replaces the search (the
 drivers' --python options set it; make check-fast sets it to one).
 
+A missing interpreter is a failure, never a skip, and the same one in
+every driver: the suite promises 2.7 and 3.6-3.13 (PROMISED; missing()
+names those not found, none when MD_TEST_PYTHONS chose the
+interpreters), and require() raises Missing for one a test cannot run
+without.
+
 Run as a program it prints one "X.Y REALPATH" line per interpreter, for
-the shell tests (tests/pickle/common.sh).
+the shell tests (tests/pickle/common.sh), and exits 1 naming the missing
+ones on stderr.
 """
 import glob
 import os
@@ -88,6 +95,37 @@ def find_interpreters():
     return sorted(seen.values(), key=lambda i: (i.version, i.path))
 
 
+PROMISED = [(2, 7)] + [(3, minor) for minor in range(6, 14)]
+
+
+class Missing(Exception):
+    """An interpreter the tests need is not on this machine."""
+
+
+def missing(interps=None):
+    """The (major, minor) of PROMISED that no interpreter found has; none
+    when MD_TEST_PYTHONS chose the interpreters."""
+    if os.environ.get(OVERRIDE):
+        return []
+    interps = interps if interps is not None else find_interpreters()
+    have = set(i.version[:2] for i in interps)
+    return [v for v in PROMISED if v not in have]
+
+
+def require(interps, version=None):
+    """The interpreter of version (major, minor), or the newest 3.x when
+    version is None; raises Missing naming what was looked for."""
+    if version is None:
+        found = newest_python3(interps)
+    else:
+        found = ([i for i in interps if i.version[:2] == tuple(version)] or [None])[-1]
+    if found is None:
+        raise Missing('no Python %s interpreter found (pyenv root or PATH%s)'
+                      % ('3' if version is None else '%d.%d' % tuple(version),
+                         ', MD_TEST_PYTHONS' if os.environ.get(OVERRIDE) else ''))
+    return found
+
+
 def newest_python3(interps=None):
     interps = interps if interps is not None else find_interpreters()
     py3 = [i for i in interps if i.version[0] == 3]
@@ -101,5 +139,11 @@ def by_minor(interps=None):
 
 
 if __name__ == '__main__':
-    for i in find_interpreters():
+    found = find_interpreters()
+    for i in found:
         sys.stdout.write('%d.%d %s\n' % (i.version[0], i.version[1], i.real))
+    lacking = missing(found)
+    if lacking:
+        sys.stderr.write('missing Python interpreters: %s\n'
+                         % ' '.join('%d.%d' % v for v in lacking))
+        sys.exit(1)

@@ -2,7 +2,6 @@
 parsed back, the tables; over the http:// listener each reply compared with
 the pickle listener's for the same server state) and against CPython's own
 manager server (the fallback to number_of_objects and debug_info)."""
-import glob
 import http.server
 import json
 import os
@@ -14,6 +13,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from opslib import (KEY, check, client_address, ctl, ctl_json, finish, start_cpython,  # noqa: E402
                     start_managerd, stop, tmpdir)
+import pythons                      # noqa: E402  (tests/lib, on the path opslib set)
 
 LOAD = r"""
 import sys, threading
@@ -350,16 +350,6 @@ def against_managerd():
     http_not_xmlrpc()
 
 
-def python27():
-    """Python 2.7 from pyenv, or None."""
-    try:
-        root = subprocess.check_output(["pyenv", "root"]).decode().strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    found = sorted(glob.glob(os.path.join(root, "versions", "2.7*", "bin", "python")))
-    return found[-1] if found else None
-
-
 def against_cpython(python, protocol):
     name = "CPython %s server" % ("2.7" if protocol == "2" else "3")
     proc, addr = start_cpython(python)
@@ -386,9 +376,10 @@ def against_cpython(python, protocol):
 def main():
     against_managerd()
     against_cpython(sys.executable, "4")
-    py27 = python27()
-    if py27:
-        against_cpython(py27, "2")
+    try:
+        against_cpython(pythons.require(pythons.find_interpreters(), (2, 7)).path, "2")
+    except pythons.Missing as e:
+        check(False, "the CPython 2.7 server checks run: %s" % e)
     finish()
 
 

@@ -3,24 +3,15 @@ CPython's manager server on free loopback ports, run managerctl."""
 import atexit
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
+import procs                        # noqa: E402
 
 KEY = "ops-test-key-0123456789"
-
-CPYTHON_SERVER = r"""
-import sys
-from multiprocessing.managers import SyncManager
-m = SyncManager(address=('127.0.0.1', 0), authkey=sys.argv[1].encode('ascii'))
-s = m.get_server()
-sys.stdout.write('listening on tcp://127.0.0.1:%d\n' % s.address[1])
-sys.stdout.flush()
-s.serve_forever()
-"""
 
 failures = []
 
@@ -52,15 +43,8 @@ def server_env():
 
 def read_addresses(proc, count, deadline=15.0):
     """The first count 'listening on ADDRESS' lines of a server."""
-    found = []
-    end = time.time() + deadline
-    while len(found) < count and time.time() < end:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        m = re.search(r"(?:listening|metrics) on (\S+)", line.decode())
-        if m:
-            found.append(m.group(1))
+    found = [m.group(1) for m in
+             procs.read_matches(proc.stdout, r"(?:listening|metrics) on (\S+)", count, deadline)]
     if len(found) < count:
         raise RuntimeError("server announced %d of %d addresses" % (len(found), count))
     return found
@@ -81,8 +65,8 @@ def start_managerd(args, count, stderr=None):
 
 
 def start_cpython(python):
-    proc = subprocess.Popen([python, "-c", CPYTHON_SERVER, KEY], stdout=subprocess.PIPE,
-                            env=server_env())
+    proc = subprocess.Popen(procs.refserver_cmd(python, KEY.encode("ascii")),
+                            stdout=subprocess.PIPE, env=server_env())
     return proc, read_addresses(proc, 1)[0]
 
 

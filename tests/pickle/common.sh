@@ -78,14 +78,16 @@ md_require_tool() {
 }
 
 # Every interpreter tests/lib/pythons.py finds ($(pyenv root)/versions and
-# PATH), one "X.Y PATH" line each, oldest first, each real interpreter once.
+# PATH), one "X.Y PATH" line each, oldest first, each real interpreter once;
+# fails (naming them on stderr) when one the suite promises is missing.
 md_find_pythons() {
     "${PYTHON:-python3}" "$top_srcdir/tests/lib/pythons.py"
 }
 
 # Sets MD_PYTHONS (the lines above), MD_PY27 and MD_PY3 (the newest 3.x).
 md_pythons() {
-    MD_PYTHONS=$(md_find_pythons)
+    MD_PYTHONS=$(md_find_pythons) ||
+        md_fatal "a Python interpreter the tests promise is missing (tests/lib/pythons.py said which)"
     [ -n "$MD_PYTHONS" ] || md_fatal "no Python interpreter found (pyenv root or PATH)"
     MD_PY27=$(echo "$MD_PYTHONS" | awk '$1 == "2.7" { print $2; exit }')
     MD_PY3=$(echo "$MD_PYTHONS" | awk '$1 ~ /^3\./ { p = $2 } END { print p }')

@@ -5,10 +5,12 @@ For each interpreter:
   1. install:  pip install --no-index --no-build-isolation --target TMP
                clients/python (offline, no setuptools or wheel needed);
   2. unit:     tests/python/test_managerd.py against that installed copy;
-  3. run:      each program of tests/python/programs under plain `python`
-               and under `python -m managerd run`: same stdout and exit
-               status, managers served by managerd (tests/python/probe
-               counts the ones CPython served), nothing left behind.
+  3. run:      each program of tests/python/programs, and the documentation's
+               examples of tests/cpython/docs_examples (the one copy both
+               harnesses run) as written, under plain `python` and under
+               `python -m managerd run`: same stdout and exit status,
+               managers served by managerd (tests/python/probe counts the
+               ones CPython served), nothing left behind.
 Prints one line per check and 'N passed, M failed' last; exits 1 on any
 failure.  Usage: run.py --managerd BUILD/managerd [--python PY]...
 """
@@ -28,6 +30,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(TOP, 'tests', 'interop'))
 import mdtest  # noqa: E402  (find_interpreters)
+
+DOCS_EXAMPLES = os.path.join(TOP, 'tests', 'cpython', 'docs_examples')
+# The documentation's examples run here: name -> (managers CPython serves
+# under `managerd run`, the lowest Python). They start their managers as
+# written when docconnect sees MD_DOC_START=1; the proxies they print show
+# addresses, which differ from run to run (ADDR_RE).
+DOCS = {
+    'server_process.py': (0, (2, 7)),
+    'customized_manager.py': (1, (3, 3)),     # a BaseManager starts in `with` since 3.3
+    'proxy_nested.py': (0, (3, 6)),           # 2.7's server stores a copy
+    'proxy_nested_dicts.py': (0, (3, 6)),
+}
+ADDR_RE = re.compile(r'0x[0-9a-fA-F]+')
 
 STEP_TIMEOUT = 600           # seconds for one pip install or unit run
 PROGRAM_TIMEOUT = 120        # seconds for one program run
@@ -131,8 +146,10 @@ def unit(rep, interp, managerd, site, work):
 
 def program_specs(version):
     """(path, args, CPython-served managers expected under run, whether
-    stderr is compared too) for this version."""
-    specs = []
+    stderr is compared too, whether it is a documentation example) for
+    this version."""
+    specs = [(os.path.join(DOCS_EXAMPLES, name), [], starts, False, True)
+             for name, (starts, low) in sorted(DOCS.items()) if version[:2] >= low]
     for path in sorted(glob.glob(os.path.join(HERE, 'programs', '*.py'))):
         with open(path) as f:
             head = f.read(2000)
@@ -148,7 +165,7 @@ def program_specs(version):
         if version[0] == 2 or version[:2] < (3, 4):
             variants = [v for v in variants if not v or v == ['fork']] or [[]]
         for args in variants:
-            specs.append((path, args, int(starts.group(1)), stderr_too))
+            specs.append((path, args, int(starts.group(1)), stderr_too, False))
     return specs
 
 
@@ -178,7 +195,7 @@ def probe_starts(path):
 
 def run_programs(rep, interp, managerd, site, work):
     site = site + os.pathsep + os.path.join(HERE, 'probe')
-    for n, (path, args, want_starts, stderr_too) in enumerate(program_specs(interp.version)):
+    for n, (path, args, want_starts, stderr_too, doc) in enumerate(program_specs(interp.version)):
         name = '%s run %s %s' % (interp.name, os.path.basename(path), ' '.join(args))
         results = {}
         for mode, prefix in (('plain', []), ('managerd', ['-m', 'managerd', 'run'])):
@@ -186,8 +203,12 @@ def run_programs(rep, interp, managerd, site, work):
             os.mkdir(tmpdir)
             env = base_env(managerd, site, tmpdir)
             env['MANAGERD_TEST_PROBE'] = os.path.join(work, 'probe-%d-%s' % (n, mode))
+            if doc:
+                env['MD_DOC_START'] = '1'
             status, out, err = run([interp.path] + prefix + [path] + args, env,
                                    PROGRAM_TIMEOUT, cwd=work)
+            if doc:
+                out = ADDR_RE.sub('0x...', out)
             results[mode] = (status, out, err, probe_starts(env['MANAGERD_TEST_PROBE']),
                              no_leftovers(tmpdir))
         plain, served = results['plain'], results['managerd']

@@ -1,6 +1,7 @@
 /* harness.c - drive the dispatcher from CUnit tests without sockets; see
  * harness.h. Peers record replies in a list of (kind, payload) pairs. */
 #include "tests/unit/harness.h"
+#include "tests/unit/support.h"
 
 #include <CUnit/CUnit.h>
 #include <stdarg.h>
@@ -211,20 +212,6 @@ void md_th_run(md_th *th, double seconds)
     event_base_dispatch(th->base);
 }
 
-int md_th_repr_eq(const md_val *v, const char *expect)
-{
-    md_buf b = MD_BUF_INIT;
-    md_pyerr e;
-    md_pyerr_clear(&e);
-    int ok = v && md_val_repr(v, &b, &e) == 0 && b.len == strlen(expect) &&
-             memcmp(b.data, expect, b.len) == 0;
-    if (!ok)
-        fprintf(stderr, "\n    repr: got %.*s, want %s\n", (int)b.len,
-                b.data ? (const char *)b.data : "(null)", expect);
-    md_buf_free(&b);
-    return ok;
-}
-
 md_val *md_th_tuple(size_t n, ...)
 {
     md_val *t = md_tuple_new(n);
@@ -329,7 +316,7 @@ void md_th_create_ok(md_th *th, const char *typeid, md_val *args, md_val *kwargs
         md_val *p = NULL;
         md_th_take(th, NULL, &p);
         fprintf(stderr, "\n    line %d: create %s failed: ", line, typeid);
-        md_th_repr_eq(p, "(a successful create)");
+        md_ts_repr_is(p, "(a successful create)");
         md_decref(p);
         ident[0] = 0;
     }

@@ -75,8 +75,6 @@ md_val *md_th_set(bool frozen, size_t n, ...);
  * $TMPDIR (or /tmp) into buf; buf on success, NULL on failure. */
 char *md_th_mkdtemp(char *buf, size_t len, const char *name);
 
-/* Test assertion helpers: the repr of v equals expect. */
-int md_th_repr_eq(const md_val *v, const char *expect);
 /* The number of shared objects the server holds. */
 size_t md_th_nobj(md_th *th);
 /* create(typeid, *args, **kwargs) must succeed: the ident is copied into

@@ -17,7 +17,7 @@ static void test_buf_appends_in_order_across_growth(void)
     md_buf b = MD_BUF_INIT;
     char want[5000];
     size_t n = 0;
-    for (int i = 0; i < 1000; i++) {      /* grows from 64 bytes many times */
+    for (int i = 0; i < 1000; i++) {      /* grows past its first array many times */
         char c = (char)('a' + i % 26);
         CU_ASSERT_EQUAL(md_buf_putc(&b, (uint8_t)c), 0);
         want[n++] = c;

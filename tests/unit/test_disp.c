@@ -12,6 +12,7 @@
 #include "core/disp/disp_int.h"
 #include "core/protocol/protocol.h"
 #include "tests/unit/harness.h"
+#include "tests/unit/support.h"
 
 #define TB_HEAD "Traceback (most recent call last):\n  File \"managerd\", in serve\n"
 
@@ -123,7 +124,7 @@ static void test_disp_server_methods_check_their_argument_count(void)
     CU_ASSERT_EQUAL(md_th_server_call(th, "number_of_objects", args), MD_OUT_RETURN);
     md_val *p = NULL;
     md_th_take(th, NULL, &p);
-    CU_ASSERT(md_th_repr_eq(p, "0"));
+    CU_ASSERT(md_ts_repr_is(p, "0"));
     md_decref(p);
     md_decref(args);
     md_th_free(th);
@@ -212,9 +213,9 @@ static void test_disp_bind_places_positionals_and_keywords(void)
     md_val *kwds = md_th_dict(1, md_th_str("timeout"), md_th_float(0.5));
     CU_ASSERT_EQUAL(bind3(&call, 0, args, md_incref(kwds)), 0);
     CU_ASSERT_EQUAL(call.nargs, 1);
-    CU_ASSERT(md_th_repr_eq(call.argv[0], "7"));
+    CU_ASSERT(md_ts_repr_is(call.argv[0], "7"));
     CU_ASSERT_PTR_NULL(call.argv[1]);
-    CU_ASSERT(md_th_repr_eq(call.argv[2], "0.5"));
+    CU_ASSERT(md_ts_repr_is(call.argv[2], "0.5"));
     CU_ASSERT_PTR_NULL(call.varargs);
     md_disp_call_done(&call);
     md_decref(kwds);
@@ -228,9 +229,9 @@ static void test_disp_bind_collects_varargs_and_varkw(void)
     md_val *kwds = md_th_dict(1, md_th_str("colour"), md_th_str("red"));
     CU_ASSERT_EQUAL(bind3(&call, MD_M_VARARGS | MD_M_VARKW, args, kwds), 0);
     CU_ASSERT_EQUAL(call.nargs, 5);
-    CU_ASSERT(md_th_repr_eq(call.argv[2], "3"));
-    CU_ASSERT(md_th_repr_eq(call.varargs, "(4, 5)"));
-    CU_ASSERT(md_th_repr_eq(call.varkw, "{'colour': 'red'}"));
+    CU_ASSERT(md_ts_repr_is(call.argv[2], "3"));
+    CU_ASSERT(md_ts_repr_is(call.varargs, "(4, 5)"));
+    CU_ASSERT(md_ts_repr_is(call.varkw, "{'colour': 'red'}"));
     md_disp_call_done(&call);
 }
 

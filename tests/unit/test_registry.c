@@ -18,6 +18,7 @@
 #include "core/types/registry.h"
 #include "serializers/pickle.h"
 #include "tests/unit/harness.h"
+#include "tests/unit/support.h"
 
 /* Each typeid with constructor arguments that make one, the exposed
  * tuple create() returns and get_methods' answer (its distinct names;
@@ -96,9 +97,9 @@ static void test_registry_exposed_tuples_are_unchanged(void)
         CU_ASSERT_PTR_NOT_NULL_FATAL(t);
         CU_ASSERT_STRING_EQUAL(t->name, today[i].typeid);
         md_val *tup = md_type_exposed_tuple(t);
-        if (!md_th_repr_eq(tup, today[i].exposed))
+        if (!md_ts_repr_is(tup, today[i].exposed))
             fprintf(stderr, "\n    %s: exposed tuple changed\n", today[i].typeid);
-        CU_ASSERT(md_th_repr_eq(tup, today[i].exposed));
+        CU_ASSERT(md_ts_repr_is(tup, today[i].exposed));
         md_decref(tup);
     }
     CU_ASSERT_PTR_NULL(md_reg_builtin_type("Pool"));
@@ -204,7 +205,7 @@ static void check_served(md_th *th, const recorded *r)
     md_th_take(th, NULL, &reply);
     CU_ASSERT_EQUAL_FATAL(kind, MD_OUT_RETURN);
     CU_ASSERT_FATAL(reply && md_typeof(reply) == MD_T_TUPLE && md_tuple_len(reply) == 2);
-    CU_ASSERT(md_th_repr_eq(md_tuple_get(reply, 1), r->exposed));
+    CU_ASSERT(md_ts_repr_is(md_tuple_get(reply, 1), r->exposed));
 
     md_val *address = md_th_str("127.0.0.1");
     md_val *token = md_proto_token_new(r->typeid, address, md_str_data(md_tuple_get(reply, 0)));
@@ -217,9 +218,9 @@ static void check_served(md_th *th, const recorded *r)
     md_th_take(th, NULL, &names);
     CU_ASSERT_EQUAL(kind, MD_OUT_RETURN);
     const char *want = r->methods ? r->methods : r->exposed;
-    if (!md_th_repr_eq(names, want))
+    if (!md_ts_repr_is(names, want))
         fprintf(stderr, "\n    %s: get_methods changed\n", r->typeid);
-    CU_ASSERT(md_th_repr_eq(names, want));
+    CU_ASSERT(md_ts_repr_is(names, want));
     md_decref(names);
     md_th_drop(th, md_str_data(md_tuple_get(reply, 0)), __FILE__, __LINE__);
     md_decref(reply);

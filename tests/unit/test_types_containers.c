@@ -21,23 +21,12 @@
 #include "core/protocol/protocol.h"
 #include "serializers/pickle.h"
 #include "tests/unit/harness.h"
+#include "tests/unit/support.h"
 
 /* ======================================================================
- * Value builders: every builder steals the values given to it
+ * Value builders (more in support.h): every builder steals the values
+ * given to it
  * ====================================================================== */
-
-/* the builders of tests/unit/harness.h, by short names */
-#define S md_th_str
-#define I md_th_int
-#define F md_th_float
-#define BIG md_th_big
-#define B md_th_bytes
-/* T(n, a, b, ...): a tuple of new values (stolen) */
-#define T md_th_tuple
-#define L md_th_list
-/* D(2, key, value, key, value) */
-#define D md_th_dict
-#define SETV md_th_set
 
 static md_val *SLICE(md_val *start, md_val *stop, md_val *step)
 {
@@ -47,8 +36,6 @@ static md_val *SLICE(md_val *start, md_val *stop, md_val *step)
     md_decref(step);
     return s;
 }
-
-#define NONE md_none()
 
 /* An array.array value as a Python 3 client pickles it (reduce_array). */
 static md_val *ARRAY3(const char *code, const void *bytes, size_t n)
@@ -73,56 +60,10 @@ static md_val *ARRAY2(const char *code, md_val *items)
 }
 
 /* ======================================================================
- * Harness fixture and checks
+ * Checks (the fixture is support.h's)
  * ====================================================================== */
 
-typedef struct fx {
-    md_th *th;
-    md_peer *p4, *p3, *p2, *p0;
-    size_t containers;       /* md_gc_tracked() before the test */
-} fx;
-
-static void fx_init(fx *f)
-{
-    f->containers = md_gc_tracked();
-    f->th = md_th_new();
-    f->p4 = md_th_peer(f->th, 4);
-    f->p3 = md_th_peer(f->th, 3);
-    f->p2 = md_th_peer(f->th, 2);
-    f->p0 = md_th_peer(f->th, 0);
-}
-
-/* Free the server and check no value container outlived it (a leaked
- * list or dict stays tracked by the value model). */
-static void fx_done(fx *f)
-{
-    md_th_free(f->th);
-    md_gc_collect();
-    CU_ASSERT_EQUAL(md_gc_tracked(), f->containers);
-    if (md_gc_tracked() != f->containers)
-        fprintf(stderr, "\n    %zu containers leaked\n", md_gc_tracked() - f->containers);
-}
-
-static size_t nobj(fx *f)
-{
-    return md_th_nobj(f->th);
-}
-
-#define CHECK_AT(cond, line) CU_assertImplementation((cond), (line), #cond, __FILE__, "", CU_FALSE)
-
-static bool repr_is(const md_val *v, const char *expect)
-{
-    return md_th_repr_eq(v, expect);
-}
-
-/* create(...) must succeed / must fail with a #TRACEBACK containing text
- * (args and kwargs stolen, may be NULL) */
-#define MK(f, typeid, args, kwargs, ident) \
-    md_th_create_ok((f)->th, typeid, args, kwargs, ident, __FILE__, __LINE__)
-#define MK_FAILS(f, typeid, args, kwargs, text) \
-    md_th_create_fails((f)->th, typeid, args, kwargs, text, __FILE__, __LINE__)
-
-static int call(fx *f, md_peer *peer, const char *ident, const char *method, md_val *args,
+static int call(md_fx *f, md_peer *peer, const char *ident, const char *method, md_val *args,
                 md_val *kwargs, md_val **payload)
 {
     int kind = md_th_call_take(f->th, peer, ident, method, args, kwargs, payload);
@@ -132,7 +73,7 @@ static int call(fx *f, md_peer *peer, const char *ident, const char *method, md_
 }
 
 /* Expect #RETURN with a payload whose repr is expect. */
-static void ret_at(fx *f, md_peer *peer, const char *ident, const char *method, md_val *args,
+static void ret_at(md_fx *f, md_peer *peer, const char *ident, const char *method, md_val *args,
                    md_val *kwargs, const char *expect, int line)
 {
     md_val *p = NULL;
@@ -140,7 +81,7 @@ static void ret_at(fx *f, md_peer *peer, const char *ident, const char *method, 
     if (kind != MD_OUT_RETURN)
         fprintf(stderr, "\n    line %d: %s: kind %d\n", line, method, kind);
     CHECK_AT(kind == MD_OUT_RETURN, line);
-    bool ok = repr_is(p, expect);
+    bool ok = md_ts_repr_is(p, expect);
     if (!ok)
         fprintf(stderr, "    (line %d, %s)\n", line, method);
     CHECK_AT(ok, line);
@@ -149,23 +90,18 @@ static void ret_at(fx *f, md_peer *peer, const char *ident, const char *method, 
 #define RET(f, peer, id, m, args, kw, expect) ret_at(f, peer, id, m, args, kw, expect, __LINE__)
 
 /* Expect #RETURN of the text expect (what __repr__ and __str__ reply). */
-static void txt_at(fx *f, md_peer *peer, const char *ident, const char *method,
+static void txt_at(md_fx *f, md_peer *peer, const char *ident, const char *method,
                    const char *expect, int line)
 {
     md_val *p = NULL;
     int kind = call(f, peer, ident, method, NULL, NULL, &p);
-    bool ok = kind == MD_OUT_RETURN && p && md_typeof(p) == MD_T_STR &&
-              strcmp(md_str_data(p), expect) == 0;
-    if (!ok)
-        fprintf(stderr, "\n    line %d: got %s, wanted the text %s\n", line,
-                p && md_typeof(p) == MD_T_STR ? md_str_data(p) : "?", expect);
-    CHECK_AT(ok, line);
+    CHECK_AT(md_ts_text_is(p, expect, line) && kind == MD_OUT_RETURN, line);
     md_decref(p);
 }
 #define TXT(f, peer, id, m, expect) txt_at(f, peer, id, m, expect, __LINE__)
 
 /* Expect #RETURN of a str that starts with prefix. */
-static void ret_prefix_at(fx *f, md_peer *peer, const char *ident, const char *method,
+static void ret_prefix_at(md_fx *f, md_peer *peer, const char *ident, const char *method,
                           const char *prefix, int line)
 {
     md_val *p = NULL;
@@ -181,7 +117,7 @@ static void ret_prefix_at(fx *f, md_peer *peer, const char *ident, const char *m
 #define RET_PREFIX(f, peer, id, m, prefix) ret_prefix_at(f, peer, id, m, prefix, __LINE__)
 
 /* Expect #ERROR of builtins.cls whose args have the repr args_repr. */
-static void err_at(fx *f, md_peer *peer, const char *ident, const char *method, md_val *args,
+static void err_at(md_fx *f, md_peer *peer, const char *ident, const char *method, md_val *args,
                    md_val *kwargs, const char *cls, const char *args_repr, int line)
 {
     md_val *p = NULL;
@@ -192,11 +128,11 @@ static void err_at(fx *f, md_peer *peer, const char *ident, const char *method, 
     if (!ok) {
         fprintf(stderr, "\n    line %d: %s: kind %d, wanted #ERROR %s; payload ", line, method,
                 kind, cls);
-        md_th_repr_eq(p, "?");
+        md_ts_repr_is(p, "?");
     }
     CHECK_AT(ok, line);
     if (ok) {
-        bool args_ok = repr_is(md_exc_args(p), args_repr);
+        bool args_ok = md_ts_repr_is(md_exc_args(p), args_repr);
         if (!args_ok)
             fprintf(stderr, "    (line %d, %s)\n", line, method);
         CHECK_AT(args_ok, line);
@@ -207,7 +143,7 @@ static void err_at(fx *f, md_peer *peer, const char *ident, const char *method, 
     err_at(f, peer, id, m, args, kw, cls, args_repr, __LINE__)
 
 /* Expect #TRACEBACK containing text. */
-static void tb_at(fx *f, md_peer *peer, const char *ident, const char *method, md_val *args,
+static void tb_at(md_fx *f, md_peer *peer, const char *ident, const char *method, md_val *args,
                   md_val *kwargs, const char *text, int line)
 {
     md_val *p = NULL;
@@ -223,7 +159,7 @@ static void tb_at(fx *f, md_peer *peer, const char *ident, const char *method, m
 #define TB(f, peer, id, m, args, kw, text) tb_at(f, peer, id, m, args, kw, text, __LINE__)
 
 /* Expect #RETURN and hand the payload over (new reference). */
-static md_val *got_at(fx *f, md_peer *peer, const char *ident, const char *method, md_val *args,
+static md_val *got_at(md_fx *f, md_peer *peer, const char *ident, const char *method, md_val *args,
                       md_val *kwargs, int line)
 {
     md_val *p = NULL;
@@ -238,7 +174,7 @@ static bool is_reduce(const md_val *v, const char *module, const char *name, con
 {
     if (!v || md_typeof(v) != MD_T_OPAQUE || md_opaque_kind_of(v) != MD_OPQ_REDUCE) {
         fprintf(stderr, "\n    not an opaque REDUCE: ");
-        md_th_repr_eq(v, "(opaque)");
+        md_ts_repr_is(v, "(opaque)");
         return false;
     }
     const md_val *g = md_opaque_callable(v);
@@ -246,7 +182,7 @@ static bool is_reduce(const md_val *v, const char *module, const char *name, con
         fprintf(stderr, "\n    not %s.%s\n", module, name);
         return false;
     }
-    return repr_is(md_opaque_args(v), args_repr);
+    return md_ts_repr_is(md_opaque_args(v), args_repr);
 }
 
 /* An opaque NEWOBJ of module.name with no arguments and this state. */
@@ -259,12 +195,11 @@ static bool is_newobj(const md_val *v, const char *module, const char *name,
         return false;
     if (!state_repr)
         return md_opaque_state(v) == NULL;
-    return repr_is(md_opaque_state(v), state_repr);
+    return md_ts_repr_is(md_opaque_state(v), state_repr);
 }
 
 /* md_th_server_call borrows its args; this one steals them. */
 /* decref(ident) must succeed */
-#define drop(f, ident) md_th_drop((f)->th, ident, __FILE__, __LINE__)
 
 /* The ident inside a #PROXY payload (exposed, Token). */
 static bool proxy_ident(const md_val *payload, char *ident, const char *exposed_repr)
@@ -275,27 +210,10 @@ static bool proxy_ident(const md_val *payload, char *ident, const char *exposed_
         md_typeof(id) != MD_T_STR)
         return false;
     snprintf(ident, 32, "%s", md_str_data(id));
-    return md_str_eq_cstr(typeid, "Iterator") && repr_is(md_tuple_get(payload, 0), exposed_repr);
+    return md_str_eq_cstr(typeid, "Iterator") && md_ts_repr_is(md_tuple_get(payload, 0), exposed_repr);
 }
 
 /* ---- fixtures ------------------------------------------------------ */
-
-static md_val *fixture(const char *name)
-{
-    size_t n;
-    uint8_t *data = md_test_read_fixture(name, &n);
-    CU_ASSERT_PTR_NOT_NULL(data);
-    if (!data) {
-        fprintf(stderr, "\n    missing fixture %s in %s\n", name, md_test_fixtures_dir());
-        return NULL;
-    }
-    md_val *v = NULL;
-    md_pickle_err err;
-    int rc = md_pickle_decode(data, n, NULL, &v, NULL, &err);
-    free(data);
-    CU_ASSERT_EQUAL(rc, 0);
-    return rc == 0 ? v : NULL;
-}
 
 static bool same_value(const md_val *a, const md_val *b)
 {
@@ -312,13 +230,13 @@ static bool same_value(const md_val *a, const md_val *b)
 
 /* Send the captured request "<step>.request.bin" to our object ident and
  * check the reply against "<step>.reply.bin": same kind, equal payload. */
-static void replay_at(fx *f, md_peer *peer, const char *step, const char *ident, int line)
+static void replay_at(md_fx *f, md_peer *peer, const char *step, const char *ident, int line)
 {
     char name[128];
     snprintf(name, sizeof name, "%s.request.bin", step);
-    md_val *req = fixture(name);
+    md_val *req = md_ts_fixture(name, NULL);
     snprintf(name, sizeof name, "%s.reply.bin", step);
-    md_val *rep = fixture(name);
+    md_val *rep = md_ts_fixture(name, NULL);
     CHECK_AT(req && rep, line);
     if (req && rep) {
         md_val *p = NULL;
@@ -328,7 +246,7 @@ static void replay_at(fx *f, md_peer *peer, const char *step, const char *ident,
                   same_value(p, md_tuple_get(rep, 1));
         if (!ok) {
             fprintf(stderr, "\n    line %d: replay of %s gave kind %d ", line, step, kind);
-            md_th_repr_eq(p, "(the captured reply)");
+            md_ts_repr_is(p, "(the captured reply)");
         }
         CHECK_AT(ok, line);
         md_decref(p);
@@ -344,8 +262,8 @@ static void replay_at(fx *f, md_peer *peer, const char *step, const char *ident,
 
 static void test_dict_exposed_tuple_is_the_union_of_versions(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32];
     md_val *args = T(1, S("dict"));
     int kind = md_th_server_call(f.th, "create", args);
@@ -353,7 +271,7 @@ static void test_dict_exposed_tuple_is_the_union_of_versions(void)
     md_val *p = NULL;
     md_th_take(f.th, NULL, &p);
     CU_ASSERT_EQUAL(kind, MD_OUT_RETURN);
-    CU_ASSERT(p && repr_is(md_tuple_get(p, 1),
+    CU_ASSERT(p && md_ts_repr_is(md_tuple_get(p, 1),
                            "('__contains__', '__delitem__', '__getitem__', '__iter__', '__len__', "
                            "'__setitem__', 'clear', 'copy', 'get', 'has_key', 'items', 'keys', "
                            "'pop', 'popitem', 'setdefault', 'update', 'values', '__ior__', "
@@ -362,13 +280,13 @@ static void test_dict_exposed_tuple_is_the_union_of_versions(void)
     md_decref(p);
     drop(&f, id);
     CU_ASSERT_EQUAL(nobj(&f), 0);
-    fx_done(&f);
+    md_fx_done(&f);
 }
 
 static void test_dict_constructor_takes_what_dict_takes(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32];
     MK(&f, "dict", NULL, NULL, id);
     TXT(&f, f.p4, id, "__repr__", "{}");
@@ -397,13 +315,13 @@ static void test_dict_constructor_takes_what_dict_takes(void)
     MK_FAILS(&f, "dict", T(1, L(1, T(2, L(0), I(2)))), NULL,
              "TypeError: unhashable type: 'list'");
     CU_ASSERT_EQUAL(nobj(&f), 0);
-    fx_done(&f);
+    md_fx_done(&f);
 }
 
 static void test_dict_item_access_and_errors(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32];
     MK(&f, "dict", NULL, NULL, id);
     RET(&f, f.p4, id, "__setitem__", T(2, S("a"), I(1)), NULL, "None");
@@ -435,13 +353,13 @@ static void test_dict_item_access_and_errors(void)
     TB(&f, f.p4, id, "nonexistent", NULL, NULL, "AttributeError: method 'nonexistent'");
     drop(&f, id);
     CU_ASSERT_EQUAL(nobj(&f), 0);
-    fx_done(&f);
+    md_fx_done(&f);
 }
 
 static void test_dict_methods_follow_python(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32];
     MK(&f, "dict", T(1, D(2, S("a"), I(1), S("b"), I(2))), NULL, id);
     RET(&f, f.p4, id, "get", T(1, S("a")), NULL, "1");
@@ -482,13 +400,13 @@ static void test_dict_methods_follow_python(void)
     RET(&f, f.p4, id, "#GETVALUE", NULL, NULL, "{}");
     drop(&f, id);
     CU_ASSERT_EQUAL(nobj(&f), 0);
-    fx_done(&f);
+    md_fx_done(&f);
 }
 
 static void test_dict_python314_operators(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32];
     MK(&f, "dict", T(1, D(2, I(1), I(2), I(3), I(4))), NULL, id);
     RET(&f, f.p4, id, "__or__", T(1, D(1, I(5), I(6))), NULL, "{1: 2, 3: 4, 5: 6}");
@@ -515,13 +433,13 @@ static void test_dict_python314_operators(void)
     md_decref(p);
     RET(&f, f.p0, id, "__reversed__", NULL, NULL, "[7, 3, 1]");
     drop(&f, id);
-    fx_done(&f);
+    md_fx_done(&f);
 }
 
 static void test_dict_iterator_is_live_and_invalidated(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32], it[32];
     MK(&f, "dict", T(1, D(2, S("a"), I(1), S("b"), I(2))), NULL, id);
     CU_ASSERT_EQUAL(nobj(&f), 1);
@@ -571,13 +489,13 @@ static void test_dict_iterator_is_live_and_invalidated(void)
     drop(&f, it);
     CU_ASSERT_EQUAL(nobj(&f), 0);
     CU_ASSERT_PTR_NULL(md_server_find(md_th_server(f.th), id));
-    fx_done(&f);
+    md_fx_done(&f);
 }
 
 static void test_dict_iterator_detects_changed_keys(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32], it[32];
     MK(&f, "dict", T(1, D(1, S("a"), I(1))), NULL, id);
     md_val *p = NULL;
@@ -608,13 +526,13 @@ static void test_dict_iterator_detects_changed_keys(void)
     drop(&f, it);
     drop(&f, id);
     CU_ASSERT_EQUAL(nobj(&f), 0);
-    fx_done(&f);
+    md_fx_done(&f);
 }
 
 static void test_dict_thousand_items(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32], it[32];
     MK(&f, "dict", NULL, NULL, id);
     for (int i = 0; i < 1000; i++) {
@@ -656,13 +574,13 @@ static void test_dict_thousand_items(void)
     CU_ASSERT_EQUAL(lifo, 1000);
     drop(&f, id);
     CU_ASSERT_EQUAL(nobj(&f), 0);
-    fx_done(&f);
+    md_fx_done(&f);
 }
 
 static void test_dict_replays_captured_requests(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32];
     MK(&f, "dict", T(1, D(1, S("a"), I(1))), NULL, id);
     REPLAY(&f, f.p4, "py312-dict-items", id);
@@ -674,7 +592,7 @@ static void test_dict_replays_captured_requests(void)
     REPLAY(&f, f.p2, "py27-dict-str", id);
     REPLAY(&f, f.p2, "py27-dict-getitem-missing", id);
     drop(&f, id);
-    fx_done(&f);
+    md_fx_done(&f);
 }
 
 /* ======================================================================
@@ -683,8 +601,8 @@ static void test_dict_replays_captured_requests(void)
 
 static void test_list_constructor(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32];
     MK(&f, "list", NULL, NULL, id);
     TXT(&f, f.p4, id, "__repr__", "[]");
@@ -704,13 +622,13 @@ static void test_list_constructor(void)
     MK_FAILS(&f, "list", T(1, I(5)), NULL, "TypeError: 'int' object is not iterable");
     MK_FAILS(&f, "list", T(2, L(0), L(0)), NULL, "TypeError: list expected at most 1 argument, got 2");
     CU_ASSERT_EQUAL(nobj(&f), 0);
-    fx_done(&f);
+    md_fx_done(&f);
 }
 
 static void test_list_indexing_and_slices(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32];
     MK(&f, "list", T(1, L(5, I(0), I(1), I(2), I(3), I(4))), NULL, id);
     RET(&f, f.p4, id, "__getitem__", T(1, I(0)), NULL, "0");
@@ -745,13 +663,13 @@ static void test_list_indexing_and_slices(void)
     RET(&f, f.p2, id, "__getslice__", T(2, I(-3), I(2)), NULL, "[0, 1]");
     RET(&f, f.p2, id, "__getslice__", T(2, I(3), I(1)), NULL, "[]");
     drop(&f, id);
-    fx_done(&f);
+    md_fx_done(&f);
 }
 
 static void test_list_assignment_and_deletion(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32];
     MK(&f, "list", T(1, L(3, I(0), I(1), I(2))), NULL, id);
     RET(&f, f.p4, id, "__setitem__", T(2, I(-1), S("z")), NULL, "None");
@@ -797,13 +715,13 @@ static void test_list_assignment_and_deletion(void)
     RET(&f, f.p4, id, "__setitem__", T(2, I(0), S("kw")), NULL, "None");
     TXT(&f, f.p4, id, "__repr__", "['kw', 7]");
     drop(&f, id);
-    fx_done(&f);
+    md_fx_done(&f);
 }
 
 static void test_list_methods_follow_python(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32];
     MK(&f, "list", T(1, L(3, I(3), I(1), I(2))), NULL, id);
     RET(&f, f.p4, id, "sort", NULL, NULL, "None");
@@ -864,13 +782,13 @@ static void test_list_methods_follow_python(void)
     RET(&f, f.p4, id, "#GETVALUE", NULL, NULL, "[]");
     drop(&f, id);
     CU_ASSERT_EQUAL(nobj(&f), 0);
-    fx_done(&f);
+    md_fx_done(&f);
 }
 
 static void test_list_sort_is_stable_and_refuses_client_key_functions(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32];
     /* 1 == 1.0 == True: stability shows in the order they come out */
     MK(&f, "list", T(1, L(6, I(2), F(1.0), I(0), md_true(), I(1), F(-0.5))), NULL, id);
@@ -915,22 +833,22 @@ static void test_list_sort_is_stable_and_refuses_client_key_functions(void)
     RET(&f, f.p4, id, "__len__", NULL, NULL, "1000");
     drop(&f, id);
     CU_ASSERT_EQUAL(nobj(&f), 0);
-    fx_done(&f);
+    md_fx_done(&f);
 }
 
 static void test_list_reversed_by_family(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32];
     MK(&f, "list", T(1, L(3, I(1), I(2), I(3))), NULL, id);
     /* 3.x: builtins.reversed([1, 2, 3]) then BUILD 2, as CPython */
     md_val *p = GOT(&f, f.p4, id, "__reversed__", NULL, NULL);
     CU_ASSERT(is_reduce(p, "builtins", "reversed", "([1, 2, 3],)"));
-    CU_ASSERT(p && md_opaque_state(p) && repr_is(md_opaque_state(p), "2"));
+    CU_ASSERT(p && md_opaque_state(p) && md_ts_repr_is(md_opaque_state(p), "2"));
     md_decref(p);
     p = GOT(&f, f.p3, id, "__reversed__", NULL, NULL);
-    CU_ASSERT(p && md_opaque_state(p) && repr_is(md_opaque_state(p), "2"));
+    CU_ASSERT(p && md_opaque_state(p) && md_ts_repr_is(md_opaque_state(p), "2"));
     md_decref(p);
     /* 2.7: reversed(list) alone, which 2.7 can rebuild */
     p = GOT(&f, f.p2, id, "__reversed__", NULL, NULL);
@@ -944,13 +862,13 @@ static void test_list_reversed_by_family(void)
     CU_ASSERT(p && md_opaque_state(p) == NULL);
     md_decref(p);
     drop(&f, id);
-    fx_done(&f);
+    md_fx_done(&f);
 }
 
 static void test_list_repetition_limit(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32];
     MK(&f, "list", T(1, L(1, NONE)), NULL, id);
     /* at the limit */
@@ -968,13 +886,13 @@ static void test_list_repetition_limit(void)
         "(\"list repetition would make more than 16777216 items (managerd's limit)\",)");
     RET(&f, f.p4, id, "__len__", NULL, NULL, "2");
     drop(&f, id);
-    fx_done(&f);
+    md_fx_done(&f);
 }
 
 static void test_list_thousand_appends_and_iteration(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32];
     MK(&f, "list", NULL, NULL, id);
     for (int i = 0; i < 1000; i++) {
@@ -999,32 +917,32 @@ static void test_list_thousand_appends_and_iteration(void)
     RET(&f, f.p4, id, "__getitem__", T(1, I(-1)), NULL, "999");
     drop(&f, id);
     CU_ASSERT_EQUAL(nobj(&f), 0);
-    fx_done(&f);
+    md_fx_done(&f);
 }
 
 static void test_list_replays_captured_requests(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32];
     MK(&f, "list", T(1, L(2, I(1), I(2))), NULL, id);
     REPLAY(&f, f.p4, "py312-list-iterate", id);
     REPLAY(&f, f.p2, "py27-list-iterate", id);
     drop(&f, id);
-    fx_done(&f);
+    md_fx_done(&f);
 }
 
 static void test_list_exposed_tuple(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     md_val *args = T(2, S("list"), L(1, I(10)));
     int kind = md_th_server_call(f.th, "create", args);
     md_decref(args);
     md_val *p = NULL;
     md_th_take(f.th, NULL, &p);
     CU_ASSERT_EQUAL(kind, MD_OUT_RETURN);
-    CU_ASSERT(p && repr_is(md_tuple_get(p, 1),
+    CU_ASSERT(p && md_ts_repr_is(md_tuple_get(p, 1),
                            "('__add__', '__contains__', '__delitem__', '__delslice__', "
                            "'__getitem__', '__getslice__', '__len__', '__mul__', '__reversed__', "
                            "'__rmul__', '__setitem__', '__setslice__', 'append', 'count', "
@@ -1035,7 +953,7 @@ static void test_list_exposed_tuple(void)
     md_decref(p);
     drop(&f, id);
     CU_ASSERT_EQUAL(nobj(&f), 0);
-    fx_done(&f);
+    md_fx_done(&f);
 }
 
 /* ======================================================================
@@ -1044,8 +962,8 @@ static void test_list_exposed_tuple(void)
 
 static void test_namespace_attributes(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32];
     MK(&f, "Namespace", NULL, D(2, S("b"), I(2), S("a"), I(1)), id);
     RET(&f, f.p4, id, "__getattribute__", T(1, S("a")), NULL, "1");
@@ -1065,7 +983,7 @@ static void test_namespace_attributes(void)
     CU_ASSERT_EQUAL(call(&f, f.p4, id, "__getattribute__", T(1, S("missing")), NULL, &p),
                     MD_OUT_ERROR);
     CU_ASSERT(p && md_exc_state(p) &&
-              repr_is(md_exc_state(p), "{'name': 'missing', 'args': (\"'Namespace' object has "
+              md_ts_repr_is(md_exc_state(p), "{'name': 'missing', 'args': (\"'Namespace' object has "
                                        "no attribute 'missing'\",)}"));
     md_decref(p);
     CU_ASSERT_EQUAL(call(&f, f.p2, id, "__getattribute__", T(1, S("missing")), NULL, &p),
@@ -1090,7 +1008,7 @@ static void test_namespace_attributes(void)
     drop(&f, id);
     MK_FAILS(&f, "Namespace", T(1, I(1)), NULL, "TypeError");
     CU_ASSERT_EQUAL(nobj(&f), 0);
-    fx_done(&f);
+    md_fx_done(&f);
 }
 
 /* ======================================================================
@@ -1099,8 +1017,8 @@ static void test_namespace_attributes(void)
 
 static void test_value_get_set_repr_getvalue(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32];
     MK(&f, "Value", T(2, S("i"), I(5)), NULL, id);
     RET(&f, f.p4, id, "get", NULL, NULL, "5");
@@ -1124,7 +1042,7 @@ static void test_value_get_set_repr_getvalue(void)
     drop(&f, id);
     MK_FAILS(&f, "Value", T(1, S("i")), NULL, "TypeError");
     CU_ASSERT_EQUAL(nobj(&f), 0);
-    fx_done(&f);
+    md_fx_done(&f);
 }
 
 /* ======================================================================
@@ -1133,8 +1051,8 @@ static void test_value_get_set_repr_getvalue(void)
 
 static void test_array_operations(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32];
     MK(&f, "Array", T(2, S("i"), L(3, I(1), I(2), I(3))), NULL, id);
     RET(&f, f.p4, id, "__len__", NULL, NULL, "3");
@@ -1198,13 +1116,13 @@ static void test_array_operations(void)
     TB(&f, f.p4, id, "append", T(1, I(1)), NULL, "AttributeError: method 'append'");
     drop(&f, id);
     CU_ASSERT_EQUAL(nobj(&f), 0);
-    fx_done(&f);
+    md_fx_done(&f);
 }
 
 static void test_array_constructor_and_repr(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32];
     MK(&f, "Array", T(2, S("d"), L(2, F(1.5), I(2))), NULL, id);
     TXT(&f, f.p4, id, "__repr__", "array('d', [1.5, 2.0])");
@@ -1274,7 +1192,7 @@ static void test_array_constructor_and_repr(void)
              NULL, "OverflowError: int too large to convert to float");
     MK_FAILS(&f, "Array", T(1, S("i")), NULL, "TypeError");
     CU_ASSERT_EQUAL(nobj(&f), 0);
-    fx_done(&f);
+    md_fx_done(&f);
 }
 
 /* Each integer typecode at its bounds and one past, with CPython's
@@ -1307,8 +1225,8 @@ static void test_array_integer_ranges(void)
         {"Q", "18446744073709551615", "0", "18446744073709551616", "-1", "int too big to convert",
          "can't convert negative int to unsigned"},
     };
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
         char id[32], want[200];
         MK(&f, "Array", T(2, S(rows[r].code), L(2, BIG(rows[r].ok_hi), BIG(rows[r].ok_lo))), NULL,
@@ -1338,7 +1256,7 @@ static void test_array_integer_ranges(void)
     MK_FAILS(&f, "Array", T(2, S("I"), L(1, BIG("18446744073709551616"))), NULL,
              "OverflowError: Python int too large to convert to C unsigned long");
     CU_ASSERT_EQUAL(nobj(&f), 0);
-    fx_done(&f);
+    md_fx_done(&f);
 }
 
 /* ======================================================================
@@ -1347,8 +1265,8 @@ static void test_array_integer_ranges(void)
 
 static void test_iterator_created_directly(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32];
     MK(&f, "Iterator", T(1, L(2, I(1), S("two"))), NULL, id);
     RET_PREFIX(&f, f.p4, id, "__repr__", "<list_iterator object at 0x");
@@ -1365,7 +1283,7 @@ static void test_iterator_created_directly(void)
     MK_FAILS(&f, "Iterator", T(1, I(3)), NULL, "TypeError: 'int' object is not iterable");
     MK_FAILS(&f, "Iterator", NULL, NULL, "TypeError");
     CU_ASSERT_EQUAL(nobj(&f), 0);
-    fx_done(&f);
+    md_fx_done(&f);
 }
 
 /* ======================================================================
@@ -1379,8 +1297,8 @@ static md_val *one_set(int64_t a, int64_t b)
 
 static void test_set_methods_follow_python(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32];
     MK(&f, "set", T(1, L(3, I(1), I(2), I(2))), NULL, id);
     RET(&f, f.p4, id, "__len__", NULL, NULL, "2");
@@ -1428,13 +1346,13 @@ static void test_set_methods_follow_python(void)
     MK_FAILS(&f, "set", T(2, L(0), L(0)), NULL, "TypeError: set expected at most 1 argument, got 2");
     MK_FAILS(&f, "set", T(1, I(1)), NULL, "TypeError: 'int' object is not iterable");
     CU_ASSERT_EQUAL(nobj(&f), 0);
-    fx_done(&f);
+    md_fx_done(&f);
 }
 
 static void test_set_operators_and_iteration(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32];
     MK(&f, "set", T(1, L(2, I(1), I(2))), NULL, id);
     RET(&f, f.p4, id, "__and__", T(1, one_set(2, 3)), NULL, "{2}");
@@ -1489,13 +1407,13 @@ static void test_set_operators_and_iteration(void)
     RET(&f, f.p4, id, "__contains__", T(1, I(499)), NULL, "True");
     drop(&f, id);
     CU_ASSERT_EQUAL(nobj(&f), 0);
-    fx_done(&f);
+    md_fx_done(&f);
 }
 
 static void test_set_exposed_tuple(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     md_val *args = T(1, S("set"));
     int kind = md_th_server_call(f.th, "create", args);
     md_decref(args);
@@ -1508,7 +1426,7 @@ static void test_set_exposed_tuple(void)
     md_decref(p);
     drop(&f, id);
     CU_ASSERT_EQUAL(nobj(&f), 0);
-    fx_done(&f);
+    md_fx_done(&f);
 }
 
 /* ======================================================================

@@ -19,65 +19,11 @@
 #include "core/protocol/protocol.h"
 #include "serializers/pickle.h"
 #include "tests/unit/harness.h"
+#include "tests/unit/support.h"
 
-/* ======================================================================
- * Value builders: every builder steals the values given to it
- * ====================================================================== */
-
-/* the builders of tests/unit/harness.h, by short names */
-#define S md_th_str
-#define I md_th_int
-#define F md_th_float
-/* T(n, a, b, ...): a tuple of new values (stolen) */
-#define T md_th_tuple
-/* D(1, key, value) */
-#define D md_th_dict
-
-#define NONE md_none()
-#define TRUE_ md_true()
-#define FALSE_ md_false()
-
-/* ======================================================================
- * Fixture and checks
- * ====================================================================== */
-
-#define NPEERS 6
-
-typedef struct fx {
-    md_th *th;
-    md_peer *p[NPEERS];            /* protocol 4 (3.8+) peers */
-    md_peer *p3, *p2, *p0;         /* 3.6/3.7, 2.7 and XML-RPC peers */
-} fx;
-
-static void fx_init(fx *f)
-{
-    f->th = md_th_new();
-    for (int i = 0; i < NPEERS; i++)
-        f->p[i] = md_th_peer(f->th, 4);
-    f->p3 = md_th_peer(f->th, 3);
-    f->p2 = md_th_peer(f->th, 2);
-    f->p0 = md_th_peer(f->th, 0);
-}
-
-static size_t nobj(fx *f)
-{
-    return md_th_nobj(f->th);
-}
-
-#define CHECK_AT(cond, line) CU_assertImplementation((cond), (line), #cond, __FILE__, "", CU_FALSE)
-
-/* create(...) must succeed / must fail with a #TRACEBACK containing text
- * (args and kwargs stolen) */
-#define MK(f, typeid, args, kwargs, ident) \
-    md_th_create_ok((f)->th, typeid, args, kwargs, ident, __FILE__, __LINE__)
-#define MK_FAILS(f, typeid, args, kwargs, text) \
-    md_th_create_fails((f)->th, typeid, args, kwargs, text, __FILE__, __LINE__)
-
-/* decref(ident) must succeed */
-#define drop(f, ident) md_th_drop((f)->th, ident, __FILE__, __LINE__)
 
 /* Send a call; args and kwargs are stolen (may be NULL). */
-static void send(fx *f, md_peer *peer, const char *ident, const char *method, md_val *args,
+static void send(md_fx *f, md_peer *peer, const char *ident, const char *method, md_val *args,
                  md_val *kwargs)
 {
     md_th_call(f->th, peer, ident, method, args, kwargs);
@@ -86,17 +32,17 @@ static void send(fx *f, md_peer *peer, const char *ident, const char *method, md
 }
 
 /* The next reply of peer is #RETURN with a payload whose repr is expect. */
-static void got_at(fx *f, md_peer *peer, const char *expect, int line)
+static void got_at(md_fx *f, md_peer *peer, const char *expect, int line)
 {
     md_val *p = NULL;
     int kind = md_th_take(f->th, peer, &p);
     if (kind != MD_OUT_RETURN) {
         fprintf(stderr, "\n    line %d: kind %d, wanted #RETURN %s; payload ", line, kind, expect);
-        md_th_repr_eq(p, "-");
+        md_ts_repr_is(p, "-");
     }
     CHECK_AT(kind == MD_OUT_RETURN, line);
     if (kind == MD_OUT_RETURN) {
-        bool ok = md_th_repr_eq(p, expect);
+        bool ok = md_ts_repr_is(p, expect);
         if (!ok)
             fprintf(stderr, "    (line %d)\n", line);
         CHECK_AT(ok, line);
@@ -107,7 +53,7 @@ static void got_at(fx *f, md_peer *peer, const char *expect, int line)
 
 /* The next reply of peer is #ERROR module.cls with args of repr args
  * (NULL: any args). */
-static void got_err_at(fx *f, md_peer *peer, const char *module, const char *cls,
+static void got_err_at(md_fx *f, md_peer *peer, const char *module, const char *cls,
                        const char *args, int line)
 {
     md_val *p = NULL;
@@ -118,14 +64,14 @@ static void got_err_at(fx *f, md_peer *peer, const char *module, const char *cls
     if (!ok) {
         fprintf(stderr, "\n    line %d: kind %d, wanted #ERROR %s.%s; payload ", line, kind, module,
                 cls);
-        md_th_repr_eq(p, "-");
+        md_ts_repr_is(p, "-");
         if (p && md_typeof(p) == MD_T_EXC)
             fprintf(stderr, "    class %s.%s\n", md_global_module(md_exc_class(p)),
                     md_global_name(md_exc_class(p)));
     }
     CHECK_AT(ok, line);
     if (ok && args) {
-        bool same = md_th_repr_eq(md_exc_args(p), args);
+        bool same = md_ts_repr_is(md_exc_args(p), args);
         if (!same)
             fprintf(stderr, "    (line %d)\n", line);
         CHECK_AT(same, line);
@@ -135,7 +81,7 @@ static void got_err_at(fx *f, md_peer *peer, const char *module, const char *cls
 #define GOT_ERR(f, peer, module, cls, args) got_err_at(f, peer, module, cls, args, __LINE__)
 
 /* The next reply of peer is a #TRACEBACK whose text contains text. */
-static void got_tb_at(fx *f, md_peer *peer, const char *text, int line)
+static void got_tb_at(md_fx *f, md_peer *peer, const char *text, int line)
 {
     md_val *p = NULL;
     int kind = md_th_take(f->th, peer, &p);
@@ -144,7 +90,7 @@ static void got_tb_at(fx *f, md_peer *peer, const char *text, int line)
     if (!ok) {
         fprintf(stderr, "\n    line %d: kind %d, wanted #TRACEBACK with %s; payload ", line,
                 kind, text);
-        md_th_repr_eq(p, "-");
+        md_ts_repr_is(p, "-");
     }
     CHECK_AT(ok, line);
     md_decref(p);
@@ -152,13 +98,13 @@ static void got_tb_at(fx *f, md_peer *peer, const char *text, int line)
 #define GOT_TB(f, peer, text) got_tb_at(f, peer, text, __LINE__)
 
 /* No reply (yet) for peer. */
-static void nothing_at(fx *f, md_peer *peer, int line)
+static void nothing_at(md_fx *f, md_peer *peer, int line)
 {
     md_val *p = NULL;
     int kind = md_th_take(f->th, peer, &p);
     if (kind != MD_OUT_NONE) {
         fprintf(stderr, "\n    line %d: unexpected reply kind %d: ", line, kind);
-        md_th_repr_eq(p, "(nothing)");
+        md_ts_repr_is(p, "(nothing)");
     }
     CHECK_AT(kind == MD_OUT_NONE, line);
     md_decref(p);
@@ -183,19 +129,14 @@ static void nothing_at(fx *f, md_peer *peer, int line)
 
 /* __repr__ (what str(proxy) sends) of ident is exactly fmt with
  * fmt_ident in it (the ident itself, or a Condition's lock's). */
-static void repr_at(fx *f, const char *ident, const char *fmt, const char *fmt_ident, int line)
+static void repr_at(md_fx *f, const char *ident, const char *fmt, const char *fmt_ident, int line)
 {
     char want[300];
     snprintf(want, sizeof want, fmt, fmt_ident);
     md_val *p = NULL;
-    send(f, f->p[NPEERS - 1], ident, "__repr__", NULL, NULL);
-    int kind = md_th_take(f->th, f->p[NPEERS - 1], &p);
-    bool ok = kind == MD_OUT_RETURN && p && md_typeof(p) == MD_T_STR &&
-              strcmp(md_str_data(p), want) == 0;
-    if (!ok)
-        fprintf(stderr, "\n    line %d: repr %s, wanted %s\n", line,
-                p && md_typeof(p) == MD_T_STR ? md_str_data(p) : "?", want);
-    CHECK_AT(ok, line);
+    send(f, f->p[MD_FX_PEERS - 1], ident, "__repr__", NULL, NULL);
+    int kind = md_th_take(f->th, f->p[MD_FX_PEERS - 1], &p);
+    CHECK_AT(md_ts_text_is(p, want, line) && kind == MD_OUT_RETURN, line);
     md_decref(p);
 }
 #define REPR(f, ident, fmt) repr_at(f, ident, fmt, ident, __LINE__)
@@ -203,14 +144,14 @@ static void repr_at(fx *f, const char *ident, const char *fmt, const char *fmt_i
 
 /* __repr__ starts with prefix, ends with suffix_fmt (holding the ident),
  * and has a non-zero owner number in between. */
-static void repr_like_at(fx *f, const char *ident, const char *prefix, const char *suffix_fmt,
+static void repr_like_at(md_fx *f, const char *ident, const char *prefix, const char *suffix_fmt,
                          const char *fmt_ident, int line)
 {
     char suffix[300];
     snprintf(suffix, sizeof suffix, suffix_fmt, fmt_ident);
     md_val *p = NULL;
-    send(f, f->p[NPEERS - 1], ident, "__repr__", NULL, NULL);
-    int kind = md_th_take(f->th, f->p[NPEERS - 1], &p);
+    send(f, f->p[MD_FX_PEERS - 1], ident, "__repr__", NULL, NULL);
+    int kind = md_th_take(f->th, f->p[MD_FX_PEERS - 1], &p);
     const char *r = kind == MD_OUT_RETURN && p && md_typeof(p) == MD_T_STR ? md_str_data(p) : "";
     size_t n = strlen(r), np = strlen(prefix), ns = strlen(suffix);
     bool ok = n > np + ns && strncmp(r, prefix, np) == 0 && strcmp(r + n - ns, suffix) == 0 &&
@@ -228,7 +169,7 @@ static void repr_like_at(fx *f, const char *ident, const char *prefix, const cha
     repr_like_at(f, ident, prefix, suffix_fmt, fmt_ident, __LINE__)
 
 /* #GETVALUE is #UNSERIALIZABLE with text in the traceback. */
-static void unserializable_at(fx *f, md_peer *peer, const char *ident, const char *text, int line)
+static void unserializable_at(md_fx *f, md_peer *peer, const char *ident, const char *text, int line)
 {
     md_val *p = NULL;
     send(f, peer, ident, "#GETVALUE", NULL, NULL);
@@ -244,7 +185,7 @@ static void unserializable_at(fx *f, md_peer *peer, const char *ident, const cha
 #define UNSERIALIZABLE(f, peer, id, text) unserializable_at(f, peer, id, text, __LINE__)
 
 /* The exposed tuple create returns for typeid. */
-static void exposed_at(fx *f, const char *typeid, md_val *ctor_args, const char *expect, int line)
+static void exposed_at(md_fx *f, const char *typeid, md_val *ctor_args, const char *expect, int line)
 {
     size_t n = ctor_args ? md_tuple_len(ctor_args) : 0;
     md_val *args = md_tuple_new(n + 1);
@@ -257,7 +198,7 @@ static void exposed_at(fx *f, const char *typeid, md_val *ctor_args, const char 
     md_val *p = NULL;
     md_th_take(f->th, NULL, &p);
     CHECK_AT(kind == MD_OUT_RETURN, line);
-    bool ok = p && md_typeof(p) == MD_T_TUPLE && md_th_repr_eq(md_tuple_get(p, 1), expect);
+    bool ok = p && md_typeof(p) == MD_T_TUPLE && md_ts_repr_is(md_tuple_get(p, 1), expect);
     CHECK_AT(ok, line);
     if (p && md_typeof(p) == MD_T_TUPLE)
         drop(f, md_str_data(md_tuple_get(p, 0)));
@@ -265,7 +206,7 @@ static void exposed_at(fx *f, const char *typeid, md_val *ctor_args, const char 
 }
 #define EXPOSED(f, typeid, args, expect) exposed_at(f, typeid, args, expect, __LINE__)
 
-static void run(fx *f, double seconds)
+static void run(md_fx *f, double seconds)
 {
     md_th_run(f->th, seconds);
 }
@@ -279,8 +220,8 @@ static void run(fx *f, double seconds)
 
 static void test_sync_exposed_tuples_match_cpython(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     const char *queue = "('empty', 'full', 'get', 'get_nowait', 'join', 'put', 'put_nowait', "
                         "'qsize', 'shutdown', 'task_done')";
     EXPOSED(&f, "Queue", NULL, queue);
@@ -298,8 +239,8 @@ static void test_sync_exposed_tuples_match_cpython(void)
 
 static void test_sync_objects_are_unpicklable(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     static const struct {
         const char *typeid, *text;
     } cases[] = {
@@ -332,8 +273,8 @@ static void test_sync_objects_are_unpicklable(void)
 
 static void test_queue_put_get_and_counts(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     md_peer *a = f.p[0];
     char id[32];
     MK(&f, "Queue", NULL, NULL, id);
@@ -375,8 +316,8 @@ static void test_queue_put_get_and_counts(void)
 
 static void test_queue_maxsize_full_and_constructor(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     md_peer *a = f.p[0];
     char id[32];
     MK(&f, "Queue", T(1, I(2)), NULL, id);
@@ -410,8 +351,8 @@ static void test_queue_maxsize_full_and_constructor(void)
 
 static void test_queue_blocking_get_completed_by_put_from_another_peer(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     md_peer *a = f.p[0], *b = f.p[1];
     char id[32];
     MK(&f, "Queue", NULL, NULL, id);
@@ -443,9 +384,9 @@ static void test_queue_blocking_get_completed_by_put_from_another_peer(void)
 
 static void test_queue_parked_getters_and_putters_are_served_in_arrival_order(void)
 {
-    fx f;
-    fx_init(&f);
-    md_peer *feeder = f.p[NPEERS - 1];
+    md_fx f;
+    md_fx_init(&f);
+    md_peer *feeder = f.p[MD_FX_PEERS - 1];
     char id[32];
     MK(&f, "Queue", NULL, NULL, id);
     /* getters parked in the order 2, 0, 3, 1 */
@@ -486,8 +427,8 @@ static void test_queue_parked_getters_and_putters_are_served_in_arrival_order(vo
 
 static void test_queue_timeouts_raise_empty_and_full(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     md_peer *a = f.p[0], *b = f.p[1], *c = f.p[2];
     char id[32];
     MK(&f, "Queue", T(1, I(1)), NULL, id);
@@ -511,8 +452,8 @@ static void test_queue_timeouts_raise_empty_and_full(void)
 
 static void test_queue_peer_closing_while_parked_loses_nothing(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     md_peer *a = f.p[0], *b = f.p[1], *c = f.p[2];
     char id[32];
     MK(&f, "Queue", NULL, NULL, id);
@@ -549,8 +490,8 @@ static void test_queue_peer_closing_while_parked_loses_nothing(void)
 
 static void test_queue_join_waits_for_every_task_done(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     md_peer *a = f.p[0], *b = f.p[1], *c = f.p[2];
     char id[32];
     MK(&f, "JoinableQueue", NULL, NULL, id);
@@ -583,8 +524,8 @@ static void test_queue_join_waits_for_every_task_done(void)
 
 static void test_queue_shutdown(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     md_peer *a = f.p[0], *b = f.p[1], *c = f.p[2];
     char id[32];
     /* parked getters are woken with ShutDown; put refuses afterwards;
@@ -649,8 +590,8 @@ static void test_queue_shutdown(void)
 
 static void test_queue_thousand_parked_getters(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     enum { N = 1000 };
     md_peer **peers = calloc(N, sizeof *peers);
     char id[32];
@@ -690,8 +631,8 @@ static void test_queue_thousand_parked_getters(void)
 
 static void test_queue_thousand_timeouts(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     enum { N = 1000 };
     md_peer **peers = calloc(N, sizeof *peers);
     char id[32];
@@ -725,8 +666,8 @@ static void test_queue_thousand_timeouts(void)
 
 static void test_event_set_wakes_every_waiter(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     md_peer *a = f.p[0], *b = f.p[1], *c = f.p[2];
     char id[32];
     MK(&f, "Event", NULL, NULL, id);
@@ -765,8 +706,8 @@ static void test_event_set_wakes_every_waiter(void)
 
 static void test_event_thousand_waiters(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     enum { N = 1000 };
     md_peer **peers = calloc(N, sizeof *peers);
     char id[32];
@@ -796,8 +737,8 @@ static void test_event_thousand_waiters(void)
 
 static void test_lock_acquire_release_and_messages(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     md_peer *a = f.p[0], *b = f.p[1];
     char id[32];
     MK(&f, "Lock", NULL, NULL, id);
@@ -842,8 +783,8 @@ static void test_lock_acquire_release_and_messages(void)
 
 static void test_lock_blocking_acquire_and_timeout(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     md_peer *a = f.p[0], *b = f.p[1], *c = f.p[2];
     char id[32];
     MK(&f, "Lock", NULL, NULL, id);
@@ -873,8 +814,8 @@ static void test_lock_blocking_acquire_and_timeout(void)
  * it taken for its parent). */
 static void test_lock_stays_held_when_its_holder_vanishes(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     md_peer *a = f.p[0], *b = f.p[1], *c = f.p[2], *d = f.p[3];
     char id[32];
     MK(&f, "Lock", NULL, NULL, id);
@@ -916,8 +857,8 @@ static void test_lock_stays_held_when_its_holder_vanishes(void)
 /* Semaphores keep what a vanished client took, like a Lock. */
 static void test_bounded_semaphore_stays_taken_when_its_holder_vanishes(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32];
     MK(&f, "BoundedSemaphore", T(1, I(1)), NULL, id);
     RET(&f, f.p[0], id, "acquire", NULL, NULL, "True");
@@ -934,8 +875,8 @@ static void test_bounded_semaphore_stays_taken_when_its_holder_vanishes(void)
 
 static void test_lock_dropped_by_its_clients_while_held(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32];
     /* the holder's registration keeps the object until the holder goes */
     MK(&f, "RLock", NULL, NULL, id);
@@ -952,8 +893,8 @@ static void test_lock_dropped_by_its_clients_while_held(void)
 
 static void test_rlock_owner_depth_and_messages(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     md_peer *a = f.p[0], *b = f.p[1];
     char id[32];
     MK(&f, "RLock", NULL, NULL, id);
@@ -990,8 +931,8 @@ static void test_rlock_owner_depth_and_messages(void)
 
 static void test_rlock_released_when_its_owner_vanishes(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     md_peer *a = f.p[0], *b = f.p[1], *c = f.p[2];
     char id[32];
     MK(&f, "RLock", NULL, NULL, id);
@@ -1025,8 +966,8 @@ static void test_rlock_released_when_its_owner_vanishes(void)
 
 static void test_semaphore_counts_and_messages(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     md_peer *a = f.p[0], *b = f.p[1];
     char id[32];
     MK_FAILS(&f, "Semaphore", T(1, I(-1)), NULL, "ValueError: semaphore initial value must be >= 0");
@@ -1082,8 +1023,8 @@ static void test_semaphore_counts_and_messages(void)
 
 static void test_semaphore_release_wakes_waiters_in_order(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32];
     MK(&f, "Semaphore", T(1, I(0)), NULL, id);
     for (int i = 0; i < 4; i++)
@@ -1114,8 +1055,8 @@ static void test_semaphore_release_wakes_waiters_in_order(void)
 
 static void test_condition_ownership_messages(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     md_peer *a = f.p[0], *b = f.p[1];
     char id[32];
     MK_FAILS(&f, "Condition", T(1, I(1)), NULL,
@@ -1152,8 +1093,8 @@ static void test_condition_ownership_messages(void)
 
 static void test_condition_wait_notify_reacquires_at_saved_depth(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     md_peer *a = f.p[0], *b = f.p[1];
     char id[32];
     MK(&f, "Condition", NULL, NULL, id);
@@ -1185,9 +1126,9 @@ static void test_condition_wait_notify_reacquires_at_saved_depth(void)
 
 static void test_condition_notify_n_and_notify_all(void)
 {
-    fx f;
-    fx_init(&f);
-    md_peer *boss = f.p[NPEERS - 1];
+    md_fx f;
+    md_fx_init(&f);
+    md_peer *boss = f.p[MD_FX_PEERS - 1];
     char id[32];
     MK(&f, "Condition", NULL, NULL, id);
     for (int i = 0; i < 4; i++) {
@@ -1221,8 +1162,8 @@ static void test_condition_notify_n_and_notify_all(void)
 
 static void test_condition_timeout_returns_false_after_reacquiring(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     md_peer *a = f.p[0], *b = f.p[1];
     char id[32];
     MK(&f, "Condition", NULL, NULL, id);
@@ -1258,8 +1199,8 @@ static void test_condition_timeout_returns_false_after_reacquiring(void)
 
 static void test_condition_vanished_waiters_and_owners(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     md_peer *a = f.p[0], *b = f.p[1], *c = f.p[2], *d = f.p[3];
     char id[32];
     MK(&f, "Condition", NULL, NULL, id);
@@ -1314,8 +1255,8 @@ static md_val *PROXY(const char *cls, const char *typeid, const char *ident)
  * the lock stays taken when a client that took it vanishes. */
 static void test_condition_on_a_shared_lock(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     md_peer *a = f.p[0], *b = f.p[1], *c = f.p[2];
     char lk[32], cv[32];
     MK(&f, "Lock", NULL, NULL, lk);
@@ -1369,8 +1310,8 @@ static void test_condition_on_a_shared_lock(void)
  * server refuses that wait). A vanished owner's RLock is released. */
 static void test_condition_on_a_shared_rlock(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     md_peer *a = f.p[0], *b = f.p[1], *c = f.p[2];
     char lk[32], cv[32];
     MK(&f, "RLock", NULL, NULL, lk);
@@ -1415,8 +1356,8 @@ static void test_condition_on_a_shared_rlock(void)
  * taken means no unit left, wait gives one back and takes one again. */
 static void test_condition_on_a_shared_semaphore(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     md_peer *a = f.p[0], *b = f.p[1], *c = f.p[2];
     char sem[32], cv[32], bs[32], cb[32];
     MK(&f, "Semaphore", T(1, I(2)), NULL, sem);
@@ -1469,8 +1410,8 @@ static void test_condition_on_a_shared_semaphore(void)
 /* What Condition(lock) refuses, with CPython's texts where it has one. */
 static void test_condition_refuses_other_locks(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char ev[32], co[32];
     MK(&f, "Event", NULL, NULL, ev);
     MK(&f, "Condition", NULL, NULL, co);
@@ -1495,7 +1436,7 @@ static void test_condition_refuses_other_locks(void)
  * Proxies in arguments and replies
  * ====================================================================== */
 
-static bool exists(fx *f, const char *ident)
+static bool exists(md_fx *f, const char *ident)
 {
     return md_server_find(md_th_server(f->th), ident) != NULL;
 }
@@ -1504,8 +1445,8 @@ static bool exists(fx *f, const char *ident)
  * object holding it (m.dict(pets=pets)). */
 static void test_proxy_in_keyword_arguments_kept_alive(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char inner[32], outer[32], ns[32];
     MK(&f, "dict", NULL, D(1, S("ferrets"), I(2)), inner);
     MK(&f, "dict", NULL, D(1, S("pets"), PROXY("DictProxy", "dict", inner)), outer);
@@ -1527,8 +1468,8 @@ static void test_proxy_in_keyword_arguments_kept_alive(void)
  * once, and released when the cycle is collected. */
 static void test_proxy_in_a_cycle_counted_once(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char d[32], inner[32];
     MK(&f, "dict", NULL, NULL, d);
     MK(&f, "list", NULL, NULL, inner);
@@ -1558,8 +1499,8 @@ static void test_proxy_in_a_cycle_counted_once(void)
  * request, parked get or not. */
 static void test_queue_item_proxy_lives_until_the_getter_registers_it(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     md_peer *a = f.p[0], *b = f.p[1];
     char q[32], l1[32], l2[32];
     MK(&f, "Queue", NULL, NULL, q);
@@ -1612,8 +1553,8 @@ static void test_queue_item_proxy_lives_until_the_getter_registers_it(void)
 
 static void test_barrier_three_parties(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     md_peer *a = f.p[0], *b = f.p[1], *c = f.p[2];
     char id[32];
     MK_FAILS(&f, "Barrier", T(1, I(0)), NULL, "ValueError: parties must be > 0");
@@ -1661,8 +1602,8 @@ static void test_barrier_three_parties(void)
 
 static void test_barrier_timeout_abort_and_reset(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     md_peer *a = f.p[0], *b = f.p[1], *c = f.p[2];
     char id[32];
     MK(&f, "Barrier", T(1, I(3)), NULL, id);
@@ -1724,21 +1665,6 @@ static void test_barrier_timeout_abort_and_reset(void)
  * Captured requests, replayed
  * ====================================================================== */
 
-static md_val *fixture(const char *name, int *protocol)
-{
-    size_t n;
-    uint8_t *data = md_test_read_fixture(name, &n);
-    if (!data) {
-        fprintf(stderr, "\n    missing fixture %s in %s\n", name, md_test_fixtures_dir());
-        return NULL;
-    }
-    md_val *v = NULL;
-    md_pickle_err err;
-    int rc = md_pickle_decode(data, n, NULL, &v, protocol, &err);
-    free(data);
-    return rc == 0 ? v : NULL;
-}
-
 static bool contains(const uint8_t *data, size_t n, const char *needle)
 {
     size_t k = strlen(needle);
@@ -1752,14 +1678,14 @@ static bool contains(const uint8_t *data, size_t n, const char *needle)
  * peer of that capture's protocol, and check the reply: the same kind,
  * an exception of the same class and args, and our encoding of it
  * naming the class as that family can import it (wire_name). */
-static void replay_at(fx *f, const char *step, const char *ident, const char *wire_name, int line)
+static void replay_at(md_fx *f, const char *step, const char *ident, const char *wire_name, int line)
 {
     char name[128];
     int protocol = 0;
     snprintf(name, sizeof name, "%s.request.bin", step);
-    md_val *req = fixture(name, &protocol);
+    md_val *req = md_ts_fixture(name, &protocol);
     snprintf(name, sizeof name, "%s.reply.bin", step);
-    md_val *rep = fixture(name, NULL);
+    md_val *rep = md_ts_fixture(name, NULL);
     CHECK_AT(req && rep, line);
     if (req && rep) {
         md_peer *peer = md_th_peer(f->th, protocol);
@@ -1780,7 +1706,7 @@ static void replay_at(fx *f, const char *step, const char *ident, const char *wi
                   md_val_eq(md_exc_args(p), md_exc_args(want), &e) == 1;
         if (!ok) {
             fprintf(stderr, "\n    line %d: replay of %s gave kind %d ", line, step, kind);
-            md_th_repr_eq(p, "(the captured reply)");
+            md_ts_repr_is(p, "(the captured reply)");
         }
         CHECK_AT(ok, line);
         /* how our reply is written for this family */
@@ -1805,8 +1731,8 @@ static void replay_at(fx *f, const char *step, const char *ident, const char *wi
 
 static void test_sync_replays_captured_requests(void)
 {
-    fx f;
-    fx_init(&f);
+    md_fx f;
+    md_fx_init(&f);
     char id[32];
     MK(&f, "Queue", NULL, NULL, id);
     REPLAY(&f, "py27-queue-empty", id, "cQueue\nEmpty\n");
@@ -1928,7 +1854,7 @@ static bool sweep_once(md_server *srv, md_val **reqs, const oom_step *steps, siz
 }
 
 /* A Lock a vanished peer took stays taken: release it, whoever has it. */
-static void release_lock(fx *f, md_peer *q, const char *ident)
+static void release_lock(md_fx *f, md_peer *q, const char *ident)
 {
     send(f, q, ident, "release", NULL, NULL);
     md_val *rel = NULL;
@@ -1956,8 +1882,8 @@ static void test_sync_survives_allocation_failures(void)
     size_t nsteps = sizeof steps / sizeof steps[0];
     bool completed = false;
     for (long n = 0; n < 2000 && !completed; n++) {
-        fx f;
-        fx_init(&f);
+        md_fx f;
+        md_fx_init(&f);
         md_server *srv = md_th_server(f.th);
         char ids[NOBJ][32];
         for (int i = 0; i < NOBJ; i++)
@@ -2019,8 +1945,8 @@ static void test_shared_locks_and_queued_proxies_survive_allocation_failures(voi
     size_t nsteps = sizeof steps / sizeof steps[0];
     bool completed = false;
     for (long n = 0; n < 2000 && !completed; n++) {
-        fx f;
-        fx_init(&f);
+        md_fx f;
+        md_fx_init(&f);
         md_server *srv = md_th_server(f.th);
         char ids[NOBJ2][32];
         MK(&f, "Lock", NULL, NULL, ids[LK]);

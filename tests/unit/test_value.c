@@ -2060,9 +2060,42 @@ static void test_value_table_alloc_failure_sweep_over_copy_update_reserve(void)
     md_decref(src);
 }
 
+/* md_seq_items reads a tuple and a list alike, an empty list (which has no
+ * array yet) as zero items that are not NULL, and refuses anything else. */
+static void test_value_seq_items_reads_tuple_and_list_alike(void)
+{
+    size_t n = 99;
+    md_val *t = md_tuple_pack(2, md_int_from_i64(7), md_none());
+    md_val *const *items = md_seq_items(t, &n);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(items);
+    CU_ASSERT_EQUAL(n, 2);
+    CU_ASSERT_PTR_EQUAL(items[0], md_int_from_i64(7));
+    CU_ASSERT_PTR_EQUAL(items[1], md_none());
+    md_val *l = md_list_new(0);
+    items = md_seq_items(l, &n);
+    CU_ASSERT_PTR_NOT_NULL(items);
+    CU_ASSERT_EQUAL(n, 0);
+    CU_ASSERT_FATAL(md_list_append(l, t) == 0);
+    items = md_seq_items(l, &n);
+    CU_ASSERT_EQUAL(n, 1);
+    CU_ASSERT_PTR_EQUAL(items ? items[0] : NULL, t);
+    md_val *d = md_dict_new();
+    n = 99;
+    CU_ASSERT_PTR_NULL(md_seq_items(d, &n));
+    CU_ASSERT_EQUAL(n, 0);
+    n = 99;
+    CU_ASSERT_PTR_NULL(md_seq_items(md_int_from_i64(3), &n));
+    CU_ASSERT_EQUAL(n, 0);
+    CU_ASSERT_PTR_NULL(md_seq_items(NULL, &n));
+    md_decref(d);
+    md_decref(l);
+    md_decref(t);
+}
+
 void md_test_register_value(void)
 {
     CU_pSuite s = md_test_suite("value");
+    MD_ADD_TEST(s, test_value_seq_items_reads_tuple_and_list_alike);
     MD_ADD_TEST(s, test_value_small_ints_are_tagged_and_immortal);
     MD_ADD_TEST(s, test_value_int_decimal_accepts_python_forms_and_rejects_garbage);
     MD_ADD_TEST(s, test_value_int_le_bytes_match_pickle_encode_long);

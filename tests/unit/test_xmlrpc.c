@@ -22,6 +22,7 @@
 #include "core/value/value.h"
 #include "serializers/xmlrpc.h"
 #include "tests/unit/harness.h"
+#include "tests/unit/support.h"
 
 /* ======================================================================
  * Python's bytes: xmlrpc.client.dumps((v,), allow_none=True), 3.12
@@ -281,16 +282,9 @@ static const char PY_CALL[] = "<?xml version='1.0'?>\n"
  * Helpers
  * ====================================================================== */
 
-#define LIT(s) (const uint8_t *)(s), (sizeof(s) - 1)
-
-/* the builders of tests/unit/harness.h, by short names */
-#define S md_th_str
-#define I md_th_int
-/* L(n, a, b, ...): a list of n items, each stolen */
-#define L md_th_list
-
-/* A dict of n (key, value) pairs given as C string and stolen value. */
-static md_val *D(size_t n, ...)
+/* A dict of n (key, value) pairs given as C string and stolen value (the
+ * builders S, I, L, ... are support.h's). */
+static md_val *DS(size_t n, ...)
 {
     va_list ap;
     va_start(ap, n);
@@ -305,25 +299,6 @@ static md_val *D(size_t n, ...)
     }
     va_end(ap);
     return d;
-}
-
-static bool val_eq(const md_val *a, const md_val *b)
-{
-    md_pyerr e = {0};
-    return md_val_eq(a, b, &e) == 1;
-}
-
-static bool repr_is(const md_val *v, const char *expect)
-{
-    md_buf b = MD_BUF_INIT;
-    md_pyerr e = {0};
-    bool ok = v && md_val_repr(v, &b, &e) == 0 && b.len == strlen(expect) &&
-              memcmp(b.data, expect, b.len) == 0;
-    if (!ok)
-        fprintf(stderr, "\n  repr %.*s, wanted %s\n", (int)(b.len > 300 ? 300 : b.len),
-                b.data ? (char *)b.data : "(null)", expect);
-    md_buf_free(&b);
-    return ok;
 }
 
 static bool bytes_are(const md_buf *b, const char *expect, size_t n)
@@ -350,39 +325,15 @@ static void check_layout(md_val *v, const char *py, size_t n)
 
 static md_val *dec_ok(const uint8_t *data, size_t n)
 {
-    md_val *v = NULL;
-    md_pickle_err err;
     int proto = -1;
-    int rc = md_xmlrpc_decode(data, n, NULL, &v, &proto, &err);
-    if (rc != 0) {
-        fprintf(stderr, "\n  unexpected decode error %d: %s\n", rc, err.msg);
-        CU_FAIL("decode failed");
-        return NULL;
-    }
-    CU_ASSERT_EQUAL(proto, 0);
-    CU_ASSERT_PTR_NOT_NULL(v);
+    md_val *v = md_ts_dec_ok(&md_codec_xmlrpc, data, n, &proto);
+    if (v)
+        CU_ASSERT_EQUAL(proto, 0);
     return v;
 }
 #define DEC_OK(lit) dec_ok(LIT(lit))
 
-static bool dec_fails(const uint8_t *data, size_t n, const md_pickle_limits *lim, int code,
-                      const char *want)
-{
-    md_val *v = (md_val *)1;
-    md_pickle_err err;
-    int rc = md_xmlrpc_decode(data, n, lim, &v, NULL, &err);
-    CU_ASSERT_EQUAL(rc, code);
-    CU_ASSERT_EQUAL(err.code, code);
-    CU_ASSERT_PTR_NULL(v);
-    if (rc == 0)
-        md_decref(v);
-    bool found = want == NULL || strstr(err.msg, want) != NULL;
-    if (!found || rc != code)
-        fprintf(stderr, "\n  got code %d message \"%s\", wanted %d \"%s\"\n", rc, err.msg, code,
-                want ? want : "");
-    return found;
-}
-#define DEC_FAILS(lit, code, want) CU_ASSERT(dec_fails(LIT(lit), NULL, (code), (want)))
+#define DEC_FAILS(lit, code, want) CU_ASSERT(md_ts_dec_fails(&md_codec_xmlrpc, LIT(lit), NULL, (code), (want)))
 
 /* The value inside <value>...</value>, wrapped in a one-param message. */
 static md_val *dec_value(const char *inner)
@@ -403,7 +354,7 @@ static bool value_fails(const char *inner, int code, const char *want)
 {
     md_buf b = MD_BUF_INIT;
     md_buf_printf(&b, "<params><param><value>%s</value></param></params>", inner);
-    bool ok = dec_fails(b.data, b.len, NULL, code, want);
+    bool ok = md_ts_dec_fails(&md_codec_xmlrpc, b.data, b.len, NULL, code, want);
     md_buf_free(&b);
     return ok;
 }
@@ -513,7 +464,7 @@ static void test_xmlrpc_layout_arrays_and_structs_match_python(void)
     md_decref(inner);
     LAYOUT(t, PY_TUPLE);
     LAYOUT(md_dict_new(), PY_DICT_EMPTY);
-    LAYOUT(D(3, "a", I(1), "b&<", L(1, md_true()), "c", D(1, "d", md_none())), PY_DICT);
+    LAYOUT(DS(3, "a", I(1), "b&<", L(1, md_true()), "c", DS(1, "d", md_none())), PY_DICT);
 }
 
 static void test_xmlrpc_layout_datetime_round_trips(void)
@@ -521,7 +472,7 @@ static void test_xmlrpc_layout_datetime_round_trips(void)
     md_val *v = DEC_OK(PY_DATETIME);
     CU_ASSERT_EQUAL(md_typeof(v), MD_T_OPAQUE);
     CU_ASSERT(md_global_is(md_opaque_callable(v), "xmlrpc.client", "DateTime"));
-    CU_ASSERT(repr_is(md_opaque_args(v), "('20240102T03:04:05',)"));
+    CU_ASSERT(md_ts_repr_is(md_opaque_args(v), "('20240102T03:04:05',)"));
     check_layout(v, PY_DATETIME, sizeof PY_DATETIME - 1);
 }
 
@@ -558,13 +509,13 @@ static void test_xmlrpc_python_bytes_decode_and_reencode_identically(void)
 static void test_xmlrpc_decoded_values_have_python_meaning(void)
 {
     md_val *v = DEC_OK(PY_DICT);
-    CU_ASSERT(repr_is(v, "{'a': 1, 'b&<': [True], 'c': {'d': None}}"));
+    CU_ASSERT(md_ts_repr_is(v, "{'a': 1, 'b&<': [True], 'c': {'d': None}}"));
     md_decref(v);
     v = DEC_OK(PY_STR);
-    CU_ASSERT(repr_is(v, "'a&b<c>d\"e\\'f\\tg\\nh'"));
+    CU_ASSERT(md_ts_repr_is(v, "'a&b<c>d\"e\\'f\\tg\\nh'"));
     md_decref(v);
     v = DEC_OK(PY_BYTEARRAY); /* base64 reads as bytes */
-    CU_ASSERT(repr_is(v, "b'xyz'"));
+    CU_ASSERT(md_ts_repr_is(v, "b'xyz'"));
     md_decref(v);
     v = DEC_OK(PY_FLOATNEGZERO);
     CU_ASSERT(md_typeof(v) == MD_T_FLOAT && signbit(md_float_get(v)));
@@ -574,11 +525,11 @@ static void test_xmlrpc_decoded_values_have_python_meaning(void)
     md_decref(v);
     v = DEC_OK(PY_LIST);
     md_val *want = L(3, I(1), S("two"), L(2, md_float_new(3.0), md_none()));
-    CU_ASSERT(val_eq(v, want));
+    CU_ASSERT(md_ts_val_eq(v, want));
     md_decref(want);
     md_decref(v);
     v = DEC_OK(PY_TUPLE); /* tuples arrive as lists */
-    CU_ASSERT(repr_is(v, "[1, [2]]"));
+    CU_ASSERT(md_ts_repr_is(v, "[1, [2]]"));
     md_decref(v);
 }
 
@@ -630,43 +581,43 @@ static void test_xmlrpc_reads_every_integer_tag(void)
         char inner[80];
         snprintf(inner, sizeof inner, "<%s> -42 </%s>", tags[i], tags[i]);
         md_val *v = dec_value(inner);
-        CU_ASSERT(repr_is(v, "-42"));
+        CU_ASSERT(md_ts_repr_is(v, "-42"));
         md_decref(v);
     }
     md_val *v = dec_value("<int>123456789012345678901234567890</int>");
-    CU_ASSERT(repr_is(v, "123456789012345678901234567890"));
+    CU_ASSERT(md_ts_repr_is(v, "123456789012345678901234567890"));
     md_decref(v);
     v = dec_value("<i8>-9223372036854775808</i8>");
-    CU_ASSERT(repr_is(v, "-9223372036854775808"));
+    CU_ASSERT(md_ts_repr_is(v, "-9223372036854775808"));
     md_decref(v);
     v = dec_value("<int>+7</int>");
-    CU_ASSERT(repr_is(v, "7"));
+    CU_ASSERT(md_ts_repr_is(v, "7"));
     md_decref(v);
 }
 
 static void test_xmlrpc_reads_double_float_string_and_bare_text(void)
 {
     md_val *v = dec_value("<float>2.5</float>");
-    CU_ASSERT(repr_is(v, "2.5"));
+    CU_ASSERT(md_ts_repr_is(v, "2.5"));
     md_decref(v);
     v = dec_value("<double> -1e300 </double>");
-    CU_ASSERT(repr_is(v, "-1e+300"));
+    CU_ASSERT(md_ts_repr_is(v, "-1e+300"));
     md_decref(v);
     v = dec_value("plain text");
-    CU_ASSERT(repr_is(v, "'plain text'"));
+    CU_ASSERT(md_ts_repr_is(v, "'plain text'"));
     md_decref(v);
     v = dec_value("");
-    CU_ASSERT(repr_is(v, "''"));
+    CU_ASSERT(md_ts_repr_is(v, "''"));
     md_decref(v);
     v = dec_value("<string/>");
-    CU_ASSERT(repr_is(v, "''"));
+    CU_ASSERT(md_ts_repr_is(v, "''"));
     md_decref(v);
     v = dec_value("<string>&#65;&#x42;&quot;&apos;&lt;<![CDATA[<&>]]></string>");
-    CU_ASSERT(repr_is(v, "'AB\"\\'<<&>'"));
+    CU_ASSERT(md_ts_repr_is(v, "'AB\"\\'<<&>'"));
     md_decref(v);
     /* the XML parser turns \r\n and \r into \n, as expat does for Python */
     v = dec_value("<string>a\r\nb\rc</string>");
-    CU_ASSERT(repr_is(v, "'a\\nb\\nc'"));
+    CU_ASSERT(md_ts_repr_is(v, "'a\\nb\\nc'"));
     md_decref(v);
 }
 
@@ -683,7 +634,7 @@ static void test_xmlrpc_reads_whitespace_and_comments_between_elements(void)
                               "        </member>\n      </struct>\n    </value>\n  </param>\n"
                               "</params>\n";
     md_val *v = DEC_OK(doc);
-    CU_ASSERT(repr_is(v, "{'k': [True, None]}"));
+    CU_ASSERT(md_ts_repr_is(v, "{'k': [True, None]}"));
     md_decref(v);
 }
 
@@ -691,7 +642,7 @@ static void test_xmlrpc_struct_duplicate_member_last_wins(void)
 {
     md_val *v = dec_value("<struct><member><name>a</name><value><int>1</int></value></member>"
                           "<member><name>a</name><value><int>2</int></value></member></struct>");
-    CU_ASSERT(repr_is(v, "{'a': 2}"));
+    CU_ASSERT(md_ts_repr_is(v, "{'a': 2}"));
     md_decref(v);
 }
 
@@ -726,7 +677,7 @@ static void test_xmlrpc_bad_double_refused(void)
 static void test_xmlrpc_bad_base64_refused(void)
 {
     md_val *v = dec_value("<base64>\n  aGVs\nbG8=\n</base64>");
-    CU_ASSERT(repr_is(v, "b'hello'"));
+    CU_ASSERT(md_ts_repr_is(v, "b'hello'"));
     md_decref(v);
     CU_ASSERT(value_fails("<base64>@@@@</base64>", MD_EPROTO, "bad base64"));
     CU_ASSERT(value_fails("<base64>aGVsbG8</base64>", MD_EPROTO, "bad base64"));
@@ -829,7 +780,7 @@ static void test_xmlrpc_depth_limit_at_and_past(void)
     md_decref(v);
     b.len = 0;
     nested_arrays(&b, 20);
-    CU_ASSERT(dec_fails(b.data, b.len, &lim, MD_EDEPTH, "nested deeper than 20"));
+    CU_ASSERT(md_ts_dec_fails(&md_codec_xmlrpc, b.data, b.len, &lim, MD_EDEPTH, "nested deeper than 20"));
     /* structs count the same way */
     b.len = 0;
     md_buf_puts(&b, "<params><param>");
@@ -839,7 +790,7 @@ static void test_xmlrpc_depth_limit_at_and_past(void)
     for (int i = 0; i < 20; i++)
         md_buf_puts(&b, "</member></struct></value>");
     md_buf_puts(&b, "</param></params>");
-    CU_ASSERT(dec_fails(b.data, b.len, &lim, MD_EDEPTH, "nested deeper than 20"));
+    CU_ASSERT(md_ts_dec_fails(&md_codec_xmlrpc, b.data, b.len, &lim, MD_EDEPTH, "nested deeper than 20"));
     md_buf_free(&b);
 }
 
@@ -857,11 +808,11 @@ static void test_xmlrpc_libxml2_depth_bound_at_and_past(void)
     md_decref(v);
     b.len = 0;
     nested_arrays(&b, 85);
-    CU_ASSERT(dec_fails(b.data, b.len, NULL, MD_EPROTO, "depth"));
+    CU_ASSERT(md_ts_dec_fails(&md_codec_xmlrpc, b.data, b.len, NULL, MD_EPROTO, "depth"));
     b.len = 0;
     nested_arrays(&b, 1000000);
     CU_ASSERT_FALSE(md_buf_failed(&b));
-    CU_ASSERT(dec_fails(b.data, b.len, NULL, MD_EPROTO, "depth"));
+    CU_ASSERT(md_ts_dec_fails(&md_codec_xmlrpc, b.data, b.len, NULL, MD_EPROTO, "depth"));
     md_buf_free(&b);
 }
 
@@ -884,7 +835,7 @@ static void test_xmlrpc_size_limit_at_and_past(void)
     md_decref(v);
     /* one byte more (a trailing newline): refused before parsing */
     md_buf_putc(&b, '\n');
-    CU_ASSERT(dec_fails(b.data, b.len, &lim, MD_ETOOBIG, "1001 bytes is over the limit"));
+    CU_ASSERT(md_ts_dec_fails(&md_codec_xmlrpc, b.data, b.len, &lim, MD_ETOOBIG, "1001 bytes is over the limit"));
     /* the method-call reader has the same bound */
     md_val *m = NULL, *p = NULL;
     CU_ASSERT_EQUAL(md_xmlrpc_decode_call(b.data, b.len, &lim, &m, &p, &err), MD_ETOOBIG);
@@ -946,7 +897,7 @@ static void test_xmlrpc_int_digits_limit_at_and_past(void)
     md_decref(v);
     b.len = tail_at;
     md_buf_puts(&b, "0</int></value></param></params>");
-    CU_ASSERT(dec_fails(b.data, b.len, NULL, MD_ELIMIT, "over the limit"));
+    CU_ASSERT(md_ts_dec_fails(&md_codec_xmlrpc, b.data, b.len, NULL, MD_ELIMIT, "over the limit"));
     md_buf_free(&b);
 }
 
@@ -971,7 +922,7 @@ static void test_xmlrpc_unwritable_values_fail_cleanly(void)
     md_decref(k);
     CU_ASSERT(enc_fails(L(1, d), MD_EUNSUPPORTED, "dictionary key must be string"));
     /* a struct member name is text too */
-    CU_ASSERT(enc_fails(D(1, "\x02", I(1)), MD_EUNSUPPORTED, "control character"));
+    CU_ASSERT(enc_fails(DS(1, "\x02", I(1)), MD_EUNSUPPORTED, "control character"));
 }
 
 static void test_xmlrpc_recursive_containers_refused(void)
@@ -1039,12 +990,12 @@ static void test_xmlrpc_sets_and_instances_written_as_python_reads_them(void)
     md_val *o = md_opaque_new(MD_OPQ_REDUCE, cls, args);
     md_decref(cls);
     md_decref(args);
-    md_opaque_set_state_steal(o, D(2, "x", I(1), "y", I(2)));
+    md_opaque_set_state_steal(o, DS(2, "x", I(1), "y", I(2)));
     b.len = 0;
     CU_ASSERT_EQUAL(md_xmlrpc_encode(o, 0, &b, &err), 0);
     md_val *back = NULL;
     CU_ASSERT_EQUAL(md_xmlrpc_decode(b.data, b.len, NULL, &back, NULL, &err), 0);
-    CU_ASSERT(repr_is(back, "{'x': 1, 'y': 2}"));
+    CU_ASSERT(md_ts_repr_is(back, "{'x': 1, 'y': 2}"));
     md_decref(back);
     md_decref(o);
     /* an instance without a dict state cannot be written */
@@ -1127,15 +1078,15 @@ static void test_xmlrpc_decode_call_reads_python_call(void)
     md_val *m = NULL, *p = NULL;
     md_pickle_err err;
     CU_ASSERT_EQUAL_FATAL(md_xmlrpc_decode_call(LIT(PY_CALL), NULL, &m, &p, &err), 0);
-    CU_ASSERT(repr_is(m, "'create'"));
-    CU_ASSERT(repr_is(p, "['dict', [], {}]"));
+    CU_ASSERT(md_ts_repr_is(m, "'create'"));
+    CU_ASSERT(md_ts_repr_is(p, "['dict', [], {}]"));
     md_decref(m);
     md_decref(p);
     /* no <params>: an empty list */
     static const char bare[] = "<methodCall><methodName>system.listMethods</methodName></methodCall>";
     CU_ASSERT_EQUAL_FATAL(md_xmlrpc_decode_call(LIT(bare), NULL, &m, &p, &err), 0);
-    CU_ASSERT(repr_is(m, "'system.listMethods'"));
-    CU_ASSERT(repr_is(p, "[]"));
+    CU_ASSERT(md_ts_repr_is(m, "'system.listMethods'"));
+    CU_ASSERT(md_ts_repr_is(p, "[]"));
     md_decref(m);
     md_decref(p);
 }
@@ -1201,10 +1152,10 @@ static void test_xmlrpc_decode_response_reads_results_and_faults(void)
     int64_t code = -1;
     md_pickle_err err;
     CU_ASSERT_EQUAL_FATAL(md_xmlrpc_decode_response(LIT(PY_RESPONSE), NULL, &v, &fault, &code, &err), 0);
-    CU_ASSERT(!fault && code == 0 && repr_is(v, "[1, 'x']"));
+    CU_ASSERT(!fault && code == 0 && md_ts_repr_is(v, "[1, 'x']"));
     md_decref(v);
     CU_ASSERT_EQUAL_FATAL(md_xmlrpc_decode_response(LIT(PY_FAULT), NULL, &v, &fault, &code, &err), 0);
-    CU_ASSERT(fault && code == 1 && repr_is(v, "\"KeyError: 'a&b'\""));
+    CU_ASSERT(fault && code == 1 && md_ts_repr_is(v, "\"KeyError: 'a&b'\""));
     md_decref(v);
 }
 
@@ -1260,7 +1211,7 @@ static void test_xmlrpc_allocation_failure_sweep(void)
         int rc = md_xmlrpc_decode_call(LIT(PY_CALL), NULL, &m, &p, &err);
         md_alloc_fail_after(-1);
         if (rc == 0) {
-            CU_ASSERT(repr_is(p, "['dict', [], {}]"));
+            CU_ASSERT(md_ts_repr_is(p, "['dict', [], {}]"));
             md_decref(m);
             md_decref(p);
             done = true;

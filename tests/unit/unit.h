@@ -25,6 +25,7 @@
     X(log)                \
     X(address)            \
     X(buf)                \
+    X(alloc)              \
     X(objtab)             \
     X(introspect)         \
     X(registry)           \

@@ -267,9 +267,9 @@ def main(t):
     print('interpreters: %s' % ', '.join('%d.%d' % v for v in versions))
     if not interps:
         raise TestFailure('no Python interpreter found under %s/versions' % xtest.pyenv_root())
-    t.ok('Python 2.7 found', (2, 7) in versions, 'found %s' % versions)
-    t.ok('Python 3.6 - 3.13 found', all((3, m) in versions for m in range(6, 14)),
-         'found %s' % versions)
+    lacking = xtest.pythons.missing([xtest.pythons.Interp(p, v, p) for v, p in interps])
+    t.ok('Python 2.7 and 3.6 - 3.13 found', not lacking,
+         'missing %s' % ', '.join('%d.%d' % v for v in lacking))
     with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
         futures = [(v, pool.submit(run_interpreter, v, p)) for v, p in interps]
         for v, f in futures:

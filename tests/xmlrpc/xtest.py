@@ -3,7 +3,7 @@
 Starts managerd with any listeners (http:// ones included), reads the
 addresses it prints, waits for readiness with a bounded loop and stops it
 with SIGTERM insisting on exit status 0; starts CPython's own manager server
-with serializer='xmlrpclib' (xml_refserver.py) of a given interpreter
+with serializer='xmlrpclib' (tests/lib/refserver.py) of a given interpreter
 (tests/lib/procs.py); re-exports the interpreter finder (tests/lib/pythons.py)
 and the tally (tests/lib/tally.py).
 
@@ -154,13 +154,12 @@ class Managerd(object):
 
 class RefServer(procs.RefServer):
     """CPython's own manager server with serializer='xmlrpclib' (or pickle),
-    run by a given interpreter (xml_refserver.py)."""
+    run by a given interpreter (tests/lib/refserver.py)."""
 
     def __init__(self, python, serializer='xmlrpclib', share=(), authkey=KEY):
         env = dict(os.environb)
-        env[b'MANAGERD_AUTHKEY'] = authkey
         env[b'PYTHONDONTWRITEBYTECODE'] = b'1'
-        cmd = [python, os.path.join(HERE, 'xml_refserver.py'), serializer] + list(share)
+        cmd = procs.refserver_cmd(python, authkey, share=share, serializer=serializer)
         procs.RefServer.__init__(self, cmd, env=env, failure=TestFailure,
                                  what='CPython server')
         self.authkey = authkey

@@ -248,7 +248,7 @@ struct md_auth_ctx {
     bool fixed_body;                /* md_auth_set_challenge was used */
     size_t body_len;
     uint8_t body[BODY_MAX];         /* our challenge body (what is MACed) */
-    char errstr[128];
+    char errstr[MD_ERRMSG_SIZE];
 };
 
 md_auth_ctx *md_auth_new(md_auth_role role, const md_auth_key *key, const md_auth_opts *opts)

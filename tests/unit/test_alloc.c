@@ -1,0 +1,105 @@
+/* test_alloc.c - md_grow, the one growth policy of appended arrays
+ * (core/base/alloc.c): it doubles, jumps to what is asked when that is
+ * more, keeps the items across growth, refuses a count whose size in
+ * bytes would overflow, and leaves the array as it was when memory runs
+ * out. */
+#include "tests/unit/unit.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "core/base/alloc.h"
+
+static void test_grow_doubles_and_keeps_items(void)
+{
+    uint32_t *arr = NULL;
+    size_t cap = 0, len = 0;
+    size_t grew = 0;
+    for (uint32_t i = 0; i < 10000; i++) {
+        size_t before = cap;
+        CU_ASSERT_EQUAL_FATAL(md_grow(&arr, &cap, len + 1, sizeof *arr), 0);
+        CU_ASSERT(cap >= len + 1);
+        if (cap != before) {
+            grew++;
+            CU_ASSERT(before == 0 ? cap == MD_GROW_FIRST_BYTES / sizeof *arr
+                                  : cap == 2 * before);
+        }
+        arr[len++] = i * 7;
+    }
+    /* 16 items doubled to at least 10000: 11 growths, not one per item. */
+    CU_ASSERT_EQUAL(grew, 11);
+    size_t bad = 0;
+    for (uint32_t i = 0; i < len; i++)
+        bad += arr[i] != i * 7;
+    CU_ASSERT_EQUAL(bad, 0);
+    md_free(arr);
+}
+
+static void test_grow_takes_need_when_more_and_is_a_noop_with_room(void)
+{
+    char *arr = NULL;
+    size_t cap = 0;
+    CU_ASSERT_EQUAL_FATAL(md_grow(&arr, &cap, 1000, 1), 0);
+    CU_ASSERT_EQUAL(cap, 1000);
+    char *same = arr;
+    CU_ASSERT_EQUAL(md_grow(&arr, &cap, 1000, 1), 0);
+    CU_ASSERT_EQUAL(md_grow(&arr, &cap, 3, 1), 0);
+    CU_ASSERT_PTR_EQUAL(arr, same);
+    CU_ASSERT_EQUAL(cap, 1000);
+    CU_ASSERT_EQUAL_FATAL(md_grow(&arr, &cap, 1001, 1), 0);
+    CU_ASSERT_EQUAL(cap, 2000);
+    md_free(arr);
+}
+
+static void test_grow_refuses_a_size_that_overflows(void)
+{
+    uint64_t *arr = NULL;
+    size_t cap = 0;
+    CU_ASSERT_EQUAL_FATAL(md_grow(&arr, &cap, 4, sizeof *arr), 0);
+    uint64_t *kept = arr;
+    size_t kept_cap = cap;
+    arr[0] = 42;
+    CU_ASSERT_EQUAL(md_grow(&arr, &cap, SIZE_MAX / sizeof *arr + 1, sizeof *arr), -1);
+    CU_ASSERT_EQUAL(md_grow(&arr, &cap, SIZE_MAX, 2), -1);
+    CU_ASSERT_PTR_EQUAL(arr, kept);
+    CU_ASSERT_EQUAL(cap, kept_cap);
+    CU_ASSERT_EQUAL(arr[0], 42);
+    md_free(arr);
+}
+
+static void test_grow_out_of_memory_leaves_the_array(void)
+{
+    int *arr = NULL;
+    size_t cap = 0;
+    md_alloc_fail_after(0);
+    int rc = md_grow(&arr, &cap, 1, sizeof *arr);
+    md_alloc_fail_after(-1);
+    CU_ASSERT_EQUAL(rc, -1);
+    CU_ASSERT_PTR_NULL(arr);
+    CU_ASSERT_EQUAL(cap, 0);
+    CU_ASSERT_EQUAL_FATAL(md_grow(&arr, &cap, 3, sizeof *arr), 0);
+    size_t had = cap;
+    for (size_t i = 0; i < had; i++)
+        arr[i] = (int)i;
+    int *kept = arr;
+    md_alloc_fail_after(0);
+    rc = md_grow(&arr, &cap, had + 1, sizeof *arr);
+    md_alloc_fail_after(-1);
+    CU_ASSERT_EQUAL(rc, -1);
+    CU_ASSERT_PTR_EQUAL(arr, kept);
+    CU_ASSERT_EQUAL(cap, had);
+    CU_ASSERT_EQUAL(arr[had - 1], (int)had - 1);
+    CU_ASSERT_EQUAL(md_grow(&arr, &cap, had + 1, sizeof *arr), 0);
+    CU_ASSERT_EQUAL(cap, 2 * had);
+    CU_ASSERT_EQUAL(arr[had - 1], (int)had - 1);
+    md_free(arr);
+}
+
+void md_test_register_alloc(void)
+{
+    CU_pSuite s = md_test_suite("alloc");
+    MD_ADD_TEST(s, test_grow_doubles_and_keeps_items);
+    MD_ADD_TEST(s, test_grow_takes_need_when_more_and_is_a_noop_with_room);
+    MD_ADD_TEST(s, test_grow_refuses_a_size_that_overflows);
+    MD_ADD_TEST(s, test_grow_out_of_memory_leaves_the_array);
+}
