@@ -19,8 +19,8 @@
 /* ====================================================================== */
 
 typedef struct xdec {
-    const md_pickle_limits *lim;
-    md_pickle_err *err;
+    const md_codec_limits *lim;
+    md_codec_err *err;
     size_t depth;
 } xdec;
 
@@ -342,12 +342,12 @@ static md_val *decode_params(xdec *d, xmlNode *params)
     return list;
 }
 
-int md_xmlrpc_decode(const uint8_t *data, size_t n, const md_pickle_limits *lim,
-                     md_val **out, int *protocol, md_pickle_err *err)
+int md_xmlrpc_decode(const uint8_t *data, size_t n, const md_codec_limits *lim,
+                     md_val **out, int *protocol, md_codec_err *err)
 {
-    md_pickle_limits dflt;
+    md_codec_limits dflt;
     if (!lim) {
-        md_pickle_limits_default(&dflt);
+        md_codec_limits_default(&dflt);
         lim = &dflt;
     }
     memset(err, 0, sizeof *err);
@@ -376,12 +376,12 @@ int md_xmlrpc_decode(const uint8_t *data, size_t n, const md_pickle_limits *lim,
     return 0;
 }
 
-int md_xmlrpc_decode_call(const uint8_t *data, size_t n, const md_pickle_limits *lim,
-                          md_val **method, md_val **params, md_pickle_err *err)
+int md_xmlrpc_decode_call(const uint8_t *data, size_t n, const md_codec_limits *lim,
+                          md_val **method, md_val **params, md_codec_err *err)
 {
-    md_pickle_limits dflt;
+    md_codec_limits dflt;
     if (!lim) {
-        md_pickle_limits_default(&dflt);
+        md_codec_limits_default(&dflt);
         lim = &dflt;
     }
     memset(err, 0, sizeof *err);
@@ -423,7 +423,7 @@ int md_xmlrpc_decode_call(const uint8_t *data, size_t n, const md_pickle_limits 
 
 typedef struct xenc {
     md_buf *out;
-    md_pickle_err *err;
+    md_codec_err *err;
     size_t depth;
     /* containers being written, to refuse recursive ones as Python does */
     const md_val *path[MD_XMLRPC_MAX_DEPTH];
@@ -700,7 +700,7 @@ static int encode_value(xenc *e, const md_val *v)
     }
 }
 
-static int encode_top(const md_val *v, md_buf *out, md_pickle_err *err, bool http)
+static int encode_top(const md_val *v, md_buf *out, md_codec_err *err, bool http)
 {
     memset(err, 0, sizeof *err);
     xenc e = {.out = out, .err = err, .http = http, .out_start = out->len};
@@ -716,12 +716,12 @@ static int encode_top(const md_val *v, md_buf *out, md_pickle_err *err, bool htt
     return 0;
 }
 
-int md_xmlrpc_encode_value(const md_val *v, md_buf *out, md_pickle_err *err)
+int md_xmlrpc_encode_value(const md_val *v, md_buf *out, md_codec_err *err)
 {
     return encode_top(v, out, err, true);
 }
 
-int md_xmlrpc_encode(const md_val *v, int protocol, md_buf *out, md_pickle_err *err)
+int md_xmlrpc_encode(const md_val *v, int protocol, md_buf *out, md_codec_err *err)
 {
     size_t mark = out->len;
     md_buf_puts(out, "<params>\n<param>\n");
@@ -734,7 +734,7 @@ int md_xmlrpc_encode(const md_val *v, int protocol, md_buf *out, md_pickle_err *
     return md_buf_failed(out) ? MD_ENOMEM : 0;
 }
 
-int md_xmlrpc_encode_response(const md_val *v, md_buf *out, md_pickle_err *err)
+int md_xmlrpc_encode_response(const md_val *v, md_buf *out, md_codec_err *err)
 {
     size_t mark = out->len;
     md_buf_puts(out, "<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n");
@@ -749,7 +749,7 @@ int md_xmlrpc_encode_response(const md_val *v, md_buf *out, md_pickle_err *err)
 
 int md_xmlrpc_encode_fault(int code, const char *message, md_buf *out)
 {
-    md_pickle_err err;
+    md_codec_err err;
     memset(&err, 0, sizeof err);
     xenc e = {.out = out, .err = &err};
     md_buf_printf(out, "<?xml version='1.0'?>\n<methodResponse>\n<fault>\n<value><struct>\n"

@@ -56,7 +56,7 @@ struct md_http {
     struct event_base *base;
     struct evhttp *http;
     md_http_opts opts;
-    md_pickle_limits limits;
+    md_codec_limits limits;
     char path[108];
     char where[160];               /* the listener's address, for introspection */
     uint8_t key_hash[crypto_generichash_BYTES];
@@ -144,7 +144,7 @@ static void send_fault(struct evhttp_request *req, int code, const char *fmt, ..
 static void send_value(struct evhttp_request *req, const md_val *v)
 {
     md_buf b = MD_BUF_INIT;
-    md_pickle_err err;
+    md_codec_err err;
     if (md_xmlrpc_encode_response(v, &b, &err) < 0) {
         md_buf_free(&b);
         send_fault(req, MD_FAULT_UNSERIALIZABLE, "%s", err.msg);
@@ -745,7 +745,7 @@ static void handle(struct evhttp_request *req, void *arg)
     }
     const uint8_t *data = evbuffer_pullup(body, (ssize_t)n);
     md_val *method = NULL, *params = NULL;
-    md_pickle_err err;
+    md_codec_err err;
     memset(&err, 0, sizeof err);
     int rc = data ? md_xmlrpc_decode_call(data, n, &h->limits, &method, &params, &err) : MD_ENOMEM;
     evbuffer_drain(body, n); /* the decoded call is all we need from here */
@@ -794,7 +794,7 @@ md_http *md_http_new(md_server *srv, struct event_base *base, const md_http_opts
     h->opts = *opts;
     if (!h->opts.max_body)
         h->opts.max_body = MD_MAX_MESSAGE_DEFAULT;
-    md_pickle_limits_default(&h->limits);
+    md_codec_limits_default(&h->limits);
     h->limits.max_bytes = h->opts.max_body;
     h->adopt = event_new(base, -1, 0, adopt_cb, h);
     if (!h->adopt) {
