@@ -6,11 +6,10 @@
  * when the call completes; a client that closes the connection takes its
  * parked call with it.
  *
- * Methods: create(typeid, args, kwargs) -> [id, [exposed...]];
- * call(id, method, args, kwargs) -> result; incref(id); decref(id);
- * get_methods(id); number_of_objects(); debug_info(); system.listMethods,
- * system.methodHelp, system.methodSignature, system.multicall. An id may
- * also be the name of a --share typeid.
+ * The methods (create, call, get_methods, system.listMethods, ...) are
+ * the dispatcher's table (core/disp/xmlrpc_methods.c); this file moves
+ * the bytes, checks the key, keeps the connections and runs
+ * system.multicall, whose calls may park one after another.
  *
  * Before authentication. libevent 2.1's server calls us only once the
  * whole body has arrived: the hook that runs between the headers and the
@@ -391,210 +390,7 @@ static struct bufferevent *new_bev(struct event_base *base, void *arg)
     return bev;
 }
 
-/* ---- methods ------------------------------------------------------------ */
-
-static md_val *str(const char *s)
-{
-    return md_str_from_cstr(s);
-}
-
-/* (ident, method, args, kwds) */
-static md_val *request4(md_val *ident, const char *method, md_val *args, md_val *kwds)
-{
-    md_val *m = str(method);
-    md_val *a = args ? md_incref(args) : md_list_new(0);
-    md_val *k = kwds ? md_incref(kwds) : md_dict_new();
-    md_val *r = m && a && k ? md_tuple_pack(4, ident, m, a, k) : NULL;
-    md_decref(m);
-    md_decref(a);
-    md_decref(k);
-    return r;
-}
-
-static bool is_seq(const md_val *v)
-{
-    return v && (md_typeof(v) == MD_T_LIST || md_typeof(v) == MD_T_TUPLE);
-}
-
-/* An id, or the name of a --share typeid: the ident to use. */
-static md_val *resolve_id(md_http *h, md_val *id)
-{
-    if (!id || md_typeof(id) != MD_T_STR)
-        return NULL;
-    if (md_server_find(h->srv, md_str_data(id)))
-        return md_incref(id);
-    md_obj *o = md_reg_shared_object(h->srv, md_str_data(id));
-    if (!o)
-        return NULL;
-    char ident[24];
-    md_obj_ident(o, ident);
-    return str(ident);
-}
-
-static const struct {
-    const char *name;
-    const char *signature;
-    const char *help;
-} methods[] = {
-    {"create", "array string array struct",
-     "create(typeid, args, kwargs): make a shared object; returns [id, [exposed methods]]."},
-    {"call", "any string string array struct",
-     "call(id, method, args, kwargs): call an exposed method of a shared object (id may be a "
-     "--share name); blocking calls answer when they complete."},
-    {"incref", "nil string", "incref(id): one more reference to the object."},
-    {"decref", "nil string", "decref(id): one reference less; at zero the object is dropped."},
-    {"get_methods", "array string", "get_methods(id): the object's exposed methods."},
-    {"number_of_objects", "int", "number_of_objects(): objects with a reference count."},
-    {"debug_info", "string", "debug_info(): each object, its count and its start."},
-    {"system.listMethods", "array", "system.listMethods(): the methods of this endpoint."},
-    {"system.methodHelp", "string string", "system.methodHelp(name): what a method does."},
-    {"system.methodSignature", "array string",
-     "system.methodSignature(name): [[return type, parameter types...]]."},
-    {"system.multicall", "array array",
-     "system.multicall([{methodName, params}, ...]): several calls in one request."},
-};
-
-#define NMETHODS (sizeof methods / sizeof methods[0])
-
-static int method_index(const char *name)
-{
-    for (size_t i = 0; i < NMETHODS; i++)
-        if (strcmp(methods[i].name, name) == 0)
-            return (int)i;
-    return -1;
-}
-
-static md_val *list_methods(void)
-{
-    md_val *l = md_list_new(NMETHODS);
-    for (size_t i = 0; l && i < NMETHODS; i++) {
-        md_val *s = str(methods[i].name);
-        if (!s || md_list_append_steal(l, s) < 0) {
-            md_decref(l);
-            return NULL;
-        }
-    }
-    return l;
-}
-
-static md_val *method_signature(int i)
-{
-    char sig[128];
-    snprintf(sig, sizeof sig, "%s", methods[i].signature);
-    md_val *one = md_list_new(0);
-    for (char *save, *t = strtok_r(sig, " ", &save); one && t; t = strtok_r(NULL, " ", &save)) {
-        md_val *s = str(t);
-        if (!s || md_list_append_steal(one, s) < 0) {
-            md_decref(one);
-            one = NULL;
-        }
-    }
-    md_val *all = one ? md_list_new(1) : NULL;
-    if (all && md_list_append(all, one) < 0) {
-        md_decref(all);
-        all = NULL;
-    }
-    md_decref(one);
-    return all;
-}
-
-/* Run one method. Replies go through the peer (maybe later). Returns
- * false with (code, msg) when the call could not even be dispatched. */
-static bool dispatch(http_peer *p, const char *name, md_val *params, int *code, char *msg, size_t n)
-{
-    md_http *h = p->h;
-    size_t np = md_list_len(params);
-    md_val *a0 = np > 0 ? md_list_get(params, 0) : NULL;
-#define PARAMS_FAIL(...) (*code = MD_FAULT_PARAMS, snprintf(msg, n, __VA_ARGS__), false)
-    if (!strcmp(name, "create")) {
-        if (np < 1 || np > 3 || md_typeof(a0) != MD_T_STR ||
-            (np > 1 && !is_seq(md_list_get(params, 1))) ||
-            (np > 2 && md_typeof(md_list_get(params, 2)) != MD_T_DICT))
-            return PARAMS_FAIL("create(typeid, args=[], kwargs={})");
-        md_val *args = md_list_new(0);
-        int rc = args ? md_list_append(args, a0) : -1;
-        if (np > 1) {
-            md_val *more = md_list_get(params, 1);
-            size_t k = md_typeof(more) == MD_T_LIST ? md_list_len(more) : md_tuple_len(more);
-            for (size_t i = 0; rc == 0 && i < k; i++)
-                rc = md_list_append(args, md_typeof(more) == MD_T_LIST ? md_list_get(more, i)
-                                                                       : md_tuple_get(more, i));
-        }
-        /* (a NULL request is answered MemoryError by md_disp_request) */
-        md_val *req = rc < 0 ? NULL
-                             : request4(md_none(), "create", args, np > 2 ? md_list_get(params, 2) : NULL);
-        md_decref(args);
-        md_disp_request(h->srv, &p->base, req, false);
-        md_decref(req);
-        return true;
-    }
-    if (!strcmp(name, "call")) {
-        if (np < 2 || np > 4 || md_typeof(md_list_get(params, 1)) != MD_T_STR ||
-            (np > 2 && !is_seq(md_list_get(params, 2))) ||
-            (np > 3 && md_typeof(md_list_get(params, 3)) != MD_T_DICT))
-            return PARAMS_FAIL("call(id, method, args=[], kwargs={})");
-        md_val *ident = resolve_id(h, a0);
-        if (!ident) {
-            *code = MD_FAULT_NO_OBJECT;
-            snprintf(msg, n, "no object with id %s", a0 && md_typeof(a0) == MD_T_STR ? md_str_data(a0) : "?");
-            return false;
-        }
-        md_val *req = request4(ident, md_str_data(md_list_get(params, 1)),
-                               np > 2 ? md_list_get(params, 2) : NULL,
-                               np > 3 ? md_list_get(params, 3) : NULL);
-        md_decref(ident);
-        md_disp_request(h->srv, &p->base, req, true);
-        md_decref(req);
-        return true;
-    }
-    if (!strcmp(name, "incref") || !strcmp(name, "decref")) {
-        if (np != 1 || md_typeof(a0) != MD_T_STR)
-            return PARAMS_FAIL("%s(id)", name);
-        md_val *req = request4(md_none(), name, params, NULL);
-        md_disp_request(h->srv, &p->base, req, false);
-        md_decref(req);
-        return true;
-    }
-    if (!strcmp(name, "number_of_objects") || !strcmp(name, "debug_info")) {
-        if (np != 0)
-            return PARAMS_FAIL("%s()", name);
-        md_val *req = request4(md_none(), name, NULL, NULL);
-        md_disp_request(h->srv, &p->base, req, false);
-        md_decref(req);
-        return true;
-    }
-    md_val *result = NULL;
-    if (!strcmp(name, "get_methods")) {
-        md_val *ident = np == 1 ? resolve_id(h, a0) : NULL;
-        md_obj *o = ident ? md_server_find(h->srv, md_str_data(ident)) : NULL;
-        md_decref(ident);
-        if (!o) {
-            *code = np == 1 ? MD_FAULT_NO_OBJECT : MD_FAULT_PARAMS;
-            snprintf(msg, n, np == 1 ? "no object with that id" : "get_methods(id)");
-            return false;
-        }
-        result = md_obj_exposed(o);
-    } else if (!strcmp(name, "system.listMethods")) {
-        result = list_methods();
-    } else if (!strcmp(name, "system.methodHelp") || !strcmp(name, "system.methodSignature")) {
-        int i = np == 1 && md_typeof(a0) == MD_T_STR ? method_index(md_str_data(a0)) : -1;
-        if (i < 0)
-            return PARAMS_FAIL("%s(name) of a method in system.listMethods()", name);
-        result = !strcmp(name, "system.methodHelp") ? str(methods[i].help) : method_signature(i);
-    } else {
-        *code = MD_FAULT_NO_METHOD;
-        snprintf(msg, n, "no method '%s' (see system.listMethods)", name);
-        return false;
-    }
-    if (!result) {
-        *code = MD_FAULT_INTERNAL;
-        snprintf(msg, n, "out of memory");
-        return false;
-    }
-    http_deliver(&p->base, MD_OUT_RETURN, result);
-    return true;
-#undef PARAMS_FAIL
-}
+/* ---- system.multicall ------------------------------------------------------ */
 
 /* system.multicall: run the calls one after another; a call that parks
  * suspends the rest until it completes. */
@@ -602,7 +398,7 @@ static void run_multicall(http_peer *p)
 {
     while (p->mc_next < md_list_len(p->mc_calls)) {
         md_val *c = md_list_get(p->mc_calls, p->mc_next++);
-        md_val *kn = str("methodName"), *kp = str("params");
+        md_val *kn = md_str_from_cstr("methodName"), *kp = md_str_from_cstr("params");
         md_pyerr e;
         md_pyerr_clear(&e);
         md_val *name = md_typeof(c) == MD_T_DICT ? md_dict_get(c, kn, &e) : NULL;
@@ -616,13 +412,12 @@ static void run_multicall(http_peer *p)
         bool ok = false;
         if (!name || md_typeof(name) != MD_T_STR || (params && md_typeof(params) != MD_T_LIST))
             code = MD_FAULT_INVALID, snprintf(msg, sizeof msg, "each call is {methodName, params}");
-        else if (md_str_eq_cstr(name, "system.multicall"))
-            code = MD_FAULT_INVALID, snprintf(msg, sizeof msg, "system.multicall cannot be nested");
         else {
             md_val *none = NULL;
             if (!params)
                 params = none = md_list_new(0);
-            ok = dispatch(p, md_str_data(name), params, &code, msg, sizeof msg);
+            ok = md_disp_xmlrpc_call(p->h->srv, &p->base, md_str_data(name), params, &code, msg,
+                                     sizeof msg);
             md_decref(none);
         }
         p->mc_dispatching = false;
@@ -760,7 +555,7 @@ static void handle(struct evhttp_request *req, void *arg)
     p->req = req;
     int code = 0;
     char msg[300];
-    if (md_str_eq_cstr(method, "system.multicall")) {
+    if (md_str_eq_cstr(method, MD_XMLRPC_MULTICALL)) {
         md_val *calls = md_list_len(params) == 1 ? md_list_get(params, 0) : NULL;
         if (!calls || md_typeof(calls) != MD_T_LIST) {
             p->req = NULL;
@@ -771,7 +566,8 @@ static void handle(struct evhttp_request *req, void *arg)
             p->mc_next = 0;
             run_multicall(p);
         }
-    } else if (!dispatch(p, md_str_data(method), params, &code, msg, sizeof msg)) {
+    } else if (!md_disp_xmlrpc_call(h->srv, &p->base, md_str_data(method), params, &code, msg,
+                                    sizeof msg)) {
         p->req = NULL;
         send_fault(req, code, "%s", msg);
     }
