@@ -26,7 +26,9 @@
     X(address)            \
     X(buf)                \
     X(objtab)             \
-    X(introspect)
+    X(introspect)         \
+    X(listen)             \
+    X(http)
 #endif
 
 #define MD_UNIT_DECLARE(name) void md_test_register_##name(void);
