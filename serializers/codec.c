@@ -17,11 +17,22 @@ static bool pickle_may_carry_proxies(const uint8_t *data, size_t n)
     return memmem(data, n, name, sizeof name - 1) != NULL;
 }
 
+/* Pickles of protocol 0 and 1 are answered at 2, which every Python
+ * reads; one that could not be decoded in the protocol its PROTO opcode
+ * announces, if it has one. */
+static int pickle_reply_protocol(const uint8_t *data, size_t n, int decoded)
+{
+    if (decoded >= 0)
+        return decoded < 2 ? 2 : decoded;
+    return n >= 2 && data[0] == 0x80 && data[1] <= 5 ? data[1] : 4;
+}
+
 const md_codec_ops md_codec_pickle = {
     .name = "pickle",
     .decode = md_pickle_decode,
     .encode = md_pickle_encode,
     .may_carry_proxies = pickle_may_carry_proxies,
+    .reply_protocol = pickle_reply_protocol,
 };
 
 /* XML-RPC has no proxies: its decoder builds no RebuildProxy. */
@@ -51,9 +62,15 @@ const md_codec_ops *md_codec_detect(const uint8_t *data, size_t n)
     return md_codec_find(n >= 1 && data[0] == '<' ? "xmlrpclib" : "");
 }
 
-bool md_codec_may_carry_proxies(const md_codec_ops *codec, const uint8_t *data, size_t n)
+int md_codec_decode_request(const md_codec_ops *codec, const uint8_t *data, size_t n,
+                            const md_codec_limits *lim, md_codec_msg *msg, md_codec_err *err)
 {
-    return codec->may_carry_proxies && codec->may_carry_proxies(data, n);
+    int protocol = 0;
+    msg->value = NULL;
+    int rc = codec->decode(data, n, lim, &msg->value, &protocol, err);
+    msg->protocol = codec->reply_protocol ? codec->reply_protocol(data, n, rc < 0 ? -1 : protocol) : 0;
+    msg->may_carry_proxies = rc == 0 && codec->may_carry_proxies && codec->may_carry_proxies(data, n);
+    return rc;
 }
 
 /* ---- replies: Python 2's texts ------------------------------------------ */

@@ -31,6 +31,9 @@ typedef struct md_codec_ops {
      * far cheaper than a walk over every value). NULL: the format never
      * carries one. */
     bool (*may_carry_proxies)(const uint8_t *data, size_t n);
+    /* The protocol to answer a message in, given the one it was decoded
+     * at (-1: it could not be decoded). NULL: always 0 (XML). */
+    int (*reply_protocol)(const uint8_t *data, size_t n, int decoded);
 } md_codec_ops;
 
 extern const md_codec_ops md_codec_pickle;
@@ -41,8 +44,20 @@ const md_codec_ops *md_codec_find(const char *name);
 /* For 'auto': from the first bytes of a message; NULL if neither. */
 const md_codec_ops *md_codec_detect(const uint8_t *data, size_t n);
 
-/* Whether the message may hold a proxy (see may_carry_proxies). */
-bool md_codec_may_carry_proxies(const md_codec_ops *codec, const uint8_t *data, size_t n);
+/* ---- requests ----------------------------------------------------------- */
+
+/* What a transport needs of one received message. */
+typedef struct md_codec_msg {
+    md_val *value;             /* new reference; NULL when decoding failed */
+    int protocol;              /* answer in it, failed or not (0: XML) */
+    bool may_carry_proxies;    /* see md_codec_ops.may_carry_proxies */
+} md_codec_msg;
+
+/* Decode one request message with codec. 0, or a negative MD_E* code
+ * with err (msg->protocol is set either way, so that the error goes back
+ * in the protocol the message announced). */
+int md_codec_decode_request(const md_codec_ops *codec, const uint8_t *data, size_t n,
+                            const md_codec_limits *lim, md_codec_msg *msg, md_codec_err *err);
 
 /* ---- replies ------------------------------------------------------------ */
 

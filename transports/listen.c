@@ -489,15 +489,12 @@ static void handle_request(md_conn *c, const uint8_t *payload, size_t len)
             return;
         }
     }
-    md_val *req = NULL;
-    int protocol = 0;
+    md_codec_msg msg;
     md_codec_err err;
     memset(&err, 0, sizeof err);
-    if (c->codec->decode(payload, len, &c->owner->limits, &req, &protocol, &err) < 0) {
-        /* Reply in the protocol the message announced, if it did. */
-        c->peer.protocol = len >= 2 && payload[0] == 0x80 && payload[1] <= 5 ? payload[1] : 4;
-        if (c->codec != &md_codec_pickle)
-            c->peer.protocol = 0;
+    int rc = md_codec_decode_request(c->codec, payload, len, &c->owner->limits, &msg, &err);
+    c->peer.protocol = msg.protocol;
+    if (rc < 0) {
         char text[400];
         snprintf(text, sizeof text,
                  "Traceback (most recent call last):\n  File \"managerd\", in serve\n"
@@ -506,12 +503,8 @@ static void handle_request(md_conn *c, const uint8_t *payload, size_t len)
         conn_deliver(&c->peer, MD_OUT_TRACEBACK, md_str_from_cstr(text));
         return;
     }
-    /* Protocol 0 and 1 pickles are answered at 2, which every Python
-     * reads; protocol 0 means an XML peer to the dispatcher. */
-    if (c->codec == &md_codec_pickle && protocol < 2)
-        protocol = 2;
-    c->peer.protocol = protocol;
-    c->peer.may_carry_proxies = md_codec_may_carry_proxies(c->codec, payload, len);
+    c->peer.may_carry_proxies = msg.may_carry_proxies;
+    md_val *req = msg.value;
     bool was_long = c->state == CS_LONG;
     if (c->state == CS_FIRST) {
         bool is_accept = false;
