@@ -5,6 +5,7 @@
 #ifndef MD_CODEC_ERROR_H
 #define MD_CODEC_ERROR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Bounds applied while decoding; md_codec_limits_default() gives the
@@ -31,6 +32,10 @@ typedef struct md_codec_err {
     int code;             /* MD_EPROTO, MD_ETOOBIG, MD_EDEPTH, MD_ELIMIT,
                              MD_ENOMEM, MD_EUNSUPPORTED, MD_EINVAL */
     size_t offset;
+    /* The bytes are not the format at all (XML that is not well-formed),
+     * as opposed to well-formed input that is no valid message: HTTP
+     * answers the two with different faults. */
+    bool malformed;
     char msg[200];
 } md_codec_err;
 

@@ -35,6 +35,7 @@ static int xfail(xdec *d, int code, const xmlNode *at, const char *fmt, ...)
     va_end(ap);
     d->err->code = code;
     d->err->offset = at ? (size_t)xmlGetLineNo(at) : 0;
+    d->err->malformed = false;
     return code;
 }
 
@@ -301,6 +302,7 @@ static xmlDoc *parse(const uint8_t *data, size_t n, xdec *d)
         const xmlError *e = xmlGetLastError();
         xfail(d, MD_EPROTO, NULL, "not well-formed XML%s%s", e && e->message ? ": " : "",
               e && e->message ? e->message : "");
+        d->err->malformed = true;
         /* libxml2's messages end in a newline */
         size_t l = strlen(d->err->msg);
         if (l && d->err->msg[l - 1] == '\n')

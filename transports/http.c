@@ -546,8 +546,7 @@ static void handle(struct evhttp_request *req, void *arg)
     evbuffer_drain(body, n); /* the decoded call is all we need from here */
     if (rc < 0) {
         send_fault(req, !data ? MD_FAULT_INTERNAL
-                        : err.code == MD_EPROTO && strstr(err.msg, "well-formed") ? MD_FAULT_PARSE
-                                                                                  : MD_FAULT_INVALID,
+                        : err.malformed ? MD_FAULT_PARSE : MD_FAULT_INVALID,
                    "%s", data ? err.msg : "out of memory");
         md_listen_trim_after(n);
         return;

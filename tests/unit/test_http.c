@@ -133,7 +133,7 @@ static void test_http_refuses_a_wrong_or_missing_key(void)
     hfix_close(&f);
 }
 
-static void test_http_empty_body_is_a_parse_fault(void)
+static void test_http_empty_or_bad_body_is_a_fault(void)
 {
     hfix f;
     CU_ASSERT_FATAL(hfix_open(&f));
@@ -144,6 +144,9 @@ static void test_http_empty_body_is_a_parse_fault(void)
     CU_ASSERT(has(&resp, "the request body is empty"));
     CU_ASSERT_FATAL(post(&f, "<methodCall><methodName>", &resp));
     CU_ASSERT(has(&resp, "<int>-32700</int>"));
+    /* well-formed, but no call: invalid, not a parse error */
+    CU_ASSERT_FATAL(post(&f, "<methodResponse/>", &resp));
+    CU_ASSERT(has(&resp, "<int>-32600</int>"));
     md_buf_free(&resp);
     hfix_close(&f);
 }
@@ -312,7 +315,7 @@ void md_test_register_http(void)
 {
     CU_pSuite s = md_test_suite("http");
     MD_ADD_TEST(s, test_http_refuses_a_wrong_or_missing_key);
-    MD_ADD_TEST(s, test_http_empty_body_is_a_parse_fault);
+    MD_ADD_TEST(s, test_http_empty_or_bad_body_is_a_fault);
     MD_ADD_TEST(s, test_http_serves_only_xml_posts);
     MD_ADD_TEST(s, test_http_create_call_and_get_methods_through_the_table);
     MD_ADD_TEST(s, test_xmlrpc_methods_introspection_comes_from_one_table);
