@@ -435,6 +435,17 @@ static int encode_and_write(md_conn *c, int kind, md_val *payload, md_codec_err 
     return write_frame(c);
 }
 
+/* The #TRACEBACK text of an error of the connection itself (a new str,
+ * NULL when out of memory): what: "Class: what went wrong", then why. */
+static md_val *traceback_text(const char *what, const char *why)
+{
+    char text[400];
+    snprintf(text, sizeof text,
+             "Traceback (most recent call last):\n  File \"managerd\", in serve\n%s: %s\n", what,
+             why);
+    return md_str_from_cstr(text);
+}
+
 static void conn_deliver(md_peer *peer, int kind, md_val *payload)
 {
     md_conn *c = (md_conn *)peer;
@@ -446,12 +457,9 @@ static void conn_deliver(md_peer *peer, int kind, md_val *payload)
     memset(&err, 0, sizeof err);
     if (encode_and_write(c, kind, payload, &err) < 0) {
         /* Tell the client what could not be sent, as CPython does. */
-        char text[400];
-        snprintf(text, sizeof text,
-                 "Traceback (most recent call last):\n  File \"managerd\", in serve\n"
-                 "TypeError: the reply cannot be serialized: %s\n", err.msg);
         md_codec_err err2;
-        if (encode_and_write(c, MD_OUT_UNSERIALIZABLE, md_str_from_cstr(text), &err2) < 0) {
+        md_val *text = traceback_text("TypeError: the reply cannot be serialized", err.msg);
+        if (encode_and_write(c, MD_OUT_UNSERIALIZABLE, text, &err2) < 0) {
             protocol_error(c, "cannot send a reply: %s", err.msg);
             return;
         }
@@ -495,12 +503,9 @@ static void handle_request(md_conn *c, const uint8_t *payload, size_t len)
     int rc = md_codec_decode_request(c->codec, payload, len, &c->owner->limits, &msg, &err);
     c->peer.protocol = msg.protocol;
     if (rc < 0) {
-        char text[400];
-        snprintf(text, sizeof text,
-                 "Traceback (most recent call last):\n  File \"managerd\", in serve\n"
-                 "ValueError: managerd could not decode the request: %s\n", err.msg);
         md_log_info("%s: undecodable request: %s", c->who, err.msg);
-        conn_deliver(&c->peer, MD_OUT_TRACEBACK, md_str_from_cstr(text));
+        conn_deliver(&c->peer, MD_OUT_TRACEBACK,
+                     traceback_text("ValueError: managerd could not decode the request", err.msg));
         return;
     }
     c->peer.may_carry_proxies = msg.may_carry_proxies;
