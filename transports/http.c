@@ -153,42 +153,6 @@ static void send_value(struct evhttp_request *req, const md_val *v)
     md_buf_free(&b);
 }
 
-/* The last line of a traceback text: "KeyError: 'x'". */
-static void last_line(const md_val *text, char *out, size_t n)
-{
-    if (!text || md_typeof(text) != MD_T_STR) {
-        snprintf(out, n, "error");
-        return;
-    }
-    const char *s = md_str_data(text);
-    size_t len = md_str_nbytes(text);
-    while (len && s[len - 1] == '\n')
-        len--;
-    size_t start = len;
-    while (start && s[start - 1] != '\n')
-        start--;
-    snprintf(out, n, "%.*s", (int)(len - start), s + start);
-}
-
-static void exc_text(const md_val *exc, char *out, size_t n)
-{
-    md_buf b = MD_BUF_INIT;
-    md_pyerr e;
-    md_pyerr_clear(&e);
-    if (md_typeof(exc) == MD_T_EXC) {
-        md_buf_puts(&b, md_global_name(md_exc_class(exc)));
-        size_t mark = b.len;
-        md_buf_puts(&b, ": ");
-        size_t before = b.len;
-        if (md_val_str(exc, &b, &e) < 0 || b.len == before)
-            b.len = mark;
-    } else {
-        md_val_repr(exc, &b, &e);
-    }
-    snprintf(out, n, "%.*s", (int)b.len, b.data ? (const char *)b.data : "");
-    md_buf_free(&b);
-}
-
 /* A fault struct for system.multicall results. */
 static md_val *fault_struct(int code, const char *msg)
 {
@@ -209,30 +173,11 @@ static md_val *fault_struct(int code, const char *msg)
     return d;
 }
 
-/* Map an outcome to (fault code, message), 0 for a plain result. */
-static int outcome_fault(int kind, const md_val *payload, char *msg, size_t n)
-{
-    switch (kind) {
-    case MD_OUT_RETURN:
-    case MD_OUT_PROXY:
-        return 0;
-    case MD_OUT_ERROR:
-        exc_text(payload, msg, n);
-        return MD_FAULT_EXCEPTION;
-    case MD_OUT_UNSERIALIZABLE:
-        last_line(payload, msg, n);
-        return MD_FAULT_UNSERIALIZABLE;
-    default:
-        last_line(payload, msg, n);
-        return MD_FAULT_SERVER_ERROR;
-    }
-}
-
 static void http_deliver(md_peer *peer, int kind, md_val *payload)
 {
     http_peer *p = (http_peer *)peer;
     char msg[600];
-    int fault = outcome_fault(kind, payload, msg, sizeof msg);
+    int fault = md_disp_xmlrpc_fault(kind, payload, msg, sizeof msg);
     if (p->mc_calls) {
         md_val *r = NULL;
         if (fault)

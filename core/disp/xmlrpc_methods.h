@@ -1,7 +1,8 @@
 /* xmlrpc_methods.h - the methods of the XML-RPC-over-HTTP endpoint as
  * the dispatcher serves them: one table (name, handler, signature, help
  * text), from which system.listMethods, system.methodHelp and
- * system.methodSignature answer. The HTTP transport (transports/http.c)
+ * system.methodSignature answer; and how an outcome becomes a fault.
+ * The HTTP transport (transports/http.c)
  * decodes a <methodCall> and hands its name and params here.
  */
 #ifndef MD_XMLRPC_METHODS_H
@@ -42,5 +43,12 @@ enum md_http_fault {
  * made: no such method, bad params, no such object, out of memory. */
 bool md_disp_xmlrpc_call(md_server *srv, md_peer *peer, const char *name, md_val *params,
                          int *fault, char *msg, size_t msglen);
+
+/* The fault an outcome (MD_OUT_*, with its payload, borrowed) of a call
+ * is answered with, its text in msg; 0 for a result (a return, a proxy):
+ * an exception is fault 1 with "Class: message", an unserializable
+ * result fault 3 and any other failure fault 2 with the last line of the
+ * traceback. */
+int md_disp_xmlrpc_fault(int kind, const md_val *payload, char *msg, size_t n);
 
 #endif /* MD_XMLRPC_METHODS_H */

@@ -311,6 +311,29 @@ static void test_xmlrpc_methods_a_share_name_is_an_id(void)
     md_th_free(th);
 }
 
+static void test_xmlrpc_methods_outcomes_become_faults(void)
+{
+    char msg[300];
+    md_val *one = md_th_int(1);
+    CU_ASSERT_EQUAL(md_disp_xmlrpc_fault(MD_OUT_RETURN, one, msg, sizeof msg), 0);
+    md_val *key = md_th_str("x");
+    md_val *exc = md_exc_make("builtins", "KeyError", 1, key);
+    CU_ASSERT_EQUAL_FATAL(md_disp_xmlrpc_fault(MD_OUT_ERROR, exc, msg, sizeof msg),
+                          MD_FAULT_EXCEPTION);
+    CU_ASSERT_STRING_EQUAL(msg, "KeyError: 'x'");
+    md_val *tb = md_th_str("Traceback (most recent call last):\n  File \"managerd\", in serve\n"
+                           "TypeError: no such typeid\n");
+    CU_ASSERT_EQUAL(md_disp_xmlrpc_fault(MD_OUT_TRACEBACK, tb, msg, sizeof msg),
+                    MD_FAULT_SERVER_ERROR);
+    CU_ASSERT_STRING_EQUAL(msg, "TypeError: no such typeid");
+    CU_ASSERT_EQUAL(md_disp_xmlrpc_fault(MD_OUT_UNSERIALIZABLE, tb, msg, sizeof msg),
+                    MD_FAULT_UNSERIALIZABLE);
+    md_decref(one);
+    md_decref(key);
+    md_decref(exc);
+    md_decref(tb);
+}
+
 void md_test_register_http(void)
 {
     CU_pSuite s = md_test_suite("http");
@@ -321,4 +344,5 @@ void md_test_register_http(void)
     MD_ADD_TEST(s, test_xmlrpc_methods_introspection_comes_from_one_table);
     MD_ADD_TEST(s, test_xmlrpc_methods_faults_name_the_problem);
     MD_ADD_TEST(s, test_xmlrpc_methods_a_share_name_is_an_id);
+    MD_ADD_TEST(s, test_xmlrpc_methods_outcomes_become_faults);
 }
