@@ -2,8 +2,8 @@
  * the dispatcher serves them: one table (name, handler, signature, help
  * text), from which system.listMethods, system.methodHelp and
  * system.methodSignature answer; and how an outcome becomes a fault.
- * The HTTP transport (transports/http.c)
- * decodes a <methodCall> and hands its name and params here.
+ * The HTTP transport (transports/http.c) decodes a <methodCall> and
+ * hands its name and params here.
  */
 #ifndef MD_XMLRPC_METHODS_H
 #define MD_XMLRPC_METHODS_H
