@@ -28,7 +28,8 @@
     X(objtab)             \
     X(introspect)         \
     X(listen)             \
-    X(http)
+    X(http)               \
+    X(codec)
 #endif
 
 #define MD_UNIT_DECLARE(name) void md_test_register_##name(void);
