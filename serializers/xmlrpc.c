@@ -398,8 +398,9 @@ int md_xmlrpc_decode_call(const uint8_t *data, size_t n, const md_codec_limits *
     xmlNode *ps = name ? next_elem(name->next, &bad) : NULL;
     if (!is_elem(name, "methodName") || (ps && !is_elem(ps, "params")) ||
         (ps && next_elem(ps->next, &bad)) || bad) {
-        xmlFreeDoc(doc);
+        /* before the free: the error names root's line */
         xfail(&d, MD_EPROTO, root, "expected <methodCall><methodName>..</methodName><params>..");
+        xmlFreeDoc(doc);
         return MD_EPROTO;
     }
     size_t len;
