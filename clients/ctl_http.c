@@ -234,7 +234,7 @@ static int http_call(void *conn, const char *request, mdc_value *args, mdc_value
     if (!params)
         return fail(h, MDC_ERR_ARG, "%s: arguments XML-RPC cannot carry", request);
     md_buf body = MD_BUF_INIT;
-    md_pickle_err err;
+    md_codec_err err;
     int rc = md_xmlrpc_encode_call(request, params, &body, &err);
     md_decref(params);
     if (rc == 0)
@@ -247,8 +247,8 @@ static int http_call(void *conn, const char *request, mdc_value *args, mdc_value
     md_val *v;
     bool fault;
     int64_t code;
-    md_pickle_limits lim;
-    md_pickle_limits_default(&lim);
+    md_codec_limits lim;
+    md_codec_limits_default(&lim);
     if (md_xmlrpc_decode_response(h->body.data, h->body.len, &lim, &v, &fault, &code, &err) < 0)
         return fail(h, MDC_ERR_PROTOCOL, "the server's reply is not XML-RPC: %s", err.msg);
     *reply = to_mdc(v, 0);

@@ -11,32 +11,17 @@
 
 #include "core/base/buf.h"
 #include "core/value/value.h"
+#include "serializers/codec_error.h"
 
-/* Bounds applied while decoding; md_pickle_limits_default() gives the
- * values of core/base/limits.h. A field left at 0 means its default, so a
- * caller that sets only some fields (or passes NULL) gets sane bounds. */
-typedef struct md_pickle_limits {
-    size_t max_bytes;     /* whole message */
-    size_t max_depth;     /* nesting of containers, and open marks */
-    size_t max_memo;      /* memo entries (highest index + 1) */
-    size_t max_stack;     /* value stack entries */
-    size_t max_int_bytes; /* LONG4 byte count, INT/LONG decimal digits */
-} md_pickle_limits;
+/* The pickle codec's names for the shared codec bounds and error
+ * (serializers/codec_error.h). */
+typedef md_codec_limits md_pickle_limits;
+typedef md_codec_err md_pickle_err;
 
-void md_pickle_limits_default(md_pickle_limits *lim);
-
-/* Why decoding or encoding failed: a one-line message naming the problem
- * (and the limit, for limits). Decoding messages end with " at byte N",
- * N being the offset of the opcode that failed (also in offset), e.g.
- * "BINBYTES length 4294967295 runs past the end of the message at byte 2".
- * Python-level errors keep Python's words ("TypeError: unhashable type:
- * 'list' at byte 4"). */
-typedef struct md_pickle_err {
-    int code;             /* MD_EPROTO, MD_ETOOBIG, MD_EDEPTH, MD_ELIMIT,
-                             MD_ENOMEM, MD_EUNSUPPORTED, MD_EINVAL */
-    size_t offset;
-    char msg[200];
-} md_pickle_err;
+static inline void md_pickle_limits_default(md_pickle_limits *lim)
+{
+    md_codec_limits_default(lim);
+}
 
 /* Decode one pickle of n bytes. On success returns 0, *out is a new
  * reference, *protocol (if not NULL) the protocol of the PROTO opcode (0

@@ -1741,15 +1741,6 @@ static int run(dec *d)
  * Entry points
  * ====================================================================== */
 
-void md_pickle_limits_default(md_pickle_limits *lim)
-{
-    lim->max_bytes = MD_MAX_MESSAGE_DEFAULT;
-    lim->max_depth = MD_MAX_DEPTH;
-    lim->max_memo = MD_PICKLE_MAX_MEMO;
-    lim->max_stack = MD_PICKLE_MAX_STACK;
-    lim->max_int_bytes = MD_PICKLE_MAX_INT_BYTES;
-}
-
 static void dec_free(dec *d)
 {
     drop_to(d, 0);

@@ -19,8 +19,8 @@
 /* ====================================================================== */
 
 typedef struct xdec {
-    const md_pickle_limits *lim;
-    md_pickle_err *err;
+    const md_codec_limits *lim;
+    md_codec_err *err;
     size_t depth;
 } xdec;
 
@@ -35,6 +35,7 @@ static int xfail(xdec *d, int code, const xmlNode *at, const char *fmt, ...)
     va_end(ap);
     d->err->code = code;
     d->err->offset = at ? (size_t)xmlGetLineNo(at) : 0;
+    d->err->malformed = false;
     return code;
 }
 
@@ -301,6 +302,7 @@ static xmlDoc *parse(const uint8_t *data, size_t n, xdec *d)
         const xmlError *e = xmlGetLastError();
         xfail(d, MD_EPROTO, NULL, "not well-formed XML%s%s", e && e->message ? ": " : "",
               e && e->message ? e->message : "");
+        d->err->malformed = true;
         /* libxml2's messages end in a newline */
         size_t l = strlen(d->err->msg);
         if (l && d->err->msg[l - 1] == '\n')
@@ -317,11 +319,11 @@ static xmlDoc *parse(const uint8_t *data, size_t n, xdec *d)
 
 /* The start of every decode: err cleared, the default limits when lim is
  * NULL, the document parsed (NULL: err says why). */
-static xmlDoc *start(xdec *d, const uint8_t *data, size_t n, const md_pickle_limits *lim,
-                     md_pickle_limits *dflt, md_pickle_err *err)
+static xmlDoc *start(xdec *d, const uint8_t *data, size_t n, const md_codec_limits *lim,
+                     md_codec_limits *dflt, md_codec_err *err)
 {
     if (!lim) {
-        md_pickle_limits_default(dflt);
+        md_codec_limits_default(dflt);
         lim = dflt;
     }
     memset(err, 0, sizeof *err);
@@ -356,10 +358,10 @@ static md_val *decode_params(xdec *d, xmlNode *params)
     return list;
 }
 
-int md_xmlrpc_decode(const uint8_t *data, size_t n, const md_pickle_limits *lim,
-                     md_val **out, int *protocol, md_pickle_err *err)
+int md_xmlrpc_decode(const uint8_t *data, size_t n, const md_codec_limits *lim,
+                     md_val **out, int *protocol, md_codec_err *err)
 {
-    md_pickle_limits dflt;
+    md_codec_limits dflt;
     xdec d;
     *out = NULL;
     if (protocol)
@@ -385,10 +387,10 @@ int md_xmlrpc_decode(const uint8_t *data, size_t n, const md_pickle_limits *lim,
     return 0;
 }
 
-int md_xmlrpc_decode_call(const uint8_t *data, size_t n, const md_pickle_limits *lim,
-                          md_val **method, md_val **params, md_pickle_err *err)
+int md_xmlrpc_decode_call(const uint8_t *data, size_t n, const md_codec_limits *lim,
+                          md_val **method, md_val **params, md_codec_err *err)
 {
-    md_pickle_limits dflt;
+    md_codec_limits dflt;
     xdec d;
     *method = *params = NULL;
     xmlDoc *doc = start(&d, data, n, lim, &dflt, err);
@@ -400,8 +402,9 @@ int md_xmlrpc_decode_call(const uint8_t *data, size_t n, const md_pickle_limits 
     xmlNode *ps = name ? next_elem(name->next, &bad) : NULL;
     if (!is_elem(name, "methodName") || (ps && !is_elem(ps, "params")) ||
         (ps && next_elem(ps->next, &bad)) || bad) {
-        xmlFreeDoc(doc);
+        /* before the free: the error names root's line */
         xfail(&d, MD_EPROTO, root, "expected <methodCall><methodName>..</methodName><params>..");
+        xmlFreeDoc(doc);
         return MD_EPROTO;
     }
     size_t len;
@@ -451,10 +454,10 @@ static int decode_fault(xdec *d, xmlNode *fault, md_val **out, int64_t *code)
     return rc;
 }
 
-int md_xmlrpc_decode_response(const uint8_t *data, size_t n, const md_pickle_limits *lim,
-                              md_val **out, bool *fault, int64_t *fault_code, md_pickle_err *err)
+int md_xmlrpc_decode_response(const uint8_t *data, size_t n, const md_codec_limits *lim,
+                              md_val **out, bool *fault, int64_t *fault_code, md_codec_err *err)
 {
-    md_pickle_limits dflt;
+    md_codec_limits dflt;
     xdec d;
     *out = NULL;
     *fault = false;
@@ -489,7 +492,7 @@ int md_xmlrpc_decode_response(const uint8_t *data, size_t n, const md_pickle_lim
 
 typedef struct xenc {
     md_buf *out;
-    md_pickle_err *err;
+    md_codec_err *err;
     size_t depth;
     /* containers being written, to refuse recursive ones as Python does */
     const md_val *path[MD_XMLRPC_MAX_DEPTH];
@@ -765,7 +768,7 @@ static int encode_value(xenc *e, const md_val *v)
     }
 }
 
-static int encode_top(const md_val *v, md_buf *out, md_pickle_err *err, bool http)
+static int encode_top(const md_val *v, md_buf *out, md_codec_err *err, bool http)
 {
     memset(err, 0, sizeof *err);
     xenc e = {.out = out, .err = err, .http = http, .out_start = out->len};
@@ -781,12 +784,12 @@ static int encode_top(const md_val *v, md_buf *out, md_pickle_err *err, bool htt
     return 0;
 }
 
-int md_xmlrpc_encode_value(const md_val *v, md_buf *out, md_pickle_err *err)
+int md_xmlrpc_encode_value(const md_val *v, md_buf *out, md_codec_err *err)
 {
     return encode_top(v, out, err, true);
 }
 
-int md_xmlrpc_encode(const md_val *v, int protocol, md_buf *out, md_pickle_err *err)
+int md_xmlrpc_encode(const md_val *v, int protocol, md_buf *out, md_codec_err *err)
 {
     size_t mark = out->len;
     md_buf_puts(out, "<params>\n<param>\n");
@@ -799,7 +802,7 @@ int md_xmlrpc_encode(const md_val *v, int protocol, md_buf *out, md_pickle_err *
     return md_buf_failed(out) ? MD_ENOMEM : 0;
 }
 
-int md_xmlrpc_encode_response(const md_val *v, md_buf *out, md_pickle_err *err)
+int md_xmlrpc_encode_response(const md_val *v, md_buf *out, md_codec_err *err)
 {
     size_t mark = out->len;
     md_buf_puts(out, "<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n");
@@ -813,7 +816,7 @@ int md_xmlrpc_encode_response(const md_val *v, md_buf *out, md_pickle_err *err)
 }
 
 int md_xmlrpc_encode_call(const char *method, const md_val *params, md_buf *out,
-                          md_pickle_err *err)
+                          md_codec_err *err)
 {
     memset(err, 0, sizeof *err);
     size_t mark = out->len;
@@ -840,7 +843,7 @@ int md_xmlrpc_encode_call(const char *method, const md_val *params, md_buf *out,
 
 int md_xmlrpc_encode_fault(int code, const char *message, md_buf *out)
 {
-    md_pickle_err err;
+    md_codec_err err;
     memset(&err, 0, sizeof err);
     xenc e = {.out = out, .err = &err};
     md_buf_printf(out, "<?xml version='1.0'?>\n<methodResponse>\n<fault>\n<value><struct>\n"

@@ -6,11 +6,10 @@
  * when the call completes; a client that closes the connection takes its
  * parked call with it.
  *
- * Methods: create(typeid, args, kwargs) -> [id, [exposed...]];
- * call(id, method, args, kwargs) -> result; incref(id); decref(id);
- * get_methods(id); number_of_objects(); debug_info(); system.listMethods,
- * system.methodHelp, system.methodSignature, system.multicall. An id may
- * also be the name of a --share typeid.
+ * The methods (create, call, get_methods, system.listMethods, ...) are
+ * the dispatcher's table (core/disp/xmlrpc_methods.c); this file moves
+ * the bytes, checks the key, keeps the connections and runs
+ * system.multicall, whose calls may park one after another.
  *
  * Before authentication. libevent 2.1's server calls us only once the
  * whole body has arrived: the hook that runs between the headers and the
@@ -56,7 +55,7 @@ struct md_http {
     struct event_base *base;
     struct evhttp *http;
     md_http_opts opts;
-    md_pickle_limits limits;
+    md_codec_limits limits;
     char path[108];
     char where[160];               /* the listener's address, for introspection */
     uint8_t key_hash[crypto_generichash_BYTES];
@@ -144,49 +143,13 @@ static void send_fault(struct evhttp_request *req, int code, const char *fmt, ..
 static void send_value(struct evhttp_request *req, const md_val *v)
 {
     md_buf b = MD_BUF_INIT;
-    md_pickle_err err;
+    md_codec_err err;
     if (md_xmlrpc_encode_response(v, &b, &err) < 0) {
         md_buf_free(&b);
         send_fault(req, MD_FAULT_UNSERIALIZABLE, "%s", err.msg);
         return;
     }
     send_xml(req, &b);
-    md_buf_free(&b);
-}
-
-/* The last line of a traceback text: "KeyError: 'x'". */
-static void last_line(const md_val *text, char *out, size_t n)
-{
-    if (!text || md_typeof(text) != MD_T_STR) {
-        snprintf(out, n, "error");
-        return;
-    }
-    const char *s = md_str_data(text);
-    size_t len = md_str_nbytes(text);
-    while (len && s[len - 1] == '\n')
-        len--;
-    size_t start = len;
-    while (start && s[start - 1] != '\n')
-        start--;
-    snprintf(out, n, "%.*s", (int)(len - start), s + start);
-}
-
-static void exc_text(const md_val *exc, char *out, size_t n)
-{
-    md_buf b = MD_BUF_INIT;
-    md_pyerr e;
-    md_pyerr_clear(&e);
-    if (md_typeof(exc) == MD_T_EXC) {
-        md_buf_puts(&b, md_global_name(md_exc_class(exc)));
-        size_t mark = b.len;
-        md_buf_puts(&b, ": ");
-        size_t before = b.len;
-        if (md_val_str(exc, &b, &e) < 0 || b.len == before)
-            b.len = mark;
-    } else {
-        md_val_repr(exc, &b, &e);
-    }
-    snprintf(out, n, "%.*s", (int)b.len, b.data ? (const char *)b.data : "");
     md_buf_free(&b);
 }
 
@@ -210,30 +173,11 @@ static md_val *fault_struct(int code, const char *msg)
     return d;
 }
 
-/* Map an outcome to (fault code, message), 0 for a plain result. */
-static int outcome_fault(int kind, const md_val *payload, char *msg, size_t n)
-{
-    switch (kind) {
-    case MD_OUT_RETURN:
-    case MD_OUT_PROXY:
-        return 0;
-    case MD_OUT_ERROR:
-        exc_text(payload, msg, n);
-        return MD_FAULT_EXCEPTION;
-    case MD_OUT_UNSERIALIZABLE:
-        last_line(payload, msg, n);
-        return MD_FAULT_UNSERIALIZABLE;
-    default:
-        last_line(payload, msg, n);
-        return MD_FAULT_SERVER_ERROR;
-    }
-}
-
 static void http_deliver(md_peer *peer, int kind, md_val *payload)
 {
     http_peer *p = (http_peer *)peer;
     char msg[600];
-    int fault = outcome_fault(kind, payload, msg, sizeof msg);
+    int fault = md_disp_xmlrpc_fault(kind, payload, msg, sizeof msg);
     if (p->mc_calls) {
         md_val *r = NULL;
         if (fault)
@@ -385,210 +329,7 @@ static struct bufferevent *new_bev(struct event_base *base, void *arg)
     return bev;
 }
 
-/* ---- methods ------------------------------------------------------------ */
-
-static md_val *str(const char *s)
-{
-    return md_str_from_cstr(s);
-}
-
-/* (ident, method, args, kwds) */
-static md_val *request4(md_val *ident, const char *method, md_val *args, md_val *kwds)
-{
-    md_val *m = str(method);
-    md_val *a = args ? md_incref(args) : md_list_new(0);
-    md_val *k = kwds ? md_incref(kwds) : md_dict_new();
-    md_val *r = m && a && k ? md_tuple_pack(4, ident, m, a, k) : NULL;
-    md_decref(m);
-    md_decref(a);
-    md_decref(k);
-    return r;
-}
-
-static bool is_seq(const md_val *v)
-{
-    size_t n;
-    return md_seq_items(v, &n) != NULL;
-}
-
-/* An id, or the name of a --share typeid: the ident to use. */
-static md_val *resolve_id(md_http *h, md_val *id)
-{
-    if (!id || md_typeof(id) != MD_T_STR)
-        return NULL;
-    if (md_server_find(h->srv, md_str_data(id)))
-        return md_incref(id);
-    md_obj *o = md_reg_shared_object(h->srv, md_str_data(id));
-    if (!o)
-        return NULL;
-    char ident[24];
-    md_obj_ident(o, ident);
-    return str(ident);
-}
-
-static const struct {
-    const char *name;
-    const char *signature;
-    const char *help;
-} methods[] = {
-    {"create", "array string array struct",
-     "create(typeid, args, kwargs): make a shared object; returns [id, [exposed methods]]."},
-    {"call", "any string string array struct",
-     "call(id, method, args, kwargs): call an exposed method of a shared object (id may be a "
-     "--share name); blocking calls answer when they complete."},
-    {"incref", "nil string", "incref(id): one more reference to the object."},
-    {"decref", "nil string", "decref(id): one reference less; at zero the object is dropped."},
-    {"get_methods", "array string", "get_methods(id): the object's exposed methods."},
-    {"number_of_objects", "int", "number_of_objects(): objects with a reference count."},
-    {"debug_info", "string", "debug_info(): each object, its count and its start."},
-    {"system.listMethods", "array", "system.listMethods(): the methods of this endpoint."},
-    {"system.methodHelp", "string string", "system.methodHelp(name): what a method does."},
-    {"system.methodSignature", "array string",
-     "system.methodSignature(name): [[return type, parameter types...]]."},
-    {"system.multicall", "array array",
-     "system.multicall([{methodName, params}, ...]): several calls in one request."},
-};
-
-#define NMETHODS (sizeof methods / sizeof methods[0])
-
-static int method_index(const char *name)
-{
-    for (size_t i = 0; i < NMETHODS; i++)
-        if (strcmp(methods[i].name, name) == 0)
-            return (int)i;
-    return -1;
-}
-
-static md_val *list_methods(void)
-{
-    md_val *l = md_list_new(NMETHODS);
-    for (size_t i = 0; l && i < NMETHODS; i++) {
-        md_val *s = str(methods[i].name);
-        if (!s || md_list_append_steal(l, s) < 0) {
-            md_decref(l);
-            return NULL;
-        }
-    }
-    return l;
-}
-
-static md_val *method_signature(int i)
-{
-    char sig[128];
-    snprintf(sig, sizeof sig, "%s", methods[i].signature);
-    md_val *one = md_list_new(0);
-    for (char *save, *t = strtok_r(sig, " ", &save); one && t; t = strtok_r(NULL, " ", &save)) {
-        md_val *s = str(t);
-        if (!s || md_list_append_steal(one, s) < 0) {
-            md_decref(one);
-            one = NULL;
-        }
-    }
-    md_val *all = one ? md_list_new(1) : NULL;
-    if (all && md_list_append(all, one) < 0) {
-        md_decref(all);
-        all = NULL;
-    }
-    md_decref(one);
-    return all;
-}
-
-/* Run one method. Replies go through the peer (maybe later). Returns
- * false with (code, msg) when the call could not even be dispatched. */
-static bool dispatch(http_peer *p, const char *name, md_val *params, int *code, char *msg, size_t n)
-{
-    md_http *h = p->h;
-    size_t np = md_list_len(params);
-    md_val *a0 = np > 0 ? md_list_get(params, 0) : NULL;
-#define PARAMS_FAIL(...) (*code = MD_FAULT_PARAMS, snprintf(msg, n, __VA_ARGS__), false)
-    if (!strcmp(name, "create")) {
-        if (np < 1 || np > 3 || md_typeof(a0) != MD_T_STR ||
-            (np > 1 && !is_seq(md_list_get(params, 1))) ||
-            (np > 2 && md_typeof(md_list_get(params, 2)) != MD_T_DICT))
-            return PARAMS_FAIL("create(typeid, args=[], kwargs={})");
-        md_val *args = md_list_new(0);
-        int rc = args ? md_list_append(args, a0) : -1;
-        if (np > 1) {
-            size_t k;
-            md_val *const *more = md_seq_items(md_list_get(params, 1), &k);
-            for (size_t i = 0; rc == 0 && i < k; i++)
-                rc = md_list_append(args, more[i]);
-        }
-        /* (a NULL request is answered MemoryError by md_disp_request) */
-        md_val *req = rc < 0 ? NULL
-                             : request4(md_none(), "create", args, np > 2 ? md_list_get(params, 2) : NULL);
-        md_decref(args);
-        md_disp_request(h->srv, &p->base, req, false);
-        md_decref(req);
-        return true;
-    }
-    if (!strcmp(name, "call")) {
-        if (np < 2 || np > 4 || md_typeof(md_list_get(params, 1)) != MD_T_STR ||
-            (np > 2 && !is_seq(md_list_get(params, 2))) ||
-            (np > 3 && md_typeof(md_list_get(params, 3)) != MD_T_DICT))
-            return PARAMS_FAIL("call(id, method, args=[], kwargs={})");
-        md_val *ident = resolve_id(h, a0);
-        if (!ident) {
-            *code = MD_FAULT_NO_OBJECT;
-            snprintf(msg, n, "no object with id %s", a0 && md_typeof(a0) == MD_T_STR ? md_str_data(a0) : "?");
-            return false;
-        }
-        md_val *req = request4(ident, md_str_data(md_list_get(params, 1)),
-                               np > 2 ? md_list_get(params, 2) : NULL,
-                               np > 3 ? md_list_get(params, 3) : NULL);
-        md_decref(ident);
-        md_disp_request(h->srv, &p->base, req, true);
-        md_decref(req);
-        return true;
-    }
-    if (!strcmp(name, "incref") || !strcmp(name, "decref")) {
-        if (np != 1 || md_typeof(a0) != MD_T_STR)
-            return PARAMS_FAIL("%s(id)", name);
-        md_val *req = request4(md_none(), name, params, NULL);
-        md_disp_request(h->srv, &p->base, req, false);
-        md_decref(req);
-        return true;
-    }
-    if (!strcmp(name, "number_of_objects") || !strcmp(name, "debug_info")) {
-        if (np != 0)
-            return PARAMS_FAIL("%s()", name);
-        md_val *req = request4(md_none(), name, NULL, NULL);
-        md_disp_request(h->srv, &p->base, req, false);
-        md_decref(req);
-        return true;
-    }
-    md_val *result = NULL;
-    if (!strcmp(name, "get_methods")) {
-        md_val *ident = np == 1 ? resolve_id(h, a0) : NULL;
-        md_obj *o = ident ? md_server_find(h->srv, md_str_data(ident)) : NULL;
-        md_decref(ident);
-        if (!o) {
-            *code = np == 1 ? MD_FAULT_NO_OBJECT : MD_FAULT_PARAMS;
-            snprintf(msg, n, np == 1 ? "no object with that id" : "get_methods(id)");
-            return false;
-        }
-        result = md_obj_exposed(o);
-    } else if (!strcmp(name, "system.listMethods")) {
-        result = list_methods();
-    } else if (!strcmp(name, "system.methodHelp") || !strcmp(name, "system.methodSignature")) {
-        int i = np == 1 && md_typeof(a0) == MD_T_STR ? method_index(md_str_data(a0)) : -1;
-        if (i < 0)
-            return PARAMS_FAIL("%s(name) of a method in system.listMethods()", name);
-        result = !strcmp(name, "system.methodHelp") ? str(methods[i].help) : method_signature(i);
-    } else {
-        *code = MD_FAULT_NO_METHOD;
-        snprintf(msg, n, "no method '%s' (see system.listMethods)", name);
-        return false;
-    }
-    if (!result) {
-        *code = MD_FAULT_INTERNAL;
-        snprintf(msg, n, "out of memory");
-        return false;
-    }
-    http_deliver(&p->base, MD_OUT_RETURN, result);
-    return true;
-#undef PARAMS_FAIL
-}
+/* ---- system.multicall ------------------------------------------------------ */
 
 /* system.multicall: run the calls one after another; a call that parks
  * suspends the rest until it completes. */
@@ -596,7 +337,7 @@ static void run_multicall(http_peer *p)
 {
     while (p->mc_next < md_list_len(p->mc_calls)) {
         md_val *c = md_list_get(p->mc_calls, p->mc_next++);
-        md_val *kn = str("methodName"), *kp = str("params");
+        md_val *kn = md_str_from_cstr("methodName"), *kp = md_str_from_cstr("params");
         md_pyerr e;
         md_pyerr_clear(&e);
         md_val *name = md_typeof(c) == MD_T_DICT ? md_dict_get(c, kn, &e) : NULL;
@@ -610,13 +351,12 @@ static void run_multicall(http_peer *p)
         bool ok = false;
         if (!name || md_typeof(name) != MD_T_STR || (params && md_typeof(params) != MD_T_LIST))
             code = MD_FAULT_INVALID, snprintf(msg, sizeof msg, "each call is {methodName, params}");
-        else if (md_str_eq_cstr(name, "system.multicall"))
-            code = MD_FAULT_INVALID, snprintf(msg, sizeof msg, "system.multicall cannot be nested");
         else {
             md_val *none = NULL;
             if (!params)
                 params = none = md_list_new(0);
-            ok = dispatch(p, md_str_data(name), params, &code, msg, sizeof msg);
+            ok = md_disp_xmlrpc_call(p->h->srv, &p->base, md_str_data(name), params, &code, msg,
+                                     sizeof msg);
             md_decref(none);
         }
         p->mc_dispatching = false;
@@ -633,18 +373,6 @@ static void run_multicall(http_peer *p)
     if (req)
         send_value(req, results);
     md_decref(results);
-}
-
-/* managerctl over HTTP: the #managerd.* requests, and shutdown, as
- * methods of those names, served as on a short pickle connection. */
-static bool operator_request(http_peer *p, const md_val *method, md_val *params)
-{
-    if (!md_introspect_is_request(method) && !md_str_eq_cstr(method, "shutdown"))
-        return false;
-    md_val *req = request4(md_none(), md_str_data(method), params, NULL);
-    md_disp_request(p->h->srv, &p->base, req, false);
-    md_decref(req);
-    return true;
 }
 
 /* ---- the request handler ------------------------------------------------ */
@@ -751,14 +479,13 @@ static void handle(struct evhttp_request *req, void *arg)
     }
     const uint8_t *data = evbuffer_pullup(body, (ssize_t)n);
     md_val *method = NULL, *params = NULL;
-    md_pickle_err err;
+    md_codec_err err;
     memset(&err, 0, sizeof err);
     int rc = data ? md_xmlrpc_decode_call(data, n, &h->limits, &method, &params, &err) : MD_ENOMEM;
     evbuffer_drain(body, n); /* the decoded call is all we need from here */
     if (rc < 0) {
         send_fault(req, !data ? MD_FAULT_INTERNAL
-                        : err.code == MD_EPROTO && strstr(err.msg, "well-formed") ? MD_FAULT_PARSE
-                                                                                  : MD_FAULT_INVALID,
+                        : err.malformed ? MD_FAULT_PARSE : MD_FAULT_INVALID,
                    "%s", data ? err.msg : "out of memory");
         md_listen_trim_after(n);
         return;
@@ -766,7 +493,7 @@ static void handle(struct evhttp_request *req, void *arg)
     p->req = req;
     int code = 0;
     char msg[300];
-    if (md_str_eq_cstr(method, "system.multicall")) {
+    if (md_str_eq_cstr(method, MD_XMLRPC_MULTICALL)) {
         md_val *calls = md_list_len(params) == 1 ? md_list_get(params, 0) : NULL;
         if (!calls || md_typeof(calls) != MD_T_LIST) {
             p->req = NULL;
@@ -777,8 +504,8 @@ static void handle(struct evhttp_request *req, void *arg)
             p->mc_next = 0;
             run_multicall(p);
         }
-    } else if (!operator_request(p, method, params) &&
-               !dispatch(p, md_str_data(method), params, &code, msg, sizeof msg)) {
+    } else if (!md_disp_xmlrpc_call(h->srv, &p->base, md_str_data(method), params, &code, msg,
+                                    sizeof msg)) {
         p->req = NULL;
         send_fault(req, code, "%s", msg);
     }
@@ -801,7 +528,7 @@ md_http *md_http_new(md_server *srv, struct event_base *base, const md_http_opts
     h->opts = *opts;
     if (!h->opts.max_body)
         h->opts.max_body = MD_MAX_MESSAGE_DEFAULT;
-    md_pickle_limits_default(&h->limits);
+    md_codec_limits_default(&h->limits);
     h->limits.max_bytes = h->opts.max_body;
     h->adopt = event_new(base, -1, 0, adopt_cb, h);
     if (!h->adopt) {

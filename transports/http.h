@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "core/disp/disp.h"
+#include "core/disp/xmlrpc_methods.h" /* MD_FAULT_*: the endpoint's fault codes */
 #include "transports/wire/address.h"
 #include "transports/wire/auth.h"
 #include "transports/listen.h"
@@ -30,24 +31,6 @@ typedef struct md_http_opts {
      * process runs out of descriptors. */
     md_listeners *conns;
 } md_http_opts;
-
-/* Fault codes of the endpoint (the README has the table). */
-#define MD_HTTP_FAULTS(X)                                                  \
-    X(EXCEPTION, 1, "the call raised a Python exception: 'Class: message'") \
-    X(SERVER_ERROR, 2, "a server method failed (unknown typeid, bad arguments)") \
-    X(UNSERIALIZABLE, 3, "the result cannot be expressed in XML-RPC")    \
-    X(NO_OBJECT, 4, "no object with that id")                            \
-    X(PARSE, -32700, "the request is not well-formed XML-RPC")           \
-    X(INVALID, -32600, "the request is not a valid method call")         \
-    X(NO_METHOD, -32601, "no such method")                               \
-    X(PARAMS, -32602, "wrong number or types of parameters")             \
-    X(INTERNAL, -32603, "internal error (out of memory)")
-
-enum md_http_fault {
-#define MD_HTTP_FAULT_ENUM(name, code, text) MD_FAULT_##name = code,
-    MD_HTTP_FAULTS(MD_HTTP_FAULT_ENUM)
-#undef MD_HTTP_FAULT_ENUM
-};
 
 md_http *md_http_new(md_server *srv, struct event_base *base, const md_http_opts *opts);
 /* Listen on an http:// address; the actual port is written back. */

@@ -66,7 +66,7 @@ struct md_listeners {
     md_server *srv;
     struct event_base *base;
     md_listen_opts opts;
-    md_pickle_limits limits;
+    md_codec_limits limits;
     md_listener **ls;
     size_t nls;
     md_conn *conns;
@@ -416,75 +416,32 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
         conn_sync_read(c);
 }
 
-/* Python 2 clients insist that #TRACEBACK texts are byte strings. */
-static md_val *py2_text(md_val *text)
+/* What the codec must know of a reply's payload to spell it for the peer. */
+static md_codec_payload payload_of(int kind)
 {
-    if (md_typeof(text) != MD_T_STR)
-        return text;
-    md_val *v = md_str_is_ascii(text)
-                    ? md_str_new_py2(md_str_data(text), md_str_nbytes(text))
-                    : md_bytes_new_py2(md_str_data(text), md_str_nbytes(text));
-    md_decref(text);
-    return v;
+    if (kind == MD_OUT_TRACEBACK || kind == MD_OUT_UNSERIALIZABLE)
+        return MD_CODEC_TEXT;
+    return kind == MD_OUT_ERROR ? MD_CODEC_EXCEPTION : MD_CODEC_RESULT;
 }
 
-/* The server's own messages in an exception for a Python 2 client: byte
- * strings, as a Python 2 server's exceptions carry them. */
-static md_val *py2_exc(md_val *exc)
+static int encode_and_write(md_conn *c, int kind, md_val *payload, md_codec_err *err)
 {
-    md_val *args = md_typeof(exc) == MD_T_EXC ? md_exc_args(exc) : NULL;
-    bool any = false;
-    for (size_t i = 0; args && i < md_tuple_len(args); i++) {
-        md_val *a = md_tuple_get(args, i);
-        any |= md_typeof(a) == MD_T_STR && md_str_is_ascii(a) && !md_str_is_py2(a);
-    }
-    if (!any)
-        return exc;
-    md_val *nargs = md_tuple_new(md_tuple_len(args));
-    for (size_t i = 0; nargs && i < md_tuple_len(args); i++) {
-        md_val *a = md_tuple_get(args, i);
-        md_tuple_set_steal(nargs, i, md_typeof(a) == MD_T_STR && md_str_is_ascii(a)
-                                         ? md_str_new_py2(md_str_data(a), md_str_nbytes(a))
-                                         : md_incref(a));
-    }
-    md_val *n = nargs ? md_exc_new(md_exc_class(exc), nargs, md_exc_state(exc)) : NULL;
-    md_decref(nargs);
-    if (!n)
-        return exc;
-    md_decref(exc);
-    return n;
-}
-
-static md_val *reply_pair(int protocol, int kind, md_val *payload)
-{
-    const char *k = md_out_kind_text(kind);
-    md_val *ks = protocol == 2 ? md_str_new_py2(k, strlen(k)) : md_str_from_cstr(k);
-    if (protocol == 2 && (kind == MD_OUT_TRACEBACK || kind == MD_OUT_UNSERIALIZABLE))
-        payload = py2_text(payload);
-    if (protocol == 2 && kind == MD_OUT_ERROR && payload)
-        payload = py2_exc(payload);
-    md_val *pair = ks && payload ? md_tuple_pack(2, ks, payload) : NULL;
-    md_decref(ks);
-    md_decref(payload);
-    return pair;
-}
-
-static int encode_and_write(md_conn *c, int kind, md_val *payload, md_pickle_err *err)
-{
-    int protocol = c->peer.protocol < 2 ? 2 : c->peer.protocol;
-    md_val *pair = reply_pair(c->peer.protocol, kind, payload);
-    if (!pair) {
-        snprintf(err->msg, sizeof err->msg, "out of memory");
-        return -1;
-    }
     static const uint8_t spare[MD_FRAME_HDR_MAX];
     md_buf_reset(&c->out);
     md_buf_append(&c->out, spare, sizeof spare);
-    int rc = c->codec->encode(pair, protocol, &c->out, err);
-    md_decref(pair);
-    if (rc < 0)
+    if (md_codec_encode_reply(c->codec, c->peer.protocol, md_out_kind_text(kind), payload_of(kind),
+                              payload, &c->out, err) < 0)
         return -1;
     return write_frame(c);
+}
+
+/* The #TRACEBACK of an error of the connection itself (md_proto_traceback:
+ * a new str, NULL when out of memory): "Class: what went wrong: why". */
+static md_val *traceback_text(const char *what, const char *why)
+{
+    char text[400];
+    snprintf(text, sizeof text, "%s: %s", what, why);
+    return md_proto_traceback(text);
 }
 
 static void conn_deliver(md_peer *peer, int kind, md_val *payload)
@@ -494,14 +451,13 @@ static void conn_deliver(md_peer *peer, int kind, md_val *payload)
         md_decref(payload);
         return;
     }
-    md_pickle_err err;
+    md_codec_err err;
     memset(&err, 0, sizeof err);
     if (encode_and_write(c, kind, payload, &err) < 0) {
         /* Tell the client what could not be sent, as CPython does. */
-        char text[400];
-        snprintf(text, sizeof text, "TypeError: the reply cannot be serialized: %s", err.msg);
-        md_pickle_err err2;
-        if (encode_and_write(c, MD_OUT_UNSERIALIZABLE, md_proto_traceback(text), &err2) < 0) {
+        md_codec_err err2;
+        md_val *text = traceback_text("TypeError: the reply cannot be serialized", err.msg);
+        if (encode_and_write(c, MD_OUT_UNSERIALIZABLE, text, &err2) < 0) {
             protocol_error(c, "cannot send a reply: %s", err.msg);
             return;
         }
@@ -539,28 +495,19 @@ static void handle_request(md_conn *c, const uint8_t *payload, size_t len)
             return;
         }
     }
-    md_val *req = NULL;
-    int protocol = 0;
-    md_pickle_err err;
+    md_codec_msg msg;
+    md_codec_err err;
     memset(&err, 0, sizeof err);
-    if (c->codec->decode(payload, len, &c->owner->limits, &req, &protocol, &err) < 0) {
-        /* Reply in the protocol the message announced, if it did. */
-        c->peer.protocol = len >= 2 && payload[0] == 0x80 && payload[1] <= 5 ? payload[1] : 4;
-        if (c->codec != &md_codec_pickle)
-            c->peer.protocol = 0;
-        char text[400];
-        snprintf(text, sizeof text, "ValueError: managerd could not decode the request: %s",
-                 err.msg);
+    int rc = md_codec_decode_request(c->codec, payload, len, &c->owner->limits, &msg, &err);
+    c->peer.protocol = msg.protocol;
+    if (rc < 0) {
         md_log_info("%s: undecodable request: %s", c->who, err.msg);
-        conn_deliver(&c->peer, MD_OUT_TRACEBACK, md_proto_traceback(text));
+        conn_deliver(&c->peer, MD_OUT_TRACEBACK,
+                     traceback_text("ValueError: managerd could not decode the request", err.msg));
         return;
     }
-    /* Protocol 0 and 1 pickles are answered at 2, which every Python
-     * reads; protocol 0 means an XML peer to the dispatcher. */
-    if (c->codec == &md_codec_pickle && protocol < 2)
-        protocol = 2;
-    c->peer.protocol = protocol;
-    c->peer.may_carry_proxies = memmem(payload, len, "RebuildProxy", 12) != NULL;
+    c->peer.may_carry_proxies = msg.may_carry_proxies;
+    md_val *req = msg.value;
     bool was_long = c->state == CS_LONG;
     if (c->state == CS_FIRST) {
         bool is_accept = false;
@@ -1051,7 +998,7 @@ md_listeners *md_listen_new(md_server *srv, struct event_base *base, const md_li
      * default would raise the threshold after the first large free and
      * keep later ones in a heap that fragments. */
     mallopt(M_MMAP_THRESHOLD, MD_MMAP_THRESHOLD_BYTES);
-    md_pickle_limits_default(&ls->limits);
+    md_codec_limits_default(&ls->limits);
     ls->limits.max_bytes = ls->opts.max_message;
     /* For a base not made by md_listen_base_new: the priorities without
      * the dispatch limit. Events made from here on default to PRIO_BULK. */

@@ -35,9 +35,9 @@ static void die(const char *what, const md_buf *a, const md_buf *b, const char *
 /* One pass: encode v, decode the text; *text keeps the bytes, the
  * result is the value read back (NULL when the writer refused v, which is
  * allowed: a value may be too deep for the writer). */
-static md_val *pass(const md_val *v, const md_pickle_limits *lim, md_buf *text)
+static md_val *pass(const md_val *v, const md_codec_limits *lim, md_buf *text)
 {
-    md_pickle_err err;
+    md_codec_err err;
     text->len = 0;
     if (md_xmlrpc_encode(v, 0, text, &err) != 0)
         return NULL;
@@ -50,7 +50,7 @@ static md_val *pass(const md_val *v, const md_pickle_limits *lim, md_buf *text)
 /* The manager layout: what the encoder writes reads back, and after one
  * pass the text is a fixed point (the first pass may normalize: XML
  * turns a CR written raw into LF, for Python as for us). */
-static void check_manager_roundtrip(const md_val *v, const md_pickle_limits *lim)
+static void check_manager_roundtrip(const md_val *v, const md_codec_limits *lim)
 {
     md_buf t1 = MD_BUF_INIT, t2 = MD_BUF_INIT, t3 = MD_BUF_INIT;
     md_val *v2 = pass(v, lim, &t1);
@@ -70,12 +70,12 @@ static void check_manager_roundtrip(const md_val *v, const md_pickle_limits *lim
 
 /* The HTTP response (with <i8> for 64-bit ints): its <params> part reads
  * back with the manager decoder. */
-static void check_response(const md_val *v, const md_pickle_limits *lim)
+static void check_response(const md_val *v, const md_codec_limits *lim)
 {
     static const char head[] = "<?xml version='1.0'?>\n<methodResponse>\n";
     static const char tail[] = "</methodResponse>\n";
     md_buf out = MD_BUF_INIT;
-    md_pickle_err err;
+    md_codec_err err;
     if (md_xmlrpc_encode_response(v, &out, &err) == 0) {
         size_t hl = sizeof head - 1, tl = sizeof tail - 1;
         if (out.len < hl + tl || memcmp(out.data, head, hl) != 0 ||
@@ -91,10 +91,10 @@ static void check_response(const md_val *v, const md_pickle_limits *lim)
 
 /* A call decoded is written back by managerctl's encoder, and reads back
  * with the endpoint's decoder as the same method. */
-static void check_call(const md_val *method, const md_val *params, const md_pickle_limits *lim)
+static void check_call(const md_val *method, const md_val *params, const md_codec_limits *lim)
 {
     md_buf out = MD_BUF_INIT;
-    md_pickle_err err;
+    md_codec_err err;
     if (strlen(md_str_data(method)) == md_str_nbytes(method) &&
         md_xmlrpc_encode_call(md_str_data(method), params, &out, &err) == 0) {
         md_val *m = NULL, *p = NULL;
@@ -111,10 +111,10 @@ static void check_call(const md_val *method, const md_val *params, const md_pick
 /* A response decoded is a value or a fault's string; written back by the
  * endpoint's encoders it reads back the same way. */
 static void check_decoded_response(const md_val *v, bool fault, int64_t code,
-                                   const md_pickle_limits *lim)
+                                   const md_codec_limits *lim)
 {
     md_buf out = MD_BUF_INIT;
-    md_pickle_err err;
+    md_codec_err err;
     if (fault && md_typeof(v) != MD_T_STR)
         die("a fault's string is not a str", NULL, NULL, NULL);
     int rc = fault ? (code >= INT32_MIN && code <= INT32_MAX
@@ -136,13 +136,13 @@ static void check_decoded_response(const md_val *v, bool fault, int64_t code,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    md_pickle_limits lim;
-    md_pickle_limits_default(&lim);
+    md_codec_limits lim;
+    md_codec_limits_default(&lim);
     lim.max_bytes = 1u << 20;
     lim.max_depth = 200;
 
     md_val *v = NULL;
-    md_pickle_err err;
+    md_codec_err err;
     if (md_xmlrpc_decode(data, size, &lim, &v, NULL, &err) == 0) {
         if (!v)
             die("decode succeeded without a value", NULL, NULL, NULL);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/base/buf.h"
+#include "serializers/pickle.h"
 #include "tests/unit/unit.h"
 
 bool md_ts_repr_is(const md_val *v, const char *expect)
@@ -41,7 +42,7 @@ bool md_ts_val_eq(const md_val *a, const md_val *b)
 md_val *md_ts_dec_ok(const md_codec_ops *codec, const uint8_t *data, size_t n, int *proto)
 {
     md_val *v = NULL;
-    md_pickle_err err;
+    md_codec_err err;
     int rc = codec->decode(data, n, NULL, &v, proto, &err);
     if (rc != 0) {
         fprintf(stderr, "\n  unexpected %s decode error %d: %s\n", codec->name, rc, err.msg);
@@ -53,10 +54,10 @@ md_val *md_ts_dec_ok(const md_codec_ops *codec, const uint8_t *data, size_t n, i
 }
 
 bool md_ts_dec_fails(const md_codec_ops *codec, const uint8_t *data, size_t n,
-                     const md_pickle_limits *lim, int code, const char *want)
+                     const md_codec_limits *lim, int code, const char *want)
 {
     md_val *v = (md_val *)1;   /* a failed decode sets *out to NULL */
-    md_pickle_err err;
+    md_codec_err err;
     int rc = codec->decode(data, n, lim, &v, NULL, &err);
     CU_ASSERT_EQUAL(rc, code);
     CU_ASSERT_EQUAL(err.code, code);
@@ -79,7 +80,7 @@ md_val *md_ts_fixture(const char *name, int *proto)
         return NULL;
     }
     md_val *v = NULL;
-    md_pickle_err err;
+    md_codec_err err;
     int rc = md_pickle_decode(data, n, NULL, &v, proto, &err);
     free(data);
     if (rc != 0)

@@ -55,7 +55,7 @@ md_val *md_ts_dec_ok(const md_codec_ops *codec, const uint8_t *data, size_t n, i
 /* Decode expecting failure with code (asserted, with *out left NULL);
  * returns whether the message contains want (NULL: anything). */
 bool md_ts_dec_fails(const md_codec_ops *codec, const uint8_t *data, size_t n,
-                     const md_pickle_limits *lim, int code, const char *want);
+                     const md_codec_limits *lim, int code, const char *want);
 /* The pickle in tests/fixtures/wire/name, decoded; NULL (with a message)
  * when the file is missing or does not decode. *proto may be NULL. */
 md_val *md_ts_fixture(const char *name, int *proto);

@@ -20,6 +20,7 @@
 #include "core/base/error.h"
 #include "core/base/limits.h"
 #include "core/value/value.h"
+#include "serializers/pickle.h" /* md_pickle_limits, md_pickle_err: the codec types */
 #include "serializers/xmlrpc.h"
 #include "tests/unit/harness.h"
 #include "tests/unit/support.h"

@@ -30,7 +30,10 @@
     X(introspect)         \
     X(registry)           \
     X(disp)               \
-    X(park)
+    X(park)               \
+    X(listen)             \
+    X(http)               \
+    X(codec)
 #endif
 
 #define MD_UNIT_DECLARE(name) void md_test_register_##name(void);

@@ -84,7 +84,7 @@ def call_xml(method, *params_xml):
 def test_introspection(t, s):
     names = s.system.listMethods()
     t.eq('system.listMethods', sorted(names), sorted([
-        'create', 'call', 'incref', 'decref', 'get_methods', 'number_of_objects', 'debug_info',
+        'create', 'call', 'incref', 'decref', 'get_methods', 'number_of_objects', 'debug_info', 'shutdown',
         'system.listMethods', 'system.methodHelp', 'system.methodSignature', 'system.multicall']))
     for n in names:
         h = s.system.methodHelp(n)

@@ -482,7 +482,7 @@ static bool md_same(const md_val *a, const md_val *b)
 static bool managerd_to_xmlrpcc(const pair *p)
 {
     md_buf out = MD_BUF_INIT;
-    md_pickle_err err;
+    md_codec_err err;
     if (md_xmlrpc_encode_response(p->md, &out, &err) != 0) {
         md_buf_free(&out);
         return mismatch("managerd could not write it: %s", err.msg);
@@ -558,7 +558,7 @@ static bool xmlrpcc_to_managerd(const pair *p)
     size_t start, len;
     bool ok;
     md_val *got = NULL;
-    md_pickle_err err;
+    md_codec_err err;
     if (!params_slice(doc, n, &start, &len))
         ok = mismatch("no <params> in xmlrpc-c's response");
     else if (md_xmlrpc_decode((const uint8_t *)doc + start, len, NULL, &got, NULL, &err) != 0)
@@ -613,7 +613,7 @@ static bool exact_double_check(double d)
     const char *text = strstr((const char *)doc.data, "<double>");
     double want = text ? strtod(text + 8, NULL) : NAN;
     md_val *got = NULL;
-    md_pickle_err err;
+    md_codec_err err;
     bool ok;
     if (md_xmlrpc_decode(doc.data, doc.len - 1, NULL, &got, NULL, &err) != 0)
         ok = mismatch("managerd refused xmlrpc-c's double: %s", err.msg);

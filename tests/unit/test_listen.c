@@ -1,0 +1,350 @@
+/* test_listen.c - the listeners and the framing of server connections
+ * (transports/listen.c), over a real loopback socket served by the
+ * harness's event base: a request that arrives a few bytes at a time is
+ * served once whole and not before; a length over the limit, a bad
+ * header, a wrong key or a handshake message over its limit close that
+ * connection only; a client that vanishes mid-frame is reaped; replies
+ * to Python 2 clients carry byte strings (the codec's dialect). */
+#include "tests/unit/unit.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/base/error.h"
+#include "core/base/limits.h"
+#include "serializers/pickle.h"
+#include "tests/unit/harness.h"
+#include "tests/unit/support.h"
+#include "tests/unit/loopclient.h"
+#include "transports/listen.h"
+#include "transports/wire/frame.h"
+
+static const char TEST_KEY[] = "unit-test-key";
+
+typedef struct lfix {
+    md_lc_server srv;
+    md_th *th;                 /* srv's, for short */
+    struct event_base *base;
+    md_listeners *ls;
+    md_addr addr;
+} lfix;
+
+typedef struct client {
+    int fd;
+    md_buf in;
+} client;
+
+static bool lfix_open(lfix *f)
+{
+    char err[256] = "";
+    memset(f, 0, sizeof *f);
+    bool ok = md_lc_server_open(&f->srv, TEST_KEY);
+    f->th = f->srv.th;
+    f->base = f->srv.base;
+    md_listen_opts opts = {.max_message = MD_MAX_MESSAGE_MIN, .key = f->srv.key};
+    f->ls = ok ? md_listen_new(md_th_server(f->th), f->base, &opts) : NULL;
+    if (!f->ls || md_addr_parse("tcp://127.0.0.1:0", &f->addr, err, sizeof err) < 0 ||
+        md_listen_add(f->ls, &f->addr, err, sizeof err) < 0) {
+        fprintf(stderr, "\n    listener: %s\n", err);
+        return false;
+    }
+    return f->addr.port > 0;
+}
+
+static void lfix_close(lfix *f)
+{
+    md_listen_free(f->ls);
+    md_lc_server_close(&f->srv);
+}
+
+static void client_close(client *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    md_buf_free(&c->in);
+}
+
+/* The next frame's payload into payload: 1, 0 when the server closed
+ * the connection first, -1 when nothing whole came in time. */
+static int read_frame(lfix *f, client *c, md_buf *payload, int rounds)
+{
+    for (int i = 0; i < rounds; i++) {
+        size_t hdr = 0;
+        uint64_t plen = 0;
+        if (c->in.len &&
+            md_frame_parse(c->in.data, c->in.len, SIZE_MAX, &hdr, &plen) == MD_FRAME_COMPLETE) {
+            md_buf_reset(payload);
+            md_buf_append(payload, c->in.data + hdr, (size_t)plen);
+            size_t used = hdr + (size_t)plen;
+            memmove(c->in.data, c->in.data + used, c->in.len - used);
+            c->in.len -= used;
+            return 1;
+        }
+        if (md_lc_poll(f->base, c->fd, &c->in) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+/* Whether the server closes the connection (reading and dropping what
+ * it still sends) within the usual bound. */
+static bool closed_by_server(lfix *f, client *c)
+{
+    for (int i = 0; i < MD_LC_ROUNDS; i++) {
+        if (md_lc_poll(f->base, c->fd, &c->in) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Connect and run the client side of the handshake with key. */
+static bool client_open(lfix *f, client *c, const char *key)
+{
+    c->fd = md_lc_connect(f->addr.port);
+    md_buf_init(&c->in);
+    md_auth_key *k = md_auth_key_new((const uint8_t *)key, strlen(key));
+    md_auth_ctx *a = k ? md_auth_new(MD_AUTH_CLIENT, k, NULL) : NULL;
+    md_buf out = MD_BUF_INIT, payload = MD_BUF_INIT;
+    int rc = c->fd >= 0 && a ? md_auth_start(a, &out) : MD_ENOMEM;
+    while (rc == MD_AUTH_CONTINUE && read_frame(f, c, &payload, MD_LC_ROUNDS) == 1) {
+        md_buf_reset(&out);
+        rc = md_auth_feed(a, payload.data, payload.len, &out);
+        if (out.len && !md_lc_send(c->fd, out.data, out.len))
+            rc = MD_EIO;
+    }
+    md_buf_free(&out);
+    md_buf_free(&payload);
+    md_auth_free(a);
+    md_auth_key_free(k);
+    return rc == MD_AUTH_DONE;
+}
+
+/* A server method request (None, method, (), {}) pickled at protocol. */
+static void server_request(const char *method, int protocol, md_buf *out)
+{
+    md_val *req = md_th_tuple(4, md_none(), md_th_str(method), md_th_tuple(0), md_th_dict(0));
+    md_buf_reset(out);
+    CU_ASSERT_EQUAL_FATAL(md_pickle_encode(req, protocol, out, NULL), 0);
+    md_decref(req);
+}
+
+static bool send_frame(client *c, const void *payload, size_t len)
+{
+    md_buf b = MD_BUF_INIT;
+    bool ok = md_frame_append(&b, payload, len, false) == 0 && md_lc_send(c->fd, b.data, b.len);
+    md_buf_free(&b);
+    return ok;
+}
+
+/* The reply payload decodes to a value whose repr is expect. */
+static bool reply_is(const md_buf *payload, const char *expect)
+{
+    md_val *v = NULL;
+    if (md_pickle_decode(payload->data, payload->len, NULL, &v, NULL, NULL) < 0)
+        return false;
+    bool ok = md_ts_repr_is(v, expect);
+    md_decref(v);
+    return ok;
+}
+
+static size_t nconns_after(lfix *f, size_t want)
+{
+    for (int i = 0; i < MD_LC_ROUNDS && md_listen_nconns(f->ls) != want; i++)
+        md_lc_run(f->base, 1);
+    return md_listen_nconns(f->ls);
+}
+
+/* ---- tests ------------------------------------------------------------------ */
+
+static void test_listen_serves_a_request_only_once_whole(void)
+{
+    lfix f;
+    CU_ASSERT_FATAL(lfix_open(&f));
+    client c = {.fd = -1};
+    CU_ASSERT_FATAL(client_open(&f, &c, TEST_KEY));
+    CU_ASSERT_EQUAL(md_listen_nconns(f.ls), 1);
+    md_buf req = MD_BUF_INIT, frame = MD_BUF_INIT, reply = MD_BUF_INIT;
+    server_request("number_of_objects", 4, &req);
+    CU_ASSERT_EQUAL_FATAL(md_frame_append(&frame, req.data, req.len, false), 0);
+    /* one byte at a time, the loop running between them */
+    for (size_t i = 0; i + 1 < frame.len; i++) {
+        CU_ASSERT_FATAL(md_lc_send(c.fd, frame.data + i, 1));
+        md_lc_run(f.base, 2);
+    }
+    CU_ASSERT_EQUAL(read_frame(&f, &c, &reply, 20), -1); /* no reply to half a frame */
+    CU_ASSERT_FATAL(md_lc_send(c.fd, frame.data + frame.len - 1, 1));
+    CU_ASSERT_EQUAL_FATAL(read_frame(&f, &c, &reply, MD_LC_ROUNDS), 1);
+    CU_ASSERT(reply_is(&reply, "('#RETURN', 0)"));
+    /* a server method is a short connection: closed after its reply */
+    CU_ASSERT(closed_by_server(&f, &c));
+    CU_ASSERT_EQUAL(nconns_after(&f, 0), 0);
+    md_buf_free(&req);
+    md_buf_free(&frame);
+    md_buf_free(&reply);
+    client_close(&c);
+    lfix_close(&f);
+}
+
+static void test_listen_closes_only_the_connection_over_the_length_limit(void)
+{
+    lfix f;
+    CU_ASSERT_FATAL(lfix_open(&f));
+    client bad = {.fd = -1}, good = {.fd = -1};
+    CU_ASSERT_FATAL(client_open(&f, &bad, TEST_KEY));
+    CU_ASSERT_FATAL(client_open(&f, &good, TEST_KEY));
+    CU_ASSERT_EQUAL(nconns_after(&f, 2), 2);
+    /* A header announcing one byte past the limit; no payload follows:
+     * the header alone must close the connection. */
+    uint8_t hdr[MD_FRAME_HDR_MAX];
+    int hlen = md_frame_header(hdr, MD_MAX_MESSAGE_MIN + 1, false);
+    CU_ASSERT_FATAL(hlen == MD_FRAME_SHORT_HDR);
+    CU_ASSERT_FATAL(md_lc_send(bad.fd, hdr, (size_t)hlen));
+    CU_ASSERT(closed_by_server(&f, &bad));
+    CU_ASSERT_EQUAL(nconns_after(&f, 1), 1);
+    /* the other client is served as before, at the limit exactly */
+    md_buf req = MD_BUF_INIT, reply = MD_BUF_INIT;
+    server_request("number_of_objects", 4, &req);
+    CU_ASSERT_FATAL(send_frame(&good, req.data, req.len));
+    CU_ASSERT_EQUAL_FATAL(read_frame(&f, &good, &reply, MD_LC_ROUNDS), 1);
+    CU_ASSERT(reply_is(&reply, "('#RETURN', 0)"));
+    md_buf_free(&req);
+    md_buf_free(&reply);
+    client_close(&bad);
+    client_close(&good);
+    lfix_close(&f);
+}
+
+static void test_listen_limit_itself_is_accepted(void)
+{
+    lfix f;
+    CU_ASSERT_FATAL(lfix_open(&f));
+    client c = {.fd = -1};
+    CU_ASSERT_FATAL(client_open(&f, &c, TEST_KEY));
+    /* MD_MAX_MESSAGE_MIN bytes of junk that is no pickle: decoded (and
+     * refused with a traceback), so the frame itself was accepted. */
+    static uint8_t junk[MD_MAX_MESSAGE_MIN];
+    memset(junk, 'x', sizeof junk);
+    junk[0] = 0x80;
+    junk[1] = 4;
+    md_buf reply = MD_BUF_INIT;
+    CU_ASSERT_FATAL(send_frame(&c, junk, sizeof junk));
+    CU_ASSERT_EQUAL_FATAL(read_frame(&f, &c, &reply, MD_LC_ROUNDS), 1);
+    CU_ASSERT(memmem(reply.data, reply.len, "#TRACEBACK", 10) != NULL);
+    CU_ASSERT(memmem(reply.data, reply.len, "could not decode the request", 28) != NULL);
+    md_buf_free(&reply);
+    client_close(&c);
+    lfix_close(&f);
+}
+
+static void test_listen_closes_on_a_bad_frame_header(void)
+{
+    lfix f;
+    CU_ASSERT_FATAL(lfix_open(&f));
+    client c = {.fd = -1};
+    CU_ASSERT_FATAL(client_open(&f, &c, TEST_KEY));
+    static const uint8_t negative[4] = {0x80, 0, 0, 0}; /* -2^31: not the long form */
+    CU_ASSERT_FATAL(md_lc_send(c.fd, negative, sizeof negative));
+    CU_ASSERT(closed_by_server(&f, &c));
+    CU_ASSERT_EQUAL(nconns_after(&f, 0), 0);
+    client_close(&c);
+    lfix_close(&f);
+}
+
+static void test_listen_closes_on_a_handshake_message_over_its_limit(void)
+{
+    lfix f;
+    CU_ASSERT_FATAL(lfix_open(&f));
+    int fd = md_lc_connect(f.addr.port);
+    CU_ASSERT_FATAL(fd >= 0);
+    client c = {.fd = fd};
+    md_buf challenge = MD_BUF_INIT;
+    CU_ASSERT_EQUAL_FATAL(read_frame(&f, &c, &challenge, MD_LC_ROUNDS), 1);
+    uint8_t hdr[MD_FRAME_HDR_MAX];
+    int hlen = md_frame_header(hdr, MD_HANDSHAKE_MAX + 1, false);
+    CU_ASSERT_FATAL(md_lc_send(fd, hdr, (size_t)hlen));
+    CU_ASSERT(closed_by_server(&f, &c));
+    CU_ASSERT_EQUAL(nconns_after(&f, 0), 0);
+    md_buf_free(&challenge);
+    client_close(&c);
+    lfix_close(&f);
+}
+
+static void test_listen_refuses_a_wrong_key(void)
+{
+    lfix f;
+    CU_ASSERT_FATAL(lfix_open(&f));
+    client c = {.fd = -1};
+    CU_ASSERT_FALSE(client_open(&f, &c, "not-the-key"));
+    CU_ASSERT(closed_by_server(&f, &c));
+    CU_ASSERT_EQUAL(nconns_after(&f, 0), 0);
+    client_close(&c);
+    lfix_close(&f);
+}
+
+static void test_listen_reaps_a_client_gone_mid_frame(void)
+{
+    lfix f;
+    CU_ASSERT_FATAL(lfix_open(&f));
+    client c = {.fd = -1};
+    CU_ASSERT_FATAL(client_open(&f, &c, TEST_KEY));
+    md_buf req = MD_BUF_INIT, frame = MD_BUF_INIT;
+    server_request("number_of_objects", 4, &req);
+    CU_ASSERT_EQUAL_FATAL(md_frame_append(&frame, req.data, req.len, false), 0);
+    CU_ASSERT_FATAL(md_lc_send(c.fd, frame.data, frame.len / 2));
+    md_lc_run(f.base, 5);
+    CU_ASSERT_EQUAL(md_listen_nconns(f.ls), 1);
+    client_close(&c);
+    CU_ASSERT_EQUAL(nconns_after(&f, 0), 0);
+    /* and the listener goes on accepting */
+    client again = {.fd = -1};
+    CU_ASSERT(client_open(&f, &again, TEST_KEY));
+    CU_ASSERT_EQUAL(nconns_after(&f, 1), 1);
+    md_buf_free(&req);
+    md_buf_free(&frame);
+    client_close(&again);
+    lfix_close(&f);
+}
+
+/* Python 2 reads '#RETURN' and traceback texts as str: at protocol 2
+ * they go as SHORT_BINSTRING / BINSTRING, not BINUNICODE. */
+static void test_listen_answers_python2_with_byte_strings(void)
+{
+    lfix f;
+    CU_ASSERT_FATAL(lfix_open(&f));
+    client c = {.fd = -1};
+    CU_ASSERT_FATAL(client_open(&f, &c, TEST_KEY));
+    md_buf req = MD_BUF_INIT, reply = MD_BUF_INIT;
+    server_request("number_of_objects", 2, &req);
+    CU_ASSERT_FATAL(send_frame(&c, req.data, req.len));
+    CU_ASSERT_EQUAL_FATAL(read_frame(&f, &c, &reply, MD_LC_ROUNDS), 1);
+    CU_ASSERT(reply.len > 2 && reply.data[0] == 0x80 && reply.data[1] == 2);
+    CU_ASSERT(memmem(reply.data, reply.len, "U\x07#RETURN", 9) != NULL);
+    client_close(&c);
+
+    client old = {.fd = -1};
+    CU_ASSERT_FATAL(client_open(&f, &old, TEST_KEY));
+    static const uint8_t bad[] = {0x80, 2, 'x', 'y'};
+    CU_ASSERT_FATAL(send_frame(&old, bad, sizeof bad));
+    CU_ASSERT_EQUAL_FATAL(read_frame(&f, &old, &reply, MD_LC_ROUNDS), 1);
+    CU_ASSERT(memmem(reply.data, reply.len, "U\x0a#TRACEBACK", 12) != NULL);
+    CU_ASSERT(memmem(reply.data, reply.len, "X\x0a\0\0\0#TRACEBACK", 15) == NULL);
+    md_buf_free(&req);
+    md_buf_free(&reply);
+    client_close(&old);
+    lfix_close(&f);
+}
+
+void md_test_register_listen(void)
+{
+    CU_pSuite s = md_test_suite("listen");
+    MD_ADD_TEST(s, test_listen_serves_a_request_only_once_whole);
+    MD_ADD_TEST(s, test_listen_closes_only_the_connection_over_the_length_limit);
+    MD_ADD_TEST(s, test_listen_limit_itself_is_accepted);
+    MD_ADD_TEST(s, test_listen_closes_on_a_bad_frame_header);
+    MD_ADD_TEST(s, test_listen_closes_on_a_handshake_message_over_its_limit);
+    MD_ADD_TEST(s, test_listen_refuses_a_wrong_key);
+    MD_ADD_TEST(s, test_listen_reaps_a_client_gone_mid_frame);
+    MD_ADD_TEST(s, test_listen_answers_python2_with_byte_strings);
+}
