@@ -22,6 +22,13 @@ void md_free(void *p);
 char *md_strdup(const char *s);
 char *md_strndup(const char *s, size_t n);
 
+/* Asks the kernel to back the 2 MiB-aligned part of [p, p + n) with huge
+ * pages (transparent huge pages in 'madvise' mode): a big hash index is
+ * read at random, and with 4 KiB pages nearly every probe of a
+ * million-entry table also missed the TLB. A hint only: it does nothing
+ * on a small block or where the kernel declines. */
+void md_advise_huge(void *p, size_t n);
+
 /* Test hook: after n more successful allocations, every allocation fails
  * until md_alloc_fail_after(-1) turns the hook off. */
 void md_alloc_fail_after(long n);
