@@ -25,6 +25,7 @@
     X(log)                \
     X(address)            \
     X(buf)                \
+    X(ptrmap)             \
     X(objtab)             \
     X(introspect)
 #endif
