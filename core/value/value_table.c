@@ -22,6 +22,7 @@
  *    before jumping on with CPython's perturbed recurrence, so the next
  *    slot is usually in the line the first miss brought in.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "core/base/alloc.h"
@@ -494,6 +495,31 @@ long md_table__find(const md_table *t, md_val *key, size_t *slot, md_pyerr *e)
     return table_probe(t, key, (uint32_t)h, slot ? slot : &scratch, e);
 }
 
+/* Every md_table lives in a dict or set object. */
+static md_val *table_owner(md_table *t)
+{
+    return &((md_tableobj *)((char *)t - offsetof(md_tableobj, t)))->h;
+}
+
+/* A container stored into a table that the collector stopped tracking
+ * (value.c says why) puts the table back on its lists. */
+static void track_if_container(md_table *t, const md_val *child)
+{
+    if (md_val__is_gc(child))
+        md_val__gc_track(table_owner(t));
+}
+
+/* Replaces the value of dict entry ix (Python keeps the first key
+ * object). */
+static void replace_value(md_table *t, size_t ix, md_val *val)
+{
+    md_val **slot = &t->entries[ix * 2 + 1];
+    md_val *old = *slot;
+    *slot = md_incref(val);
+    track_if_container(t, val);
+    md_decref(old);
+}
+
 /* md_table__insert for a key whose hash is known (h: its low 32 bits). */
 static long insert_hashed(md_table *t, md_val *key, md_val *val, uint32_t h,
                           bool *added, md_pyerr *e)
@@ -517,8 +543,11 @@ static long insert_hashed(md_table *t, md_val *key, md_val *val, uint32_t h,
     ix = (long)t->nentries++;
     md_val **ent = &t->entries[(size_t)ix * t->stride];
     ent[0] = md_incref(key);
-    if (t->stride == 2)
+    track_if_container(t, key);
+    if (t->stride == 2) {
         ent[1] = md_incref(val);
+        track_if_container(t, val);
+    }
     tbl_hashes(t)[ix] = h;
     ix_set_tagged(t, slot, ix, h);
     t->used++;
@@ -604,12 +633,8 @@ int md_table__merge(md_table *dst, const md_table *src, md_pyerr *e)
         long ix = insert_hashed(dst, key, val, tbl_hashes(src)[i], &added, e);
         if (ix < 0)
             return -1;
-        if (!added && dst->stride == 2) {
-            md_val **slot = &dst->entries[(size_t)ix * 2 + 1];
-            md_val *old = *slot;
-            *slot = md_incref(val);
-            md_decref(old);
-        }
+        if (!added && dst->stride == 2)
+            replace_value(dst, (size_t)ix, val);
     }
     return 0;
 }
@@ -684,13 +709,8 @@ int md_dict_set(md_val *d, md_val *key, md_val *val, md_pyerr *e)
     long ix = md_table__insert(t, key, val, &added, e);
     if (ix < 0)
         return -1;
-    if (!added) {
-        /* Python keeps the first key object and replaces the value. */
-        md_val **slot = &t->entries[(size_t)ix * 2 + 1];
-        md_val *old = *slot;
-        *slot = md_incref(val);
-        md_decref(old);
-    }
+    if (!added)
+        replace_value(t, (size_t)ix, val);
     return 0;
 }
 

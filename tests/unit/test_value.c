@@ -1549,6 +1549,49 @@ static void test_value_gc_frees_unreachable_cycles_only(void)
     md_opaque_set_free_hook(NULL);
 }
 
+/* A dict or set of atomic items is taken off the collector's lists by
+ * a collection (it cannot be in a cycle); storing a container into it,
+ * by a new key, by replacing a value or by update(), puts it back, so a
+ * cycle made through it afterwards is still found and freed. */
+static void test_value_gc_untracks_atomic_tables_and_retracks_on_container_store(void)
+{
+    md_gc_collect();
+    size_t start = md_gc_tracked();
+    md_val *k = md_str_from_cstr("k"), *x = md_str_from_cstr("x");
+    md_val *a = md_dict_new(), *b = md_dict_new(), *c = md_dict_new(), *s = md_set_new(false);
+    md_val *one = md_int_from_i64(1);
+    CU_ASSERT_EQUAL(md_dict_set(a, x, one, NULL), 0);
+    CU_ASSERT_EQUAL(md_dict_set(b, x, one, NULL), 0);
+    CU_ASSERT_EQUAL(md_dict_set(c, x, one, NULL), 0);
+    CU_ASSERT_EQUAL(md_set_add(s, x, NULL), 0);
+    CU_ASSERT_EQUAL(md_gc_collect(), 0);   /* a, b, c, s untracked now */
+    CU_ASSERT_EQUAL(md_gc_tracked(), start + 4);   /* still counted as live */
+    /* a: a new key whose value is a list holding a */
+    md_val *la = md_list_new(0);
+    md_list_append(la, a);
+    CU_ASSERT_EQUAL(md_dict_set(a, k, la, NULL), 0);
+    /* b: its value replaced by a list holding b */
+    md_val *lb = md_list_new(0);
+    md_list_append(lb, b);
+    CU_ASSERT_EQUAL(md_dict_set(b, x, lb, NULL), 0);
+    /* c: update() from a dict whose value is a list holding c */
+    md_val *lc = md_list_new(0), *src = md_dict_new();
+    md_list_append(lc, c);
+    CU_ASSERT_EQUAL(md_dict_set(src, k, lc, NULL), 0);
+    md_pyerr e;
+    CU_ASSERT_EQUAL(md_dict_update(c, src, &e), 0);
+    md_decref(src);
+    md_val *cycles[] = { a, b, c, la, lb, lc };
+    for (size_t i = 0; i < sizeof cycles / sizeof cycles[0]; i++)
+        md_decref(cycles[i]);
+    CU_ASSERT_EQUAL(md_gc_collect(), 6);
+    CU_ASSERT_EQUAL(md_gc_tracked(), start + 1);   /* s */
+    md_decref(s);
+    CU_ASSERT_EQUAL(md_gc_tracked(), start);
+    md_decref(k);
+    md_decref(x);
+}
+
 static void test_value_free_hook_runs_when_a_watched_opaque_dies(void)
 {
     md_opaque_set_free_hook(count_hook);
@@ -2142,6 +2185,7 @@ void md_test_register_value(void)
     MD_ADD_TEST(s, test_value_deepcopy_preserves_sharing_and_cycles);
     MD_ADD_TEST(s, test_value_deepcopy_shares_immutable_values_of_atomic_items);
     MD_ADD_TEST(s, test_value_gc_frees_unreachable_cycles_only);
+    MD_ADD_TEST(s, test_value_gc_untracks_atomic_tables_and_retracks_on_container_store);
     MD_ADD_TEST(s, test_value_free_hook_runs_when_a_watched_opaque_dies);
     MD_ADD_TEST(s, test_value_decref_of_a_million_deep_list_does_not_recurse);
     MD_ADD_TEST(s, test_value_nesting_at_max_depth_works_and_one_past_fails);
