@@ -847,6 +847,24 @@ static int load_appends(dec *d)
 }
 
 /* Store the pairs stack[from..sp) into the dict/opaque at stack[from-1]. */
+/* Keys of a SETITEMS batch hashed ahead of their insert. */
+#define SETITEMS_WINDOW 32
+
+/* Hashes the keys of the items from stack index i on, up to a window
+ * of them, into hashes[0..]: returns the stack index of the first item
+ * not hashed (the end of the window or of the batch, or a key that
+ * cannot be hashed, with err set). */
+static size_t hash_window(dec *d, md_val *dict, size_t i, int64_t *hashes, md_pyerr *err)
+{
+    for (size_t n = 0; n < SETITEMS_WINDOW && i < d->sp; n++, i += 2) {
+        err->type = NULL;
+        err->msg[0] = '\0';
+        if (md_dict_prepare(dict, d->stack[i].v, &hashes[n], err) < 0)
+            return i;
+    }
+    return i;
+}
+
 static int set_items(dec *d, size_t from, int op)
 {
     if (from == 0 || from - 1 < mark_base(d))
@@ -860,14 +878,28 @@ static int set_items(dec *d, size_t from, int op)
     /* Sized from the batch: no rebuild in the middle of it. */
     if (t == MD_T_DICT && md_dict_reserve(target->v, (d->sp - from) / 2) < 0)
         return nomem(d);
+    /* A dict's keys are hashed a window ahead of their insert, so that
+     * the index slots of a big dict are fetched together. Each item is
+     * still stored, and each error met, in order: a key that cannot be
+     * hashed fails when its turn comes. */
+    int64_t hashes[SETITEMS_WINDOW];
+    size_t window = from, ready = from;   /* hashes[0] is item window's */
+    md_pyerr hash_err;
+    hash_err.type = NULL;
     for (size_t i = from; i < d->sp; i += 2) {
         md_val *k = d->stack[i].v, *v = d->stack[i + 1].v;
         if (t == MD_T_DICT) {
+            if (i == ready && !hash_err.type) {
+                window = i;
+                ready = hash_window(d, target->v, i, hashes, &hash_err);
+            }
+            if (i >= ready)
+                return pyerr_fail(d, &hash_err);
             /* Only read on failure: zeroing all of it costs more than the insert. */
             md_pyerr e;
             e.type = NULL;
             e.msg[0] = '\0';
-            if (md_dict_set(target->v, k, v, &e) < 0)
+            if (md_dict_set_hashed(target->v, k, hashes[(i - window) / 2], v, &e) < 0)
                 return pyerr_fail(d, &e);
         } else if (md_opaque_add_dictitem(target->v, k, v) < 0) {
             return nomem(d);

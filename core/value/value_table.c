@@ -704,9 +704,28 @@ int md_dict_reserve(md_val *d, size_t n)
 
 int md_dict_set(md_val *d, md_val *key, md_val *val, md_pyerr *e)
 {
+    int64_t h;
+    if (md_val__hash(key, &h, e, md_val__lookup_depth) < 0)
+        return -1;
+    return md_dict_set_hashed(d, key, h, val, e);
+}
+
+int md_dict_prepare(const md_val *d, md_val *key, int64_t *hash, md_pyerr *e)
+{
+    if (md_val__hash(key, hash, e, md_val__lookup_depth) < 0)
+        return -1;
+    const md_table *t = table_of(d);
+    if (t->log2size)
+        __builtin_prefetch((const char *)t->index +
+                           ((uint32_t)*hash & (tbl_size(t) - 1)) * ix_width(t->log2size));
+    return 0;
+}
+
+int md_dict_set_hashed(md_val *d, md_val *key, int64_t hash, md_val *val, md_pyerr *e)
+{
     md_table *t = table_of(d);
     bool added;
-    long ix = md_table__insert(t, key, val, &added, e);
+    long ix = insert_hashed(t, key, val, (uint32_t)hash, &added, e);
     if (ix < 0)
         return -1;
     if (!added)
