@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "core/base/alloc.h"
+#include "core/base/ptrmap.h"
 #include "core/protocol/protocol.h"
 
 /* Watched proxies alive anywhere: when there are none, no reply can name
@@ -76,44 +77,6 @@ static void on_proxy_freed(md_val *proxy)
         o->stored--;
         md_obj_maybe_free(o);
     }
-}
-
-/* A visited set of container pointers, so shared and cyclic values are
- * walked once. */
-typedef struct seen {
-    const md_val **slots;
-    size_t cap, len;
-} seen;
-
-/* 1 if v was not in the set (now added), 0 if it was, -1 out of memory. */
-static int seen_add(seen *s, const md_val *v)
-{
-    if ((s->len + 1) * 2 > s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        const md_val **n = md_calloc(cap, sizeof *n);
-        if (!n)
-            return -1;
-        for (size_t i = 0; i < s->cap; i++) {
-            if (!s->slots[i])
-                continue;
-            size_t k = ((uintptr_t)s->slots[i] >> 4) & (cap - 1);
-            while (n[k])
-                k = (k + 1) & (cap - 1);
-            n[k] = s->slots[i];
-        }
-        md_free(s->slots);
-        s->slots = n;
-        s->cap = cap;
-    }
-    size_t k = ((uintptr_t)v >> 4) & (s->cap - 1);
-    while (s->slots[k]) {
-        if (s->slots[k] == v)
-            return 0;
-        k = (k + 1) & (s->cap - 1);
-    }
-    s->slots[k] = v;
-    s->len++;
-    return 1;
 }
 
 typedef struct stack {
@@ -182,7 +145,8 @@ typedef int (*proxy_fn)(md_val *proxy, void *ctx);
 static int each_proxy(md_val *value, proxy_fn fn, void *ctx)
 {
     stack st = {0};
-    seen sn = {0};
+    md_ptrmap seen;   /* containers met, so shared and cyclic ones are walked once */
+    md_ptrmap_init(&seen);
     int rc = push(&st, value);
     while (rc == 0 && st.len) {
         md_val *v = st.items[--st.len];
@@ -191,11 +155,13 @@ static int each_proxy(md_val *value, proxy_fn fn, void *ctx)
          * and something outside both reference. So a tree of values
          * referenced once each (most replies) costs no set at all. */
         if (md_refcount(v) > 1) {
-            int fresh = seen_add(&sn, v);
-            if (fresh <= 0) {
-                rc = fresh;
+            bool fresh;
+            if (!md_ptrmap_insert(&seen, (uintptr_t)v, &fresh)) {
+                rc = -1;
                 continue;
             }
+            if (!fresh)
+                continue;
         }
         if (md_typeof(v) == MD_T_OPAQUE && md_proto_proxy_token(v))
             rc = fn(v, ctx);
@@ -203,7 +169,7 @@ static int each_proxy(md_val *value, proxy_fn fn, void *ctx)
             rc = push_children(&st, v);
     }
     md_free(st.items);
-    md_free(sn.slots);
+    md_ptrmap_free(&seen);
     return rc;
 }
 

@@ -24,6 +24,7 @@
 #include "core/base/alloc.h"
 #include "core/base/error.h"
 #include "core/base/limits.h"
+#include "core/base/ptrmap.h"
 #include "serializers/pickle_int.h"
 
 /* ======================================================================
@@ -76,10 +77,6 @@ typedef struct slot {
  * entry, not a 16-million-slot array. */
 #define MEMO_CHUNK 2048
 
-typedef struct far_entry {
-    size_t key_plus1;   /* 0: empty */
-    slot s;
-} far_entry;
 
 typedef struct dec {
     const uint8_t *start, *p, *end;
@@ -98,8 +95,9 @@ typedef struct dec {
     slot **chunks;             /* then chunks of MEMO_CHUNK entries */
     size_t nchunks;
     size_t memo_dense_max;     /* indices below this: memo or chunks */
-    far_entry *far;
-    size_t far_cap, far_used;
+    md_ptrmap far;             /* far index + 1 -> its entry in far_slots */
+    slot *far_slots;
+    size_t far_len, far_cap;
     size_t memo_count;         /* entries present: MEMOIZE's next index */
 
     /* Small messages never touch the allocator for these. */
@@ -116,7 +114,7 @@ static void *grow_array(void *arr, const void *inline_buf, size_t old_cap, size_
     if (arr != inline_buf)
         return md_realloc(arr, new_cap * elem);
     void *n = md_malloc(new_cap * elem);
-    if (n)
+    if (n && old_cap)
         memcpy(n, arr, old_cap * elem);
     return n;
 }
@@ -297,35 +295,27 @@ static slot *memo_find(dec *d, size_t idx)
         }
         return s && s->v ? s : NULL;
     }
-    if (!d->far_cap)
-        return NULL;
-    size_t mask = d->far_cap - 1;
-    for (size_t h = (idx * 0x9E3779B97F4A7C15ull) & mask;; h = (h + 1) & mask) {
-        if (d->far[h].key_plus1 == 0)
-            return NULL;
-        if (d->far[h].key_plus1 == idx + 1)
-            return &d->far[h].s;
-    }
+    md_ptrmap_ent *ent = md_ptrmap_find(&d->far, (uintptr_t)idx + 1);
+    return ent ? &d->far_slots[ent->val] : NULL;
 }
 
-static int far_grow(dec *d)
+/* A new, empty entry for far memo index idx (absent): NULL if out of
+ * memory, with nothing changed. */
+static slot *far_add(dec *d, size_t idx)
 {
-    size_t cap = d->far_cap ? d->far_cap * 2 : 16;
-    far_entry *t = md_calloc(cap, sizeof *t);
-    if (!t)
-        return nomem(d);
-    for (size_t i = 0; i < d->far_cap; i++) {
-        if (!d->far[i].key_plus1)
-            continue;
-        size_t h = ((d->far[i].key_plus1 - 1) * 0x9E3779B97F4A7C15ull) & (cap - 1);
-        while (t[h].key_plus1)
-            h = (h + 1) & (cap - 1);
-        t[h] = d->far[i];
+    if (d->far_len == d->far_cap) {
+        size_t cap = d->far_cap ? d->far_cap * 2 : 16;
+        slot *n = grow_array(d->far_slots, NULL, d->far_cap, cap, sizeof *n);
+        if (!n)
+            return NULL;
+        d->far_slots = n;
+        d->far_cap = cap;
     }
-    md_free(d->far);
-    d->far = t;
-    d->far_cap = cap;
-    return 0;
+    if (md_ptrmap_put(&d->far, (uintptr_t)idx + 1, d->far_len) < 0)
+        return NULL;
+    slot *s = &d->far_slots[d->far_len++];
+    *s = (slot){ NULL, 0, 0 };
+    return s;
 }
 
 /* memo[idx] = the top of the stack (a new reference is taken). */
@@ -364,17 +354,8 @@ static int memo_put(dec *d, size_t idx, int op)
         dst = &d->memo[idx];
     } else {
         dst = memo_find(d, idx);
-        if (!dst) {
-            if ((d->far_used + 1) * 2 > d->far_cap && far_grow(d) < 0)
-                return -1;
-            size_t mask = d->far_cap - 1;
-            size_t h = (idx * 0x9E3779B97F4A7C15ull) & mask;
-            while (d->far[h].key_plus1)
-                h = (h + 1) & mask;
-            d->far[h].key_plus1 = idx + 1;
-            d->far_used++;
-            dst = &d->far[h].s;
-        }
+        if (!dst && !(dst = far_add(d, idx)))
+            return nomem(d);
     }
     if (dst->v)
         md_decref(dst->v);
@@ -861,6 +842,24 @@ static int load_appends(dec *d)
 }
 
 /* Store the pairs stack[from..sp) into the dict/opaque at stack[from-1]. */
+/* Keys of a SETITEMS batch hashed ahead of their insert. */
+#define SETITEMS_WINDOW 32
+
+/* Hashes the keys of the items from stack index i on, up to a window
+ * of them, into hashes[0..]: returns the stack index of the first item
+ * not hashed (the end of the window or of the batch, or a key that
+ * cannot be hashed, with err set). */
+static size_t hash_window(dec *d, md_val *dict, size_t i, int64_t *hashes, md_pyerr *err)
+{
+    for (size_t n = 0; n < SETITEMS_WINDOW && i < d->sp; n++, i += 2) {
+        err->type = NULL;
+        err->msg[0] = '\0';
+        if (md_dict_prepare(dict, d->stack[i].v, &hashes[n], err) < 0)
+            return i;
+    }
+    return i;
+}
+
 static int set_items(dec *d, size_t from, int op)
 {
     if (from == 0 || from - 1 < mark_base(d))
@@ -874,14 +873,28 @@ static int set_items(dec *d, size_t from, int op)
     /* Sized from the batch: no rebuild in the middle of it. */
     if (t == MD_T_DICT && md_dict_reserve(target->v, (d->sp - from) / 2) < 0)
         return nomem(d);
+    /* A dict's keys are hashed a window ahead of their insert, so that
+     * the index slots of a big dict are fetched together. Each item is
+     * still stored, and each error met, in order: a key that cannot be
+     * hashed fails when its turn comes. */
+    int64_t hashes[SETITEMS_WINDOW];
+    size_t window = from, ready = from;   /* hashes[0] is item window's */
+    md_pyerr hash_err;
+    hash_err.type = NULL;
     for (size_t i = from; i < d->sp; i += 2) {
         md_val *k = d->stack[i].v, *v = d->stack[i + 1].v;
         if (t == MD_T_DICT) {
+            if (i == ready && !hash_err.type) {
+                window = i;
+                ready = hash_window(d, target->v, i, hashes, &hash_err);
+            }
+            if (i >= ready)
+                return pyerr_fail(d, &hash_err);
             /* Only read on failure: zeroing all of it costs more than the insert. */
             md_pyerr e;
             e.type = NULL;
             e.msg[0] = '\0';
-            if (md_dict_set(target->v, k, v, &e) < 0)
+            if (md_dict_set_hashed(target->v, k, hashes[(i - window) / 2], v, &e) < 0)
                 return pyerr_fail(d, &e);
         } else if (md_opaque_add_dictitem(target->v, k, v) < 0) {
             return nomem(d);
@@ -1754,16 +1767,16 @@ static void dec_free(dec *d)
         md_free(d->chunks[c]);
     }
     md_free(d->chunks);
-    for (size_t i = 0; i < d->far_cap; i++)
-        if (d->far[i].key_plus1)
-            md_decref(d->far[i].s.v);
+    for (size_t i = 0; i < d->far_len; i++)
+        md_decref(d->far_slots[i].v);
     if (d->stack != d->stack_inline)
         md_free(d->stack);
     if (d->marks != d->marks_inline)
         md_free(d->marks);
     if (d->memo != d->memo_inline)
         md_free(d->memo);
-    md_free(d->far);
+    md_free(d->far_slots);
+    md_ptrmap_free(&d->far);
 }
 
 int md_pickle_decode(const uint8_t *data, size_t n, const md_pickle_limits *lim,

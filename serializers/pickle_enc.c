@@ -19,6 +19,7 @@
 #include "core/base/alloc.h"
 #include "core/base/error.h"
 #include "core/base/limits.h"
+#include "core/base/ptrmap.h"
 #include "serializers/pickle_int.h"
 
 enum {
@@ -91,16 +92,24 @@ typedef struct str_ent {
     size_t idx;
 } str_ent;
 
+/* The text memo: a hash of the text -> its entry in an array. Two texts
+ * of one hash (possible: the hash is FNV-1a, and names come from
+ * clients) only cost a memo hit: a lookup compares the text, and the
+ * later text takes the hash over. */
+typedef struct str_memo {
+    md_ptrmap byhash;
+    str_ent *ents;
+    size_t len, cap;
+} str_memo;
+
 typedef struct enc {
     md_buf *out;
     int proto;
     md_pickle_err *err;
     task *tasks;
     size_t ntasks, tasks_cap;
-    memo_ent *memo;
-    size_t memo_cap, memo_used;
-    str_ent *smemo;         /* globals and module names, keyed by text */
-    size_t smemo_cap, smemo_used;
+    md_ptrmap memo;         /* value -> memo index */
+    str_memo smemo;         /* globals and module names, keyed by text */
     size_t memo_next;       /* next memo index */
     size_t frame_start;     /* offset of the open frame's header */
     size_t unmemoized;      /* open containers memoized after their contents */
@@ -110,7 +119,7 @@ typedef struct enc {
 
     /* Small values never touch the allocator for these. */
     task tasks_inline[16];
-    memo_ent memo_inline[64];
+    md_ptrmap_ent memo_inline[64];
 } enc;
 
 static int efail(enc *e, int code, const char *fmt, ...)
@@ -236,21 +245,6 @@ static int w_payload(enc *e, const uint8_t *hdr, size_t hlen, const void *data, 
  * Memo
  * ====================================================================== */
 
-/* A full 64-bit mix (murmur3's finaliser): the memo is linear-probed
- * and masked by its low bits, and pointers handed out in steps of 32 by
- * malloc made the former one-multiply hash pile into long runs (the memo
- * lookup was 38% of encoding a 1M-item dict). */
-static inline size_t ptr_hash(const md_val *p)
-{
-    uint64_t h = (uint64_t)(uintptr_t)p;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return (size_t)h;
-}
-
 /* A value with a single reference is reachable only once, so it can never
  * be met again: it still gets its memo index (CPython writes one), but
  * nothing needs to look it up, which saves most of the hashing. That only
@@ -331,36 +325,8 @@ static size_t memo_lookup(enc *e, const md_val *v)
 
 static size_t memo_find(const enc *e, const md_val *v)
 {
-    if (!e->memo_used)
-        return SIZE_MAX;
-    size_t mask = e->memo_cap - 1;
-    for (size_t h = ptr_hash(v) & mask;; h = (h + 1) & mask) {
-        if (e->memo[h].key == v)
-            return e->memo[h].idx;
-        if (!e->memo[h].key)
-            return SIZE_MAX;
-    }
-}
-
-static int memo_grow(enc *e)
-{
-    size_t cap = e->memo_cap * 2;
-    memo_ent *t = md_calloc(cap, sizeof *t);
-    if (!t)
-        return enomem(e);
-    for (size_t i = 0; i < e->memo_cap; i++) {
-        if (!e->memo[i].key)
-            continue;
-        size_t h = ptr_hash(e->memo[i].key) & (cap - 1);
-        while (t[h].key)
-            h = (h + 1) & (cap - 1);
-        t[h] = e->memo[i];
-    }
-    if (e->memo != e->memo_inline)
-        md_free(e->memo);
-    e->memo = t;
-    e->memo_cap = cap;
-    return 0;
+    md_ptrmap_ent *ent = md_ptrmap_find(&e->memo, (uintptr_t)v);
+    return ent ? (size_t)ent->val : SIZE_MAX;
 }
 
 /* Write the opcode that stores the top of the stack at the next index. */
@@ -404,14 +370,7 @@ static int memoize_temp(enc *e)
 
 static int memo_insert(enc *e, const md_val *v, size_t idx)
 {
-    if ((e->memo_used + 1) * 2 > e->memo_cap && memo_grow(e) < 0)
-        return -1;
-    size_t mask = e->memo_cap - 1, h = ptr_hash(v) & mask;
-    while (e->memo[h].key)
-        h = (h + 1) & mask;
-    e->memo[h] = (memo_ent){ v, idx };
-    e->memo_used++;
-    return 0;
+    return md_ptrmap_put(&e->memo, (uintptr_t)v, idx) < 0 ? enomem(e) : 0;
 }
 
 static int memoize(enc *e, const md_val *v)
@@ -432,51 +391,46 @@ static size_t str_hash(const char *s, size_t n)
     return h;
 }
 
+/* The text memo's key for a text: its hash, kept clear of the map's
+ * reserved keys. */
+static uintptr_t smemo_key(const char *key, size_t len)
+{
+    uintptr_t h = (uintptr_t)str_hash(key, len);
+    return h == 0 || h == MD_PTRMAP_DUMMY ? 1 : h;
+}
+
 /* Index stored under a text key, or SIZE_MAX. */
 static size_t smemo_lookup(const enc *e, const char *key, size_t len)
 {
-    if (!e->smemo_used)
+    md_ptrmap_ent *ent = md_ptrmap_find(&e->smemo.byhash, smemo_key(key, len));
+    if (!ent)
         return SIZE_MAX;
-    size_t mask = e->smemo_cap - 1;
-    for (size_t h = str_hash(key, len) & mask;; h = (h + 1) & mask) {
-        const str_ent *s = &e->smemo[h];
-        if (!s->key)
-            return SIZE_MAX;
-        if (s->len == len && memcmp(s->key, key, len) == 0)
-            return s->idx;
-    }
+    const str_ent *s = &e->smemo.ents[ent->val];
+    return s->len == len && memcmp(s->key, key, len) == 0 ? s->idx : SIZE_MAX;
 }
 
 /* Memoize the top of the stack under a text key. */
 static int smemoize(enc *e, const char *key, size_t len)
 {
-    if ((e->smemo_used + 1) * 2 > e->smemo_cap) {
-        size_t cap = e->smemo_cap ? e->smemo_cap * 2 : 32;
-        str_ent *t = md_calloc(cap, sizeof *t);
-        if (!t)
+    str_memo *sm = &e->smemo;
+    if (sm->len == sm->cap) {
+        size_t cap = sm->cap ? sm->cap * 2 : 16;
+        str_ent *ents = md_realloc(sm->ents, cap * sizeof *ents);
+        if (!ents)
             return enomem(e);
-        for (size_t i = 0; i < e->smemo_cap; i++) {
-            if (!e->smemo[i].key)
-                continue;
-            size_t h = str_hash(e->smemo[i].key, e->smemo[i].len) & (cap - 1);
-            while (t[h].key)
-                h = (h + 1) & (cap - 1);
-            t[h] = e->smemo[i];
-        }
-        md_free(e->smemo);
-        e->smemo = t;
-        e->smemo_cap = cap;
+        sm->ents = ents;
+        sm->cap = cap;
     }
     char *k = md_malloc(len + 1);
     if (!k)
         return enomem(e);
     memcpy(k, key, len);
     k[len] = '\0';
-    size_t mask = e->smemo_cap - 1, h = str_hash(key, len) & mask;
-    while (e->smemo[h].key)
-        h = (h + 1) & mask;
-    e->smemo[h] = (str_ent){ k, len, e->memo_next };
-    e->smemo_used++;
+    if (md_ptrmap_put(&sm->byhash, smemo_key(key, len), sm->len) < 0) {
+        md_free(k);
+        return enomem(e);
+    }
+    sm->ents[sm->len++] = (str_ent){ k, len, e->memo_next };
     return w_put(e, e->memo_next++);
 }
 
@@ -1180,8 +1134,8 @@ int md_pickle_encode(const md_val *v, int protocol, md_buf *out, md_pickle_err *
     enc e = { .out = out, .proto = protocol, .err = err, .frame_start = NO_FRAME };
     e.tasks = e.tasks_inline;
     e.tasks_cap = sizeof e.tasks_inline / sizeof e.tasks_inline[0];
-    e.memo = e.memo_inline;
-    e.memo_cap = sizeof e.memo_inline / sizeof e.memo_inline[0];
+    md_ptrmap_init_buf(&e.memo, e.memo_inline, sizeof e.memo_inline / sizeof e.memo_inline[0]);
+    md_ptrmap_init(&e.smemo.byhash);
     if (++last_stamp == 0)
         last_stamp = 1;   /* 0 is every new value's stamp */
     e.stamp = last_stamp;
@@ -1204,11 +1158,11 @@ int md_pickle_encode(const md_val *v, int protocol, md_buf *out, md_pickle_err *
         rc = enomem(&e);
     if (e.tasks != e.tasks_inline)
         md_free(e.tasks);
-    if (e.memo != e.memo_inline)
-        md_free(e.memo);
-    for (size_t i = 0; i < e.smemo_cap; i++)
-        md_free(e.smemo[i].key);
-    md_free(e.smemo);
+    md_ptrmap_free(&e.memo);
+    for (size_t i = 0; i < e.smemo.len; i++)
+        md_free(e.smemo.ents[i].key);
+    md_free(e.smemo.ents);
+    md_ptrmap_free(&e.smemo.byhash);
     md_free(e.pend);
     if (rc < 0) {
         if (!err->code)

@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/mman.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -131,4 +132,18 @@ bool md_stack_exhausted(void)
         stack_floor = find_stack_floor();
     uintptr_t here = (uintptr_t)__builtin_frame_address(0);
     return here < stack_floor;
+}
+
+void md_advise_huge(void *p, size_t n)
+{
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)MD_HUGE_PAGE_BYTES;
+    uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    uintptr_t hi = ((uintptr_t)p + n) & ~(huge - 1);
+    if (p && hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)n;
+#endif
 }

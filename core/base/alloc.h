@@ -32,6 +32,13 @@ char *md_strndup(const char *s, size_t n);
 #define MD_GROW_FIRST_BYTES 64
 int md_grow(void *arrp, size_t *cap, size_t need, size_t elemsize);
 
+/* Asks the kernel to back the 2 MiB-aligned part of [p, p + n) with huge
+ * pages (transparent huge pages in 'madvise' mode): a big hash index is
+ * read at random, and with 4 KiB pages nearly every probe of a
+ * million-entry table also missed the TLB. A hint only: it does nothing
+ * on a small block or where the kernel declines. */
+void md_advise_huge(void *p, size_t n);
+
 /* Test hook: after n more successful allocations, every allocation fails
  * until md_alloc_fail_after(-1) turns the hook off. */
 void md_alloc_fail_after(long n);

@@ -28,6 +28,11 @@
  * room for the error path and libc below the deepest frame. */
 #define MD_STACK_RESERVE_BYTES   (256 * 1024)
 
+/* The size of an x86-64 (and arm64 4K-granule) transparent huge page: a
+ * hash index at least this big asks for huge pages (md_advise_huge). Not
+ * a limit but a unit; a wrong guess only makes the hint do nothing. */
+#define MD_HUGE_PAGE_BYTES       ((size_t)2 * 1024 * 1024)
+
 /* Pickle decoder: memo entries and value-stack size. Both grow with the
  * message, so they are bounded by the message size too; these caps stop
  * a small hostile message (PUT 4000000000) from allocating a huge table. */

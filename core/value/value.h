@@ -205,6 +205,13 @@ int md_dict_reserve(md_val *d, size_t n);
 /* 0 on success; -1 with TypeError("unhashable type: 'list'") or
  * MemoryError in e. */
 int md_dict_set(md_val *d, md_val *key, md_val *val, md_pyerr *e);
+/* md_dict_set in two steps, for a batch of items (a decoder's SETITEMS):
+ * md_dict_prepare hashes key (0, or -1 with TypeError in e) and starts
+ * fetching the slot it goes to, so that the cache misses of a batch
+ * overlap; md_dict_set_hashed then stores it with that hash, which must
+ * be the one md_dict_prepare gave for this key and this dict. */
+int md_dict_prepare(const md_val *d, md_val *key, int64_t *hash, md_pyerr *e);
+int md_dict_set_hashed(md_val *d, md_val *key, int64_t hash, md_val *val, md_pyerr *e);
 /* Borrowed value, or NULL: absent (e->type NULL) or error (e->type set). */
 md_val *md_dict_get(const md_val *d, md_val *key, md_pyerr *e);
 /* 1 removed, 0 absent, -1 error. */

@@ -97,6 +97,14 @@ static inline md_val *tbl_key(const md_table *t, size_t i)
 void *md_val__alloc(md_vtype type, size_t size);     /* plain object */
 void *md_val__alloc_gc(md_vtype type, size_t size);  /* tracked container */
 void md_val__nomem(md_pyerr *e);
+/* Puts a dict or set that a collection took off the collector's lists
+ * (it held no container) back on them: called when a container is
+ * stored into it. */
+void md_val__gc_track(md_val *table_obj);
+static inline bool md_val__is_gc(const md_val *v)
+{
+    return v && !((uintptr_t)v & 1) && (v->flags & F_GC);
+}
 /* Calls fn on each child of a container (NULL children skipped). */
 void md_val__visit(md_val *v, void (*fn)(md_val *child, void *ctx), void *ctx);
 /* Name of the class an exception / opaque object was built from, and its

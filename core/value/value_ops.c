@@ -25,6 +25,7 @@
 #include "core/base/alloc.h"
 #include "core/base/error.h"
 #include "core/base/limits.h"
+#include "core/base/ptrmap.h"
 #include "core/value/value.h"
 #include "core/value/value_impl.h"
 
@@ -886,73 +887,31 @@ int md_val_order(const md_val *a, const md_val *b, const char *op, md_pyerr *e)
  * ====================================================================== */
 
 /* Original -> copy, by address; holds a reference to each copy. */
-typedef struct memo {
-    const md_val **keys;
-    md_val **vals;
-    size_t cap, n;
-} memo;
-
-static size_t ptr_slot(const void *p, size_t mask)
-{
-    uint64_t x = (uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ULL;
-    return (size_t)(x >> 17) & mask;
-}
+typedef md_ptrmap memo;
 
 static md_val *memo_get(const memo *m, const md_val *key)
 {
-    if (!m->cap)
-        return NULL;
-    for (size_t i = ptr_slot(key, m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-        if (!m->keys[i])
-            return NULL;
-        if (m->keys[i] == key)
-            return m->vals[i];
-    }
-}
-
-static void memo_insert(memo *m, const md_val *key, md_val *val)
-{
-    size_t i = ptr_slot(key, m->cap - 1);
-    while (m->keys[i])
-        i = (i + 1) & (m->cap - 1);
-    m->keys[i] = key;
-    m->vals[i] = val;
-    m->n++;
+    md_ptrmap_ent *ent = md_ptrmap_find(m, (uintptr_t)key);
+    return ent ? (md_val *)ent->val : NULL;
 }
 
 static int memo_put(memo *m, const md_val *key, md_val *val, md_pyerr *e)
 {
-    if ((m->n + 1) * 2 > m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 16;
-        memo old = *m;
-        m->keys = md_calloc(cap, sizeof *m->keys);
-        m->vals = md_calloc(cap, sizeof *m->vals);
-        if (!m->keys || !m->vals) {
-            md_free(m->keys);
-            md_free(m->vals);
-            *m = old;
-            md_val__nomem(e);
-            return -1;
-        }
-        m->cap = cap;
-        m->n = 0;
-        for (size_t i = 0; i < old.cap; i++)
-            if (old.keys[i])
-                memo_insert(m, old.keys[i], old.vals[i]);
-        md_free(old.keys);
-        md_free(old.vals);
+    if (md_ptrmap_put(m, (uintptr_t)key, (uintptr_t)val) < 0) {
+        md_val__nomem(e);
+        return -1;
     }
-    memo_insert(m, key, md_incref(val));
+    md_incref(val);
     return 0;
 }
 
 static void memo_free(memo *m)
 {
-    for (size_t i = 0; i < m->cap; i++)
-        if (m->keys[i])
-            md_decref(m->vals[i]);
-    md_free(m->keys);
-    md_free(m->vals);
+    size_t pos = 0;
+    md_ptrmap_ent *ent;
+    while (md_ptrmap_next(m, &pos, &ent))
+        md_decref((md_val *)ent->val);
+    md_ptrmap_free(m);
 }
 
 static md_val *copy(md_val *v, memo *m, md_pyerr *e, int depth);
@@ -1166,7 +1125,8 @@ static md_val *copy(md_val *v, memo *m, md_pyerr *e, int depth)
 md_val *md_val_deepcopy(md_val *v, md_pyerr *e)
 {
     md_pyerr_clear(e);
-    memo m = { NULL, NULL, 0, 0 };
+    memo m;
+    md_ptrmap_init(&m);
     md_val *r = copy(v, &m, e, 0);
     memo_free(&m);
     return r;

@@ -990,6 +990,105 @@ static void test_pickle_limit_max_memo(void)
                         "memo index 16777216 exceeds max_memo 16777216"));
 }
 
+/* SETITEMS hashes its keys a window ahead of storing them; items are
+ * still stored in order: in a batch of 100, equal keys 1, 1.0 and True
+ * at items 40, 41 and 42 (across no window edge and across one) keep the
+ * first key and the last value, and an unhashable key at item 70 is the
+ * error reported, with every key before it hashed and stored. */
+static void test_pickle_setitems_batch_keeps_order_and_first_error(void)
+{
+    for (int bad = 0; bad <= 1; bad++) {
+        md_buf b = MD_BUF_INIT;
+        md_buf_puts(&b, "\x80\x04}(");
+        for (int i = 0; i < 100; i++) {
+            if (i == 40 || i == 62) {
+                md_buf_append(&b, "K\x01", 2);
+            } else if (i == 41 || i == 63) {
+                static const uint8_t one[] = { 'G', 0x3f, 0xf0, 0, 0, 0, 0, 0, 0 };
+                md_buf_append(&b, one, sizeof one);
+            } else if (i == 42 || i == 64) {
+                md_buf_putc(&b, 0x88);
+            } else if (i == 70 && bad) {
+                md_buf_putc(&b, ']');
+            } else {
+                uint8_t k[] = { 'M', (uint8_t)(i + 100), 1 };
+                md_buf_append(&b, k, sizeof k);
+            }
+            uint8_t v[] = { 'K', (uint8_t)i };
+            md_buf_append(&b, v, sizeof v);
+        }
+        md_buf_puts(&b, "u.");
+        md_val *v = NULL;
+        if (bad) {
+            CU_ASSERT(md_ts_dec_fails(&md_codec_pickle, b.data, b.len, NULL, MD_EPROTO, "unhashable type: 'list'"));
+        } else {
+            CU_ASSERT_EQUAL_FATAL(md_pickle_decode(b.data, b.len, NULL, &v, NULL, NULL), 0);
+            CU_ASSERT_EQUAL(md_dict_len(v), 95);
+            md_pyerr e;
+            md_val *one = md_int_from_i64(1);
+            md_val *got = md_dict_get(v, one, &e);
+            int64_t x = -1;
+            CU_ASSERT_TRUE(got && md_int_to_i64(got, &x) == 0 && x == 64);
+            size_t pos = 0, n = 0;
+            md_val *k, *val;
+            while (md_dict_next(v, &pos, &k, &val) && n < 40)
+                n++;
+            CU_ASSERT_EQUAL(md_typeof(k), MD_T_INT);   /* the first key, 1, not 1.0 */
+            CU_ASSERT_TRUE(md_int_to_i64(k, &x) == 0 && x == 1);
+            md_decref(v);
+        }
+        md_buf_free(&b);
+    }
+}
+
+/* Memo indices far beyond the message size go to the sparse map: a
+ * hundred of them, one stored twice (the later value wins), all fetched
+ * back in order; and an allocation failure anywhere in that decode is a
+ * clean MD_ENOMEM. */
+static void test_pickle_sparse_memo_indices_many_and_out_of_memory(void)
+{
+    md_buf b = MD_BUF_INIT;
+    uint32_t idx[100];
+    for (uint32_t i = 0; i < 100; i++) {
+        idx[i] = 0x00f00000u + i * 7919u;
+        uint8_t put[] = { 'K', (uint8_t)i, 'r', (uint8_t)idx[i], (uint8_t)(idx[i] >> 8),
+                          (uint8_t)(idx[i] >> 16), (uint8_t)(idx[i] >> 24), '0' };
+        md_buf_append(&b, put, sizeof put);
+    }
+    uint8_t again[] = { 'K', 200, 'r', (uint8_t)idx[0], (uint8_t)(idx[0] >> 8),
+                        (uint8_t)(idx[0] >> 16), (uint8_t)(idx[0] >> 24), '0', '(' };
+    md_buf_append(&b, again, sizeof again);
+    for (uint32_t i = 0; i < 100; i++) {
+        uint8_t get[] = { 'j', (uint8_t)idx[i], (uint8_t)(idx[i] >> 8), (uint8_t)(idx[i] >> 16),
+                          (uint8_t)(idx[i] >> 24) };
+        md_buf_append(&b, get, sizeof get);
+    }
+    md_buf_puts(&b, "l.");
+    CU_ASSERT_FATAL(!md_buf_failed(&b));
+    md_val *v = NULL;
+    CU_ASSERT_EQUAL_FATAL(md_pickle_decode(b.data, b.len, NULL, &v, NULL, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(md_list_len(v), 100);
+    bool all = true;
+    int64_t x;
+    for (size_t i = 0; i < 100 && all; i++)
+        all = md_int_to_i64(md_list_get(v, i), &x) == 0 && x == (i ? (int64_t)i : 200);
+    CU_ASSERT_TRUE(all);
+    md_decref(v);
+    bool done = false;
+    for (long fail_at = 0; fail_at < 200 && !done; fail_at++) {
+        v = NULL;
+        md_alloc_fail_after(fail_at);
+        int rc = md_pickle_decode(b.data, b.len, NULL, &v, NULL, NULL);
+        md_alloc_fail_after(-1);
+        CU_ASSERT(rc == 0 || rc == MD_ENOMEM);
+        CU_ASSERT(rc == 0 ? v != NULL : v == NULL);
+        done = rc == 0;
+        md_decref(v);
+    }
+    CU_ASSERT_TRUE(done);
+    md_buf_free(&b);
+}
+
 static void test_pickle_limit_max_stack(void)
 {
     md_pickle_limits lim = limits();
@@ -1551,6 +1650,8 @@ void md_test_register_pickle(void)
     MD_ADD_TEST(s, test_pickle_depth_10000_works_and_10001_fails);
     MD_ADD_TEST(s, test_pickle_limit_max_memo);
     MD_ADD_TEST(s, test_pickle_limit_max_stack);
+    MD_ADD_TEST(s, test_pickle_sparse_memo_indices_many_and_out_of_memory);
+    MD_ADD_TEST(s, test_pickle_setitems_batch_keeps_order_and_first_error);
     MD_ADD_TEST(s, test_pickle_limit_int_length);
     MD_ADD_TEST(s, test_pickle_huge_length_fails_before_allocating);
     MD_ADD_TEST(s, test_pickle_list_containing_itself_survives_roundtrip);

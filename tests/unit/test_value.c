@@ -1549,6 +1549,49 @@ static void test_value_gc_frees_unreachable_cycles_only(void)
     md_opaque_set_free_hook(NULL);
 }
 
+/* A dict or set of atomic items is taken off the collector's lists by
+ * a collection (it cannot be in a cycle); storing a container into it,
+ * by a new key, by replacing a value or by update(), puts it back, so a
+ * cycle made through it afterwards is still found and freed. */
+static void test_value_gc_untracks_atomic_tables_and_retracks_on_container_store(void)
+{
+    md_gc_collect();
+    size_t start = md_gc_tracked();
+    md_val *k = md_str_from_cstr("k"), *x = md_str_from_cstr("x");
+    md_val *a = md_dict_new(), *b = md_dict_new(), *c = md_dict_new(), *s = md_set_new(false);
+    md_val *one = md_int_from_i64(1);
+    CU_ASSERT_EQUAL(md_dict_set(a, x, one, NULL), 0);
+    CU_ASSERT_EQUAL(md_dict_set(b, x, one, NULL), 0);
+    CU_ASSERT_EQUAL(md_dict_set(c, x, one, NULL), 0);
+    CU_ASSERT_EQUAL(md_set_add(s, x, NULL), 0);
+    CU_ASSERT_EQUAL(md_gc_collect(), 0);   /* a, b, c, s untracked now */
+    CU_ASSERT_EQUAL(md_gc_tracked(), start + 4);   /* still counted as live */
+    /* a: a new key whose value is a list holding a */
+    md_val *la = md_list_new(0);
+    md_list_append(la, a);
+    CU_ASSERT_EQUAL(md_dict_set(a, k, la, NULL), 0);
+    /* b: its value replaced by a list holding b */
+    md_val *lb = md_list_new(0);
+    md_list_append(lb, b);
+    CU_ASSERT_EQUAL(md_dict_set(b, x, lb, NULL), 0);
+    /* c: update() from a dict whose value is a list holding c */
+    md_val *lc = md_list_new(0), *src = md_dict_new();
+    md_list_append(lc, c);
+    CU_ASSERT_EQUAL(md_dict_set(src, k, lc, NULL), 0);
+    md_pyerr e;
+    CU_ASSERT_EQUAL(md_dict_update(c, src, &e), 0);
+    md_decref(src);
+    md_val *cycles[] = { a, b, c, la, lb, lc };
+    for (size_t i = 0; i < sizeof cycles / sizeof cycles[0]; i++)
+        md_decref(cycles[i]);
+    CU_ASSERT_EQUAL(md_gc_collect(), 6);
+    CU_ASSERT_EQUAL(md_gc_tracked(), start + 1);   /* s */
+    md_decref(s);
+    CU_ASSERT_EQUAL(md_gc_tracked(), start);
+    md_decref(k);
+    md_decref(x);
+}
+
 static void test_value_free_hook_runs_when_a_watched_opaque_dies(void)
 {
     md_opaque_set_free_hook(count_hook);
@@ -1909,6 +1952,51 @@ static void test_value_table_collisions_built_on_purpose_stay_distinct(void)
     md_decref(d);
 }
 
+/* In a table of 4-byte index slots, keys on one first slot whose tags
+ * (high hash bits) differ, and keys whose 32 kept bits are all equal
+ * (same slot, same tag), stay findable through deletions (dummies),
+ * reinsertion and the rebuild that growth makes. */
+static void test_value_table_tags_separate_keys_of_one_slot(void)
+{
+    md_val *d = md_dict_new();
+    md_pyerr e;
+    for (int64_t i = 0; i < 30000; i++)
+        CU_ASSERT_FATAL(md_dict_set(d, md_int_from_i64(-1000000 - i), md_int_from_i64(0), NULL) == 0);
+    uint8_t log2 = table_in(d)->log2size;
+    CU_ASSERT_TRUE(log2 >= 16 && log2 <= 17);   /* 4-byte slots, 14 or 15 tag bits */
+    /* 7 + j * 2^17: first slot 7 for every j, tags differ (bits 18..31);
+     * 7 + j * 2^32: all 32 kept bits equal. */
+    for (int64_t j = 1; j <= 200; j++) {
+        CU_ASSERT_EQUAL(md_dict_set(d, md_int_from_i64(7 + (j << 17)), md_int_from_i64(j), NULL), 0);
+        CU_ASSERT_EQUAL(md_dict_set(d, md_int_from_i64(7 + (j << 32)), md_int_from_i64(-j), NULL), 0);
+    }
+    bool all = true;
+    for (int64_t j = 1; j <= 200 && all; j++)
+        all = dict_int(d, 7 + (j << 17)) == j && dict_int(d, 7 + (j << 32)) == -j;
+    CU_ASSERT_TRUE(all);
+    for (int64_t j = 1; j <= 200; j += 2) {
+        CU_ASSERT_EQUAL(md_dict_del(d, md_int_from_i64(7 + (j << 17)), &e), 1);
+        CU_ASSERT_EQUAL(md_dict_del(d, md_int_from_i64(7 + (j << 32)), &e), 1);
+    }
+    for (int64_t j = 1; j <= 200 && all; j++)
+        all = dict_int(d, 7 + (j << 17)) == (j % 2 ? -999 : j) &&
+              dict_int(d, 7 + (j << 32)) == (j % 2 ? -999 : -j);
+    CU_ASSERT_TRUE(all);
+    CU_ASSERT_EQUAL(md_dict_set(d, md_int_from_i64(7 + (1LL << 17)), md_int_from_i64(77), NULL), 0);
+    CU_ASSERT_EQUAL(dict_int(d, 7 + (1LL << 17)), 77);
+    /* Growth to 2^18 slots and beyond: the tags are recomputed for the new size. */
+    for (int64_t i = 0; i < 60000; i++)
+        CU_ASSERT_FATAL(md_dict_set(d, md_int_from_i64(i << 8), md_int_from_i64(1), NULL) == 0);
+    CU_ASSERT_TRUE(table_in(d)->log2size > log2);
+    for (int64_t j = 2; j <= 200 && all; j += 2)
+        all = dict_int(d, 7 + (j << 17)) == j && dict_int(d, 7 + (j << 32)) == -j &&
+              dict_int(d, 7 + ((j + 1) << 32)) == -999;
+    CU_ASSERT_TRUE(all);
+    CU_ASSERT_EQUAL(dict_int(d, 7 + (1LL << 17)), 77);
+    CU_ASSERT_EQUAL(md_dict_len(d), 30000 + 200 + 1 + 60000);
+    md_decref(d);
+}
+
 /* 1, 1.0 and True are one key in copy and update as in set: the first
  * key object stays, the last value wins. */
 static void test_value_table_copy_and_update_merge_keys_of_mixed_types(void)
@@ -2116,6 +2204,7 @@ void md_test_register_value(void)
     MD_ADD_TEST(s, test_value_table_growth_keeps_every_key_findable_and_ordered);
     MD_ADD_TEST(s, test_value_table_deletion_dummies_and_reinsertion_keep_order);
     MD_ADD_TEST(s, test_value_table_collisions_built_on_purpose_stay_distinct);
+    MD_ADD_TEST(s, test_value_table_tags_separate_keys_of_one_slot);
     MD_ADD_TEST(s, test_value_table_copy_and_update_merge_keys_of_mixed_types);
     MD_ADD_TEST(s, test_value_table_copy_skips_deleted_entries);
     MD_ADD_TEST(s, test_value_table_reserve_then_inserts_allocate_nothing);
@@ -2129,6 +2218,7 @@ void md_test_register_value(void)
     MD_ADD_TEST(s, test_value_deepcopy_preserves_sharing_and_cycles);
     MD_ADD_TEST(s, test_value_deepcopy_shares_immutable_values_of_atomic_items);
     MD_ADD_TEST(s, test_value_gc_frees_unreachable_cycles_only);
+    MD_ADD_TEST(s, test_value_gc_untracks_atomic_tables_and_retracks_on_container_store);
     MD_ADD_TEST(s, test_value_free_hook_runs_when_a_watched_opaque_dies);
     MD_ADD_TEST(s, test_value_decref_of_a_million_deep_list_does_not_recurse);
     MD_ADD_TEST(s, test_value_nesting_at_max_depth_works_and_one_past_fails);

@@ -26,6 +26,7 @@
     X(address)            \
     X(buf)                \
     X(alloc)              \
+    X(ptrmap)             \
     X(objtab)             \
     X(introspect)         \
     X(registry)           \
