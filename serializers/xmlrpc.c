@@ -13,6 +13,7 @@
 #include "core/base/alloc.h"
 #include "core/base/error.h"
 #include "core/base/limits.h"
+#include "core/base/ptrmap.h"
 
 /* ====================================================================== */
 /* Decoding                                                                */
@@ -768,12 +769,145 @@ static int encode_value(xenc *e, const md_val *v)
     }
 }
 
+/* What the encoding of v will cost, known before a byte is written: the
+ * containers it visits (a shared one at every visit, as enter() counts
+ * them) and a lower bound of the bytes it writes. Each container's total
+ * is memoised by address, so a value of shared references (a DAG, a
+ * "billion laughs" of a few hundred bytes) costs its distinct
+ * containers here, not its exponential expansion: such a value fails in
+ * microseconds instead of after the budget's worth of writing, which
+ * other clients would wait for. Cycles and depth are left to the
+ * encoder, which names them; counts saturate past the budgets. */
+typedef struct xcost {
+    size_t visits;
+    size_t bytes;
+} xcost;
+
+typedef struct xcount {
+    md_ptrmap seen;        /* container -> index + 1 into done[]; 0: open */
+    xcost *done;
+    size_t ndone, capdone;
+    size_t depth;
+    bool failed;           /* out of memory: skip the pre-check */
+} xcount;
+
+/* The fewest bytes a value's XML takes besides its text: a scalar's tags
+ * (<value><nil/></value>), a container's (<value><struct>\n ...
+ * </struct></value>\n), a struct member's (<member>\n<name> ...). */
+enum { XCOST_SCALAR = 21, XCOST_CONTAINER = 34, XCOST_MEMBER = 33 };
+
+static void xcost_add(xcost *to, xcost c)
+{
+    to->visits = to->visits + c.visits < to->visits ? SIZE_MAX : to->visits + c.visits;
+    to->bytes = to->bytes + c.bytes < to->bytes ? SIZE_MAX : to->bytes + c.bytes;
+}
+
+static bool xcost_over(const xcost *c)
+{
+    return c->visits > MD_XMLRPC_MAX_WORK || c->bytes > MD_XMLRPC_MAX_OUTPUT_BYTES;
+}
+
+static xcost count_value(xcount *x, const md_val *v);
+
+static xcost count_children(xcount *x, const md_val *v)
+{
+    xcost c = {1, XCOST_CONTAINER};
+    size_t pos = 0, n;
+    md_val *k, *item;
+    md_val *const *items = md_seq_items(v, &n);
+    if (items) {
+        for (size_t i = 0; i < n && !xcost_over(&c); i++)
+            xcost_add(&c, count_value(x, items[i]));
+    } else if (md_typeof(v) == MD_T_DICT) {
+        while (!xcost_over(&c) && md_dict_next(v, &pos, &k, &item)) {
+            xcost_add(&c, (xcost){0, XCOST_MEMBER + (md_typeof(k) == MD_T_STR ? md_str_nbytes(k) : 0)});
+            xcost_add(&c, count_value(x, item));
+        }
+    } else if (md_typeof(v) == MD_T_OPAQUE) {
+        /* The encoder enters the object, not its state: one visit. */
+        md_val *state = md_opaque_state(v);
+        if (state && (md_typeof(state) == MD_T_DICT || md_typeof(state) == MD_T_TUPLE))
+            return count_children(x, state);
+    } else {
+        while (!xcost_over(&c) && md_set_next(v, &pos, &item))
+            xcost_add(&c, count_value(x, item));
+    }
+    return c;
+}
+
+static xcost count_container(xcount *x, const md_val *v)
+{
+    xcost none = {0, 0};
+    if (x->failed || x->depth >= MD_MAX_DEPTH || md_stack_exhausted())
+        return none;
+    bool added;
+    md_ptrmap_ent *ent = md_ptrmap_insert(&x->seen, (uintptr_t)v, &added);
+    if (!ent) {
+        x->failed = true;
+        return none;
+    }
+    if (!added)  /* done: its total; open: a cycle, the encoder's to name */
+        return ent->val ? x->done[ent->val - 1] : none;
+    x->depth++;
+    xcost c = count_children(x, v);
+    x->depth--;
+    if (md_grow(&x->done, &x->capdone, x->ndone + 1, sizeof *x->done) < 0) {
+        x->failed = true;
+        return c;
+    }
+    x->done[x->ndone++] = c;
+    ent = md_ptrmap_find(&x->seen, (uintptr_t)v);
+    ent->val = x->ndone;
+    return c;
+}
+
+static xcost count_value(xcount *x, const md_val *v)
+{
+    switch (md_typeof(v)) {
+    case MD_T_STR:
+        return (xcost){0, XCOST_SCALAR + md_str_nbytes(v)};
+    case MD_T_BYTES:
+    case MD_T_BYTEARRAY:
+        return (xcost){0, XCOST_SCALAR + md_bytes_len(v) / 3 * 4};
+    case MD_T_TUPLE:
+    case MD_T_LIST:
+    case MD_T_SET:
+    case MD_T_FROZENSET:
+    case MD_T_DICT:
+    case MD_T_OPAQUE:
+        return count_container(x, v);
+    default:
+        return (xcost){0, XCOST_SCALAR};
+    }
+}
+
+/* Fails the encoding at once when the pre-count shows it over a budget. */
+static int precheck_budgets(xenc *e, const md_val *v)
+{
+    xcount x = {.depth = 0};
+    md_ptrmap_init(&x.seen);
+    xcost c = count_value(&x, v);
+    bool failed = x.failed;
+    md_ptrmap_free(&x.seen);
+    md_free(x.done);
+    if (failed)
+        return 0;
+    if (c.visits > MD_XMLRPC_MAX_WORK)
+        return efail(e, MD_ETOOBIG, "the value is too large to write as XML-RPC "
+                     "(more than %zu containers; shared references count each time)",
+                     MD_XMLRPC_MAX_WORK);
+    if (c.bytes > MD_XMLRPC_MAX_OUTPUT_BYTES)
+        return efail(e, MD_ETOOBIG, "the value is too large to write as XML-RPC "
+                     "(more than %zu bytes)", MD_XMLRPC_MAX_OUTPUT_BYTES);
+    return 0;
+}
+
 static int encode_top(const md_val *v, md_buf *out, md_codec_err *err, bool http)
 {
     memset(err, 0, sizeof *err);
     xenc e = {.out = out, .err = err, .http = http, .out_start = out->len};
     size_t mark = out->len;
-    if (encode_value(&e, v)) {
+    if (precheck_budgets(&e, v) || encode_value(&e, v)) {
         out->len = mark;
         return err->code;
     }

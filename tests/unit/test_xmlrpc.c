@@ -1290,6 +1290,49 @@ static void test_xmlrpc_encoder_refuses_a_shared_reference_dag(void)
     md_decref(dag);
 }
 
+/* The budgets are known before writing: a DAG of 2**40 paths, or 200
+ * references to one 1 MiB string, fail with nothing written and no
+ * buffer grown (the encoder used to write up to the budget first, tens
+ * of milliseconds every other client waited for). */
+static void test_xmlrpc_encoder_budgets_fail_before_writing(void)
+{
+    md_val *dag = md_list_new(0);
+    for (int i = 0; i < 40; i++) {
+        md_val *up = md_list_new(0);
+        md_list_append(up, dag);
+        md_list_append(up, dag);
+        md_decref(dag);
+        dag = up;
+    }
+    md_buf b = MD_BUF_INIT;
+    md_codec_err err;
+    CU_ASSERT_EQUAL(md_xmlrpc_encode_value(dag, &b, &err), MD_ETOOBIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "containers"));
+    CU_ASSERT(b.len == 0 && b.cap == 0);
+    md_decref(dag);
+    char *mib = malloc(1 << 20);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mib);
+    memset(mib, 'x', 1 << 20);
+    md_val *str = md_str_new(mib, 1 << 20);
+    free(mib);
+    md_val *many = md_list_new(0);
+    for (int i = 0; i < 200; i++)
+        md_list_append(many, str);
+    CU_ASSERT_EQUAL(md_xmlrpc_encode_value(many, &b, &err), MD_ETOOBIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "bytes"));
+    CU_ASSERT(b.len == 0 && b.cap == 0);
+    /* 60 references (60 MiB) stay within the budget and are written */
+    md_val *some = md_list_new(0);
+    for (int i = 0; i < 60; i++)
+        md_list_append(some, str);
+    CU_ASSERT_EQUAL(md_xmlrpc_encode_value(some, &b, &err), 0);
+    CU_ASSERT(b.len > (size_t)60 << 20);
+    md_buf_free(&b);
+    md_decref(some);
+    md_decref(many);
+    md_decref(str);
+}
+
 void md_test_register_xmlrpc(void)
 {
     CU_pSuite s = md_test_suite("xmlrpc");
@@ -1297,6 +1340,7 @@ void md_test_register_xmlrpc(void)
     MD_ADD_TEST(s, test_xmlrpc_encoder_writes_up_to_its_container_budget);
     MD_ADD_TEST(s, test_xmlrpc_encoder_refuses_one_container_past_its_budget);
     MD_ADD_TEST(s, test_xmlrpc_encoder_refuses_a_shared_reference_dag);
+    MD_ADD_TEST(s, test_xmlrpc_encoder_budgets_fail_before_writing);
     MD_ADD_TEST(s, test_xmlrpc_layout_floats_match_python_repr);
     MD_ADD_TEST(s, test_xmlrpc_layout_strings_escape_only_amp_lt_gt);
     MD_ADD_TEST(s, test_xmlrpc_layout_binary_in_lines_of_76);
