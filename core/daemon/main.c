@@ -399,6 +399,16 @@ static const char *activated_serializer(const char *name)
     return "pickle";
 }
 
+/* Type=notify: the service manager starts what depends on managerd once
+ * every listener is up. A NOTIFY_SOCKET left over from elsewhere must not
+ * stop a server that works; under systemd the start times out anyway. */
+static void notify_ready(void)
+{
+    char err[MD_ERRMSG_SIZE];
+    if (md_activation_notify("READY=1", err, sizeof err) < 0)
+        md_log_warning("cannot tell the service manager managerd is ready: %s", err);
+}
+
 static int start_listeners(app *a, const options *o, const md_auth_key *key)
 {
     md_listen_opts lo = {.max_message = o->max_message,
@@ -522,8 +532,11 @@ int main(int argc, char **argv)
     /* Without them SIGTERM would kill the server without its clean-up. */
     if (!sig_ok)
         fprintf(stderr, "managerd: cannot set up SIGTERM and SIGINT\n");
-    else if (event_base_dispatch(a.base) >= 0)
-        status = 0;
+    else {
+        notify_ready();
+        if (event_base_dispatch(a.base) >= 0)
+            status = 0;
+    }
     if (sigterm)
         event_free(sigterm);
     if (sigint)
