@@ -34,6 +34,7 @@
     X(park)               \
     X(listen)             \
     X(http)               \
+    X(activation)         \
     X(codec)
 #endif
 
