@@ -1,7 +1,8 @@
 """Socket activation: managerd serves the sockets passed in LISTEN_FDS,
 from a small launcher here (TCP and Unix, LISTEN_FDNAMES) and from
 systemd's own systemd-socket-activate; variables meant for another
-process are ignored and malformed ones refused."""
+process are ignored and malformed ones refused. READY=1 reaches
+NOTIFY_SOCKET once managerd serves (the unit is Type=notify)."""
 import fcntl
 import os
 import shutil
@@ -131,7 +132,7 @@ def unit_files(d):
     unit = os.path.join(builddir(), "contrib", "managerd.service")
     sock = os.path.join(os.environ["top_srcdir"], "contrib", "managerd.socket")
     text = open(unit).read()
-    for opt in ("DynamicUser=yes", "NoNewPrivileges=yes", "PrivateTmp=yes", "ProtectHome=yes",
+    for opt in ("Type=notify", "DynamicUser=yes", "NoNewPrivileges=yes", "PrivateTmp=yes", "ProtectHome=yes",
                 "ProtectSystem=strict", "LoadCredential=authkey:"):
         check(opt in text, "the unit sets " + opt)
     execstart = [l for l in text.splitlines() if l.startswith("ExecStart=")][0][10:].split()
@@ -149,20 +150,68 @@ def unit_files(d):
     os.mkdir(creds, 0o700)
     with open(os.path.join(creds, "authkey"), "w") as f:
         f.write(KEY + "\n")
-    env = dict(os.environ, CREDENTIALS_DIRECTORY=creds)
+    notify = os.path.join(d, "unit-notify")
+    rx = notify_socket(notify)
+    env = dict(os.environ, CREDENTIALS_DIRECTORY=creds, NOTIFY_SOCKET=notify)
     env.pop("MANAGERD_AUTHKEY", None)
     args = [a.replace("${CREDENTIALS_DIRECTORY}", creds) for a in execstart[1:]]
     path = os.path.join(d, "unit.sock")
     proc = subprocess.Popen([shutil.which("systemd-socket-activate") or "systemd-socket-activate",
-                             "-l", path, "-E", "CREDENTIALS_DIRECTORY", managerd()] + args,
+                             "-l", path, "-E", "CREDENTIALS_DIRECTORY", "-E", "NOTIFY_SOCKET",
+                             managerd()] + args,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
         end = time.time() + 10
         while not os.path.exists(path) and time.time() < end:
             time.sleep(0.05)
         check(client_ok(path), "the unit's ExecStart serves the passed socket with the credential")
+        check(ready_message(rx) == b"READY=1", "the unit's ExecStart sends READY=1 (Type=notify)")
     finally:
         stop(proc)
+        rx.close()
+
+
+def notify_socket(where):
+    """A datagram socket at where ('@' first: the abstract namespace, as
+    systemd's own NOTIFY_SOCKET), as a service manager listens."""
+    rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rx.bind("\0" + where[1:] if where.startswith("@") else where)
+    rx.settimeout(30)
+    return rx
+
+
+def ready_message(rx):
+    try:
+        return rx.recv(256)
+    except socket.timeout:
+        return None
+
+
+def readiness(d):
+    for i, where in enumerate((os.path.join(d, "notify"), "@md-ops-notify-%d" % os.getpid())):
+        rx = notify_socket(where)
+        path = os.path.join(d, "ready%d.sock" % i)
+        proc = subprocess.Popen([managerd(), "--listen", "unix:" + path],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=dict(server_env(), NOTIFY_SOCKET=where))
+        try:
+            check(ready_message(rx) == b"READY=1", "READY=1 at NOTIFY_SOCKET=" + where)
+            # ready means serving: no wait for the address line
+            check(client_ok(path), "a client right after READY=1 (%s)" % where)
+        finally:
+            stop(proc)
+            rx.close()
+    # a service manager that is gone: a warning, and managerd serves
+    path = os.path.join(d, "ready-gone.sock")
+    proc = subprocess.Popen([managerd(), "--listen", "unix:" + path],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(server_env(), NOTIFY_SOCKET=os.path.join(d, "gone")))
+    try:
+        read_addresses(proc, 1)
+        check(client_ok(path), "a NOTIFY_SOCKET with nobody there does not stop managerd")
+    finally:
+        stop(proc)
+    check(b"ready" in proc.stderr.read(), "... and it is warned about")
 
 
 def failures_add():
@@ -176,6 +225,7 @@ def main():
     foreign_variables(d)
     malformed()
     with_systemd(d)
+    readiness(d)
     unit_files(d)
     finish()
 
