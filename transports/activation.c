@@ -111,8 +111,8 @@ int md_activation_take_by_hand(md_activation *act, char *err, size_t errlen)
 int md_activation_notify_by_hand(const char *state, char *err, size_t errlen)
 {
     const char *where = getenv("NOTIFY_SOCKET");
-    if (!where || !*where)
-        return 0;
+    if (!where)
+        return 0; /* set but empty is an error, as for sd_notify */
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     size_t len = strlen(where);
     if ((where[0] != '/' && where[0] != '@') || len >= sizeof sun.sun_path)
@@ -138,8 +138,8 @@ int md_activation_notify_by_hand(const char *state, char *err, size_t errlen)
 /* The variables as they were, for a message: sd_listen_fds unsets them. */
 static void describe_listen_vars(char *out, size_t outlen)
 {
-    const char *v[3];
-    for (size_t i = 0; i < 3; i++)
+    const char *v[sizeof listen_vars / sizeof *listen_vars];
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++)
         v[i] = getenv(listen_vars[i]);
     snprintf(out, outlen, "LISTEN_PID='%.20s' LISTEN_FDS='%.20s' LISTEN_FDNAMES='%.40s'",
              v[0] ? v[0] : "", v[1] ? v[1] : "", v[2] ? v[2] : "");
