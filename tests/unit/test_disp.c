@@ -32,8 +32,9 @@ static void server_call_fails(md_th *th, const char *method, md_val *args, const
     md_th_take(th, NULL, &p);
     const char *t = text_of(p);
     size_t n = strlen(t), m = strlen(tail);
-    bool ok = kind == MD_OUT_TRACEBACK && strncmp(t, TB_HEAD, strlen(TB_HEAD)) == 0 && n >= m &&
-              strcmp(t + n - m, tail) == 0;
+    size_t h = strlen(TB_HEAD);
+    bool ok = kind == MD_OUT_TRACEBACK && n >= h && memcmp(t, TB_HEAD, h) == 0 && n >= m &&
+              memcmp(t + n - m, tail, m) == 0;
     if (!ok)
         fprintf(stderr, "\n    line %d: %s: kind %d, text %s", line, method, kind, t);
     CU_ASSERT(ok);
