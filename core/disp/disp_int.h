@@ -33,8 +33,6 @@ void md_disp_deliver_call(md_call *call);
  * became a call. */
 void md_disp_reply_traceback(md_peer *peer, int protocol, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* repr of a value for messages, cut to n - 1 bytes. */
-void md_disp_short_repr(const md_val *v, char *out, size_t n);
 
 /* ---- objects (objects.c) ------------------------------------------------- */
 

@@ -32,7 +32,7 @@ static md_obj *find_or_keyerror(md_call *call, const md_val *ident)
     md_obj *o = md_disp_lookup(call->server, ident);
     if (!o) {
         char r[100];
-        md_disp_short_repr(ident, r, sizeof r);
+        md_val_short_repr(ident, r, sizeof r, "");
         md_raise_traceback(call, "KeyError", "%s", r);
     }
     return o;
@@ -149,7 +149,7 @@ static md_reg_entry *creatable_entry(md_call *call, const md_val *typeid)
     md_reg_entry *e = md_reg_find(call->server, typeid);
     if (!e) {
         char r[200];
-        md_disp_short_repr(typeid, r, sizeof r);
+        md_val_short_repr(typeid, r, sizeof r, "");
         md_raise_traceback(call, "KeyError", "%s", r);
         return NULL;
     }

@@ -363,19 +363,6 @@ int md_cu_int_to_double(const md_val *v, double *out, md_pyerr *e)
     return 0;
 }
 
-void md_cu_short_repr(const md_val *v, char *out, size_t n)
-{
-    md_buf b = MD_BUF_INIT;
-    md_pyerr e;
-    md_pyerr_clear(&e);
-    if (md_val_repr(v, &b, &e) < 0 || md_buf_failed(&b))
-        snprintf(out, n, "<%s object>", md_type_name(v));
-    else
-        snprintf(out, n, "%.*s", (int)(b.len < n - 1 ? b.len : n - 1),
-                 b.data ? (const char *)b.data : "");
-    md_buf_free(&b);
-}
-
 /* ====================================================================== */
 /* array.array items                                                       */
 /* ====================================================================== */

@@ -101,8 +101,6 @@ int md_cu_raise_key(md_call *call, md_val *key);
 /* int -> double exactly as Python's float(int), with OverflowError "int
  * too large to convert to float". 0 or -1. */
 int md_cu_int_to_double(const md_val *v, double *out, md_pyerr *e);
-/* repr(v) as a NUL-terminated C string cut to n bytes, for messages. */
-void md_cu_short_repr(const md_val *v, char *out, size_t n);
 
 /* ---- array.array values ------------------------------------------------------ */
 

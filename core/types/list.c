@@ -458,7 +458,7 @@ static int l_index(md_call *c)
             return md_return_int(c, (int64_t)i);
     }
     char text[400];
-    md_cu_short_repr(c->argv[0], text, sizeof text);
+    md_val_short_repr(c->argv[0], text, sizeof text, " object");
     return md_raise(c, "builtins", "ValueError", "%s is not in list", text);
 }
 

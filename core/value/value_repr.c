@@ -548,6 +548,18 @@ int md_val_repr(const md_val *v, md_buf *out, md_pyerr *e)
     return finish(repr(v, out, e, 0), out, e);
 }
 
+void md_val_short_repr(const md_val *v, char *out, size_t n, const char *failed_suffix)
+{
+    md_buf b = MD_BUF_INIT;
+    md_pyerr e;
+    if (md_val_repr(v, &b, &e) < 0 || md_buf_failed(&b))
+        snprintf(out, n, "<%s%s>", md_type_name(v), failed_suffix);
+    else
+        snprintf(out, n, "%.*s", (int)(b.len < n - 1 ? b.len : n - 1),
+                 b.data ? (const char *)b.data : "");
+    md_buf_free(&b);
+}
+
 /* str(exc): '' without args, str(arg) with one (repr(arg) for KeyError),
  * else the args tuple. */
 static int str_exc(const md_val *v, md_buf *out, md_pyerr *e)
