@@ -14,6 +14,7 @@
 #include "core/base/error.h"
 #include "core/base/limits.h"
 #include "core/base/ptrmap.h"
+#include "core/protocol/protocol.h"
 
 /* ====================================================================== */
 /* Decoding                                                                */
@@ -650,7 +651,7 @@ static int put_struct(xenc *e, const md_val *dict)
 
 /* Opaque objects: what Python's marshaller does with an instance (a
  * struct of its __dict__), xmlrpc DateTime back to a dateTime, and a
- * Token as a struct a client can read. */
+ * Token as the array (typeid, address, id) a client can read. */
 /* The text of an xmlrpc DateTime: DateTime(text) as our decoder makes
  * it, or an instance a Python pickle client sent (state {'value': text}). */
 static md_val *datetime_text(const md_val *cls, const md_val *args, const md_val *state)
@@ -685,7 +686,11 @@ static int put_opaque(xenc *e, const md_val *v)
     md_val *state = md_opaque_state(v);
     if (state && md_typeof(state) == MD_T_DICT)
         return put_struct(e, state);
-    if (state && md_typeof(state) == MD_T_TUPLE && md_global_is(cls, "multiprocessing.managers", "Token"))
+    /* A Token exactly as the manager protocol shapes it (core/protocol):
+     * the array (typeid, address, id). Anything else of that class is not
+     * a Token, as md_proto_proxy_token and the pickle path judge it, and
+     * cannot be marshalled. */
+    if (md_proto_token_parts(v, NULL, NULL, NULL) == 0)
         return put_array_items(e, state);
     return efail(e, MD_EUNSUPPORTED, "cannot marshal <class '%s.%s'> objects",
                  md_typeof(cls) == MD_T_GLOBAL ? md_global_module(cls) : "?",
