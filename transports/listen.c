@@ -68,14 +68,14 @@ struct md_listeners {
     md_listen_opts opts;
     md_codec_limits limits;
     md_listener **ls;
-    size_t nls;
+    size_t nls, capls;
     md_conn *conns;
     size_t nconns;
     size_t nextern;                /* HTTP connections (md_listen_conn_reserve) */
     size_t out_total;              /* unsent reply bytes, all connections */
     struct event *evict;           /* while out_total is over its bound */
     struct evconnlistener **adopted; /* the HTTP listener(s), paused with ours */
-    size_t nadopted;
+    size_t nadopted, capadopted;
     struct event *unpause;         /* accepting paused for lack of descriptors */
     bool paused;
     bool stopped;                  /* md_listen_stop_accepting: never resume */
@@ -900,10 +900,8 @@ static void adopted_error_cb(struct evconnlistener *ev, void *arg)
 
 int md_listen_adopt(md_listeners *ls, struct evconnlistener *ev)
 {
-    struct evconnlistener **arr = md_realloc(ls->adopted, (ls->nadopted + 1) * sizeof *arr);
-    if (!arr)
+    if (md_grow(&ls->adopted, &ls->capadopted, ls->nadopted + 1, sizeof *ls->adopted) < 0)
         return -1;
-    ls->adopted = arr;
     ls->adopted[ls->nadopted++] = ev;
     evconnlistener_set_error_cb(ev, adopted_error_cb);
     return 0;
@@ -1039,15 +1037,11 @@ static md_listener *listener_new(md_listeners *ls, const md_addr *addr, char *er
         return NULL;
     }
     md_listener *l = md_calloc(1, sizeof *l);
-    md_listener **arr = md_realloc(ls->ls, (ls->nls + 1) * sizeof *arr);
-    if (!l || !arr) {
+    if (!l || md_grow(&ls->ls, &ls->capls, ls->nls + 1, sizeof *ls->ls) < 0) {
         md_free(l);
-        if (arr)
-            ls->ls = arr;
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    ls->ls = arr;
     l->addr = *addr;
     l->owner = ls;
     l->codec = strcmp(addr->serializer, "auto") == 0 ? NULL : md_codec_find(addr->serializer);
