@@ -413,25 +413,6 @@ static int dict_init(md_call *c)
     return do_update(c, d, "dict");
 }
 
-static void dict_finalize(md_obj *self)
-{
-    md_decref(MD_CU_VAL(self));
-    MD_CU_VAL(self) = NULL;
-}
-
-static int dict_repr(md_obj *self, md_buf *out, md_pyerr *e)
-{
-    return md_val_repr(MD_CU_VAL(self), out, e);
-}
-
-/* The dict itself (see the top of the file on references). */
-static md_val *dict_getvalue(md_obj *self, md_call *call, md_pyerr *e)
-{
-    (void)call;
-    (void)e;
-    return md_incref(MD_CU_VAL(self));
-}
-
 /* The rows' order is the exposed tuple's: 3.7 - 3.13's with 2.7/3.6's
  * has_key after get and 3.14's additions at the end; __iter__'s
  * result_typeid adds it once more after them, as CPython appends
@@ -476,7 +457,7 @@ const md_type md_type_dict = {
     .methods = dict_methods,
     .init = dict_init,
     .ctor_flags = MD_M_VARARGS | MD_M_VARKW,
-    .finalize = dict_finalize,
-    .repr = dict_repr,
-    .getvalue = dict_getvalue,
+    .finalize = md_cu_val_finalize,
+    .repr = md_cu_val_repr,
+    .getvalue = md_cu_val_getvalue,   /* the dict itself: see the top on references */
 };

@@ -643,24 +643,6 @@ static int list_init(md_call *c)
     return md_return_none(c);
 }
 
-static void list_finalize(md_obj *self)
-{
-    md_decref(MD_CU_VAL(self));
-    MD_CU_VAL(self) = NULL;
-}
-
-static int list_repr(md_obj *self, md_buf *out, md_pyerr *e)
-{
-    return md_val_repr(MD_CU_VAL(self), out, e);
-}
-
-static md_val *list_getvalue(md_obj *self, md_call *call, md_pyerr *e)
-{
-    (void)call;
-    (void)e;
-    return md_incref(MD_CU_VAL(self)); /* encoded at once: see the top */
-}
-
 #define ONE(n) .params = {n}, .min_args = 1, .max_args = 1
 
 /* The rows' order is the exposed tuple's: 2.7's (3.x's plus the slice
@@ -712,7 +694,7 @@ const md_type md_type_list = {
     .ctor_min = 0,
     .ctor_max = 1,
     .ctor_flags = MD_M_VARARGS | MD_M_NOKW,
-    .finalize = list_finalize,
-    .repr = list_repr,
-    .getvalue = list_getvalue,
+    .finalize = md_cu_val_finalize,
+    .repr = md_cu_val_repr,
+    .getvalue = md_cu_val_getvalue,   /* encoded at once: see the top */
 };

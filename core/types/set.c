@@ -447,24 +447,6 @@ static int set_init(md_call *c)
     return md_return_none(c);
 }
 
-static void set_finalize(md_obj *self)
-{
-    md_decref(MD_CU_VAL(self));
-    MD_CU_VAL(self) = NULL;
-}
-
-static int set_repr(md_obj *self, md_buf *out, md_pyerr *e)
-{
-    return md_val_repr(MD_CU_VAL(self), out, e);
-}
-
-static md_val *set_getvalue(md_obj *self, md_call *call, md_pyerr *e)
-{
-    (void)call;
-    (void)e;
-    return md_incref(MD_CU_VAL(self)); /* encoded at once, before any change */
-}
-
 #define OTHER .params = {"other"}, .min_args = 1, .max_args = 1
 #define ELEM .params = {"elem"}, .min_args = 1, .max_args = 1
 #define MANY .flags = MD_M_VARARGS
@@ -522,7 +504,7 @@ const md_type md_type_set = {
     .ctor_min = 0,
     .ctor_max = 1,
     .ctor_flags = MD_M_VARARGS | MD_M_NOKW,
-    .finalize = set_finalize,
-    .repr = set_repr,
-    .getvalue = set_getvalue,
+    .finalize = md_cu_val_finalize,
+    .repr = md_cu_val_repr,
+    .getvalue = md_cu_val_getvalue,
 };

@@ -763,9 +763,10 @@ md_val *md_dict_get(const md_val *d, md_val *key, md_pyerr *e)
     return t->entries[(size_t)ix * 2 + 1];
 }
 
-int md_dict_del(md_val *d, md_val *key, md_pyerr *e)
+/* Removes key's entry (dict del, set discard): 1, 0 when there is
+ * none, or -1 with e set. */
+static int table_discard(md_table *t, md_val *key, md_pyerr *e)
 {
-    md_table *t = table_of(d);
     size_t slot;
     long ix = md_table__find(t, key, &slot, e);
     if (ix == -2)
@@ -774,6 +775,11 @@ int md_dict_del(md_val *d, md_val *key, md_pyerr *e)
         return 0;
     md_table__remove_at(t, (size_t)ix, slot);
     return 1;
+}
+
+int md_dict_del(md_val *d, md_val *key, md_pyerr *e)
+{
+    return table_discard(table_of(d), key, e);
 }
 
 md_val *md_dict_pop(md_val *d, md_val *key, md_pyerr *e)
@@ -843,15 +849,7 @@ int md_set_contains(const md_val *s, md_val *item, md_pyerr *e)
 
 int md_set_discard(md_val *s, md_val *item, md_pyerr *e)
 {
-    md_table *t = table_of(s);
-    size_t slot;
-    long ix = md_table__find(t, item, &slot, e);
-    if (ix == -2)
-        return -1;
-    if (ix == -1)
-        return 0;
-    md_table__remove_at(t, (size_t)ix, slot);
-    return 1;
+    return table_discard(table_of(s), item, e);
 }
 
 void md_set_clear(md_val *s)
