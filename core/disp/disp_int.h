@@ -38,6 +38,9 @@ void md_disp_reply_traceback(md_peer *peer, int protocol, const char *fmt, ...)
 
 /* The object an ident names, or NULL. */
 md_obj *md_disp_lookup(md_server *srv, const md_val *ident);
+/* The same, or NULL with KeyError(repr(ident)) as the call's #TRACEBACK,
+ * which is what CPython's Server raises. */
+md_obj *md_disp_find_or_keyerror(md_call *call, const md_val *ident);
 /* Calls on shared objects (objcall.c): MD_CALL_DONE or MD_CALL_PARKED. */
 int md_disp_object_call(md_call *call, md_val *ident, md_val *method, md_val *args,
                         md_val *kwds);

@@ -25,9 +25,7 @@ md_obj *md_disp_lookup(md_server *srv, const md_val *ident)
     return md_objtab_find(srv, id);
 }
 
-/* The object ident names, or NULL with KeyError(repr(ident)) as the
- * #TRACEBACK, which is what CPython's Server raises. */
-static md_obj *find_or_keyerror(md_call *call, const md_val *ident)
+md_obj *md_disp_find_or_keyerror(md_call *call, const md_val *ident)
 {
     md_obj *o = md_disp_lookup(call->server, ident);
     if (!o) {
@@ -233,7 +231,7 @@ md_obj *md_reg_shared_object(md_server *srv, const char *typeid)
 void md_srv_incref(md_call *call, const md_val *args, const md_val *kwds)
 {
     (void)kwds;
-    md_obj *o = find_or_keyerror(call, first_arg(args));
+    md_obj *o = md_disp_find_or_keyerror(call, first_arg(args));
     if (!o || refcount_full(call, o))
         return;
     /* An object only proxies stored in values kept alive comes back with
@@ -245,7 +243,7 @@ void md_srv_incref(md_call *call, const md_val *args, const md_val *kwds)
 void md_srv_decref(md_call *call, const md_val *args, const md_val *kwds)
 {
     (void)kwds;
-    md_obj *o = find_or_keyerror(call, first_arg(args));
+    md_obj *o = md_disp_find_or_keyerror(call, first_arg(args));
     if (!o)
         return;
     md_return_none(call);
@@ -288,7 +286,7 @@ void md_srv_get_methods(md_call *call, const md_val *args, const md_val *kwds)
         md_raise_traceback(call, "TypeError", "get_methods() expects a Token");
         return;
     }
-    md_obj *o = find_or_keyerror(call, ident);
+    md_obj *o = md_disp_find_or_keyerror(call, ident);
     if (!o)
         return;
     md_val *all = md_type_exposed_tuple(o->type);
