@@ -146,6 +146,42 @@ static md_val *decode_datetime(const char *text)
     return v;
 }
 
+/* The values under parent (<data> or <params>, named by what) as a list:
+ * each child of a <data> is a <value>, each child of <params> a <param>
+ * holding one <value>. */
+static md_val *decode_values(xdec *d, xmlNode *parent, const char *what)
+{
+    bool params = strcmp(what, "params") == 0;
+    md_val *list = md_list_new(0);
+    bool bad = false;
+    for (xmlNode *c = list ? first_elem(parent, &bad) : NULL; c; c = next_elem(c->next, &bad)) {
+        xmlNode *v = c;
+        if (params) {
+            v = is_elem(c, "param") ? first_elem(c, &bad) : NULL;
+            if (!is_elem(v, "value") || next_elem(v->next, &bad)) {
+                md_decref(list);
+                xfail(d, MD_EPROTO, c, "<params> must hold <param><value>...</value></param>");
+                return NULL;
+            }
+        } else if (!is_elem(c, "value")) {
+            md_decref(list);
+            xfail(d, MD_EPROTO, c, "unexpected <%s> in <data>", (const char *)c->name);
+            return NULL;
+        }
+        md_val *item = decode_value(d, v);
+        if (!item || md_list_append_steal(list, item) < 0) {
+            md_decref(list);
+            return NULL;
+        }
+    }
+    if (bad) {
+        md_decref(list);
+        xfail(d, MD_EPROTO, parent, "text inside <%s>", what);
+        return NULL;
+    }
+    return list;
+}
+
 static md_val *decode_array(xdec *d, xmlNode *n)
 {
     bool bad = false;
@@ -154,27 +190,7 @@ static md_val *decode_array(xdec *d, xmlNode *n)
         xfail(d, MD_EPROTO, n, "<array> must hold one <data>");
         return NULL;
     }
-    md_val *list = md_list_new(0);
-    if (!list)
-        return NULL;
-    for (xmlNode *c = first_elem(data, &bad); c; c = next_elem(c->next, &bad)) {
-        if (!is_elem(c, "value")) {
-            md_decref(list);
-            xfail(d, MD_EPROTO, c, "unexpected <%s> in <data>", (const char *)c->name);
-            return NULL;
-        }
-        md_val *item = decode_value(d, c);
-        if (!item || md_list_append_steal(list, item) < 0) {
-            md_decref(list);
-            return NULL;
-        }
-    }
-    if (bad) {
-        md_decref(list);
-        xfail(d, MD_EPROTO, data, "text inside <data>");
-        return NULL;
-    }
-    return list;
+    return decode_values(d, data, "data");
 }
 
 static md_val *decode_member(xdec *d, xmlNode *m, md_val *dict)
@@ -337,27 +353,7 @@ static xmlDoc *start(xdec *d, const uint8_t *data, size_t n, const md_codec_limi
  * list. */
 static md_val *decode_params(xdec *d, xmlNode *params)
 {
-    md_val *list = md_list_new(0);
-    bool bad = false;
-    for (xmlNode *p = list ? first_elem(params, &bad) : NULL; p; p = next_elem(p->next, &bad)) {
-        xmlNode *v = is_elem(p, "param") ? first_elem(p, &bad) : NULL;
-        if (!is_elem(v, "value") || next_elem(v->next, &bad)) {
-            md_decref(list);
-            xfail(d, MD_EPROTO, p, "<params> must hold <param><value>...</value></param>");
-            return NULL;
-        }
-        md_val *item = decode_value(d, v);
-        if (!item || md_list_append_steal(list, item) < 0) {
-            md_decref(list);
-            return NULL;
-        }
-    }
-    if (bad) {
-        md_decref(list);
-        xfail(d, MD_EPROTO, params, "text inside <params>");
-        return NULL;
-    }
-    return list;
+    return decode_values(d, params, "params");
 }
 
 int md_xmlrpc_decode(const uint8_t *data, size_t n, const md_codec_limits *lim,
