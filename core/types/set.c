@@ -192,19 +192,6 @@ static int s_symmetric_difference_update(md_call *c)
 /* Tests: isdisjoint, issubset, issuperset and the comparisons             */
 /* ====================================================================== */
 
-/* Whether every item of a is in b (1/0, -1 error). */
-static int all_in(const md_val *a, const md_val *b, md_pyerr *e)
-{
-    size_t pos = 0;
-    md_val *x;
-    while (md_set_next(a, &pos, &x)) {
-        int r = md_set_contains(b, x, e);
-        if (r <= 0)
-            return r;
-    }
-    return 1;
-}
-
 static int any_in(const md_val *a, const md_val *b, md_pyerr *e)
 {
     size_t pos = 0;
@@ -226,8 +213,8 @@ static int relation(md_call *c, int which)
     if (!other)
         return md_raise_pyerr(c, &e);
     int r = which == 0   ? any_in(SET(c), other, &e)
-            : which == 1 ? all_in(SET(c), other, &e)
-                         : all_in(other, SET(c), &e);
+            : which == 1 ? md_set_all_in(SET(c), other, &e)
+                         : md_set_all_in(other, SET(c), &e);
     md_decref(other);
     if (r < 0)
         return md_raise_pyerr(c, &e);
@@ -263,7 +250,7 @@ static int compare(md_call *c, bool subset, bool strict)
         return md_return_bool(c, false);
     if (subset ? ls > lo : ls < lo)
         return md_return_bool(c, false);
-    int r = subset ? all_in(self, other, &e) : all_in(other, self, &e);
+    int r = subset ? md_set_all_in(self, other, &e) : md_set_all_in(other, self, &e);
     if (r < 0)
         return md_raise_pyerr(c, &e);
     return md_return_bool(c, r == 1);

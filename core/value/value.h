@@ -233,6 +233,8 @@ size_t md_set_len(const md_val *s);
 int md_set_add(md_val *s, md_val *item, md_pyerr *e);
 /* 1 present, 0 absent, -1 error. */
 int md_set_contains(const md_val *s, md_val *item, md_pyerr *e);
+/* Whether every item of set a is in set b: 1, 0, or -1 with e set. */
+int md_set_all_in(const md_val *a, const md_val *b, md_pyerr *e);
 int md_set_discard(md_val *s, md_val *item, md_pyerr *e);
 /* (Addition.) Removes every item. */
 void md_set_clear(md_val *s);

@@ -187,14 +187,7 @@ static int set_subset(const md_val *a, const md_val *b, md_pyerr *e, int depth)
     (void)depth; /* md_val__lookup_depth carries it */
     if (md_set_len(a) > md_set_len(b))
         return 0;
-    size_t pos = 0;
-    md_val *k;
-    while (md_set_next(a, &pos, &k)) {
-        int r = md_set_contains(b, k, e);
-        if (r <= 0)
-            return r;
-    }
-    return 1;
+    return md_set_all_in(a, b, e);
 }
 
 static bool is_set(const md_val *v)

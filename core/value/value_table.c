@@ -847,6 +847,18 @@ int md_set_contains(const md_val *s, md_val *item, md_pyerr *e)
     return ix == -2 ? -1 : ix >= 0;
 }
 
+int md_set_all_in(const md_val *a, const md_val *b, md_pyerr *e)
+{
+    size_t pos = 0;
+    md_val *x;
+    while (md_set_next(a, &pos, &x)) {
+        int r = md_set_contains(b, x, e);
+        if (r <= 0)
+            return r;
+    }
+    return 1;
+}
+
 int md_set_discard(md_val *s, md_val *item, md_pyerr *e)
 {
     return table_discard(table_of(s), item, e);
