@@ -702,6 +702,16 @@ static int over_budget(xenc *e)
     return 0;
 }
 
+/* A container written by put, between enter() and leave(). */
+static int put_entered(xenc *e, const md_val *v, int (*put)(xenc *, const md_val *))
+{
+    if (enter(e, v))
+        return e->err->code;
+    int rc = put(e, v);
+    leave(e);
+    return rc;
+}
+
 static int encode_value(xenc *e, const md_val *v)
 {
     char num[64];
@@ -744,27 +754,12 @@ static int encode_value(xenc *e, const md_val *v)
     case MD_T_TUPLE:
     case MD_T_LIST:
     case MD_T_SET:
-    case MD_T_FROZENSET: {
-        if (enter(e, v))
-            return e->err->code;
-        int rc = put_array_items(e, v);
-        leave(e);
-        return rc;
-    }
-    case MD_T_DICT: {
-        if (enter(e, v))
-            return e->err->code;
-        int rc = put_struct(e, v);
-        leave(e);
-        return rc;
-    }
-    case MD_T_OPAQUE: {
-        if (enter(e, v))
-            return e->err->code;
-        int rc = put_opaque(e, v);
-        leave(e);
-        return rc;
-    }
+    case MD_T_FROZENSET:
+        return put_entered(e, v, put_array_items);
+    case MD_T_DICT:
+        return put_entered(e, v, put_struct);
+    case MD_T_OPAQUE:
+        return put_entered(e, v, put_opaque);
     default:
         return efail(e, MD_EUNSUPPORTED, "cannot marshal <class '%s'> objects", md_type_name(v));
     }
