@@ -139,13 +139,25 @@ static int do_update(md_call *call, md_val *d, const char *fname)
 /* Methods                                                                 */
 /* ====================================================================== */
 
-static int d_contains(md_call *c)
+/* The value (borrowed) of the key argv[0] into *v, NULL when absent: 0,
+ * or -1 with the exception raised on the call (an unhashable key). */
+static int lookup(md_call *c, md_val **v)
 {
     md_pyerr e;
     md_pyerr_clear(&e);
-    md_val *v = md_dict_get(DICT(c), c->argv[0], &e);
-    if (!v && e.type)
-        return md_raise_pyerr(c, &e);
+    *v = md_dict_get(DICT(c), c->argv[0], &e);
+    if (!*v && e.type) {
+        md_raise_pyerr(c, &e);
+        return -1;
+    }
+    return 0;
+}
+
+static int d_contains(md_call *c)
+{
+    md_val *v;
+    if (lookup(c, &v) < 0)
+        return MD_CALL_DONE;
     return md_return_bool(c, v != NULL);
 }
 
@@ -163,11 +175,11 @@ static int d_delitem(md_call *c)
 
 static int d_getitem(md_call *c)
 {
-    md_pyerr e;
-    md_pyerr_clear(&e);
-    md_val *v = md_dict_get(DICT(c), c->argv[0], &e);
+    md_val *v;
+    if (lookup(c, &v) < 0)
+        return MD_CALL_DONE;
     if (!v)
-        return e.type ? md_raise_pyerr(c, &e) : md_cu_raise_key(c, c->argv[0]);
+        return md_cu_raise_key(c, c->argv[0]);
     return md_return(c, md_incref(v));
 }
 
@@ -203,11 +215,9 @@ static int d_copy(md_call *c)
 
 static int d_get(md_call *c)
 {
-    md_pyerr e;
-    md_pyerr_clear(&e);
-    md_val *v = md_dict_get(DICT(c), c->argv[0], &e);
-    if (!v && e.type)
-        return md_raise_pyerr(c, &e);
+    md_val *v;
+    if (lookup(c, &v) < 0)
+        return MD_CALL_DONE;
     if (!v)
         v = c->argv[1] ? c->argv[1] : md_none();
     return md_return(c, md_incref(v));
@@ -249,14 +259,14 @@ static int d_values(md_call *c)
 
 static int d_pop(md_call *c)
 {
-    md_pyerr e;
-    md_pyerr_clear(&e);
-    md_val *v = md_dict_get(DICT(c), c->argv[0], &e);
-    if (!v && e.type)
-        return md_raise_pyerr(c, &e);
+    md_val *v;
+    if (lookup(c, &v) < 0)
+        return MD_CALL_DONE;
     if (!v)
         return c->argv[1] ? md_return(c, md_incref(c->argv[1])) : md_cu_raise_key(c, c->argv[0]);
     md_incref(v);
+    md_pyerr e;
+    md_pyerr_clear(&e);
     md_dict_del(DICT(c), c->argv[0], &e);
     return md_return(c, v);
 }
@@ -282,14 +292,14 @@ static int d_popitem(md_call *c)
 
 static int d_setdefault(md_call *c)
 {
-    md_pyerr e;
-    md_pyerr_clear(&e);
-    md_val *v = md_dict_get(DICT(c), c->argv[0], &e);
-    if (!v && e.type)
-        return md_raise_pyerr(c, &e);
+    md_val *v;
+    if (lookup(c, &v) < 0)
+        return MD_CALL_DONE;
     if (v)
         return md_return(c, md_incref(v));
     v = c->argv[1] ? c->argv[1] : md_none();
+    md_pyerr e;
+    md_pyerr_clear(&e);
     if (md_dict_set(DICT(c), c->argv[0], v, &e) < 0)
         return md_raise_pyerr(c, &e);
     return md_return(c, md_incref(v));
