@@ -25,14 +25,21 @@ md_obj *md_disp_lookup(md_server *srv, const md_val *ident)
     return md_objtab_find(srv, id);
 }
 
+/* KeyError(repr(key)) as the call's #TRACEBACK, the repr cut to shown - 1
+ * bytes (at most 199), as CPython's Server raises for an unknown ident or
+ * typeid. */
+static void raise_key_traceback(md_call *call, const md_val *key, size_t shown)
+{
+    char r[200];
+    md_val_short_repr(key, r, shown < sizeof r ? shown : sizeof r, "");
+    md_raise_traceback(call, "KeyError", "%s", r);
+}
+
 md_obj *md_disp_find_or_keyerror(md_call *call, const md_val *ident)
 {
     md_obj *o = md_disp_lookup(call->server, ident);
-    if (!o) {
-        char r[100];
-        md_val_short_repr(ident, r, sizeof r, "");
-        md_raise_traceback(call, "KeyError", "%s", r);
-    }
+    if (!o)
+        raise_key_traceback(call, ident, 100);
     return o;
 }
 
@@ -146,9 +153,7 @@ static md_reg_entry *creatable_entry(md_call *call, const md_val *typeid)
 {
     md_reg_entry *e = md_reg_find(call->server, typeid);
     if (!e) {
-        char r[200];
-        md_val_short_repr(typeid, r, sizeof r, "");
-        md_raise_traceback(call, "KeyError", "%s", r);
+        raise_key_traceback(call, typeid, 200);
         return NULL;
     }
     if (e->kind == MD_REG_REFUSED) {
