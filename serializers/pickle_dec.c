@@ -213,7 +213,9 @@ static int push_depth(dec *d, md_val *v, size_t depth)
         md_decref(v);
         return fail(d, MD_ELIMIT, "value stack exceeds max_stack %zu", d->lim.max_stack);
     }
-    if (md_grow_inline(&d->stack, &d->stack_cap, d->stack_inline, d->sp + 1, d->lim.max_stack,
+    /* The test first: a call per push would cost the hot loop. */
+    if (d->sp == d->stack_cap &&
+        md_grow_inline(&d->stack, &d->stack_cap, d->stack_inline, d->sp + 1, d->lim.max_stack,
                        sizeof *d->stack) < 0) {
         md_decref(v);
         return nomem(d);
@@ -284,7 +286,8 @@ static slot *memo_find(dec *d, size_t idx)
 static slot *far_add(dec *d, size_t idx)
 {
     /* 16 at first: a message that memoizes one far index likely has more */
-    if (md_grow(&d->far_slots, &d->far_cap, d->far_len < 16 ? 16 : d->far_len + 1,
+    if (d->far_len == d->far_cap &&
+        md_grow(&d->far_slots, &d->far_cap, d->far_len < 16 ? 16 : d->far_len + 1,
                 sizeof *d->far_slots) < 0)
         return NULL;
     if (md_ptrmap_put(&d->far, (uintptr_t)idx + 1, d->far_len) < 0)
@@ -315,7 +318,8 @@ static int memo_put(dec *d, size_t idx, int op)
         dst = &d->chunks[c][idx % MEMO_CHUNK];
     } else if (idx < d->memo_dense_max) {
         size_t had = d->memo_cap;
-        if (md_grow_inline(&d->memo, &d->memo_cap, d->memo_inline, idx + 1, MEMO_CHUNK,
+        if (idx >= d->memo_cap &&
+            md_grow_inline(&d->memo, &d->memo_cap, d->memo_inline, idx + 1, MEMO_CHUNK,
                            sizeof *d->memo) < 0)
             return nomem(d);
         memset(d->memo + had, 0, (d->memo_cap - had) * sizeof *d->memo);
@@ -1575,7 +1579,8 @@ static int load_mark(dec *d)
 {
     if (d->nmarks >= d->lim.max_depth)
         return fail(d, MD_EDEPTH, "more than max_depth %zu open marks", d->lim.max_depth);
-    if (md_grow_inline(&d->marks, &d->marks_cap, d->marks_inline, d->nmarks + 1, 0,
+    if (d->nmarks == d->marks_cap &&
+        md_grow_inline(&d->marks, &d->marks_cap, d->marks_inline, d->nmarks + 1, 0,
                        sizeof *d->marks) < 0)
         return nomem(d);
     d->marks[d->nmarks++] = d->sp;

@@ -292,7 +292,8 @@ static int pend_flush(enc *e)
 static int pend_add(enc *e, const md_val *v, size_t idx)
 {
     /* 256 at first: a message that memoizes at all memoizes many */
-    if (md_grow(&e->pend, &e->pend_cap, e->pend_len < 256 ? 256 : e->pend_len + 1,
+    if (e->pend_len == e->pend_cap &&
+        md_grow(&e->pend, &e->pend_cap, e->pend_len < 256 ? 256 : e->pend_len + 1,
                 sizeof *e->pend) < 0)
         return enomem(e);
     e->pend[e->pend_len++] = (memo_ent){ v, idx };
@@ -409,7 +410,8 @@ static size_t smemo_lookup(const enc *e, const char *key, size_t len)
 static int smemoize(enc *e, const char *key, size_t len)
 {
     str_memo *sm = &e->smemo;
-    if (md_grow(&sm->ents, &sm->cap, sm->len < 16 ? 16 : sm->len + 1, sizeof *sm->ents) < 0)
+    if (sm->len == sm->cap &&
+        md_grow(&sm->ents, &sm->cap, sm->len < 16 ? 16 : sm->len + 1, sizeof *sm->ents) < 0)
         return enomem(e);
     char *k = md_malloc(len + 1);
     if (!k)
@@ -719,7 +721,9 @@ static int save_str(enc *e, const md_val *v)
 
 static int push_task(enc *e, task t)
 {
-    if (md_grow_inline(&e->tasks, &e->tasks_cap, e->tasks_inline, e->ntasks + 1, 0,
+    /* The test first: a call per task would cost the hot loop. */
+    if (e->ntasks == e->tasks_cap &&
+        md_grow_inline(&e->tasks, &e->tasks_cap, e->tasks_inline, e->ntasks + 1, 0,
                        sizeof *e->tasks) < 0)
         return enomem(e);
     e->tasks[e->ntasks++] = t;
