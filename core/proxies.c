@@ -187,13 +187,13 @@ static int count_proxy(md_val *v, void *ctx)
     return 0;
 }
 
+void md_proxies_init(void)
+{
+    md_opaque_set_free_hook(on_proxy_freed);
+}
+
 int md_proxies_adopt(md_val *value)
 {
-    static bool hooked;
-    if (!hooked) {
-        md_opaque_set_free_hook(on_proxy_freed);
-        hooked = true;
-    }
     return each_proxy(value, count_proxy, NULL);
 }
 

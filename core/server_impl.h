@@ -48,7 +48,11 @@ void md_objtab_clear(md_server *srv);
 /* parking (park.c): drop a waiter without a reply (its peer closed) */
 void md_park_cancel(md_waiter *w);
 
-/* proxies.c: count every proxy of ours inside value as a reference to
+/* proxies.c: tell the value layer to report freed watched proxies to
+ * this file (md_opaque_set_free_hook); md_server_new calls it, so the
+ * hook is in place before any request can store a proxy. */
+void md_proxies_init(void);
+/* Count every proxy of ours inside value as a reference to
  * its referent, released when the proxy value is freed. 0 or -1 ENOMEM
  * (a partial walk leaves consistent counts). */
 int md_proxies_adopt(md_val *value);

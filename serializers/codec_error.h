@@ -36,6 +36,12 @@ typedef struct md_codec_err {
      * as opposed to well-formed input that is no valid message: HTTP
      * answers the two with different faults. */
     bool malformed;
+    /* 200, not MD_ERRMSG_SIZE (core/base/error.h): the XML-RPC codec's
+     * messages can quote a client's element or class names of any length
+     * and are cut here, so a larger buffer would change the texts clients
+     * read; the pickle decoder's fit (a quoted 160 bytes and " at byte
+     * N"), and a caller that adds words of its own ("cannot pickle the
+     * request: ...", clients/mdc.c) still fits in MD_ERRMSG_SIZE. */
     char msg[200];
 } md_codec_err;
 

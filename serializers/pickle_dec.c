@@ -106,19 +106,6 @@ typedef struct dec {
     size_t marks_inline[16];
 } dec;
 
-/* Grow an array that may still be its inline buffer. NULL on failure
- * (the old array stays valid). */
-static void *grow_array(void *arr, const void *inline_buf, size_t old_cap, size_t new_cap,
-                        size_t elem)
-{
-    if (arr != inline_buf)
-        return md_realloc(arr, new_cap * elem);
-    void *n = md_malloc(new_cap * elem);
-    if (n && old_cap)
-        memcpy(n, arr, old_cap * elem);
-    return n;
-}
-
 /* ======================================================================
  * Errors
  * ====================================================================== */
@@ -226,17 +213,12 @@ static int push_depth(dec *d, md_val *v, size_t depth)
         md_decref(v);
         return fail(d, MD_ELIMIT, "value stack exceeds max_stack %zu", d->lim.max_stack);
     }
-    if (d->sp == d->stack_cap) {
-        size_t cap = d->stack_cap * 2;
-        if (cap > d->lim.max_stack)
-            cap = d->lim.max_stack;
-        slot *s = grow_array(d->stack, d->stack_inline, d->stack_cap, cap, sizeof *s);
-        if (!s) {
-            md_decref(v);
-            return nomem(d);
-        }
-        d->stack = s;
-        d->stack_cap = cap;
+    /* The test first: a call per push would cost the hot loop. */
+    if (d->sp == d->stack_cap &&
+        md_grow_inline(&d->stack, &d->stack_cap, d->stack_inline, d->sp + 1, d->lim.max_stack,
+                       sizeof *d->stack) < 0) {
+        md_decref(v);
+        return nomem(d);
     }
     d->stack[d->sp++] = (slot){ v, depth, 0 };
     return 0;
@@ -303,14 +285,11 @@ static slot *memo_find(dec *d, size_t idx)
  * memory, with nothing changed. */
 static slot *far_add(dec *d, size_t idx)
 {
-    if (d->far_len == d->far_cap) {
-        size_t cap = d->far_cap ? d->far_cap * 2 : 16;
-        slot *n = grow_array(d->far_slots, NULL, d->far_cap, cap, sizeof *n);
-        if (!n)
-            return NULL;
-        d->far_slots = n;
-        d->far_cap = cap;
-    }
+    /* 16 at first: a message that memoizes one far index likely has more */
+    if (d->far_len == d->far_cap &&
+        md_grow(&d->far_slots, &d->far_cap, d->far_len < 16 ? 16 : d->far_len + 1,
+                sizeof *d->far_slots) < 0)
+        return NULL;
     if (md_ptrmap_put(&d->far, (uintptr_t)idx + 1, d->far_len) < 0)
         return NULL;
     slot *s = &d->far_slots[d->far_len++];
@@ -338,19 +317,12 @@ static int memo_put(dec *d, size_t idx, int op)
             return nomem(d);
         dst = &d->chunks[c][idx % MEMO_CHUNK];
     } else if (idx < d->memo_dense_max) {
-        if (idx >= d->memo_cap) {
-            size_t cap = d->memo_cap * 2;
-            if (cap <= idx)
-                cap = idx + 1;
-            if (cap > MEMO_CHUNK)
-                cap = MEMO_CHUNK;
-            slot *m = grow_array(d->memo, d->memo_inline, d->memo_cap, cap, sizeof *m);
-            if (!m)
-                return nomem(d);
-            memset(m + d->memo_cap, 0, (cap - d->memo_cap) * sizeof *m);
-            d->memo = m;
-            d->memo_cap = cap;
-        }
+        size_t had = d->memo_cap;
+        if (idx >= d->memo_cap &&
+            md_grow_inline(&d->memo, &d->memo_cap, d->memo_inline, idx + 1, MEMO_CHUNK,
+                           sizeof *d->memo) < 0)
+            return nomem(d);
+        memset(d->memo + had, 0, (d->memo_cap - had) * sizeof *d->memo);
         dst = &d->memo[idx];
     } else {
         dst = memo_find(d, idx);
@@ -1607,14 +1579,10 @@ static int load_mark(dec *d)
 {
     if (d->nmarks >= d->lim.max_depth)
         return fail(d, MD_EDEPTH, "more than max_depth %zu open marks", d->lim.max_depth);
-    if (d->nmarks == d->marks_cap) {
-        size_t cap = d->marks_cap * 2;
-        size_t *m = grow_array(d->marks, d->marks_inline, d->marks_cap, cap, sizeof *m);
-        if (!m)
-            return nomem(d);
-        d->marks = m;
-        d->marks_cap = cap;
-    }
+    if (d->nmarks == d->marks_cap &&
+        md_grow_inline(&d->marks, &d->marks_cap, d->marks_inline, d->nmarks + 1, 0,
+                       sizeof *d->marks) < 0)
+        return nomem(d);
     d->marks[d->nmarks++] = d->sp;
     return 0;
 }

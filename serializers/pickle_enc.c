@@ -291,14 +291,11 @@ static int pend_flush(enc *e)
 
 static int pend_add(enc *e, const md_val *v, size_t idx)
 {
-    if (e->pend_len == e->pend_cap) {
-        size_t cap = e->pend_cap ? e->pend_cap * 2 : 256;
-        memo_ent *p = md_realloc(e->pend, cap * sizeof *p);
-        if (!p)
-            return enomem(e);
-        e->pend = p;
-        e->pend_cap = cap;
-    }
+    /* 256 at first: a message that memoizes at all memoizes many */
+    if (e->pend_len == e->pend_cap &&
+        md_grow(&e->pend, &e->pend_cap, e->pend_len < 256 ? 256 : e->pend_len + 1,
+                sizeof *e->pend) < 0)
+        return enomem(e);
     e->pend[e->pend_len++] = (memo_ent){ v, idx };
     md_val_set_stamp(v, e->stamp);
     return 0;
@@ -413,14 +410,9 @@ static size_t smemo_lookup(const enc *e, const char *key, size_t len)
 static int smemoize(enc *e, const char *key, size_t len)
 {
     str_memo *sm = &e->smemo;
-    if (sm->len == sm->cap) {
-        size_t cap = sm->cap ? sm->cap * 2 : 16;
-        str_ent *ents = md_realloc(sm->ents, cap * sizeof *ents);
-        if (!ents)
-            return enomem(e);
-        sm->ents = ents;
-        sm->cap = cap;
-    }
+    if (sm->len == sm->cap &&
+        md_grow(&sm->ents, &sm->cap, sm->len < 16 ? 16 : sm->len + 1, sizeof *sm->ents) < 0)
+        return enomem(e);
     char *k = md_malloc(len + 1);
     if (!k)
         return enomem(e);
@@ -729,17 +721,11 @@ static int save_str(enc *e, const md_val *v)
 
 static int push_task(enc *e, task t)
 {
-    if (e->ntasks == e->tasks_cap) {
-        size_t cap = e->tasks_cap * 2;
-        task *n = e->tasks == e->tasks_inline ? md_malloc(cap * sizeof *n)
-                                              : md_realloc(e->tasks, cap * sizeof *n);
-        if (!n)
-            return enomem(e);
-        if (e->tasks == e->tasks_inline)
-            memcpy(n, e->tasks, e->ntasks * sizeof *n);
-        e->tasks = n;
-        e->tasks_cap = cap;
-    }
+    /* The test first: a call per task would cost the hot loop. */
+    if (e->ntasks == e->tasks_cap &&
+        md_grow_inline(&e->tasks, &e->tasks_cap, e->tasks_inline, e->ntasks + 1, 0,
+                       sizeof *e->tasks) < 0)
+        return enomem(e);
     e->tasks[e->ntasks++] = t;
     return 0;
 }

@@ -14,6 +14,7 @@
 #include "core/base/error.h"
 #include "core/base/limits.h"
 #include "core/base/ptrmap.h"
+#include "core/protocol/protocol.h"
 
 /* ====================================================================== */
 /* Decoding                                                                */
@@ -145,6 +146,42 @@ static md_val *decode_datetime(const char *text)
     return v;
 }
 
+/* The values under parent (<data> or <params>, named by what) as a list:
+ * each child of a <data> is a <value>, each child of <params> a <param>
+ * holding one <value>. */
+static md_val *decode_values(xdec *d, xmlNode *parent, const char *what)
+{
+    bool params = strcmp(what, "params") == 0;
+    md_val *list = md_list_new(0);
+    bool bad = false;
+    for (xmlNode *c = list ? first_elem(parent, &bad) : NULL; c; c = next_elem(c->next, &bad)) {
+        xmlNode *v = c;
+        if (params) {
+            v = is_elem(c, "param") ? first_elem(c, &bad) : NULL;
+            if (!is_elem(v, "value") || next_elem(v->next, &bad)) {
+                md_decref(list);
+                xfail(d, MD_EPROTO, c, "<params> must hold <param><value>...</value></param>");
+                return NULL;
+            }
+        } else if (!is_elem(c, "value")) {
+            md_decref(list);
+            xfail(d, MD_EPROTO, c, "unexpected <%s> in <data>", (const char *)c->name);
+            return NULL;
+        }
+        md_val *item = decode_value(d, v);
+        if (!item || md_list_append_steal(list, item) < 0) {
+            md_decref(list);
+            return NULL;
+        }
+    }
+    if (bad) {
+        md_decref(list);
+        xfail(d, MD_EPROTO, parent, "text inside <%s>", what);
+        return NULL;
+    }
+    return list;
+}
+
 static md_val *decode_array(xdec *d, xmlNode *n)
 {
     bool bad = false;
@@ -153,27 +190,7 @@ static md_val *decode_array(xdec *d, xmlNode *n)
         xfail(d, MD_EPROTO, n, "<array> must hold one <data>");
         return NULL;
     }
-    md_val *list = md_list_new(0);
-    if (!list)
-        return NULL;
-    for (xmlNode *c = first_elem(data, &bad); c; c = next_elem(c->next, &bad)) {
-        if (!is_elem(c, "value")) {
-            md_decref(list);
-            xfail(d, MD_EPROTO, c, "unexpected <%s> in <data>", (const char *)c->name);
-            return NULL;
-        }
-        md_val *item = decode_value(d, c);
-        if (!item || md_list_append_steal(list, item) < 0) {
-            md_decref(list);
-            return NULL;
-        }
-    }
-    if (bad) {
-        md_decref(list);
-        xfail(d, MD_EPROTO, data, "text inside <data>");
-        return NULL;
-    }
-    return list;
+    return decode_values(d, data, "data");
 }
 
 static md_val *decode_member(xdec *d, xmlNode *m, md_val *dict)
@@ -336,27 +353,7 @@ static xmlDoc *start(xdec *d, const uint8_t *data, size_t n, const md_codec_limi
  * list. */
 static md_val *decode_params(xdec *d, xmlNode *params)
 {
-    md_val *list = md_list_new(0);
-    bool bad = false;
-    for (xmlNode *p = list ? first_elem(params, &bad) : NULL; p; p = next_elem(p->next, &bad)) {
-        xmlNode *v = is_elem(p, "param") ? first_elem(p, &bad) : NULL;
-        if (!is_elem(v, "value") || next_elem(v->next, &bad)) {
-            md_decref(list);
-            xfail(d, MD_EPROTO, p, "<params> must hold <param><value>...</value></param>");
-            return NULL;
-        }
-        md_val *item = decode_value(d, v);
-        if (!item || md_list_append_steal(list, item) < 0) {
-            md_decref(list);
-            return NULL;
-        }
-    }
-    if (bad) {
-        md_decref(list);
-        xfail(d, MD_EPROTO, params, "text inside <params>");
-        return NULL;
-    }
-    return list;
+    return decode_values(d, params, "params");
 }
 
 int md_xmlrpc_decode(const uint8_t *data, size_t n, const md_codec_limits *lim,
@@ -650,7 +647,7 @@ static int put_struct(xenc *e, const md_val *dict)
 
 /* Opaque objects: what Python's marshaller does with an instance (a
  * struct of its __dict__), xmlrpc DateTime back to a dateTime, and a
- * Token as a struct a client can read. */
+ * Token as the array (typeid, address, id) a client can read. */
 /* The text of an xmlrpc DateTime: DateTime(text) as our decoder makes
  * it, or an instance a Python pickle client sent (state {'value': text}). */
 static md_val *datetime_text(const md_val *cls, const md_val *args, const md_val *state)
@@ -685,7 +682,11 @@ static int put_opaque(xenc *e, const md_val *v)
     md_val *state = md_opaque_state(v);
     if (state && md_typeof(state) == MD_T_DICT)
         return put_struct(e, state);
-    if (state && md_typeof(state) == MD_T_TUPLE && md_global_is(cls, "multiprocessing.managers", "Token"))
+    /* A Token exactly as the manager protocol shapes it (core/protocol):
+     * the array (typeid, address, id). Anything else of that class is not
+     * a Token, as md_proto_proxy_token and the pickle path judge it, and
+     * cannot be marshalled. */
+    if (md_proto_token_parts(v, NULL, NULL, NULL) == 0)
         return put_array_items(e, state);
     return efail(e, MD_EUNSUPPORTED, "cannot marshal <class '%s.%s'> objects",
                  md_typeof(cls) == MD_T_GLOBAL ? md_global_module(cls) : "?",
@@ -699,6 +700,16 @@ static int over_budget(xenc *e)
         return efail(e, MD_ETOOBIG, "the value is too large to write as XML-RPC "
                      "(more than %zu bytes)", MD_XMLRPC_MAX_OUTPUT_BYTES);
     return 0;
+}
+
+/* A container written by put, between enter() and leave(). */
+static int put_entered(xenc *e, const md_val *v, int (*put)(xenc *, const md_val *))
+{
+    if (enter(e, v))
+        return e->err->code;
+    int rc = put(e, v);
+    leave(e);
+    return rc;
 }
 
 static int encode_value(xenc *e, const md_val *v)
@@ -743,27 +754,12 @@ static int encode_value(xenc *e, const md_val *v)
     case MD_T_TUPLE:
     case MD_T_LIST:
     case MD_T_SET:
-    case MD_T_FROZENSET: {
-        if (enter(e, v))
-            return e->err->code;
-        int rc = put_array_items(e, v);
-        leave(e);
-        return rc;
-    }
-    case MD_T_DICT: {
-        if (enter(e, v))
-            return e->err->code;
-        int rc = put_struct(e, v);
-        leave(e);
-        return rc;
-    }
-    case MD_T_OPAQUE: {
-        if (enter(e, v))
-            return e->err->code;
-        int rc = put_opaque(e, v);
-        leave(e);
-        return rc;
-    }
+    case MD_T_FROZENSET:
+        return put_entered(e, v, put_array_items);
+    case MD_T_DICT:
+        return put_entered(e, v, put_struct);
+    case MD_T_OPAQUE:
+        return put_entered(e, v, put_opaque);
     default:
         return efail(e, MD_EUNSUPPORTED, "cannot marshal <class '%s'> objects", md_type_name(v));
     }

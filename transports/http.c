@@ -124,12 +124,20 @@ static void send_xml(struct evhttp_request *req, md_buf *body)
     evbuffer_free(out);
 }
 
+/* Two message buffers here are not MD_ERRMSG_SIZE (core/base/error.h),
+ * because cutting them at 255 bytes would change what clients read: a
+ * fault's text is the last line of a traceback ("KeyError: '...'" with
+ * the client's own key in it; core/disp/reply.c builds tracebacks' texts
+ * in 600 bytes too), and md_disp_xmlrpc_call's messages can name a
+ * client's id ("no object with id ..."), cut at 299 bytes until now. */
+enum { FAULT_TEXT_SIZE = 600, CALL_MSG_SIZE = 300 };
+
 static void send_fault(struct evhttp_request *req, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void send_fault(struct evhttp_request *req, int code, const char *fmt, ...)
 {
-    char msg[600];
+    char msg[FAULT_TEXT_SIZE];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -176,7 +184,7 @@ static md_val *fault_struct(int code, const char *msg)
 static void http_deliver(md_peer *peer, int kind, md_val *payload)
 {
     http_peer *p = (http_peer *)peer;
-    char msg[600];
+    char msg[FAULT_TEXT_SIZE];
     int fault = md_disp_xmlrpc_fault(kind, payload, msg, sizeof msg);
     if (p->mc_calls) {
         md_val *r = NULL;
@@ -345,7 +353,7 @@ static void run_multicall(http_peer *p)
         md_decref(kn);
         md_decref(kp);
         int code = 0;
-        char msg[300];
+        char msg[CALL_MSG_SIZE];
         p->mc_delivered = false;
         p->mc_dispatching = true;
         bool ok = false;
@@ -492,7 +500,7 @@ static void handle(struct evhttp_request *req, void *arg)
     }
     p->req = req;
     int code = 0;
-    char msg[300];
+    char msg[CALL_MSG_SIZE];
     if (md_str_eq_cstr(method, MD_XMLRPC_MULTICALL)) {
         md_val *calls = md_list_len(params) == 1 ? md_list_get(params, 0) : NULL;
         if (!calls || md_typeof(calls) != MD_T_LIST) {

@@ -68,14 +68,14 @@ struct md_listeners {
     md_listen_opts opts;
     md_codec_limits limits;
     md_listener **ls;
-    size_t nls;
+    size_t nls, capls;
     md_conn *conns;
     size_t nconns;
     size_t nextern;                /* HTTP connections (md_listen_conn_reserve) */
     size_t out_total;              /* unsent reply bytes, all connections */
     struct event *evict;           /* while out_total is over its bound */
     struct evconnlistener **adopted; /* the HTTP listener(s), paused with ours */
-    size_t nadopted;
+    size_t nadopted, capadopted;
     struct event *unpause;         /* accepting paused for lack of descriptors */
     bool paused;
     bool stopped;                  /* md_listen_stop_accepting: never resume */
@@ -248,6 +248,17 @@ static void protocol_error(md_conn *c, const char *fmt, ...)
     conn_close(c);
 }
 
+/* An event of a live connection could not be armed (libevent is out of
+ * memory): close the connection rather than leave it waiting for a
+ * callback that will never come (replies never written, requests never
+ * read, a stalled client never watched). */
+static void conn_arm_failed(md_conn *c, const char *what)
+{
+    md_log_rated(&rate_output, MD_LOG_WARNING, "%s: out of memory arming its %s; "
+                 "closing the connection", c->who, what);
+    conn_close(c);
+}
+
 /* ---- writing -------------------------------------------------------------- */
 
 /* Send now what the socket takes; keep the rest for write_cb. -1 when the
@@ -282,7 +293,10 @@ static int conn_send(md_conn *c, const uint8_t *data, size_t len)
         return -1;
     }
     c->owner->out_total += len - done;
-    event_add(c->ev_write, NULL);
+    if (event_add(c->ev_write, NULL) < 0) {
+        conn_arm_failed(c, "write event");
+        return -1;
+    }
     /* While the timer is set, a scan found no one to close just now. */
     if (c->owner->out_total > MD_OUTPUT_TOTAL_BYTES && !event_pending(c->owner->evict, EV_TIMEOUT, NULL))
         evict_stuck(c->owner);
@@ -292,8 +306,10 @@ static int conn_send(md_conn *c, const uint8_t *data, size_t len)
         /* Stop reading requests until the client reads its replies, and
          * watch that it does. */
         struct timeval sec = {1, 0};
-        if (!event_pending(c->outwatch, EV_TIMEOUT, NULL))
-            evtimer_add(c->outwatch, &sec);
+        if (!event_pending(c->outwatch, EV_TIMEOUT, NULL) && evtimer_add(c->outwatch, &sec) < 0) {
+            conn_arm_failed(c, "output watch");
+            return -1;
+        }
     }
     if (out_blocked(c))
         conn_sync_read(c);
@@ -317,8 +333,11 @@ static void evict_stuck(md_listeners *ls)
         if (!worst) {
             /* none stuck long enough yet: look again soon */
             struct timeval sec = {0, MD_OUTPUT_EVICT_IDLE_MS * 1000};
+            /* Unarmed (out of memory), the next reply queued over the
+             * bound scans again: conn_send calls here while the timer is
+             * not pending. */
             if (!event_pending(ls->evict, EV_TIMEOUT, NULL))
-                evtimer_add(ls->evict, &sec);
+                (void)evtimer_add(ls->evict, &sec);
             return;
         }
         md_log_rated(&rate_output, MD_LOG_WARNING,
@@ -350,7 +369,11 @@ static void outwatch_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     struct timeval sec = {1, 0};
-    evtimer_add(c->outwatch, &sec);
+    if (evtimer_add(c->outwatch, &sec) < 0) {
+        md_log_rated(&rate_output, MD_LOG_WARNING, "%s: out of memory arming its output "
+                     "watch; closing the connection", c->who);
+        conn_free(c);
+    }
 }
 
 /* c->out holds MD_FRAME_HDR_MAX spare bytes, then the payload: put the
@@ -635,7 +658,10 @@ static void conn_process(md_conn *c)
     if (turn_over && waiting) {
         /* A zero timer runs after the loop has polled every socket. */
         static const struct timeval now = {0, 0};
-        evtimer_add(c->resume, &now);
+        if (evtimer_add(c->resume, &now) < 0) {
+            conn_arm_failed(c, "resume timer");
+            return;
+        }
     }
     conn_sync_read(c);
 }
@@ -650,11 +676,15 @@ static void conn_sync_read(md_conn *c)
         return;
     c->reading = want;
     if (want) {
-        event_add(c->ev_read, NULL);
+        if (event_add(c->ev_read, NULL) < 0) {
+            conn_arm_failed(c, "read event");
+            return;
+        }
         /* Requests held back by the output bound are served now. */
         if (!c->in_cb && head_complete(c) && !c->peer.parked) {
             static const struct timeval now = {0, 0};
-            evtimer_add(c->resume, &now);
+            if (evtimer_add(c->resume, &now) < 0)
+                conn_arm_failed(c, "resume timer");
         }
     } else {
         event_del(c->ev_read);
@@ -814,20 +844,20 @@ static void accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sock
         event_priority_set(c->ev_read, PRIO_NEW);
         event_priority_set(c->resume, PRIO_NEW);
     }
+    /* The deadline is armed before a byte is sent: a stranger without
+     * one could hold its slot for ever, so failing to arm it closes the
+     * connection like any other failure here. */
     md_buf out = MD_BUF_INIT;
+    struct timeval tv = {MD_HANDSHAKE_DEADLINE_MS / 1000, (MD_HANDSHAKE_DEADLINE_MS % 1000) * 1000};
     if (!c->ev_read || !c->ev_write || !c->auth || !c->deadline || !c->resume || !c->outwatch ||
-        md_auth_start(c->auth, &out) < 0 || event_add(c->ev_read, NULL) < 0) {
+        md_auth_start(c->auth, &out) < 0 || event_add(c->ev_read, NULL) < 0 ||
+        evtimer_add(c->deadline, &tv) < 0) {
         md_buf_free(&out);
         conn_free(c);
         return;
     }
-    if (conn_send(c, out.data, out.len) < 0) {
-        md_buf_free(&out);
-        return;
-    }
+    (void)conn_send(c, out.data, out.len);   /* on failure it closes c */
     md_buf_free(&out);
-    struct timeval tv = {MD_HANDSHAKE_DEADLINE_MS / 1000, (MD_HANDSHAKE_DEADLINE_MS % 1000) * 1000};
-    evtimer_add(c->deadline, &tv);
 }
 
 /* ---- accepting, descriptors and the connection count ------------------- */
@@ -878,7 +908,11 @@ static void accept_failed(md_listeners *ls, int err)
         set_accepting(ls, false);
     }
     struct timeval tv = {MD_ACCEPT_PAUSE_MS / 1000, (MD_ACCEPT_PAUSE_MS % 1000) * 1000};
-    evtimer_add(ls->unpause, &tv);
+    /* Without the timer nothing but a closing connection would resume
+     * accepting, and with none open the listeners would stay deaf for
+     * good: accept on, failing (rate-logged) until descriptors free up. */
+    if (evtimer_add(ls->unpause, &tv) < 0)
+        resume_accepting(ls);
 }
 
 static void accept_error_cb(struct evconnlistener *ev, void *arg)
@@ -900,10 +934,8 @@ static void adopted_error_cb(struct evconnlistener *ev, void *arg)
 
 int md_listen_adopt(md_listeners *ls, struct evconnlistener *ev)
 {
-    struct evconnlistener **arr = md_realloc(ls->adopted, (ls->nadopted + 1) * sizeof *arr);
-    if (!arr)
+    if (md_grow(&ls->adopted, &ls->capadopted, ls->nadopted + 1, sizeof *ls->adopted) < 0)
         return -1;
-    ls->adopted = arr;
     ls->adopted[ls->nadopted++] = ev;
     evconnlistener_set_error_cb(ev, adopted_error_cb);
     return 0;
@@ -1039,15 +1071,11 @@ static md_listener *listener_new(md_listeners *ls, const md_addr *addr, char *er
         return NULL;
     }
     md_listener *l = md_calloc(1, sizeof *l);
-    md_listener **arr = md_realloc(ls->ls, (ls->nls + 1) * sizeof *arr);
-    if (!l || !arr) {
+    if (!l || md_grow(&ls->ls, &ls->capls, ls->nls + 1, sizeof *ls->ls) < 0) {
         md_free(l);
-        if (arr)
-            ls->ls = arr;
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    ls->ls = arr;
     l->addr = *addr;
     l->owner = ls;
     l->codec = strcmp(addr->serializer, "auto") == 0 ? NULL : md_codec_find(addr->serializer);

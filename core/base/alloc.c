@@ -58,22 +58,37 @@ void md_free(void *p)
 
 int md_grow(void *arrp, size_t *cap, size_t need, size_t elemsize)
 {
+    return md_grow_inline(arrp, cap, NULL, need, 0, elemsize);
+}
+
+int md_grow_inline(void *arrp, size_t *cap, const void *inline_buf, size_t need, size_t most,
+                   size_t elemsize)
+{
     if (need <= *cap)
         return 0;
-    if (elemsize == 0 || need > SIZE_MAX / elemsize)
+    if (elemsize == 0 || need > SIZE_MAX / elemsize || (most && need > most))
         return -1;
-    size_t most = SIZE_MAX / elemsize;
-    size_t ncap = *cap > most / 2 ? most : *cap * 2;
+    size_t top = SIZE_MAX / elemsize;
+    if (most && most < top)
+        top = most;
+    size_t ncap = *cap > top / 2 ? top : *cap * 2;
     if (ncap < MD_GROW_FIRST_BYTES / elemsize)
         ncap = MD_GROW_FIRST_BYTES / elemsize;
+    if (ncap > top)
+        ncap = top;
     if (ncap < need)
         ncap = need;
     /* The pointer is read and written as bytes: arrp may point at any
      * object pointer type (T **), which void ** may not alias. */
     void *old, *arr;
     memcpy(&old, arrp, sizeof old);
-    if (!(arr = md_realloc(old, ncap * elemsize)))
+    if (old && old == inline_buf) {
+        if (!(arr = md_malloc(ncap * elemsize)))
+            return -1;
+        memcpy(arr, old, *cap * elemsize);
+    } else if (!(arr = md_realloc(old, ncap * elemsize))) {
         return -1;
+    }
     memcpy(arrp, &arr, sizeof arr);
     *cap = ncap;
     return 0;

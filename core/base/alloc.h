@@ -31,6 +31,15 @@ char *md_strndup(const char *s, size_t n);
  * on failure the array and *cap are unchanged and still valid. */
 #define MD_GROW_FIRST_BYTES 64
 int md_grow(void *arrp, size_t *cap, size_t need, size_t elemsize);
+/* md_grow for an array that may still be inline_buf, a fixed buffer of *cap
+ * elements inside its owner (so that small work never calls the
+ * allocator): the first growth copies it to the heap and leaves the buffer
+ * alone. A non-zero most bounds the capacity (a limit the caller enforces
+ * on the count: a stack of at most most items never takes room for more);
+ * need > most fails. md_grow is md_grow_inline(arrp, cap, NULL, need, 0,
+ * elemsize). */
+int md_grow_inline(void *arrp, size_t *cap, const void *inline_buf, size_t need, size_t most,
+                   size_t elemsize);
 
 /* Asks the kernel to back the 2 MiB-aligned part of [p, p + n) with huge
  * pages (transparent huge pages in 'madvise' mode): a big hash index is

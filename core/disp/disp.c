@@ -82,7 +82,7 @@ static void serve_short(md_call *call, md_val *ident, md_val *method, md_val *ar
     const md_srv_method *m = md_disp_server_method(method);
     if (md_typeof(ident) != MD_T_NONE || !m) {
         char r[120];
-        md_disp_short_repr(method, r, sizeof r);
+        md_val_short_repr(method, r, sizeof r, "");
         md_raise_traceback(call, "AssertionError", "%s unrecognized", r);
         return;
     }

@@ -33,13 +33,14 @@ void md_disp_deliver_call(md_call *call);
  * became a call. */
 void md_disp_reply_traceback(md_peer *peer, int protocol, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* repr of a value for messages, cut to n - 1 bytes. */
-void md_disp_short_repr(const md_val *v, char *out, size_t n);
 
 /* ---- objects (objects.c) ------------------------------------------------- */
 
 /* The object an ident names, or NULL. */
 md_obj *md_disp_lookup(md_server *srv, const md_val *ident);
+/* The same, or NULL with KeyError(repr(ident)) as the call's #TRACEBACK,
+ * which is what CPython's Server raises. */
+md_obj *md_disp_find_or_keyerror(md_call *call, const md_val *ident);
 /* Calls on shared objects (objcall.c): MD_CALL_DONE or MD_CALL_PARKED. */
 int md_disp_object_call(md_call *call, md_val *ident, md_val *method, md_val *args,
                         md_val *kwds);

@@ -55,7 +55,7 @@ static void not_exposed(md_call *call, md_obj *o, const md_val *name)
     md_buf_puts(&b, "}");
     md_buf_putc(&b, 0);
     char r[120];
-    md_disp_short_repr(name, r, sizeof r);
+    md_val_short_repr(name, r, sizeof r, "");
     md_raise_traceback(call, "AttributeError", "method %s of <class '%s'> object is not in exposed=%s",
                        r, o->type->name, md_buf_failed(&b) ? "{...}" : (const char *)b.data);
     md_buf_free(&b);
@@ -110,12 +110,9 @@ static int serve_unlisted(md_call *call, md_obj *o, const md_val *method)
 
 int md_disp_object_call(md_call *call, md_val *ident, md_val *method, md_val *args, md_val *kwds)
 {
-    md_obj *o = md_disp_lookup(call->server, ident);
-    if (!o) {
-        char r[100];
-        md_disp_short_repr(ident, r, sizeof r);
-        return md_raise_traceback(call, "KeyError", "%s", r);
-    }
+    md_obj *o = md_disp_find_or_keyerror(call, ident);
+    if (!o)
+        return MD_CALL_DONE;
     call->self = o;
     const md_method *m = find_method(o->type, method);
     if (!m)

@@ -25,16 +25,21 @@ md_obj *md_disp_lookup(md_server *srv, const md_val *ident)
     return md_objtab_find(srv, id);
 }
 
-/* The object ident names, or NULL with KeyError(repr(ident)) as the
- * #TRACEBACK, which is what CPython's Server raises. */
-static md_obj *find_or_keyerror(md_call *call, const md_val *ident)
+/* KeyError(repr(key)) as the call's #TRACEBACK, the repr cut to shown - 1
+ * bytes (at most 199), as CPython's Server raises for an unknown ident or
+ * typeid. */
+static void raise_key_traceback(md_call *call, const md_val *key, size_t shown)
+{
+    char r[200];
+    md_val_short_repr(key, r, shown < sizeof r ? shown : sizeof r, "");
+    md_raise_traceback(call, "KeyError", "%s", r);
+}
+
+md_obj *md_disp_find_or_keyerror(md_call *call, const md_val *ident)
 {
     md_obj *o = md_disp_lookup(call->server, ident);
-    if (!o) {
-        char r[100];
-        md_disp_short_repr(ident, r, sizeof r);
-        md_raise_traceback(call, "KeyError", "%s", r);
-    }
+    if (!o)
+        raise_key_traceback(call, ident, 100);
     return o;
 }
 
@@ -148,9 +153,7 @@ static md_reg_entry *creatable_entry(md_call *call, const md_val *typeid)
 {
     md_reg_entry *e = md_reg_find(call->server, typeid);
     if (!e) {
-        char r[200];
-        md_disp_short_repr(typeid, r, sizeof r);
-        md_raise_traceback(call, "KeyError", "%s", r);
+        raise_key_traceback(call, typeid, 200);
         return NULL;
     }
     if (e->kind == MD_REG_REFUSED) {
@@ -233,7 +236,7 @@ md_obj *md_reg_shared_object(md_server *srv, const char *typeid)
 void md_srv_incref(md_call *call, const md_val *args, const md_val *kwds)
 {
     (void)kwds;
-    md_obj *o = find_or_keyerror(call, first_arg(args));
+    md_obj *o = md_disp_find_or_keyerror(call, first_arg(args));
     if (!o || refcount_full(call, o))
         return;
     /* An object only proxies stored in values kept alive comes back with
@@ -245,7 +248,7 @@ void md_srv_incref(md_call *call, const md_val *args, const md_val *kwds)
 void md_srv_decref(md_call *call, const md_val *args, const md_val *kwds)
 {
     (void)kwds;
-    md_obj *o = find_or_keyerror(call, first_arg(args));
+    md_obj *o = md_disp_find_or_keyerror(call, first_arg(args));
     if (!o)
         return;
     md_return_none(call);
@@ -288,7 +291,7 @@ void md_srv_get_methods(md_call *call, const md_val *args, const md_val *kwds)
         md_raise_traceback(call, "TypeError", "get_methods() expects a Token");
         return;
     }
-    md_obj *o = find_or_keyerror(call, ident);
+    md_obj *o = md_disp_find_or_keyerror(call, ident);
     if (!o)
         return;
     md_val *all = md_type_exposed_tuple(o->type);

@@ -71,15 +71,3 @@ void md_disp_reply_traceback(md_peer *peer, int protocol, const char *fmt, ...)
     va_end(ap);
     md_peer_reply(peer, protocol, MD_OUT_TRACEBACK, md_proto_traceback(text));
 }
-
-void md_disp_short_repr(const md_val *v, char *out, size_t n)
-{
-    md_buf b = MD_BUF_INIT;
-    md_pyerr e;
-    md_pyerr_clear(&e);
-    if (md_val_repr(v, &b, &e) < 0 || md_buf_failed(&b))
-        snprintf(out, n, "<%s>", md_type_name(v));
-    else
-        snprintf(out, n, "%.*s", (int)(b.len < n - 1 ? b.len : n - 1), (const char *)b.data);
-    md_buf_free(&b);
-}

@@ -36,7 +36,7 @@ void md_srv_track_segment(md_call *call, const md_val *args, const md_val *kwds)
     }
     if (!shm_name_ok(name)) {
         char r[100];
-        md_disp_short_repr(name, r, sizeof r);
+        md_val_short_repr(name, r, sizeof r, "");
         md_raise_traceback(call, "ValueError",
                            "managerd tracks only segment names made by multiprocessing."
                            "shared_memory (%s + %d hex digits), not %s",

@@ -33,6 +33,7 @@ md_server *md_server_new(struct event_base *base, const md_server_opts *opts)
     }
     srv->on_reply = md_stats_request_end;
     md_stats_start();
+    md_proxies_init();
     md_current_server = srv;
     return srv;
 }

@@ -13,6 +13,7 @@
  * stay 0..n-1). In CPython its server thread would stay and count as a
  * party; managerd drops the calls of a closed connection instead.
  */
+#include "core/types/containers_util.h"
 #include "core/types/sync_util.h"
 
 typedef struct md_barrier {
@@ -128,29 +129,9 @@ static int no_attribute(md_call *call, md_val *name)
     md_buf_free(&b);
     if (!msg)
         return md_raise_noargs(call, "builtins", "MemoryError");
-    md_val *args = md_tuple_pack(1, msg);
-    md_val *state = NULL;
-    if (args && call->protocol != 2) {
-        md_pyerr e;
-        md_pyerr_clear(&e);
-        md_val *kname = md_str_from_cstr("name");
-        md_val *kargs = md_str_from_cstr("args");
-        state = md_dict_new();
-        if (!kname || !kargs || !state || md_dict_set(state, kname, name, &e) < 0 ||
-            md_dict_set(state, kargs, args, &e) < 0) {
-            md_decref(state);
-            state = NULL;
-        }
-        md_decref(kname);
-        md_decref(kargs);
-    }
-    md_val *cls = md_global_new("builtins", "AttributeError");
-    md_val *exc = cls && args ? md_exc_new(cls, args, state) : NULL;
-    md_decref(cls);
-    md_decref(args);
-    md_decref(state);
+    int rc = md_cu_raise_attribute_error(call, name, msg, call->protocol != 2);
     md_decref(msg);
-    return md_raise_val(call, exc);
+    return rc;
 }
 
 /* The BarrierProxy's properties ask for parties, n_waiting and broken;

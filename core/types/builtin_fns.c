@@ -100,7 +100,7 @@ static void callable_name(const md_val *fn, char *out, size_t n)
     if (md_typeof(g) == MD_T_GLOBAL)
         snprintf(out, n, "%s.%s%s", md_global_module(g), md_global_name(g), g == fn ? "" : "(...)");
     else
-        md_cu_short_repr(fn, out, n);
+        md_val_short_repr(fn, out, n, " object");
 }
 
 int md_bf_check(const md_val *fn, const char *who, md_pyerr *e)
@@ -225,7 +225,7 @@ static bool clean_number(const char *s, size_t n, char *out, size_t cap)
 static void bad_literal(const md_val *x, const char *what, md_pyerr *e)
 {
     char shown[200];
-    md_cu_short_repr(x, shown, sizeof shown);
+    md_val_short_repr(x, shown, sizeof shown, " object");
     md_pyerr_set(e, "ValueError", "%s: %s", what, shown);
 }
 
@@ -532,7 +532,7 @@ static md_val *lookup_key(const md_val *dict, const md_val *pairs, const md_val 
             return md_incref(md_tuple_get(p, 1));
     }
     char shown[200];
-    md_cu_short_repr(key, shown, sizeof shown);
+    md_val_short_repr(key, shown, sizeof shown, " object");
     md_pyerr_set(e, "KeyError", "%s", shown);
     md_decref(missing_key);
     missing_key = md_incref((md_val *)key);

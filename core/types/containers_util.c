@@ -336,6 +336,31 @@ int md_cu_raise_key(md_call *call, md_val *key)
     return md_raise_val(call, md_exc_make("builtins", "KeyError", 1, key));
 }
 
+int md_cu_raise_attribute_error(md_call *call, md_val *name, md_val *msg, bool with_state)
+{
+    md_val *args = md_tuple_pack(1, msg);
+    md_val *cls = md_global_new("builtins", "AttributeError");
+    md_val *state = NULL;
+    md_pyerr e;
+    md_pyerr_clear(&e);
+    if (args && with_state) {
+        md_val *kname = md_str_from_cstr("name"), *kargs = md_str_from_cstr("args");
+        state = md_dict_new();
+        if (!kname || !kargs || !state || md_dict_set(state, kname, name, &e) < 0 ||
+            md_dict_set(state, kargs, args, &e) < 0) {
+            md_decref(state);
+            state = NULL;
+        }
+        md_decref(kname);
+        md_decref(kargs);
+    }
+    md_val *exc = args && cls && (state || !with_state) ? md_exc_new(cls, args, state) : NULL;
+    md_decref(args);
+    md_decref(cls);
+    md_decref(state);
+    return md_raise_val(call, exc);
+}
+
 int md_cu_int_to_double(const md_val *v, double *out, md_pyerr *e)
 {
     int64_t i;
@@ -363,17 +388,38 @@ int md_cu_int_to_double(const md_val *v, double *out, md_pyerr *e)
     return 0;
 }
 
-void md_cu_short_repr(const md_val *v, char *out, size_t n)
+void md_cu_val_finalize(md_obj *self)
 {
-    md_buf b = MD_BUF_INIT;
-    md_pyerr e;
-    md_pyerr_clear(&e);
-    if (md_val_repr(v, &b, &e) < 0 || md_buf_failed(&b))
-        snprintf(out, n, "<%s object>", md_type_name(v));
+    md_decref(MD_CU_VAL(self));
+    MD_CU_VAL(self) = NULL;
+}
+
+int md_cu_val_repr(md_obj *self, md_buf *out, md_pyerr *e)
+{
+    return md_val_repr(MD_CU_VAL(self), out, e);
+}
+
+md_val *md_cu_val_getvalue(md_obj *self, md_call *call, md_pyerr *e)
+{
+    (void)call;
+    (void)e;
+    return md_incref(MD_CU_VAL(self));
+}
+
+md_val *md_cu_managers_instance(const char *name, md_val *state, md_pyerr *e)
+{
+    md_val *cls = md_global_new("multiprocessing.managers", name);
+    md_val *noargs = md_tuple_new(0);
+    md_val *o = cls && noargs ? md_opaque_new(MD_OPQ_NEWOBJ, cls, noargs) : NULL;
+    md_decref(cls);
+    md_decref(noargs);
+    if (o && md_dict_len(state))
+        md_opaque_set_state_steal(o, state);
     else
-        snprintf(out, n, "%.*s", (int)(b.len < n - 1 ? b.len : n - 1),
-                 b.data ? (const char *)b.data : "");
-    md_buf_free(&b);
+        md_decref(state);
+    if (!o)
+        md_pyerr_set(e, "MemoryError", "out of memory");
+    return o;
 }
 
 /* ====================================================================== */

@@ -23,6 +23,19 @@ typedef struct md_cu_valobj {
 
 #define MD_CU_VAL(o) (((md_cu_valobj *)(o))->v)
 
+/* The md_type hooks of such an object: finalize drops the value, repr is
+ * the value's, and #GETVALUE is the value itself (a new reference: the
+ * reply is encoded at once, before any later change to it). */
+void md_cu_val_finalize(md_obj *self);
+int md_cu_val_repr(md_obj *self, md_buf *out, md_pyerr *e);
+md_val *md_cu_val_getvalue(md_obj *self, md_call *call, md_pyerr *e);
+
+/* A multiprocessing.managers.<name> instance as Python pickles it: NEWOBJ
+ * of the class with no arguments, then BUILD with state, a dict (stolen;
+ * no BUILD when it is empty), for #GETVALUE of Namespace and Value. NULL
+ * with MemoryError set when out of memory. */
+md_val *md_cu_managers_instance(const char *name, md_val *state, md_pyerr *e);
+
 /* ---- Iterator objects (core/types/iterator.c) ---------------------------- */
 
 /* A new Iterator (refcount 0, for md_return_proxy) over the keys of a
@@ -98,11 +111,13 @@ md_val *md_cu_list_copy(const md_val *l);
 md_val *md_cu_dict_copy(const md_val *d);
 /* KeyError(key) as Python raises it for a missing key. */
 int md_cu_raise_key(md_call *call, md_val *key);
+/* AttributeError(msg) (msg a str, borrowed); with_state adds the state
+ * {'name': name, 'args': (msg,)} Python 3 pickles (2.7 has no use for
+ * it). */
+int md_cu_raise_attribute_error(md_call *call, md_val *name, md_val *msg, bool with_state);
 /* int -> double exactly as Python's float(int), with OverflowError "int
  * too large to convert to float". 0 or -1. */
 int md_cu_int_to_double(const md_val *v, double *out, md_pyerr *e);
-/* repr(v) as a NUL-terminated C string cut to n bytes, for messages. */
-void md_cu_short_repr(const md_val *v, char *out, size_t n);
 
 /* ---- array.array values ------------------------------------------------------ */
 

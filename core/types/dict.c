@@ -139,13 +139,25 @@ static int do_update(md_call *call, md_val *d, const char *fname)
 /* Methods                                                                 */
 /* ====================================================================== */
 
-static int d_contains(md_call *c)
+/* The value (borrowed) of the key argv[0] into *v, NULL when absent: 0,
+ * or -1 with the exception raised on the call (an unhashable key). */
+static int lookup(md_call *c, md_val **v)
 {
     md_pyerr e;
     md_pyerr_clear(&e);
-    md_val *v = md_dict_get(DICT(c), c->argv[0], &e);
-    if (!v && e.type)
-        return md_raise_pyerr(c, &e);
+    *v = md_dict_get(DICT(c), c->argv[0], &e);
+    if (!*v && e.type) {
+        md_raise_pyerr(c, &e);
+        return -1;
+    }
+    return 0;
+}
+
+static int d_contains(md_call *c)
+{
+    md_val *v;
+    if (lookup(c, &v) < 0)
+        return MD_CALL_DONE;
     return md_return_bool(c, v != NULL);
 }
 
@@ -163,11 +175,11 @@ static int d_delitem(md_call *c)
 
 static int d_getitem(md_call *c)
 {
-    md_pyerr e;
-    md_pyerr_clear(&e);
-    md_val *v = md_dict_get(DICT(c), c->argv[0], &e);
+    md_val *v;
+    if (lookup(c, &v) < 0)
+        return MD_CALL_DONE;
     if (!v)
-        return e.type ? md_raise_pyerr(c, &e) : md_cu_raise_key(c, c->argv[0]);
+        return md_cu_raise_key(c, c->argv[0]);
     return md_return(c, md_incref(v));
 }
 
@@ -203,11 +215,9 @@ static int d_copy(md_call *c)
 
 static int d_get(md_call *c)
 {
-    md_pyerr e;
-    md_pyerr_clear(&e);
-    md_val *v = md_dict_get(DICT(c), c->argv[0], &e);
-    if (!v && e.type)
-        return md_raise_pyerr(c, &e);
+    md_val *v;
+    if (lookup(c, &v) < 0)
+        return MD_CALL_DONE;
     if (!v)
         v = c->argv[1] ? c->argv[1] : md_none();
     return md_return(c, md_incref(v));
@@ -249,14 +259,14 @@ static int d_values(md_call *c)
 
 static int d_pop(md_call *c)
 {
-    md_pyerr e;
-    md_pyerr_clear(&e);
-    md_val *v = md_dict_get(DICT(c), c->argv[0], &e);
-    if (!v && e.type)
-        return md_raise_pyerr(c, &e);
+    md_val *v;
+    if (lookup(c, &v) < 0)
+        return MD_CALL_DONE;
     if (!v)
         return c->argv[1] ? md_return(c, md_incref(c->argv[1])) : md_cu_raise_key(c, c->argv[0]);
     md_incref(v);
+    md_pyerr e;
+    md_pyerr_clear(&e);
     md_dict_del(DICT(c), c->argv[0], &e);
     return md_return(c, v);
 }
@@ -282,14 +292,14 @@ static int d_popitem(md_call *c)
 
 static int d_setdefault(md_call *c)
 {
-    md_pyerr e;
-    md_pyerr_clear(&e);
-    md_val *v = md_dict_get(DICT(c), c->argv[0], &e);
-    if (!v && e.type)
-        return md_raise_pyerr(c, &e);
+    md_val *v;
+    if (lookup(c, &v) < 0)
+        return MD_CALL_DONE;
     if (v)
         return md_return(c, md_incref(v));
     v = c->argv[1] ? c->argv[1] : md_none();
+    md_pyerr e;
+    md_pyerr_clear(&e);
     if (md_dict_set(DICT(c), c->argv[0], v, &e) < 0)
         return md_raise_pyerr(c, &e);
     return md_return(c, md_incref(v));
@@ -413,25 +423,6 @@ static int dict_init(md_call *c)
     return do_update(c, d, "dict");
 }
 
-static void dict_finalize(md_obj *self)
-{
-    md_decref(MD_CU_VAL(self));
-    MD_CU_VAL(self) = NULL;
-}
-
-static int dict_repr(md_obj *self, md_buf *out, md_pyerr *e)
-{
-    return md_val_repr(MD_CU_VAL(self), out, e);
-}
-
-/* The dict itself (see the top of the file on references). */
-static md_val *dict_getvalue(md_obj *self, md_call *call, md_pyerr *e)
-{
-    (void)call;
-    (void)e;
-    return md_incref(MD_CU_VAL(self));
-}
-
 /* The rows' order is the exposed tuple's: 3.7 - 3.13's with 2.7/3.6's
  * has_key after get and 3.14's additions at the end; __iter__'s
  * result_typeid adds it once more after them, as CPython appends
@@ -476,7 +467,7 @@ const md_type md_type_dict = {
     .methods = dict_methods,
     .init = dict_init,
     .ctor_flags = MD_M_VARARGS | MD_M_VARKW,
-    .finalize = dict_finalize,
-    .repr = dict_repr,
-    .getvalue = dict_getvalue,
+    .finalize = md_cu_val_finalize,
+    .repr = md_cu_val_repr,
+    .getvalue = md_cu_val_getvalue,   /* the dict itself: see the top on references */
 };

@@ -283,19 +283,27 @@ static int l_add(md_call *c)
     return md_return(c, out);
 }
 
+/* The first index in [start, stop) whose item == x, into *at: 1 found,
+ * 0 not, -1 with e set (an == that raised). For in, index and remove. */
+static int find_item(md_val *l, md_val *x, size_t start, size_t stop, size_t *at, md_pyerr *e)
+{
+    md_pyerr_clear(e);
+    for (size_t i = start; i < stop && i < md_list_len(l); i++) {
+        int r = md_val_eq(md_list_get(l, i), x, e);
+        if (r != 0) {
+            *at = i;
+            return r;
+        }
+    }
+    return 0;
+}
+
 static int l_contains(md_call *c)
 {
-    md_val *l = LIST(c);
     md_pyerr e;
-    md_pyerr_clear(&e);
-    for (size_t i = 0; i < md_list_len(l); i++) {
-        int r = md_val_eq(md_list_get(l, i), c->argv[0], &e);
-        if (r < 0)
-            return md_raise_pyerr(c, &e);
-        if (r)
-            return md_return_bool(c, true);
-    }
-    return md_return_bool(c, false);
+    size_t at;
+    int r = find_item(LIST(c), c->argv[0], 0, SIZE_MAX, &at, &e);
+    return r < 0 ? md_raise_pyerr(c, &e) : md_return_bool(c, r == 1);
 }
 
 static int l_len(md_call *c)
@@ -449,16 +457,12 @@ static int l_index(md_call *c)
     if (search_bound(c, 1, 0, len, &start) < 0 || search_bound(c, 2, INT64_MAX, len, &stop) < 0)
         return MD_CALL_DONE;
     md_pyerr e;
-    md_pyerr_clear(&e);
-    for (size_t i = start; i < stop && i < md_list_len(l); i++) {
-        int r = md_val_eq(md_list_get(l, i), c->argv[0], &e);
-        if (r < 0)
-            return md_raise_pyerr(c, &e);
-        if (r)
-            return md_return_int(c, (int64_t)i);
-    }
+    size_t at;
+    int r = find_item(l, c->argv[0], start, stop, &at, &e);
+    if (r)
+        return r < 0 ? md_raise_pyerr(c, &e) : md_return_int(c, (int64_t)at);
     char text[400];
-    md_cu_short_repr(c->argv[0], text, sizeof text);
+    md_val_short_repr(c->argv[0], text, sizeof text, " object");
     return md_raise(c, "builtins", "ValueError", "%s is not in list", text);
 }
 
@@ -517,19 +521,15 @@ static int l_pop(md_call *c)
 
 static int l_remove(md_call *c)
 {
-    md_val *l = LIST(c);
     md_pyerr e;
-    md_pyerr_clear(&e);
-    for (size_t i = 0; i < md_list_len(l); i++) {
-        int r = md_val_eq(md_list_get(l, i), c->argv[0], &e);
-        if (r < 0)
-            return md_raise_pyerr(c, &e);
-        if (r) {
-            md_list_del(l, i);
-            return md_return_none(c);
-        }
-    }
-    return md_raise(c, "builtins", "ValueError", "list.remove(x): x not in list");
+    size_t at;
+    int r = find_item(LIST(c), c->argv[0], 0, SIZE_MAX, &at, &e);
+    if (r < 0)
+        return md_raise_pyerr(c, &e);
+    if (r == 0)
+        return md_raise(c, "builtins", "ValueError", "list.remove(x): x not in list");
+    md_list_del(LIST(c), at);
+    return md_return_none(c);
 }
 
 static int l_reverse(md_call *c)
@@ -643,24 +643,6 @@ static int list_init(md_call *c)
     return md_return_none(c);
 }
 
-static void list_finalize(md_obj *self)
-{
-    md_decref(MD_CU_VAL(self));
-    MD_CU_VAL(self) = NULL;
-}
-
-static int list_repr(md_obj *self, md_buf *out, md_pyerr *e)
-{
-    return md_val_repr(MD_CU_VAL(self), out, e);
-}
-
-static md_val *list_getvalue(md_obj *self, md_call *call, md_pyerr *e)
-{
-    (void)call;
-    (void)e;
-    return md_incref(MD_CU_VAL(self)); /* encoded at once: see the top */
-}
-
 #define ONE(n) .params = {n}, .min_args = 1, .max_args = 1
 
 /* The rows' order is the exposed tuple's: 2.7's (3.x's plus the slice
@@ -712,7 +694,7 @@ const md_type md_type_list = {
     .ctor_min = 0,
     .ctor_max = 1,
     .ctor_flags = MD_M_VARARGS | MD_M_NOKW,
-    .finalize = list_finalize,
-    .repr = list_repr,
-    .getvalue = list_getvalue,
+    .finalize = md_cu_val_finalize,
+    .repr = md_cu_val_repr,
+    .getvalue = md_cu_val_getvalue,   /* encoded at once: see the top */
 };

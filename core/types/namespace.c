@@ -36,28 +36,11 @@ static int raise_missing(md_call *c, md_val *name, bool deleting)
     else
         snprintf(text, sizeof text, "'Namespace' object has no attribute '%s'", md_str_data(name));
     md_val *msg = md_str_from_cstr(text);
-    md_val *args = msg ? md_tuple_pack(1, msg) : NULL;
-    md_val *cls = md_global_new("builtins", "AttributeError");
-    md_val *state = NULL;
-    md_pyerr e;
-    md_pyerr_clear(&e);
-    if (args && c->protocol >= 3) {
-        md_val *kname = md_str_from_cstr("name"), *kargs = md_str_from_cstr("args");
-        state = md_dict_new();
-        if (!kname || !kargs || !state || md_dict_set(state, kname, name, &e) < 0 ||
-            md_dict_set(state, kargs, args, &e) < 0) {
-            md_decref(state);
-            state = NULL;
-        }
-        md_decref(kname);
-        md_decref(kargs);
-    }
-    md_val *exc = args && cls && (state || c->protocol < 3) ? md_exc_new(cls, args, state) : NULL;
+    if (!msg)
+        return md_raise_val(c, NULL);
+    int rc = md_cu_raise_attribute_error(c, name, msg, c->protocol >= 3);
     md_decref(msg);
-    md_decref(args);
-    md_decref(cls);
-    md_decref(state);
-    return md_raise_val(c, exc);
+    return rc;
 }
 
 static int ns_getattribute(md_call *c)
@@ -105,12 +88,6 @@ static int ns_init(md_call *c)
         return md_raise_noargs(c, "builtins", "MemoryError");
     MD_CU_VAL(c->self) = attrs;
     return md_return_none(c);
-}
-
-static void ns_finalize(md_obj *self)
-{
-    md_decref(MD_CU_VAL(self));
-    MD_CU_VAL(self) = NULL;
 }
 
 static int cmp_text(const void *a, const void *b)
@@ -169,18 +146,7 @@ static md_val *ns_getvalue(md_obj *self, md_call *call, md_pyerr *e)
             md_pyerr_set(e, "MemoryError", "out of memory");
         return attrs;
     }
-    md_val *cls = md_global_new("multiprocessing.managers", "Namespace");
-    md_val *noargs = md_tuple_new(0);
-    md_val *o = cls && noargs ? md_opaque_new(MD_OPQ_NEWOBJ, cls, noargs) : NULL;
-    md_decref(cls);
-    md_decref(noargs);
-    if (o && md_dict_len(attrs))
-        md_opaque_set_state_steal(o, attrs);
-    else
-        md_decref(attrs);
-    if (!o)
-        md_pyerr_set(e, "MemoryError", "out of memory");
-    return o;
+    return md_cu_managers_instance("Namespace", attrs, e);
 }
 
 static const md_method ns_methods[] = {
@@ -199,7 +165,7 @@ const md_type md_type_namespace = {
     .methods = ns_methods,
     .init = ns_init,
     .ctor_flags = MD_M_VARKW,
-    .finalize = ns_finalize,
+    .finalize = md_cu_val_finalize,
     .repr = ns_repr,
     .getvalue = ns_getvalue,
 };

@@ -10,6 +10,8 @@
  * and putters only while it is full.
  */
 
+#include <string.h>
+
 #include "core/base/alloc.h"
 #include "core/types/sync_util.h"
 
@@ -40,23 +42,15 @@ static bool queue_full(const md_queue *q)
 static int ring_push(md_queue *q, md_val *item)
 {
     if (q->len == q->cap) {
-        size_t cap = q->cap ? q->cap * 2 : 8;
-        if (cap > SIZE_MAX / sizeof *q->items) {
+        size_t had = q->cap;
+        if (md_grow(&q->items, &q->cap, q->len + 1, sizeof *q->items) < 0) {
             md_decref(item);
             return -1;
         }
-        md_val **items = md_malloc(cap * sizeof *items);
-        if (!items) {
-            md_decref(item);
-            return -1;
-        }
-        /* Unwrap into the new array, oldest first. */
-        for (size_t i = 0; i < q->len; i++)
-            items[i] = q->items[(q->head + i) % q->cap];
-        md_free(q->items);
-        q->items = items;
-        q->cap = cap;
-        q->head = 0;
+        /* The full ring wrapped at the old end: the items before head
+         * (the newest) move to just after it, so the ring reads on in
+         * order from head (the capacity at least doubled: they fit). */
+        memcpy(q->items + had, q->items, q->head * sizeof *q->items);
     }
     q->items[(q->head + q->len) % q->cap] = item;
     q->len++;

@@ -192,19 +192,6 @@ static int s_symmetric_difference_update(md_call *c)
 /* Tests: isdisjoint, issubset, issuperset and the comparisons             */
 /* ====================================================================== */
 
-/* Whether every item of a is in b (1/0, -1 error). */
-static int all_in(const md_val *a, const md_val *b, md_pyerr *e)
-{
-    size_t pos = 0;
-    md_val *x;
-    while (md_set_next(a, &pos, &x)) {
-        int r = md_set_contains(b, x, e);
-        if (r <= 0)
-            return r;
-    }
-    return 1;
-}
-
 static int any_in(const md_val *a, const md_val *b, md_pyerr *e)
 {
     size_t pos = 0;
@@ -226,8 +213,8 @@ static int relation(md_call *c, int which)
     if (!other)
         return md_raise_pyerr(c, &e);
     int r = which == 0   ? any_in(SET(c), other, &e)
-            : which == 1 ? all_in(SET(c), other, &e)
-                         : all_in(other, SET(c), &e);
+            : which == 1 ? md_set_all_in(SET(c), other, &e)
+                         : md_set_all_in(other, SET(c), &e);
     md_decref(other);
     if (r < 0)
         return md_raise_pyerr(c, &e);
@@ -263,7 +250,7 @@ static int compare(md_call *c, bool subset, bool strict)
         return md_return_bool(c, false);
     if (subset ? ls > lo : ls < lo)
         return md_return_bool(c, false);
-    int r = subset ? all_in(self, other, &e) : all_in(other, self, &e);
+    int r = subset ? md_set_all_in(self, other, &e) : md_set_all_in(other, self, &e);
     if (r < 0)
         return md_raise_pyerr(c, &e);
     return md_return_bool(c, r == 1);
@@ -447,24 +434,6 @@ static int set_init(md_call *c)
     return md_return_none(c);
 }
 
-static void set_finalize(md_obj *self)
-{
-    md_decref(MD_CU_VAL(self));
-    MD_CU_VAL(self) = NULL;
-}
-
-static int set_repr(md_obj *self, md_buf *out, md_pyerr *e)
-{
-    return md_val_repr(MD_CU_VAL(self), out, e);
-}
-
-static md_val *set_getvalue(md_obj *self, md_call *call, md_pyerr *e)
-{
-    (void)call;
-    (void)e;
-    return md_incref(MD_CU_VAL(self)); /* encoded at once, before any change */
-}
-
 #define OTHER .params = {"other"}, .min_args = 1, .max_args = 1
 #define ELEM .params = {"elem"}, .min_args = 1, .max_args = 1
 #define MANY .flags = MD_M_VARARGS
@@ -522,7 +491,7 @@ const md_type md_type_set = {
     .ctor_min = 0,
     .ctor_max = 1,
     .ctor_flags = MD_M_VARARGS | MD_M_NOKW,
-    .finalize = set_finalize,
-    .repr = set_repr,
-    .getvalue = set_getvalue,
+    .finalize = md_cu_val_finalize,
+    .repr = md_cu_val_repr,
+    .getvalue = md_cu_val_getvalue,
 };

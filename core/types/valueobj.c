@@ -79,18 +79,7 @@ static md_val *value_getvalue(md_obj *self, md_call *call, md_pyerr *e)
             md_pyerr_set(e, "MemoryError", "out of memory");
         return state;
     }
-    md_val *cls = md_global_new("multiprocessing.managers", "Value");
-    md_val *noargs = md_tuple_new(0);
-    md_val *o = cls && noargs ? md_opaque_new(MD_OPQ_NEWOBJ, cls, noargs) : NULL;
-    md_decref(cls);
-    md_decref(noargs);
-    if (o)
-        md_opaque_set_state_steal(o, state);
-    else {
-        md_decref(state);
-        md_pyerr_set(e, "MemoryError", "out of memory");
-    }
-    return o;
+    return md_cu_managers_instance("Value", state, e);
 }
 
 static const md_method value_methods[] = {

@@ -233,6 +233,8 @@ size_t md_set_len(const md_val *s);
 int md_set_add(md_val *s, md_val *item, md_pyerr *e);
 /* 1 present, 0 absent, -1 error. */
 int md_set_contains(const md_val *s, md_val *item, md_pyerr *e);
+/* Whether every item of set a is in set b: 1, 0, or -1 with e set. */
+int md_set_all_in(const md_val *a, const md_val *b, md_pyerr *e);
 int md_set_discard(md_val *s, md_val *item, md_pyerr *e);
 /* (Addition.) Removes every item. */
 void md_set_clear(md_val *s);
@@ -302,7 +304,16 @@ int md_opaque_add_dictitem(md_val *o, md_val *key, md_val *val);
  * proxy's referent. It marks such RebuildProxy opaques as watched; when a
  * watched opaque is freed (the value was overwritten, deleted, or its
  * container died) the hook runs first, while the opaque's parts are still
- * readable, and releases the reference. One hook per process. */
+ * readable, and releases the reference. One hook per process.
+ *
+ * Why a hook: a value dies inside md_decref, often deep in a container
+ * freed by code that knows nothing of proxies, and only the value layer
+ * sees it happen. The value layer sits below the server and must not call
+ * it, so the dependency is inverted: the value layer only tells whoever
+ * owns it that a watched opaque is going, and knows nothing of servers,
+ * objects or references. The owner installs the hook explicitly once, when
+ * it is made (core/proxies.c's md_proxies_init, called by md_server_new);
+ * no hook (NULL) means nothing is told. */
 typedef void (*md_opaque_free_hook)(md_val *o);
 void md_opaque_set_free_hook(md_opaque_free_hook fn);
 void md_opaque_watch(md_val *o);
@@ -356,6 +367,11 @@ int md_val_sort_pairs(md_val_pair *pairs, size_t n, bool reverse, md_pyerr *e);
  * or depth with RecursionError). */
 int md_val_repr(const md_val *v, md_buf *out, md_pyerr *e);
 int md_val_str(const md_val *v, md_buf *out, md_pyerr *e);
+/* repr(v) for a message: NUL-terminated in out, cut to n - 1 bytes. When
+ * the repr fails (out of memory, too deep, too long) out reads '<', the
+ * type name, failed_suffix, '>': the dispatcher's "<str>", a shared
+ * type's "<str object>". */
+void md_val_short_repr(const md_val *v, char *out, size_t n, const char *failed_suffix);
 /* repr and str stop with MemoryError once their output passes a limit
  * (MD_MAX_REPR_BYTES by default; 0 restores it). Returns the old limit and
  * clears the truncation flag; md_val_repr_truncated() tells whether a

@@ -187,14 +187,7 @@ static int set_subset(const md_val *a, const md_val *b, md_pyerr *e, int depth)
     (void)depth; /* md_val__lookup_depth carries it */
     if (md_set_len(a) > md_set_len(b))
         return 0;
-    size_t pos = 0;
-    md_val *k;
-    while (md_set_next(a, &pos, &k)) {
-        int r = md_set_contains(b, k, e);
-        if (r <= 0)
-            return r;
-    }
-    return 1;
+    return md_set_all_in(a, b, e);
 }
 
 static bool is_set(const md_val *v)
@@ -1004,6 +997,24 @@ static md_val *copy_table(md_val *v, md_val *y, memo *m, md_pyerr *e, int depth)
     }
 }
 
+/* Each part orig[i] (a NULL one is skipped) copied into *slots[i], the
+ * empty copy's part released: 0, or -1 with e set. */
+static int copy_slots(md_val *const *orig, md_val **const *slots, size_t n, memo *m, md_pyerr *e,
+                      int depth)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!orig[i])
+            continue;
+        md_val *c = copy(orig[i], m, e, depth);
+        if (!c)
+            return -1;
+        md_val *old = *slots[i];
+        *slots[i] = c;
+        md_decref(old);
+    }
+    return 0;
+}
+
 static md_val *copy_parts(md_val *v, md_val *y, memo *m, md_pyerr *e, int depth)
 {
     md_val **slots[6];
@@ -1033,17 +1044,7 @@ static md_val *copy_parts(md_val *v, md_val *y, memo *m, md_pyerr *e, int depth)
         orig[4] = md_opaque_listitems(v);
         orig[5] = md_opaque_dictitems(v);
     }
-    for (size_t i = 0; i < n; i++) {
-        if (!orig[i])
-            continue;
-        md_val *c = copy(orig[i], m, e, depth);
-        if (!c)
-            return NULL;
-        md_val *old = *slots[i];
-        *slots[i] = c;
-        md_decref(old);
-    }
-    return y;
+    return copy_slots(orig, slots, n, m, e, depth) < 0 ? NULL : y;
 }
 
 /* A new, empty container of v's kind, for the memo before its items. */
@@ -1065,17 +1066,9 @@ static md_val *empty_like(md_val *v)
 static md_val *copy_slice(md_val *v, md_val *y, memo *m, md_pyerr *e, int depth)
 {
     md_sliceobj *x = (md_sliceobj *)v, *c = (md_sliceobj *)y;
-    md_val *const orig[] = { x->start, x->stop, x->step };
+    md_val *orig[] = { x->start, x->stop, x->step };
     md_val **slots[] = { &c->start, &c->stop, &c->step };
-    for (size_t i = 0; i < 3; i++) {
-        md_val *p = copy(orig[i], m, e, depth);
-        if (!p)
-            return NULL;
-        md_val *old = *slots[i];
-        *slots[i] = p;
-        md_decref(old);
-    }
-    return y;
+    return copy_slots(orig, slots, 3, m, e, depth) < 0 ? NULL : y;
 }
 
 static md_val *copy(md_val *v, memo *m, md_pyerr *e, int depth)

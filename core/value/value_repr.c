@@ -57,6 +57,18 @@ static void neighbour(const char *digits, int p, int exp10, int dir, char *buf)
     sprintf(q, "e%d", exp10);
 }
 
+/* buf is %e text, D[.DDD]e[+-]XX: its digits (at most 17) into digits,
+ * their count into *nd; returns the exponent. */
+static int sci_parts(const char *buf, char *digits, size_t *nd)
+{
+    const char *q = buf;
+    *nd = 0;
+    for (; *q != 'e'; q++)
+        if (*q != '.')
+            digits[(*nd)++] = *q;
+    return atoi(q + 1);
+}
+
 /* Shortest decimal digits that read back as d (d finite, > 0), as
  * "D.DDDe+X" in buf. The correctly rounded p-digit decimal is the answer
  * unless it misses d's rounding interval, which near a power of two is
@@ -69,14 +81,10 @@ static void shortest_digits(double d, char *buf, size_t size)
         if (strtod(buf, NULL) == d)
             return;
         char digits[20];
-        int nd = 0;
-        const char *q = buf;
-        for (; *q != 'e'; q++)
-            if (*q != '.')
-                digits[nd++] = *q;
-        int exp10 = atoi(q + 1);
+        size_t nd;
+        int exp10 = sci_parts(buf, digits, &nd);
         char alt[48];
-        neighbour(digits, nd, exp10, strtod(buf, NULL) < d ? 1 : -1, alt);
+        neighbour(digits, (int)nd, exp10, strtod(buf, NULL) < d ? 1 : -1, alt);
         if (strtod(alt, NULL) == d) {
             snprintf(buf, size, "%s", alt);
             return;
@@ -105,16 +113,11 @@ static __attribute__((noinline)) size_t format_double(double d, char *out,
         return (size_t)(p - out) + (size_t)sprintf(p, add_dot0 ? "0.0" : "0");
     char buf[48];
     shortest_digits(d, buf, sizeof buf);
-    /* buf is D[.DDD]e[+-]XX: collect the digits and the exponent. */
     char digits[20];
-    size_t nd = 0;
-    const char *q = buf;
-    for (; *q != 'e'; q++)
-        if (*q != '.')
-            digits[nd++] = *q;
+    size_t nd;
+    int exp10 = sci_parts(buf, digits, &nd), decpt = exp10 + 1;
     while (nd > 1 && digits[nd - 1] == '0')
         nd--;
-    int exp10 = atoi(q + 1), decpt = exp10 + 1;
     if (decpt <= -4 || decpt > 16) {
         *p++ = digits[0];
         if (nd > 1) {
@@ -546,6 +549,18 @@ int md_val_repr(const md_val *v, md_buf *out, md_pyerr *e)
 {
     md_pyerr_clear(e);
     return finish(repr(v, out, e, 0), out, e);
+}
+
+void md_val_short_repr(const md_val *v, char *out, size_t n, const char *failed_suffix)
+{
+    md_buf b = MD_BUF_INIT;
+    md_pyerr e;
+    if (md_val_repr(v, &b, &e) < 0 || md_buf_failed(&b))
+        snprintf(out, n, "<%s%s>", md_type_name(v), failed_suffix);
+    else
+        snprintf(out, n, "%.*s", (int)(b.len < n - 1 ? b.len : n - 1),
+                 b.data ? (const char *)b.data : "");
+    md_buf_free(&b);
 }
 
 /* str(exc): '' without args, str(arg) with one (repr(arg) for KeyError),

@@ -292,12 +292,7 @@ static char *strip_zeros(const char *s, size_t n)
         s = "0";
         n = 1;
     }
-    char *d = md_malloc(n + 1);
-    if (!d)
-        return NULL;
-    memcpy(d, s, n);
-    d[n] = 0;
-    return d;
+    return md_strndup(s, n);
 }
 
 /* The text Decimal.__reduce__ writes (str(d)), in the grammar Decimal()

@@ -2,7 +2,8 @@
  * (core/base/alloc.c): it doubles, jumps to what is asked when that is
  * more, keeps the items across growth, refuses a count whose size in
  * bytes would overflow, and leaves the array as it was when memory runs
- * out. */
+ * out; md_grow_inline moves an owner's inline buffer to the heap once,
+ * items kept and the buffer untouched, and never passes its bound. */
 #include "tests/unit/unit.h"
 
 #include <stdint.h>
@@ -95,6 +96,50 @@ static void test_grow_out_of_memory_leaves_the_array(void)
     md_free(arr);
 }
 
+static void test_grow_inline_moves_to_the_heap_once_within_bound(void)
+{
+    struct { uint16_t inline_buf[8]; uint16_t *arr; size_t cap, len; } o;
+    o.arr = o.inline_buf;
+    o.cap = 8;
+    o.len = 0;
+    for (uint16_t i = 0; i < 8; i++)
+        CU_ASSERT_EQUAL_FATAL(md_grow_inline(&o.arr, &o.cap, o.inline_buf, ++o.len, 100,
+                                             sizeof *o.arr), 0);
+    CU_ASSERT_PTR_EQUAL(o.arr, o.inline_buf);         /* room: no allocation */
+    for (uint16_t i = 0; i < 8; i++)
+        o.arr[i] = (uint16_t)(i + 1);
+    CU_ASSERT_EQUAL_FATAL(md_grow_inline(&o.arr, &o.cap, o.inline_buf, 9, 100, sizeof *o.arr), 0);
+    CU_ASSERT(o.arr != o.inline_buf);
+    CU_ASSERT_EQUAL(o.cap, MD_GROW_FIRST_BYTES / sizeof *o.arr);   /* 32 > 2 x 8 */
+    size_t bad = 0;
+    for (uint16_t i = 0; i < 8; i++)
+        bad += o.arr[i] != i + 1 || o.inline_buf[i] != i + 1;
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL_FATAL(md_grow_inline(&o.arr, &o.cap, o.inline_buf, 33, 100, sizeof *o.arr), 0);
+    CU_ASSERT_EQUAL(o.cap, 64);
+    CU_ASSERT_EQUAL_FATAL(md_grow_inline(&o.arr, &o.cap, o.inline_buf, 65, 100, sizeof *o.arr), 0);
+    CU_ASSERT_EQUAL(o.cap, 100);                      /* doubled, cut to the bound */
+    uint16_t *kept = o.arr;
+    CU_ASSERT_EQUAL(md_grow_inline(&o.arr, &o.cap, o.inline_buf, 101, 100, sizeof *o.arr), -1);
+    CU_ASSERT_PTR_EQUAL(o.arr, kept);
+    CU_ASSERT_EQUAL(o.cap, 100);
+    CU_ASSERT_EQUAL(o.arr[7], 8);
+    md_free(o.arr);
+}
+
+static void test_grow_inline_out_of_memory_keeps_the_buffer(void)
+{
+    int inline_buf[4] = {1, 2, 3, 4};
+    int *arr = inline_buf;
+    size_t cap = 4;
+    md_alloc_fail_after(0);
+    int rc = md_grow_inline(&arr, &cap, inline_buf, 5, 0, sizeof *arr);
+    md_alloc_fail_after(-1);
+    CU_ASSERT_EQUAL(rc, -1);
+    CU_ASSERT_PTR_EQUAL(arr, inline_buf);
+    CU_ASSERT_EQUAL(cap, 4);
+}
+
 void md_test_register_alloc(void)
 {
     CU_pSuite s = md_test_suite("alloc");
@@ -102,4 +147,6 @@ void md_test_register_alloc(void)
     MD_ADD_TEST(s, test_grow_takes_need_when_more_and_is_a_noop_with_room);
     MD_ADD_TEST(s, test_grow_refuses_a_size_that_overflows);
     MD_ADD_TEST(s, test_grow_out_of_memory_leaves_the_array);
+    MD_ADD_TEST(s, test_grow_inline_moves_to_the_heap_once_within_bound);
+    MD_ADD_TEST(s, test_grow_inline_out_of_memory_keeps_the_buffer);
 }

@@ -4,13 +4,16 @@
  * served once whole and not before; a length over the limit, a bad
  * header, a wrong key or a handshake message over its limit close that
  * connection only; a client that vanishes mid-frame is reaped; replies
- * to Python 2 clients carry byte strings (the codec's dialect). */
+ * to Python 2 clients carry byte strings (the codec's dialect); a
+ * connection whose handshake deadline cannot be armed is closed. */
 #include "tests/unit/unit.h"
 
+#include <event2/event.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/base/alloc.h"
 #include "core/base/error.h"
 #include "core/base/limits.h"
 #include "serializers/pickle.h"
@@ -336,6 +339,97 @@ static void test_listen_answers_python2_with_byte_strings(void)
     lfix_close(&f);
 }
 
+/* ---- a deadline that cannot be armed --------------------------------------- */
+
+static int count_timer(const struct event_base *base, const struct event *ev, void *arg)
+{
+    (void)base;
+    if (event_pending(ev, EV_TIMEOUT, NULL))
+        (*(int *)arg)++;
+    return 0;
+}
+
+static int pending_timers(struct event_base *base)
+{
+    int n = 0;
+    event_base_foreach_event(base, count_timer, &n);
+    return n;
+}
+
+static void far_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+}
+
+enum { FILLERS_MAX = 1024 };
+
+/* Far timers until libevent's timer heap is full, so that the next timer
+ * armed must allocate (libevent's memory goes through md_malloc here).
+ * Returns how many were added, into fill. */
+static size_t fill_timer_heap(struct event_base *base, struct event **fill)
+{
+    struct timeval far = {3600, 0};
+    for (size_t i = 0; i < FILLERS_MAX; i++) {
+        if (!(fill[i] = evtimer_new(base, far_timer_cb, NULL)))
+            return i;
+        md_alloc_fail_after(0);
+        int rc = evtimer_add(fill[i], &far);
+        md_alloc_fail_after(-1);
+        if (rc < 0) {
+            event_free(fill[i]);
+            return i;
+        }
+    }
+    return FILLERS_MAX;
+}
+
+static void test_listen_closes_a_connection_whose_deadline_cannot_be_armed(void)
+{
+    unsigned closed = 0, served = 0;
+    bool completed = false;
+    for (long n = 0; n < 200 && !completed; n++) {
+        lfix f;
+        CU_ASSERT_FATAL(lfix_open(&f));
+        event_set_mem_functions(md_malloc, md_realloc, md_free);
+        static struct event *fill[FILLERS_MAX];
+        size_t nfill = fill_timer_heap(f.base, fill);
+        CU_ASSERT(nfill < FILLERS_MAX);
+        int timers = pending_timers(f.base);
+        client c = {.fd = md_lc_connect(f.addr.port)};
+        md_buf_init(&c.in);
+        CU_ASSERT_FATAL(c.fd >= 0);
+        /* the accept, with the n+1-th allocation and all after it failing */
+        unsigned long before = md_alloc_failures();
+        md_alloc_fail_after(n);
+        md_lc_run(f.base, 5);
+        md_alloc_fail_after(-1);
+        completed = md_alloc_failures() == before;
+        long got = -1;
+        for (int i = 0; i < MD_LC_ROUNDS && got < 0; i++)
+            got = md_lc_poll(f.base, c.fd, &c.in);
+        if (got > 0) {
+            /* challenged: alive, and its deadline is armed */
+            served++;
+            CU_ASSERT_EQUAL(md_listen_nconns(f.ls), 1);
+            CU_ASSERT_EQUAL(pending_timers(f.base), timers + 1);
+        } else {
+            closed++;
+            CU_ASSERT_EQUAL(got, 0);
+            CU_ASSERT_EQUAL(md_listen_nconns(f.ls), 0);
+        }
+        client_close(&c);
+        for (size_t i = 0; i < nfill; i++)
+            event_free(fill[i]);
+        lfix_close(&f);
+        event_set_mem_functions(NULL, NULL, NULL);
+    }
+    CU_ASSERT(completed);      /* the sweep reached an accept with no failure */
+    CU_ASSERT(closed > 0);
+    CU_ASSERT(served > 0);
+}
+
 void md_test_register_listen(void)
 {
     CU_pSuite s = md_test_suite("listen");
@@ -347,4 +441,5 @@ void md_test_register_listen(void)
     MD_ADD_TEST(s, test_listen_refuses_a_wrong_key);
     MD_ADD_TEST(s, test_listen_reaps_a_client_gone_mid_frame);
     MD_ADD_TEST(s, test_listen_answers_python2_with_byte_strings);
+    MD_ADD_TEST(s, test_listen_closes_a_connection_whose_deadline_cannot_be_armed);
 }

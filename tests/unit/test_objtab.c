@@ -4,7 +4,9 @@
  * growth; removal unlinks exactly one object; an object lives while any
  * of its three counts (clients' references, stored proxies, holds) is
  * non-zero and is finalized once when the last one goes; idents that are
- * not lowercase hex of at most 16 digits are never ours. */
+ * not lowercase hex of at most 16 digits are never ours; a stored proxy
+ * counts from the moment a server is made, whatever the value layer's
+ * hook was before, and one freed after its server is gone is harmless. */
 #include "tests/unit/unit.h"
 
 #include <inttypes.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #include "core/base/alloc.h"
+#include "core/protocol/protocol.h"
 #include "core/server_impl.h"
 #include "tests/unit/harness.h"
 
@@ -169,10 +172,77 @@ static void test_objtab_ident_parse(void)
     md_th_free(th);
 }
 
+/* RebuildProxy(AutoProxy, Token('probe', address, ident), 'pickle', {})
+ * as a client's request carries it; NULL on out of memory. */
+static md_val *proxy_of(md_server *srv, const md_obj *o)
+{
+    char ident[32];
+    md_obj_ident(o, ident);
+    md_val *token = md_proto_token_new("probe", srv->address, ident);
+    md_val *func = md_global_new("multiprocessing.managers", "AutoProxy");
+    md_val *rebuild = md_global_new("multiprocessing.managers", "RebuildProxy");
+    md_val *ser = md_str_from_cstr("pickle"), *kwds = md_dict_new();
+    md_val *args = token && func && ser && kwds ? md_tuple_pack(4, func, token, ser, kwds) : NULL;
+    md_val *proxy = args && rebuild ? md_opaque_new(MD_OPQ_REDUCE, rebuild, args) : NULL;
+    md_decref(token);
+    md_decref(func);
+    md_decref(rebuild);
+    md_decref(ser);
+    md_decref(kwds);
+    md_decref(args);
+    return proxy;
+}
+
+static void test_objtab_stored_proxy_counts_from_server_creation(void)
+{
+    /* An earlier count, then the hook cleared (as test_value leaves it):
+     * a hook installed lazily on the first count would stay cleared. */
+    md_val *none = md_none();
+    CU_ASSERT_EQUAL(md_proxies_adopt(none), 0);
+    md_opaque_set_free_hook(NULL);
+
+    md_th *th = md_th_new();
+    md_server *srv = md_th_server(th);
+    int finalized = 0;
+    probe *p = probe_in(srv, &finalized);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    p->base.refcount = 1;
+    md_val *proxy = proxy_of(srv, &p->base);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(proxy);
+    md_val *held = md_list_new(0);     /* d['l'] = proxy: a container holds it */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(held);
+    CU_ASSERT_EQUAL(md_list_append_steal(held, md_incref(proxy)), 0);
+    CU_ASSERT_EQUAL(md_proxies_adopt(held), 0);
+    CU_ASSERT_EQUAL(p->base.stored, 1);
+    CU_ASSERT_TRUE(md_opaque_watched(proxy));
+
+    p->base.refcount = 0;
+    md_obj_maybe_free(&p->base);       /* the stored proxy keeps it */
+    CU_ASSERT_EQUAL(finalized, 0);
+    md_decref(held);                   /* the proxy still has our reference */
+    CU_ASSERT_EQUAL(finalized, 0);
+    md_decref(proxy);                  /* freed: the hook releases the referent */
+    CU_ASSERT_EQUAL(finalized, 1);
+
+    /* A proxy still stored when its server goes is freed later, harmlessly. */
+    p = probe_in(srv, &finalized);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    p->base.refcount = 1;
+    proxy = proxy_of(srv, &p->base);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(proxy);
+    CU_ASSERT_EQUAL(md_proxies_adopt(proxy), 0);
+    CU_ASSERT_EQUAL(p->base.stored, 1);
+    md_th_free(th);
+    CU_ASSERT_EQUAL(finalized, 2);
+    md_decref(proxy);
+    CU_ASSERT_EQUAL(finalized, 2);
+}
+
 void md_test_register_objtab(void)
 {
     CU_pSuite s = md_test_suite("objtab");
     MD_ADD_TEST(s, test_objtab_idents_are_distinct_and_found);
     MD_ADD_TEST(s, test_objtab_lives_while_any_count);
     MD_ADD_TEST(s, test_objtab_ident_parse);
+    MD_ADD_TEST(s, test_objtab_stored_proxy_counts_from_server_creation);
 }

@@ -146,7 +146,7 @@ static void items_text(const md_val *v, char *out, size_t n)
         return;
     }
     char r[400];
-    md_cu_short_repr(items, r, sizeof r);
+    md_val_short_repr(items, r, sizeof r, " object");
     snprintf(out, n, "ok %s", r);
     md_decref(items);
 }
@@ -285,7 +285,7 @@ static char *call_text(md_th *th, md_peer *p, const char *id, const char *method
     md_val *payload = NULL;
     int kind = md_th_call_take(th, p, id, method, args, kwargs, &payload);
     char r[300];
-    md_cu_short_repr(payload ? payload : md_none(), r, sizeof r);
+    md_val_short_repr(payload ? payload : md_none(), r, sizeof r, " object");
     snprintf(out, n, "%s %s", kind == MD_OUT_RETURN ? "ok" : "err", r);
     md_decref(payload);
     md_decref(args);

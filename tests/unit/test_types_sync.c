@@ -314,6 +314,34 @@ static void test_queue_put_get_and_counts(void)
     md_th_free(f.th);
 }
 
+/* The ring is full while wrapped (head in the middle) when it grows:
+ * every item still comes out in the order put, through two growths. */
+static void test_queue_ring_keeps_order_across_wrap_and_growth(void)
+{
+    md_fx f;
+    md_fx_init(&f);
+    md_peer *a = f.p[0];
+    char id[32], want[16];
+    MK(&f, "Queue", NULL, NULL, id);
+    int put = 0, got = 0;
+    for (; put < 6; put++)
+        RET(&f, a, id, "put", T(1, I(put)), NULL, "None");
+    for (; got < 4; got++) {
+        snprintf(want, sizeof want, "%d", got);
+        RET(&f, a, id, "get", NULL, NULL, want);
+    }
+    for (; put < 30; put++)           /* wraps at 8, grows at 8 and 16 items */
+        RET(&f, a, id, "put", T(1, I(put)), NULL, "None");
+    RET(&f, a, id, "qsize", NULL, NULL, "26");
+    for (; got < 30; got++) {
+        snprintf(want, sizeof want, "%d", got);
+        RET(&f, a, id, "get", NULL, NULL, want);
+    }
+    ERR(&f, a, id, "get_nowait", NULL, NULL, "_queue", "Empty", "()");
+    drop(&f, id);
+    md_th_free(f.th);
+}
+
 static void test_queue_maxsize_full_and_constructor(void)
 {
     md_fx f;
@@ -2014,6 +2042,7 @@ void md_test_register_types_sync(void)
     MD_ADD_TEST(s, test_sync_exposed_tuples_match_cpython);
     MD_ADD_TEST(s, test_sync_objects_are_unpicklable);
     MD_ADD_TEST(s, test_queue_put_get_and_counts);
+    MD_ADD_TEST(s, test_queue_ring_keeps_order_across_wrap_and_growth);
     MD_ADD_TEST(s, test_queue_maxsize_full_and_constructor);
     MD_ADD_TEST(s, test_queue_blocking_get_completed_by_put_from_another_peer);
     MD_ADD_TEST(s, test_queue_parked_getters_and_putters_are_served_in_arrival_order);

@@ -18,6 +18,7 @@
 #include "core/base/alloc.h"
 #include "core/base/buf.h"
 #include "core/base/error.h"
+#include "core/protocol/protocol.h"
 #include "core/base/limits.h"
 #include "core/value/value.h"
 #include "serializers/pickle.h" /* md_pickle_limits, md_pickle_err: the codec types */
@@ -1009,6 +1010,29 @@ static void test_xmlrpc_sets_and_instances_written_as_python_reads_them(void)
     md_buf_free(&b);
 }
 
+static void test_xmlrpc_token_written_as_array_malformed_refused(void)
+{
+    /* Token('dict', ('127.0.0.1', 5000), '7f0a'): the array of its state */
+    md_val *addr = T(2, S("127.0.0.1"), I(5000));
+    md_val *tok = md_proto_token_new("dict", addr, "7f0a");
+    md_decref(addr);
+    LAYOUT(tok, "<params>\n<param>\n<value><array><data>\n"
+                "<value><string>dict</string></value>\n"
+                "<value><array><data>\n<value><string>127.0.0.1</string></value>\n"
+                "<value><int>5000</int></value>\n</data></array></value>\n"
+                "<value><string>7f0a</string></value>\n"
+                "</data></array></value>\n</param>\n</params>\n");
+    /* a Token whose state is not (typeid, address, id) is no Token, as
+     * the protocol's reader judges it, and cannot be written */
+    md_val *cls = md_global_new("multiprocessing.managers", "Token");
+    md_val *bad = md_opaque_new(MD_OPQ_NEWOBJ, cls, md_tuple_new(0));
+    md_decref(cls);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(bad);
+    md_opaque_set_state_steal(bad, T(2, S("dict"), S("7f0a")));
+    CU_ASSERT(enc_fails(bad, MD_EUNSUPPORTED,
+                        "cannot marshal <class 'multiprocessing.managers.Token'>"));
+}
+
 /* Manager messages write <int> of any size (Python reads them); the
  * HTTP flavour writes <i8> between 32 and 64 bits, <int> beyond. */
 static void test_xmlrpc_integer_tags_by_size(void)
@@ -1371,6 +1395,7 @@ void md_test_register_xmlrpc(void)
     MD_ADD_TEST(s, test_xmlrpc_recursive_containers_refused);
     MD_ADD_TEST(s, test_xmlrpc_encode_depth_at_and_past);
     MD_ADD_TEST(s, test_xmlrpc_sets_and_instances_written_as_python_reads_them);
+    MD_ADD_TEST(s, test_xmlrpc_token_written_as_array_malformed_refused);
     MD_ADD_TEST(s, test_xmlrpc_integer_tags_by_size);
     MD_ADD_TEST(s, test_xmlrpc_response_and_fault_match_python);
     MD_ADD_TEST(s, test_xmlrpc_decode_call_reads_python_call);

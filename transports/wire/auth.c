@@ -387,7 +387,7 @@ static bool answer_ok(md_auth_ctx *ctx, const uint8_t *answer, size_t len, char 
  * (what CPython's deliver_challenge does). */
 static int on_answer(md_auth_ctx *ctx, const uint8_t *msg, size_t len, md_buf *out)
 {
-    char why[96] = "";
+    char why[MD_ERRMSG_SIZE] = "";   /* each reason is under 96 bytes */
     if (!answer_ok(ctx, msg, len, why, sizeof why)) {
         int rc = send_msg(ctx, out, FAILURE_MSG, RESULT_MSG_LEN, NULL, 0);
         if (rc < 0)
