@@ -141,7 +141,7 @@ def hostile(kind, n, env, end):
             except Exception:                   # noqa: BLE001 - refused, as it should be
                 pass
     elif kind == 'no-read':
-        req = frame((ids['big'], '__getitem__', (0,), {})) * 64
+        req = frame((ids['big'], '__getitem__', (slice(None),), {})) * 64
         hold([long_conn(tcp) for _ in range(n)], end, lambda k: [], req, read=False)
     elif kind == 'pipeline':
         req = frame((ids['list'], '__repr__', (), {})) * 200
@@ -155,13 +155,17 @@ def hostile(kind, n, env, end):
             except Exception:                   # noqa: BLE001 - the expected fault
                 pass
     elif kind == 'huge':
-        m = manager(tcp)
-        d = m.dict()
         payload = {i: i for i in range(env['huge_items'])}
         while time.monotonic() < end:
-            d.update(payload)
-            d.clear()
-            time.sleep(2)
+            try:                                # refused past --max-message:
+                m = manager(tcp)                # the connection is closed,
+                d = m.dict()                    # so come back as a new client
+                while time.monotonic() < end:
+                    d.update(payload)
+                    d.clear()
+                    time.sleep(2)
+            except (OSError, EOFError):
+                time.sleep(2)
 
 
 # ---- well-behaved clients ------------------------------------------------------
@@ -222,7 +226,9 @@ def main():
         tcp = md.tcp(0)
         http = xtest.host_port([a for a in md.addresses if a.startswith('http://')][0])
         owner = manager(tcp)
-        big = owner.list([b'x' * (1 << 20)])
+        big = owner.list()                      # 1 MiB in 8 parts: each request
+        for i in range(8):                      # stays under a small --max-message
+            big.append(bytes([65 + i]) * (1 << 17))
         lst = owner.list(list(range(3000)))
         d = owner.dict()
         dag = []
