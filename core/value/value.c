@@ -920,11 +920,29 @@ static md_val *str_alloc(md_vtype type, uint8_t flags, const void *data,
     return v;
 }
 
+/* Length of the ASCII run s starts with. Keys and values are nearly always
+ * ASCII: eight bytes are tested per step instead of one (memcpy, so any
+ * alignment is fine). */
+static size_t ascii_prefix(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    for (; n - i >= 8; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, sizeof w);
+        if (w & UINT64_C(0x8080808080808080))
+            break;
+    }
+    while (i < n && s[i] < 0x80)
+        i++;
+    return i;
+}
+
 /* Counts the code points of UTF-8 text in which lone surrogates are
  * allowed (surrogatepass); (size_t)-1 if it is not such text. */
 static size_t utf8_count(const uint8_t *s, size_t n)
 {
-    size_t ncp = 0, i = 0;
+    size_t i = ascii_prefix(s, n);
+    size_t ncp = i;
     while (i < n) {
         uint8_t c = s[i];
         size_t len;

@@ -1021,6 +1021,36 @@ static void test_value_exceptions_and_opaques_compare_and_hash_structurally(void
  * str
  * ====================================================================== */
 
+/* The ASCII run is tested eight bytes at a time: a non-ASCII code point or
+ * a bad byte at every offset of texts up to 40 bytes (so on each side of
+ * each word boundary) must still be counted or refused. */
+static void test_value_str_counts_non_ascii_at_every_offset_of_the_word_scan(void)
+{
+    char text[48];
+    for (size_t len = 0; len <= 40; len++) {
+        memset(text, 'a', sizeof text);
+        md_val *s = md_str_new(text, len);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+        CU_ASSERT_TRUE(md_str_is_ascii(s));
+        CU_ASSERT_EQUAL(md_str_len(s), len);
+        md_decref(s);
+        for (size_t at = 0; at + 2 <= len; at++) {
+            memset(text, 'a', sizeof text);
+            memcpy(text + at, "\xc3\xa9", 2);   /* U+00E9 */
+            s = md_str_new(text, len);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+            CU_ASSERT_FALSE(md_str_is_ascii(s));
+            CU_ASSERT_EQUAL(md_str_len(s), len - 1);
+            md_decref(s);
+            text[at] = (char)0xff;   /* never valid */
+            CU_ASSERT_PTR_NULL(md_str_new(text, len));
+            memset(text, 'a', sizeof text);
+            text[at + 1] = (char)0x80;   /* a lone continuation byte */
+            CU_ASSERT_PTR_NULL(md_str_new(text, len));
+        }
+    }
+}
+
 static void test_value_str_rejects_invalid_utf8_and_accepts_surrogates(void)
 {
     const char *bad[] = { "\xc0\x80", "\xc1\xbf", "\xe0\x80\x80", "\xe0\x9f\xbf",
@@ -2194,6 +2224,7 @@ void md_test_register_value(void)
     MD_ADD_TEST(s, test_value_unhashable_types_raise_typeerror_with_python_message);
     MD_ADD_TEST(s, test_value_exceptions_and_opaques_compare_and_hash_structurally);
     MD_ADD_TEST(s, test_value_str_rejects_invalid_utf8_and_accepts_surrogates);
+    MD_ADD_TEST(s, test_value_str_counts_non_ascii_at_every_offset_of_the_word_scan);
     MD_ADD_TEST(s, test_value_dict_keeps_insertion_order_after_deletes_and_resize);
     MD_ADD_TEST(s, test_value_dict_equal_keys_share_one_slot_keeping_first_key);
     MD_ADD_TEST(s, test_value_dict_pop_and_set_clear);
