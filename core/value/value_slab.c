@@ -19,6 +19,7 @@
  */
 #include "core/value/value_impl.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,6 +64,42 @@ static MD_THREAD_LOCAL slab_class classes[NCLASSES];
  * allocator map and fault in the same memory again for every message. */
 static MD_THREAD_LOCAL slab_page *spares;
 static MD_THREAD_LOCAL size_t nspares;
+
+/* A thread that ends gives its spare pages back (a client program may
+ * start many threads); its other pages are empty by then, and so already
+ * given back, unless it leaked values. */
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+static pthread_key_t exit_key;
+static MD_THREAD_LOCAL bool exit_hooked;
+
+static void free_spares(void *unused)
+{
+    (void)unused;
+    while (spares) {
+        slab_page *pg = spares;
+        spares = pg->next;
+        UNPOISON(pg, MD_SLAB_PAGE_BYTES);
+        free(pg);
+    }
+    nspares = 0;
+}
+
+static void make_exit_key(void)
+{
+    if (pthread_key_create(&exit_key, free_spares) != 0)
+        exit_key = 0;
+}
+
+/* Asks for free_spares at this thread's end: once per thread, when it
+ * first keeps a spare page. */
+static void hook_thread_exit(void)
+{
+    if (exit_hooked)
+        return;
+    exit_hooked = true;
+    pthread_once(&exit_key_once, make_exit_key);
+    (void)pthread_setspecific(exit_key, &exit_hooked);
+}
 
 static slab_class *class_of(size_t size)
 {
@@ -156,6 +193,7 @@ void md_val__slab_free(void *obj, size_t size)
     unlink_page(c, pg);
     c->pages--;
     if (nspares < MD_SLAB_SPARE_PAGES) {
+        hook_thread_exit();
         POISON((char *)pg + PAGE_HEADER, MD_SLAB_PAGE_BYTES - PAGE_HEADER);
         pg->next = spares;
         spares = pg;

@@ -10,6 +10,7 @@
 #include "tests/unit/unit.h"
 
 #include <malloc.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1361,6 +1362,32 @@ static void test_value_slab_grows_reuses_and_gives_pages_back(void)
     free(objs);
 }
 
+static void *slab_thread(void *arg)
+{
+    enum { N = 2000 };
+    static md_val *strs[N];
+    size_t pages, spare, *kept = arg;
+    for (size_t i = 0; i < N; i++)
+        strs[i] = md_str_from_cstr("in a thread");
+    for (size_t i = 0; i < N; i++)
+        md_decref(strs[i]);
+    md_val__slab_stats(24, &pages, &spare);
+    *kept = spare;
+    return NULL;
+}
+
+/* A thread has its own pages: one that fills and frees some keeps them
+ * as spares, and its end gives them back (the sanitizer build's leak
+ * check fails this test if it does not). */
+static void test_value_slab_pages_of_an_ended_thread_are_given_back(void)
+{
+    pthread_t t;
+    size_t kept = 0;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, slab_thread, &kept), 0);
+    pthread_join(t, NULL);
+    CU_ASSERT(kept > 0);
+}
+
 /* Every size from 1 to MD_SLAB_MAX_BYTES gets room for that many bytes
  * that no other object overlaps. */
 static void test_value_slab_every_size_class_keeps_objects_apart(void)
@@ -2356,6 +2383,7 @@ void md_test_register_value(void)
     MD_ADD_TEST(s, test_value_list_insert_set_del_clear);
     MD_ADD_TEST(s, test_value_dict_of_a_million_short_str_keys_fits_64_bytes_per_item);
     MD_ADD_TEST(s, test_value_slab_grows_reuses_and_gives_pages_back);
+    MD_ADD_TEST(s, test_value_slab_pages_of_an_ended_thread_are_given_back);
     MD_ADD_TEST(s, test_value_slab_every_size_class_keeps_objects_apart);
     MD_ADD_TEST(s, test_value_slab_holds_the_small_values_only);
     MD_ADD_TEST(s, test_value_slab_fails_cleanly_at_every_allocation);
