@@ -38,14 +38,15 @@
  * steps up to MD_SLAB_MAX_BYTES) instead of malloc: no 8-byte malloc
  * header or 16-byte rounding (a 21-byte key takes 24 bytes, not 32), and
  * a free list per page instead of malloc's bins (a third of decoding was
- * malloc and free). A page is given back when its last object is freed.
- * Not limits but sizes; any values work. */
+ * malloc and free). Not limits but sizes; any values work. */
 #define MD_SLAB_PAGE_BYTES       ((size_t)16 * 1024)
 #define MD_SLAB_MAX_BYTES        64
-/* Empty pages a thread keeps for new pages (4 MiB): enough for a 2 MB
- * message decoded and dropped over and over; beyond that, a page whose
- * last object is freed goes back to malloc. */
+/* Empty pages a thread keeps resident for new pages (4 MiB): enough for
+ * a 2 MB message decoded and dropped over and over; beyond that, the
+ * memory of a page whose last object is freed goes back to the kernel. */
 #define MD_SLAB_SPARE_PAGES      256
+/* Pages are cut from chunks this big (64 pages), one allocation each. */
+#define MD_SLAB_CHUNK_BYTES      ((size_t)1024 * 1024)
 
 /* Pickle decoder: memo entries and value-stack size. Both grow with the
  * message, so they are bounded by the message size too; these caps stop

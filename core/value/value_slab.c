@@ -6,9 +6,9 @@
  * rounding. Here every size class (8-byte steps up to MD_SLAB_MAX_BYTES)
  * has pages of MD_SLAB_PAGE_BYTES, aligned to their size, so the page of
  * an object is its address rounded down; each page keeps its own free
- * list, so a page whose objects are all freed is given back (after the
- * first MD_SLAB_SPARE_PAGES, kept for new pages of any class: they absorb
- * a message-sized churn without touching malloc). Values outlive the message that made them, which
+ * list, so a page whose objects are all freed is reused by any class
+ * (and its memory given back to the kernel past MD_SLAB_SPARE_PAGES
+ * empty pages: see page_take). Values outlive the message that made them, which
  * rules out an arena per message.
  *
  * Thread-local, as the collector's lists are: values belong to the thread
@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/base/error.h"
 #include "core/base/limits.h"
@@ -62,36 +63,70 @@ static MD_THREAD_LOCAL slab_class classes[NCLASSES];
 /* Empty pages kept for the next new page of any class (linked through
  * next), at most MD_SLAB_SPARE_PAGES: giving each back at once made the
  * allocator map and fault in the same memory again for every message. */
+/* Where pages come from. Pages are cut from chunks of MD_SLAB_CHUNK_BYTES
+ * (one aligned allocation per chunk: aligning each page on its own cost
+ * up to a page of malloc's memory per page, 30 % more RSS). An empty
+ * page goes to the spares, MD_SLAB_SPARE_PAGES at most, which absorb a
+ * message-sized churn; past that its memory is given back to the kernel
+ * (madvise) and the page kept as released, to be reused first after the
+ * spares. Chunks are never freed: their pages are the memory's unit. */
 static MD_THREAD_LOCAL slab_page *spares;
 static MD_THREAD_LOCAL size_t nspares;
+static MD_THREAD_LOCAL slab_page *released;
+static MD_THREAD_LOCAL char *carve, *carve_end;   /* untouched pages of a chunk */
 
-/* A thread that ends gives its spare pages back (a client program may
- * start many threads); its other pages are empty by then, and so already
- * given back, unless it leaked values. */
+/* Pages of ended threads (released), for any thread that needs one. */
+static pthread_mutex_t orphans_lock = PTHREAD_MUTEX_INITIALIZER;
+static slab_page *orphans;
+
+static void release(slab_page *pg)
+{
+    UNPOISON(pg, MD_SLAB_PAGE_BYTES);
+    (void)madvise(pg, MD_SLAB_PAGE_BYTES, MADV_DONTNEED);
+}
+
+/* A thread that ends hands its empty and untouched pages to the orphans
+ * (a client program may start many threads); its other pages are
+ * empty by then, unless it leaked values. */
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t exit_key;
 static MD_THREAD_LOCAL bool exit_hooked;
 
-static void free_spares(void *unused)
+static void orphan(slab_page *pg)
+{
+    pg->next = orphans;
+    orphans = pg;
+}
+
+static void thread_ends(void *unused)
 {
     (void)unused;
+    pthread_mutex_lock(&orphans_lock);
     while (spares) {
         slab_page *pg = spares;
         spares = pg->next;
-        UNPOISON(pg, MD_SLAB_PAGE_BYTES);
-        free(pg);
+        release(pg);
+        orphan(pg);
     }
+    while (released) {
+        slab_page *pg = released;
+        released = pg->next;
+        orphan(pg);
+    }
+    for (; carve < carve_end; carve += MD_SLAB_PAGE_BYTES)
+        orphan((slab_page *)carve);
+    pthread_mutex_unlock(&orphans_lock);
     nspares = 0;
 }
 
 static void make_exit_key(void)
 {
-    if (pthread_key_create(&exit_key, free_spares) != 0)
+    if (pthread_key_create(&exit_key, thread_ends) != 0)
         exit_key = 0;
 }
 
-/* Asks for free_spares at this thread's end: once per thread, when it
- * first keeps a spare page. */
+/* Asks for thread_ends at this thread's end: once per thread, when it
+ * first cuts a chunk. */
 static void hook_thread_exit(void)
 {
     if (exit_hooked)
@@ -99,6 +134,50 @@ static void hook_thread_exit(void)
     exit_hooked = true;
     pthread_once(&exit_key_once, make_exit_key);
     (void)pthread_setspecific(exit_key, &exit_hooked);
+}
+
+/* An empty page to set up: NULL if memory runs out. */
+static void *page_take(void)
+{
+    slab_page *pg = NULL;
+    if (spares) {
+        pg = spares;
+        spares = pg->next;
+        nspares--;
+    } else if (released) {
+        pg = released;
+        released = pg->next;
+    } else if (carve < carve_end) {
+        pg = (slab_page *)carve;
+        carve += MD_SLAB_PAGE_BYTES;
+    } else {
+        pthread_mutex_lock(&orphans_lock);
+        if ((pg = orphans))
+            orphans = pg->next;
+        pthread_mutex_unlock(&orphans_lock);
+        void *mem = NULL;
+        if (!pg && posix_memalign(&mem, MD_SLAB_PAGE_BYTES, MD_SLAB_CHUNK_BYTES) == 0) {
+            hook_thread_exit();
+            pg = mem;
+            carve = (char *)mem + MD_SLAB_PAGE_BYTES;
+            carve_end = (char *)mem + MD_SLAB_CHUNK_BYTES;
+        }
+    }
+    return pg;
+}
+
+static void page_give(slab_page *pg)
+{
+    if (nspares < MD_SLAB_SPARE_PAGES) {
+        POISON((char *)pg + PAGE_HEADER, MD_SLAB_PAGE_BYTES - PAGE_HEADER);
+        pg->next = spares;
+        spares = pg;
+        nspares++;
+        return;
+    }
+    release(pg);
+    pg->next = released;
+    released = pg;
 }
 
 static slab_class *class_of(size_t size)
@@ -131,16 +210,9 @@ static void unlink_page(slab_class *c, slab_page *pg)
 
 static slab_page *page_new(slab_class *c, uint32_t size)
 {
-    void *mem = NULL;
-    if (md_alloc_refused())
+    void *mem = md_alloc_refused() ? NULL : page_take();
+    if (!mem)
         return NULL;
-    if (spares) {
-        mem = spares;
-        spares = spares->next;
-        nspares--;
-    } else if (posix_memalign(&mem, MD_SLAB_PAGE_BYTES, MD_SLAB_PAGE_BYTES) != 0) {
-        return NULL;
-    }
     slab_page *pg = mem;
     pg->free = NULL;
     pg->bump = (char *)mem + PAGE_HEADER;
@@ -192,16 +264,7 @@ void md_val__slab_free(void *obj, size_t size)
         return;
     unlink_page(c, pg);
     c->pages--;
-    if (nspares < MD_SLAB_SPARE_PAGES) {
-        hook_thread_exit();
-        POISON((char *)pg + PAGE_HEADER, MD_SLAB_PAGE_BYTES - PAGE_HEADER);
-        pg->next = spares;
-        spares = pg;
-        nspares++;
-        return;
-    }
-    UNPOISON(pg, MD_SLAB_PAGE_BYTES);
-    free(pg);
+    page_give(pg);
 }
 
 void md_val__slab_stats(size_t size, size_t *pages, size_t *spare)
