@@ -1362,6 +1362,36 @@ static void test_value_slab_grows_reuses_and_gives_pages_back(void)
     free(objs);
 }
 
+/* Past MD_SLAB_SPARE_PAGES empty pages, a page's memory goes back to the
+ * kernel and the page is reused later: fill more pages than that, free
+ * them all (the spares are then full), and fill them again, contents
+ * intact. */
+static void test_value_slab_releases_pages_past_the_spares_and_reuses_them(void)
+{
+    enum { SIZE = 64 };
+    size_t n = (MD_SLAB_SPARE_PAGES + 8) * slab_per_page(SIZE), pages, spare;
+    unsigned char **objs = calloc(n, sizeof *objs);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(objs);
+    for (int round = 0; round < 2; round++) {
+        bool all = true, intact = true;
+        for (size_t i = 0; i < n && all; i++) {
+            all = (objs[i] = md_val__slab_alloc(SIZE)) != NULL;
+            if (all)
+                memset(objs[i], (int)((i + round) & 0xff), SIZE);
+        }
+        CU_ASSERT_TRUE_FATAL(all);
+        for (size_t i = 0; i < n; i++) {
+            intact = intact && objs[i][0] == (unsigned char)((i + round) & 0xff) &&
+                     objs[i][SIZE - 1] == (unsigned char)((i + round) & 0xff);
+            md_val__slab_free(objs[i], SIZE);
+        }
+        CU_ASSERT_TRUE(intact);
+        md_val__slab_stats(SIZE, &pages, &spare);
+        CU_ASSERT_EQUAL(spare, MD_SLAB_SPARE_PAGES);
+    }
+    free(objs);
+}
+
 static void *slab_thread(void *arg)
 {
     enum { N = 2000 };
@@ -2383,6 +2413,7 @@ void md_test_register_value(void)
     MD_ADD_TEST(s, test_value_list_insert_set_del_clear);
     MD_ADD_TEST(s, test_value_dict_of_a_million_short_str_keys_fits_64_bytes_per_item);
     MD_ADD_TEST(s, test_value_slab_grows_reuses_and_gives_pages_back);
+    MD_ADD_TEST(s, test_value_slab_releases_pages_past_the_spares_and_reuses_them);
     MD_ADD_TEST(s, test_value_slab_pages_of_an_ended_thread_are_given_back);
     MD_ADD_TEST(s, test_value_slab_every_size_class_keeps_objects_apart);
     MD_ADD_TEST(s, test_value_slab_holds_the_small_values_only);
