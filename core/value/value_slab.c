@@ -65,7 +65,8 @@ static MD_THREAD_LOCAL slab_class classes[NCLASSES];
  * allocator map and fault in the same memory again for every message. */
 /* Where pages come from. Pages are cut from chunks of MD_SLAB_CHUNK_BYTES
  * (one aligned allocation per chunk: aligning each page on its own cost
- * up to a page of malloc's memory per page, 30 % more RSS). An empty
+ * up to a page of malloc's memory per page, 30 % more RSS; limits.h says
+ * why chunks stay small). An empty
  * page goes to the spares, MD_SLAB_SPARE_PAGES at most, which absorb a
  * message-sized churn; past that its memory is given back to the kernel
  * (madvise) and the page kept as released, to be reused first after the
