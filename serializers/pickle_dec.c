@@ -147,7 +147,7 @@ static size_t remaining(const dec *d)
 }
 
 /* Check that n argument bytes follow; the message names the opcode. */
-static int need(dec *d, size_t n, int op)
+static inline int need(dec *d, size_t n, int op)
 {
     if (remaining(d) < n)
         return fail(d, MD_EPROTO, "%s argument runs past the end of the message",
@@ -164,8 +164,9 @@ static uint64_t rd_le(const uint8_t *p, int n)
 }
 
 /* A length argument of `width` bytes, checked against what remains. */
-static int read_len(dec *d, int width, int op, size_t *out)
+static inline int read_len(dec *d, int width, int op, size_t *out)
 {
+    *out = 0;   /* set on failure too (the inlined callers' warnings) */
     if (need(d, (size_t)width, op) < 0)
         return -1;
     uint64_t n = rd_le(d->p, width);
@@ -199,8 +200,8 @@ static size_t mark_base(const dec *d)
     return d->nmarks ? d->marks[d->nmarks - 1] : 0;
 }
 
-/* Push steals v. */
-static int push_depth(dec *d, md_val *v, size_t depth)
+/* push_depth's checks and growth, out of the hot path. */
+static int push_slow(dec *d, md_val *v, size_t depth)
 {
     if (!v)
         return nomem(d);
@@ -224,7 +225,21 @@ static int push_depth(dec *d, md_val *v, size_t depth)
     return 0;
 }
 
-static int push(dec *d, md_val *v)
+/* Push steals v. Inlined into every load: the common push (a value that
+ * exists, within the depth limit, with room on the stack) is these
+ * three tests and a store; anything else takes push_slow, which checks
+ * again and fails or grows. */
+static inline int push_depth(dec *d, md_val *v, size_t depth)
+{
+    if (v && depth <= d->lim.max_depth && d->sp < d->stack_cap &&
+        d->sp < d->lim.max_stack) {
+        d->stack[d->sp++] = (slot){ v, depth, 0 };
+        return 0;
+    }
+    return push_slow(d, v, depth);
+}
+
+static inline int push(dec *d, md_val *v)
 {
     return push_depth(d, v, 0);
 }
@@ -297,8 +312,41 @@ static slot *far_add(dec *d, size_t idx)
     return s;
 }
 
-/* memo[idx] = the top of the stack (a new reference is taken). */
-static int memo_put(dec *d, size_t idx, int op)
+/* The slot of dense memo index idx when its array or chunk is already
+ * allocated, else NULL (memo_put_slow allocates). */
+static inline slot *memo_dense_slot(dec *d, size_t idx)
+{
+    if (idx >= d->memo_dense_max)
+        return NULL;   /* far indices live in the map */
+    if (idx < d->memo_cap)
+        return &d->memo[idx];
+    if (idx < MEMO_CHUNK)
+        return NULL;
+    size_t c = idx / MEMO_CHUNK - 1;
+    return c < d->nchunks && d->chunks[c] ? &d->chunks[c][idx % MEMO_CHUNK] : NULL;
+}
+
+static int memo_put_slow(dec *d, size_t idx, int op);
+
+/* memo[idx] = the top of the stack (a new reference is taken). Protocol
+ * 4 memoizes nearly every value, so the common case (a fresh index whose
+ * array or chunk exists) is inline; memo_put_slow checks again and does
+ * everything else. */
+static inline int memo_put(dec *d, size_t idx, int op)
+{
+    slot *dst;
+    if (d->sp > mark_base(d) && idx < d->lim.max_memo && (dst = memo_dense_slot(d, idx)) &&
+        !dst->v) {
+        slot *top = &d->stack[d->sp - 1];
+        d->memo_count++;
+        *dst = (slot){ md_incref(top->v), top->depth, 0 };
+        top->put = idx + 1;
+        return 0;
+    }
+    return memo_put_slow(d, idx, op);
+}
+
+static int memo_put_slow(dec *d, size_t idx, int op)
 {
     if (d->sp == mark_base(d))
         return fail(d, MD_EPROTO, "%s with an empty stack", op_name(op));

@@ -30,6 +30,11 @@ static int should_fail(void)
     return 0;
 }
 
+bool md_alloc_refused(void)
+{
+    return should_fail() != 0;
+}
+
 void *md_malloc(size_t n)
 {
     if (should_fail())

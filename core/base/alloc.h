@@ -48,6 +48,11 @@ int md_grow_inline(void *arrp, size_t *cap, const void *inline_buf, size_t need,
  * on a small block or where the kernel declines. */
 void md_advise_huge(void *p, size_t n);
 
+/* For allocators built on top of these (the value slab, which hands out
+ * many objects per block): counts one allocation against the test hook
+ * below, true when that allocation must fail. */
+bool md_alloc_refused(void);
+
 /* Test hook: after n more successful allocations, every allocation fails
  * until md_alloc_fail_after(-1) turns the hook off. */
 void md_alloc_fail_after(long n);

@@ -123,9 +123,66 @@ static void gc_splice(gc_head *to, gc_head *from)
     from->next = from->prev = from;
 }
 
+/* Which objects come from the slab (value_slab.c): the small ones of the
+ * types whose size free_plain / dealloc_container can tell from the
+ * object itself (slab_size), since the slab needs it back on free. */
+static bool slabbed(md_vtype type, size_t size)
+{
+    if (size > MD_SLAB_MAX_BYTES)
+        return false;
+    switch (type) {
+    case MD_T_STR: case MD_T_BYTES: case MD_T_FLOAT: case MD_T_COMPLEX: case MD_T_INT:
+    case MD_T_TUPLE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static size_t str_header(uint8_t flags);
+
+/* The size v was allocated with (gc_head included for a tracked
+ * container) if it came from the slab, else 0. */
+static size_t slab_size(const md_val *v)
+{
+    size_t size;
+    switch ((md_vtype)v->type) {
+    case MD_T_STR:
+    case MD_T_BYTES: size = str_header(v->flags) + md_val__slen(v) + 1; break;
+    case MD_T_FLOAT: size = sizeof(md_floatobj); break;
+    case MD_T_COMPLEX: size = sizeof(md_complexobj); break;
+    case MD_T_INT: size = sizeof(md_bigint); break;
+    case MD_T_TUPLE:
+        size = sizeof(gc_head) + sizeof(md_tupleobj) +
+               ((const md_tupleobj *)v)->len * sizeof(md_val *);
+        break;
+    default: return 0;
+    }
+    return slabbed((md_vtype)v->type, size) ? size : 0;
+}
+
+size_t md_val__slab_bytes(const md_val *v)
+{
+    return (slab_size(v) + 7) & ~(size_t)7;
+}
+
+static void *val_mem(md_vtype type, size_t size)
+{
+    return slabbed(type, size) ? md_val__slab_alloc(size) : md_malloc(size);
+}
+
+static void val_mem_free(md_val *v, void *mem)
+{
+    size_t size = slab_size(v);
+    if (size)
+        md_val__slab_free(mem, size);
+    else
+        md_free(mem);
+}
+
 void *md_val__alloc(md_vtype type, size_t size)
 {
-    md_val *v = md_malloc(size);
+    md_val *v = val_mem(type, size);
     if (!v)
         return NULL;
     v->refcnt = 1;
@@ -137,7 +194,7 @@ void *md_val__alloc(md_vtype type, size_t size)
 
 void *md_val__alloc_gc(md_vtype type, size_t size)
 {
-    gc_head *g = md_malloc(sizeof *g + size);
+    gc_head *g = size <= SIZE_MAX - sizeof *g ? val_mem(type, sizeof *g + size) : NULL;
     if (!g)
         return NULL;
     gc_init_lists();
@@ -216,7 +273,7 @@ static void free_plain(md_val *v)
     default:
         break;
     }
-    md_free(v);
+    val_mem_free(v, v);
 }
 
 static void decref_clear(md_val **slot)
@@ -304,7 +361,7 @@ static void dealloc_container(md_val *v)
     clear_container(v);
     if (v->type == MD_T_LIST)
         md_free(((md_listobj *)v)->items);
-    md_free(GC_HEAD(v));
+    val_mem_free(v, GC_HEAD(v));
 }
 
 void md_decref(md_val *v)
@@ -920,11 +977,29 @@ static md_val *str_alloc(md_vtype type, uint8_t flags, const void *data,
     return v;
 }
 
+/* Length of the ASCII run s starts with. Keys and values are nearly always
+ * ASCII: eight bytes are tested per step instead of one (memcpy, so any
+ * alignment is fine). */
+static size_t ascii_prefix(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    for (; n - i >= 8; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, sizeof w);
+        if (w & UINT64_C(0x8080808080808080))
+            break;
+    }
+    while (i < n && s[i] < 0x80)
+        i++;
+    return i;
+}
+
 /* Counts the code points of UTF-8 text in which lone surrogates are
  * allowed (surrogatepass); (size_t)-1 if it is not such text. */
 static size_t utf8_count(const uint8_t *s, size_t n)
 {
-    size_t ncp = 0, i = 0;
+    size_t i = ascii_prefix(s, n);
+    size_t ncp = i;
     while (i < n) {
         uint8_t c = s[i];
         size_t len;

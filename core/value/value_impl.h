@@ -116,6 +116,19 @@ md_val *md_val__class_global(const md_val *v);
 const uint8_t *md_val__sdata(const md_val *v);
 size_t md_val__slen(const md_val *v);
 
+/* ---- small objects (value_slab.c) ---------------------------------------- */
+
+/* An object of size bytes (1 .. MD_SLAB_MAX_BYTES) from the calling
+ * thread's pages; NULL when memory runs out (or the test hook refuses). */
+void *md_val__slab_alloc(size_t size);
+/* Gives back an object of md_val__slab_alloc(size), same size. */
+void md_val__slab_free(void *obj, size_t size);
+/* Bytes v takes in a slab page (its class's object size), 0 when v came
+ * from malloc (tests count memory with it). */
+size_t md_val__slab_bytes(const md_val *v);
+/* Pages of size's class, and the empty pages kept for any class (tests). */
+void md_val__slab_stats(size_t size, size_t *pages, size_t *spare);
+
 /* ---- tables (value_table.c) ----------------------------------------------- */
 
 void md_table__init(md_table *t, uint8_t stride);

@@ -1089,6 +1089,31 @@ static void test_pickle_sparse_memo_indices_many_and_out_of_memory(void)
     md_buf_free(&b);
 }
 
+/* A short message keeps dense memo indices below 2 * size + 1024 (1114
+ * here); the memo array grows by doubling (601, then 1202 entries), past
+ * that bound. An index between the two (1150) must still go to the sparse
+ * map, where GET looks for it, and re-storing a dense index replaces its
+ * value. */
+static void test_pickle_memo_index_past_dense_bound_inside_grown_array(void)
+{
+    static const uint8_t msg[] = {
+        'K', 1, 'r', 0x58, 0x02, 0, 0,     /* memo[600] = 1 */
+        'K', 2, 'r', 0xbc, 0x02, 0, 0,     /* memo[700] = 2: array of 1202 */
+        'K', 3, 'r', 0x7e, 0x04, 0, 0,     /* memo[1150] = 3: the sparse map */
+        'K', 4, 'r', 0x58, 0x02, 0, 0,     /* memo[600] = 4: replaced */
+        '0', '0', '0', '0', '(',
+        'j', 0x7e, 0x04, 0, 0, 'j', 0x58, 0x02, 0, 0, 'l', '.'
+    };
+    CU_ASSERT_FATAL(sizeof msg == 45);
+    md_val *v = NULL;
+    CU_ASSERT_EQUAL_FATAL(md_pickle_decode(msg, sizeof msg, NULL, &v, NULL, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(md_list_len(v), 2);
+    int64_t x = 0, y = 0;
+    CU_ASSERT_TRUE(md_int_to_i64(md_list_get(v, 0), &x) == 0 && x == 3);
+    CU_ASSERT_TRUE(md_int_to_i64(md_list_get(v, 1), &y) == 0 && y == 4);
+    md_decref(v);
+}
+
 static void test_pickle_limit_max_stack(void)
 {
     md_pickle_limits lim = limits();
@@ -1651,6 +1676,7 @@ void md_test_register_pickle(void)
     MD_ADD_TEST(s, test_pickle_limit_max_memo);
     MD_ADD_TEST(s, test_pickle_limit_max_stack);
     MD_ADD_TEST(s, test_pickle_sparse_memo_indices_many_and_out_of_memory);
+    MD_ADD_TEST(s, test_pickle_memo_index_past_dense_bound_inside_grown_array);
     MD_ADD_TEST(s, test_pickle_setitems_batch_keeps_order_and_first_error);
     MD_ADD_TEST(s, test_pickle_limit_int_length);
     MD_ADD_TEST(s, test_pickle_huge_length_fails_before_allocating);

@@ -10,6 +10,7 @@
 #include "tests/unit/unit.h"
 
 #include <malloc.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1021,6 +1022,36 @@ static void test_value_exceptions_and_opaques_compare_and_hash_structurally(void
  * str
  * ====================================================================== */
 
+/* The ASCII run is tested eight bytes at a time: a non-ASCII code point or
+ * a bad byte at every offset of texts up to 40 bytes (so on each side of
+ * each word boundary) must still be counted or refused. */
+static void test_value_str_counts_non_ascii_at_every_offset_of_the_word_scan(void)
+{
+    char text[48];
+    for (size_t len = 0; len <= 40; len++) {
+        memset(text, 'a', sizeof text);
+        md_val *s = md_str_new(text, len);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+        CU_ASSERT_TRUE(md_str_is_ascii(s));
+        CU_ASSERT_EQUAL(md_str_len(s), len);
+        md_decref(s);
+        for (size_t at = 0; at + 2 <= len; at++) {
+            memset(text, 'a', sizeof text);
+            memcpy(text + at, "\xc3\xa9", 2);   /* U+00E9 */
+            s = md_str_new(text, len);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+            CU_ASSERT_FALSE(md_str_is_ascii(s));
+            CU_ASSERT_EQUAL(md_str_len(s), len - 1);
+            md_decref(s);
+            text[at] = (char)0xff;   /* never valid */
+            CU_ASSERT_PTR_NULL(md_str_new(text, len));
+            memset(text, 'a', sizeof text);
+            text[at + 1] = (char)0x80;   /* a lone continuation byte */
+            CU_ASSERT_PTR_NULL(md_str_new(text, len));
+        }
+    }
+}
+
 static void test_value_str_rejects_invalid_utf8_and_accepts_surrogates(void)
 {
     const char *bad[] = { "\xc0\x80", "\xc1\xbf", "\xe0\x80\x80", "\xe0\x9f\xbf",
@@ -1256,7 +1287,8 @@ static void test_value_list_insert_set_del_clear(void)
 
 /* 1,000,000 items like d['key123456'] = 123456 must fit in 64 bytes
  * each: a short str, a 16-byte entry and its index slot. Counted with
- * malloc_usable_size plus glibc's 8-byte chunk header. */
+ * malloc_usable_size plus glibc's 8-byte chunk header, or the slab's
+ * object size for a key from the slab. */
 static void test_value_dict_of_a_million_short_str_keys_fits_64_bytes_per_item(void)
 {
     enum { N = 1000000 };
@@ -1267,7 +1299,8 @@ static void test_value_dict_of_a_million_short_str_keys_fits_64_bytes_per_item(v
         int n = snprintf(key, sizeof key, "key%06d", i);
         md_val *k = md_str_new(key, (size_t)n);
         CU_ASSERT_FATAL(k != NULL);
-        bytes += malloc_usable_size(k) + 8;
+        size_t slab = md_val__slab_bytes(k);
+        bytes += slab ? slab : malloc_usable_size(k) + 8;
         CU_ASSERT_FATAL(md_dict_set(d, k, md_int_from_i64(i), NULL) == 0);
         md_decref(k);
     }
@@ -1282,6 +1315,183 @@ static void test_value_dict_of_a_million_short_str_keys_fits_64_bytes_per_item(v
     CU_ASSERT_TRUE(v && md_int_to_i64(v, &x) == 0 && x == 123456);
     md_decref(probe);
     md_decref(d);
+}
+
+/* ======================================================================
+ * Small-object slab (value_slab.c)
+ * ====================================================================== */
+
+/* Objects per page of one size class. */
+static size_t slab_per_page(size_t size)
+{
+    return (MD_SLAB_PAGE_BYTES - 64) / ((size + 7) & ~(size_t)7);
+}
+
+/* Pages fill up and new ones are made; every object is distinct and
+ * keeps what was written in it; a freed object is the next one handed
+ * out; pages whose objects are all freed leave their class (kept as
+ * spares up to MD_SLAB_SPARE_PAGES, the rest given back). */
+static void test_value_slab_grows_reuses_and_gives_pages_back(void)
+{
+    enum { SIZE = 24 };
+    size_t n = 3 * slab_per_page(SIZE) + 7, pages0, spare0, pages, spare;
+    md_val__slab_stats(SIZE, &pages0, &spare0);
+    unsigned char **objs = calloc(n, sizeof *objs);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(objs);
+    for (size_t i = 0; i < n; i++) {
+        objs[i] = md_val__slab_alloc(SIZE);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(objs[i]);
+        memset(objs[i], (int)(i & 0xff), SIZE);
+    }
+    md_val__slab_stats(SIZE, &pages, &spare);
+    CU_ASSERT(pages >= pages0 + 3 && pages <= pages0 + 4);
+    bool intact = true;
+    for (size_t i = 0; i < n && intact; i++)
+        for (size_t k = 0; k < SIZE; k++)
+            intact = intact && objs[i][k] == (unsigned char)(i & 0xff);
+    CU_ASSERT_TRUE(intact);
+    void *mid = objs[n / 2];
+    md_val__slab_free(mid, SIZE);
+    CU_ASSERT_PTR_EQUAL(md_val__slab_alloc(SIZE), mid);
+    for (size_t i = 0; i < n; i++)
+        md_val__slab_free(objs[i], SIZE);
+    md_val__slab_stats(SIZE, &pages, &spare);
+    CU_ASSERT(pages <= pages0);
+    CU_ASSERT(spare <= MD_SLAB_SPARE_PAGES);
+    CU_ASSERT(spare >= spare0);
+    free(objs);
+}
+
+/* Past MD_SLAB_SPARE_PAGES empty pages, a page's memory goes back to the
+ * kernel and the page is reused later: fill more pages than that, free
+ * them all (the spares are then full), and fill them again, contents
+ * intact. */
+static void test_value_slab_releases_pages_past_the_spares_and_reuses_them(void)
+{
+    enum { SIZE = 64 };
+    size_t n = (MD_SLAB_SPARE_PAGES + 8) * slab_per_page(SIZE), pages, spare;
+    unsigned char **objs = calloc(n, sizeof *objs);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(objs);
+    for (int round = 0; round < 2; round++) {
+        bool all = true, intact = true;
+        for (size_t i = 0; i < n && all; i++) {
+            all = (objs[i] = md_val__slab_alloc(SIZE)) != NULL;
+            if (all)
+                memset(objs[i], (int)((i + round) & 0xff), SIZE);
+        }
+        CU_ASSERT_TRUE_FATAL(all);
+        for (size_t i = 0; i < n; i++) {
+            intact = intact && objs[i][0] == (unsigned char)((i + round) & 0xff) &&
+                     objs[i][SIZE - 1] == (unsigned char)((i + round) & 0xff);
+            md_val__slab_free(objs[i], SIZE);
+        }
+        CU_ASSERT_TRUE(intact);
+        md_val__slab_stats(SIZE, &pages, &spare);
+        CU_ASSERT_EQUAL(spare, MD_SLAB_SPARE_PAGES);
+    }
+    free(objs);
+}
+
+static void *slab_thread(void *arg)
+{
+    enum { N = 2000 };
+    static md_val *strs[N];
+    size_t pages, spare, *kept = arg;
+    for (size_t i = 0; i < N; i++)
+        strs[i] = md_str_from_cstr("in a thread");
+    for (size_t i = 0; i < N; i++)
+        md_decref(strs[i]);
+    md_val__slab_stats(24, &pages, &spare);
+    *kept = spare;
+    return NULL;
+}
+
+/* A thread has its own pages: one that fills and frees some keeps them
+ * as spares, and its end gives them back (the sanitizer build's leak
+ * check fails this test if it does not). */
+static void test_value_slab_pages_of_an_ended_thread_are_given_back(void)
+{
+    pthread_t t;
+    size_t kept = 0;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, slab_thread, &kept), 0);
+    pthread_join(t, NULL);
+    CU_ASSERT(kept > 0);
+}
+
+/* Every size from 1 to MD_SLAB_MAX_BYTES gets room for that many bytes
+ * that no other object overlaps. */
+static void test_value_slab_every_size_class_keeps_objects_apart(void)
+{
+    enum { PER = 40 };
+    unsigned char *objs[MD_SLAB_MAX_BYTES][PER];
+    for (size_t size = 1; size <= MD_SLAB_MAX_BYTES; size++)
+        for (size_t i = 0; i < PER; i++) {
+            objs[size - 1][i] = md_val__slab_alloc(size);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(objs[size - 1][i]);
+            CU_ASSERT_EQUAL((uintptr_t)objs[size - 1][i] % 8, 0);
+            memset(objs[size - 1][i], (int)(size * 7 + i), size);
+        }
+    bool intact = true;
+    for (size_t size = 1; size <= MD_SLAB_MAX_BYTES; size++)
+        for (size_t i = 0; i < PER; i++) {
+            for (size_t k = 0; k < size; k++)
+                intact = intact && objs[size - 1][i][k] == (unsigned char)(size * 7 + i);
+            md_val__slab_free(objs[size - 1][i], size);
+        }
+    CU_ASSERT_TRUE(intact);
+}
+
+/* Which values come from the slab: short str and bytes, floats, complex,
+ * big ints, tuples of up to 3 items; not a long str, a list or a dict. */
+static void test_value_slab_holds_the_small_values_only(void)
+{
+    md_val *small[] = { md_str_from_cstr("key123456"), md_bytes_new("abc", 3),
+                        md_float_new(0.5), md_complex_new(1, 2), md_int_from_u64(UINT64_MAX),
+                        md_tuple_pack(2, md_none(), md_true()),
+                        md_tuple_pack(3, md_none(), md_true(), md_false()) };
+    for (size_t i = 0; i < sizeof small / sizeof small[0]; i++) {
+        CU_ASSERT_PTR_NOT_NULL_FATAL(small[i]);
+        CU_ASSERT(md_val__slab_bytes(small[i]) > 0 &&
+                  md_val__slab_bytes(small[i]) <= MD_SLAB_MAX_BYTES);
+        md_decref(small[i]);
+    }
+    char text[80];
+    memset(text, 'x', sizeof text);
+    md_val *big[] = { md_str_new(text, sizeof text), md_list_new(0), md_dict_new(),
+                      md_tuple_pack(4, md_none(), md_none(), md_none(), md_none()) };
+    for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
+        CU_ASSERT_PTR_NOT_NULL_FATAL(big[i]);
+        CU_ASSERT_EQUAL(md_val__slab_bytes(big[i]), 0);
+        md_decref(big[i]);
+    }
+}
+
+/* Each object and each new page counts as an allocation for the test
+ * hook: failing the Nth allocation while making 1,500 short strs (more
+ * than a fresh page holds) gives NULL at once, with every str made so
+ * far intact and freeable, for every N until the run succeeds. */
+static void test_value_slab_fails_cleanly_at_every_allocation(void)
+{
+    enum { N = 1500 };
+    static md_val *strs[N];
+    bool done = false;
+    for (long fail_at = 0; fail_at <= N + 8 && !done; fail_at++) {
+        size_t made = 0;
+        md_alloc_fail_after(fail_at);
+        for (; made < N; made++)
+            if (!(strs[made] = md_str_from_cstr("k0000001")))
+                break;
+        md_alloc_fail_after(-1);
+        CU_ASSERT(made == N || (long)made <= fail_at);
+        bool intact = true;
+        for (size_t i = 0; i < made; i++) {
+            intact = intact && md_str_eq_cstr(strs[i], "k0000001");
+            md_decref(strs[i]);
+        }
+        CU_ASSERT_TRUE(intact);
+        done = made == N;
+    }
+    CU_ASSERT_TRUE(done);
 }
 
 /* ======================================================================
@@ -2194,6 +2404,7 @@ void md_test_register_value(void)
     MD_ADD_TEST(s, test_value_unhashable_types_raise_typeerror_with_python_message);
     MD_ADD_TEST(s, test_value_exceptions_and_opaques_compare_and_hash_structurally);
     MD_ADD_TEST(s, test_value_str_rejects_invalid_utf8_and_accepts_surrogates);
+    MD_ADD_TEST(s, test_value_str_counts_non_ascii_at_every_offset_of_the_word_scan);
     MD_ADD_TEST(s, test_value_dict_keeps_insertion_order_after_deletes_and_resize);
     MD_ADD_TEST(s, test_value_dict_equal_keys_share_one_slot_keeping_first_key);
     MD_ADD_TEST(s, test_value_dict_pop_and_set_clear);
@@ -2201,6 +2412,12 @@ void md_test_register_value(void)
     MD_ADD_TEST(s, test_value_set_add_contains_discard_and_order);
     MD_ADD_TEST(s, test_value_list_insert_set_del_clear);
     MD_ADD_TEST(s, test_value_dict_of_a_million_short_str_keys_fits_64_bytes_per_item);
+    MD_ADD_TEST(s, test_value_slab_grows_reuses_and_gives_pages_back);
+    MD_ADD_TEST(s, test_value_slab_releases_pages_past_the_spares_and_reuses_them);
+    MD_ADD_TEST(s, test_value_slab_pages_of_an_ended_thread_are_given_back);
+    MD_ADD_TEST(s, test_value_slab_every_size_class_keeps_objects_apart);
+    MD_ADD_TEST(s, test_value_slab_holds_the_small_values_only);
+    MD_ADD_TEST(s, test_value_slab_fails_cleanly_at_every_allocation);
     MD_ADD_TEST(s, test_value_table_growth_keeps_every_key_findable_and_ordered);
     MD_ADD_TEST(s, test_value_table_deletion_dummies_and_reinsertion_keep_order);
     MD_ADD_TEST(s, test_value_table_collisions_built_on_purpose_stay_distinct);

@@ -1,0 +1,275 @@
+/* value_slab.c - pages of same-size small objects for the value layer.
+ *
+ * Decoding a big message makes one small object per key, str value,
+ * float and small tuple, and malloc/free were a third of the decoder's
+ * time; each object also paid malloc's 8-byte header and 16-byte
+ * rounding. Here every size class (8-byte steps up to MD_SLAB_MAX_BYTES)
+ * has pages of MD_SLAB_PAGE_BYTES, aligned to their size, so the page of
+ * an object is its address rounded down; each page keeps its own free
+ * list, so a page whose objects are all freed is reused by any class
+ * (and its memory given back to the kernel past MD_SLAB_SPARE_PAGES
+ * empty pages: see page_take). Values outlive the message that made them, which
+ * rules out an arena per message.
+ *
+ * Thread-local, as the collector's lists are: values belong to the thread
+ * that made them (value.h). Every object counts as one allocation for the
+ * test hook (md_alloc_fail_after), and so does every new page, so the
+ * failure sweeps reach both. Under AddressSanitizer a free object is
+ * poisoned, so a use after free is still caught.
+ */
+#include "core/value/value_impl.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "core/base/error.h"
+#include "core/base/limits.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+#define NCLASSES (MD_SLAB_MAX_BYTES / 8)
+/* The page header takes the first cache line; objects follow. */
+#define PAGE_HEADER 64
+
+typedef struct slab_page {
+    struct slab_page *prev, *next;  /* the class's pages with room       */
+    void *free;                     /* freed objects, linked by 1st word */
+    char *bump;                     /* objects never handed out: to end  */
+    char *end;
+    uint32_t live;                  /* objects handed out, not freed     */
+    uint32_t size;                  /* of each object                    */
+    bool listed;                    /* on its class's list               */
+} slab_page;
+
+_Static_assert(sizeof(slab_page) <= PAGE_HEADER, "slab page header fits its line");
+_Static_assert((MD_SLAB_PAGE_BYTES & (MD_SLAB_PAGE_BYTES - 1)) == 0,
+               "slab pages are a power of two, aligned to their size");
+
+typedef struct slab_class {
+    slab_page *avail;   /* pages with a free or never-used object */
+    size_t pages;       /* pages of this class, spares not counted */
+} slab_class;
+
+static MD_THREAD_LOCAL slab_class classes[NCLASSES];
+/* Empty pages kept for the next new page of any class (linked through
+ * next), at most MD_SLAB_SPARE_PAGES: giving each back at once made the
+ * allocator map and fault in the same memory again for every message. */
+/* Where pages come from. Pages are cut from chunks of MD_SLAB_CHUNK_BYTES
+ * (one aligned allocation per chunk: aligning each page on its own cost
+ * up to a page of malloc's memory per page, 30 % more RSS; limits.h says
+ * why chunks stay small). An empty
+ * page goes to the spares, MD_SLAB_SPARE_PAGES at most, which absorb a
+ * message-sized churn; past that its memory is given back to the kernel
+ * (madvise) and the page kept as released, to be reused first after the
+ * spares. Chunks are never freed: their pages are the memory's unit. */
+static MD_THREAD_LOCAL slab_page *spares;
+static MD_THREAD_LOCAL size_t nspares;
+static MD_THREAD_LOCAL slab_page *released;
+static MD_THREAD_LOCAL char *carve, *carve_end;   /* untouched pages of a chunk */
+
+/* Pages of ended threads (released), for any thread that needs one. */
+static pthread_mutex_t orphans_lock = PTHREAD_MUTEX_INITIALIZER;
+static slab_page *orphans;
+
+static void release(slab_page *pg)
+{
+    UNPOISON(pg, MD_SLAB_PAGE_BYTES);
+    (void)madvise(pg, MD_SLAB_PAGE_BYTES, MADV_DONTNEED);
+}
+
+/* A thread that ends hands its empty and untouched pages to the orphans
+ * (a client program may start many threads); its other pages are
+ * empty by then, unless it leaked values. */
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+static pthread_key_t exit_key;
+static MD_THREAD_LOCAL bool exit_hooked;
+
+static void orphan(slab_page *pg)
+{
+    pg->next = orphans;
+    orphans = pg;
+}
+
+static void thread_ends(void *unused)
+{
+    (void)unused;
+    pthread_mutex_lock(&orphans_lock);
+    while (spares) {
+        slab_page *pg = spares;
+        spares = pg->next;
+        release(pg);
+        orphan(pg);
+    }
+    while (released) {
+        slab_page *pg = released;
+        released = pg->next;
+        orphan(pg);
+    }
+    for (; carve < carve_end; carve += MD_SLAB_PAGE_BYTES)
+        orphan((slab_page *)carve);
+    pthread_mutex_unlock(&orphans_lock);
+    nspares = 0;
+}
+
+static void make_exit_key(void)
+{
+    if (pthread_key_create(&exit_key, thread_ends) != 0)
+        exit_key = 0;
+}
+
+/* Asks for thread_ends at this thread's end: once per thread, when it
+ * first cuts a chunk. */
+static void hook_thread_exit(void)
+{
+    if (exit_hooked)
+        return;
+    exit_hooked = true;
+    pthread_once(&exit_key_once, make_exit_key);
+    (void)pthread_setspecific(exit_key, &exit_hooked);
+}
+
+/* An empty page to set up: NULL if memory runs out. */
+static void *page_take(void)
+{
+    slab_page *pg = NULL;
+    if (spares) {
+        pg = spares;
+        spares = pg->next;
+        nspares--;
+    } else if (released) {
+        pg = released;
+        released = pg->next;
+    } else if (carve < carve_end) {
+        pg = (slab_page *)carve;
+        carve += MD_SLAB_PAGE_BYTES;
+    } else {
+        pthread_mutex_lock(&orphans_lock);
+        if ((pg = orphans))
+            orphans = pg->next;
+        pthread_mutex_unlock(&orphans_lock);
+        void *mem = NULL;
+        if (!pg && posix_memalign(&mem, MD_SLAB_PAGE_BYTES, MD_SLAB_CHUNK_BYTES) == 0) {
+            hook_thread_exit();
+            pg = mem;
+            carve = (char *)mem + MD_SLAB_PAGE_BYTES;
+            carve_end = (char *)mem + MD_SLAB_CHUNK_BYTES;
+        }
+    }
+    return pg;
+}
+
+static void page_give(slab_page *pg)
+{
+    if (nspares < MD_SLAB_SPARE_PAGES) {
+        POISON((char *)pg + PAGE_HEADER, MD_SLAB_PAGE_BYTES - PAGE_HEADER);
+        pg->next = spares;
+        spares = pg;
+        nspares++;
+        return;
+    }
+    release(pg);
+    pg->next = released;
+    released = pg;
+}
+
+static slab_class *class_of(size_t size)
+{
+    MD_ASSERT(size > 0 && size <= MD_SLAB_MAX_BYTES);
+    return &classes[(size + 7) / 8 - 1];
+}
+
+static void link_page(slab_class *c, slab_page *pg)
+{
+    pg->prev = NULL;
+    pg->next = c->avail;
+    if (c->avail)
+        c->avail->prev = pg;
+    c->avail = pg;
+    pg->listed = true;
+}
+
+static void unlink_page(slab_class *c, slab_page *pg)
+{
+    if (pg->prev)
+        pg->prev->next = pg->next;
+    else
+        c->avail = pg->next;
+    if (pg->next)
+        pg->next->prev = pg->prev;
+    pg->prev = pg->next = NULL;
+    pg->listed = false;
+}
+
+static slab_page *page_new(slab_class *c, uint32_t size)
+{
+    void *mem = md_alloc_refused() ? NULL : page_take();
+    if (!mem)
+        return NULL;
+    slab_page *pg = mem;
+    pg->free = NULL;
+    pg->bump = (char *)mem + PAGE_HEADER;
+    pg->end = (char *)mem + MD_SLAB_PAGE_BYTES;
+    pg->live = 0;
+    pg->size = size;
+    POISON(pg->bump, (size_t)(pg->end - pg->bump));
+    c->pages++;
+    link_page(c, pg);
+    return pg;
+}
+
+void *md_val__slab_alloc(size_t size)
+{
+    if (md_alloc_refused())
+        return NULL;
+    slab_class *c = class_of(size);
+    uint32_t osize = (uint32_t)((size + 7) & ~(size_t)7);
+    slab_page *pg = c->avail;
+    if (!pg && !(pg = page_new(c, osize)))
+        return NULL;
+    void *obj;
+    if (pg->free) {
+        obj = pg->free;
+        UNPOISON(obj, osize);
+        memcpy(&pg->free, obj, sizeof pg->free);
+    } else {
+        obj = pg->bump;
+        UNPOISON(obj, osize);
+        pg->bump += osize;
+    }
+    pg->live++;
+    if (!pg->free && (size_t)(pg->end - pg->bump) < osize)
+        unlink_page(c, pg);   /* full: freeing an object relinks it */
+    return obj;
+}
+
+void md_val__slab_free(void *obj, size_t size)
+{
+    slab_class *c = class_of(size);
+    slab_page *pg = (slab_page *)((uintptr_t)obj & ~(uintptr_t)(MD_SLAB_PAGE_BYTES - 1));
+    MD_ASSERT(pg->size == ((size + 7) & ~(size_t)7) && pg->live > 0);
+    memcpy(obj, &pg->free, sizeof pg->free);
+    pg->free = obj;
+    POISON(obj, pg->size);
+    if (!pg->listed)
+        link_page(c, pg);
+    if (--pg->live > 0)
+        return;
+    unlink_page(c, pg);
+    c->pages--;
+    page_give(pg);
+}
+
+void md_val__slab_stats(size_t size, size_t *pages, size_t *spare)
+{
+    *pages = class_of(size)->pages;
+    *spare = nspares;
+}
