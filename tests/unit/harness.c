@@ -351,3 +351,22 @@ void md_th_drop(md_th *th, const char *ident, const char *file, int line)
     md_decref(p);
     MD_TH_CHECK_AT(kind == MD_OUT_RETURN, file, line);
 }
+
+static void rec_deliver(md_peer *peer, int kind, md_val *payload)
+{
+    md_th_rec_peer *r = (md_th_rec_peer *)peer;
+    if (r->nreplies++ == 0) {
+        r->kind = kind;
+        r->payload = payload;
+    } else {
+        md_decref(payload);
+    }
+}
+
+static const md_peer_ops rec_ops = {.deliver = rec_deliver};
+
+void md_th_rec_peer_init(md_th_rec_peer *r, md_server *srv)
+{
+    memset(r, 0, sizeof *r);
+    md_peer_init(&r->base, &rec_ops, srv);
+}

@@ -22,6 +22,15 @@ md_server *md_th_server(md_th *th);
 
 /* A recording peer speaking the given pickle protocol (2..5; 0 = XML). */
 md_peer *md_th_peer(md_th *th, int protocol);
+/* A peer that records its first reply without allocating (the harness's
+ * peers allocate, which fails under an allocation-failure sweep); later
+ * replies are counted and dropped. The caller owns payload. */
+typedef struct md_th_rec_peer {
+    md_peer base;
+    int nreplies, kind;
+    md_val *payload;
+} md_th_rec_peer;
+void md_th_rec_peer_init(md_th_rec_peer *r, md_server *srv);
 /* Close a peer as a vanished client would (its parked call is dropped). */
 void md_th_close_peer(md_th *th, md_peer *peer);
 

@@ -388,34 +388,13 @@ static bool new_object_ident(int kind, const md_val *out, char *id)
     return true;
 }
 
-/* A peer that records replies without allocating (the harness's peers
- * allocate, which fails under the sweep). */
-typedef struct rec_peer {
-    md_peer base;
-    int nreplies, kind;
-    md_val *payload;
-} rec_peer;
-
-static void rec_deliver(md_peer *peer, int kind, md_val *payload)
-{
-    rec_peer *r = (rec_peer *)peer;
-    if (r->nreplies++ == 0) {
-        r->kind = kind;
-        r->payload = payload;
-    } else {
-        md_decref(payload);
-    }
-}
-
-static const md_peer_ops rec_ops = {.deliver = rec_deliver};
-
 /* Serve req (borrowed) with the Nth allocation and all after it failing,
  * for every N until one run needs no failure: each run gets exactly one
  * reply, and a run that fails leaves no new object behind. */
 static void sweep_request(md_th *th, md_val *req, bool long_conn)
 {
-    rec_peer r;
-    md_peer_init(&r.base, &rec_ops, md_th_server(th));
+    md_th_rec_peer r;
+    md_th_rec_peer_init(&r, md_th_server(th));
     bool completed = false;
     for (long n = 0; n < 5000 && !completed; n++) {
         size_t nobj = md_th_nobj(th);

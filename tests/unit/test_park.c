@@ -255,26 +255,7 @@ static void test_park_error_that_cannot_be_made_is_memory_error(void)
  * evtimer_add). A timed wait must then fail at once with MemoryError;
  * before the check it parked with no timer and never answered. Every
  * allocation of the call, libevent's included, fails in turn; the peer
- * records its reply without allocating. */
-typedef struct rec_peer {
-    md_peer base;
-    int nreplies, kind;
-    md_val *payload;
-} rec_peer;
-
-static void rec_deliver(md_peer *peer, int kind, md_val *payload)
-{
-    rec_peer *r = (rec_peer *)peer;
-    if (r->nreplies++ == 0) {
-        r->kind = kind;
-        r->payload = payload;
-    } else {
-        md_decref(payload);
-    }
-}
-
-static const md_peer_ops rec_ops = {.deliver = rec_deliver};
-
+ * records its reply without allocating (md_th_rec_peer). */
 static void test_park_timed_wait_without_memory_fails_at_once(void)
 {
     unsigned parked = 0, refused = 0;
@@ -282,8 +263,8 @@ static void test_park_timed_wait_without_memory_fails_at_once(void)
     for (long n = 0; n < 1000 && !completed; n++) {
         fixture f;
         fixture_init(&f);
-        rec_peer r = {.nreplies = 0};
-        md_peer_init(&r.base, &rec_ops, md_th_server(f.th));
+        md_th_rec_peer r;
+        md_th_rec_peer_init(&r, md_th_server(f.th));
         r.base.protocol = 4;
         md_val *req = md_th_tuple(4, md_str_from_cstr(f.id), md_str_from_cstr("wait"),
                                   md_th_tuple(1, md_th_float(0.01)), md_dict_new());
