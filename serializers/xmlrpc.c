@@ -836,6 +836,14 @@ static xcost count_container(xcount *x, const md_val *v)
     xcost none = {0, 0};
     if (x->failed || x->depth >= MD_MAX_DEPTH || md_stack_exhausted())
         return none;
+    /* A container held by one reference is met by one path only: no
+     * memo, so a plain big reply pays no map entry per container. */
+    if (md_refcount(v) == 1) {
+        x->depth++;
+        xcost c = count_children(x, v);
+        x->depth--;
+        return c;
+    }
     bool added;
     md_ptrmap_ent *ent = md_ptrmap_insert(&x->seen, (uintptr_t)v, &added);
     if (!ent) {
