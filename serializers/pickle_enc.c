@@ -950,8 +950,10 @@ md_val *md_pickle_view_materialize(const md_val *view)
             rc = md_list_append(out, md_list_get(p.src, (size_t)(p.start + (int64_t)i * p.step)));
         else if (!md_dict_next(p.src, &pos, &k, &v))
             rc = -1; /* cannot happen: nothing runs between */
-        else if (p.kind == MD_PV_ITEMS)
-            rc = md_list_append_steal(out, md_tuple_pack(2, k, v));
+        else if (p.kind == MD_PV_ITEMS) {
+            md_val *pair = md_tuple_pack(2, k, v);
+            rc = pair ? md_list_append_steal(out, pair) : -1;
+        }
         else
             rc = md_list_append(out, p.kind == MD_PV_KEYS ? k : v);
         if (rc < 0) {
