@@ -74,7 +74,9 @@ md_val *md_pickle_view_new(md_val *src, md_pickle_view_kind kind);
  * positions must be in range (src is borrowed; NULL on ENOMEM). */
 md_val *md_pickle_view_slice(md_val *src, int64_t start, int64_t step, size_t count);
 bool md_pickle_is_view(const md_val *v);
-/* The container a view stands for (new reference; NULL on ENOMEM). */
+/* The container a view stands for (new reference; NULL on ENOMEM, or
+ * when a slice's positions are no longer in its list, which encoding
+ * such a view reports as MD_EINVAL). */
 md_val *md_pickle_view_materialize(const md_val *view);
 
 #endif /* MD_PICKLE_H */

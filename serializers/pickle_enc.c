@@ -79,6 +79,7 @@ typedef struct task {
     size_t iter;            /* md_dict_next / md_set_next position */
     size_t batch_end;       /* K_ITEMS: end of the current batch, 0 if none */
     size_t count;           /* M_VSLICE: items; M_VITEMS: the dict's length */
+    size_t out_start;       /* K_ITEMS: output length when its items began */
     int64_t step;           /* M_VSLICE: iter's step */
     uint32_t depth;
     uint8_t kind;
@@ -156,12 +157,46 @@ static int enomem(enc *e)
  * Writing
  * ====================================================================== */
 
+/* The slow half of room(): grow the buffer. A reply of many megabytes
+ * is written into fresh pages once (a connection frees a big buffer
+ * after each reply), and faulting them in 4 KiB at a time cost more than
+ * a tenth of writing d.keys() of a million items: ask for huge pages. */
+static int grow(enc *e, size_t n)
+{
+    size_t before = e->out->cap;
+    if (md_buf_reserve(e->out, n) < 0)
+        return enomem(e);
+    if (e->out->cap != before && e->out->cap >= 2 * MD_HUGE_PAGE_BYTES)
+        md_advise_huge(e->out->data, e->out->cap);
+    return 0;
+}
+
 /* Room for n more bytes; the caller then stores through wp(). */
 static inline int room(enc *e, size_t n)
 {
     if (e->out->cap - e->out->len > n && !e->out->failed) /* md_buf keeps a spare byte */
         return 0;
-    return md_buf_reserve(e->out, n) == 0 ? 0 : enomem(e);
+    return grow(e, n);
+}
+
+/* Once the first batch of a big container is written, room for the
+ * rest at the rate of that batch (and an eighth more): a buffer grown by
+ * doubling copies everything written so far at each step, which was
+ * the second cost of encoding d.keys() of a million items. A guess only:
+ * writing goes on as before when it is short. */
+#define PRESIZE_MIN_ITEMS (8 * BATCHSIZE)
+#define PRESIZE_MAX_BYTES ((size_t)1 << 30)
+
+static int presize(enc *e, size_t done, size_t total, size_t since)
+{
+    if (total < PRESIZE_MIN_ITEMS || done != BATCHSIZE)
+        return 0;
+    size_t per_item = (e->out->len - since) / done + 1;
+    size_t left = total - done;
+    if (per_item > PRESIZE_MAX_BYTES / left)
+        return 0;
+    size_t want = per_item * left;
+    return room(e, want + want / 8);
 }
 
 static inline uint8_t *wp(enc *e)
@@ -719,12 +754,39 @@ static int save_bytearray(enc *e, const md_val *v)
     return memoize(e, v);
 }
 
+/* A str with its memo lookup and index (memo_lookup + w_unicode +
+ * memoize in one): the commonest value of all, so the short text of
+ * protocol 4 is written with one room check and no call per part. */
 static int save_str(enc *e, const md_val *v)
 {
-    int rc = e->proto == 2 && md_str_is_py2(v)
-                 ? w_binstring(e, md_str_data(v), md_str_nbytes(v))
-                 : w_unicode(e, md_str_data(v), md_str_nbytes(v));
-    return rc < 0 ? -1 : memoize(e, v);
+    bool shared = !exclusive(e, v);
+    if (shared && md_val_stamp(v) == e->stamp) {
+        if (pend_flush(e) < 0)
+            return -1;
+        size_t idx = memo_find(e, v);
+        if (idx != SIZE_MAX)
+            return w_get(e, idx);
+    }
+    const char *s = md_str_data(v);
+    size_t n = md_str_nbytes(v);
+    if (n < 256 && e->proto >= 4) {
+        if (room(e, n + 3) < 0)
+            return -1;
+        uint8_t *p = wp(e);
+        p[0] = SHORT_BINUNICODE;
+        p[1] = (uint8_t)n;
+        memcpy(p + 2, s, n);
+        p[2 + n] = MEMOIZE;
+        e->out->len += n + 3;
+    } else {
+        int rc = e->proto == 2 && md_str_is_py2(v) ? w_binstring(e, s, n) : w_unicode(e, s, n);
+        if (rc < 0 || w_put(e, e->memo_next) < 0)
+            return -1;
+    }
+    if (shared && pend_add(e, v, e->memo_next) < 0)
+        return -1;
+    e->memo_next++;
+    return 0;
 }
 
 /* ======================================================================
@@ -733,6 +795,7 @@ static int save_str(enc *e, const md_val *v)
 
 static int push_task(enc *e, task t)
 {
+    t.out_start = e->out->len;
     /* The test first: a call per task would cost the hot loop. */
     if (e->ntasks == e->tasks_cap &&
         md_grow_inline(&e->tasks, &e->tasks_cap, e->tasks_inline, e->ntasks + 1, 0,
@@ -935,11 +998,23 @@ static view_parts view_of(const md_val *view)
     return p;
 }
 
+/* Whether a slice view's positions are all inside its list. */
+static bool slice_in_range(const view_parts *p)
+{
+    if (p->count == 0)
+        return true;
+    int64_t last = p->start + (int64_t)(p->count - 1) * p->step;
+    size_t len = md_list_len(p->src);
+    return p->start >= 0 && (size_t)p->start < len && last >= 0 && (size_t)last < len;
+}
+
 md_val *md_pickle_view_materialize(const md_val *view)
 {
     view_parts p = view_of(view);
     if (p.kind == MD_PV_COPY)
         return md_dict_copy(p.src);
+    if (p.kind == VIEW_SLICE && !slice_in_range(&p))
+        return NULL;
     size_t n = p.kind == VIEW_SLICE ? p.count : md_dict_len(p.src);
     md_val *out = md_list_new(n);
     size_t pos = 0;
@@ -1009,12 +1084,51 @@ static int save_view(enc *e, const md_val *v, uint32_t depth)
     size_t n = p.kind == VIEW_SLICE ? p.count : md_dict_len(p.src);
     if (n == 0)
         return 0;
+    if (p.kind == VIEW_SLICE && !slice_in_range(&p))
+        return efail(e, MD_EINVAL, "container changed while being pickled");
     /* The item tuples of items() are one level deeper than the list. */
     if (p.kind == MD_PV_ITEMS && depth + 1 > MD_MAX_DEPTH)
         return efail(e, MD_EDEPTH, "nesting depth exceeds %d", MD_MAX_DEPTH);
     return push_task(e, (task){ .v = p.src, .depth = depth, .kind = K_ITEMS,
                                 .mode = modes[p.kind], .iter = (size_t)p.start,
                                 .step = p.step, .count = n });
+}
+
+/* Values that save_value writes at once, without pushing tasks. */
+static const uint32_t leaf_types =
+    1u << MD_T_NONE | 1u << MD_T_BOOL | 1u << MD_T_INT | 1u << MD_T_FLOAT |
+    1u << MD_T_COMPLEX | 1u << MD_T_STR | 1u << MD_T_BYTES | 1u << MD_T_BYTEARRAY |
+    1u << MD_T_GLOBAL;
+
+/* A tuple of up to 3 leaves: (key, value) pairs, (int, str) records. */
+static bool leaf_tuple(const md_val *v)
+{
+    size_t n = md_tuple_len(v);
+    if (n > 3)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!(leaf_types >> md_typeof(md_tuple_get(v, i)) & 1))
+            return false;
+    return true;
+}
+
+/* A leaf tuple without a task: what step_tuple writes for it (its items
+ * cannot lead back to it, so it is never in the memo after them). */
+static int save_leaf_tuple(enc *e, const md_val *v, uint32_t depth)
+{
+    size_t n = md_tuple_len(v);
+    bool counted = !exclusive(e, v);
+    e->unmemoized += counted;
+    for (size_t i = 0; i < n; i++) {
+        frame_boundary(e);
+        if (save_value(e, md_tuple_get(v, i), depth + 1) < 0)
+            return -1;
+    }
+    e->unmemoized -= counted;
+    static const uint8_t ops[] = { EMPTY_TUPLE, TUPLE1, TUPLE2, TUPLE3 };
+    if (w1(e, ops[n]) < 0)
+        return -1;
+    return memoize(e, v);
 }
 
 /* Encode one value: leaves are written at once, containers write their
@@ -1029,6 +1143,8 @@ static int save_value(enc *e, const md_val *v, uint32_t depth)
     case MD_T_FLOAT: return save_float(e, md_float_get(v));
     default: break;
     }
+    if (t == MD_T_STR)
+        return save_str(e, v);
     if (t == MD_T_TUPLE && md_tuple_len(v) == 0)
         return w1(e, EMPTY_TUPLE);
     size_t idx = memo_lookup(e, v);
@@ -1041,7 +1157,6 @@ static int save_value(enc *e, const md_val *v, uint32_t depth)
     if (idx != SIZE_MAX)
         return w_get(e, idx);
     switch (t) {
-    case MD_T_STR: return save_str(e, v);
     case MD_T_BYTES: return save_bytes(e, v);
     case MD_T_BYTEARRAY: return save_bytearray(e, v);
     case MD_T_GLOBAL: return save_global_name(e, md_global_module(v), md_global_name(v));
@@ -1057,6 +1172,8 @@ static int save_value(enc *e, const md_val *v, uint32_t depth)
         return efail(e, MD_EDEPTH, "nesting depth exceeds %d", MD_MAX_DEPTH);
     switch (t) {
     case MD_T_TUPLE: {
+        if (leaf_tuple(v))
+            return save_leaf_tuple(e, v, depth);
         bool mark = md_tuple_len(v) > 3;
         /* An exclusive tuple (the ('#RETURN', value) of every reply) can
          * never be reached again through its own items, since that needs
@@ -1166,10 +1283,10 @@ static const md_val *next_item(task *t)
         return md_dict_next(t->v, &t->iter, &k, &val) ? k : NULL;
     case M_VVALUES:
         return md_dict_next(t->v, &t->iter, &k, &val) ? val : NULL;
-    case M_VSLICE: {
+    case M_VSLICE: { /* positions checked by save_view */
         size_t at = t->iter;
         t->iter = (size_t)((int64_t)at + t->step);
-        return at < md_list_len(t->v) ? md_list_get(t->v, at) : NULL;
+        return md_list_get(t->v, at);
     }
     default:
         return md_set_next(t->v, &t->iter, &k) ? k : NULL;
@@ -1197,6 +1314,8 @@ static int step_items(enc *e, size_t ti)
             /* Start a batch, or finish. */
             if (t->pos >= n)
                 break;
+            if (presize(e, t->pos, n, t->out_start) < 0)
+                return -1;
             size_t left = n - t->pos;
             bool single_rule = t->mode == M_LISTITEMS || t->mode == M_DICTITEMS ||
                                (t->mode != M_SET && t->mode != M_FROZEN && t->pos == 0);
@@ -1268,6 +1387,8 @@ static int step_vitems(enc *e, size_t ti)
         } else if (t->batch_end == 0) {
             if (t->pos >= t->count)
                 break;
+            if (presize(e, t->pos, t->count, t->out_start) < 0)
+                return -1;
             size_t left = t->count - t->pos;
             t->flag = left == 1 && t->pos == 0;
             t->batch_end = t->pos + (left < BATCHSIZE ? left : BATCHSIZE);

@@ -195,6 +195,11 @@ static void test_pickle_view_of_a_big_dict_crosses_batches_and_frames(void)
     md_val *d = big_dict(5000);
     for (size_t k = 0; k < 4; k++)
         check_view(md_pickle_view_new(d, dict_kinds[k]));
+    md_decref(d);
+    /* 20,000 items: the buffer is sized from the first batch. */
+    d = big_dict(20000);
+    for (size_t k = 0; k < 4; k++)
+        check_view(md_pickle_view_new(d, dict_kinds[k]));
     /* 1001 items: a last batch of one item is APPENDS, not APPEND. */
     md_val *e = big_dict(1001);
     for (size_t k = 0; k < 4; k++)
@@ -218,6 +223,14 @@ static void test_pickle_view_slices_of_a_list(void)
     check_view(md_pickle_view_slice(l, (int64_t)n - 2, -2, 10));   /* l[-2::-2][:10] */
     check_view(md_pickle_view_slice(l, 5, 1, 1));                  /* one item: APPEND */
     check_view(md_pickle_view_slice(l, 5, 1, 0));                  /* empty */
+    /* Positions past the end (the list changed): an error, not a read. */
+    md_val *past = md_pickle_view_slice(l, 0, 1, n + 1);
+    int rc;
+    md_buf none = reply_bytes(md_incref(past), 4, &rc);
+    CU_ASSERT_EQUAL(rc, MD_EINVAL);
+    CU_ASSERT_PTR_NULL(md_pickle_view_materialize(past));
+    md_buf_free(&none);
+    md_decref(past);
     md_val *one = md_pickle_view_slice(l, 1, 1, 2);
     md_val *real = one ? md_pickle_view_materialize(one) : NULL;
     CU_ASSERT_TRUE(md_ts_repr_is(real, "[1000, 2000]"));
