@@ -13,6 +13,7 @@
 #include "serializers/pickle.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -414,6 +415,9 @@ static int memoize_temp(enc *e)
 
 static int memo_insert(enc *e, const md_val *v, size_t idx)
 {
+    if (!e->memo.own_buf)
+        md_ptrmap_init_buf(&e->memo, e->memo_inline,
+                           sizeof e->memo_inline / sizeof e->memo_inline[0]);
     return md_ptrmap_put(&e->memo, (uintptr_t)v, idx) < 0 ? enomem(e) : 0;
 }
 
@@ -1168,7 +1172,8 @@ static int save_value(enc *e, const md_val *v, uint32_t depth)
         return memoize(e, v);
     default: break;
     }
-    if (depth > MD_MAX_DEPTH || md_stack_exhausted())
+    /* Nothing here recurses, so the stack matters only in a deep value. */
+    if (depth > MD_MAX_DEPTH || (depth > 64 && md_stack_exhausted()))
         return efail(e, MD_EDEPTH, "nesting depth exceeds %d", MD_MAX_DEPTH);
     switch (t) {
     case MD_T_TUPLE: {
@@ -1472,11 +1477,18 @@ static int encode_pass(const md_val *v, int protocol, md_buf *out, md_pickle_err
                        bool materialize, bool *restart)
 {
     memset(err, 0, sizeof *err);
-    enc e = { .out = out, .proto = protocol, .err = err, .frame_start = NO_FRAME,
-              .materialize = materialize };
+    /* The inline arrays are 2 KiB that a small reply never reads: left
+     * as they are, which made zeroing them half the cost of such a reply. */
+    enc e;
+    memset(&e, 0, offsetof(enc, tasks_inline));
+    e.out = out;
+    e.proto = protocol;
+    e.err = err;
+    e.frame_start = NO_FRAME;
+    e.materialize = materialize;
     e.tasks = e.tasks_inline;
     e.tasks_cap = sizeof e.tasks_inline / sizeof e.tasks_inline[0];
-    md_ptrmap_init_buf(&e.memo, e.memo_inline, sizeof e.memo_inline / sizeof e.memo_inline[0]);
+    md_ptrmap_init(&e.memo); /* given its inline buffer on the first insert */
     md_ptrmap_init(&e.smemo.byhash);
     if (++last_stamp == 0)
         last_stamp = 1;   /* 0 is every new value's stamp */
