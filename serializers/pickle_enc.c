@@ -758,6 +758,25 @@ static int save_bytearray(enc *e, const md_val *v)
     return memoize(e, v);
 }
 
+/* n < 256 bytes from s, without a call for the short texts that keys
+ * and names are: fixed-size copies that overlap, reading only s[0..n). */
+static inline void copy_short(uint8_t *d, const char *s, size_t n)
+{
+    if (n >= 16) {
+        memcpy(d, s, n);
+    } else if (n >= 8) {
+        memcpy(d, s, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(d, s, 4);
+        memcpy(d + n - 4, s + n - 4, 4);
+    } else if (n > 0) {
+        d[0] = (uint8_t)s[0];
+        d[n / 2] = (uint8_t)s[n / 2];
+        d[n - 1] = (uint8_t)s[n - 1];
+    }
+}
+
 /* A str with its memo lookup and index (memo_lookup + w_unicode +
  * memoize in one): the commonest value of all, so the short text of
  * protocol 4 is written with one room check and no call per part. */
@@ -779,7 +798,7 @@ static int save_str(enc *e, const md_val *v)
         uint8_t *p = wp(e);
         p[0] = SHORT_BINUNICODE;
         p[1] = (uint8_t)n;
-        memcpy(p + 2, s, n);
+        copy_short(p + 2, s, n);
         p[2 + n] = MEMOIZE;
         e->out->len += n + 3;
     } else {
