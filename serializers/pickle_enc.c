@@ -406,6 +406,23 @@ static int w_get(enc *e, size_t idx)
     return 0;
 }
 
+/* op, then the memo index of the object it built, which nobody will
+ * look up (exclusive, or a temporary): one room check at protocol 4+,
+ * where the index is implicit. */
+static int w_op_put(enc *e, uint8_t op)
+{
+    if (e->proto < 4)
+        return w1(e, op) < 0 ? -1 : w_put(e, e->memo_next++);
+    if (room(e, 2) < 0)
+        return -1;
+    uint8_t *p = wp(e);
+    p[0] = op;
+    p[1] = MEMOIZE;
+    e->out->len += 2;
+    e->memo_next++;
+    return 0;
+}
+
 /* A memo index for an object nobody can refer to again (the temporary
  * list and tuple of set() arguments, ...): CPython stores those too. */
 static int memoize_temp(enc *e)
@@ -1149,9 +1166,9 @@ static int save_leaf_tuple(enc *e, const md_val *v, uint32_t depth)
     }
     e->unmemoized -= counted;
     static const uint8_t ops[] = { EMPTY_TUPLE, TUPLE1, TUPLE2, TUPLE3 };
-    if (w1(e, ops[n]) < 0)
-        return -1;
-    return memoize(e, v);
+    if (!counted)
+        return w_op_put(e, ops[n]);
+    return w1(e, ops[n]) < 0 ? -1 : memoize(e, v);
 }
 
 /* Encode one value: leaves are written at once, containers write their
@@ -1406,7 +1423,7 @@ static int step_vitems(enc *e, size_t ti)
         } else if (t->phase == 2) {
             t->phase = 0;
             t->pos++;
-            if (w1(e, TUPLE2) < 0 || memoize_temp(e) < 0)
+            if (w_op_put(e, TUPLE2) < 0)
                 return -1;
         } else if (t->batch_end == 0) {
             if (t->pos >= t->count)
