@@ -60,7 +60,8 @@ int md_pickle_encode(const md_val *v, int protocol, md_buf *out, md_pickle_err *
  * freeing a million-item copy. A view holds a reference to src, not a
  * snapshot: it must be encoded before src changes (a reply encoded in the
  * turn that made it), or made real with md_pickle_view_materialize. Only
- * the pickle encoder knows views; give anything else the real container. */
+ * the pickle encoder knows views; give anything else the real container.
+ * Views share one class value: make them on one thread (the server's). */
 typedef enum md_pickle_view_kind {
     MD_PV_COPY,    /* dict(src) for a dict, src[:] for a list */
     MD_PV_KEYS,    /* list(src.keys()) of a dict */
