@@ -445,6 +445,67 @@ static void test_pickle_view_kept_replies_are_real_containers(void)
     md_gc_collect();
 }
 
+/* Every allocation of a view reply may fail, on both paths: made real
+ * for a peer that keeps replies, written as a view for one that encodes
+ * at once. Each run gets one reply: the container (the bytes of it), or
+ * MemoryError; once nothing fails, the right one. */
+static void test_pickle_view_replies_survive_every_allocation_failure(void)
+{
+    md_th *th = md_th_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+    char did[32];
+    md_th_create_ok(th, "dict", T(1, D(2, S("a"), L(1, I(1)), I(2), S("b"))), NULL, did,
+                    __FILE__, __LINE__);
+    static const char *const methods[] = {"copy", "items", "keys", "values"};
+    static const char *const expect[] = {"{'a': [1], 2: 'b'}", "[('a', [1]), (2, 'b')]",
+                                         "['a', 2]", "[[1], 'b']"};
+    for (size_t m = 0; m < 4; m++) {
+        md_val *req = T(4, S(did), S(methods[m]), T(0), md_dict_new());
+        md_th_rec_peer kept;
+        md_th_rec_peer_init(&kept, md_th_server(th));
+        enc_peer now = {0};
+        md_peer_init(&now.base, &at_once_ops, md_th_server(th));
+        bool done_kept = false, done_now = false;
+        for (long n = 0; n < 5000 && !(done_kept && done_now); n++) {
+            kept.nreplies = 0;
+            kept.payload = NULL;
+            kept.base.protocol = now.base.protocol = 4;
+            now.kind = MD_OUT_NONE;
+            unsigned long before = md_alloc_failures();
+            md_alloc_fail_after(n);
+            md_disp_request(md_th_server(th), &kept.base, req, true);
+            md_disp_request(md_th_server(th), &now.base, req, true);
+            md_alloc_fail_after(-1);
+            bool clean = md_alloc_failures() == before;
+            CU_ASSERT_EQUAL(kept.nreplies, 1);
+            CU_ASSERT(kept.kind == MD_OUT_RETURN || kept.kind == MD_OUT_ERROR ||
+                      kept.kind == MD_OUT_TRACEBACK);
+            if (kept.kind == MD_OUT_RETURN) {
+                CU_ASSERT_FALSE(md_pickle_is_view(kept.payload));
+                CU_ASSERT_TRUE(md_ts_repr_is(kept.payload, expect[m]));
+                done_kept = true;
+            }
+            CU_ASSERT(now.kind == MD_OUT_RETURN || now.kind == MD_OUT_ERROR ||
+                      now.kind == MD_OUT_TRACEBACK);
+            if (now.kind == MD_OUT_RETURN && now.rc == 0) {
+                md_val *back = md_ts_dec_ok(&md_codec_pickle, now.out.data, now.out.len, NULL);
+                CU_ASSERT_TRUE(back && md_ts_repr_is(md_tuple_get(back, 1), expect[m]));
+                md_decref(back);
+                done_now = true;
+            }
+            CU_ASSERT(!clean || (done_kept && done_now));
+            md_decref(kept.payload);
+        }
+        CU_ASSERT_TRUE(done_kept && done_now);
+        md_buf_free(&now.out);
+        md_peer_close(&kept.base);
+        md_peer_close(&now.base);
+        md_decref(req);
+    }
+    md_th_free(th);
+    md_gc_collect();
+}
+
 void md_test_register_pickle_view(void)
 {
     CU_pSuite s = md_test_suite("pickle_view");
@@ -457,4 +518,5 @@ void md_test_register_pickle_view(void)
     MD_ADD_TEST(s, test_pickle_view_survives_every_allocation_failure);
     MD_ADD_TEST(s, test_pickle_view_replies_equal_copies_through_the_dispatcher);
     MD_ADD_TEST(s, test_pickle_view_kept_replies_are_real_containers);
+    MD_ADD_TEST(s, test_pickle_view_replies_survive_every_allocation_failure);
 }
