@@ -24,6 +24,10 @@ typedef struct md_peer_ops {
     void (*deliver)(md_peer *peer, int kind, md_val *payload);
     /* Optional: who the peer is, for introspection (core/disp/introspect.h). */
     void (*describe)(const md_peer *peer, struct md_peer_info *out);
+    /* deliver encodes a pickle payload before it returns and keeps no
+     * reference to it, so a reply may be a view of a live container
+     * (serializers/pickle.h); other peers get the container made real. */
+    bool encodes_at_once;
 } md_peer_ops;
 
 struct md_peer {

@@ -6,6 +6,7 @@
 #ifndef MD_PICKLE_H
 #define MD_PICKLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,5 +50,34 @@ int md_pickle_decode(const uint8_t *data, size_t n, const md_pickle_limits *lim,
  * old length back (unless the buffer itself ran out of memory). err may
  * be NULL. */
 int md_pickle_encode(const md_val *v, int protocol, md_buf *out, md_pickle_err *err);
+
+/* ---- reply views ---------------------------------------------------------
+ *
+ * A view stands for a new container made from src (d.copy(), d.keys(),
+ * d.items(), l[:], ...) without making it: md_pickle_encode writes a view
+ * straight from src, byte for byte what it writes for the container the
+ * view stands for, and without the cost of building, walking twice and
+ * freeing a million-item copy. A view holds a reference to src, not a
+ * snapshot: it must be encoded before src changes (a reply encoded in the
+ * turn that made it), or made real with md_pickle_view_materialize. Only
+ * the pickle encoder knows views; give anything else the real container.
+ * Views share one class value: make them on one thread (the server's). */
+typedef enum md_pickle_view_kind {
+    MD_PV_COPY,    /* dict(src) for a dict, src[:] for a list */
+    MD_PV_KEYS,    /* list(src.keys()) of a dict */
+    MD_PV_VALUES,  /* list(src.values()) of a dict */
+    MD_PV_ITEMS,   /* list(src.items()) of a dict: (key, value) tuples */
+} md_pickle_view_kind;
+
+/* A new view (src borrowed; NULL on ENOMEM). */
+md_val *md_pickle_view_new(md_val *src, md_pickle_view_kind kind);
+/* A view of the list [src[start + k * step] for k in range(count)]; the
+ * positions must be in range (src is borrowed; NULL on ENOMEM). */
+md_val *md_pickle_view_slice(md_val *src, int64_t start, int64_t step, size_t count);
+bool md_pickle_is_view(const md_val *v);
+/* The container a view stands for (new reference; NULL on ENOMEM, or
+ * when a slice's positions are no longer in its list, which encoding
+ * such a view reports as MD_EINVAL). */
+md_val *md_pickle_view_materialize(const md_val *view);
 
 #endif /* MD_PICKLE_H */

@@ -13,6 +13,7 @@
 #include "serializers/pickle.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -64,6 +65,10 @@ typedef enum items_mode {
     M_SET,        /* set at 4+: MARK..ADDITEMS batches */
     M_SETLIST,    /* a set's items as the list argument of set()/frozenset() */
     M_FROZEN,     /* frozenset at 4+: items, then FROZENSET */
+    M_VKEYS,      /* a view's list of a dict's keys */
+    M_VVALUES,    /* a view's list of a dict's values */
+    M_VITEMS,     /* a view's list of a dict's (key, value) tuples */
+    M_VSLICE,     /* a view's list of a list's items start, start + step, ... */
 } items_mode;
 
 enum ops_code { OPS_TUPLE1_TEMP, OPS_TUPLE3_TEMP, OPS_BUILD };
@@ -74,11 +79,15 @@ typedef struct task {
     size_t pos;             /* items written */
     size_t iter;            /* md_dict_next / md_set_next position */
     size_t batch_end;       /* K_ITEMS: end of the current batch, 0 if none */
+    size_t count;           /* M_VSLICE: items; M_VITEMS: the dict's length */
+    size_t out_start;       /* K_ITEMS: output length when its items began */
+    int64_t step;           /* M_VSLICE: iter's step */
     uint32_t depth;
     uint8_t kind;
     uint8_t mode;           /* items_mode, K_DONE opcode or ops_code;
                                K_TUPLE: counted in unmemoized */
     uint8_t flag;           /* K_TUPLE: MARK written; K_ITEMS: single item */
+    uint8_t phase;          /* M_VITEMS: 0 next key, 1 its value, 2 TUPLE2 */
 } task;
 
 typedef struct memo_ent {
@@ -116,6 +125,8 @@ typedef struct enc {
     uint16_t stamp;         /* this encode's mark on memoized str/bytes */
     memo_ent *pend;         /* stamped memo entries not yet in memo */
     size_t pend_len, pend_cap, pend_flushed;
+    bool materialize;       /* write views through the containers they stand for */
+    bool restart;           /* a view's source was met: encode again, materializing */
 
     /* Small values never touch the allocator for these. */
     task tasks_inline[16];
@@ -147,12 +158,46 @@ static int enomem(enc *e)
  * Writing
  * ====================================================================== */
 
+/* The slow half of room(): grow the buffer. A reply of many megabytes
+ * is written into fresh pages once (a connection frees a big buffer
+ * after each reply), and faulting them in 4 KiB at a time cost more than
+ * a tenth of writing d.keys() of a million items: ask for huge pages. */
+static int grow(enc *e, size_t n)
+{
+    size_t before = e->out->cap;
+    if (md_buf_reserve(e->out, n) < 0)
+        return enomem(e);
+    if (e->out->cap != before && e->out->cap >= 2 * MD_HUGE_PAGE_BYTES)
+        md_advise_huge(e->out->data, e->out->cap);
+    return 0;
+}
+
 /* Room for n more bytes; the caller then stores through wp(). */
 static inline int room(enc *e, size_t n)
 {
     if (e->out->cap - e->out->len > n && !e->out->failed) /* md_buf keeps a spare byte */
         return 0;
-    return md_buf_reserve(e->out, n) == 0 ? 0 : enomem(e);
+    return grow(e, n);
+}
+
+/* Once the first batch of a big container is written, room for the
+ * rest at the rate of that batch (and an eighth more): a buffer grown by
+ * doubling copies everything written so far at each step, which was
+ * the second cost of encoding d.keys() of a million items. A guess only:
+ * writing goes on as before when it is short. */
+#define PRESIZE_MIN_ITEMS (8 * BATCHSIZE)
+#define PRESIZE_MAX_BYTES ((size_t)1 << 30)
+
+static int presize(enc *e, size_t done, size_t total, size_t since)
+{
+    if (total < PRESIZE_MIN_ITEMS || done != BATCHSIZE)
+        return 0;
+    size_t per_item = (e->out->len - since) / done + 1;
+    size_t left = total - done;
+    if (per_item > PRESIZE_MAX_BYTES / left)
+        return 0;
+    size_t want = per_item * left;
+    return room(e, want + want / 8);
 }
 
 static inline uint8_t *wp(enc *e)
@@ -304,6 +349,9 @@ static int pend_add(enc *e, const md_val *v, size_t idx)
 static size_t memo_find(const enc *e, const md_val *v);
 
 #define MEMO_ERR (SIZE_MAX - 1)
+/* The memo value of a view's source while the view is written from it
+ * (see save_view): meeting it means encoding again. */
+#define MEMO_VIEW_SOURCE (SIZE_MAX - 2)
 
 /* The memo index of v; SIZE_MAX: not memoized; MEMO_ERR: out of memory
  * (error set; only for a str or bytes). */
@@ -358,6 +406,23 @@ static int w_get(enc *e, size_t idx)
     return 0;
 }
 
+/* op, then the memo index of the object it built, which nobody will
+ * look up (exclusive, or a temporary): one room check at protocol 4+,
+ * where the index is implicit. */
+static int w_op_put(enc *e, uint8_t op)
+{
+    if (e->proto < 4)
+        return w1(e, op) < 0 ? -1 : w_put(e, e->memo_next++);
+    if (room(e, 2) < 0)
+        return -1;
+    uint8_t *p = wp(e);
+    p[0] = op;
+    p[1] = MEMOIZE;
+    e->out->len += 2;
+    e->memo_next++;
+    return 0;
+}
+
 /* A memo index for an object nobody can refer to again (the temporary
  * list and tuple of set() arguments, ...): CPython stores those too. */
 static int memoize_temp(enc *e)
@@ -367,6 +432,9 @@ static int memoize_temp(enc *e)
 
 static int memo_insert(enc *e, const md_val *v, size_t idx)
 {
+    if (!e->memo.own_buf)
+        md_ptrmap_init_buf(&e->memo, e->memo_inline,
+                           sizeof e->memo_inline / sizeof e->memo_inline[0]);
     return md_ptrmap_put(&e->memo, (uintptr_t)v, idx) < 0 ? enomem(e) : 0;
 }
 
@@ -707,12 +775,58 @@ static int save_bytearray(enc *e, const md_val *v)
     return memoize(e, v);
 }
 
+/* n < 256 bytes from s, without a call for the short texts that keys
+ * and names are: fixed-size copies that overlap, reading only s[0..n). */
+static inline void copy_short(uint8_t *d, const char *s, size_t n)
+{
+    if (n >= 16) {
+        memcpy(d, s, n);
+    } else if (n >= 8) {
+        memcpy(d, s, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(d, s, 4);
+        memcpy(d + n - 4, s + n - 4, 4);
+    } else if (n > 0) {
+        d[0] = (uint8_t)s[0];
+        d[n / 2] = (uint8_t)s[n / 2];
+        d[n - 1] = (uint8_t)s[n - 1];
+    }
+}
+
+/* A str with its memo lookup and index (memo_lookup + w_unicode +
+ * memoize in one): the commonest value of all, so the short text of
+ * protocol 4 is written with one room check and no call per part. */
 static int save_str(enc *e, const md_val *v)
 {
-    int rc = e->proto == 2 && md_str_is_py2(v)
-                 ? w_binstring(e, md_str_data(v), md_str_nbytes(v))
-                 : w_unicode(e, md_str_data(v), md_str_nbytes(v));
-    return rc < 0 ? -1 : memoize(e, v);
+    bool shared = !exclusive(e, v);
+    if (shared && md_val_stamp(v) == e->stamp) {
+        if (pend_flush(e) < 0)
+            return -1;
+        size_t idx = memo_find(e, v);
+        if (idx != SIZE_MAX)
+            return w_get(e, idx);
+    }
+    const char *s = md_str_data(v);
+    size_t n = md_str_nbytes(v);
+    if (n < 256 && e->proto >= 4) {
+        if (room(e, n + 3) < 0)
+            return -1;
+        uint8_t *p = wp(e);
+        p[0] = SHORT_BINUNICODE;
+        p[1] = (uint8_t)n;
+        copy_short(p + 2, s, n);
+        p[2 + n] = MEMOIZE;
+        e->out->len += n + 3;
+    } else {
+        int rc = e->proto == 2 && md_str_is_py2(v) ? w_binstring(e, s, n) : w_unicode(e, s, n);
+        if (rc < 0 || w_put(e, e->memo_next) < 0)
+            return -1;
+    }
+    if (shared && pend_add(e, v, e->memo_next) < 0)
+        return -1;
+    e->memo_next++;
+    return 0;
 }
 
 /* ======================================================================
@@ -721,6 +835,7 @@ static int save_str(enc *e, const md_val *v)
 
 static int push_task(enc *e, task t)
 {
+    t.out_start = e->out->len;
     /* The test first: a call per task would cost the hot loop. */
     if (e->ntasks == e->tasks_cap &&
         md_grow_inline(&e->tasks, &e->tasks_cap, e->tasks_inline, e->ntasks + 1, 0,
@@ -840,6 +955,222 @@ static int save_set(enc *e, const md_val *v, bool frozen, uint32_t depth)
     return md_set_len(v) ? push_items(e, v, M_SETLIST, depth) : 0;
 }
 
+/* ======================================================================
+ * Reply views (pickle.h)
+ * ====================================================================== */
+
+/* A view is an opaque value whose callable is this process's own class
+ * global, which no decoded value can be (the decoder makes globals of
+ * its own), and whose arguments are (src, kind, start, step, count). */
+enum { VIEW_SLICE = MD_PV_ITEMS + 1 };
+
+static md_val *view_cls;
+
+static md_val *view_class(void)
+{
+    md_val *g = __atomic_load_n(&view_cls, __ATOMIC_ACQUIRE);
+    if (g)
+        return g;
+    g = md_global_new("managerd", "_reply_view");
+    if (!g)
+        return NULL;
+    md_val *seen = NULL;
+    if (!__atomic_compare_exchange_n(&view_cls, &seen, g, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE)) {
+        md_decref(g); /* another thread made it first */
+        return seen;
+    }
+    return g;
+}
+
+static md_val *view_make(md_val *src, int kind, int64_t start, int64_t step, size_t count)
+{
+    md_val *cls = view_class();
+    md_val *k = md_int_from_i64(kind), *a = md_int_from_i64(start);
+    md_val *b = md_int_from_i64(step), *n = md_int_from_u64(count);
+    md_val *args = cls && k && a && b && n ? md_tuple_pack(5, src, k, a, b, n) : NULL;
+    md_val *view = args ? md_opaque_new(MD_OPQ_REDUCE, cls, args) : NULL;
+    md_decref(k);
+    md_decref(a);
+    md_decref(b);
+    md_decref(n);
+    md_decref(args);
+    return view;
+}
+
+md_val *md_pickle_view_new(md_val *src, md_pickle_view_kind kind)
+{
+    if (kind == MD_PV_COPY && md_typeof(src) == MD_T_LIST)
+        return view_make(src, VIEW_SLICE, 0, 1, md_list_len(src));
+    return view_make(src, (int)kind, 0, 1, 0);
+}
+
+md_val *md_pickle_view_slice(md_val *src, int64_t start, int64_t step, size_t count)
+{
+    return view_make(src, VIEW_SLICE, start, step, count);
+}
+
+bool md_pickle_is_view(const md_val *v)
+{
+    md_val *cls = __atomic_load_n(&view_cls, __ATOMIC_ACQUIRE);
+    return cls && md_typeof(v) == MD_T_OPAQUE && md_opaque_callable(v) == cls;
+}
+
+typedef struct view_parts {
+    md_val *src;
+    int kind;
+    int64_t start, step;
+    uint64_t count;
+} view_parts;
+
+static view_parts view_of(const md_val *view)
+{
+    md_val *args = md_opaque_args(view);
+    view_parts p = { .src = md_tuple_get(args, 0) };
+    int64_t kind;
+    md_int_to_i64(md_tuple_get(args, 1), &kind);
+    p.kind = (int)kind;
+    md_int_to_i64(md_tuple_get(args, 2), &p.start);
+    md_int_to_i64(md_tuple_get(args, 3), &p.step);
+    int64_t count;
+    md_int_to_i64(md_tuple_get(args, 4), &count);
+    p.count = (uint64_t)count;
+    return p;
+}
+
+/* Whether a slice view's positions are all inside its list. */
+static bool slice_in_range(const view_parts *p)
+{
+    if (p->count == 0)
+        return true;
+    int64_t last = p->start + (int64_t)(p->count - 1) * p->step;
+    size_t len = md_list_len(p->src);
+    return p->start >= 0 && (size_t)p->start < len && last >= 0 && (size_t)last < len;
+}
+
+md_val *md_pickle_view_materialize(const md_val *view)
+{
+    view_parts p = view_of(view);
+    if (p.kind == MD_PV_COPY)
+        return md_dict_copy(p.src);
+    if (p.kind == VIEW_SLICE && !slice_in_range(&p))
+        return NULL;
+    size_t n = p.kind == VIEW_SLICE ? p.count : md_dict_len(p.src);
+    md_val *out = md_list_new(n);
+    size_t pos = 0;
+    md_val *k, *v;
+    for (size_t i = 0; out && i < n; i++) {
+        int rc;
+        if (p.kind == VIEW_SLICE)
+            rc = md_list_append(out, md_list_get(p.src, (size_t)(p.start + (int64_t)i * p.step)));
+        else if (!md_dict_next(p.src, &pos, &k, &v))
+            rc = -1; /* cannot happen: nothing runs between */
+        else if (p.kind == MD_PV_ITEMS) {
+            md_val *pair = md_tuple_pack(2, k, v);
+            rc = pair ? md_list_append_steal(out, pair) : -1;
+        }
+        else
+            rc = md_list_append(out, p.kind == MD_PV_KEYS ? k : v);
+        if (rc < 0) {
+            md_decref(out);
+            out = NULL;
+        }
+    }
+    return out;
+}
+
+static int save_value(enc *e, const md_val *v, uint32_t depth);
+
+/* The container a view stands for, made real and kept as the view's
+ * state, written as any value; the view's own memo entry is that
+ * container's index, so a view met twice is one container twice. */
+static int save_view_materialized(enc *e, const md_val *v, uint32_t depth)
+{
+    md_val *m = md_opaque_state(v);
+    if (!m) {
+        m = md_pickle_view_materialize(v);
+        if (!m)
+            return enomem(e);
+        md_opaque_set_state_steal((md_val *)v, m);
+    }
+    if (!exclusive(e, v) && memo_insert(e, v, e->memo_next) < 0)
+        return -1;
+    return save_value(e, m, depth);
+}
+
+/* A view straight from its source, as the new container it stands for
+ * would be written: the view takes that container's memo index (and is
+ * its identity), the items are the source's own.
+ *
+ * Why the bytes are the container's: the container would hold one more
+ * reference to each item, and an item the source alone holds could then
+ * be met a second time, through the container and through the source;
+ * here it is exclusive and would be written twice. So the source must
+ * never be met while the value is written: it is put in the memo with a
+ * mark, and meeting it (a source inside its own items, or elsewhere in
+ * the value) starts the whole encode again with every view made real. */
+static int save_view(enc *e, const md_val *v, uint32_t depth)
+{
+    if (e->materialize)
+        return save_view_materialized(e, v, depth);
+    view_parts p = view_of(v);
+    if (md_refcount(p.src) > 1 && memo_insert(e, p.src, MEMO_VIEW_SOURCE) < 0)
+        return -1;
+    if (w1(e, p.kind == MD_PV_COPY ? EMPTY_DICT : EMPTY_LIST) < 0 || memoize(e, v) < 0)
+        return -1;
+    static const uint8_t modes[] = { [MD_PV_COPY] = M_DICT, [MD_PV_KEYS] = M_VKEYS,
+                                     [MD_PV_VALUES] = M_VVALUES, [MD_PV_ITEMS] = M_VITEMS,
+                                     [VIEW_SLICE] = M_VSLICE };
+    size_t n = p.kind == VIEW_SLICE ? p.count : md_dict_len(p.src);
+    if (n == 0)
+        return 0;
+    if (p.kind == VIEW_SLICE && !slice_in_range(&p))
+        return efail(e, MD_EINVAL, "container changed while being pickled");
+    /* The item tuples of items() are one level deeper than the list. */
+    if (p.kind == MD_PV_ITEMS && depth + 1 > MD_MAX_DEPTH)
+        return efail(e, MD_EDEPTH, "nesting depth exceeds %d", MD_MAX_DEPTH);
+    return push_task(e, (task){ .v = p.src, .depth = depth, .kind = K_ITEMS,
+                                .mode = modes[p.kind], .iter = (size_t)p.start,
+                                .step = p.step, .count = n });
+}
+
+/* Values that save_value writes at once, without pushing tasks. */
+static const uint32_t leaf_types =
+    1u << MD_T_NONE | 1u << MD_T_BOOL | 1u << MD_T_INT | 1u << MD_T_FLOAT |
+    1u << MD_T_COMPLEX | 1u << MD_T_STR | 1u << MD_T_BYTES | 1u << MD_T_BYTEARRAY |
+    1u << MD_T_GLOBAL;
+
+/* A tuple of up to 3 leaves: (key, value) pairs, (int, str) records. */
+static bool leaf_tuple(const md_val *v)
+{
+    size_t n = md_tuple_len(v);
+    if (n > 3)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!(leaf_types >> md_typeof(md_tuple_get(v, i)) & 1))
+            return false;
+    return true;
+}
+
+/* A leaf tuple without a task: what step_tuple writes for it (its items
+ * cannot lead back to it, so it is never in the memo after them). */
+static int save_leaf_tuple(enc *e, const md_val *v, uint32_t depth)
+{
+    size_t n = md_tuple_len(v);
+    bool counted = !exclusive(e, v);
+    e->unmemoized += counted;
+    for (size_t i = 0; i < n; i++) {
+        frame_boundary(e);
+        if (save_value(e, md_tuple_get(v, i), depth + 1) < 0)
+            return -1;
+    }
+    e->unmemoized -= counted;
+    static const uint8_t ops[] = { EMPTY_TUPLE, TUPLE1, TUPLE2, TUPLE3 };
+    if (!counted)
+        return w_op_put(e, ops[n]);
+    return w1(e, ops[n]) < 0 ? -1 : memoize(e, v);
+}
+
 /* Encode one value: leaves are written at once, containers write their
  * opening and push tasks for the rest. */
 static int save_value(enc *e, const md_val *v, uint32_t depth)
@@ -852,15 +1183,20 @@ static int save_value(enc *e, const md_val *v, uint32_t depth)
     case MD_T_FLOAT: return save_float(e, md_float_get(v));
     default: break;
     }
+    if (t == MD_T_STR)
+        return save_str(e, v);
     if (t == MD_T_TUPLE && md_tuple_len(v) == 0)
         return w1(e, EMPTY_TUPLE);
     size_t idx = memo_lookup(e, v);
     if (idx == MEMO_ERR)
         return -1;
+    if (idx == MEMO_VIEW_SOURCE) {
+        e->restart = true;
+        return efail(e, MD_EINVAL, "a view's source is inside the value");
+    }
     if (idx != SIZE_MAX)
         return w_get(e, idx);
     switch (t) {
-    case MD_T_STR: return save_str(e, v);
     case MD_T_BYTES: return save_bytes(e, v);
     case MD_T_BYTEARRAY: return save_bytearray(e, v);
     case MD_T_GLOBAL: return save_global_name(e, md_global_module(v), md_global_name(v));
@@ -872,10 +1208,13 @@ static int save_value(enc *e, const md_val *v, uint32_t depth)
         return memoize(e, v);
     default: break;
     }
-    if (depth > MD_MAX_DEPTH || md_stack_exhausted())
+    /* Nothing here recurses, so the stack matters only in a deep value. */
+    if (depth > MD_MAX_DEPTH || (depth > 64 && md_stack_exhausted()))
         return efail(e, MD_EDEPTH, "nesting depth exceeds %d", MD_MAX_DEPTH);
     switch (t) {
     case MD_T_TUPLE: {
+        if (leaf_tuple(v))
+            return save_leaf_tuple(e, v, depth);
         bool mark = md_tuple_len(v) > 3;
         /* An exclusive tuple (the ('#RETURN', value) of every reply) can
          * never be reached again through its own items, since that needs
@@ -909,7 +1248,8 @@ static int save_value(enc *e, const md_val *v, uint32_t depth)
             return -1;
         return push_save(e, md_slice_start(v), depth + 1);
     case MD_T_EXC: return save_exc(e, v, depth);
-    case MD_T_OPAQUE: return save_opaque(e, v, depth);
+    case MD_T_OPAQUE:
+        return md_pickle_is_view(v) ? save_view(e, v, depth) : save_opaque(e, v, depth);
     default:
         return efail(e, MD_EUNSUPPORTED, "cannot pickle a value of type %s",
                      md_type_name(v));
@@ -980,6 +1320,15 @@ static const md_val *next_item(task *t)
         t->pending = md_tuple_get(pair, 1);
         return md_tuple_get(pair, 0);
     }
+    case M_VKEYS:
+        return md_dict_next(t->v, &t->iter, &k, &val) ? k : NULL;
+    case M_VVALUES:
+        return md_dict_next(t->v, &t->iter, &k, &val) ? val : NULL;
+    case M_VSLICE: { /* positions checked by save_view */
+        size_t at = t->iter;
+        t->iter = (size_t)((int64_t)at + t->step);
+        return md_list_get(t->v, at);
+    }
     default:
         return md_set_next(t->v, &t->iter, &k) ? k : NULL;
     }
@@ -989,7 +1338,8 @@ static size_t items_len(const task *t)
 {
     switch (t->mode) {
     case M_LIST: case M_LISTITEMS: case M_DICTITEMS: return md_list_len(t->v);
-    case M_DICT: return md_dict_len(t->v);
+    case M_DICT: case M_VKEYS: case M_VVALUES: case M_VITEMS: return md_dict_len(t->v);
+    case M_VSLICE: return t->count;
     default: return md_set_len(t->v);
     }
 }
@@ -1005,10 +1355,11 @@ static int step_items(enc *e, size_t ti)
             /* Start a batch, or finish. */
             if (t->pos >= n)
                 break;
+            if (presize(e, t->pos, n, t->out_start) < 0)
+                return -1;
             size_t left = n - t->pos;
             bool single_rule = t->mode == M_LISTITEMS || t->mode == M_DICTITEMS ||
-                               ((t->mode == M_LIST || t->mode == M_DICT ||
-                                 t->mode == M_SETLIST) && t->pos == 0);
+                               (t->mode != M_SET && t->mode != M_FROZEN && t->pos == 0);
             t->flag = left == 1 && single_rule;
             t->batch_end = frozen ? n : t->pos + (left < BATCHSIZE ? left : BATCHSIZE);
             if (!t->flag && !frozen && w1(e, MARK) < 0)
@@ -1058,6 +1409,52 @@ static int step_items(enc *e, size_t ti)
     return 0;
 }
 
+/* A view of d.items(): per entry what a (key, value) tuple held by the
+ * list alone is written as (step_tuple: key, value, TUPLE2, its memo
+ * index), without the tuple; t->phase says how far the entry got. */
+static int step_vitems(enc *e, size_t ti)
+{
+    task *t = &e->tasks[ti];
+    for (;;) {
+        int rc = 0;
+        if (t->phase == 1) {
+            t->phase = 2;
+            rc = save_child(e, t->pending, t->depth + 2);
+        } else if (t->phase == 2) {
+            t->phase = 0;
+            t->pos++;
+            if (w_op_put(e, TUPLE2) < 0)
+                return -1;
+        } else if (t->batch_end == 0) {
+            if (t->pos >= t->count)
+                break;
+            if (presize(e, t->pos, t->count, t->out_start) < 0)
+                return -1;
+            size_t left = t->count - t->pos;
+            t->flag = left == 1 && t->pos == 0;
+            t->batch_end = t->pos + (left < BATCHSIZE ? left : BATCHSIZE);
+            if (!t->flag && w1(e, MARK) < 0)
+                return -1;
+        } else if (t->pos == t->batch_end) {
+            if (w1(e, t->flag ? APPEND : APPENDS) < 0)
+                return -1;
+            t->batch_end = 0;
+        } else {
+            md_val *k, *v;
+            if (!md_dict_next(t->v, &t->iter, &k, &v))
+                return efail(e, MD_EINVAL, "container changed while being pickled");
+            t->pending = v;
+            t->phase = 1;
+            rc = save_child(e, k, t->depth + 2);
+        }
+        if (rc != 0)
+            return rc < 0 ? -1 : 0;
+        t = &e->tasks[ti];
+    }
+    e->ntasks--;
+    return 0;
+}
+
 static int step_done(enc *e, const task *t)
 {
     const md_val *v = t->v;
@@ -1093,7 +1490,7 @@ static int run(enc *e)
             rc = save_value(e, t.v, t.depth);
             break;
         case K_TUPLE: rc = step_tuple(e, ti); break;
-        case K_ITEMS: rc = step_items(e, ti); break;
+        case K_ITEMS: rc = t.mode == M_VITEMS ? step_vitems(e, ti) : step_items(e, ti); break;
         case K_DONE:
             e->ntasks--;
             rc = step_done(e, &t);
@@ -1111,16 +1508,23 @@ static int run(enc *e)
     return 0;
 }
 
-int md_pickle_encode(const md_val *v, int protocol, md_buf *out, md_pickle_err *err)
+/* One encode of v; *restart: a view's source was met (see save_view). */
+static int encode_pass(const md_val *v, int protocol, md_buf *out, md_pickle_err *err,
+                       bool materialize, bool *restart)
 {
-    md_pickle_err scratch;
-    if (!err)
-        err = &scratch;
     memset(err, 0, sizeof *err);
-    enc e = { .out = out, .proto = protocol, .err = err, .frame_start = NO_FRAME };
+    /* The inline arrays are 2 KiB that a small reply never reads: left
+     * as they are, which made zeroing them half the cost of such a reply. */
+    enc e;
+    memset(&e, 0, offsetof(enc, tasks_inline));
+    e.out = out;
+    e.proto = protocol;
+    e.err = err;
+    e.frame_start = NO_FRAME;
+    e.materialize = materialize;
     e.tasks = e.tasks_inline;
     e.tasks_cap = sizeof e.tasks_inline / sizeof e.tasks_inline[0];
-    md_ptrmap_init_buf(&e.memo, e.memo_inline, sizeof e.memo_inline / sizeof e.memo_inline[0]);
+    md_ptrmap_init(&e.memo); /* given its inline buffer on the first insert */
     md_ptrmap_init(&e.smemo.byhash);
     if (++last_stamp == 0)
         last_stamp = 1;   /* 0 is every new value's stamp */
@@ -1150,6 +1554,7 @@ int md_pickle_encode(const md_val *v, int protocol, md_buf *out, md_pickle_err *
     md_free(e.smemo.ents);
     md_ptrmap_free(&e.smemo.byhash);
     md_free(e.pend);
+    *restart = e.restart;
     if (rc < 0) {
         if (!err->code)
             enomem(&e);
@@ -1158,4 +1563,16 @@ int md_pickle_encode(const md_val *v, int protocol, md_buf *out, md_pickle_err *
         return err->code;
     }
     return 0;
+}
+
+int md_pickle_encode(const md_val *v, int protocol, md_buf *out, md_pickle_err *err)
+{
+    md_pickle_err scratch;
+    if (!err)
+        err = &scratch;
+    bool restart = false;
+    int rc = encode_pass(v, protocol, out, err, false, &restart);
+    if (rc != 0 && restart && !out->failed)
+        rc = encode_pass(v, protocol, out, err, true, &restart);
+    return rc;
 }

@@ -505,7 +505,8 @@ static void conn_describe(const md_peer *peer, md_peer_info *out)
     out->state = states[c->state];
 }
 
-static const md_peer_ops conn_ops = {.deliver = conn_deliver, .describe = conn_describe};
+static const md_peer_ops conn_ops = {.deliver = conn_deliver, .describe = conn_describe,
+                                     .encodes_at_once = true};
 
 /* ---- requests ------------------------------------------------------------- */
 

@@ -7,6 +7,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "serializers/pickle.h"
+
 /* Register a new object made by a method_to_typeid handler and build the
  * #PROXY payload (exposed, Token). */
 static md_val *proxy_payload(md_server *srv, md_obj *o)
@@ -49,6 +51,22 @@ static int proxy_reply(md_server *srv, int protocol, md_obj *proxy, md_val **val
     return MD_OUT_PROXY;
 }
 
+/* A view (d.copy(), d.items(), l[:] ...: serializers/pickle.h) goes as it
+ * is only to a pickle peer that encodes it now, before anything can
+ * change its source; any other gets the real container. */
+static int real_view(const md_call *call, md_val **v)
+{
+    if (!md_pickle_is_view(*v) || (call->protocol >= 2 && call->peer->ops->encodes_at_once))
+        return MD_OUT_RETURN;
+    md_val *real = md_pickle_view_materialize(*v);
+    md_decref(*v);
+    *v = real;
+    if (real)
+        return MD_OUT_RETURN;
+    *v = md_exc_make("builtins", "MemoryError", 0);
+    return *v ? MD_OUT_ERROR : MD_OUT_TRACEBACK;
+}
+
 void md_disp_deliver_call(md_call *call)
 {
     md_val *v = call->out_value;
@@ -56,6 +74,8 @@ void md_disp_deliver_call(md_call *call)
     int kind = call->out_kind;
     if (kind == MD_OUT_NONE)
         kind = MD_OUT_RETURN, v = v ? v : md_none();
+    if (kind == MD_OUT_RETURN && v)
+        kind = real_view(call, &v);
     if (kind == MD_OUT_PROXY)
         kind = proxy_reply(call->server, call->protocol, call->out_proxy, &v);
     call->out_proxy = NULL;

@@ -16,6 +16,8 @@
 
 #include <string.h>
 
+#include "serializers/pickle.h"
+
 #define DICT(c) MD_CU_VAL((c)->self)
 
 /* ====================================================================== */
@@ -208,9 +210,13 @@ static int d_clear(md_call *c)
     return md_return_none(c);
 }
 
+/* copy(), items(), keys(), values() reply views of the dict
+ * (serializers/pickle.h): a pickle peer gets the bytes of the new dict or
+ * list written straight from this one, which nothing changes before the
+ * reply is encoded; anyone else gets the real copy. */
 static int d_copy(md_call *c)
 {
-    return md_return(c, md_cu_dict_copy(DICT(c)));
+    return md_return(c, md_pickle_view_new(DICT(c), MD_PV_COPY));
 }
 
 static int d_get(md_call *c)
@@ -244,17 +250,17 @@ static md_val *dict_list(const md_val *d, int kind)
 
 static int d_items(md_call *c)
 {
-    return md_return(c, dict_list(DICT(c), 2));
+    return md_return(c, md_pickle_view_new(DICT(c), MD_PV_ITEMS));
 }
 
 static int d_keys(md_call *c)
 {
-    return md_return(c, dict_list(DICT(c), 0));
+    return md_return(c, md_pickle_view_new(DICT(c), MD_PV_KEYS));
 }
 
 static int d_values(md_call *c)
 {
-    return md_return(c, dict_list(DICT(c), 1));
+    return md_return(c, md_pickle_view_new(DICT(c), MD_PV_VALUES));
 }
 
 static int d_pop(md_call *c)

@@ -25,6 +25,7 @@
 
 #include "core/base/alloc.h"
 #include "core/base/limits.h"
+#include "serializers/pickle.h"
 
 #define LIST(c) MD_CU_VAL((c)->self)
 
@@ -85,17 +86,6 @@ static int slice_of(md_call *c, const md_val *slice, md_cu_slice *s)
         return -1;
     }
     return 0;
-}
-
-static md_val *slice_items(const md_val *l, const md_cu_slice *s)
-{
-    md_val *out = md_list_new(s->count);
-    for (size_t k = 0; out && k < s->count; k++)
-        if (md_list_append(out, md_list_get(l, md_cu_slice_at(s, k))) < 0) {
-            md_decref(out);
-            out = NULL;
-        }
-    return out;
 }
 
 /* l[lo:hi] = items, by building the new list. */
@@ -166,7 +156,8 @@ static int l_getitem(md_call *c)
     md_cu_slice s;
     if (slice_of(c, c->argv[0], &s) < 0)
         return MD_CALL_DONE;
-    return md_return(c, slice_items(LIST(c), &s));
+    /* A view (serializers/pickle.h), as d.copy() replies one. */
+    return md_return(c, md_pickle_view_slice(LIST(c), s.start, s.step, s.count));
 }
 
 static int l_setitem(md_call *c)
@@ -234,12 +225,7 @@ static int l_getslice(md_call *c)
     size_t lo, hi;
     if (simple_bounds(c, &lo, &hi) < 0)
         return MD_CALL_DONE;
-    md_val *out = md_list_new(hi - lo);
-    if (out && append_range(out, LIST(c), lo, hi) < 0) {
-        md_decref(out);
-        out = NULL;
-    }
-    return md_return(c, out);
+    return md_return(c, md_pickle_view_slice(LIST(c), (int64_t)lo, 1, hi - lo));
 }
 
 static int l_setslice(md_call *c)
@@ -620,7 +606,7 @@ static int l_clear(md_call *c)
 
 static int l_copy(md_call *c)
 {
-    return md_return(c, md_cu_list_copy(LIST(c)));
+    return md_return(c, md_pickle_view_new(LIST(c), MD_PV_COPY));
 }
 
 /* ====================================================================== */

@@ -15,6 +15,7 @@
     X(value)              \
     X(value_std)          \
     X(pickle)             \
+    X(pickle_view)        \
     X(frame)              \
     X(auth)               \
     X(types_sync)         \
