@@ -17,6 +17,7 @@
 #include "serializers/pickle.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,10 @@ typedef struct slot {
     size_t depth;
     size_t put;
 } slot;
+/* md_dict_set_pairs reads the values of consecutive slots as an array
+ * of md_val * with a stride. */
+_Static_assert(offsetof(slot, v) == 0 && sizeof(slot) % sizeof(md_val *) == 0,
+               "slot values are md_val * apart by a whole stride");
 
 /* The memo is an array indexed by integer, in three parts: a growable
  * array for the first MEMO_CHUNK indices (where nearly every message
@@ -862,24 +867,6 @@ static int load_appends(dec *d)
 }
 
 /* Store the pairs stack[from..sp) into the dict/opaque at stack[from-1]. */
-/* Keys of a SETITEMS batch hashed ahead of their insert. */
-#define SETITEMS_WINDOW 32
-
-/* Hashes the keys of the items from stack index i on, up to a window
- * of them, into hashes[0..]: returns the stack index of the first item
- * not hashed (the end of the window or of the batch, or a key that
- * cannot be hashed, with err set). */
-static size_t hash_window(dec *d, md_val *dict, size_t i, int64_t *hashes, md_pyerr *err)
-{
-    for (size_t n = 0; n < SETITEMS_WINDOW && i < d->sp; n++, i += 2) {
-        err->type = NULL;
-        err->msg[0] = '\0';
-        if (md_dict_prepare(dict, d->stack[i].v, &hashes[n], err) < 0)
-            return i;
-    }
-    return i;
-}
-
 static int set_items(dec *d, size_t from, int op)
 {
     if (from == 0 || from - 1 < mark_base(d))
@@ -890,39 +877,21 @@ static int set_items(dec *d, size_t from, int op)
     md_vtype t = md_typeof(target->v);
     if (t != MD_T_DICT && t != MD_T_OPAQUE)
         return fail(d, MD_EPROTO, "%s on a %s", op_name(op), md_type_name(target->v));
-    /* Sized from the batch: no rebuild in the middle of it. */
-    if (t == MD_T_DICT && md_dict_reserve(target->v, (d->sp - from) / 2) < 0)
-        return nomem(d);
-    /* A dict's keys are hashed a window ahead of their insert, so that
-     * the index slots of a big dict are fetched together. Each item is
-     * still stored, and each error met, in order: a key that cannot be
-     * hashed fails when its turn comes. */
-    int64_t hashes[SETITEMS_WINDOW];
-    size_t window = from, ready = from;   /* hashes[0] is item window's */
-    md_pyerr hash_err;
-    hash_err.type = NULL;
-    for (size_t i = from; i < d->sp; i += 2) {
-        md_val *k = d->stack[i].v, *v = d->stack[i + 1].v;
-        if (t == MD_T_DICT) {
-            if (i == ready && !hash_err.type) {
-                window = i;
-                ready = hash_window(d, target->v, i, hashes, &hash_err);
-            }
-            if (i >= ready)
-                return pyerr_fail(d, &hash_err);
-            /* Only read on failure: zeroing all of it costs more than the insert. */
-            md_pyerr e;
-            e.type = NULL;
-            e.msg[0] = '\0';
-            if (md_dict_set_hashed(target->v, k, hashes[(i - window) / 2], v, &e) < 0)
-                return pyerr_fail(d, &e);
-        } else if (md_opaque_add_dictitem(target->v, k, v) < 0) {
-            return nomem(d);
-        }
-        size_t dep = d->stack[i].depth > d->stack[i + 1].depth ? d->stack[i].depth
-                                                                : d->stack[i + 1].depth;
-        if (grow_depth(d, target, dep) < 0)
-            return -1;
+    if (grow_depth(d, target, max_depth_of(d->stack + from, d->sp - from)) < 0)
+        return -1;
+    if (t == MD_T_DICT) {
+        /* The whole batch in one call: the table is sized once, each key
+         * hashed once, a window of keys ahead of their inserts. */
+        md_pyerr e;
+        e.type = NULL;
+        e.msg[0] = '\0';
+        if (md_dict_set_pairs(target->v, &d->stack[from].v, (d->sp - from) / 2,
+                              sizeof(slot) / sizeof(md_val *), &e) < 0)
+            return pyerr_fail(d, &e);
+    } else {
+        for (size_t i = from; i < d->sp; i += 2)
+            if (md_opaque_add_dictitem(target->v, d->stack[i].v, d->stack[i + 1].v) < 0)
+                return nomem(d);
     }
     drop_to(d, from);
     return 0;
@@ -951,19 +920,16 @@ static int load_dict(dec *d)
     if ((d->sp - base) % 2)
         return fail(d, MD_EPROTO, "DICT with an odd number of items");
     md_val *dict = md_dict_new();
-    if (!dict || md_dict_reserve(dict, (d->sp - base) / 2) < 0) {
-        md_decref(dict);
+    if (!dict)
         return nomem(d);
-    }
     size_t depth = max_depth_of(d->stack + base, d->sp - base) + 1;
-    for (size_t i = base; i < d->sp; i += 2) {
-        md_pyerr e;
-        e.type = NULL;
-        e.msg[0] = '\0';
-        if (md_dict_set(dict, d->stack[i].v, d->stack[i + 1].v, &e) < 0) {
-            md_decref(dict);
-            return pyerr_fail(d, &e);
-        }
+    md_pyerr e;
+    e.type = NULL;
+    e.msg[0] = '\0';
+    if (md_dict_set_pairs(dict, &d->stack[base].v, (d->sp - base) / 2,
+                          sizeof(slot) / sizeof(md_val *), &e) < 0) {
+        md_decref(dict);
+        return pyerr_fail(d, &e);
     }
     drop_to(d, base);
     return push_depth(d, dict, depth);

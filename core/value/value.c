@@ -139,8 +139,10 @@ static bool slabbed(md_vtype type, size_t size)
     }
 }
 
-static size_t str_header(uint8_t flags);
-
+static size_t str_header(uint8_t flags)
+{
+    return md_val__str_header(flags);
+}
 /* The size v was allocated with (gc_head included for a tracked
  * container) if it came from the slab, else 0. */
 static size_t slab_size(const md_val *v)
@@ -240,17 +242,12 @@ static md_opaque_free_hook opaque_hook;
 static MD_THREAD_LOCAL gc_head *pending;
 static MD_THREAD_LOCAL bool draining;
 
-md_val *md_incref(md_val *v)
+/* A count about to overflow 32 bits would wrap and free a live value:
+ * such a value is made immortal instead (kept until exit), as CPython
+ * 3.12 pins its own. */
+md_val *md_val__incref_pin(md_val *v)
 {
-    if (!v || IS_SMALL(v) || (v->flags & F_IMMORTAL))
-        return v;
-    /* A count about to overflow 32 bits would wrap and free a live value:
-     * such a value is made immortal instead (kept until exit), as
-     * CPython 3.12 pins its own. */
-    if (v->refcnt >= MD_VAL_REFCNT_MAX)
-        v->flags |= F_IMMORTAL;
-    else
-        v->refcnt++;
+    v->flags |= F_IMMORTAL;
     return v;
 }
 
@@ -364,13 +361,10 @@ static void dealloc_container(md_val *v)
     val_mem_free(v, GC_HEAD(v));
 }
 
-void md_decref(md_val *v)
+void md_val__decref_last(md_val *v)
 {
-    if (!v || IS_SMALL(v) || (v->flags & F_IMMORTAL))
-        return;
-    MD_ASSERT(v->refcnt > 0);
-    if (--v->refcnt)
-        return;
+    MD_ASSERT(v->refcnt == 1);
+    v->refcnt = 0;
     if (!(v->flags & F_GC)) {
         free_plain(v);
         return;
@@ -617,13 +611,6 @@ void md_val__visit(md_val *v, void (*fn)(md_val *child, void *ctx), void *ctx)
 /* ======================================================================
  * Type names
  * ====================================================================== */
-
-md_vtype md_typeof(const md_val *v)
-{
-    if (IS_SMALL(v))
-        return MD_T_INT;
-    return (md_vtype)v->type;
-}
 
 static const char *const type_names[MD_T__COUNT] = {
     [MD_T_NONE] = "NoneType", [MD_T_BOOL] = "bool", [MD_T_INT] = "int",
@@ -929,25 +916,6 @@ double md_complex_imag(const md_val *v)
  * 'key123456' is thus a 22-byte allocation.
  * ====================================================================== */
 
-static size_t str_header(uint8_t flags)
-{
-    if (flags & F_WIDE)
-        return sizeof(md_val) + 2 * sizeof(size_t);
-    return sizeof(md_val) + ((flags & F_ASCII) ? 4 : 8);
-}
-
-const uint8_t *md_val__sdata(const md_val *v)
-{
-    return (const uint8_t *)v + str_header(v->flags);
-}
-
-size_t md_val__slen(const md_val *v)
-{
-    const uint8_t *p = (const uint8_t *)v + sizeof(md_val);
-    if (v->flags & F_WIDE)
-        return *(const size_t *)p;
-    return *(const uint32_t *)p;
-}
 
 static md_val *str_alloc(md_vtype type, uint8_t flags, const void *data,
                          size_t nbytes, size_t ncp)

@@ -76,11 +76,56 @@ void md_pyerr_clear(md_pyerr *e);
  * (kept until exit) instead of wrapping round to a premature free. */
 #define MD_VAL_REFCNT_MAX (UINT32_MAX - 1)
 
-md_val *md_incref(md_val *v);       /* returns v, for chaining; NULL-safe */
-void md_decref(md_val *v);          /* NULL-safe */
+/* The 8-byte header every heap value starts with. It is here, not in
+ * value_impl.h, only so that the three hottest operations below are
+ * inlined into every caller (a decoded million-item message runs each
+ * of them several million times, and a call each was a fifth of the
+ * decoder's instructions); nothing outside core/value reads it. */
+struct md_val {
+    uint32_t refcnt;
+    uint8_t type;   /* md_vtype */
+    uint8_t flags;  /* value_impl.h's F_* flags */
+    uint16_t aux;   /* opaque: md_opaque_kind */
+};
+
+/* value_impl.h's F_IMMORTAL and small-int tag, for the inlines below. */
+#define MD_VAL__IMMORTAL 1u
+#define MD_VAL__IS_SMALL(v) (((uintptr_t)(v)) & 1)
+
+/* The slow halves of md_incref / md_decref (value.c): pinning a count
+ * that would overflow, and freeing a value whose last reference goes. */
+md_val *md_val__incref_pin(md_val *v);
+void md_val__decref_last(md_val *v);
+
+/* Returns v, for chaining; NULL-safe. */
+static inline md_val *md_incref(md_val *v)
+{
+    if (!v || MD_VAL__IS_SMALL(v) || (v->flags & MD_VAL__IMMORTAL))
+        return v;
+    if (v->refcnt >= MD_VAL_REFCNT_MAX)
+        return md_val__incref_pin(v);
+    v->refcnt++;
+    return v;
+}
+
+/* NULL-safe. */
+static inline void md_decref(md_val *v)
+{
+    if (!v || MD_VAL__IS_SMALL(v) || (v->flags & MD_VAL__IMMORTAL))
+        return;
+    if (v->refcnt > 1) {
+        v->refcnt--;
+        return;
+    }
+    md_val__decref_last(v);
+}
+
 uint32_t md_refcount(const md_val *v); /* immortal/tagged: UINT32_MAX */
 
-md_vtype md_typeof(const md_val *v);
+static inline md_vtype md_typeof(const md_val *v)
+{
+    return MD_VAL__IS_SMALL(v) ? MD_T_INT : (md_vtype)v->type;
+}
 /* Python's type name: "NoneType", "bool", "int", "str", "bytes", ...
  * For MD_T_EXC and MD_T_OPAQUE: the class's own name ("KeyError",
  * "Point"). */
@@ -202,6 +247,16 @@ int md_dict_update(md_val *d, const md_val *src, md_pyerr *e);
 /* Makes room for n more items so that storing them allocates nothing:
  * 0, or -1 on ENOMEM (nothing changed). */
 int md_dict_reserve(md_val *d, size_t n);
+/* Stores n (key, value) pairs in order, as n md_dict_set calls would
+ * (references taken; a repeated key keeps its first key object and its
+ * last value), hashing each key once and a window of keys ahead of
+ * their insert. Pair i's key is items[2 * i * stride] and its value
+ * items[(2 * i + 1) * stride]: the pairs may be the first field of a
+ * caller's larger records. Called at the top level (not from inside an
+ * == of dicts). 0, or -1 with e set (MemoryError before anything is
+ * stored, or the first unhashable key, the pairs before it stored). */
+int md_dict_set_pairs(md_val *d, md_val *const *items, size_t n, size_t stride,
+                      md_pyerr *e);
 /* 0 on success; -1 with TypeError("unhashable type: 'list'") or
  * MemoryError in e. */
 int md_dict_set(md_val *d, md_val *key, md_val *val, md_pyerr *e);

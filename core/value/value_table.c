@@ -472,22 +472,30 @@ static int keys_equal(md_val *a, md_val *b, md_pyerr *e)
     return md_val__eq(a, b, e, md_val__lookup_depth);
 }
 
-/* Probes for key, whose hash's low 32 bits are h: returns its entry
- * index and in *slot the index slot that holds it, or -1 and in *slot
- * the first empty slot met. -2 on error. */
-static long table_probe(const md_table *t, md_val *key, uint32_t h,
-                        size_t *slot_out, md_pyerr *e)
+/* A slot of an index whose width is a constant of the caller. */
+static inline int64_t ix_raw_w(const void *index, size_t slot, size_t width)
 {
-    if (!t->log2size) {
-        *slot_out = 0;
-        return -1;
+    switch (width) {
+    case 1: return ((const int8_t *)index)[slot];
+    case 2: return ((const int16_t *)index)[slot];
+    case 4: return ((const int32_t *)index)[slot];
+    default: return ((const int64_t *)index)[slot];
     }
+}
+
+/* table_probe for an index of `width`-byte slots: always inlined with a
+ * constant width, so the probe loop reads slots without a switch on the
+ * width per step (a bulk store probes millions of times). */
+static inline __attribute__((always_inline)) long
+probe_w(const md_table *t, md_val *key, uint32_t h, size_t *slot_out, md_pyerr *e,
+        size_t width)
+{
     probe p;
     size_t slot = probe_start(&p, t, h);
     const uint32_t *hashes = tbl_hashes(t);
     const int64_t tag = tag_of(t, h), ixmask = ((int64_t)1 << t->log2size) - 1;
     for (;;) {
-        int64_t raw = ix_raw(t, slot);
+        int64_t raw = ix_raw_w(t->index, slot, width);
         *slot_out = slot;
         if (raw == IX_EMPTY)
             return -1;
@@ -499,6 +507,24 @@ static long table_probe(const md_table *t, md_val *key, uint32_t h,
                 return (long)(raw & ixmask);
         }
         slot = probe_next(&p);
+    }
+}
+
+/* Probes for key, whose hash's low 32 bits are h: returns its entry
+ * index and in *slot the index slot that holds it, or -1 and in *slot
+ * the first empty slot met. -2 on error. */
+static long table_probe(const md_table *t, md_val *key, uint32_t h,
+                        size_t *slot_out, md_pyerr *e)
+{
+    if (!t->log2size) {
+        *slot_out = 0;
+        return -1;
+    }
+    switch (ix_width(t->log2size)) {
+    case 1: return probe_w(t, key, h, slot_out, e, 1);
+    case 2: return probe_w(t, key, h, slot_out, e, 2);
+    case 4: return probe_w(t, key, h, slot_out, e, 4);
+    default: return probe_w(t, key, h, slot_out, e, 8);
     }
 }
 
@@ -715,6 +741,51 @@ md_val *md_dict_copy(const md_val *d)
 int md_dict_update(md_val *d, const md_val *src, md_pyerr *e)
 {
     return md_table__merge(table_of(d), table_of(src), e);
+}
+
+/* Keys of md_dict_set_pairs hashed ahead of their insert: their index
+ * slots are fetched together instead of one cache miss after another. */
+#define PAIRS_WINDOW 32
+
+int md_dict_set_pairs(md_val *d, md_val *const *items, size_t n, size_t stride,
+                      md_pyerr *e)
+{
+    md_table *t = table_of(d);
+    if (md_table__reserve(t, n) < 0) {
+        md_val__nomem(e);
+        return -1;
+    }
+    uint32_t hashes[PAIRS_WINDOW];
+    for (size_t done = 0; done < n;) {
+        size_t batch = n - done < PAIRS_WINDOW ? n - done : PAIRS_WINDOW;
+        size_t mask = tbl_size(t) - 1, width = ix_width(t->log2size);
+        bool unhashable = false;
+        for (size_t j = 0; j < batch; j++) {
+            int64_t h;
+            /* A key that cannot be hashed fails in its turn: the
+             * pairs before it are stored first, as in Python. */
+            if (md_val__hash_key(items[(done + j) * 2 * stride], &h, e) < 0) {
+                batch = j;
+                unhashable = true;
+                break;
+            }
+            hashes[j] = (uint32_t)h;
+            __builtin_prefetch((char *)t->index + (hashes[j] & mask) * width, 1);
+        }
+        for (size_t j = 0; j < batch; j++) {
+            md_val *const *pair = &items[(done + j) * 2 * stride];
+            bool added;
+            long ix = insert_hashed(t, pair[0], pair[stride], hashes[j], &added, e);
+            if (ix < 0)
+                return -1;
+            if (!added)
+                replace_value(t, (size_t)ix, pair[stride]);
+        }
+        if (unhashable)
+            return -1;
+        done += batch;
+    }
+    return 0;
 }
 
 int md_dict_reserve(md_val *d, size_t n)
