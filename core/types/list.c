@@ -424,6 +424,16 @@ static int l_count(md_call *c)
 
 static int l_extend(md_call *c)
 {
+    size_t n;
+    md_val *const *seq = md_seq_items(c->argv[0], &n);
+    if (seq && c->argv[0] != LIST(c)) {
+        /* A list or tuple (l.extend(big)): appended in one step, all or
+         * nothing, without the copy of its items that other iterables
+         * are turned into first. */
+        if (md_list_extend(LIST(c), seq, n) < 0)
+            return md_return(c, NULL);
+        return md_return_none(c);
+    }
     md_val *items;
     if (items_or_raise(c, c->argv[0], NULL, &items) < 0)
         return MD_CALL_DONE;
@@ -633,7 +643,14 @@ static int list_init(md_call *c)
         return md_raise(c, "builtins", "TypeError", "list expected at most 1 argument, got %zu",
                         1 + md_tuple_len(c->varargs));
     md_val *items;
-    if (c->argv[0]) {
+    if (c->argv[0] && md_typeof(c->argv[0]) == MD_T_LIST && md_refcount(c->argv[0]) == 1) {
+        /* m.list(big): the request's tuple of arguments holds the only
+         * reference to this decoded list, and the request is dropped
+         * when the call returns, so the list itself becomes the shared
+         * one; no client can tell (no other reference exists), and a
+         * million items are not copied. */
+        items = md_incref(c->argv[0]);
+    } else if (c->argv[0]) {
         if (items_or_raise(c, c->argv[0], NULL, &items) < 0)
             return MD_CALL_DONE;
     } else if (!(items = md_list_new(0))) {

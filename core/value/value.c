@@ -1002,8 +1002,58 @@ static size_t utf8_count(const uint8_t *s, size_t n)
     return ncp;
 }
 
+/* An ASCII str of up to this many bytes fits a slab object with its
+ * header and NUL. */
+#define STR_SHORT_MAX (MD_SLAB_MAX_BYTES - sizeof(md_val) - 4 - 1)
+
+/* md_str_new of short text: the object is taken first and the text
+ * copied into it a word at a time while its bytes are tested for ASCII
+ * (one pass over the text, no memcpy call); NULL with *ascii false when
+ * the text is not ASCII (the object is given back). Most keys and str
+ * values of a decoded message come here. */
+static md_val *str_short_ascii(const uint8_t *src, size_t nbytes, bool *ascii)
+{
+    size_t size = sizeof(md_val) + 4 + nbytes + 1;
+    *ascii = true;
+    md_val *v = md_val__slab_alloc(size);
+    if (!v)
+        return NULL;
+    uint8_t *dst = (uint8_t *)v + sizeof(md_val) + 4;
+    uint64_t high = 0;
+    size_t i = 0;
+    for (; nbytes - i >= 8; i += 8) {
+        uint64_t w;
+        memcpy(&w, src + i, sizeof w);
+        memcpy(dst + i, &w, sizeof w);
+        high |= w;
+    }
+    for (; i < nbytes; i++) {
+        dst[i] = src[i];
+        high |= src[i];
+    }
+    if (high & UINT64_C(0x8080808080808080)) {
+        md_val__slab_free(v, size);
+        *ascii = false;
+        return NULL;
+    }
+    dst[nbytes] = 0;
+    v->refcnt = 1;
+    v->type = MD_T_STR;
+    v->flags = F_ASCII;
+    v->aux = 0;
+    uint32_t len = (uint32_t)nbytes;
+    memcpy((uint8_t *)v + sizeof(md_val), &len, sizeof len);
+    return v;
+}
+
 md_val *md_str_new(const char *utf8, size_t nbytes)
 {
+    if (nbytes <= STR_SHORT_MAX) {
+        bool ascii;
+        md_val *v = str_short_ascii((const uint8_t *)utf8, nbytes, &ascii);
+        if (v || ascii)
+            return v;
+    }
     size_t ncp = utf8_count((const uint8_t *)utf8, nbytes);
     if (ncp == (size_t)-1)
         return NULL;

@@ -133,6 +133,18 @@ int md_list_append_steal(md_val *l, md_val *item)
     return 0;
 }
 
+int md_list_extend(md_val *l, md_val *const *items, size_t n)
+{
+    md_listobj *lp = (md_listobj *)l;
+    if (md_list_reserve(l, n) < 0)
+        return -1;
+    md_val **dst = lp->items + lp->len;
+    for (size_t i = 0; i < n; i++)
+        dst[i] = md_incref(items[i]);
+    lp->len += n;
+    return 0;
+}
+
 void md_list_set(md_val *l, size_t i, md_val *item)
 {
     md_listobj *lp = (md_listobj *)l;
