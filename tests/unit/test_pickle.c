@@ -1041,6 +1041,25 @@ static void test_pickle_setitems_batch_keeps_order_and_first_error(void)
     }
 }
 
+
+/* Decodes b failing the allocator's first, second, ... allocation in
+ * turn (at most max tries): each failure is a clean MD_ENOMEM with no
+ * value; returns the value of the first success (NULL if none). */
+static md_val *decode_sweeping_failures(const md_buf *b, long max)
+{
+    for (long fail_at = 0; fail_at < max; fail_at++) {
+        md_val *v = NULL;
+        md_alloc_fail_after(fail_at);
+        int rc = md_pickle_decode(b->data, b->len, NULL, &v, NULL, NULL);
+        md_alloc_fail_after(-1);
+        CU_ASSERT(rc == 0 || rc == MD_ENOMEM);
+        CU_ASSERT(rc == 0 ? v != NULL : v == NULL);
+        if (rc == 0)
+            return v;
+    }
+    return NULL;
+}
+
 /* Memo indices far beyond the message size go to the sparse map: a
  * hundred of them, one stored twice (the later value wins), all fetched
  * back in order; and an allocation failure anywhere in that decode is a
@@ -1074,18 +1093,9 @@ static void test_pickle_sparse_memo_indices_many_and_out_of_memory(void)
         all = md_int_to_i64(md_list_get(v, i), &x) == 0 && x == (i ? (int64_t)i : 200);
     CU_ASSERT_TRUE(all);
     md_decref(v);
-    bool done = false;
-    for (long fail_at = 0; fail_at < 200 && !done; fail_at++) {
-        v = NULL;
-        md_alloc_fail_after(fail_at);
-        int rc = md_pickle_decode(b.data, b.len, NULL, &v, NULL, NULL);
-        md_alloc_fail_after(-1);
-        CU_ASSERT(rc == 0 || rc == MD_ENOMEM);
-        CU_ASSERT(rc == 0 ? v != NULL : v == NULL);
-        done = rc == 0;
-        md_decref(v);
-    }
-    CU_ASSERT_TRUE(done);
+    v = decode_sweeping_failures(&b, 200);
+    CU_ASSERT_PTR_NOT_NULL(v);
+    md_decref(v);
     md_buf_free(&b);
 }
 
@@ -1646,6 +1656,116 @@ static void test_pickle_encoder_shared_strs_survive_every_allocation_failure(voi
  * Registration
  * ====================================================================== */
 
+/* ======================================================================
+ * Bulk stores of SETITEMS / DICT (issue 10)
+ * ====================================================================== */
+
+/* A protocol 4 pickle of {'k00000': 0, ...} of n items in SETITEMS
+ * batches of `batch`, every key memoized as Python does; `extra` (raw
+ * opcodes of more pairs) goes into the last batch. */
+static void dict_pickle(md_buf *b, size_t n, size_t batch, const char *extra, size_t extra_len)
+{
+    md_buf_append(b, "\x80\x04}\x94", 4);
+    for (size_t at = 0; at < n || (at == 0 && extra_len); at += batch) {
+        md_buf_puts(b, "(");
+        for (size_t i = at; i < n && i < at + batch; i++) {
+            char key[16];
+            int len = snprintf(key, sizeof key, "k%05zu", i);
+            uint8_t op[] = { 0x8c, (uint8_t)len };
+            md_buf_append(b, op, sizeof op);
+            md_buf_append(b, key, (size_t)len);
+            uint8_t val[] = { 0x94, 'M', (uint8_t)i, (uint8_t)(i >> 8) };
+            md_buf_append(b, val, sizeof val);
+        }
+        if (at + batch >= n && extra_len)
+            md_buf_append(b, extra, extra_len);
+        md_buf_puts(b, "u");
+    }
+    md_buf_puts(b, ".");
+}
+
+/* Batches larger and smaller than the store's hash window, through
+ * every index width: every item, in order; the mixed equal keys 1, 1.0
+ * and True of one batch are one key (first key object, last value). */
+static void test_pickle_setitems_batches_store_every_item_in_order(void)
+{
+    /* 1: 'a', 1.0: 'b', True: 'c' (hex escapes split from the text after them) */
+    static const char mixed[] = "K\x01" "X\x01\x00\x00\x00" "a"
+                                "G\x3f\xf0\x00\x00\x00\x00\x00\x00" "X\x01\x00\x00\x00" "b"
+                                "\x88" "X\x01\x00\x00\x00" "c";
+    md_buf b;
+    md_buf_init(&b);
+    dict_pickle(&b, 5000, 1000, mixed, sizeof mixed - 1);
+    CU_ASSERT_FATAL(!md_buf_failed(&b));
+    md_val *v = NULL;
+    CU_ASSERT_EQUAL_FATAL(md_pickle_decode(b.data, b.len, NULL, &v, NULL, NULL), 0);
+    CU_ASSERT_EQUAL(md_dict_len(v), 5001);
+    size_t pos = 0, i = 0;
+    md_val *k, *x;
+    int64_t n;
+    char want[16];
+    while (i < 5000 && md_dict_next(v, &pos, &k, &x) && md_int_to_i64(x, &n) == 0 &&
+           n == (int64_t)i && snprintf(want, sizeof want, "k%05zu", i) > 0 &&
+           md_str_eq_cstr(k, want))
+        i++;
+    CU_ASSERT_EQUAL(i, 5000);
+    CU_ASSERT_TRUE(md_dict_next(v, &pos, &k, &x) && md_typeof(k) == MD_T_INT &&
+                   md_str_eq_cstr(x, "c"));
+    md_decref(v);
+    md_buf_free(&b);
+    /* the same items in batches of 7 (below the window) decode equal */
+    md_buf_init(&b);
+    dict_pickle(&b, 5000, 7, mixed, sizeof mixed - 1);
+    md_val *w = NULL;
+    CU_ASSERT_EQUAL_FATAL(md_pickle_decode(b.data, b.len, NULL, &w, NULL, NULL), 0);
+    CU_ASSERT_EQUAL(md_dict_len(w), 5001);
+    md_decref(w);
+    md_buf_free(&b);
+}
+
+/* An unhashable key anywhere in a batch (first, past the hash window,
+ * last) fails the message with Python's words; so does one in DICT. */
+static void test_pickle_setitems_rejects_an_unhashable_key_anywhere(void)
+{
+    for (size_t n = 0; n <= 70; n += 35) {
+        md_buf b;
+        md_buf_init(&b);
+        dict_pickle(&b, n, 1000, "]K\x01", 3);   /* [] : 1 after n items */
+        md_val *v = NULL;
+        md_pickle_err err;
+        CU_ASSERT_EQUAL(md_pickle_decode(b.data, b.len, NULL, &v, NULL, &err), MD_EPROTO);
+        CU_ASSERT_PTR_NULL(v);
+        CU_ASSERT(strstr(err.msg, "TypeError: unhashable type: 'list'") != NULL);
+        md_buf_free(&b);
+    }
+    static const uint8_t dict_op[] = "(K\x01K\x02]K\x03" "d.";
+    md_val *v = NULL;
+    md_pickle_err err;
+    CU_ASSERT_EQUAL(md_pickle_decode(dict_op, sizeof dict_op - 1, NULL, &v, NULL, &err),
+                    MD_EPROTO);
+    CU_ASSERT(strstr(err.msg, "unhashable type: 'list'") != NULL);
+    static const uint8_t dict_ok[] = "(K\x01K\x02G\x3f\xf0\x00\x00\x00\x00\x00\x00K\x03" "d.";
+    CU_ASSERT_EQUAL_FATAL(md_pickle_decode(dict_ok, sizeof dict_ok - 1, NULL, &v, NULL, &err), 0);
+    CU_ASSERT_EQUAL(md_dict_len(v), 1);
+    md_pyerr e;
+    CU_ASSERT_PTR_EQUAL(md_dict_get(v, md_int_from_i64(1), &e), md_int_from_i64(3));
+    md_decref(v);
+}
+
+/* Out of memory at every allocation of a dict decoded in batches: a
+ * clean MD_ENOMEM and no value, until the allocator lets it through. */
+static void test_pickle_setitems_fails_cleanly_at_every_allocation(void)
+{
+    md_buf b;
+    md_buf_init(&b);
+    dict_pickle(&b, 100, 60, "", 0);
+    md_val *v = decode_sweeping_failures(&b, 600);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    CU_ASSERT_EQUAL(md_dict_len(v), 100);
+    md_decref(v);
+    md_buf_free(&b);
+}
+
 void md_test_register_pickle(void)
 {
     CU_pSuite s = md_test_suite("pickle");
@@ -1694,4 +1814,7 @@ void md_test_register_pickle(void)
     MD_ADD_TEST(s, test_pickle_encoder_memoizes_repeated_strs_like_cpython);
     MD_ADD_TEST(s, test_pickle_encoder_shared_strs_survive_every_allocation_failure);
     MD_ADD_TEST(s, test_pickle_queue_empty_has_one_spelling);
+    MD_ADD_TEST(s, test_pickle_setitems_batches_store_every_item_in_order);
+    MD_ADD_TEST(s, test_pickle_setitems_rejects_an_unhashable_key_anywhere);
+    MD_ADD_TEST(s, test_pickle_setitems_fails_cleanly_at_every_allocation);
 }
