@@ -82,6 +82,13 @@ _Static_assert(offsetof(slot, v) == 0 && sizeof(slot) % sizeof(md_val *) == 0,
  * entry, not a 16-million-slot array. */
 #define MEMO_CHUNK 2048
 
+/* A memo entry: a value and its depth (16 bytes: protocol 4 memoizes
+ * nearly every value, so a big message writes one per item). */
+typedef struct memo_ent {
+    md_val *v;
+    size_t depth;
+} memo_ent;
+
 
 typedef struct dec {
     const uint8_t *start, *p, *end;
@@ -95,19 +102,19 @@ typedef struct dec {
     size_t *marks;
     size_t nmarks, marks_cap;
 
-    slot *memo;                /* indices below MEMO_CHUNK */
+    memo_ent *memo;                /* indices below MEMO_CHUNK */
     size_t memo_cap;           /* allocated entries of memo */
-    slot **chunks;             /* then chunks of MEMO_CHUNK entries */
+    memo_ent **chunks;             /* then chunks of MEMO_CHUNK entries */
     size_t nchunks;
     size_t memo_dense_max;     /* indices below this: memo or chunks */
     md_ptrmap far;             /* far index + 1 -> its entry in far_slots */
-    slot *far_slots;
+    memo_ent *far_slots;
     size_t far_len, far_cap;
     size_t memo_count;         /* entries present: MEMOIZE's next index */
 
     /* Small messages never touch the allocator for these. */
     slot stack_inline[32];
-    slot memo_inline[32];
+    memo_ent memo_inline[32];
     size_t marks_inline[16];
 } dec;
 
@@ -160,7 +167,7 @@ static inline int need(dec *d, size_t n, int op)
     return 0;
 }
 
-static uint64_t rd_le(const uint8_t *p, int n)
+static inline uint64_t rd_le(const uint8_t *p, int n)
 {
     uint64_t v = 0;
     for (int i = n - 1; i >= 0; i--)
@@ -283,10 +290,10 @@ static void drop_to(dec *d, size_t from)
         md_decref(d->stack[--d->sp].v);
 }
 
-static slot *memo_find(dec *d, size_t idx)
+static memo_ent *memo_find(dec *d, size_t idx)
 {
     if (idx < d->memo_dense_max) {
-        slot *s = NULL;
+        memo_ent *s = NULL;
         if (idx < MEMO_CHUNK) {
             if (idx < d->memo_cap)
                 s = &d->memo[idx];
@@ -303,7 +310,7 @@ static slot *memo_find(dec *d, size_t idx)
 
 /* A new, empty entry for far memo index idx (absent): NULL if out of
  * memory, with nothing changed. */
-static slot *far_add(dec *d, size_t idx)
+static memo_ent *far_add(dec *d, size_t idx)
 {
     /* 16 at first: a message that memoizes one far index likely has more */
     if (d->far_len == d->far_cap &&
@@ -312,14 +319,14 @@ static slot *far_add(dec *d, size_t idx)
         return NULL;
     if (md_ptrmap_put(&d->far, (uintptr_t)idx + 1, d->far_len) < 0)
         return NULL;
-    slot *s = &d->far_slots[d->far_len++];
-    *s = (slot){ NULL, 0, 0 };
+    memo_ent *s = &d->far_slots[d->far_len++];
+    *s = (memo_ent){ NULL, 0 };
     return s;
 }
 
 /* The slot of dense memo index idx when its array or chunk is already
  * allocated, else NULL (memo_put_slow allocates). */
-static inline slot *memo_dense_slot(dec *d, size_t idx)
+static inline memo_ent *memo_dense_slot(dec *d, size_t idx)
 {
     if (idx >= d->memo_dense_max)
         return NULL;   /* far indices live in the map */
@@ -339,12 +346,12 @@ static int memo_put_slow(dec *d, size_t idx, int op);
  * everything else. */
 static inline int memo_put(dec *d, size_t idx, int op)
 {
-    slot *dst;
+    memo_ent *dst;
     if (d->sp > mark_base(d) && idx < d->lim.max_memo && (dst = memo_dense_slot(d, idx)) &&
         !dst->v) {
         slot *top = &d->stack[d->sp - 1];
         d->memo_count++;
-        *dst = (slot){ md_incref(top->v), top->depth, 0 };
+        *dst = (memo_ent){ md_incref(top->v), top->depth };
         top->put = idx + 1;
         return 0;
     }
@@ -359,14 +366,14 @@ static int memo_put_slow(dec *d, size_t idx, int op)
         return fail(d, MD_ELIMIT, "memo index %zu exceeds max_memo %zu", idx,
                     d->lim.max_memo);
     slot *top = &d->stack[d->sp - 1];
-    slot *dst;
+    memo_ent *dst;
     if (idx >= MEMO_CHUNK && idx < d->memo_dense_max) {
         size_t c = idx / MEMO_CHUNK - 1;
         size_t had = d->nchunks;
         if (md_grow(&d->chunks, &d->nchunks, c + 1, sizeof *d->chunks) < 0)
             return nomem(d);
         memset(d->chunks + had, 0, (d->nchunks - had) * sizeof *d->chunks);
-        if (!d->chunks[c] && !(d->chunks[c] = md_calloc(MEMO_CHUNK, sizeof(slot))))
+        if (!d->chunks[c] && !(d->chunks[c] = md_calloc(MEMO_CHUNK, sizeof(memo_ent))))
             return nomem(d);
         dst = &d->chunks[c][idx % MEMO_CHUNK];
     } else if (idx < d->memo_dense_max) {
@@ -386,17 +393,17 @@ static int memo_put_slow(dec *d, size_t idx, int op)
         md_decref(dst->v);
     else
         d->memo_count++;
-    *dst = (slot){ md_incref(top->v), top->depth, 0 };
+    *dst = (memo_ent){ md_incref(top->v), top->depth };
     top->put = idx + 1;
     return 0;
 }
 
 static int memo_get(dec *d, size_t idx)
 {
-    slot *s = memo_find(d, idx);
+    memo_ent *s = memo_find(d, idx);
     if (!s)
         return fail(d, MD_EPROTO, "memo index %zu not found", idx);
-    slot copy = *s;
+    memo_ent copy = *s;
     if (push_depth(d, md_incref(copy.v), copy.depth) < 0)
         return -1;
     d->stack[d->sp - 1].put = idx + 1;
@@ -454,14 +461,16 @@ static int load_int_text(dec *d, int op)
     return push(d, v);
 }
 
-static int load_binint(dec *d, int op, int width)
+/* BININT, BININT1, BININT2: 32 bits at most, so a tagged int that needs
+ * no allocation (a list of a million ints is this and a push per item). */
+static inline int load_binint(dec *d, int op, int width)
 {
     if (need(d, (size_t)width, op) < 0)
         return -1;
     uint64_t u = rd_le(d->p, width);
     d->p += width;
-    int64_t i = width == 4 ? (int64_t)(int32_t)(uint32_t)u : (int64_t)u;
-    return push(d, md_int_from_i64(i));
+    int32_t i = width == 4 ? (int32_t)(uint32_t)u : (int32_t)u;
+    return push(d, md_int_from_i32(i));
 }
 
 static int load_long_bin(dec *d, int op)
@@ -1508,7 +1517,7 @@ static int load_build(dec *d)
         if (!x)
             return nomem(d);
         if (target->put) {
-            slot *m = memo_find(d, target->put - 1);
+            memo_ent *m = memo_find(d, target->put - 1);
             if (m && m->v == target->v) {
                 md_decref(m->v);
                 m->v = md_incref(x);

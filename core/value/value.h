@@ -91,6 +91,7 @@ struct md_val {
 /* value_impl.h's F_IMMORTAL and small-int tag, for the inlines below. */
 #define MD_VAL__IMMORTAL 1u
 #define MD_VAL__IS_SMALL(v) (((uintptr_t)(v)) & 1)
+#define MD_VAL__SMALL_MAKE(i) ((md_val *)(intptr_t)(((uint64_t)(i) << 1) | 1))
 
 /* The slow halves of md_incref / md_decref (value.c): pinning a count
  * that would overflow, and freeing a value whose last reference goes. */
@@ -142,6 +143,12 @@ bool md_bool_get(const md_val *v);   /* v must be MD_T_BOOL */
 /* ---- int (arbitrary precision) ----------------------------------------- */
 
 md_val *md_int_from_i64(int64_t i);
+/* An int of 32 bits always fits the pointer: no allocation, never NULL
+ * (the decoder's BININT opcodes, inline). */
+static inline md_val *md_int_from_i32(int32_t i)
+{
+    return MD_VAL__SMALL_MAKE((int64_t)i);
+}
 md_val *md_int_from_u64(uint64_t u);
 /* Two's complement little-endian, as LONG1/LONG4 carry it (n == 0 is 0). */
 md_val *md_int_from_le(const uint8_t *bytes, size_t n);

@@ -48,7 +48,7 @@ typedef struct gc_head {
 #define SMALL_MAX (((int64_t)1 << 62) - 1)
 #define IS_SMALL(v) (((uintptr_t)(v)) & 1)
 #define SMALL_GET(v) ((int64_t)(intptr_t)(v) >> 1)
-#define SMALL_MAKE(i) ((md_val *)(intptr_t)(((uint64_t)(i) << 1) | 1))
+#define SMALL_MAKE(i) MD_VAL__SMALL_MAKE(i)   /* value.h's, for its inlines */
 
 typedef struct { md_val h; mpz_t z; } md_bigint;  /* outside small range */
 typedef struct { md_val h; double d; } md_floatobj;
