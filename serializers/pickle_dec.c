@@ -68,8 +68,8 @@ typedef struct slot {
     size_t depth;
     size_t put;
 } slot;
-/* md_dict_set_pairs reads the values of consecutive slots as an array
- * of md_val * with a stride. */
+/* md_dict_set_pairs and md_list_extend read the values of consecutive
+ * slots as an array of md_val * with a stride. */
 _Static_assert(offsetof(slot, v) == 0 && sizeof(slot) % sizeof(md_val *) == 0,
                "slot values are md_val * apart by a whole stride");
 
@@ -169,6 +169,15 @@ static inline int need(dec *d, size_t n, int op)
 
 static inline uint64_t rd_le(const uint8_t *p, int n)
 {
+    /* The widths of the opcodes spelled out: each is one load. */
+    switch (n) {
+    case 1: return p[0];
+    case 2: return (uint64_t)p[0] | (uint64_t)p[1] << 8;
+    case 4:
+        return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
+               (uint64_t)p[3] << 24;
+    default: break;
+    }
     uint64_t v = 0;
     for (int i = n - 1; i >= 0; i--)
         v = (v << 8) | p[i];
@@ -795,13 +804,9 @@ static int load_list(dec *d)
     size_t n = d->sp - base;
     size_t depth = max_depth_of(d->stack + base, n) + 1;
     md_val *l = md_list_new(n);
-    if (!l)
+    if (!l || md_list_extend(l, &d->stack[base].v, n, sizeof(slot) / sizeof(md_val *)) < 0) {
+        md_decref(l);
         return nomem(d);
-    for (size_t i = 0; i < n; i++) {
-        if (md_list_append(l, d->stack[base + i].v) < 0) {
-            md_decref(l);
-            return nomem(d);
-        }
     }
     drop_to(d, base);
     return push_depth(d, l, depth);
@@ -844,19 +849,11 @@ static int append_items(dec *d, size_t from, int op)
         drop_to(d, from);
         return 0;
     }
-    /* Sized from the batch, then the list takes the stack's references:
-     * no incref/decref and no realloc per item. */
-    if (md_list_reserve(target->v, d->sp - from) < 0)
+    /* The whole batch in one call, sized once; then the stack lets go. */
+    if (md_list_extend(target->v, &d->stack[from].v, d->sp - from,
+                       sizeof(slot) / sizeof(md_val *)) < 0)
         return nomem(d);
-    for (size_t i = from; i < d->sp; i++) {
-        if (md_list_append_steal(target->v, d->stack[i].v) < 0) {
-            for (size_t j = i + 1; j < d->sp; j++)
-                md_decref(d->stack[j].v);
-            d->sp = from;
-            return nomem(d);
-        }
-    }
-    d->sp = from;
+    drop_to(d, from);
     return 0;
 }
 

@@ -430,7 +430,7 @@ static int l_extend(md_call *c)
         /* A list or tuple (l.extend(big)): appended in one step, all or
          * nothing, without the copy of its items that other iterables
          * are turned into first. */
-        if (md_list_extend(LIST(c), seq, n) < 0)
+        if (md_list_extend(LIST(c), seq, n, 1) < 0)
             return md_return(c, NULL);
         return md_return_none(c);
     }

@@ -228,9 +228,11 @@ size_t md_list_len(const md_val *l);
 md_val *md_list_get(const md_val *l, size_t i);        /* borrowed */
 int md_list_append(md_val *l, md_val *item);            /* 0 / -1 ENOMEM */
 int md_list_append_steal(md_val *l, md_val *item);      /* steals item even on failure */
-/* Appends items[0..n) (references taken), all or nothing: 0, or -1 on
- * ENOMEM with l unchanged. items may not be l's own array. */
-int md_list_extend(md_val *l, md_val *const *items, size_t n);
+/* Appends n items (references taken), all or nothing: 0, or -1 on
+ * ENOMEM with l unchanged. Item i is items[i * stride] (1 for an array
+ * of values; more when they are the first field of a caller's larger
+ * records). items may not be l's own array. */
+int md_list_extend(md_val *l, md_val *const *items, size_t n, size_t stride);
 void md_list_set(md_val *l, size_t i, md_val *item);    /* i < len */
 int md_list_insert(md_val *l, size_t i, md_val *item);  /* i clamped to len */
 void md_list_del(md_val *l, size_t i);                  /* i < len */

@@ -133,14 +133,14 @@ int md_list_append_steal(md_val *l, md_val *item)
     return 0;
 }
 
-int md_list_extend(md_val *l, md_val *const *items, size_t n)
+int md_list_extend(md_val *l, md_val *const *items, size_t n, size_t stride)
 {
     md_listobj *lp = (md_listobj *)l;
     if (md_list_reserve(l, n) < 0)
         return -1;
     md_val **dst = lp->items + lp->len;
     for (size_t i = 0; i < n; i++)
-        dst[i] = md_incref(items[i]);
+        dst[i] = md_incref(items[i * stride]);
     lp->len += n;
     return 0;
 }

@@ -2557,7 +2557,7 @@ static void test_value_list_extend_is_all_or_nothing(void)
     for (long k = 0; k < 10 && !done; k++) {
         md_val *l = lit("[0]");
         md_alloc_fail_after(k);
-        int rc = md_list_extend(l, items, n);
+        int rc = md_list_extend(l, items, n, 1);
         md_alloc_fail_after(-1);
         done = rc == 0;
         CU_ASSERT_TRUE(repr_is(l, rc == 0 ? "[0, 1, 'two', (3,), [4]]" : "[0]"));
@@ -2565,8 +2565,8 @@ static void test_value_list_extend_is_all_or_nothing(void)
     }
     CU_ASSERT_TRUE(done);
     md_val *l = md_list_new(0);
-    CU_ASSERT_EQUAL(md_list_extend(l, items, n), 0);
-    CU_ASSERT_EQUAL(md_list_extend(l, items, 0), 0);
+    CU_ASSERT_EQUAL(md_list_extend(l, items, n, 1), 0);
+    CU_ASSERT_EQUAL(md_list_extend(l, items, 0, 1), 0);
     md_decref(src);
     CU_ASSERT_TRUE(repr_is(l, "[1, 'two', (3,), [4]]"));
     md_decref(l);
