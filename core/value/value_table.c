@@ -136,6 +136,8 @@ int md_list_append_steal(md_val *l, md_val *item)
 int md_list_extend(md_val *l, md_val *const *items, size_t n, size_t stride)
 {
     md_listobj *lp = (md_listobj *)l;
+    if (n == 0)
+        return 0;   /* an empty list may have no array to point into */
     if (md_list_reserve(l, n) < 0)
         return -1;
     md_val **dst = lp->items + lp->len;

@@ -2565,6 +2565,8 @@ static void test_value_list_extend_is_all_or_nothing(void)
     }
     CU_ASSERT_TRUE(done);
     md_val *l = md_list_new(0);
+    CU_ASSERT_EQUAL(md_list_extend(l, items, 0, 1), 0);   /* no array yet, none made */
+    CU_ASSERT_EQUAL(md_list_len(l), 0);
     CU_ASSERT_EQUAL(md_list_extend(l, items, n, 1), 0);
     CU_ASSERT_EQUAL(md_list_extend(l, items, 0, 1), 0);
     md_decref(src);
