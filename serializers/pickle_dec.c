@@ -750,7 +750,15 @@ static int load_binunicode(dec *d, int op, int width)
     md_val *v = md_str_new(s, n);
     if (!v && !utf8_ok((const uint8_t *)s, n))
         return fail(d, MD_EPROTO, "%s is not valid UTF-8", op_name(op));
-    return push(d, v);
+    if (push(d, v) < 0)
+        return -1;
+    /* Protocol 4 follows every str with MEMOIZE: run it here, without a
+     * trip round the loop (a list of a million str is these two). */
+    if (d->p < d->end && *d->p == MEMOIZE) {
+        d->op_off = (size_t)(d->p++ - d->start);
+        return memo_put(d, d->memo_count, MEMOIZE);
+    }
+    return 0;
 }
 
 static int load_binbytes(dec *d, int op, int width)
