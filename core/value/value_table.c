@@ -770,6 +770,9 @@ int md_dict_set_pairs(md_val *d, md_val *const *items, size_t n, size_t stride,
         return -1;
     }
     uint32_t hashes[PAIRS_WINDOW];
+    /* A hash error waits here while the pairs before its key go in: an
+     * == during their inserts may use e. Only read on failure. */
+    md_pyerr hash_err;
     for (size_t done = 0; done < n;) {
         size_t batch = n - done < PAIRS_WINDOW ? n - done : PAIRS_WINDOW;
         size_t mask = tbl_size(t) - 1, width = ix_width(t->log2size);
@@ -778,7 +781,7 @@ int md_dict_set_pairs(md_val *d, md_val *const *items, size_t n, size_t stride,
             int64_t h;
             /* A key that cannot be hashed fails in its turn: the
              * pairs before it are stored first, as in Python. */
-            if (md_val__hash_key(items[(done + j) * 2 * stride], &h, e) < 0) {
+            if (md_val__hash_key(items[(done + j) * 2 * stride], &h, &hash_err) < 0) {
                 batch = j;
                 unhashable = true;
                 break;
@@ -795,8 +798,11 @@ int md_dict_set_pairs(md_val *d, md_val *const *items, size_t n, size_t stride,
             if (!added)
                 replace_value(t, (size_t)ix, pair[stride]);
         }
-        if (unhashable)
+        if (unhashable) {
+            if (e)
+                *e = hash_err;
             return -1;
+        }
         done += batch;
     }
     return 0;
