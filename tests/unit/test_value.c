@@ -2501,6 +2501,17 @@ static void test_value_dict_set_pairs_mixed_equal_keys_and_unhashable(void)
     for (size_t i = 0; i < 6; i++)
         md_decref(items[i]);
     md_decref(d);
+    /* equal keys compared (==) in the window of an unhashable key */
+    md_val *mixed[] = { md_int_from_i64(1), md_int_from_i64(1), md_float_new(1.0),
+                        md_int_from_i64(2), list, md_int_from_i64(3) };
+    d = md_dict_new();
+    md_pyerr_clear(&e);
+    CU_ASSERT_EQUAL(md_dict_set_pairs(d, mixed, 3, 1, &e), -1);
+    CU_ASSERT_STRING_EQUAL(e.type ? e.type : "", "TypeError");
+    CU_ASSERT_STRING_EQUAL(e.msg, "unhashable type: 'list'");
+    CU_ASSERT_TRUE(repr_is(d, "{1: 2}"));
+    md_decref(mixed[2]);
+    md_decref(d);
     for (size_t bad = 0; bad < 80; bad += 37) {   /* at 0, 37 and 74 */
         rec3 *r = pair_recs(80, key_int);
         CU_ASSERT_PTR_NOT_NULL_FATAL(r);
