@@ -580,6 +580,23 @@ static void replace_value(md_table *t, size_t ix, md_val *val)
     md_decref(old);
 }
 
+/* Appends (key, val) with kept hash h as a new entry (references
+ * taken; room known to be there); returns its entry number. */
+static long add_entry(md_table *t, md_val *key, md_val *val, uint32_t h)
+{
+    long ix = (long)t->nentries++;
+    md_val **ent = &t->entries[(size_t)ix * t->stride];
+    ent[0] = md_incref(key);
+    track_if_container(t, key);
+    if (t->stride == 2) {
+        ent[1] = md_incref(val);
+        track_if_container(t, val);
+    }
+    tbl_hashes(t)[ix] = h;
+    t->used++;
+    return ix;
+}
+
 /* md_table__insert for a key whose hash is known (h: its low 32 bits). */
 static long insert_hashed(md_table *t, md_val *key, md_val *val, uint32_t h,
                           bool *added, md_pyerr *e)
@@ -600,17 +617,33 @@ static long insert_hashed(md_table *t, md_val *key, md_val *val, uint32_t h,
         if (ix != -1)
             return ix == -2 ? -1 : ix;   /* cannot happen: kept safe */
     }
-    ix = (long)t->nentries++;
-    md_val **ent = &t->entries[(size_t)ix * t->stride];
-    ent[0] = md_incref(key);
-    track_if_container(t, key);
-    if (t->stride == 2) {
-        ent[1] = md_incref(val);
-        track_if_container(t, val);
-    }
-    tbl_hashes(t)[ix] = h;
+    ix = add_entry(t, key, val, h);
     ix_set_tagged(t, slot, ix, h);
-    t->used++;
+    *added = true;
+    return ix;
+}
+
+/* insert_hashed into a table with room for the entry (reserved), for
+ * an index of `width`-byte slots: inlined with a constant width, as
+ * probe_w is. */
+static inline __attribute__((always_inline)) long
+insert_reserved_w(md_table *t, md_val *key, md_val *val, uint32_t h, bool *added,
+                  md_pyerr *e, size_t width)
+{
+    *added = false;
+    size_t slot;
+    long ix = probe_w(t, key, h, &slot, e, width);
+    if (ix != -1)
+        return ix == -2 ? -1 : ix;
+    MD_ASSERT(t->nentries < t->ecap && t->nentries < usable(tbl_size(t)));
+    ix = add_entry(t, key, val, h);
+    int64_t tagged = ix | tag_of(t, h);
+    switch (width) {
+    case 1: ((int8_t *)t->index)[slot] = (int8_t)tagged; break;
+    case 2: ((int16_t *)t->index)[slot] = (int16_t)tagged; break;
+    case 4: ((int32_t *)t->index)[slot] = (int32_t)tagged; break;
+    default: ((int64_t *)t->index)[slot] = tagged; break;
+    }
     *added = true;
     return ix;
 }
@@ -761,21 +794,20 @@ int md_dict_update(md_val *d, const md_val *src, md_pyerr *e)
  * slots are fetched together instead of one cache miss after another. */
 #define PAIRS_WINDOW 32
 
-int md_dict_set_pairs(md_val *d, md_val *const *items, size_t n, size_t stride,
-                      md_pyerr *e)
+/* md_dict_set_pairs's work once the table has room for all n pairs, for
+ * an index of `width`-byte slots (constant: nothing resizes the table
+ * during the call). */
+static inline __attribute__((always_inline)) int
+set_pairs_w(md_table *t, md_val *const *items, size_t n, size_t stride, md_pyerr *e,
+            size_t width)
 {
-    md_table *t = table_of(d);
-    if (md_table__reserve(t, n) < 0) {
-        md_val__nomem(e);
-        return -1;
-    }
     uint32_t hashes[PAIRS_WINDOW];
     /* A hash error waits here while the pairs before its key go in: an
      * == during their inserts may use e. Only read on failure. */
     md_pyerr hash_err;
+    const size_t mask = tbl_size(t) - 1;
     for (size_t done = 0; done < n;) {
         size_t batch = n - done < PAIRS_WINDOW ? n - done : PAIRS_WINDOW;
-        size_t mask = tbl_size(t) - 1, width = ix_width(t->log2size);
         bool unhashable = false;
         for (size_t j = 0; j < batch; j++) {
             int64_t h;
@@ -792,7 +824,7 @@ int md_dict_set_pairs(md_val *d, md_val *const *items, size_t n, size_t stride,
         for (size_t j = 0; j < batch; j++) {
             md_val *const *pair = &items[(done + j) * 2 * stride];
             bool added;
-            long ix = insert_hashed(t, pair[0], pair[stride], hashes[j], &added, e);
+            long ix = insert_reserved_w(t, pair[0], pair[stride], hashes[j], &added, e, width);
             if (ix < 0)
                 return -1;
             if (!added)
@@ -806,6 +838,24 @@ int md_dict_set_pairs(md_val *d, md_val *const *items, size_t n, size_t stride,
         done += batch;
     }
     return 0;
+}
+
+int md_dict_set_pairs(md_val *d, md_val *const *items, size_t n, size_t stride,
+                      md_pyerr *e)
+{
+    md_table *t = table_of(d);
+    if (n == 0)
+        return 0;
+    if (md_table__reserve(t, n) < 0) {
+        md_val__nomem(e);
+        return -1;
+    }
+    switch (ix_width(t->log2size)) {
+    case 1: return set_pairs_w(t, items, n, stride, e, 1);
+    case 2: return set_pairs_w(t, items, n, stride, e, 2);
+    case 4: return set_pairs_w(t, items, n, stride, e, 4);
+    default: return set_pairs_w(t, items, n, stride, e, 8);
+    }
 }
 
 int md_dict_reserve(md_val *d, size_t n)
