@@ -742,23 +742,30 @@ static bool utf8_ok(const uint8_t *s, size_t n)
 
 static int load_binunicode(dec *d, int op, int width)
 {
-    size_t n;
-    if (read_len(d, width, op, &n) < 0)
-        return -1;
-    const char *s = (const char *)d->p;
-    d->p += n;
-    md_val *v = md_str_new(s, n);
-    if (!v && !utf8_ok((const uint8_t *)s, n))
-        return fail(d, MD_EPROTO, "%s is not valid UTF-8", op_name(op));
-    if (push(d, v) < 0)
-        return -1;
-    /* Protocol 4 follows every str with MEMOIZE: run it here, without a
-     * trip round the loop (a list of a million str is these two). */
-    if (d->p < d->end && *d->p == MEMOIZE) {
+    for (;;) {
+        size_t n;
+        if (read_len(d, width, op, &n) < 0)
+            return -1;
+        const char *s = (const char *)d->p;
+        d->p += n;
+        md_val *v = md_str_new(s, n);
+        if (!v && !utf8_ok((const uint8_t *)s, n))
+            return fail(d, MD_EPROTO, "%s is not valid UTF-8", op_name(op));
+        if (push(d, v) < 0)
+            return -1;
+        /* Protocol 4 follows every str with MEMOIZE: run it here, without
+         * a trip round the loop (a list of a million str is these two). */
+        if (d->p < d->end && *d->p == MEMOIZE) {
+            d->op_off = (size_t)(d->p++ - d->start);
+            if (memo_put(d, d->memo_count, MEMOIZE) < 0)
+                return -1;
+        }
+        /* The same opcode next (a run of str in a list, or keys and str
+         * values in a dict): stay here instead of going round the loop. */
+        if (d->p >= d->end || *d->p != op)
+            return 0;
         d->op_off = (size_t)(d->p++ - d->start);
-        return memo_put(d, d->memo_count, MEMOIZE);
     }
-    return 0;
 }
 
 static int load_binbytes(dec *d, int op, int width)
@@ -812,11 +819,12 @@ static int load_list(dec *d)
     size_t n = d->sp - base;
     size_t depth = max_depth_of(d->stack + base, n) + 1;
     md_val *l = md_list_new(n);
-    if (!l || md_list_extend(l, &d->stack[base].v, n, sizeof(slot) / sizeof(md_val *)) < 0) {
+    if (!l ||
+        md_list_extend_steal(l, &d->stack[base].v, n, sizeof(slot) / sizeof(md_val *)) < 0) {
         md_decref(l);
         return nomem(d);
     }
-    drop_to(d, base);
+    d->sp = base;   /* the list owns the items now */
     return push_depth(d, l, depth);
 }
 
@@ -857,11 +865,12 @@ static int append_items(dec *d, size_t from, int op)
         drop_to(d, from);
         return 0;
     }
-    /* The whole batch in one call, sized once; then the stack lets go. */
-    if (md_list_extend(target->v, &d->stack[from].v, d->sp - from,
-                       sizeof(slot) / sizeof(md_val *)) < 0)
+    /* The whole batch in one call, sized once; the stack's references
+     * move into the list (no incref and decref per item). */
+    if (md_list_extend_steal(target->v, &d->stack[from].v, d->sp - from,
+                             sizeof(slot) / sizeof(md_val *)) < 0)
         return nomem(d);
-    drop_to(d, from);
+    d->sp = from;
     return 0;
 }
 

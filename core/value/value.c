@@ -258,8 +258,58 @@ uint32_t md_refcount(const md_val *v)
     return v->refcnt;
 }
 
+/* The slab size of a short str, bytes or float, read straight off the
+ * object (slab_size's answer for them), else 0: most of what a big
+ * message frees, and nothing to release but the object. */
+static inline size_t plain_slab_size(const md_val *v)
+{
+    size_t size;
+    if ((v->type == MD_T_STR || v->type == MD_T_BYTES) && !(v->flags & F_WIDE))
+        size = str_header(v->flags) + md_val__slen(v) + 1;
+    else if (v->type == MD_T_FLOAT)
+        size = sizeof(md_floatobj);
+    else
+        return 0;
+    return size <= MD_SLAB_MAX_BYTES ? size : 0;
+}
+
+/* Objects md_val__decref_many frees together. */
+#define FREE_BATCH 64
+
+void md_val__decref_many(md_val *const *items, size_t n, size_t stride)
+{
+    void *batch[FREE_BATCH];
+    size_t nb = 0;
+    for (size_t i = 0; i < n; i++) {
+        md_val *v = items[i * stride];
+        if (!v || IS_SMALL(v) || (v->flags & F_IMMORTAL))
+            continue;
+        if (v->refcnt > 1) {
+            v->refcnt--;
+            continue;
+        }
+        if (!plain_slab_size(v)) {
+            md_val__decref_last(v);
+            continue;
+        }
+        v->refcnt = 0;
+        batch[nb++] = v;
+        if (nb == FREE_BATCH) {
+            md_val__slab_free_many(batch, nb);
+            nb = 0;
+        }
+    }
+    if (nb)
+        md_val__slab_free_many(batch, nb);
+}
+
 static void free_plain(md_val *v)
 {
+    size_t size = plain_slab_size(v);
+    if (size) {
+        md_val__slab_free(v, size);
+        return;
+    }
     switch ((md_vtype)v->type) {
     case MD_T_INT:
         mpz_clear(((md_bigint *)v)->z);

@@ -233,6 +233,11 @@ int md_list_append_steal(md_val *l, md_val *item);      /* steals item even on f
  * of values; more when they are the first field of a caller's larger
  * records). items may not be l's own array. */
 int md_list_extend(md_val *l, md_val *const *items, size_t n, size_t stride);
+/* md_list_extend that takes over the caller's references instead (the
+ * decoder's stack lets go of a batch without a decref per item): on
+ * success the caller no longer owns items; on failure it still does and
+ * l is unchanged. */
+int md_list_extend_steal(md_val *l, md_val *const *items, size_t n, size_t stride);
 void md_list_set(md_val *l, size_t i, md_val *item);    /* i < len */
 int md_list_insert(md_val *l, size_t i, md_val *item);  /* i clamped to len */
 void md_list_del(md_val *l, size_t i);                  /* i < len */

@@ -137,6 +137,12 @@ static inline size_t md_val__slen(const md_val *v)
 void *md_val__slab_alloc(size_t size);
 /* Gives back an object of md_val__slab_alloc(size), same size. */
 void md_val__slab_free(void *obj, size_t size);
+/* Gives back n objects of md_val__slab_alloc at once (any sizes; those
+ * of one page next to each other are handled as one run). */
+void md_val__slab_free_many(void *const *objs, size_t n);
+/* md_decref of items[i * stride] for i < n (NULLs skipped), the short
+ * str, bytes and floats whose count ends freed in bulk (no call each). */
+void md_val__decref_many(md_val *const *items, size_t n, size_t stride);
 /* Bytes v takes in a slab page (its class's object size), 0 when v came
  * from malloc (tests count memory with it). */
 size_t md_val__slab_bytes(const md_val *v);

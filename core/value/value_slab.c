@@ -187,6 +187,12 @@ static slab_class *class_of(size_t size)
     return &classes[(size + 7) / 8 - 1];
 }
 
+/* The page an object of the slab lives in. */
+static slab_page *page_of(const void *obj)
+{
+    return (slab_page *)((uintptr_t)obj & ~(uintptr_t)(MD_SLAB_PAGE_BYTES - 1));
+}
+
 static void link_page(slab_class *c, slab_page *pg)
 {
     pg->prev = NULL;
@@ -254,7 +260,7 @@ void *md_val__slab_alloc(size_t size)
 void md_val__slab_free(void *obj, size_t size)
 {
     slab_class *c = class_of(size);
-    slab_page *pg = (slab_page *)((uintptr_t)obj & ~(uintptr_t)(MD_SLAB_PAGE_BYTES - 1));
+    slab_page *pg = page_of(obj);
     MD_ASSERT(pg->size == ((size + 7) & ~(size_t)7) && pg->live > 0);
     memcpy(obj, &pg->free, sizeof pg->free);
     pg->free = obj;
@@ -266,6 +272,33 @@ void md_val__slab_free(void *obj, size_t size)
     unlink_page(c, pg);
     c->pages--;
     page_give(pg);
+}
+
+/* Objects of one page go onto its free list together, and the page's
+ * list membership and count are settled once for the run: a freed list
+ * of str made one after another frees page by page. */
+void md_val__slab_free_many(void *const *objs, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        slab_page *pg = page_of(objs[i]);
+        void *head = pg->free;
+        uint32_t k = 0;
+        for (; i < n && page_of(objs[i]) == pg; i++, k++) {
+            MD_ASSERT(pg->live > k);
+            memcpy(objs[i], &head, sizeof head);
+            head = objs[i];
+            POISON(head, pg->size);
+        }
+        pg->free = head;
+        slab_class *c = class_of(pg->size);
+        if (!pg->listed)
+            link_page(c, pg);
+        if ((pg->live -= k) > 0)
+            continue;
+        unlink_page(c, pg);
+        c->pages--;
+        page_give(pg);
+    }
 }
 
 void md_val__slab_stats(size_t size, size_t *pages, size_t *spare)

@@ -133,7 +133,10 @@ int md_list_append_steal(md_val *l, md_val *item)
     return 0;
 }
 
-int md_list_extend(md_val *l, md_val *const *items, size_t n, size_t stride)
+/* md_list_extend's work; steal: the references move into the list
+ * (the caller forgets them) instead of being taken anew. */
+static inline __attribute__((always_inline)) int
+list_extend(md_val *l, md_val *const *items, size_t n, size_t stride, bool steal)
 {
     md_listobj *lp = (md_listobj *)l;
     if (n == 0)
@@ -142,9 +145,19 @@ int md_list_extend(md_val *l, md_val *const *items, size_t n, size_t stride)
         return -1;
     md_val **dst = lp->items + lp->len;
     for (size_t i = 0; i < n; i++)
-        dst[i] = md_incref(items[i * stride]);
+        dst[i] = steal ? items[i * stride] : md_incref(items[i * stride]);
     lp->len += n;
     return 0;
+}
+
+int md_list_extend(md_val *l, md_val *const *items, size_t n, size_t stride)
+{
+    return list_extend(l, items, n, stride, false);
+}
+
+int md_list_extend_steal(md_val *l, md_val *const *items, size_t n, size_t stride)
+{
+    return list_extend(l, items, n, stride, true);
 }
 
 void md_list_set(md_val *l, size_t i, md_val *item)
@@ -187,8 +200,7 @@ void md_list_clear(md_val *l)
     size_t n = lp->len;
     lp->items = NULL;
     lp->len = lp->cap = 0;
-    for (size_t i = 0; i < n; i++)
-        md_decref(items[i]);
+    md_val__decref_many(items, n, 1);
     md_free(items);
 }
 
@@ -345,8 +357,7 @@ void md_table__clear(md_table *t)
     size_t n = t->nentries * t->stride;
     md_free(t->index);
     md_table__init(t, t->stride);
-    for (size_t i = 0; i < n; i++)
-        md_decref(entries[i]);
+    md_val__decref_many(entries, n, 1);
     md_free(entries);
 }
 

@@ -1060,6 +1060,113 @@ static md_val *decode_sweeping_failures(const md_buf *b, long max)
     return NULL;
 }
 
+/* A run of str opcodes decodes in load_binunicode's own loop: a list of
+ * 300 SHORT_BINUNICODE (with MEMOIZE after each, or none), then BINGETs
+ * of members of the run; a bad UTF-8 str, a length past the end and a
+ * MEMOIZE past max_memo in the middle of a run fail with the offset of
+ * their own opcode, nothing leaked. */
+static size_t str_run(md_buf *b, int n, bool memoize, int bad_at, const char *bad)
+{
+    size_t at = 0;
+    md_buf_puts(b, "\x80\x04]");
+    if (memoize)
+        md_buf_putc(b, 0x94);
+    md_buf_putc(b, '(');
+    for (int i = 0; i < n; i++) {
+        char text[8];
+        int len = snprintf(text, sizeof text, "s%03d", i);
+        if (i == bad_at) {
+            at = b->len;
+            md_buf_append(b, bad, strlen(bad));
+            continue;
+        }
+        uint8_t op[] = { 0x8c, (uint8_t)len };
+        md_buf_append(b, op, sizeof op);
+        md_buf_append(b, text, (size_t)len);
+        if (memoize)
+            md_buf_putc(b, 0x94);
+    }
+    return at;
+}
+
+static void test_pickle_runs_of_str_decode_and_fail_at_their_opcode(void)
+{
+    for (int memoize = 0; memoize <= 1; memoize++) {
+        md_buf b = MD_BUF_INIT;
+        str_run(&b, 300, memoize, -1, "");
+        if (memoize)
+            md_buf_puts(&b, "h\x02h\xff");   /* memo 2 = 's001', 255 = 's254' */
+        md_buf_puts(&b, "e.");
+        md_val *v = NULL;
+        CU_ASSERT_EQUAL_FATAL(md_pickle_decode(b.data, b.len, NULL, &v, NULL, NULL), 0);
+        CU_ASSERT_EQUAL_FATAL(md_list_len(v), memoize ? 302u : 300u);
+        bool ok = true;
+        for (size_t i = 0; i < 300; i++) {
+            char want[8];
+            snprintf(want, sizeof want, "s%03zu", i);
+            ok = ok && md_str_eq_cstr(md_list_get(v, i), want);
+        }
+        CU_ASSERT_TRUE(ok);
+        if (memoize) {
+            CU_ASSERT_PTR_EQUAL(md_list_get(v, 300), md_list_get(v, 1));
+            CU_ASSERT_PTR_EQUAL(md_list_get(v, 301), md_list_get(v, 254));
+        }
+        md_decref(v);
+        md_buf_free(&b);
+    }
+    /* Failures inside a run: offset of the failing opcode. */
+    static const struct { const char *op; int code; size_t max_memo; } bad[] = {
+        { "\x8c\x02\xc3\x28", MD_EPROTO, 0 },        /* not UTF-8 */
+        { "\x8c\x40s", MD_EPROTO, 0 },                /* runs past the end */
+        { "\x8c\x01s\x94", MD_ELIMIT, 101 },         /* MEMOIZE 101 */
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        md_buf b = MD_BUF_INIT;
+        /* the length past the end is the run's last str */
+        size_t at = str_run(&b, k == 1 ? 101 : 150, true, 100, bad[k].op);
+        if (k != 1)
+            md_buf_puts(&b, "e.");
+        md_pickle_limits lim;
+        memset(&lim, 0, sizeof lim);
+        lim.max_memo = bad[k].max_memo;
+        md_pickle_err err;
+        md_val *v = NULL;
+        CU_ASSERT_EQUAL(md_pickle_decode(b.data, b.len, &lim, &v, NULL, &err), bad[k].code);
+        CU_ASSERT_PTR_NULL(v);
+        CU_ASSERT_EQUAL(err.offset, k == 2 ? at + 3 : at);
+        md_buf_free(&b);
+    }
+}
+
+/* Lists built by APPENDS and LIST take the stack's references over:
+ * items shared with the memo stay alive after the message (each held
+ * by the list and by nothing else), and an allocation failure anywhere
+ * frees everything once (ASan's leak and use-after-free checks). */
+static void test_pickle_list_batches_take_over_references_cleanly(void)
+{
+    md_buf b = MD_BUF_INIT;
+    str_run(&b, 200, true, -1, "");
+    /* ['s000'.., 's199', ['s000', 's005'] (LIST), 's199'] */
+    md_buf_puts(&b, "(h\x01h\x06lh\xc8" "e.");
+    md_val *v = NULL;
+    CU_ASSERT_EQUAL_FATAL(md_pickle_decode(b.data, b.len, NULL, &v, NULL, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(md_list_len(v), 202u);
+    md_val *inner = md_list_get(v, 200);
+    CU_ASSERT_EQUAL_FATAL(md_typeof(inner), MD_T_LIST);
+    CU_ASSERT_PTR_EQUAL(md_list_get(inner, 0), md_list_get(v, 0));
+    CU_ASSERT_PTR_EQUAL(md_list_get(inner, 1), md_list_get(v, 5));
+    CU_ASSERT_PTR_EQUAL(md_list_get(v, 201), md_list_get(v, 199));
+    CU_ASSERT_EQUAL(md_refcount(md_list_get(v, 0)), 2);   /* v and inner */
+    CU_ASSERT_EQUAL(md_refcount(md_list_get(v, 199)), 2); /* twice in v */
+    CU_ASSERT_EQUAL(md_refcount(md_list_get(v, 7)), 1);
+    md_decref(v);
+    v = decode_sweeping_failures(&b, 100000);
+    CU_ASSERT_PTR_NOT_NULL(v);
+    CU_ASSERT_TRUE(v && md_list_len(v) == 202);
+    md_decref(v);
+    md_buf_free(&b);
+}
+
 /* Memo indices far beyond the message size go to the sparse map: a
  * hundred of them, one stored twice (the later value wins), all fetched
  * back in order; and an allocation failure anywhere in that decode is a
@@ -1817,4 +1924,6 @@ void md_test_register_pickle(void)
     MD_ADD_TEST(s, test_pickle_setitems_batches_store_every_item_in_order);
     MD_ADD_TEST(s, test_pickle_setitems_rejects_an_unhashable_key_anywhere);
     MD_ADD_TEST(s, test_pickle_setitems_fails_cleanly_at_every_allocation);
+    MD_ADD_TEST(s, test_pickle_runs_of_str_decode_and_fail_at_their_opcode);
+    MD_ADD_TEST(s, test_pickle_list_batches_take_over_references_cleanly);
 }

@@ -2585,6 +2585,89 @@ static void test_value_list_extend_is_all_or_nothing(void)
     md_decref(l);
 }
 
+/* md_list_extend_steal moves the caller's references into the list (the
+ * counts do not change) and, when it fails, leaves the list unchanged
+ * and the references with the caller: at every allocation. */
+static void test_value_list_extend_steal_moves_references_all_or_nothing(void)
+{
+    bool done = false;
+    for (long k = 0; k < 10 && !done; k++) {
+        md_val *items[3] = { md_str_from_cstr("stolen one"), md_float_new(2.5),
+                             md_list_new(0) };
+        CU_ASSERT_FATAL(items[0] && items[1] && items[2]);
+        md_val *l = lit("[0]");
+        md_alloc_fail_after(k);
+        int rc = md_list_extend_steal(l, items, 3, 1);
+        md_alloc_fail_after(-1);
+        done = rc == 0;
+        CU_ASSERT_TRUE(repr_is(l, rc == 0 ? "[0, 'stolen one', 2.5, []]" : "[0]"));
+        for (size_t i = 0; i < 3; i++)
+            CU_ASSERT_EQUAL(md_refcount(items[i]), 1);
+        if (rc < 0)
+            for (size_t i = 0; i < 3; i++)
+                md_decref(items[i]);
+        md_decref(l);   /* frees the stolen items once (ASan checks) */
+    }
+    CU_ASSERT_TRUE(done);
+    md_val *l = md_list_new(0);
+    CU_ASSERT_EQUAL(md_list_extend_steal(l, NULL, 0, 1), 0);
+    CU_ASSERT_EQUAL(md_list_len(l), 0);
+    md_decref(l);
+}
+
+/* md_val__decref_many: the str, bytes and floats whose last reference
+ * it drops go back to the slab page by page (every page of their class
+ * left empty leaves the class), shared ones only lose a count, NULLs,
+ * tagged ints and immortals are skipped, containers are freed with
+ * what they hold; more than one batch, in page order and shuffled. */
+static void test_value_decref_many_frees_in_bulk_and_keeps_shared(void)
+{
+    enum { STRIDE = 2 };
+    /* 31 bytes of text: 8 + 4 + 31 + 1 = 44, a class of its own here */
+    const size_t size = 44;
+    size_t n = 6 * slab_per_page(size) + 12, pages0, spare, pages;   /* even */
+    md_val__slab_stats(size, &pages0, &spare);
+    md_val **items = calloc(n * STRIDE, sizeof *items);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(items);
+    md_val *shared = md_str_from_cstr("a shared str that outlives it!!");
+    for (int order = 0; order < 2; order++) {
+        for (size_t i = 0; i < n; i++) {
+            char text[40];
+            snprintf(text, sizeof text, "%031zu", i);
+            md_val *v;
+            switch (i % 9) {
+            case 1: v = md_float_new((double)i); break;
+            case 2: v = md_bytes_new(text, 31); break;
+            case 3: v = md_incref(shared); break;
+            case 4: v = md_int_from_i64((int64_t)i); break;
+            case 5: v = i % 2 ? NULL : md_none(); break;
+            case 6: v = lit("[1, 'x', (2.5,)]"); break;
+            default: v = md_str_new(text, 31); break;
+            }
+            CU_ASSERT_FATAL(v || i % 9 == 5);
+            /* order 1: every other slot of the array first, so the
+             * pages alternate */
+            size_t at = order ? (i % 2 ? n / 2 + i / 2 : i / 2) : i;
+            items[at * STRIDE] = v;
+            items[at * STRIDE + 1] = md_none();
+        }
+        md_val__slab_stats(size, &pages, &spare);
+        CU_ASSERT(pages >= pages0 + 2);
+        md_val__decref_many(items, n, STRIDE);
+        md_val__slab_stats(size, &pages, &spare);
+        CU_ASSERT(pages <= pages0 + 1);   /* only the shared str's page may stay */
+        CU_ASSERT_EQUAL(md_refcount(shared), 1);
+        CU_ASSERT_TRUE(md_str_eq_cstr(shared, "a shared str that outlives it!!"));
+        md_val *again = md_str_from_cstr("and is reused after the free 123");
+        CU_ASSERT_PTR_NOT_NULL(again);
+        md_decref(again);
+    }
+    md_decref(shared);
+    md_val__slab_stats(size, &pages, &spare);
+    CU_ASSERT(pages <= pages0);
+    free(items);
+}
+
 /* Short str take the one-pass ASCII copy: every length up to the slab's
  * largest and one past, and a non-ASCII byte at every offset (which
  * must fall back to the counted layout, equal to the same text made
@@ -2691,6 +2774,8 @@ void md_test_register_value(void)
     MD_ADD_TEST(s, test_value_dict_set_pairs_mixed_equal_keys_and_unhashable);
     MD_ADD_TEST(s, test_value_dict_set_pairs_fails_cleanly_at_every_allocation);
     MD_ADD_TEST(s, test_value_list_extend_is_all_or_nothing);
+    MD_ADD_TEST(s, test_value_list_extend_steal_moves_references_all_or_nothing);
+    MD_ADD_TEST(s, test_value_decref_many_frees_in_bulk_and_keeps_shared);
     MD_ADD_TEST(s, test_value_short_str_every_length_and_non_ascii_offset);
     MD_ADD_TEST(s, test_value_order_of_mixed_types_raises_python_typeerror);
     MD_ADD_TEST(s, test_value_order_follows_python_for_numbers_strings_sequences_sets);
