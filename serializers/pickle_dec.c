@@ -889,6 +889,26 @@ static int load_appends(dec *d)
     return append_items(d, base, APPENDS);
 }
 
+/* Stores the pairs stack[from..sp) into dict in one call (the table
+ * sized once, each key hashed once, a window of keys ahead of their
+ * inserts), the stack's references moving into the dict: the stack
+ * forgets those the dict took, even when a later pair fails. */
+static int store_pairs(dec *d, md_val *dict, size_t from)
+{
+    md_pyerr e;
+    e.type = NULL;
+    e.msg[0] = '\0';
+    size_t taken = 0;
+    int rc = md_dict_set_pairs_steal(dict, &d->stack[from].v, (d->sp - from) / 2,
+                                     sizeof(slot) / sizeof(md_val *), &e, &taken);
+    for (size_t i = 0; rc < 0 && i < 2 * taken; i++)
+        d->stack[from + i].v = NULL;
+    if (rc < 0)
+        return pyerr_fail(d, &e);
+    d->sp = from;
+    return 0;
+}
+
 /* Store the pairs stack[from..sp) into the dict/opaque at stack[from-1]. */
 static int set_items(dec *d, size_t from, int op)
 {
@@ -902,20 +922,11 @@ static int set_items(dec *d, size_t from, int op)
         return fail(d, MD_EPROTO, "%s on a %s", op_name(op), md_type_name(target->v));
     if (grow_depth(d, target, max_depth_of(d->stack + from, d->sp - from)) < 0)
         return -1;
-    if (t == MD_T_DICT) {
-        /* The whole batch in one call: the table is sized once, each key
-         * hashed once, a window of keys ahead of their inserts. */
-        md_pyerr e;
-        e.type = NULL;
-        e.msg[0] = '\0';
-        if (md_dict_set_pairs(target->v, &d->stack[from].v, (d->sp - from) / 2,
-                              sizeof(slot) / sizeof(md_val *), &e) < 0)
-            return pyerr_fail(d, &e);
-    } else {
-        for (size_t i = from; i < d->sp; i += 2)
-            if (md_opaque_add_dictitem(target->v, d->stack[i].v, d->stack[i + 1].v) < 0)
-                return nomem(d);
-    }
+    if (t == MD_T_DICT)
+        return store_pairs(d, target->v, from);
+    for (size_t i = from; i < d->sp; i += 2)
+        if (md_opaque_add_dictitem(target->v, d->stack[i].v, d->stack[i + 1].v) < 0)
+            return nomem(d);
     drop_to(d, from);
     return 0;
 }
@@ -946,15 +957,10 @@ static int load_dict(dec *d)
     if (!dict)
         return nomem(d);
     size_t depth = max_depth_of(d->stack + base, d->sp - base) + 1;
-    md_pyerr e;
-    e.type = NULL;
-    e.msg[0] = '\0';
-    if (md_dict_set_pairs(dict, &d->stack[base].v, (d->sp - base) / 2,
-                          sizeof(slot) / sizeof(md_val *), &e) < 0) {
+    if (store_pairs(d, dict, base) < 0) {
         md_decref(dict);
-        return pyerr_fail(d, &e);
+        return -1;
     }
-    drop_to(d, base);
     return push_depth(d, dict, depth);
 }
 

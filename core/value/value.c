@@ -1077,6 +1077,23 @@ static md_val *str_short_ascii(const uint8_t *src, size_t nbytes, bool *ascii)
         memcpy(dst + i, &w, sizeof w);
         high |= w;
     }
+    if (i < nbytes && nbytes >= 8) {
+        /* The tail as the last 8 bytes, overlapping what was copied. */
+        uint64_t w;
+        memcpy(&w, src + nbytes - 8, sizeof w);
+        memcpy(dst + nbytes - 8, &w, sizeof w);
+        high |= w;
+        i = nbytes;
+    } else if (nbytes >= 4 && nbytes < 8) {
+        /* 4 to 7 bytes: the first 4 and the last 4, overlapping. */
+        uint32_t a, b;
+        memcpy(&a, src, sizeof a);
+        memcpy(&b, src + nbytes - 4, sizeof b);
+        memcpy(dst, &a, sizeof a);
+        memcpy(dst + nbytes - 4, &b, sizeof b);
+        high |= a | b;
+        i = nbytes;
+    }
     for (; i < nbytes; i++) {
         dst[i] = src[i];
         high |= src[i];

@@ -274,6 +274,13 @@ int md_dict_reserve(md_val *d, size_t n);
  * stored, or the first unhashable key, the pairs before it stored). */
 int md_dict_set_pairs(md_val *d, md_val *const *items, size_t n, size_t stride,
                       md_pyerr *e);
+/* md_dict_set_pairs that takes over the references of the pairs it
+ * stores instead of taking new ones (for a repeated key, the new key
+ * object is dropped, the dict keeping its first one): *taken is how many pairs, from
+ * the first, are the dict's now (n on success, fewer on failure); the
+ * caller keeps the references of the others. */
+int md_dict_set_pairs_steal(md_val *d, md_val *const *items, size_t n, size_t stride,
+                            md_pyerr *e, size_t *taken);
 /* 0 on success; -1 with TypeError("unhashable type: 'list'") or
  * MemoryError in e. */
 int md_dict_set(md_val *d, md_val *key, md_val *val, md_pyerr *e);

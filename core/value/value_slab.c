@@ -232,15 +232,10 @@ static slab_page *page_new(slab_class *c, uint32_t size)
     return pg;
 }
 
-void *md_val__slab_alloc(size_t size)
+/* An object from pg, which has room; a page left full leaves its class's
+ * list (freeing an object relinks it). */
+static inline void *take_from(slab_class *c, slab_page *pg, uint32_t osize)
 {
-    if (md_alloc_refused())
-        return NULL;
-    slab_class *c = class_of(size);
-    uint32_t osize = (uint32_t)((size + 7) & ~(size_t)7);
-    slab_page *pg = c->avail;
-    if (!pg && !(pg = page_new(c, osize)))
-        return NULL;
     void *obj;
     if (pg->free) {
         obj = pg->free;
@@ -253,8 +248,28 @@ void *md_val__slab_alloc(size_t size)
     }
     pg->live++;
     if (!pg->free && (size_t)(pg->end - pg->bump) < osize)
-        unlink_page(c, pg);   /* full: freeing an object relinks it */
+        unlink_page(c, pg);
     return obj;
+}
+
+/* The class has no page with room: a new one. Apart from the fast path,
+ * which then needs no registers saved. */
+static __attribute__((noinline)) void *alloc_new_page(slab_class *c, uint32_t osize)
+{
+    slab_page *pg = page_new(c, osize);
+    return pg ? take_from(c, pg, osize) : NULL;
+}
+
+void *md_val__slab_alloc(size_t size)
+{
+    if (md_alloc_refused())
+        return NULL;
+    slab_class *c = class_of(size);
+    uint32_t osize = (uint32_t)((size + 7) & ~(size_t)7);
+    slab_page *pg = c->avail;
+    if (__builtin_expect(!pg, 0))
+        return alloc_new_page(c, osize);
+    return take_from(c, pg, osize);
 }
 
 void md_val__slab_free(void *obj, size_t size)

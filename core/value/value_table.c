@@ -593,19 +593,25 @@ static void replace_value(md_table *t, size_t ix, md_val *val)
 
 /* Appends (key, val) with kept hash h as a new entry (references
  * taken; room known to be there); returns its entry number. */
-static long add_entry(md_table *t, md_val *key, md_val *val, uint32_t h)
+static inline __attribute__((always_inline)) long
+add_entry_refs(md_table *t, md_val *key, md_val *val, uint32_t h, bool steal)
 {
     long ix = (long)t->nentries++;
     md_val **ent = &t->entries[(size_t)ix * t->stride];
-    ent[0] = md_incref(key);
+    ent[0] = steal ? key : md_incref(key);
     track_if_container(t, key);
     if (t->stride == 2) {
-        ent[1] = md_incref(val);
+        ent[1] = steal ? val : md_incref(val);
         track_if_container(t, val);
     }
     tbl_hashes(t)[ix] = h;
     t->used++;
     return ix;
+}
+
+static long add_entry(md_table *t, md_val *key, md_val *val, uint32_t h)
+{
+    return add_entry_refs(t, key, val, h, false);
 }
 
 /* md_table__insert for a key whose hash is known (h: its low 32 bits). */
@@ -639,7 +645,7 @@ static long insert_hashed(md_table *t, md_val *key, md_val *val, uint32_t h,
  * probe_w is. */
 static inline __attribute__((always_inline)) long
 insert_reserved_w(md_table *t, md_val *key, md_val *val, uint32_t h, bool *added,
-                  md_pyerr *e, size_t width)
+                  md_pyerr *e, size_t width, bool steal)
 {
     *added = false;
     size_t slot;
@@ -647,7 +653,7 @@ insert_reserved_w(md_table *t, md_val *key, md_val *val, uint32_t h, bool *added
     if (ix != -1)
         return ix == -2 ? -1 : ix;
     MD_ASSERT(t->nentries < t->ecap && t->nentries < usable(tbl_size(t)));
-    ix = add_entry(t, key, val, h);
+    ix = steal ? add_entry_refs(t, key, val, h, true) : add_entry(t, key, val, h);
     int64_t tagged = ix | tag_of(t, h);
     switch (width) {
     case 1: ((int8_t *)t->index)[slot] = (int8_t)tagged; break;
@@ -807,10 +813,12 @@ int md_dict_update(md_val *d, const md_val *src, md_pyerr *e)
 
 /* md_dict_set_pairs's work once the table has room for all n pairs, for
  * an index of `width`-byte slots (constant: nothing resizes the table
- * during the call). */
+ * during the call). steal: the pairs' references are the table's (a
+ * repeated key's new key object dropped); *taken counts the pairs
+ * stored, whichever way the call ends. */
 static inline __attribute__((always_inline)) int
 set_pairs_w(md_table *t, md_val *const *items, size_t n, size_t stride, md_pyerr *e,
-            size_t width)
+            size_t width, bool steal, size_t *taken)
 {
     uint32_t hashes[PAIRS_WINDOW];
     /* A hash error waits here while the pairs before its key go in: an
@@ -835,11 +843,18 @@ set_pairs_w(md_table *t, md_val *const *items, size_t n, size_t stride, md_pyerr
         for (size_t j = 0; j < batch; j++) {
             md_val *const *pair = &items[(done + j) * 2 * stride];
             bool added;
-            long ix = insert_reserved_w(t, pair[0], pair[stride], hashes[j], &added, e, width);
+            long ix = insert_reserved_w(t, pair[0], pair[stride], hashes[j], &added, e, width,
+                                        steal);
             if (ix < 0)
                 return -1;
-            if (!added)
-                replace_value(t, (size_t)ix, pair[stride]);
+            *taken = done + j + 1;
+            if (added)
+                continue;
+            replace_value(t, (size_t)ix, pair[stride]);
+            if (steal) {
+                md_decref(pair[stride]);
+                md_decref(pair[0]);
+            }
         }
         if (unhashable) {
             if (e)
@@ -851,10 +866,12 @@ set_pairs_w(md_table *t, md_val *const *items, size_t n, size_t stride, md_pyerr
     return 0;
 }
 
-int md_dict_set_pairs(md_val *d, md_val *const *items, size_t n, size_t stride,
-                      md_pyerr *e)
+static inline __attribute__((always_inline)) int
+set_pairs(md_val *d, md_val *const *items, size_t n, size_t stride, md_pyerr *e, bool steal,
+          size_t *taken)
 {
     md_table *t = table_of(d);
+    *taken = 0;
     if (n == 0)
         return 0;
     if (md_table__reserve(t, n) < 0) {
@@ -862,11 +879,24 @@ int md_dict_set_pairs(md_val *d, md_val *const *items, size_t n, size_t stride,
         return -1;
     }
     switch (ix_width(t->log2size)) {
-    case 1: return set_pairs_w(t, items, n, stride, e, 1);
-    case 2: return set_pairs_w(t, items, n, stride, e, 2);
-    case 4: return set_pairs_w(t, items, n, stride, e, 4);
-    default: return set_pairs_w(t, items, n, stride, e, 8);
+    case 1: return set_pairs_w(t, items, n, stride, e, 1, steal, taken);
+    case 2: return set_pairs_w(t, items, n, stride, e, 2, steal, taken);
+    case 4: return set_pairs_w(t, items, n, stride, e, 4, steal, taken);
+    default: return set_pairs_w(t, items, n, stride, e, 8, steal, taken);
     }
+}
+
+int md_dict_set_pairs(md_val *d, md_val *const *items, size_t n, size_t stride,
+                      md_pyerr *e)
+{
+    size_t taken;
+    return set_pairs(d, items, n, stride, e, false, &taken);
+}
+
+int md_dict_set_pairs_steal(md_val *d, md_val *const *items, size_t n, size_t stride,
+                            md_pyerr *e, size_t *taken)
+{
+    return set_pairs(d, items, n, stride, e, true, taken);
 }
 
 int md_dict_reserve(md_val *d, size_t n)

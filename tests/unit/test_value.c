@@ -2557,6 +2557,90 @@ static void test_value_dict_set_pairs_fails_cleanly_at_every_allocation(void)
     free_recs(r, N);
 }
 
+/* md_dict_set_pairs_steal: the pairs it stores are the dict's (counts
+ * unchanged, no reference left with the caller), a repeated key's new
+ * key object is dropped and its value replaces the old; an unhashable
+ * key at 0, 37 or 74 leaves the pairs before it stored and taken, the
+ * rest the caller's; out of memory at every allocation takes nothing.
+ * ASan's leak and use-after-free checks see every count. */
+static void test_value_dict_set_pairs_steal_moves_references(void)
+{
+    enum { N = 80 };
+    md_val *dup_key = md_str_from_cstr("k0000003"), *dup_val = md_float_new(0.5);
+    rec3 *r = pair_recs(N + 1, key_str);
+    CU_ASSERT_FATAL(r && dup_key && dup_val);
+    md_val *first_key = r[6].v;
+    md_decref(r[2 * N].v);
+    r[2 * N].v = dup_key;   /* the last pair: k0000003 again */
+    r[2 * N + 1].v = dup_val;
+    md_val *d = md_dict_new();
+    md_pyerr e;
+    size_t taken = 99;
+    md_alloc_fail_after(0);
+    CU_ASSERT_EQUAL(md_dict_set_pairs_steal(d, &r[0].v, N + 1, pair_stride(), &e, &taken), -1);
+    md_alloc_fail_after(-1);
+    CU_ASSERT_EQUAL(taken, 0);
+    CU_ASSERT_EQUAL(md_dict_len(d), 0);
+    CU_ASSERT_EQUAL(md_refcount(first_key), 1);   /* still only the caller's */
+    md_incref(dup_key);   /* watched past its drop */
+    md_pyerr_clear(&e);
+    CU_ASSERT_EQUAL(md_dict_set_pairs_steal(d, &r[0].v, N + 1, pair_stride(), &e, &taken), 0);
+    CU_ASSERT_EQUAL(taken, N + 1);
+    CU_ASSERT_EQUAL(md_dict_len(d), N);
+    CU_ASSERT_EQUAL(md_refcount(first_key), 1);   /* the dict's now */
+    CU_ASSERT_EQUAL(md_refcount(dup_key), 1);     /* only the test's: dropped */
+    CU_ASSERT_EQUAL(md_refcount(dup_val), 1);     /* the dict's */
+    md_val *got = md_dict_get(d, dup_key, &e);
+    CU_ASSERT_PTR_EQUAL(got, dup_val);
+    size_t pos = 0;
+    md_val *k, *v;
+    for (size_t i = 0; i < 4 && md_dict_next(d, &pos, &k, &v); i++)
+        ;
+    CU_ASSERT_PTR_EQUAL(k, first_key);            /* the first key object kept */
+    md_decref(dup_key);
+    md_decref(d);
+    free(r);   /* every reference went to the dict */
+    md_val *list = md_list_new(0);
+    for (size_t bad = 0; bad < N; bad += 37) {
+        r = pair_recs(N, key_int);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+        r[2 * bad].v = list;   /* small ints need no decref */
+        d = md_dict_new();
+        md_pyerr_clear(&e);
+        CU_ASSERT_EQUAL(md_dict_set_pairs_steal(d, &r[0].v, N, pair_stride(), &e, &taken), -1);
+        CU_ASSERT_STRING_EQUAL(e.msg, "unhashable type: 'list'");
+        CU_ASSERT_EQUAL(taken, bad);
+        CU_ASSERT_EQUAL(md_dict_len(d), bad);
+        CU_ASSERT_EQUAL(md_refcount(list), 1);
+        md_decref(d);
+        for (size_t i = 2 * taken; i < 2 * N; i++)   /* the caller's part */
+            if (i != 2 * bad)
+                md_decref(r[i].v);
+        free(r);
+    }
+    md_decref(list);
+    /* a big batch under allocation failures: all or nothing */
+    bool done = false;
+    for (long n = 0; n < 30 && !done; n++) {
+        r = pair_recs(3000, key_str);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+        d = lit("{'x': 1}");
+        md_pyerr_clear(&e);
+        md_alloc_fail_after(n);
+        int rc = md_dict_set_pairs_steal(d, &r[0].v, 3000, pair_stride(), &e, &taken);
+        md_alloc_fail_after(-1);
+        CU_ASSERT_EQUAL(taken, rc == 0 ? 3000u : 0u);
+        CU_ASSERT_TRUE(rc == 0 ? md_dict_len(d) == 3001 : repr_is(d, "{'x': 1}"));
+        done = rc == 0;
+        if (rc < 0)
+            free_recs(r, 3000);
+        else
+            free(r);
+        md_decref(d);
+    }
+    CU_ASSERT_TRUE(done);
+}
+
 /* md_list_extend appends all or nothing, and its items stay referenced
  * after the source goes. */
 static void test_value_list_extend_is_all_or_nothing(void)
@@ -2773,6 +2857,7 @@ void md_test_register_value(void)
     MD_ADD_TEST(s, test_value_dict_set_pairs_over_dummies_and_collisions);
     MD_ADD_TEST(s, test_value_dict_set_pairs_mixed_equal_keys_and_unhashable);
     MD_ADD_TEST(s, test_value_dict_set_pairs_fails_cleanly_at_every_allocation);
+    MD_ADD_TEST(s, test_value_dict_set_pairs_steal_moves_references);
     MD_ADD_TEST(s, test_value_list_extend_is_all_or_nothing);
     MD_ADD_TEST(s, test_value_list_extend_steal_moves_references_all_or_nothing);
     MD_ADD_TEST(s, test_value_decref_many_frees_in_bulk_and_keeps_shared);
