@@ -111,6 +111,8 @@ typedef struct dec {
     memo_ent *far_slots;
     size_t far_len, far_cap;
     size_t memo_count;         /* entries present: MEMOIZE's next index */
+    memo_ent *hot;             /* the chunk last found (MEMOIZE fills one */
+    size_t hot_base;           /* after another), and its first index    */
 
     /* Small messages never touch the allocator for these. */
     slot stack_inline[32];
@@ -341,10 +343,16 @@ static inline memo_ent *memo_dense_slot(dec *d, size_t idx)
         return NULL;   /* far indices live in the map */
     if (idx < d->memo_cap)
         return &d->memo[idx];
+    if (d->hot && idx - d->hot_base < MEMO_CHUNK)
+        return &d->hot[idx - d->hot_base];
     if (idx < MEMO_CHUNK)
         return NULL;
     size_t c = idx / MEMO_CHUNK - 1;
-    return c < d->nchunks && d->chunks[c] ? &d->chunks[c][idx % MEMO_CHUNK] : NULL;
+    if (c >= d->nchunks || !d->chunks[c])
+        return NULL;
+    d->hot = d->chunks[c];
+    d->hot_base = (c + 1) * MEMO_CHUNK;
+    return &d->hot[idx - d->hot_base];
 }
 
 static int memo_put_slow(dec *d, size_t idx, int op);
@@ -365,6 +373,22 @@ static inline int memo_put(dec *d, size_t idx, int op)
         return 0;
     }
     return memo_put_slow(d, idx, op);
+}
+
+/* memo_put of MEMOIZE right after a push of this opcode's own (so the
+ * stack holds an item above the top mark: no need to look). */
+static inline int memoize_pushed(dec *d)
+{
+    size_t idx = d->memo_count;
+    memo_ent *dst;
+    if (idx < d->lim.max_memo && (dst = memo_dense_slot(d, idx)) && !dst->v) {
+        slot *top = &d->stack[d->sp - 1];
+        d->memo_count++;
+        *dst = (memo_ent){ md_incref(top->v), top->depth };
+        top->put = idx + 1;
+        return 0;
+    }
+    return memo_put_slow(d, idx, MEMOIZE);
 }
 
 static int memo_put_slow(dec *d, size_t idx, int op)
@@ -757,7 +781,7 @@ static int load_binunicode(dec *d, int op, int width)
          * a trip round the loop (a list of a million str is these two). */
         if (d->p < d->end && *d->p == MEMOIZE) {
             d->op_off = (size_t)(d->p++ - d->start);
-            if (memo_put(d, d->memo_count, MEMOIZE) < 0)
+            if (memoize_pushed(d) < 0)
                 return -1;
         }
         /* The same opcode next (a run of str in a list, or keys and str

@@ -1167,6 +1167,42 @@ static void test_pickle_list_batches_take_over_references_cleanly(void)
     md_buf_free(&b);
 }
 
+/* MEMOIZE through several memo chunks (the decoder keeps the last chunk
+ * it found): 5000 str, a LONG_BINPUT replacing an entry of an earlier
+ * chunk in the middle of the run, then LONG_BINGETs at the chunks'
+ * edges and of the replaced entry, as Python's memo would give them. */
+static void test_pickle_memoize_across_memo_chunks(void)
+{
+    md_buf b = MD_BUF_INIT;
+    md_buf_puts(&b, "\x80\x04]\x94(");
+    for (int i = 0; i < 5000; i++) {
+        char text[8];
+        int len = snprintf(text, sizeof text, "s%04d", i);
+        uint8_t op[] = { 0x8c, (uint8_t)len };
+        md_buf_append(&b, op, sizeof op);
+        md_buf_append(&b, text, (size_t)len);
+        md_buf_putc(&b, 0x94);
+        if (i == 2999)   /* memo[2100] = 's2999' (it held 's2099') */
+            md_buf_append(&b, "r\x34\x08\x00\x00", 5);
+    }
+    static const uint32_t gets[] = { 2047, 2048, 4096, 2100, 3001, 5000 };
+    for (size_t i = 0; i < sizeof gets / sizeof gets[0]; i++) {
+        uint8_t op[] = { 'j', (uint8_t)gets[i], (uint8_t)(gets[i] >> 8), 0, 0 };
+        md_buf_append(&b, op, sizeof op);
+    }
+    md_buf_puts(&b, "e.");
+    md_val *v = NULL;
+    CU_ASSERT_EQUAL_FATAL(md_pickle_decode(b.data, b.len, NULL, &v, NULL, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(md_list_len(v), 5006u);
+    static const char *want[] = { "s2046", "s2047", "s4095", "s2999", "s3000", "s4999" };
+    for (size_t i = 0; i < 6; i++)
+        CU_ASSERT_TRUE(md_str_eq_cstr(md_list_get(v, 5000 + i), want[i]));
+    CU_ASSERT_PTR_EQUAL(md_list_get(v, 5003), md_list_get(v, 2999));
+    CU_ASSERT_EQUAL(md_refcount(md_list_get(v, 2099)), 1);   /* out of the memo */
+    md_decref(v);
+    md_buf_free(&b);
+}
+
 /* Memo indices far beyond the message size go to the sparse map: a
  * hundred of them, one stored twice (the later value wins), all fetched
  * back in order; and an allocation failure anywhere in that decode is a
@@ -1926,4 +1962,5 @@ void md_test_register_pickle(void)
     MD_ADD_TEST(s, test_pickle_setitems_fails_cleanly_at_every_allocation);
     MD_ADD_TEST(s, test_pickle_runs_of_str_decode_and_fail_at_their_opcode);
     MD_ADD_TEST(s, test_pickle_list_batches_take_over_references_cleanly);
+    MD_ADD_TEST(s, test_pickle_memoize_across_memo_chunks);
 }
