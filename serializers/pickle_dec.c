@@ -17,6 +17,7 @@
 #include "serializers/pickle.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,10 @@ typedef struct slot {
     size_t depth;
     size_t put;
 } slot;
+/* md_dict_set_pairs and md_list_extend read the values of consecutive
+ * slots as an array of md_val * with a stride. */
+_Static_assert(offsetof(slot, v) == 0 && sizeof(slot) % sizeof(md_val *) == 0,
+               "slot values are md_val * apart by a whole stride");
 
 /* The memo is an array indexed by integer, in three parts: a growable
  * array for the first MEMO_CHUNK indices (where nearly every message
@@ -76,6 +81,13 @@ typedef struct slot {
  * small hash table, so BINPUT 16000000 in a 10-byte message costs one
  * entry, not a 16-million-slot array. */
 #define MEMO_CHUNK 2048
+
+/* A memo entry: a value and its depth (16 bytes: protocol 4 memoizes
+ * nearly every value, so a big message writes one per item). */
+typedef struct memo_ent {
+    md_val *v;
+    size_t depth;
+} memo_ent;
 
 
 typedef struct dec {
@@ -90,19 +102,21 @@ typedef struct dec {
     size_t *marks;
     size_t nmarks, marks_cap;
 
-    slot *memo;                /* indices below MEMO_CHUNK */
+    memo_ent *memo;                /* indices below MEMO_CHUNK */
     size_t memo_cap;           /* allocated entries of memo */
-    slot **chunks;             /* then chunks of MEMO_CHUNK entries */
+    memo_ent **chunks;             /* then chunks of MEMO_CHUNK entries */
     size_t nchunks;
     size_t memo_dense_max;     /* indices below this: memo or chunks */
     md_ptrmap far;             /* far index + 1 -> its entry in far_slots */
-    slot *far_slots;
+    memo_ent *far_slots;
     size_t far_len, far_cap;
     size_t memo_count;         /* entries present: MEMOIZE's next index */
+    memo_ent *hot;             /* the chunk last found (MEMOIZE fills one */
+    size_t hot_base;           /* after another), and its first index    */
 
     /* Small messages never touch the allocator for these. */
     slot stack_inline[32];
-    slot memo_inline[32];
+    memo_ent memo_inline[32];
     size_t marks_inline[16];
 } dec;
 
@@ -155,8 +169,17 @@ static inline int need(dec *d, size_t n, int op)
     return 0;
 }
 
-static uint64_t rd_le(const uint8_t *p, int n)
+static inline uint64_t rd_le(const uint8_t *p, int n)
 {
+    /* The widths of the opcodes spelled out: each is one load. */
+    switch (n) {
+    case 1: return p[0];
+    case 2: return (uint64_t)p[0] | (uint64_t)p[1] << 8;
+    case 4:
+        return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
+               (uint64_t)p[3] << 24;
+    default: break;
+    }
     uint64_t v = 0;
     for (int i = n - 1; i >= 0; i--)
         v = (v << 8) | p[i];
@@ -278,10 +301,10 @@ static void drop_to(dec *d, size_t from)
         md_decref(d->stack[--d->sp].v);
 }
 
-static slot *memo_find(dec *d, size_t idx)
+static memo_ent *memo_find(dec *d, size_t idx)
 {
     if (idx < d->memo_dense_max) {
-        slot *s = NULL;
+        memo_ent *s = NULL;
         if (idx < MEMO_CHUNK) {
             if (idx < d->memo_cap)
                 s = &d->memo[idx];
@@ -298,7 +321,7 @@ static slot *memo_find(dec *d, size_t idx)
 
 /* A new, empty entry for far memo index idx (absent): NULL if out of
  * memory, with nothing changed. */
-static slot *far_add(dec *d, size_t idx)
+static memo_ent *far_add(dec *d, size_t idx)
 {
     /* 16 at first: a message that memoizes one far index likely has more */
     if (d->far_len == d->far_cap &&
@@ -307,23 +330,29 @@ static slot *far_add(dec *d, size_t idx)
         return NULL;
     if (md_ptrmap_put(&d->far, (uintptr_t)idx + 1, d->far_len) < 0)
         return NULL;
-    slot *s = &d->far_slots[d->far_len++];
-    *s = (slot){ NULL, 0, 0 };
+    memo_ent *s = &d->far_slots[d->far_len++];
+    *s = (memo_ent){ NULL, 0 };
     return s;
 }
 
 /* The slot of dense memo index idx when its array or chunk is already
  * allocated, else NULL (memo_put_slow allocates). */
-static inline slot *memo_dense_slot(dec *d, size_t idx)
+static inline memo_ent *memo_dense_slot(dec *d, size_t idx)
 {
     if (idx >= d->memo_dense_max)
         return NULL;   /* far indices live in the map */
     if (idx < d->memo_cap)
         return &d->memo[idx];
+    if (d->hot && idx - d->hot_base < MEMO_CHUNK)
+        return &d->hot[idx - d->hot_base];
     if (idx < MEMO_CHUNK)
         return NULL;
     size_t c = idx / MEMO_CHUNK - 1;
-    return c < d->nchunks && d->chunks[c] ? &d->chunks[c][idx % MEMO_CHUNK] : NULL;
+    if (c >= d->nchunks || !d->chunks[c])
+        return NULL;
+    d->hot = d->chunks[c];
+    d->hot_base = (c + 1) * MEMO_CHUNK;
+    return &d->hot[idx - d->hot_base];
 }
 
 static int memo_put_slow(dec *d, size_t idx, int op);
@@ -334,16 +363,32 @@ static int memo_put_slow(dec *d, size_t idx, int op);
  * everything else. */
 static inline int memo_put(dec *d, size_t idx, int op)
 {
-    slot *dst;
+    memo_ent *dst;
     if (d->sp > mark_base(d) && idx < d->lim.max_memo && (dst = memo_dense_slot(d, idx)) &&
         !dst->v) {
         slot *top = &d->stack[d->sp - 1];
         d->memo_count++;
-        *dst = (slot){ md_incref(top->v), top->depth, 0 };
+        *dst = (memo_ent){ md_incref(top->v), top->depth };
         top->put = idx + 1;
         return 0;
     }
     return memo_put_slow(d, idx, op);
+}
+
+/* memo_put of MEMOIZE right after a push of this opcode's own (so the
+ * stack holds an item above the top mark: no need to look). */
+static inline int memoize_pushed(dec *d)
+{
+    size_t idx = d->memo_count;
+    memo_ent *dst;
+    if (idx < d->lim.max_memo && (dst = memo_dense_slot(d, idx)) && !dst->v) {
+        slot *top = &d->stack[d->sp - 1];
+        d->memo_count++;
+        *dst = (memo_ent){ md_incref(top->v), top->depth };
+        top->put = idx + 1;
+        return 0;
+    }
+    return memo_put_slow(d, idx, MEMOIZE);
 }
 
 static int memo_put_slow(dec *d, size_t idx, int op)
@@ -354,14 +399,14 @@ static int memo_put_slow(dec *d, size_t idx, int op)
         return fail(d, MD_ELIMIT, "memo index %zu exceeds max_memo %zu", idx,
                     d->lim.max_memo);
     slot *top = &d->stack[d->sp - 1];
-    slot *dst;
+    memo_ent *dst;
     if (idx >= MEMO_CHUNK && idx < d->memo_dense_max) {
         size_t c = idx / MEMO_CHUNK - 1;
         size_t had = d->nchunks;
         if (md_grow(&d->chunks, &d->nchunks, c + 1, sizeof *d->chunks) < 0)
             return nomem(d);
         memset(d->chunks + had, 0, (d->nchunks - had) * sizeof *d->chunks);
-        if (!d->chunks[c] && !(d->chunks[c] = md_calloc(MEMO_CHUNK, sizeof(slot))))
+        if (!d->chunks[c] && !(d->chunks[c] = md_calloc(MEMO_CHUNK, sizeof(memo_ent))))
             return nomem(d);
         dst = &d->chunks[c][idx % MEMO_CHUNK];
     } else if (idx < d->memo_dense_max) {
@@ -381,17 +426,17 @@ static int memo_put_slow(dec *d, size_t idx, int op)
         md_decref(dst->v);
     else
         d->memo_count++;
-    *dst = (slot){ md_incref(top->v), top->depth, 0 };
+    *dst = (memo_ent){ md_incref(top->v), top->depth };
     top->put = idx + 1;
     return 0;
 }
 
 static int memo_get(dec *d, size_t idx)
 {
-    slot *s = memo_find(d, idx);
+    memo_ent *s = memo_find(d, idx);
     if (!s)
         return fail(d, MD_EPROTO, "memo index %zu not found", idx);
-    slot copy = *s;
+    memo_ent copy = *s;
     if (push_depth(d, md_incref(copy.v), copy.depth) < 0)
         return -1;
     d->stack[d->sp - 1].put = idx + 1;
@@ -449,14 +494,16 @@ static int load_int_text(dec *d, int op)
     return push(d, v);
 }
 
-static int load_binint(dec *d, int op, int width)
+/* BININT, BININT1, BININT2: 32 bits at most, so a tagged int that needs
+ * no allocation (a list of a million ints is this and a push per item). */
+static inline int load_binint(dec *d, int op, int width)
 {
     if (need(d, (size_t)width, op) < 0)
         return -1;
     uint64_t u = rd_le(d->p, width);
     d->p += width;
-    int64_t i = width == 4 ? (int64_t)(int32_t)(uint32_t)u : (int64_t)u;
-    return push(d, md_int_from_i64(i));
+    int32_t i = width == 4 ? (int32_t)(uint32_t)u : (int32_t)u;
+    return push(d, md_int_from_i32(i));
 }
 
 static int load_long_bin(dec *d, int op)
@@ -719,15 +766,30 @@ static bool utf8_ok(const uint8_t *s, size_t n)
 
 static int load_binunicode(dec *d, int op, int width)
 {
-    size_t n;
-    if (read_len(d, width, op, &n) < 0)
-        return -1;
-    const char *s = (const char *)d->p;
-    d->p += n;
-    md_val *v = md_str_new(s, n);
-    if (!v && !utf8_ok((const uint8_t *)s, n))
-        return fail(d, MD_EPROTO, "%s is not valid UTF-8", op_name(op));
-    return push(d, v);
+    for (;;) {
+        size_t n;
+        if (read_len(d, width, op, &n) < 0)
+            return -1;
+        const char *s = (const char *)d->p;
+        d->p += n;
+        md_val *v = md_str_new(s, n);
+        if (!v && !utf8_ok((const uint8_t *)s, n))
+            return fail(d, MD_EPROTO, "%s is not valid UTF-8", op_name(op));
+        if (push(d, v) < 0)
+            return -1;
+        /* Protocol 4 follows every str with MEMOIZE: run it here, without
+         * a trip round the loop (a list of a million str is these two). */
+        if (d->p < d->end && *d->p == MEMOIZE) {
+            d->op_off = (size_t)(d->p++ - d->start);
+            if (memoize_pushed(d) < 0)
+                return -1;
+        }
+        /* The same opcode next (a run of str in a list, or keys and str
+         * values in a dict): stay here instead of going round the loop. */
+        if (d->p >= d->end || *d->p != op)
+            return 0;
+        d->op_off = (size_t)(d->p++ - d->start);
+    }
 }
 
 static int load_binbytes(dec *d, int op, int width)
@@ -781,15 +843,12 @@ static int load_list(dec *d)
     size_t n = d->sp - base;
     size_t depth = max_depth_of(d->stack + base, n) + 1;
     md_val *l = md_list_new(n);
-    if (!l)
+    if (!l ||
+        md_list_extend_steal(l, &d->stack[base].v, n, sizeof(slot) / sizeof(md_val *)) < 0) {
+        md_decref(l);
         return nomem(d);
-    for (size_t i = 0; i < n; i++) {
-        if (md_list_append(l, d->stack[base + i].v) < 0) {
-            md_decref(l);
-            return nomem(d);
-        }
     }
-    drop_to(d, base);
+    d->sp = base;   /* the list owns the items now */
     return push_depth(d, l, depth);
 }
 
@@ -830,18 +889,11 @@ static int append_items(dec *d, size_t from, int op)
         drop_to(d, from);
         return 0;
     }
-    /* Sized from the batch, then the list takes the stack's references:
-     * no incref/decref and no realloc per item. */
-    if (md_list_reserve(target->v, d->sp - from) < 0)
+    /* The whole batch in one call, sized once; the stack's references
+     * move into the list (no incref and decref per item). */
+    if (md_list_extend_steal(target->v, &d->stack[from].v, d->sp - from,
+                             sizeof(slot) / sizeof(md_val *)) < 0)
         return nomem(d);
-    for (size_t i = from; i < d->sp; i++) {
-        if (md_list_append_steal(target->v, d->stack[i].v) < 0) {
-            for (size_t j = i + 1; j < d->sp; j++)
-                md_decref(d->stack[j].v);
-            d->sp = from;
-            return nomem(d);
-        }
-    }
     d->sp = from;
     return 0;
 }
@@ -861,25 +913,27 @@ static int load_appends(dec *d)
     return append_items(d, base, APPENDS);
 }
 
-/* Store the pairs stack[from..sp) into the dict/opaque at stack[from-1]. */
-/* Keys of a SETITEMS batch hashed ahead of their insert. */
-#define SETITEMS_WINDOW 32
-
-/* Hashes the keys of the items from stack index i on, up to a window
- * of them, into hashes[0..]: returns the stack index of the first item
- * not hashed (the end of the window or of the batch, or a key that
- * cannot be hashed, with err set). */
-static size_t hash_window(dec *d, md_val *dict, size_t i, int64_t *hashes, md_pyerr *err)
+/* Stores the pairs stack[from..sp) into dict in one call (the table
+ * sized once, each key hashed once, a window of keys ahead of their
+ * inserts), the stack's references moving into the dict: the stack
+ * forgets those the dict took, even when a later pair fails. */
+static int store_pairs(dec *d, md_val *dict, size_t from)
 {
-    for (size_t n = 0; n < SETITEMS_WINDOW && i < d->sp; n++, i += 2) {
-        err->type = NULL;
-        err->msg[0] = '\0';
-        if (md_dict_prepare(dict, d->stack[i].v, &hashes[n], err) < 0)
-            return i;
-    }
-    return i;
+    md_pyerr e;
+    e.type = NULL;
+    e.msg[0] = '\0';
+    size_t taken = 0;
+    int rc = md_dict_set_pairs_steal(dict, &d->stack[from].v, (d->sp - from) / 2,
+                                     sizeof(slot) / sizeof(md_val *), &e, &taken);
+    for (size_t i = 0; rc < 0 && i < 2 * taken; i++)
+        d->stack[from + i].v = NULL;
+    if (rc < 0)
+        return pyerr_fail(d, &e);
+    d->sp = from;
+    return 0;
 }
 
+/* Store the pairs stack[from..sp) into the dict/opaque at stack[from-1]. */
 static int set_items(dec *d, size_t from, int op)
 {
     if (from == 0 || from - 1 < mark_base(d))
@@ -890,40 +944,13 @@ static int set_items(dec *d, size_t from, int op)
     md_vtype t = md_typeof(target->v);
     if (t != MD_T_DICT && t != MD_T_OPAQUE)
         return fail(d, MD_EPROTO, "%s on a %s", op_name(op), md_type_name(target->v));
-    /* Sized from the batch: no rebuild in the middle of it. */
-    if (t == MD_T_DICT && md_dict_reserve(target->v, (d->sp - from) / 2) < 0)
-        return nomem(d);
-    /* A dict's keys are hashed a window ahead of their insert, so that
-     * the index slots of a big dict are fetched together. Each item is
-     * still stored, and each error met, in order: a key that cannot be
-     * hashed fails when its turn comes. */
-    int64_t hashes[SETITEMS_WINDOW];
-    size_t window = from, ready = from;   /* hashes[0] is item window's */
-    md_pyerr hash_err;
-    hash_err.type = NULL;
-    for (size_t i = from; i < d->sp; i += 2) {
-        md_val *k = d->stack[i].v, *v = d->stack[i + 1].v;
-        if (t == MD_T_DICT) {
-            if (i == ready && !hash_err.type) {
-                window = i;
-                ready = hash_window(d, target->v, i, hashes, &hash_err);
-            }
-            if (i >= ready)
-                return pyerr_fail(d, &hash_err);
-            /* Only read on failure: zeroing all of it costs more than the insert. */
-            md_pyerr e;
-            e.type = NULL;
-            e.msg[0] = '\0';
-            if (md_dict_set_hashed(target->v, k, hashes[(i - window) / 2], v, &e) < 0)
-                return pyerr_fail(d, &e);
-        } else if (md_opaque_add_dictitem(target->v, k, v) < 0) {
+    if (grow_depth(d, target, max_depth_of(d->stack + from, d->sp - from)) < 0)
+        return -1;
+    if (t == MD_T_DICT)
+        return store_pairs(d, target->v, from);
+    for (size_t i = from; i < d->sp; i += 2)
+        if (md_opaque_add_dictitem(target->v, d->stack[i].v, d->stack[i + 1].v) < 0)
             return nomem(d);
-        }
-        size_t dep = d->stack[i].depth > d->stack[i + 1].depth ? d->stack[i].depth
-                                                                : d->stack[i + 1].depth;
-        if (grow_depth(d, target, dep) < 0)
-            return -1;
-    }
     drop_to(d, from);
     return 0;
 }
@@ -951,21 +978,13 @@ static int load_dict(dec *d)
     if ((d->sp - base) % 2)
         return fail(d, MD_EPROTO, "DICT with an odd number of items");
     md_val *dict = md_dict_new();
-    if (!dict || md_dict_reserve(dict, (d->sp - base) / 2) < 0) {
-        md_decref(dict);
+    if (!dict)
         return nomem(d);
-    }
     size_t depth = max_depth_of(d->stack + base, d->sp - base) + 1;
-    for (size_t i = base; i < d->sp; i += 2) {
-        md_pyerr e;
-        e.type = NULL;
-        e.msg[0] = '\0';
-        if (md_dict_set(dict, d->stack[i].v, d->stack[i + 1].v, &e) < 0) {
-            md_decref(dict);
-            return pyerr_fail(d, &e);
-        }
+    if (store_pairs(d, dict, base) < 0) {
+        md_decref(dict);
+        return -1;
     }
-    drop_to(d, base);
     return push_depth(d, dict, depth);
 }
 
@@ -1542,7 +1561,7 @@ static int load_build(dec *d)
         if (!x)
             return nomem(d);
         if (target->put) {
-            slot *m = memo_find(d, target->put - 1);
+            memo_ent *m = memo_find(d, target->put - 1);
             if (m && m->v == target->v) {
                 md_decref(m->v);
                 m->v = md_incref(x);

@@ -420,8 +420,28 @@ static int d_fromkeys(md_call *c)
 /* The type                                                                */
 /* ====================================================================== */
 
+/* The references to dict()'s positional argument that the create path
+ * itself holds while init runs: the request's tuple of arguments,
+ * construct()'s ctor_args and bind's varargs (core/disp/objects.c and
+ * bind.c; test_dict_and_list_keep_a_sole_argument_and_copy_a_shared_one
+ * goes through that path and fails if the count changes either way). */
+#define CREATE_VARARG_REFS 3
+
 static int dict_init(md_call *c)
 {
+    md_val *arg = c->varargs && md_tuple_len(c->varargs) == 1 ? md_tuple_get(c->varargs, 0)
+                                                                : NULL;
+    if (arg && !c->varkw && md_typeof(arg) == MD_T_DICT &&
+        md_refcount(arg) == CREATE_VARARG_REFS) {
+        /* m.dict(big): nothing but the request and the create path's own
+         * tuples references this decoded dict, and they are all dropped
+         * when the call returns, so the dict itself becomes the shared
+         * one, its table neither copied nor rebuilt. No client can tell:
+         * no other reference exists, and a copy would hold the same
+         * items in the same order. */
+        MD_CU_VAL(c->self) = md_incref(arg);
+        return md_return_none(c);
+    }
     md_val *d = md_dict_new();
     if (!d)
         return md_raise_noargs(c, "builtins", "MemoryError");

@@ -410,6 +410,16 @@ static int l_count(md_call *c)
 
 static int l_extend(md_call *c)
 {
+    size_t n;
+    md_val *const *seq = md_seq_items(c->argv[0], &n);
+    if (seq && c->argv[0] != LIST(c)) {
+        /* A list or tuple (l.extend(big)): appended in one step, all or
+         * nothing, without the copy of its items that other iterables
+         * are turned into first. */
+        if (md_list_extend(LIST(c), seq, n, 1) < 0)
+            return md_return(c, NULL);
+        return md_return_none(c);
+    }
     md_val *items;
     if (items_or_raise(c, c->argv[0], NULL, &items) < 0)
         return MD_CALL_DONE;
@@ -613,13 +623,29 @@ static int l_copy(md_call *c)
 /* The type                                                                */
 /* ====================================================================== */
 
+/* The references to list()'s argument that the create path itself holds
+ * while init runs: the request's tuple of arguments and construct()'s
+ * ctor_args (core/disp/objects.c; test_dict_and_list_keep_a_sole_
+ * argument_and_copy_a_shared_one goes through that path and fails if
+ * the count changes either way). */
+#define CREATE_ARG_REFS 2
+
 static int list_init(md_call *c)
 {
     if (c->varargs)
         return md_raise(c, "builtins", "TypeError", "list expected at most 1 argument, got %zu",
                         1 + md_tuple_len(c->varargs));
     md_val *items;
-    if (c->argv[0]) {
+    if (c->argv[0] && md_typeof(c->argv[0]) == MD_T_LIST &&
+        md_refcount(c->argv[0]) == CREATE_ARG_REFS) {
+        /* m.list(big): nothing but the request and the create path's
+         * own tuple references this decoded list, and both are dropped
+         * when the call returns, so the list itself becomes the shared
+         * one and a million items are not copied. No client can tell:
+         * no other reference exists, and a copy would hold the same
+         * items in the same order. */
+        items = md_incref(c->argv[0]);
+    } else if (c->argv[0]) {
         if (items_or_raise(c, c->argv[0], NULL, &items) < 0)
             return MD_CALL_DONE;
     } else if (!(items = md_list_new(0))) {

@@ -139,8 +139,10 @@ static bool slabbed(md_vtype type, size_t size)
     }
 }
 
-static size_t str_header(uint8_t flags);
-
+static size_t str_header(uint8_t flags)
+{
+    return md_val__str_header(flags);
+}
 /* The size v was allocated with (gc_head included for a tracked
  * container) if it came from the slab, else 0. */
 static size_t slab_size(const md_val *v)
@@ -240,17 +242,12 @@ static md_opaque_free_hook opaque_hook;
 static MD_THREAD_LOCAL gc_head *pending;
 static MD_THREAD_LOCAL bool draining;
 
-md_val *md_incref(md_val *v)
+/* A count about to overflow 32 bits would wrap and free a live value:
+ * such a value is made immortal instead (kept until exit), as CPython
+ * 3.12 pins its own. */
+md_val *md_val__incref_pin(md_val *v)
 {
-    if (!v || IS_SMALL(v) || (v->flags & F_IMMORTAL))
-        return v;
-    /* A count about to overflow 32 bits would wrap and free a live value:
-     * such a value is made immortal instead (kept until exit), as
-     * CPython 3.12 pins its own. */
-    if (v->refcnt >= MD_VAL_REFCNT_MAX)
-        v->flags |= F_IMMORTAL;
-    else
-        v->refcnt++;
+    v->flags |= F_IMMORTAL;
     return v;
 }
 
@@ -261,8 +258,58 @@ uint32_t md_refcount(const md_val *v)
     return v->refcnt;
 }
 
+/* The slab size of a short str, bytes or float, read straight off the
+ * object (slab_size's answer for them), else 0: most of what a big
+ * message frees, and nothing to release but the object. */
+static inline size_t plain_slab_size(const md_val *v)
+{
+    size_t size;
+    if ((v->type == MD_T_STR || v->type == MD_T_BYTES) && !(v->flags & F_WIDE))
+        size = str_header(v->flags) + md_val__slen(v) + 1;
+    else if (v->type == MD_T_FLOAT)
+        size = sizeof(md_floatobj);
+    else
+        return 0;
+    return size <= MD_SLAB_MAX_BYTES ? size : 0;
+}
+
+/* Objects md_val__decref_many frees together. */
+#define FREE_BATCH 64
+
+void md_val__decref_many(md_val *const *items, size_t n, size_t stride)
+{
+    void *batch[FREE_BATCH];
+    size_t nb = 0;
+    for (size_t i = 0; i < n; i++) {
+        md_val *v = items[i * stride];
+        if (!v || IS_SMALL(v) || (v->flags & F_IMMORTAL))
+            continue;
+        if (v->refcnt > 1) {
+            v->refcnt--;
+            continue;
+        }
+        if (!plain_slab_size(v)) {
+            md_val__decref_last(v);
+            continue;
+        }
+        v->refcnt = 0;
+        batch[nb++] = v;
+        if (nb == FREE_BATCH) {
+            md_val__slab_free_many(batch, nb);
+            nb = 0;
+        }
+    }
+    if (nb)
+        md_val__slab_free_many(batch, nb);
+}
+
 static void free_plain(md_val *v)
 {
+    size_t size = plain_slab_size(v);
+    if (size) {
+        md_val__slab_free(v, size);
+        return;
+    }
     switch ((md_vtype)v->type) {
     case MD_T_INT:
         mpz_clear(((md_bigint *)v)->z);
@@ -364,13 +411,10 @@ static void dealloc_container(md_val *v)
     val_mem_free(v, GC_HEAD(v));
 }
 
-void md_decref(md_val *v)
+void md_val__decref_last(md_val *v)
 {
-    if (!v || IS_SMALL(v) || (v->flags & F_IMMORTAL))
-        return;
-    MD_ASSERT(v->refcnt > 0);
-    if (--v->refcnt)
-        return;
+    MD_ASSERT(v->refcnt == 1);
+    v->refcnt = 0;
     if (!(v->flags & F_GC)) {
         free_plain(v);
         return;
@@ -617,13 +661,6 @@ void md_val__visit(md_val *v, void (*fn)(md_val *child, void *ctx), void *ctx)
 /* ======================================================================
  * Type names
  * ====================================================================== */
-
-md_vtype md_typeof(const md_val *v)
-{
-    if (IS_SMALL(v))
-        return MD_T_INT;
-    return (md_vtype)v->type;
-}
 
 static const char *const type_names[MD_T__COUNT] = {
     [MD_T_NONE] = "NoneType", [MD_T_BOOL] = "bool", [MD_T_INT] = "int",
@@ -929,25 +966,6 @@ double md_complex_imag(const md_val *v)
  * 'key123456' is thus a 22-byte allocation.
  * ====================================================================== */
 
-static size_t str_header(uint8_t flags)
-{
-    if (flags & F_WIDE)
-        return sizeof(md_val) + 2 * sizeof(size_t);
-    return sizeof(md_val) + ((flags & F_ASCII) ? 4 : 8);
-}
-
-const uint8_t *md_val__sdata(const md_val *v)
-{
-    return (const uint8_t *)v + str_header(v->flags);
-}
-
-size_t md_val__slen(const md_val *v)
-{
-    const uint8_t *p = (const uint8_t *)v + sizeof(md_val);
-    if (v->flags & F_WIDE)
-        return *(const size_t *)p;
-    return *(const uint32_t *)p;
-}
 
 static md_val *str_alloc(md_vtype type, uint8_t flags, const void *data,
                          size_t nbytes, size_t ncp)
@@ -1034,8 +1052,75 @@ static size_t utf8_count(const uint8_t *s, size_t n)
     return ncp;
 }
 
+/* An ASCII str of up to this many bytes fits a slab object with its
+ * header and NUL. */
+#define STR_SHORT_MAX (MD_SLAB_MAX_BYTES - sizeof(md_val) - 4 - 1)
+
+/* md_str_new of short text: the object is taken first and the text
+ * copied into it a word at a time while its bytes are tested for ASCII
+ * (one pass over the text, no memcpy call); NULL with *ascii false when
+ * the text is not ASCII (the object is given back). Most keys and str
+ * values of a decoded message come here. */
+static md_val *str_short_ascii(const uint8_t *src, size_t nbytes, bool *ascii)
+{
+    size_t size = sizeof(md_val) + 4 + nbytes + 1;
+    *ascii = true;
+    md_val *v = md_val__slab_alloc(size);
+    if (!v)
+        return NULL;
+    uint8_t *dst = (uint8_t *)v + sizeof(md_val) + 4;
+    uint64_t high = 0;
+    size_t i = 0;
+    for (; nbytes - i >= 8; i += 8) {
+        uint64_t w;
+        memcpy(&w, src + i, sizeof w);
+        memcpy(dst + i, &w, sizeof w);
+        high |= w;
+    }
+    if (i < nbytes && nbytes >= 8) {
+        /* The tail as the last 8 bytes, overlapping what was copied. */
+        uint64_t w;
+        memcpy(&w, src + nbytes - 8, sizeof w);
+        memcpy(dst + nbytes - 8, &w, sizeof w);
+        high |= w;
+        i = nbytes;
+    } else if (nbytes >= 4 && nbytes < 8) {
+        /* 4 to 7 bytes: the first 4 and the last 4, overlapping. */
+        uint32_t a, b;
+        memcpy(&a, src, sizeof a);
+        memcpy(&b, src + nbytes - 4, sizeof b);
+        memcpy(dst, &a, sizeof a);
+        memcpy(dst + nbytes - 4, &b, sizeof b);
+        high |= a | b;
+        i = nbytes;
+    }
+    for (; i < nbytes; i++) {
+        dst[i] = src[i];
+        high |= src[i];
+    }
+    if (high & UINT64_C(0x8080808080808080)) {
+        md_val__slab_free(v, size);
+        *ascii = false;
+        return NULL;
+    }
+    dst[nbytes] = 0;
+    v->refcnt = 1;
+    v->type = MD_T_STR;
+    v->flags = F_ASCII;
+    v->aux = 0;
+    uint32_t len = (uint32_t)nbytes;
+    memcpy((uint8_t *)v + sizeof(md_val), &len, sizeof len);
+    return v;
+}
+
 md_val *md_str_new(const char *utf8, size_t nbytes)
 {
+    if (nbytes <= STR_SHORT_MAX) {
+        bool ascii;
+        md_val *v = str_short_ascii((const uint8_t *)utf8, nbytes, &ascii);
+        if (v || ascii)
+            return v;
+    }
     size_t ncp = utf8_count((const uint8_t *)utf8, nbytes);
     if (ncp == (size_t)-1)
         return NULL;

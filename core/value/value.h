@@ -76,11 +76,57 @@ void md_pyerr_clear(md_pyerr *e);
  * (kept until exit) instead of wrapping round to a premature free. */
 #define MD_VAL_REFCNT_MAX (UINT32_MAX - 1)
 
-md_val *md_incref(md_val *v);       /* returns v, for chaining; NULL-safe */
-void md_decref(md_val *v);          /* NULL-safe */
+/* The 8-byte header every heap value starts with. It is here, not in
+ * value_impl.h, only so that the three hottest operations below are
+ * inlined into every caller (a decoded million-item message runs each
+ * of them several million times, and a call each was a fifth of the
+ * decoder's instructions); nothing outside core/value reads it. */
+struct md_val {
+    uint32_t refcnt;
+    uint8_t type;   /* md_vtype */
+    uint8_t flags;  /* value_impl.h's F_* flags */
+    uint16_t aux;   /* opaque: md_opaque_kind */
+};
+
+/* value_impl.h's F_IMMORTAL and small-int tag, for the inlines below. */
+#define MD_VAL__IMMORTAL 1u
+#define MD_VAL__IS_SMALL(v) (((uintptr_t)(v)) & 1)
+#define MD_VAL__SMALL_MAKE(i) ((md_val *)(intptr_t)(((uint64_t)(i) << 1) | 1))
+
+/* The slow halves of md_incref / md_decref (value.c): pinning a count
+ * that would overflow, and freeing a value whose last reference goes. */
+md_val *md_val__incref_pin(md_val *v);
+void md_val__decref_last(md_val *v);
+
+/* Returns v, for chaining; NULL-safe. */
+static inline md_val *md_incref(md_val *v)
+{
+    if (!v || MD_VAL__IS_SMALL(v) || (v->flags & MD_VAL__IMMORTAL))
+        return v;
+    if (v->refcnt >= MD_VAL_REFCNT_MAX)
+        return md_val__incref_pin(v);
+    v->refcnt++;
+    return v;
+}
+
+/* NULL-safe. */
+static inline void md_decref(md_val *v)
+{
+    if (!v || MD_VAL__IS_SMALL(v) || (v->flags & MD_VAL__IMMORTAL))
+        return;
+    if (v->refcnt > 1) {
+        v->refcnt--;
+        return;
+    }
+    md_val__decref_last(v);
+}
+
 uint32_t md_refcount(const md_val *v); /* immortal/tagged: UINT32_MAX */
 
-md_vtype md_typeof(const md_val *v);
+static inline md_vtype md_typeof(const md_val *v)
+{
+    return MD_VAL__IS_SMALL(v) ? MD_T_INT : (md_vtype)v->type;
+}
 /* Python's type name: "NoneType", "bool", "int", "str", "bytes", ...
  * For MD_T_EXC and MD_T_OPAQUE: the class's own name ("KeyError",
  * "Point"). */
@@ -97,6 +143,12 @@ bool md_bool_get(const md_val *v);   /* v must be MD_T_BOOL */
 /* ---- int (arbitrary precision) ----------------------------------------- */
 
 md_val *md_int_from_i64(int64_t i);
+/* An int of 32 bits always fits the pointer: no allocation, never NULL
+ * (the decoder's BININT opcodes, inline). */
+static inline md_val *md_int_from_i32(int32_t i)
+{
+    return MD_VAL__SMALL_MAKE((int64_t)i);
+}
 md_val *md_int_from_u64(uint64_t u);
 /* Two's complement little-endian, as LONG1/LONG4 carry it (n == 0 is 0). */
 md_val *md_int_from_le(const uint8_t *bytes, size_t n);
@@ -176,6 +228,16 @@ size_t md_list_len(const md_val *l);
 md_val *md_list_get(const md_val *l, size_t i);        /* borrowed */
 int md_list_append(md_val *l, md_val *item);            /* 0 / -1 ENOMEM */
 int md_list_append_steal(md_val *l, md_val *item);      /* steals item even on failure */
+/* Appends n items (references taken), all or nothing: 0, or -1 on
+ * ENOMEM with l unchanged. Item i is items[i * stride] (1 for an array
+ * of values; more when they are the first field of a caller's larger
+ * records). items may not be l's own array. */
+int md_list_extend(md_val *l, md_val *const *items, size_t n, size_t stride);
+/* md_list_extend that takes over the caller's references instead (the
+ * decoder's stack lets go of a batch without a decref per item): on
+ * success the caller no longer owns items; on failure it still does and
+ * l is unchanged. */
+int md_list_extend_steal(md_val *l, md_val *const *items, size_t n, size_t stride);
 void md_list_set(md_val *l, size_t i, md_val *item);    /* i < len */
 int md_list_insert(md_val *l, size_t i, md_val *item);  /* i clamped to len */
 void md_list_del(md_val *l, size_t i);                  /* i < len */
@@ -202,6 +264,23 @@ int md_dict_update(md_val *d, const md_val *src, md_pyerr *e);
 /* Makes room for n more items so that storing them allocates nothing:
  * 0, or -1 on ENOMEM (nothing changed). */
 int md_dict_reserve(md_val *d, size_t n);
+/* Stores n (key, value) pairs in order, as n md_dict_set calls would
+ * (references taken; a repeated key keeps its first key object and its
+ * last value), hashing each key once and a window of keys ahead of
+ * their insert. Pair i's key is items[2 * i * stride] and its value
+ * items[(2 * i + 1) * stride]: the pairs may be the first field of a
+ * caller's larger records. Called at the top level (not from inside an
+ * == of dicts). 0, or -1 with e set (MemoryError before anything is
+ * stored, or the first unhashable key, the pairs before it stored). */
+int md_dict_set_pairs(md_val *d, md_val *const *items, size_t n, size_t stride,
+                      md_pyerr *e);
+/* md_dict_set_pairs that takes over the references of the pairs it
+ * stores instead of taking new ones (for a repeated key, the new key
+ * object is dropped, the dict keeping its first one): *taken is how many pairs, from
+ * the first, are the dict's now (n on success, fewer on failure); the
+ * caller keeps the references of the others. */
+int md_dict_set_pairs_steal(md_val *d, md_val *const *items, size_t n, size_t stride,
+                            md_pyerr *e, size_t *taken);
 /* 0 on success; -1 with TypeError("unhashable type: 'list'") or
  * MemoryError in e. */
 int md_dict_set(md_val *d, md_val *key, md_val *val, md_pyerr *e);

@@ -28,12 +28,8 @@ enum {
     F_FROZEN = 1 << 7     /* set: frozenset                              */
 };
 
-struct md_val {
-    uint32_t refcnt;
-    uint8_t type;   /* md_vtype */
-    uint8_t flags;
-    uint16_t aux;   /* opaque: md_opaque_kind */
-};
+/* struct md_val (the 8-byte header) is in value.h, for its inlines. */
+_Static_assert(F_IMMORTAL == MD_VAL__IMMORTAL, "value.h's inlines test F_IMMORTAL");
 
 /* Containers are allocated with this in front; the list of live tracked
  * containers is what md_gc_collect walks. While an object waits in the
@@ -52,7 +48,7 @@ typedef struct gc_head {
 #define SMALL_MAX (((int64_t)1 << 62) - 1)
 #define IS_SMALL(v) (((uintptr_t)(v)) & 1)
 #define SMALL_GET(v) ((int64_t)(intptr_t)(v) >> 1)
-#define SMALL_MAKE(i) ((md_val *)(intptr_t)(((uint64_t)(i) << 1) | 1))
+#define SMALL_MAKE(i) MD_VAL__SMALL_MAKE(i)   /* value.h's, for its inlines */
 
 typedef struct { md_val h; mpz_t z; } md_bigint;  /* outside small range */
 typedef struct { md_val h; double d; } md_floatobj;
@@ -112,9 +108,27 @@ void md_val__visit(md_val *v, void (*fn)(md_val *child, void *ctx), void *ctx);
 const char *md_val__class_name(const md_val *v, const char **module);
 /* The class global of an exception / opaque object, NULL if unknown. */
 md_val *md_val__class_global(const md_val *v);
-/* str/bytes layout accessors. */
-const uint8_t *md_val__sdata(const md_val *v);
-size_t md_val__slen(const md_val *v);
+/* str/bytes layout accessors (value.c describes the layout; inline: a
+ * table probe and a slab free read them for every key). */
+static inline size_t md_val__str_header(uint8_t flags)
+{
+    if (flags & F_WIDE)
+        return sizeof(md_val) + 2 * sizeof(size_t);
+    return sizeof(md_val) + ((flags & F_ASCII) ? 4 : 8);
+}
+
+static inline const uint8_t *md_val__sdata(const md_val *v)
+{
+    return (const uint8_t *)v + md_val__str_header(v->flags);
+}
+
+static inline size_t md_val__slen(const md_val *v)
+{
+    const uint8_t *p = (const uint8_t *)v + sizeof(md_val);
+    if (v->flags & F_WIDE)
+        return *(const size_t *)p;
+    return *(const uint32_t *)p;
+}
 
 /* ---- small objects (value_slab.c) ---------------------------------------- */
 
@@ -123,6 +137,12 @@ size_t md_val__slen(const md_val *v);
 void *md_val__slab_alloc(size_t size);
 /* Gives back an object of md_val__slab_alloc(size), same size. */
 void md_val__slab_free(void *obj, size_t size);
+/* Gives back n objects of md_val__slab_alloc at once (any sizes; those
+ * of one page next to each other are handled as one run). */
+void md_val__slab_free_many(void *const *objs, size_t n);
+/* md_decref of items[i * stride] for i < n (NULLs skipped), the short
+ * str, bytes and floats whose count ends freed in bulk (no call each). */
+void md_val__decref_many(md_val *const *items, size_t n, size_t stride);
 /* Bytes v takes in a slab page (its class's object size), 0 when v came
  * from malloc (tests count memory with it). */
 size_t md_val__slab_bytes(const md_val *v);
@@ -161,6 +181,18 @@ extern MD_THREAD_LOCAL int md_val__lookup_depth;
 
 int md_val__eq(const md_val *a, const md_val *b, md_pyerr *e, int depth);
 int md_val__hash(const md_val *a, int64_t *out, md_pyerr *e, int depth);
+/* The SipHash of a str's or bytes' text, as md_val__hash gives it. */
+int64_t md_val__hash_text(const void *data, size_t n);
+/* md_val__hash for a key about to be looked up at depth 0 (bulk stores):
+ * a str, the usual key, goes straight to SipHash. */
+static inline int md_val__hash_key(const md_val *a, int64_t *out, md_pyerr *e)
+{
+    if (!MD_VAL__IS_SMALL(a) && a->type == MD_T_STR) {
+        *out = md_val__hash_text(md_val__sdata(a), md_val__slen(a));
+        return 0;
+    }
+    return md_val__hash(a, out, e, 0);
+}
 int md_val__too_deep(md_pyerr *e, const char *what);
 /* Ordering with op 0..3 for <, <=, >, >= (value_ops.c's order()). */
 int md_val__order(const md_val *a, const md_val *b, int op, md_pyerr *e, int depth);

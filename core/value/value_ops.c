@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "core/base/alloc.h"
@@ -416,22 +417,36 @@ static pthread_once_t sip_once = PTHREAD_ONCE_INIT;
 
 /* A random key per process, so clients cannot aim collisions; made once
  * even when several client threads hash at the same time. */
+static _Atomic bool sip_ready;
+
 static void sip_make_key(void)
 {
     if (sodium_init() >= 0)
         randombytes_buf(sip_key, sizeof sip_key);
+    atomic_store_explicit(&sip_ready, true, memory_order_release);
 }
 
 /* Not inlined: its locals would sit in md_val__hash's frame, which
- * hashing nested tuples multiplies by the depth (MD_MAX_DEPTH). */
+ * hashing nested tuples multiplies by the depth (MD_MAX_DEPTH). SipHash
+ * is called by its own name (crypto_shorthash is a wrapper around it),
+ * and pthread_once only until the key exists: a million keys of one
+ * message each paid both calls. */
 __attribute__((noinline)) static int64_t hash_bytes(const void *data, size_t n)
 {
-    pthread_once(&sip_once, sip_make_key);
-    unsigned char out[crypto_shorthash_BYTES];
-    crypto_shorthash(out, data, n, sip_key);
+    if (!atomic_load_explicit(&sip_ready, memory_order_acquire))
+        pthread_once(&sip_once, sip_make_key);
+    unsigned char out[crypto_shorthash_siphash24_BYTES];
+    _Static_assert(crypto_shorthash_KEYBYTES == crypto_shorthash_siphash24_KEYBYTES,
+                   "the key is SipHash-2-4's");
+    crypto_shorthash_siphash24(out, data, n, sip_key);
     int64_t h;
     memcpy(&h, out, sizeof h);
     return fix_minus_one(h);
+}
+
+int64_t md_val__hash_text(const void *data, size_t n)
+{
+    return hash_bytes(data, n);
 }
 
 /* CPython's tuplehash lane step. */

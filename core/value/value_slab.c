@@ -187,6 +187,12 @@ static slab_class *class_of(size_t size)
     return &classes[(size + 7) / 8 - 1];
 }
 
+/* The page an object of the slab lives in. */
+static slab_page *page_of(const void *obj)
+{
+    return (slab_page *)((uintptr_t)obj & ~(uintptr_t)(MD_SLAB_PAGE_BYTES - 1));
+}
+
 static void link_page(slab_class *c, slab_page *pg)
 {
     pg->prev = NULL;
@@ -226,15 +232,10 @@ static slab_page *page_new(slab_class *c, uint32_t size)
     return pg;
 }
 
-void *md_val__slab_alloc(size_t size)
+/* An object from pg, which has room; a page left full leaves its class's
+ * list (freeing an object relinks it). */
+static inline void *take_from(slab_class *c, slab_page *pg, uint32_t osize)
 {
-    if (md_alloc_refused())
-        return NULL;
-    slab_class *c = class_of(size);
-    uint32_t osize = (uint32_t)((size + 7) & ~(size_t)7);
-    slab_page *pg = c->avail;
-    if (!pg && !(pg = page_new(c, osize)))
-        return NULL;
     void *obj;
     if (pg->free) {
         obj = pg->free;
@@ -247,14 +248,34 @@ void *md_val__slab_alloc(size_t size)
     }
     pg->live++;
     if (!pg->free && (size_t)(pg->end - pg->bump) < osize)
-        unlink_page(c, pg);   /* full: freeing an object relinks it */
+        unlink_page(c, pg);
     return obj;
+}
+
+/* The class has no page with room: a new one. Apart from the fast path,
+ * which then needs no registers saved. */
+static __attribute__((noinline)) void *alloc_new_page(slab_class *c, uint32_t osize)
+{
+    slab_page *pg = page_new(c, osize);
+    return pg ? take_from(c, pg, osize) : NULL;
+}
+
+void *md_val__slab_alloc(size_t size)
+{
+    if (md_alloc_refused())
+        return NULL;
+    slab_class *c = class_of(size);
+    uint32_t osize = (uint32_t)((size + 7) & ~(size_t)7);
+    slab_page *pg = c->avail;
+    if (__builtin_expect(!pg, 0))
+        return alloc_new_page(c, osize);
+    return take_from(c, pg, osize);
 }
 
 void md_val__slab_free(void *obj, size_t size)
 {
     slab_class *c = class_of(size);
-    slab_page *pg = (slab_page *)((uintptr_t)obj & ~(uintptr_t)(MD_SLAB_PAGE_BYTES - 1));
+    slab_page *pg = page_of(obj);
     MD_ASSERT(pg->size == ((size + 7) & ~(size_t)7) && pg->live > 0);
     memcpy(obj, &pg->free, sizeof pg->free);
     pg->free = obj;
@@ -266,6 +287,33 @@ void md_val__slab_free(void *obj, size_t size)
     unlink_page(c, pg);
     c->pages--;
     page_give(pg);
+}
+
+/* Objects of one page go onto its free list together, and the page's
+ * list membership and count are settled once for the run: a freed list
+ * of str made one after another frees page by page. */
+void md_val__slab_free_many(void *const *objs, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        slab_page *pg = page_of(objs[i]);
+        void *head = pg->free;
+        uint32_t k = 0;
+        for (; i < n && page_of(objs[i]) == pg; i++, k++) {
+            MD_ASSERT(pg->live > k);
+            memcpy(objs[i], &head, sizeof head);
+            head = objs[i];
+            POISON(head, pg->size);
+        }
+        pg->free = head;
+        slab_class *c = class_of(pg->size);
+        if (!pg->listed)
+            link_page(c, pg);
+        if ((pg->live -= k) > 0)
+            continue;
+        unlink_page(c, pg);
+        c->pages--;
+        page_give(pg);
+    }
 }
 
 void md_val__slab_stats(size_t size, size_t *pages, size_t *spare)

@@ -133,6 +133,33 @@ int md_list_append_steal(md_val *l, md_val *item)
     return 0;
 }
 
+/* md_list_extend's work; steal: the references move into the list
+ * (the caller forgets them) instead of being taken anew. */
+static inline __attribute__((always_inline)) int
+list_extend(md_val *l, md_val *const *items, size_t n, size_t stride, bool steal)
+{
+    md_listobj *lp = (md_listobj *)l;
+    if (n == 0)
+        return 0;   /* an empty list may have no array to point into */
+    if (md_list_reserve(l, n) < 0)
+        return -1;
+    md_val **dst = lp->items + lp->len;
+    for (size_t i = 0; i < n; i++)
+        dst[i] = steal ? items[i * stride] : md_incref(items[i * stride]);
+    lp->len += n;
+    return 0;
+}
+
+int md_list_extend(md_val *l, md_val *const *items, size_t n, size_t stride)
+{
+    return list_extend(l, items, n, stride, false);
+}
+
+int md_list_extend_steal(md_val *l, md_val *const *items, size_t n, size_t stride)
+{
+    return list_extend(l, items, n, stride, true);
+}
+
 void md_list_set(md_val *l, size_t i, md_val *item)
 {
     md_listobj *lp = (md_listobj *)l;
@@ -173,8 +200,7 @@ void md_list_clear(md_val *l)
     size_t n = lp->len;
     lp->items = NULL;
     lp->len = lp->cap = 0;
-    for (size_t i = 0; i < n; i++)
-        md_decref(items[i]);
+    md_val__decref_many(items, n, 1);
     md_free(items);
 }
 
@@ -331,8 +357,7 @@ void md_table__clear(md_table *t)
     size_t n = t->nentries * t->stride;
     md_free(t->index);
     md_table__init(t, t->stride);
-    for (size_t i = 0; i < n; i++)
-        md_decref(entries[i]);
+    md_val__decref_many(entries, n, 1);
     md_free(entries);
 }
 
@@ -472,22 +497,30 @@ static int keys_equal(md_val *a, md_val *b, md_pyerr *e)
     return md_val__eq(a, b, e, md_val__lookup_depth);
 }
 
-/* Probes for key, whose hash's low 32 bits are h: returns its entry
- * index and in *slot the index slot that holds it, or -1 and in *slot
- * the first empty slot met. -2 on error. */
-static long table_probe(const md_table *t, md_val *key, uint32_t h,
-                        size_t *slot_out, md_pyerr *e)
+/* A slot of an index whose width is a constant of the caller. */
+static inline int64_t ix_raw_w(const void *index, size_t slot, size_t width)
 {
-    if (!t->log2size) {
-        *slot_out = 0;
-        return -1;
+    switch (width) {
+    case 1: return ((const int8_t *)index)[slot];
+    case 2: return ((const int16_t *)index)[slot];
+    case 4: return ((const int32_t *)index)[slot];
+    default: return ((const int64_t *)index)[slot];
     }
+}
+
+/* table_probe for an index of `width`-byte slots: always inlined with a
+ * constant width, so the probe loop reads slots without a switch on the
+ * width per step (a bulk store probes millions of times). */
+static inline __attribute__((always_inline)) long
+probe_w(const md_table *t, md_val *key, uint32_t h, size_t *slot_out, md_pyerr *e,
+        size_t width)
+{
     probe p;
     size_t slot = probe_start(&p, t, h);
     const uint32_t *hashes = tbl_hashes(t);
     const int64_t tag = tag_of(t, h), ixmask = ((int64_t)1 << t->log2size) - 1;
     for (;;) {
-        int64_t raw = ix_raw(t, slot);
+        int64_t raw = ix_raw_w(t->index, slot, width);
         *slot_out = slot;
         if (raw == IX_EMPTY)
             return -1;
@@ -499,6 +532,24 @@ static long table_probe(const md_table *t, md_val *key, uint32_t h,
                 return (long)(raw & ixmask);
         }
         slot = probe_next(&p);
+    }
+}
+
+/* Probes for key, whose hash's low 32 bits are h: returns its entry
+ * index and in *slot the index slot that holds it, or -1 and in *slot
+ * the first empty slot met. -2 on error. */
+static long table_probe(const md_table *t, md_val *key, uint32_t h,
+                        size_t *slot_out, md_pyerr *e)
+{
+    if (!t->log2size) {
+        *slot_out = 0;
+        return -1;
+    }
+    switch (ix_width(t->log2size)) {
+    case 1: return probe_w(t, key, h, slot_out, e, 1);
+    case 2: return probe_w(t, key, h, slot_out, e, 2);
+    case 4: return probe_w(t, key, h, slot_out, e, 4);
+    default: return probe_w(t, key, h, slot_out, e, 8);
     }
 }
 
@@ -540,6 +591,29 @@ static void replace_value(md_table *t, size_t ix, md_val *val)
     md_decref(old);
 }
 
+/* Appends (key, val) with kept hash h as a new entry (references
+ * taken; room known to be there); returns its entry number. */
+static inline __attribute__((always_inline)) long
+add_entry_refs(md_table *t, md_val *key, md_val *val, uint32_t h, bool steal)
+{
+    long ix = (long)t->nentries++;
+    md_val **ent = &t->entries[(size_t)ix * t->stride];
+    ent[0] = steal ? key : md_incref(key);
+    track_if_container(t, key);
+    if (t->stride == 2) {
+        ent[1] = steal ? val : md_incref(val);
+        track_if_container(t, val);
+    }
+    tbl_hashes(t)[ix] = h;
+    t->used++;
+    return ix;
+}
+
+static long add_entry(md_table *t, md_val *key, md_val *val, uint32_t h)
+{
+    return add_entry_refs(t, key, val, h, false);
+}
+
 /* md_table__insert for a key whose hash is known (h: its low 32 bits). */
 static long insert_hashed(md_table *t, md_val *key, md_val *val, uint32_t h,
                           bool *added, md_pyerr *e)
@@ -560,17 +634,33 @@ static long insert_hashed(md_table *t, md_val *key, md_val *val, uint32_t h,
         if (ix != -1)
             return ix == -2 ? -1 : ix;   /* cannot happen: kept safe */
     }
-    ix = (long)t->nentries++;
-    md_val **ent = &t->entries[(size_t)ix * t->stride];
-    ent[0] = md_incref(key);
-    track_if_container(t, key);
-    if (t->stride == 2) {
-        ent[1] = md_incref(val);
-        track_if_container(t, val);
-    }
-    tbl_hashes(t)[ix] = h;
+    ix = add_entry(t, key, val, h);
     ix_set_tagged(t, slot, ix, h);
-    t->used++;
+    *added = true;
+    return ix;
+}
+
+/* insert_hashed into a table with room for the entry (reserved), for
+ * an index of `width`-byte slots: inlined with a constant width, as
+ * probe_w is. */
+static inline __attribute__((always_inline)) long
+insert_reserved_w(md_table *t, md_val *key, md_val *val, uint32_t h, bool *added,
+                  md_pyerr *e, size_t width, bool steal)
+{
+    *added = false;
+    size_t slot;
+    long ix = probe_w(t, key, h, &slot, e, width);
+    if (ix != -1)
+        return ix == -2 ? -1 : ix;
+    MD_ASSERT(t->nentries < t->ecap && t->nentries < usable(tbl_size(t)));
+    ix = steal ? add_entry_refs(t, key, val, h, true) : add_entry(t, key, val, h);
+    int64_t tagged = ix | tag_of(t, h);
+    switch (width) {
+    case 1: ((int8_t *)t->index)[slot] = (int8_t)tagged; break;
+    case 2: ((int16_t *)t->index)[slot] = (int16_t)tagged; break;
+    case 4: ((int32_t *)t->index)[slot] = (int32_t)tagged; break;
+    default: ((int64_t *)t->index)[slot] = tagged; break;
+    }
     *added = true;
     return ix;
 }
@@ -715,6 +805,98 @@ md_val *md_dict_copy(const md_val *d)
 int md_dict_update(md_val *d, const md_val *src, md_pyerr *e)
 {
     return md_table__merge(table_of(d), table_of(src), e);
+}
+
+/* Keys of md_dict_set_pairs hashed ahead of their insert: their index
+ * slots are fetched together instead of one cache miss after another. */
+#define PAIRS_WINDOW 32
+
+/* md_dict_set_pairs's work once the table has room for all n pairs, for
+ * an index of `width`-byte slots (constant: nothing resizes the table
+ * during the call). steal: the pairs' references are the table's (a
+ * repeated key's new key object dropped); *taken counts the pairs
+ * stored, whichever way the call ends. */
+static inline __attribute__((always_inline)) int
+set_pairs_w(md_table *t, md_val *const *items, size_t n, size_t stride, md_pyerr *e,
+            size_t width, bool steal, size_t *taken)
+{
+    uint32_t hashes[PAIRS_WINDOW];
+    /* A hash error waits here while the pairs before its key go in: an
+     * == during their inserts may use e. Only read on failure. */
+    md_pyerr hash_err;
+    const size_t mask = tbl_size(t) - 1;
+    for (size_t done = 0; done < n;) {
+        size_t batch = n - done < PAIRS_WINDOW ? n - done : PAIRS_WINDOW;
+        bool unhashable = false;
+        for (size_t j = 0; j < batch; j++) {
+            int64_t h;
+            /* A key that cannot be hashed fails in its turn: the
+             * pairs before it are stored first, as in Python. */
+            if (md_val__hash_key(items[(done + j) * 2 * stride], &h, &hash_err) < 0) {
+                batch = j;
+                unhashable = true;
+                break;
+            }
+            hashes[j] = (uint32_t)h;
+            __builtin_prefetch((char *)t->index + (hashes[j] & mask) * width, 1);
+        }
+        for (size_t j = 0; j < batch; j++) {
+            md_val *const *pair = &items[(done + j) * 2 * stride];
+            bool added;
+            long ix = insert_reserved_w(t, pair[0], pair[stride], hashes[j], &added, e, width,
+                                        steal);
+            if (ix < 0)
+                return -1;
+            *taken = done + j + 1;
+            if (added)
+                continue;
+            replace_value(t, (size_t)ix, pair[stride]);
+            if (steal) {
+                md_decref(pair[stride]);
+                md_decref(pair[0]);
+            }
+        }
+        if (unhashable) {
+            if (e)
+                *e = hash_err;
+            return -1;
+        }
+        done += batch;
+    }
+    return 0;
+}
+
+static inline __attribute__((always_inline)) int
+set_pairs(md_val *d, md_val *const *items, size_t n, size_t stride, md_pyerr *e, bool steal,
+          size_t *taken)
+{
+    md_table *t = table_of(d);
+    *taken = 0;
+    if (n == 0)
+        return 0;
+    if (md_table__reserve(t, n) < 0) {
+        md_val__nomem(e);
+        return -1;
+    }
+    switch (ix_width(t->log2size)) {
+    case 1: return set_pairs_w(t, items, n, stride, e, 1, steal, taken);
+    case 2: return set_pairs_w(t, items, n, stride, e, 2, steal, taken);
+    case 4: return set_pairs_w(t, items, n, stride, e, 4, steal, taken);
+    default: return set_pairs_w(t, items, n, stride, e, 8, steal, taken);
+    }
+}
+
+int md_dict_set_pairs(md_val *d, md_val *const *items, size_t n, size_t stride,
+                      md_pyerr *e)
+{
+    size_t taken;
+    return set_pairs(d, items, n, stride, e, false, &taken);
+}
+
+int md_dict_set_pairs_steal(md_val *d, md_val *const *items, size_t n, size_t stride,
+                            md_pyerr *e, size_t *taken)
+{
+    return set_pairs(d, items, n, stride, e, true, taken);
 }
 
 int md_dict_reserve(md_val *d, size_t n)

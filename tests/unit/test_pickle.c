@@ -1041,6 +1041,168 @@ static void test_pickle_setitems_batch_keeps_order_and_first_error(void)
     }
 }
 
+
+/* Decodes b failing the allocator's first, second, ... allocation in
+ * turn (at most max tries): each failure is a clean MD_ENOMEM with no
+ * value; returns the value of the first success (NULL if none). */
+static md_val *decode_sweeping_failures(const md_buf *b, long max)
+{
+    for (long fail_at = 0; fail_at < max; fail_at++) {
+        md_val *v = NULL;
+        md_alloc_fail_after(fail_at);
+        int rc = md_pickle_decode(b->data, b->len, NULL, &v, NULL, NULL);
+        md_alloc_fail_after(-1);
+        CU_ASSERT(rc == 0 || rc == MD_ENOMEM);
+        CU_ASSERT(rc == 0 ? v != NULL : v == NULL);
+        if (rc == 0)
+            return v;
+    }
+    return NULL;
+}
+
+/* A run of str opcodes decodes in load_binunicode's own loop: a list of
+ * 300 SHORT_BINUNICODE (with MEMOIZE after each, or none), then BINGETs
+ * of members of the run; a bad UTF-8 str, a length past the end and a
+ * MEMOIZE past max_memo in the middle of a run fail with the offset of
+ * their own opcode, nothing leaked. */
+static size_t str_run(md_buf *b, int n, bool memoize, int bad_at, const char *bad)
+{
+    size_t at = 0;
+    md_buf_puts(b, "\x80\x04]");
+    if (memoize)
+        md_buf_putc(b, 0x94);
+    md_buf_putc(b, '(');
+    for (int i = 0; i < n; i++) {
+        char text[8];
+        int len = snprintf(text, sizeof text, "s%03d", i);
+        if (i == bad_at) {
+            at = b->len;
+            md_buf_append(b, bad, strlen(bad));
+            continue;
+        }
+        uint8_t op[] = { 0x8c, (uint8_t)len };
+        md_buf_append(b, op, sizeof op);
+        md_buf_append(b, text, (size_t)len);
+        if (memoize)
+            md_buf_putc(b, 0x94);
+    }
+    return at;
+}
+
+static void test_pickle_runs_of_str_decode_and_fail_at_their_opcode(void)
+{
+    for (int memoize = 0; memoize <= 1; memoize++) {
+        md_buf b = MD_BUF_INIT;
+        str_run(&b, 300, memoize, -1, "");
+        if (memoize)
+            md_buf_puts(&b, "h\x02h\xff");   /* memo 2 = 's001', 255 = 's254' */
+        md_buf_puts(&b, "e.");
+        md_val *v = NULL;
+        CU_ASSERT_EQUAL_FATAL(md_pickle_decode(b.data, b.len, NULL, &v, NULL, NULL), 0);
+        CU_ASSERT_EQUAL_FATAL(md_list_len(v), memoize ? 302u : 300u);
+        bool ok = true;
+        for (size_t i = 0; i < 300; i++) {
+            char want[8];
+            snprintf(want, sizeof want, "s%03zu", i);
+            ok = ok && md_str_eq_cstr(md_list_get(v, i), want);
+        }
+        CU_ASSERT_TRUE(ok);
+        if (memoize) {
+            CU_ASSERT_PTR_EQUAL(md_list_get(v, 300), md_list_get(v, 1));
+            CU_ASSERT_PTR_EQUAL(md_list_get(v, 301), md_list_get(v, 254));
+        }
+        md_decref(v);
+        md_buf_free(&b);
+    }
+    /* Failures inside a run: offset of the failing opcode. */
+    static const struct { const char *op; int code; size_t max_memo; } bad[] = {
+        { "\x8c\x02\xc3\x28", MD_EPROTO, 0 },        /* not UTF-8 */
+        { "\x8c\x40s", MD_EPROTO, 0 },                /* runs past the end */
+        { "\x8c\x01s\x94", MD_ELIMIT, 101 },         /* MEMOIZE 101 */
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        md_buf b = MD_BUF_INIT;
+        /* the length past the end is the run's last str */
+        size_t at = str_run(&b, k == 1 ? 101 : 150, true, 100, bad[k].op);
+        if (k != 1)
+            md_buf_puts(&b, "e.");
+        md_pickle_limits lim;
+        memset(&lim, 0, sizeof lim);
+        lim.max_memo = bad[k].max_memo;
+        md_pickle_err err;
+        md_val *v = NULL;
+        CU_ASSERT_EQUAL(md_pickle_decode(b.data, b.len, &lim, &v, NULL, &err), bad[k].code);
+        CU_ASSERT_PTR_NULL(v);
+        CU_ASSERT_EQUAL(err.offset, k == 2 ? at + 3 : at);
+        md_buf_free(&b);
+    }
+}
+
+/* Lists built by APPENDS and LIST take the stack's references over:
+ * items shared with the memo stay alive after the message (each held
+ * by the list and by nothing else), and an allocation failure anywhere
+ * frees everything once (ASan's leak and use-after-free checks). */
+static void test_pickle_list_batches_take_over_references_cleanly(void)
+{
+    md_buf b = MD_BUF_INIT;
+    str_run(&b, 200, true, -1, "");
+    /* ['s000'.., 's199', ['s000', 's005'] (LIST), 's199'] */
+    md_buf_puts(&b, "(h\x01h\x06lh\xc8" "e.");
+    md_val *v = NULL;
+    CU_ASSERT_EQUAL_FATAL(md_pickle_decode(b.data, b.len, NULL, &v, NULL, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(md_list_len(v), 202u);
+    md_val *inner = md_list_get(v, 200);
+    CU_ASSERT_EQUAL_FATAL(md_typeof(inner), MD_T_LIST);
+    CU_ASSERT_PTR_EQUAL(md_list_get(inner, 0), md_list_get(v, 0));
+    CU_ASSERT_PTR_EQUAL(md_list_get(inner, 1), md_list_get(v, 5));
+    CU_ASSERT_PTR_EQUAL(md_list_get(v, 201), md_list_get(v, 199));
+    CU_ASSERT_EQUAL(md_refcount(md_list_get(v, 0)), 2);   /* v and inner */
+    CU_ASSERT_EQUAL(md_refcount(md_list_get(v, 199)), 2); /* twice in v */
+    CU_ASSERT_EQUAL(md_refcount(md_list_get(v, 7)), 1);
+    md_decref(v);
+    v = decode_sweeping_failures(&b, 100000);
+    CU_ASSERT_PTR_NOT_NULL(v);
+    CU_ASSERT_TRUE(v && md_list_len(v) == 202);
+    md_decref(v);
+    md_buf_free(&b);
+}
+
+/* MEMOIZE through several memo chunks (the decoder keeps the last chunk
+ * it found): 5000 str, a LONG_BINPUT replacing an entry of an earlier
+ * chunk in the middle of the run, then LONG_BINGETs at the chunks'
+ * edges and of the replaced entry, as Python's memo would give them. */
+static void test_pickle_memoize_across_memo_chunks(void)
+{
+    md_buf b = MD_BUF_INIT;
+    md_buf_puts(&b, "\x80\x04]\x94(");
+    for (int i = 0; i < 5000; i++) {
+        char text[8];
+        int len = snprintf(text, sizeof text, "s%04d", i);
+        uint8_t op[] = { 0x8c, (uint8_t)len };
+        md_buf_append(&b, op, sizeof op);
+        md_buf_append(&b, text, (size_t)len);
+        md_buf_putc(&b, 0x94);
+        if (i == 2999)   /* memo[2100] = 's2999' (it held 's2099') */
+            md_buf_append(&b, "r\x34\x08\x00\x00", 5);
+    }
+    static const uint32_t gets[] = { 2047, 2048, 4096, 2100, 3001, 5000 };
+    for (size_t i = 0; i < sizeof gets / sizeof gets[0]; i++) {
+        uint8_t op[] = { 'j', (uint8_t)gets[i], (uint8_t)(gets[i] >> 8), 0, 0 };
+        md_buf_append(&b, op, sizeof op);
+    }
+    md_buf_puts(&b, "e.");
+    md_val *v = NULL;
+    CU_ASSERT_EQUAL_FATAL(md_pickle_decode(b.data, b.len, NULL, &v, NULL, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(md_list_len(v), 5006u);
+    static const char *want[] = { "s2046", "s2047", "s4095", "s2999", "s3000", "s4999" };
+    for (size_t i = 0; i < 6; i++)
+        CU_ASSERT_TRUE(md_str_eq_cstr(md_list_get(v, 5000 + i), want[i]));
+    CU_ASSERT_PTR_EQUAL(md_list_get(v, 5003), md_list_get(v, 2999));
+    CU_ASSERT_EQUAL(md_refcount(md_list_get(v, 2099)), 1);   /* out of the memo */
+    md_decref(v);
+    md_buf_free(&b);
+}
+
 /* Memo indices far beyond the message size go to the sparse map: a
  * hundred of them, one stored twice (the later value wins), all fetched
  * back in order; and an allocation failure anywhere in that decode is a
@@ -1074,18 +1236,9 @@ static void test_pickle_sparse_memo_indices_many_and_out_of_memory(void)
         all = md_int_to_i64(md_list_get(v, i), &x) == 0 && x == (i ? (int64_t)i : 200);
     CU_ASSERT_TRUE(all);
     md_decref(v);
-    bool done = false;
-    for (long fail_at = 0; fail_at < 200 && !done; fail_at++) {
-        v = NULL;
-        md_alloc_fail_after(fail_at);
-        int rc = md_pickle_decode(b.data, b.len, NULL, &v, NULL, NULL);
-        md_alloc_fail_after(-1);
-        CU_ASSERT(rc == 0 || rc == MD_ENOMEM);
-        CU_ASSERT(rc == 0 ? v != NULL : v == NULL);
-        done = rc == 0;
-        md_decref(v);
-    }
-    CU_ASSERT_TRUE(done);
+    v = decode_sweeping_failures(&b, 200);
+    CU_ASSERT_PTR_NOT_NULL(v);
+    md_decref(v);
     md_buf_free(&b);
 }
 
@@ -1646,6 +1799,116 @@ static void test_pickle_encoder_shared_strs_survive_every_allocation_failure(voi
  * Registration
  * ====================================================================== */
 
+/* ======================================================================
+ * Bulk stores of SETITEMS / DICT (issue 10)
+ * ====================================================================== */
+
+/* A protocol 4 pickle of {'k00000': 0, ...} of n items in SETITEMS
+ * batches of `batch`, every key memoized as Python does; `extra` (raw
+ * opcodes of more pairs) goes into the last batch. */
+static void dict_pickle(md_buf *b, size_t n, size_t batch, const char *extra, size_t extra_len)
+{
+    md_buf_append(b, "\x80\x04}\x94", 4);
+    for (size_t at = 0; at < n || (at == 0 && extra_len); at += batch) {
+        md_buf_puts(b, "(");
+        for (size_t i = at; i < n && i < at + batch; i++) {
+            char key[16];
+            int len = snprintf(key, sizeof key, "k%05zu", i);
+            uint8_t op[] = { 0x8c, (uint8_t)len };
+            md_buf_append(b, op, sizeof op);
+            md_buf_append(b, key, (size_t)len);
+            uint8_t val[] = { 0x94, 'M', (uint8_t)i, (uint8_t)(i >> 8) };
+            md_buf_append(b, val, sizeof val);
+        }
+        if (at + batch >= n && extra_len)
+            md_buf_append(b, extra, extra_len);
+        md_buf_puts(b, "u");
+    }
+    md_buf_puts(b, ".");
+}
+
+/* Batches larger and smaller than the store's hash window, through
+ * every index width: every item, in order; the mixed equal keys 1, 1.0
+ * and True of one batch are one key (first key object, last value). */
+static void test_pickle_setitems_batches_store_every_item_in_order(void)
+{
+    /* 1: 'a', 1.0: 'b', True: 'c' (hex escapes split from the text after them) */
+    static const char mixed[] = "K\x01" "X\x01\x00\x00\x00" "a"
+                                "G\x3f\xf0\x00\x00\x00\x00\x00\x00" "X\x01\x00\x00\x00" "b"
+                                "\x88" "X\x01\x00\x00\x00" "c";
+    md_buf b;
+    md_buf_init(&b);
+    dict_pickle(&b, 5000, 1000, mixed, sizeof mixed - 1);
+    CU_ASSERT_FATAL(!md_buf_failed(&b));
+    md_val *v = NULL;
+    CU_ASSERT_EQUAL_FATAL(md_pickle_decode(b.data, b.len, NULL, &v, NULL, NULL), 0);
+    CU_ASSERT_EQUAL(md_dict_len(v), 5001);
+    size_t pos = 0, i = 0;
+    md_val *k, *x;
+    int64_t n;
+    char want[16];
+    while (i < 5000 && md_dict_next(v, &pos, &k, &x) && md_int_to_i64(x, &n) == 0 &&
+           n == (int64_t)i && snprintf(want, sizeof want, "k%05zu", i) > 0 &&
+           md_str_eq_cstr(k, want))
+        i++;
+    CU_ASSERT_EQUAL(i, 5000);
+    CU_ASSERT_TRUE(md_dict_next(v, &pos, &k, &x) && md_typeof(k) == MD_T_INT &&
+                   md_str_eq_cstr(x, "c"));
+    md_decref(v);
+    md_buf_free(&b);
+    /* the same items in batches of 7 (below the window) decode equal */
+    md_buf_init(&b);
+    dict_pickle(&b, 5000, 7, mixed, sizeof mixed - 1);
+    md_val *w = NULL;
+    CU_ASSERT_EQUAL_FATAL(md_pickle_decode(b.data, b.len, NULL, &w, NULL, NULL), 0);
+    CU_ASSERT_EQUAL(md_dict_len(w), 5001);
+    md_decref(w);
+    md_buf_free(&b);
+}
+
+/* An unhashable key anywhere in a batch (first, past the hash window,
+ * last) fails the message with Python's words; so does one in DICT. */
+static void test_pickle_setitems_rejects_an_unhashable_key_anywhere(void)
+{
+    for (size_t n = 0; n <= 70; n += 35) {
+        md_buf b;
+        md_buf_init(&b);
+        dict_pickle(&b, n, 1000, "]K\x01", 3);   /* [] : 1 after n items */
+        md_val *v = NULL;
+        md_pickle_err err;
+        CU_ASSERT_EQUAL(md_pickle_decode(b.data, b.len, NULL, &v, NULL, &err), MD_EPROTO);
+        CU_ASSERT_PTR_NULL(v);
+        CU_ASSERT(strstr(err.msg, "TypeError: unhashable type: 'list'") != NULL);
+        md_buf_free(&b);
+    }
+    static const uint8_t dict_op[] = "(K\x01K\x02]K\x03" "d.";
+    md_val *v = NULL;
+    md_pickle_err err;
+    CU_ASSERT_EQUAL(md_pickle_decode(dict_op, sizeof dict_op - 1, NULL, &v, NULL, &err),
+                    MD_EPROTO);
+    CU_ASSERT(strstr(err.msg, "unhashable type: 'list'") != NULL);
+    static const uint8_t dict_ok[] = "(K\x01K\x02G\x3f\xf0\x00\x00\x00\x00\x00\x00K\x03" "d.";
+    CU_ASSERT_EQUAL_FATAL(md_pickle_decode(dict_ok, sizeof dict_ok - 1, NULL, &v, NULL, &err), 0);
+    CU_ASSERT_EQUAL(md_dict_len(v), 1);
+    md_pyerr e;
+    CU_ASSERT_PTR_EQUAL(md_dict_get(v, md_int_from_i64(1), &e), md_int_from_i64(3));
+    md_decref(v);
+}
+
+/* Out of memory at every allocation of a dict decoded in batches: a
+ * clean MD_ENOMEM and no value, until the allocator lets it through. */
+static void test_pickle_setitems_fails_cleanly_at_every_allocation(void)
+{
+    md_buf b;
+    md_buf_init(&b);
+    dict_pickle(&b, 100, 60, "", 0);
+    md_val *v = decode_sweeping_failures(&b, 600);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    CU_ASSERT_EQUAL(md_dict_len(v), 100);
+    md_decref(v);
+    md_buf_free(&b);
+}
+
 void md_test_register_pickle(void)
 {
     CU_pSuite s = md_test_suite("pickle");
@@ -1694,4 +1957,10 @@ void md_test_register_pickle(void)
     MD_ADD_TEST(s, test_pickle_encoder_memoizes_repeated_strs_like_cpython);
     MD_ADD_TEST(s, test_pickle_encoder_shared_strs_survive_every_allocation_failure);
     MD_ADD_TEST(s, test_pickle_queue_empty_has_one_spelling);
+    MD_ADD_TEST(s, test_pickle_setitems_batches_store_every_item_in_order);
+    MD_ADD_TEST(s, test_pickle_setitems_rejects_an_unhashable_key_anywhere);
+    MD_ADD_TEST(s, test_pickle_setitems_fails_cleanly_at_every_allocation);
+    MD_ADD_TEST(s, test_pickle_runs_of_str_decode_and_fail_at_their_opcode);
+    MD_ADD_TEST(s, test_pickle_list_batches_take_over_references_cleanly);
+    MD_ADD_TEST(s, test_pickle_memoize_across_memo_chunks);
 }

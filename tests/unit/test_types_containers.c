@@ -1515,6 +1515,93 @@ static void direct_free(md_obj *o)
     }
 }
 
+/* Creates typeid through the dispatcher with the argument arg (stolen),
+ * the request being the only other holder unless the caller keeps a
+ * reference; the new object's ident into id. */
+static void create_with(md_fx *f, const char *typeid, md_val *arg, char *id)
+{
+    md_val *args = T(2, S(typeid), arg);
+    int kind = md_th_server_call(f->th, "create", args);
+    md_decref(args);
+    md_val *p = NULL;
+    md_th_take(f->th, NULL, &p);
+    CU_ASSERT_EQUAL(kind, MD_OUT_RETURN);
+    snprintf(id, 32, "%s", p ? md_str_data(md_tuple_get(p, 0)) : "");
+    md_decref(p);
+}
+
+/* m.dict(big) and m.list(big) through the dispatcher: an argument that
+ * only the request references becomes the stored value itself (nothing
+ * copied: a change made to it behind the server's back shows); one that
+ * anything else references is copied, so changing that other holder's
+ * value leaves the stored one as it was. */
+static void test_dict_and_list_keep_a_sole_argument_and_copy_a_shared_one(void)
+{
+    md_fx f;
+    md_fx_init(&f);
+    char id_d[32], id_l[32];
+    for (int shared = 0; shared < 2; shared++) {
+        md_val *dv = D(3, I(1), S("a"), F(1.0), S("b"), S("k"), L(1, I(2)));
+        md_val *lv = L(3, I(1), S("x"), T(1, I(2)));
+        md_val *held_d = shared ? md_incref(dv) : dv, *held_l = shared ? md_incref(lv) : lv;
+        create_with(&f, "dict", dv, id_d);
+        create_with(&f, "list", lv, id_l);
+        md_obj *od = md_objtab_find(md_th_server(f.th), strtoull(id_d, NULL, 16));
+        md_obj *ol = md_objtab_find(md_th_server(f.th), strtoull(id_l, NULL, 16));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(od);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(ol);
+        CU_ASSERT_EQUAL_FATAL(MD_CU_VAL(od) == held_d, !shared);
+        CU_ASSERT_EQUAL_FATAL(MD_CU_VAL(ol) == held_l, !shared);
+        /* the test reaches in: the value is alive (held by the store when
+         * kept, by the test when shared) */
+        CU_ASSERT_EQUAL(md_dict_set(held_d, S("z"), I(0), NULL), 0);
+        CU_ASSERT_EQUAL(md_list_append(held_l, I(9)), 0);
+        RET(&f, f.p4, id_d, "copy", T(0), NULL,
+            shared ? "{1: 'b', 'k': [2]}" : "{1: 'b', 'k': [2], 'z': 0}");
+        RET(&f, f.p4, id_l, "__len__", T(0), NULL, shared ? "3" : "4");
+        if (shared) {
+            md_decref(held_d);
+            md_decref(held_l);
+        }
+        drop(&f, id_d);
+        drop(&f, id_l);
+    }
+    CU_ASSERT_EQUAL(nobj(&f), 0);
+    md_fx_done(&f);
+}
+
+/* l.extend() of a list or a tuple appends in one step, all or nothing:
+ * out of memory at any allocation leaves the list as it was. */
+static void test_list_extend_of_a_sequence_is_all_or_nothing(void)
+{
+    md_val *items = md_list_new(0);
+    for (int64_t i = 0; i < 1000; i++)
+        CU_ASSERT_FATAL(md_list_append_steal(items, md_int_from_i64(i)) == 0);
+    md_val *args[] = { T(1, md_incref(items)), T(1, md_tuple_new(0)), T(1, T(2, S("a"), I(1))) };
+    const size_t want[] = { 1002, 2, 4 };
+    for (size_t a = 0; a < sizeof args / sizeof args[0]; a++) {
+        bool done = false;
+        for (long k = 0; k < 10 && !done; k++) {
+            md_val *largs = T(1, L(2, I(-1), I(-2)));
+            md_obj *l = direct_new(&md_type_list, largs);
+            md_decref(largs);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+            md_alloc_fail_after(k);
+            direct_call(l, "extend", args[a], 4);
+            md_alloc_fail_after(-1);
+            size_t len = md_list_len(MD_CU_VAL(l));
+            CU_ASSERT(len == 2 || len == want[a]);
+            done = len == want[a];
+            if (done && a == 0)
+                CU_ASSERT(md_ts_repr_is(md_list_get(MD_CU_VAL(l), 1001), "999"));
+            direct_free(l);
+        }
+        CU_ASSERT_TRUE(done);
+        md_decref(args[a]);
+    }
+    md_decref(items);
+}
+
 /* Build every argument, then fail the (n+1)-th allocation from there on
  * while objects are made and every method runs. */
 static void sweep_once(long n)
@@ -1693,6 +1780,8 @@ void md_test_register_types_containers(void)
     CU_pSuite s = md_test_suite("types_containers");
     MD_ADD_TEST(s, test_dict_exposed_tuple_is_the_union_of_versions);
     MD_ADD_TEST(s, test_dict_constructor_takes_what_dict_takes);
+    MD_ADD_TEST(s, test_dict_and_list_keep_a_sole_argument_and_copy_a_shared_one);
+    MD_ADD_TEST(s, test_list_extend_of_a_sequence_is_all_or_nothing);
     MD_ADD_TEST(s, test_dict_item_access_and_errors);
     MD_ADD_TEST(s, test_dict_methods_follow_python);
     MD_ADD_TEST(s, test_dict_python314_operators);

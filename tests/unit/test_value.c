@@ -1455,7 +1455,7 @@ static void test_value_slab_holds_the_small_values_only(void)
                   md_val__slab_bytes(small[i]) <= MD_SLAB_MAX_BYTES);
         md_decref(small[i]);
     }
-    char text[80];
+    char text[80] = {0};
     memset(text, 'x', sizeof text);
     md_val *big[] = { md_str_new(text, sizeof text), md_list_new(0), md_dict_new(),
                       md_tuple_pack(4, md_none(), md_none(), md_none(), md_none()) };
@@ -2089,14 +2089,23 @@ static void test_value_table_growth_keeps_every_key_findable_and_ordered(void)
 
 /* Deleting leaves dummies in the index and holes in the entries; keys
  * reinserted go to the end; a later rebuild compacts and keeps order. */
-static void test_value_table_deletion_dummies_and_reinsertion_keep_order(void)
+/* {i: i for i in range(n)} with its even keys deleted (dummies left in
+ * the index, holes in the entries). */
+static md_val *dict_with_holes(int64_t n)
 {
     md_val *d = md_dict_new();
     md_pyerr e;
-    for (int64_t i = 0; i < 1000; i++)
+    for (int64_t i = 0; i < n; i++)
         CU_ASSERT_FATAL(md_dict_set(d, md_int_from_i64(i), md_int_from_i64(i), NULL) == 0);
-    for (int64_t i = 0; i < 1000; i += 2)
+    for (int64_t i = 0; i < n; i += 2)
         CU_ASSERT_EQUAL(md_dict_del(d, md_int_from_i64(i), &e), 1);
+    return d;
+}
+
+static void test_value_table_deletion_dummies_and_reinsertion_keep_order(void)
+{
+    md_val *d = dict_with_holes(1000);
+    md_pyerr e;
     CU_ASSERT_EQUAL(md_dict_len(d), 500);
     CU_ASSERT_EQUAL(table_in(d)->nentries, 1000);   /* holes, not yet compacted */
     CU_ASSERT_EQUAL(md_dict_get(d, md_int_from_i64(10), &e), NULL);
@@ -2358,6 +2367,424 @@ static void test_value_table_alloc_failure_sweep_over_copy_update_reserve(void)
     md_decref(src);
 }
 
+/* ======================================================================
+ * Bulk stores: md_dict_set_pairs, md_list_extend, short str (issue 10)
+ * ====================================================================== */
+
+/* Pairs as a decoder's stack holds them: records of three pointers, the
+ * value first. */
+typedef struct rec3 { md_val *v; void *pad[2]; } rec3;
+
+/* n pairs (key_of(i), i) into records, keys and values new. */
+static rec3 *pair_recs(size_t n, md_val *(*key_of)(size_t))
+{
+    rec3 *r = calloc(2 * n + 1, sizeof *r);
+    for (size_t i = 0; r && i < n; i++) {
+        r[2 * i].v = key_of(i);
+        r[2 * i + 1].v = md_int_from_i64((int64_t)i);
+    }
+    return r;
+}
+
+static void free_recs(rec3 *r, size_t n)
+{
+    for (size_t i = 0; r && i < 2 * n; i++)
+        md_decref(r[i].v);
+    free(r);
+}
+
+static md_val *key_str(size_t i)
+{
+    char text[32];
+    snprintf(text, sizeof text, "k%07zu", i);
+    return md_str_from_cstr(text);
+}
+
+static md_val *key_int(size_t i)
+{
+    return md_int_from_i64((int64_t)i * 7919);
+}
+
+static size_t pair_stride(void)
+{
+    return sizeof(rec3) / sizeof(md_val *);
+}
+
+/* A batch far larger than the hash window, through every index width,
+ * into an empty dict and onto one holding items: every key found with
+ * its value, in insertion order, and the same as md_dict_set makes it. */
+static void test_value_dict_set_pairs_grows_and_keeps_order(void)
+{
+    enum { N = 40000 };
+    rec3 *r = pair_recs(N, key_str);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    md_val *d = md_dict_new(), *ref = md_dict_new();
+    md_pyerr e;
+    /* in batches of 1000, as a pickler writes SETITEMS */
+    for (size_t at = 0; at < N; at += 1000)
+        CU_ASSERT_FATAL(md_dict_set_pairs(d, &r[2 * at].v, 1000, pair_stride(), &e) == 0);
+    for (size_t i = 0; i < N; i++)
+        CU_ASSERT_FATAL(md_dict_set(ref, r[2 * i].v, r[2 * i + 1].v, NULL) == 0);
+    CU_ASSERT_EQUAL(md_dict_len(d), N);
+    CU_ASSERT_TRUE(table_in(d)->log2size >= 16);
+    CU_ASSERT_EQUAL(md_val_eq(d, ref, &e), 1);
+    size_t pos = 0, n = 0;
+    md_val *k, *v;
+    while (md_dict_next(d, &pos, &k, &v) && k == r[2 * n].v)
+        n++;
+    CU_ASSERT_EQUAL(n, N);
+    /* Onto a dict with items: repeated keys take the new value in place. */
+    md_val *big = md_dict_new();
+    CU_ASSERT_FATAL(md_dict_set(big, r[2 * 5].v, md_none(), NULL) == 0);
+    CU_ASSERT_FATAL(md_dict_set_pairs(big, &r[0].v, N, pair_stride(), &e) == 0);
+    pos = 0;
+    CU_ASSERT_TRUE(md_dict_next(big, &pos, &k, &v) && k == r[10].v && v == r[11].v);
+    CU_ASSERT_EQUAL(md_dict_len(big), N);
+    md_decref(big);
+    md_decref(ref);
+    md_decref(d);
+    free_recs(r, N);
+}
+
+/* Stored over a dict with deleted entries (dummies in its index):
+ * deleted keys stored again go last, the live ones keep their place,
+ * and colliding int keys (equal low 32 hash bits, or one first slot)
+ * stay distinct. */
+static void test_value_dict_set_pairs_over_dummies_and_collisions(void)
+{
+    md_val *d = dict_with_holes(100);
+    md_pyerr e;
+    rec3 r[2 * 70];
+    size_t n = 0;
+    for (int64_t i = 0; i < 10; i++) {   /* 0, 2, ... deleted; 1, 3, ... live */
+        r[2 * n].v = md_int_from_i64(i);
+        r[2 * n++ + 1].v = md_int_from_i64(-i);
+    }
+    for (int64_t j = 1; j <= 30; j++) {   /* collisions built on purpose */
+        r[2 * n].v = md_int_from_i64(1000 + (j << 32));
+        r[2 * n++ + 1].v = md_int_from_i64(j);
+        r[2 * n].v = md_int_from_i64(j << 20);
+        r[2 * n++ + 1].v = md_int_from_i64(-j);
+    }
+    CU_ASSERT_EQUAL_FATAL(md_dict_set_pairs(d, &r[0].v, n, pair_stride(), &e), 0);
+    CU_ASSERT_EQUAL(md_dict_len(d), 50 + 5 + 60);
+    CU_ASSERT_EQUAL(dict_int(d, 3), -3);    /* live key: new value, old place */
+    CU_ASSERT_EQUAL(dict_int(d, 4), -4);    /* deleted key: back */
+    CU_ASSERT_EQUAL(dict_int(d, 10), -999); /* still deleted */
+    bool all = true;
+    for (int64_t j = 1; j <= 30 && all; j++)
+        all = dict_int(d, 1000 + (j << 32)) == j && dict_int(d, j << 20) == -j;
+    CU_ASSERT_TRUE(all);
+    size_t pos = 0;
+    md_val *k, *v;
+    int64_t first = -1, x;
+    CU_ASSERT_TRUE(md_dict_next(d, &pos, &k, &v) && md_int_to_i64(k, &first) == 0);
+    CU_ASSERT_EQUAL(first, 1);
+    for (size_t i = 0; i < 50; i++)   /* the other live keys of the first 100 */
+        md_dict_next(d, &pos, &k, &v);
+    CU_ASSERT_TRUE(md_int_to_i64(k, &x) == 0 && x == 0);   /* reinserted 0 comes next */
+    md_decref(d);
+}
+
+/* 1, 1.0 and True are one key in one batch: the first key object stays,
+ * the last value wins; an unhashable key fails with Python's words after
+ * the pairs before it were stored (past the hash window too). */
+static void test_value_dict_set_pairs_mixed_equal_keys_and_unhashable(void)
+{
+    md_val *one_f = md_float_new(1.0), *list = md_list_new(0);
+    md_val *items[] = { md_int_from_i64(1), md_str_from_cstr("int"), one_f,
+                        md_str_from_cstr("float"), md_true(), md_str_from_cstr("bool") };
+    md_val *d = md_dict_new();
+    md_pyerr e;
+    CU_ASSERT_EQUAL(md_dict_set_pairs(d, items, 3, 1, &e), 0);
+    CU_ASSERT_TRUE(repr_is(d, "{1: 'bool'}"));
+    for (size_t i = 0; i < 6; i++)
+        md_decref(items[i]);
+    md_decref(d);
+    /* equal keys compared (==) in the window of an unhashable key */
+    md_val *mixed[] = { md_int_from_i64(1), md_int_from_i64(1), md_float_new(1.0),
+                        md_int_from_i64(2), list, md_int_from_i64(3) };
+    d = md_dict_new();
+    md_pyerr_clear(&e);
+    CU_ASSERT_EQUAL(md_dict_set_pairs(d, mixed, 3, 1, &e), -1);
+    CU_ASSERT_STRING_EQUAL(e.type ? e.type : "", "TypeError");
+    CU_ASSERT_STRING_EQUAL(e.msg, "unhashable type: 'list'");
+    CU_ASSERT_TRUE(repr_is(d, "{1: 2}"));
+    md_decref(mixed[2]);
+    md_decref(d);
+    for (size_t bad = 0; bad < 80; bad += 37) {   /* at 0, 37 and 74 */
+        rec3 *r = pair_recs(80, key_int);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+        md_decref(r[2 * bad].v);
+        r[2 * bad].v = md_incref(list);
+        d = md_dict_new();
+        md_pyerr_clear(&e);
+        CU_ASSERT_EQUAL(md_dict_set_pairs(d, &r[0].v, 80, pair_stride(), &e), -1);
+        CU_ASSERT_STRING_EQUAL(e.type ? e.type : "", "TypeError");
+        CU_ASSERT_STRING_EQUAL(e.msg, "unhashable type: 'list'");
+        CU_ASSERT_EQUAL(md_dict_len(d), bad);
+        md_decref(d);
+        free_recs(r, 80);
+    }
+    md_decref(list);
+}
+
+/* Out of memory at every allocation: MemoryError with the dict as it
+ * was, then success once the allocator lets it. */
+static void test_value_dict_set_pairs_fails_cleanly_at_every_allocation(void)
+{
+    enum { N = 3000 };
+    rec3 *r = pair_recs(N, key_str);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    bool done = false;
+    for (long n = 0; n < 30 && !done; n++) {
+        md_val *d = lit("{'x': 1}");
+        md_pyerr e;
+        md_pyerr_clear(&e);
+        md_alloc_fail_after(n);
+        int rc = md_dict_set_pairs(d, &r[0].v, N, pair_stride(), &e);
+        md_alloc_fail_after(-1);
+        if (rc < 0) {
+            CU_ASSERT_STRING_EQUAL(e.type ? e.type : "", "MemoryError");
+            CU_ASSERT_TRUE(repr_is(d, "{'x': 1}"));
+        } else {
+            CU_ASSERT_EQUAL(md_dict_len(d), N + 1);
+            done = true;
+        }
+        md_decref(d);
+    }
+    CU_ASSERT_TRUE(done);
+    free_recs(r, N);
+}
+
+/* md_dict_set_pairs_steal: the pairs it stores are the dict's (counts
+ * unchanged, no reference left with the caller), a repeated key's new
+ * key object is dropped and its value replaces the old; an unhashable
+ * key at 0, 37 or 74 leaves the pairs before it stored and taken, the
+ * rest the caller's; out of memory at every allocation takes nothing.
+ * ASan's leak and use-after-free checks see every count. */
+static void test_value_dict_set_pairs_steal_moves_references(void)
+{
+    enum { N = 80 };
+    md_val *dup_key = md_str_from_cstr("k0000003"), *dup_val = md_float_new(0.5);
+    rec3 *r = pair_recs(N + 1, key_str);
+    CU_ASSERT_FATAL(r && dup_key && dup_val);
+    md_val *first_key = r[6].v;
+    md_decref(r[2 * N].v);
+    r[2 * N].v = dup_key;   /* the last pair: k0000003 again */
+    r[2 * N + 1].v = dup_val;
+    md_val *d = md_dict_new();
+    md_pyerr e;
+    size_t taken = 99;
+    md_alloc_fail_after(0);
+    CU_ASSERT_EQUAL(md_dict_set_pairs_steal(d, &r[0].v, N + 1, pair_stride(), &e, &taken), -1);
+    md_alloc_fail_after(-1);
+    CU_ASSERT_EQUAL(taken, 0);
+    CU_ASSERT_EQUAL(md_dict_len(d), 0);
+    CU_ASSERT_EQUAL(md_refcount(first_key), 1);   /* still only the caller's */
+    md_incref(dup_key);   /* watched past its drop */
+    md_pyerr_clear(&e);
+    CU_ASSERT_EQUAL(md_dict_set_pairs_steal(d, &r[0].v, N + 1, pair_stride(), &e, &taken), 0);
+    CU_ASSERT_EQUAL(taken, N + 1);
+    CU_ASSERT_EQUAL(md_dict_len(d), N);
+    CU_ASSERT_EQUAL(md_refcount(first_key), 1);   /* the dict's now */
+    CU_ASSERT_EQUAL(md_refcount(dup_key), 1);     /* only the test's: dropped */
+    CU_ASSERT_EQUAL(md_refcount(dup_val), 1);     /* the dict's */
+    md_val *got = md_dict_get(d, dup_key, &e);
+    CU_ASSERT_PTR_EQUAL(got, dup_val);
+    size_t pos = 0;
+    md_val *k, *v;
+    for (size_t i = 0; i < 4 && md_dict_next(d, &pos, &k, &v); i++)
+        ;
+    CU_ASSERT_PTR_EQUAL(k, first_key);            /* the first key object kept */
+    md_decref(dup_key);
+    md_decref(d);
+    free(r);   /* every reference went to the dict */
+    md_val *list = md_list_new(0);
+    for (size_t bad = 0; bad < N; bad += 37) {
+        r = pair_recs(N, key_int);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+        r[2 * bad].v = list;   /* small ints need no decref */
+        d = md_dict_new();
+        md_pyerr_clear(&e);
+        CU_ASSERT_EQUAL(md_dict_set_pairs_steal(d, &r[0].v, N, pair_stride(), &e, &taken), -1);
+        CU_ASSERT_STRING_EQUAL(e.msg, "unhashable type: 'list'");
+        CU_ASSERT_EQUAL(taken, bad);
+        CU_ASSERT_EQUAL(md_dict_len(d), bad);
+        CU_ASSERT_EQUAL(md_refcount(list), 1);
+        md_decref(d);
+        for (size_t i = 2 * taken; i < 2 * N; i++)   /* the caller's part */
+            if (i != 2 * bad)
+                md_decref(r[i].v);
+        free(r);
+    }
+    md_decref(list);
+    /* a big batch under allocation failures: all or nothing */
+    bool done = false;
+    for (long n = 0; n < 30 && !done; n++) {
+        r = pair_recs(3000, key_str);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+        d = lit("{'x': 1}");
+        md_pyerr_clear(&e);
+        md_alloc_fail_after(n);
+        int rc = md_dict_set_pairs_steal(d, &r[0].v, 3000, pair_stride(), &e, &taken);
+        md_alloc_fail_after(-1);
+        CU_ASSERT_EQUAL(taken, rc == 0 ? 3000u : 0u);
+        CU_ASSERT_TRUE(rc == 0 ? md_dict_len(d) == 3001 : repr_is(d, "{'x': 1}"));
+        done = rc == 0;
+        if (rc < 0)
+            free_recs(r, 3000);
+        else
+            free(r);
+        md_decref(d);
+    }
+    CU_ASSERT_TRUE(done);
+}
+
+/* md_list_extend appends all or nothing, and its items stay referenced
+ * after the source goes. */
+static void test_value_list_extend_is_all_or_nothing(void)
+{
+    md_val *src = lit("[1, 'two', (3,), [4]]");
+    size_t n;
+    md_val *const *items = md_seq_items(src, &n);
+    bool done = false;
+    for (long k = 0; k < 10 && !done; k++) {
+        md_val *l = lit("[0]");
+        md_alloc_fail_after(k);
+        int rc = md_list_extend(l, items, n, 1);
+        md_alloc_fail_after(-1);
+        done = rc == 0;
+        CU_ASSERT_TRUE(repr_is(l, rc == 0 ? "[0, 1, 'two', (3,), [4]]" : "[0]"));
+        md_decref(l);
+    }
+    CU_ASSERT_TRUE(done);
+    md_val *l = md_list_new(0);
+    CU_ASSERT_EQUAL(md_list_extend(l, items, 0, 1), 0);   /* no array yet, none made */
+    CU_ASSERT_EQUAL(md_list_len(l), 0);
+    CU_ASSERT_EQUAL(md_list_extend(l, items, n, 1), 0);
+    CU_ASSERT_EQUAL(md_list_extend(l, items, 0, 1), 0);
+    md_decref(src);
+    CU_ASSERT_TRUE(repr_is(l, "[1, 'two', (3,), [4]]"));
+    md_decref(l);
+}
+
+/* md_list_extend_steal moves the caller's references into the list (the
+ * counts do not change) and, when it fails, leaves the list unchanged
+ * and the references with the caller: at every allocation. */
+static void test_value_list_extend_steal_moves_references_all_or_nothing(void)
+{
+    bool done = false;
+    for (long k = 0; k < 10 && !done; k++) {
+        md_val *items[3] = { md_str_from_cstr("stolen one"), md_float_new(2.5),
+                             md_list_new(0) };
+        CU_ASSERT_FATAL(items[0] && items[1] && items[2]);
+        md_val *l = lit("[0]");
+        md_alloc_fail_after(k);
+        int rc = md_list_extend_steal(l, items, 3, 1);
+        md_alloc_fail_after(-1);
+        done = rc == 0;
+        CU_ASSERT_TRUE(repr_is(l, rc == 0 ? "[0, 'stolen one', 2.5, []]" : "[0]"));
+        for (size_t i = 0; i < 3; i++)
+            CU_ASSERT_EQUAL(md_refcount(items[i]), 1);
+        if (rc < 0)
+            for (size_t i = 0; i < 3; i++)
+                md_decref(items[i]);
+        md_decref(l);   /* frees the stolen items once (ASan checks) */
+    }
+    CU_ASSERT_TRUE(done);
+    md_val *l = md_list_new(0);
+    CU_ASSERT_EQUAL(md_list_extend_steal(l, NULL, 0, 1), 0);
+    CU_ASSERT_EQUAL(md_list_len(l), 0);
+    md_decref(l);
+}
+
+/* md_val__decref_many: the str, bytes and floats whose last reference
+ * it drops go back to the slab page by page (every page of their class
+ * left empty leaves the class), shared ones only lose a count, NULLs,
+ * tagged ints and immortals are skipped, containers are freed with
+ * what they hold; more than one batch, in page order and shuffled. */
+static void test_value_decref_many_frees_in_bulk_and_keeps_shared(void)
+{
+    enum { STRIDE = 2 };
+    /* 31 bytes of text: 8 + 4 + 31 + 1 = 44, a class of its own here */
+    const size_t size = 44;
+    size_t n = 6 * slab_per_page(size) + 12, pages0, spare, pages;   /* even */
+    md_val__slab_stats(size, &pages0, &spare);
+    md_val **items = calloc(n * STRIDE, sizeof *items);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(items);
+    md_val *shared = md_str_from_cstr("a shared str that outlives it!!");
+    for (int order = 0; order < 2; order++) {
+        for (size_t i = 0; i < n; i++) {
+            char text[40];
+            snprintf(text, sizeof text, "%031zu", i);
+            md_val *v;
+            switch (i % 9) {
+            case 1: v = md_float_new((double)i); break;
+            case 2: v = md_bytes_new(text, 31); break;
+            case 3: v = md_incref(shared); break;
+            case 4: v = md_int_from_i64((int64_t)i); break;
+            case 5: v = i % 2 ? NULL : md_none(); break;
+            case 6: v = lit("[1, 'x', (2.5,)]"); break;
+            default: v = md_str_new(text, 31); break;
+            }
+            CU_ASSERT_FATAL(v || i % 9 == 5);
+            /* order 1: every other slot of the array first, so the
+             * pages alternate */
+            size_t at = order ? (i % 2 ? n / 2 + i / 2 : i / 2) : i;
+            items[at * STRIDE] = v;
+            items[at * STRIDE + 1] = md_none();
+        }
+        md_val__slab_stats(size, &pages, &spare);
+        CU_ASSERT(pages >= pages0 + 2);
+        md_val__decref_many(items, n, STRIDE);
+        md_val__slab_stats(size, &pages, &spare);
+        CU_ASSERT(pages <= pages0 + 1);   /* only the shared str's page may stay */
+        CU_ASSERT_EQUAL(md_refcount(shared), 1);
+        CU_ASSERT_TRUE(md_str_eq_cstr(shared, "a shared str that outlives it!!"));
+        md_val *again = md_str_from_cstr("and is reused after the free 123");
+        CU_ASSERT_PTR_NOT_NULL(again);
+        md_decref(again);
+    }
+    md_decref(shared);
+    md_val__slab_stats(size, &pages, &spare);
+    CU_ASSERT(pages <= pages0);
+    free(items);
+}
+
+/* Short str take the one-pass ASCII copy: every length up to the slab's
+ * largest and one past, and a non-ASCII byte at every offset (which
+ * must fall back to the counted layout, equal to the same text made
+ * byte by byte). */
+static void test_value_short_str_every_length_and_non_ascii_offset(void)
+{
+    char text[80] = {0};
+    for (size_t n = 0; n < 70; n++) {
+        for (size_t i = 0; i < n; i++)
+            text[i] = (char)('a' + i % 26);
+        md_val *s = md_str_new(text, n);
+        CU_ASSERT_FATAL(s != NULL);
+        CU_ASSERT_EQUAL(md_str_nbytes(s), n);
+        CU_ASSERT_EQUAL(md_str_len(s), n);
+        CU_ASSERT_TRUE(memcmp(md_str_data(s), text, n) == 0 && md_str_data(s)[n] == 0);
+        md_decref(s);
+        for (size_t at = 0; at + 1 < n; at++) {
+            memcpy(text + at, "\xc3\xa9", 2);   /* U+00E9 */
+            s = md_str_new(text, n);
+            CU_ASSERT_FATAL(s != NULL);
+            CU_ASSERT_EQUAL(md_str_len(s), n - 1);
+            CU_ASSERT_EQUAL(md_str_nbytes(s), n);
+            text[at] = (char)('a' + at % 26);
+            text[at + 1] = (char)('a' + (at + 1) % 26);
+            md_decref(s);
+        }
+        if (n) {
+            text[n - 1] = (char)0xff;   /* not UTF-8 at all */
+            CU_ASSERT_PTR_NULL(md_str_new(text, n));
+        }
+    }
+}
+
 /* md_seq_items reads a tuple and a list alike, an empty list (which has no
  * array yet) as zero items that are not NULL, and refuses anything else. */
 static void test_value_seq_items_reads_tuple_and_list_alike(void)
@@ -2426,6 +2853,15 @@ void md_test_register_value(void)
     MD_ADD_TEST(s, test_value_table_copy_skips_deleted_entries);
     MD_ADD_TEST(s, test_value_table_reserve_then_inserts_allocate_nothing);
     MD_ADD_TEST(s, test_value_table_alloc_failure_sweep_over_copy_update_reserve);
+    MD_ADD_TEST(s, test_value_dict_set_pairs_grows_and_keeps_order);
+    MD_ADD_TEST(s, test_value_dict_set_pairs_over_dummies_and_collisions);
+    MD_ADD_TEST(s, test_value_dict_set_pairs_mixed_equal_keys_and_unhashable);
+    MD_ADD_TEST(s, test_value_dict_set_pairs_fails_cleanly_at_every_allocation);
+    MD_ADD_TEST(s, test_value_dict_set_pairs_steal_moves_references);
+    MD_ADD_TEST(s, test_value_list_extend_is_all_or_nothing);
+    MD_ADD_TEST(s, test_value_list_extend_steal_moves_references_all_or_nothing);
+    MD_ADD_TEST(s, test_value_decref_many_frees_in_bulk_and_keeps_shared);
+    MD_ADD_TEST(s, test_value_short_str_every_length_and_non_ascii_offset);
     MD_ADD_TEST(s, test_value_order_of_mixed_types_raises_python_typeerror);
     MD_ADD_TEST(s, test_value_order_follows_python_for_numbers_strings_sequences_sets);
     MD_ADD_TEST(s, test_value_repr_matches_python_312_table);
