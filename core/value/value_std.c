@@ -626,6 +626,25 @@ static bool array_data(const md_val *v, char code, int64_t *mf, const uint8_t **
     return array_blob(arg(v, 3), data, n);
 }
 
+/* Whether every item of an array(typecode, list)'s list is what array()
+ * accepts for that code: a one-character str for 'u'/'w', a number for
+ * 'f'/'d', an int for the rest (a bool is an int). Anything else makes
+ * array() raise in Python, so the value is no array here either: repr
+ * and == must not read an int as text. */
+static bool array_items_fit(const md_val *list, char code)
+{
+    bool text = code == 'u' || code == 'w', real = code == 'f' || code == 'd';
+    for (size_t i = 0; i < md_list_len(list); i++) {
+        const md_val *it = md_list_get(list, i);
+        bool ok = text ? is_type(it, MD_T_STR) && md_str_len(it) == 1
+                       : is_int(it) || is_type(it, MD_T_BOOL) ||
+                             (real && is_type(it, MD_T_FLOAT));
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
 /* array(typecode[, list]) (protocols 0-2, and 2.7), array(typecode,
  * bytes) (multiprocessing.managers' reducer), or
  * array._array_reconstructor(array, typecode, mformat, bytes). */
@@ -637,8 +656,10 @@ static bool shape_array(const md_val *v, char *code)
     if (reduce_of(v, "array", "array", P_STATE | P_LIST | P_DICT | P_KW)) {
         if (nargs(v) < 1 || nargs(v) > 2 || !typecode_of(arg(v, 0), code))
             return false;
-        if (nargs(v) == 1 || is_type(arg(v, 1), MD_T_LIST))
+        if (nargs(v) == 1)
             return true;
+        if (is_type(arg(v, 1), MD_T_LIST))
+            return array_items_fit(arg(v, 1), *code);
     } else if (!reduce_of(v, "array", "_array_reconstructor", P_STATE | P_LIST | P_DICT | P_KW) ||
                nargs(v) != 4 || !is_type(arg(v, 0), MD_T_GLOBAL) ||
                !md_global_is(arg(v, 0), "array", "array") || !typecode_of(arg(v, 1), code) ||

@@ -170,8 +170,16 @@ static void test_value_std_malformed_shapes_stay_instances(void)
         "\x80\x02" "c__builtin__\nxrange\n" "K\x00K\x01K\x00\x87R.",
         /* defaultdict with a factory that is not a builtin class */
         "\x80\x02" "ccollections\ndefaultdict\n" "cos\nsystem\n\x85R.",
+        /* array('u', [1, 20]): ints where array() wants characters (found
+         * by fuzz_pickle: repr read the ints as str) */
+        "\x80\x02" "carray\narray\n" "U\x01u]" "(K\x01K\x14" "e\x86R.",
+        /* array('u', ['ab']): a str of two characters */
+        "\x80\x02" "carray\narray\n" "U\x01u]" "(X\x02\x00\x00\x00" "ab" "e" "\x86R.",
+        /* array('i', ['a']) and array('d', [None]) */
+        "\x80\x02" "carray\narray\n" "U\x01i]" "(X\x01\x00\x00\x00" "a" "e" "\x86R.",
+        "\x80\x02" "carray\narray\n" "U\x01" "d]" "(Ne" "\x86R.",
     };
-    static const size_t lens[] = { 26, 32, 29, 31, 41 };
+    static const size_t lens[] = { 26, 32, 29, 31, 41, 28, 31, 30, 25 };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         md_val *v = decode(bad[i], lens[i]);
         CU_ASSERT_PTR_NOT_NULL_FATAL(v);
