@@ -1087,8 +1087,10 @@ md_listeners *md_listen_new(md_server *srv, struct event_base *base, const md_li
         md_free(ls);
         return NULL;
     }
-    if (!trim_ev)
+    if (!trim_ev) {
         trim_ev = evtimer_new(base, trim_cb, NULL); /* NULL: trims at once */
+        md_alloc_warm_enable(trim_ev != NULL);     /* the trim gives them back */
+    }
     ls->next_set = all_sets;
     all_sets = ls;
     return ls;
@@ -1278,6 +1280,7 @@ void md_listen_free(md_listeners *ls)
     if (!all_sets && trim_ev) {
         event_free(trim_ev);
         trim_ev = NULL;
+        md_alloc_warm_enable(false);
         trim_now();
     }
     event_free(ls->unpause);

@@ -112,6 +112,16 @@ static struct warm_block {
     size_t size;   /* malloc_usable_size */
 } warm[MD_WARM_BLOCKS];
 static size_t nwarm;
+/* Off until the daemon turns it on (md_alloc_warm_enable): a client
+ * program has nothing that would give the blocks back. */
+static bool warm_on;
+
+void md_alloc_warm_enable(bool on)
+{
+    warm_on = on;
+    if (!on)
+        md_alloc_warm_release();
+}
 
 /* The kept block that fits n best, taken off the list; NULL if none is at
  * least n and at most half again as big (a small value must not sit in a
@@ -154,7 +164,7 @@ void *md_alloc_warm_take(size_t n)
 
 void md_free_sized(void *p, size_t n)
 {
-    if (!p || n < MD_WARM_MIN_BYTES || n > MD_WARM_MAX_BYTES) {
+    if (!p || n < MD_WARM_MIN_BYTES || n > MD_WARM_MAX_BYTES || !warm_on) {
         free(p);
         return;
     }

@@ -59,11 +59,15 @@ int md_grow_inline(void *arrp, size_t *cap, const void *inline_buf, size_t need,
  * more freed through md_free_sized is kept (at most MD_WARM_BLOCKS of
  * them, MD_WARM_MAX_BYTES each) for the next md_malloc_sized of about
  * its size, until md_alloc_warm_release gives them all back (the
- * daemon does so when big messages stop: MD_TRIM_DELAY_MS). Any block
+ * daemon does so when big messages stop: MD_TRIM_DELAY_MS). Only while
+ * md_alloc_warm_enable(true) is in force. Any block
  * of either may be freed with md_free or resized with md_realloc; below
  * MD_WARM_MIN_BYTES both are md_malloc and md_free. md_malloc_sized
  * counts as one allocation for the test hook. */
 void *md_malloc_sized(size_t n);
+/* Keeping blocks is off until turned on (the daemon does, with the
+ * deferred trim that gives them back); turning it off releases them. */
+void md_alloc_warm_enable(bool on);
 /* p (may be NULL) was allocated with at least n bytes. */
 void md_free_sized(void *p, size_t n);
 /* A kept block for n bytes, NULL when none fits (then allocate as

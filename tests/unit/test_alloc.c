@@ -5,8 +5,8 @@
  * out; md_grow_inline moves an owner's inline buffer to the heap once,
  * items kept and the buffer untouched, and never passes its bound. Big
  * blocks freed with md_free_sized are kept warm for the next allocation
- * of about their size, a bounded number of them, and given back by
- * md_alloc_warm_release. */
+ * of about their size while that is turned on, a bounded number of
+ * them, and given back by md_alloc_warm_release. */
 #include "tests/unit/unit.h"
 
 #include <stdint.h>
@@ -150,8 +150,11 @@ static void test_grow_inline_out_of_memory_keeps_the_buffer(void)
 
 static void test_warm_block_freed_serves_the_next_allocation_of_its_size(void)
 {
-    md_alloc_warm_release();
+    /* off (a client program): a big block is freed at once */
+    md_alloc_warm_enable(false);
+    md_free_sized(md_malloc_sized(4 * MIB), 4 * MIB);
     CU_ASSERT_EQUAL(md_alloc_warm_bytes(), 0);
+    md_alloc_warm_enable(true);
     uint8_t *p = md_malloc_sized(4 * MIB);
     CU_ASSERT_FATAL(p != NULL);
     p[0] = 1;
@@ -163,10 +166,16 @@ static void test_warm_block_freed_serves_the_next_allocation_of_its_size(void)
     CU_ASSERT_PTR_EQUAL(q, p);
     CU_ASSERT_EQUAL(md_alloc_warm_bytes(), 0);
     md_free(q);   /* any kept block may be freed plainly */
+    /* turning it off gives back what is kept */
+    md_free_sized(md_malloc_sized(4 * MIB), 4 * MIB);
+    CU_ASSERT(md_alloc_warm_bytes() >= 4 * MIB);
+    md_alloc_warm_enable(false);
+    CU_ASSERT_EQUAL(md_alloc_warm_bytes(), 0);
 }
 
 static void test_warm_block_much_bigger_than_asked_is_not_handed_out(void)
 {
+    md_alloc_warm_enable(true);
     md_alloc_warm_release();
     uint8_t *big = md_malloc_sized(8 * MIB);
     CU_ASSERT_FATAL(big != NULL);
@@ -178,12 +187,13 @@ static void test_warm_block_much_bigger_than_asked_is_not_handed_out(void)
     CU_ASSERT_EQUAL(md_alloc_warm_bytes(), kept);   /* still kept */
     CU_ASSERT_PTR_NULL(md_alloc_warm_take(2 * MIB));
     md_free_sized(small, 2 * MIB);
-    md_alloc_warm_release();
+    md_alloc_warm_enable(false);
     CU_ASSERT_EQUAL(md_alloc_warm_bytes(), 0);
 }
 
 static void test_warm_keeps_at_most_its_blocks_and_no_small_or_huge_one(void)
 {
+    md_alloc_warm_enable(true);
     md_alloc_warm_release();
     void *small = md_malloc_sized(MD_WARM_MIN_BYTES - 1);
     md_free_sized(small, MD_WARM_MIN_BYTES - 1);
@@ -204,12 +214,13 @@ static void test_warm_keeps_at_most_its_blocks_and_no_small_or_huge_one(void)
     size_t kept = md_alloc_warm_bytes();
     CU_ASSERT(kept >= MD_WARM_BLOCKS * MD_WARM_MIN_BYTES);
     CU_ASSERT(kept < (MD_WARM_BLOCKS + 1) * MD_WARM_MIN_BYTES);
-    md_alloc_warm_release();
+    md_alloc_warm_enable(false);
     CU_ASSERT_EQUAL(md_alloc_warm_bytes(), 0);
 }
 
 static void test_warm_allocation_fails_under_the_hook_and_keeps_the_block(void)
 {
+    md_alloc_warm_enable(true);
     md_alloc_warm_release();
     md_free_sized(md_malloc_sized(2 * MIB), 2 * MIB);
     size_t kept = md_alloc_warm_bytes();
@@ -221,7 +232,7 @@ static void test_warm_allocation_fails_under_the_hook_and_keeps_the_block(void)
     CU_ASSERT_PTR_NULL(p);
     CU_ASSERT_EQUAL(md_alloc_failures(), before + 1);
     CU_ASSERT_EQUAL(md_alloc_warm_bytes(), kept);
-    md_alloc_warm_release();
+    md_alloc_warm_enable(false);
 }
 
 void md_test_register_alloc(void)

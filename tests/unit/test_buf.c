@@ -126,6 +126,7 @@ static void test_buf_failure_sticks(void)
 static void test_buf_big_growth_takes_a_warm_block_and_keeps_its_bytes(void)
 {
     size_t big = 3 * MD_WARM_MIN_BYTES;
+    md_alloc_warm_enable(true);
     md_alloc_warm_release();
     uint8_t *warm = md_malloc_sized(big);
     CU_ASSERT_FATAL(warm != NULL);
@@ -154,7 +155,7 @@ static void test_buf_big_growth_takes_a_warm_block_and_keeps_its_bytes(void)
     CU_ASSERT_EQUAL(rc, -1);
     CU_ASSERT_EQUAL(memcmp(b.data, "abc", 3), 0);
     md_buf_free(&b);
-    md_alloc_warm_release();
+    md_alloc_warm_enable(false);
 }
 
 void md_test_register_buf(void)

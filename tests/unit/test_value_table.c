@@ -253,6 +253,7 @@ static void test_big_bytes_take_a_warm_block_and_give_it_back(void)
     CU_ASSERT_FATAL(data != NULL);
     for (size_t i = 0; i < n; i++)
         data[i] = (uint8_t)(i * 7);
+    md_alloc_warm_enable(true);
     md_alloc_warm_release();
     md_free_sized(md_malloc_sized(n + 64), n + 64);
     CU_ASSERT(md_alloc_warm_bytes() >= n);
@@ -274,7 +275,7 @@ static void test_big_bytes_take_a_warm_block_and_give_it_back(void)
     md_alloc_fail_after(-1);
     CU_ASSERT_PTR_NULL(none);
     CU_ASSERT_EQUAL(md_alloc_warm_bytes(), kept);
-    md_alloc_warm_release();
+    md_alloc_warm_enable(false);
     free(data);
 }
 
