@@ -151,7 +151,13 @@ void *md_malloc_sized(size_t n)
     if (should_fail())
         return NULL;
     void *p = warm_take(n);
-    return p ? p : malloc(n);
+    if (p)
+        return p;
+    /* Fresh: fault it in 2 MiB at a time where the kernel allows (a
+     * payload is written whole at once, so nothing is wasted). */
+    if ((p = malloc(n)) != NULL)
+        md_advise_huge(p, n);
+    return p;
 }
 
 void *md_alloc_warm_take(size_t n)
