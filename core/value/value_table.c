@@ -340,19 +340,40 @@ void md_table__clear(md_table *t)
  * entries and their kept hashes: no key is hashed again (a key whose
  * state changed since it went in keeps the place its old hash gave it,
  * as in Python). */
+/* One loop per slot width, with the width's array read directly: every
+ * growth refills the whole index (the index doubles, so the entries are
+ * placed twice over a table's growth), and through ix_raw/ix_set_tagged
+ * this loop took 110 instructions per entry, 6 % of a d.update(). */
+#define INDEX_FILL_LOOP(T)                                                              \
+    do {                                                                                \
+        T *ix = t->index;                                                               \
+        for (size_t i = 0; i < n; i++) {                                                \
+            uint32_t h = hashes[i];                                                     \
+            if (i + PREFETCH_AHEAD < n)                                                 \
+                __builtin_prefetch(ix + (hashes[i + PREFETCH_AHEAD] & mask), 1);        \
+            size_t slot = h & mask;                                                     \
+            if (ix[slot] != IX_EMPTY) {                                                 \
+                probe p;                                                                \
+                slot = probe_start(&p, t, h);                                           \
+                while (ix[slot] != IX_EMPTY)                                            \
+                    slot = probe_next(&p);                                              \
+            }                                                                           \
+            int64_t tag = tbits ? (int64_t)(h >> (32 - tbits)) << log2 : 0;             \
+            ix[slot] = (T)((int64_t)i | tag);                                           \
+        }                                                                               \
+    } while (0)
+
 static void index_fill(md_table *t)
 {
-    size_t mask = tbl_size(t) - 1, width = ix_width(t->log2size);
+    size_t mask = tbl_size(t) - 1, width = ix_width(t->log2size), n = t->nentries;
+    unsigned tbits = tag_bits(t), log2 = t->log2size;   /* tag_of, out of the loop */
     const uint32_t *hashes = tbl_hashes(t);
     memset(t->index, 0xff, tbl_size(t) * width);
-    for (size_t i = 0; i < t->nentries; i++) {
-        if (i + PREFETCH_AHEAD < t->nentries)
-            __builtin_prefetch((char *)t->index + (hashes[i + PREFETCH_AHEAD] & mask) * width, 1);
-        probe p;
-        size_t slot = probe_start(&p, t, hashes[i]);
-        while (ix_raw(t, slot) != IX_EMPTY)
-            slot = probe_next(&p);
-        ix_set_tagged(t, slot, (int64_t)i, hashes[i]);
+    switch (width) {
+    case 1: INDEX_FILL_LOOP(int8_t); break;
+    case 2: INDEX_FILL_LOOP(int16_t); break;
+    case 4: INDEX_FILL_LOOP(int32_t); break;
+    default: INDEX_FILL_LOOP(int64_t); break;
     }
 }
 
