@@ -50,6 +50,7 @@ LAT_ROUNDS = 10
 # A 10 MB call is a few milliseconds, which another process on a shared
 # 2-core machine doubles at will: best of 3 put the floor above managerd.
 PAYLOAD_REPEAT = 10
+RSS_SETTLE_S = 0.3
 LAT_CALLS = 200
 MAX_MESSAGE = 1 << 30   # and the floor's BENCH_MAX_FRAME
 
@@ -161,6 +162,9 @@ class Bulk(object):
                     for c in chunks:
                         dd.update(c)
                 put('d.update(chunks) str->int', name, (time.perf_counter() - t) / copies)
+                # RSS once the server is idle: managerd gives a message's
+                # free memory back 100 ms after the last one (MD_TRIM_DELAY_MS).
+                time.sleep(RSS_SETTLE_S)
                 rows.setdefault('server RSS B/item', {})[name] = ((s.rss() - rss0) /
                                                                   float(n * copies))
                 if name != 'floor':
