@@ -161,12 +161,35 @@ static bool out_blocked(const md_conn *c)
     return pending > MD_OUTPUT_SOFT_BYTES || (pending && c->owner->out_total > MD_OUTPUT_TOTAL_BYTES);
 }
 
+/* The process's deferred trim (one event for all listener sets; NULL
+ * without one, and then memory is trimmed at once). */
+static struct event *trim_ev;
+
+static void trim_now(void)
+{
+    md_alloc_warm_release();
+    malloc_trim(0);
+}
+
+static void trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    trim_now();
+}
+
 /* Hand freed memory back after a large request or reply, so that RSS
- * falls back after a peak instead of staying there. */
+ * falls back after a peak instead of staying there: MD_TRIM_DELAY_MS
+ * after the last one, so that a run of big messages reuses its memory
+ * (limits.h). */
 void md_listen_trim_after(size_t nbytes)
 {
-    if (nbytes >= MD_TRIM_AFTER_BYTES)
-        malloc_trim(0);
+    if (nbytes < MD_TRIM_AFTER_BYTES)
+        return;
+    static const struct timeval delay = {0, MD_TRIM_DELAY_MS * 1000};
+    if (!trim_ev || evtimer_add(trim_ev, &delay) < 0)
+        trim_now();
 }
 
 /* ---- lifetime ------------------------------------------------------------ */
@@ -261,9 +284,35 @@ static void conn_arm_failed(md_conn *c, const char *what)
 
 /* ---- writing -------------------------------------------------------------- */
 
+/* Keeps the len - done bytes of data that the socket did not take. When
+ * nothing else is owed and data lies in `from` (the reply scratch), the
+ * buffer itself becomes the queue, as it is, instead of its tail being
+ * copied: a big reply is written without a second copy. */
+static int keep_unsent(md_conn *c, const uint8_t *data, size_t len, size_t done, md_buf *from)
+{
+    if (from && c->pend.len == c->pend_off && len - done >= MD_WARM_MIN_BYTES) {
+        md_buf_free(&c->pend);
+        c->pend = *from;
+        c->pend_off = (size_t)(data + done - from->data);
+        c->pend.len = c->pend_off + (len - done);
+        md_buf_init(from);
+        return 0;
+    }
+    /* Compact once most of a large queue is sent, before it grows, so
+     * that memory follows what is still owed (only then: compacting
+     * while nothing is added would copy a big reply for nothing). */
+    if (c->pend_off > ((size_t)1 << 20) && c->pend_off > c->pend.len / 2) {
+        memmove(c->pend.data, c->pend.data + c->pend_off, c->pend.len - c->pend_off);
+        c->pend.len -= c->pend_off;
+        c->pend_off = 0;
+    }
+    return md_buf_append(&c->pend, data + done, len - done);
+}
+
 /* Send now what the socket takes; keep the rest for write_cb. -1 when the
- * connection is broken (it is then closed). */
-static int conn_send(md_conn *c, const uint8_t *data, size_t len)
+ * connection is broken (it is then closed). data may lie in `from` (or
+ * NULL), whose memory keep_unsent may take over. */
+static int conn_send(md_conn *c, const uint8_t *data, size_t len, md_buf *from)
 {
     size_t done = 0;
     if (c->pend.len == c->pend_off) {
@@ -287,7 +336,7 @@ static int conn_send(md_conn *c, const uint8_t *data, size_t len)
         return 0;
     if (c->pend.len == c->pend_off)
         c->progress_ms = now_ms();
-    if (md_buf_append(&c->pend, data + done, len - done) < 0) {
+    if (keep_unsent(c, data, len, done, from) < 0) {
         md_log_warning("%s: out of memory queueing a reply", c->who);
         conn_close(c);
         return -1;
@@ -388,7 +437,7 @@ static int write_frame(md_conn *c)
         return -1;
     uint8_t *start = c->out.data + MD_FRAME_HDR_MAX - hlen;
     memcpy(start, hdr, (size_t)hlen);
-    conn_send(c, start, (size_t)hlen + len);
+    conn_send(c, start, (size_t)hlen + len, &c->out);
     return 0;
 }
 
@@ -415,13 +464,6 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
     if (out_pending(c) <= MD_OUTPUT_HARD_BYTES)
         c->over_hard_since_ms = 0;
     if (c->pend_off < c->pend.len) {
-        /* Compact once most of a large queue is sent, so that memory
-         * follows what is still owed. */
-        if (c->pend_off > ((size_t)1 << 20) && c->pend_off > c->pend.len / 2) {
-            memmove(c->pend.data, c->pend.data + c->pend_off, c->pend.len - c->pend_off);
-            c->pend.len -= c->pend_off;
-            c->pend_off = 0;
-        }
         if (was_over && !out_blocked(c))
             conn_sync_read(c);
         return;
@@ -561,7 +603,7 @@ static void handle_handshake(md_conn *c, const uint8_t *payload, size_t len)
 {
     md_buf out = MD_BUF_INIT;
     int rc = md_auth_feed(c->auth, payload, len, &out);
-    if (out.len && conn_send(c, out.data, out.len) < 0) {
+    if (out.len && conn_send(c, out.data, out.len, NULL) < 0) {
         md_buf_free(&out);
         return;
     }
@@ -857,7 +899,7 @@ static void accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sock
         conn_free(c);
         return;
     }
-    (void)conn_send(c, out.data, out.len);   /* on failure it closes c */
+    (void)conn_send(c, out.data, out.len, NULL);   /* on failure it closes c */
     md_buf_free(&out);
 }
 
@@ -1031,6 +1073,7 @@ md_listeners *md_listen_new(md_server *srv, struct event_base *base, const md_li
      * default would raise the threshold after the first large free and
      * keep later ones in a heap that fragments. */
     mallopt(M_MMAP_THRESHOLD, MD_MMAP_THRESHOLD_BYTES);
+    mallopt(M_TRIM_THRESHOLD, MD_TRIM_THRESHOLD_BYTES);
     md_codec_limits_default(&ls->limits);
     ls->limits.max_bytes = ls->opts.max_message;
     /* For a base not made by md_listen_base_new: the priorities without
@@ -1044,6 +1087,10 @@ md_listeners *md_listen_new(md_server *srv, struct event_base *base, const md_li
             event_free(ls->unpause);
         md_free(ls);
         return NULL;
+    }
+    if (!trim_ev) {
+        trim_ev = evtimer_new(base, trim_cb, NULL); /* NULL: trims at once */
+        md_alloc_warm_enable(trim_ev != NULL);     /* the trim gives them back */
     }
     ls->next_set = all_sets;
     all_sets = ls;
@@ -1231,6 +1278,12 @@ void md_listen_free(md_listeners *ls)
             *p = ls->next_set;
             break;
         }
+    if (!all_sets && trim_ev) {
+        event_free(trim_ev);
+        trim_ev = NULL;
+        md_alloc_warm_enable(false);
+        trim_now();
+    }
     event_free(ls->unpause);
     event_free(ls->evict);
     md_free(ls->adopted);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/mman.h>
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,6 +98,120 @@ int md_grow_inline(void *arrp, size_t *cap, const void *inline_buf, size_t need,
     memcpy(arrp, &arr, sizeof arr);
     *cap = ncap;
     return 0;
+}
+
+/* ---- big blocks kept warm ------------------------------------------------ */
+
+/* One list for the process: a block freed by one thread may serve the
+ * next big message of another (the client library's threads). Kept
+ * blocks are poisoned under AddressSanitizer, so a use after free is
+ * still caught. */
+static pthread_mutex_t warm_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct warm_block {
+    void *p;
+    size_t size;   /* malloc_usable_size */
+} warm[MD_WARM_BLOCKS];
+static size_t nwarm;
+/* Off until the daemon turns it on (md_alloc_warm_enable): a client
+ * program has nothing that would give the blocks back. */
+static bool warm_on;
+
+void md_alloc_warm_enable(bool on)
+{
+    warm_on = on;
+    if (!on)
+        md_alloc_warm_release();
+}
+
+/* The kept block that fits n best, taken off the list; NULL if none is at
+ * least n and at most half again as big (a small value must not sit in a
+ * huge block). */
+static void *warm_take(size_t n)
+{
+    size_t best = MD_WARM_BLOCKS;
+    pthread_mutex_lock(&warm_lock);
+    for (size_t i = 0; i < nwarm; i++)
+        if (warm[i].size >= n && warm[i].size - n <= n / 2 &&
+            (best == MD_WARM_BLOCKS || warm[i].size < warm[best].size))
+            best = i;
+    void *p = NULL;
+    if (best < MD_WARM_BLOCKS) {
+        p = warm[best].p;
+        MD_UNPOISON(p, warm[best].size);
+        warm[best] = warm[--nwarm];
+    }
+    pthread_mutex_unlock(&warm_lock);
+    return p;
+}
+
+void *md_malloc_sized(size_t n)
+{
+    if (n < MD_WARM_MIN_BYTES || n > MD_WARM_MAX_BYTES)
+        return md_malloc(n);
+    if (should_fail())
+        return NULL;
+    void *p = warm_take(n);
+    if (p)
+        return p;
+    /* Fresh: fault it in 2 MiB at a time where the kernel allows (a
+     * payload is written whole at once, so nothing is wasted). */
+    if ((p = malloc(n)) != NULL)
+        md_advise_huge(p, n);
+    return p;
+}
+
+void *md_alloc_warm_take(size_t n)
+{
+    /* Not an allocation for the test hook: md_grow's, after it, is. */
+    if (n < MD_WARM_MIN_BYTES || n > MD_WARM_MAX_BYTES)
+        return NULL;
+    return warm_take(n);
+}
+
+void md_free_sized(void *p, size_t n)
+{
+    if (!p || n < MD_WARM_MIN_BYTES || n > MD_WARM_MAX_BYTES || !warm_on) {
+        free(p);
+        return;
+    }
+    size_t size = malloc_usable_size(p);
+    void *evicted = NULL;
+    pthread_mutex_lock(&warm_lock);
+    if (nwarm == MD_WARM_BLOCKS) {
+        /* The oldest goes: the next message is likelier to be like the
+         * last ones. */
+        evicted = warm[0].p;
+        MD_UNPOISON(evicted, warm[0].size);
+        memmove(warm, warm + 1, (MD_WARM_BLOCKS - 1) * sizeof warm[0]);
+        nwarm--;
+    }
+    warm[nwarm].p = p;
+    warm[nwarm].size = size;
+    nwarm++;
+    MD_POISON(p, size);
+    pthread_mutex_unlock(&warm_lock);
+    free(evicted);
+}
+
+void md_alloc_warm_release(void)
+{
+    pthread_mutex_lock(&warm_lock);
+    while (nwarm) {
+        nwarm--;
+        MD_UNPOISON(warm[nwarm].p, warm[nwarm].size);
+        free(warm[nwarm].p);
+    }
+    pthread_mutex_unlock(&warm_lock);
+}
+
+size_t md_alloc_warm_bytes(void)
+{
+    size_t total = 0;
+    pthread_mutex_lock(&warm_lock);
+    for (size_t i = 0; i < nwarm; i++)
+        total += warm[i].size;
+    pthread_mutex_unlock(&warm_lock);
+    return total;
 }
 
 char *md_strndup(const char *s, size_t n)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/base/alloc.h"
+#include "core/base/limits.h"
 
 void md_buf_init(md_buf *b)
 {
@@ -17,8 +18,30 @@ void md_buf_init(md_buf *b)
 
 void md_buf_free(md_buf *b)
 {
-    md_free(b->data);
+    md_free_sized(b->data, b->cap);
     md_buf_init(b);
+}
+
+/* Grows b to hold need bytes. A big buffer (a message being read or a
+ * reply being written) moves into a block kept warm when one fits, which
+ * costs a copy of what it holds instead of faulting in a fresh mapping
+ * (md_alloc_warm_take); else realloc, which for a mapped block moves pages
+ * without copying. */
+static int buf_grow(md_buf *b, size_t need)
+{
+    size_t ncap = b->cap > SIZE_MAX / 4 ? need : b->cap * 2;
+    if (ncap < need)
+        ncap = need;
+    uint8_t *p = ncap >= MD_WARM_MIN_BYTES ? md_alloc_warm_take(ncap) : NULL;
+    if (p) {
+        if (b->len)
+            memcpy(p, b->data, b->len);
+        md_free_sized(b->data, b->cap);
+        b->data = p;
+        b->cap = ncap;
+        return 0;
+    }
+    return md_grow(&b->data, &b->cap, need, 1);
 }
 
 void md_buf_reset(md_buf *b)
@@ -38,7 +61,7 @@ int md_buf_reserve(md_buf *b, size_t n)
         b->failed = true;
         return -1;
     }
-    if (md_grow(&b->data, &b->cap, b->len + n + 1, 1) < 0) {
+    if (buf_grow(b, b->len + n + 1) < 0) {
         b->failed = true;
         return -1;
     }

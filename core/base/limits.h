@@ -47,16 +47,15 @@
  * beyond that, the memory of a page whose last object is freed goes back
  * to the kernel. */
 #define MD_SLAB_SPARE_PAGES      512
-/* Pages are cut from chunks this big (6 pages), one allocation each.
- * Below malloc's mmap threshold (128 KiB by default, 256 KiB in the
- * daemon), so chunks live in malloc's heap: mapped chunks (1 MiB was
- * tried) left the heap holding only a message's big blocks, whose free
- * top glibc then gave back and faulted in again at every message (8x the
- * page faults; decoding a 100k str list 3.7 ms instead of 2.4). The
- * price is the alignment gap malloc leaves before each chunk: 61 B/item
- * of RSS for 1M str -> int items, against 54 with 1 MiB chunks (62
- * before the slab). */
-#define MD_SLAB_CHUNK_BYTES      ((size_t)96 * 1024)
+/* Pages are cut from chunks this big (64 pages), each mapped on its own
+ * and aligned by trimming the mapping, so alignment wastes nothing. They
+ * used to come from malloc's heap (96 KiB, posix_memalign), whose
+ * alignment gap cost 7 B per stored dict item (61 B/item for 1M str ->
+ * int items, 54 mapped); mapped chunks then left the heap holding only a
+ * message's big blocks, whose free top glibc gave back and faulted in
+ * again at every message, which MD_TRIM_THRESHOLD_BYTES and the deferred
+ * trim (MD_TRIM_DELAY_MS) now prevent. */
+#define MD_SLAB_CHUNK_BYTES      ((size_t)1024 * 1024)
 
 /* Pickle decoder: memo entries and value-stack size. Both grow with the
  * message, so they are bounded by the message size too; these caps stop
@@ -202,9 +201,28 @@
 /* After a request or reply this large, free memory is handed back to
  * the system (malloc_trim) so that RSS falls back after a peak; blocks
  * from MD_MMAP_THRESHOLD_BYTES up are mapped on their own (mallopt), so
- * freeing one gives it back at once. */
-#define MD_TRIM_AFTER_BYTES        ((size_t)1 << 20)
+ * freeing one gives it back at once. 64 KiB, not 1 MiB: since glibc no
+ * longer trims its heap by itself (MD_TRIM_THRESHOLD_BYTES), messages of
+ * 10,000 items (150 KB) left their decoding's free memory (1.2 MB) in
+ * the heap, 12 B per item of a 100k-item dict; the trim is deferred, so
+ * a run of such messages pays one trim, not one each. */
+#define MD_TRIM_AFTER_BYTES        ((size_t)64 << 10)
 #define MD_MMAP_THRESHOLD_BYTES    ((size_t)256 << 10)
+/* The trim above waits until no big message came for this long, so that
+ * a run of big messages reuses memory already faulted in (a 10 MB
+ * q.put() faulted 5,000 pages in and out each time) and RSS still falls
+ * back promptly once they stop. Beside it, glibc's own trimming of its
+ * heap top is raised to MD_TRIM_THRESHOLD_BYTES (mallopt), or every
+ * message's temporary blocks would be given back and faulted in again. */
+#define MD_TRIM_DELAY_MS           100
+#define MD_TRIM_THRESHOLD_BYTES    ((size_t)64 << 20)
+/* Big blocks kept warm between messages until that trim (core/base/alloc.h,
+ * md_free_sized): from 1 MiB, at most 4 blocks of at most 64 MiB each
+ * (a q.put()/q.get() pair of a big payload holds three at a time:
+ * input, value, reply). Memory only a short burst holds. */
+#define MD_WARM_MIN_BYTES          ((size_t)1 << 20)
+#define MD_WARM_MAX_BYTES          ((size_t)64 << 20)
+#define MD_WARM_BLOCKS             4
 
 /* XML-RPC replies: the same kinds of budgets as repr. A value made of
  * shared references (a DAG) has an exponentially large XML form though

@@ -168,9 +168,13 @@ size_t md_val__slab_bytes(const md_val *v)
     return (slab_size(v) + 7) & ~(size_t)7;
 }
 
+/* A big bytes value (a payload) takes a block kept warm by the last big
+ * message and gives its block back the same way (md_malloc_sized). */
 static void *val_mem(md_vtype type, size_t size)
 {
-    return slabbed(type, size) ? md_val__slab_alloc(size) : md_malloc(size);
+    if (slabbed(type, size))
+        return md_val__slab_alloc(size);
+    return type == MD_T_BYTES ? md_malloc_sized(size) : md_malloc(size);
 }
 
 static void val_mem_free(md_val *v, void *mem)
@@ -178,6 +182,8 @@ static void val_mem_free(md_val *v, void *mem)
     size_t size = slab_size(v);
     if (size)
         md_val__slab_free(mem, size);
+    else if (v->type == MD_T_BYTES)
+        md_free_sized(mem, str_header(v->flags) + md_val__slen(v) + 1);
     else
         md_free(mem);
 }
@@ -315,7 +321,7 @@ static void free_plain(md_val *v)
         mpz_clear(((md_bigint *)v)->z);
         break;
     case MD_T_BYTEARRAY:
-        md_free(((md_bytearrayobj *)v)->data);
+        md_free_sized(((md_bytearrayobj *)v)->data, ((md_bytearrayobj *)v)->cap);
         break;
     default:
         break;
@@ -1198,7 +1204,7 @@ md_val *md_bytearray_new(const void *data, size_t n)
     md_bytearrayobj *b = md_val__alloc(MD_T_BYTEARRAY, sizeof *b);
     if (!b)
         return NULL;
-    b->data = md_malloc(n ? n : 1);
+    b->data = md_malloc_sized(n ? n : 1);
     if (!b->data) {
         md_free(b);
         return NULL;

@@ -27,15 +27,6 @@
 #include "core/base/error.h"
 #include "core/base/limits.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/asan_interface.h>
-#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
-#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
-#else
-#define POISON(p, n) ((void)(p), (void)(n))
-#define UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
-
 #define NCLASSES (MD_SLAB_MAX_BYTES / 8)
 /* The page header takes the first cache line; objects follow. */
 #define PAGE_HEADER 64
@@ -64,9 +55,8 @@ static MD_THREAD_LOCAL slab_class classes[NCLASSES];
  * next), at most MD_SLAB_SPARE_PAGES: giving each back at once made the
  * allocator map and fault in the same memory again for every message. */
 /* Where pages come from. Pages are cut from chunks of MD_SLAB_CHUNK_BYTES
- * (one aligned allocation per chunk: aligning each page on its own cost
- * up to a page of malloc's memory per page, 30 % more RSS; limits.h says
- * why chunks stay small). An empty
+ * (one aligned mapping per chunk, chunk_map; limits.h says why chunks
+ * are this big). An empty
  * page goes to the spares, MD_SLAB_SPARE_PAGES at most, which absorb a
  * message-sized churn; past that its memory is given back to the kernel
  * (madvise) and the page kept as released, to be reused first after the
@@ -82,7 +72,7 @@ static slab_page *orphans;
 
 static void release(slab_page *pg)
 {
-    UNPOISON(pg, MD_SLAB_PAGE_BYTES);
+    MD_UNPOISON(pg, MD_SLAB_PAGE_BYTES);
     (void)madvise(pg, MD_SLAB_PAGE_BYTES, MADV_DONTNEED);
 }
 
@@ -137,6 +127,26 @@ static void hook_thread_exit(void)
     (void)pthread_setspecific(exit_key, &exit_hooked);
 }
 
+/* A new chunk of MD_SLAB_CHUNK_BYTES aligned to MD_SLAB_PAGE_BYTES,
+ * mapped on its own: a chunk mapped a page larger is cut down to the
+ * aligned part, so alignment costs no memory (posix_memalign from
+ * malloc's heap left a gap of up to a page before every chunk: 7 B per
+ * stored dict item). NULL if memory runs out. */
+static void *chunk_map(void)
+{
+    size_t span = MD_SLAB_CHUNK_BYTES + MD_SLAB_PAGE_BYTES;
+    char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED)
+        return NULL;
+    uintptr_t start = ((uintptr_t)raw + MD_SLAB_PAGE_BYTES - 1) & ~(uintptr_t)(MD_SLAB_PAGE_BYTES - 1);
+    size_t head = start - (uintptr_t)raw;
+    if (head)
+        (void)munmap(raw, head);
+    if (span - head > MD_SLAB_CHUNK_BYTES)
+        (void)munmap((char *)start + MD_SLAB_CHUNK_BYTES, span - head - MD_SLAB_CHUNK_BYTES);
+    return (void *)start;
+}
+
 /* An empty page to set up: NULL if memory runs out. */
 static void *page_take(void)
 {
@@ -156,8 +166,8 @@ static void *page_take(void)
         if ((pg = orphans))
             orphans = pg->next;
         pthread_mutex_unlock(&orphans_lock);
-        void *mem = NULL;
-        if (!pg && posix_memalign(&mem, MD_SLAB_PAGE_BYTES, MD_SLAB_CHUNK_BYTES) == 0) {
+        void *mem = pg ? NULL : chunk_map();
+        if (mem) {
             hook_thread_exit();
             pg = mem;
             carve = (char *)mem + MD_SLAB_PAGE_BYTES;
@@ -170,7 +180,7 @@ static void *page_take(void)
 static void page_give(slab_page *pg)
 {
     if (nspares < MD_SLAB_SPARE_PAGES) {
-        POISON((char *)pg + PAGE_HEADER, MD_SLAB_PAGE_BYTES - PAGE_HEADER);
+        MD_POISON((char *)pg + PAGE_HEADER, MD_SLAB_PAGE_BYTES - PAGE_HEADER);
         pg->next = spares;
         spares = pg;
         nspares++;
@@ -226,7 +236,7 @@ static slab_page *page_new(slab_class *c, uint32_t size)
     pg->end = (char *)mem + MD_SLAB_PAGE_BYTES;
     pg->live = 0;
     pg->size = size;
-    POISON(pg->bump, (size_t)(pg->end - pg->bump));
+    MD_POISON(pg->bump, (size_t)(pg->end - pg->bump));
     c->pages++;
     link_page(c, pg);
     return pg;
@@ -239,11 +249,11 @@ static inline void *take_from(slab_class *c, slab_page *pg, uint32_t osize)
     void *obj;
     if (pg->free) {
         obj = pg->free;
-        UNPOISON(obj, osize);
+        MD_UNPOISON(obj, osize);
         memcpy(&pg->free, obj, sizeof pg->free);
     } else {
         obj = pg->bump;
-        UNPOISON(obj, osize);
+        MD_UNPOISON(obj, osize);
         pg->bump += osize;
     }
     pg->live++;
@@ -279,7 +289,7 @@ void md_val__slab_free(void *obj, size_t size)
     MD_ASSERT(pg->size == ((size + 7) & ~(size_t)7) && pg->live > 0);
     memcpy(obj, &pg->free, sizeof pg->free);
     pg->free = obj;
-    POISON(obj, pg->size);
+    MD_POISON(obj, pg->size);
     if (!pg->listed)
         link_page(c, pg);
     if (--pg->live > 0)

@@ -3,13 +3,17 @@
  * more, keeps the items across growth, refuses a count whose size in
  * bytes would overflow, and leaves the array as it was when memory runs
  * out; md_grow_inline moves an owner's inline buffer to the heap once,
- * items kept and the buffer untouched, and never passes its bound. */
+ * items kept and the buffer untouched, and never passes its bound. Big
+ * blocks freed with md_free_sized are kept warm for the next allocation
+ * of about their size while that is turned on, a bounded number of
+ * them, and given back by md_alloc_warm_release. */
 #include "tests/unit/unit.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "core/base/alloc.h"
+#include "core/base/limits.h"
 
 static void test_grow_doubles_and_keeps_items(void)
 {
@@ -140,6 +144,97 @@ static void test_grow_inline_out_of_memory_keeps_the_buffer(void)
     CU_ASSERT_EQUAL(cap, 4);
 }
 
+/* ---- big blocks kept warm ---- */
+
+#define MIB ((size_t)1 << 20)
+
+static void test_warm_block_freed_serves_the_next_allocation_of_its_size(void)
+{
+    /* off (a client program): a big block is freed at once */
+    md_alloc_warm_enable(false);
+    md_free_sized(md_malloc_sized(4 * MIB), 4 * MIB);
+    CU_ASSERT_EQUAL(md_alloc_warm_bytes(), 0);
+    md_alloc_warm_enable(true);
+    uint8_t *p = md_malloc_sized(4 * MIB);
+    CU_ASSERT_FATAL(p != NULL);
+    p[0] = 1;
+    p[4 * MIB - 1] = 2;
+    md_free_sized(p, 4 * MIB);
+    CU_ASSERT(md_alloc_warm_bytes() >= 4 * MIB);
+    /* a little smaller still fits; the block leaves the list */
+    uint8_t *q = md_malloc_sized(4 * MIB - 1000);
+    CU_ASSERT_PTR_EQUAL(q, p);
+    CU_ASSERT_EQUAL(md_alloc_warm_bytes(), 0);
+    md_free(q);   /* any kept block may be freed plainly */
+    /* turning it off gives back what is kept */
+    md_free_sized(md_malloc_sized(4 * MIB), 4 * MIB);
+    CU_ASSERT(md_alloc_warm_bytes() >= 4 * MIB);
+    md_alloc_warm_enable(false);
+    CU_ASSERT_EQUAL(md_alloc_warm_bytes(), 0);
+}
+
+static void test_warm_block_much_bigger_than_asked_is_not_handed_out(void)
+{
+    md_alloc_warm_enable(true);
+    md_alloc_warm_release();
+    uint8_t *big = md_malloc_sized(8 * MIB);
+    CU_ASSERT_FATAL(big != NULL);
+    md_free_sized(big, 8 * MIB);
+    size_t kept = md_alloc_warm_bytes();
+    CU_ASSERT(kept >= 8 * MIB);
+    uint8_t *small = md_malloc_sized(2 * MIB);
+    CU_ASSERT_FATAL(small != NULL);
+    CU_ASSERT_EQUAL(md_alloc_warm_bytes(), kept);   /* still kept */
+    CU_ASSERT_PTR_NULL(md_alloc_warm_take(2 * MIB));
+    md_free_sized(small, 2 * MIB);
+    md_alloc_warm_enable(false);
+    CU_ASSERT_EQUAL(md_alloc_warm_bytes(), 0);
+}
+
+static void test_warm_keeps_at_most_its_blocks_and_no_small_or_huge_one(void)
+{
+    md_alloc_warm_enable(true);
+    md_alloc_warm_release();
+    void *small = md_malloc_sized(MD_WARM_MIN_BYTES - 1);
+    md_free_sized(small, MD_WARM_MIN_BYTES - 1);
+    CU_ASSERT_EQUAL(md_alloc_warm_bytes(), 0);
+    void *huge = md_malloc_sized(MD_WARM_MAX_BYTES + 1);   /* mapped, never touched */
+    CU_ASSERT_FATAL(huge != NULL);
+    md_free_sized(huge, MD_WARM_MAX_BYTES + 1);
+    CU_ASSERT_EQUAL(md_alloc_warm_bytes(), 0);
+    for (int i = 0; i < MD_WARM_BLOCKS + 3; i++)
+        md_free_sized(md_malloc_sized(MD_WARM_MIN_BYTES), MD_WARM_MIN_BYTES);
+    /* one block is taken back and freed each time: never more than one */
+    CU_ASSERT(md_alloc_warm_bytes() < 2 * MD_WARM_MIN_BYTES + 4096);
+    void *blocks[MD_WARM_BLOCKS + 3];
+    for (int i = 0; i < MD_WARM_BLOCKS + 3; i++)
+        blocks[i] = md_malloc_sized(MD_WARM_MIN_BYTES);
+    for (int i = 0; i < MD_WARM_BLOCKS + 3; i++)
+        md_free_sized(blocks[i], MD_WARM_MIN_BYTES);
+    size_t kept = md_alloc_warm_bytes();
+    CU_ASSERT(kept >= MD_WARM_BLOCKS * MD_WARM_MIN_BYTES);
+    CU_ASSERT(kept < (MD_WARM_BLOCKS + 1) * MD_WARM_MIN_BYTES);
+    md_alloc_warm_enable(false);
+    CU_ASSERT_EQUAL(md_alloc_warm_bytes(), 0);
+}
+
+static void test_warm_allocation_fails_under_the_hook_and_keeps_the_block(void)
+{
+    md_alloc_warm_enable(true);
+    md_alloc_warm_release();
+    md_free_sized(md_malloc_sized(2 * MIB), 2 * MIB);
+    size_t kept = md_alloc_warm_bytes();
+    CU_ASSERT(kept >= 2 * MIB);
+    unsigned long before = md_alloc_failures();
+    md_alloc_fail_after(0);
+    void *p = md_malloc_sized(2 * MIB);
+    md_alloc_fail_after(-1);
+    CU_ASSERT_PTR_NULL(p);
+    CU_ASSERT_EQUAL(md_alloc_failures(), before + 1);
+    CU_ASSERT_EQUAL(md_alloc_warm_bytes(), kept);
+    md_alloc_warm_enable(false);
+}
+
 void md_test_register_alloc(void)
 {
     CU_pSuite s = md_test_suite("alloc");
@@ -149,4 +244,8 @@ void md_test_register_alloc(void)
     MD_ADD_TEST(s, test_grow_out_of_memory_leaves_the_array);
     MD_ADD_TEST(s, test_grow_inline_moves_to_the_heap_once_within_bound);
     MD_ADD_TEST(s, test_grow_inline_out_of_memory_keeps_the_buffer);
+    MD_ADD_TEST(s, test_warm_block_freed_serves_the_next_allocation_of_its_size);
+    MD_ADD_TEST(s, test_warm_block_much_bigger_than_asked_is_not_handed_out);
+    MD_ADD_TEST(s, test_warm_keeps_at_most_its_blocks_and_no_small_or_huge_one);
+    MD_ADD_TEST(s, test_warm_allocation_fails_under_the_hook_and_keeps_the_block);
 }

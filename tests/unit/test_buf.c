@@ -11,6 +11,7 @@
 
 #include "core/base/alloc.h"
 #include "core/base/buf.h"
+#include "core/base/limits.h"
 
 static void test_buf_appends_in_order_across_growth(void)
 {
@@ -119,6 +120,44 @@ static void test_buf_failure_sticks(void)
     md_buf_free(&c);
 }
 
+/* A buffer growing past MD_WARM_MIN_BYTES (a big message) moves into a
+ * block kept warm, its bytes with it, and its free keeps the block warm
+ * again for the next message. */
+static void test_buf_big_growth_takes_a_warm_block_and_keeps_its_bytes(void)
+{
+    size_t big = 3 * MD_WARM_MIN_BYTES;
+    md_alloc_warm_enable(true);
+    md_alloc_warm_release();
+    uint8_t *warm = md_malloc_sized(big);
+    CU_ASSERT_FATAL(warm != NULL);
+    md_free_sized(warm, big);
+    md_buf b = MD_BUF_INIT;
+    CU_ASSERT_EQUAL(md_buf_puts(&b, "header"), 0);
+    CU_ASSERT_EQUAL(md_buf_reserve(&b, big - 100), 0);
+    CU_ASSERT_PTR_EQUAL(b.data, warm);
+    CU_ASSERT_EQUAL(md_alloc_warm_bytes(), 0);
+    CU_ASSERT_EQUAL(b.len, 6);
+    CU_ASSERT_EQUAL(memcmp(b.data, "header", 6), 0);
+    memset(b.data + b.len, 'x', big - 100);
+    b.len += big - 100;
+    CU_ASSERT_EQUAL(md_buf_putc(&b, 'y'), 0);   /* within the spare room */
+    CU_ASSERT_EQUAL(b.data[b.len - 1], 'y');
+    md_buf_free(&b);
+    CU_ASSERT(md_alloc_warm_bytes() >= big - 100);
+    /* with nothing kept, growth is plain realloc and still keeps the bytes */
+    md_alloc_warm_release();
+    CU_ASSERT_EQUAL(md_buf_puts(&b, "abc"), 0);
+    CU_ASSERT_EQUAL(md_buf_reserve(&b, big), 0);
+    CU_ASSERT_EQUAL(memcmp(b.data, "abc", 3), 0);
+    md_alloc_fail_after(0);
+    int rc = md_buf_reserve(&b, 2 * big);
+    md_alloc_fail_after(-1);
+    CU_ASSERT_EQUAL(rc, -1);
+    CU_ASSERT_EQUAL(memcmp(b.data, "abc", 3), 0);
+    md_buf_free(&b);
+    md_alloc_warm_enable(false);
+}
+
 void md_test_register_buf(void)
 {
     CU_pSuite s = md_test_suite("buf");
@@ -126,4 +165,5 @@ void md_test_register_buf(void)
     MD_ADD_TEST(s, test_buf_printf_short_and_long);
     MD_ADD_TEST(s, test_buf_steal_and_reset);
     MD_ADD_TEST(s, test_buf_failure_sticks);
+    MD_ADD_TEST(s, test_buf_big_growth_takes_a_warm_block_and_keeps_its_bytes);
 }

@@ -10,6 +10,7 @@
 
 #include <event2/event.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -38,14 +39,14 @@ typedef struct client {
     md_buf in;
 } client;
 
-static bool lfix_open(lfix *f)
+static bool lfix_open_max(lfix *f, size_t max_message)
 {
     char err[256] = "";
     memset(f, 0, sizeof *f);
     bool ok = md_lc_server_open(&f->srv, TEST_KEY);
     f->th = f->srv.th;
     f->base = f->srv.base;
-    md_listen_opts opts = {.max_message = MD_MAX_MESSAGE_MIN, .key = f->srv.key};
+    md_listen_opts opts = {.max_message = max_message, .key = f->srv.key};
     f->ls = ok ? md_listen_new(md_th_server(f->th), f->base, &opts) : NULL;
     if (!f->ls || md_addr_parse("tcp://127.0.0.1:0", &f->addr, err, sizeof err) < 0 ||
         md_listen_add(f->ls, &f->addr, err, sizeof err) < 0) {
@@ -53,6 +54,11 @@ static bool lfix_open(lfix *f)
         return false;
     }
     return f->addr.port > 0;
+}
+
+static bool lfix_open(lfix *f)
+{
+    return lfix_open_max(f, MD_MAX_MESSAGE_MIN);
 }
 
 static void lfix_close(lfix *f)
@@ -185,6 +191,83 @@ static void test_listen_serves_a_request_only_once_whole(void)
     CU_ASSERT_EQUAL(nconns_after(&f, 0), 0);
     md_buf_free(&req);
     md_buf_free(&frame);
+    md_buf_free(&reply);
+    client_close(&c);
+    lfix_close(&f);
+}
+
+/* Pickles req (stolen) at protocol 4 and sends it framed, in pieces of
+ * `piece` bytes with the server's loop running between them. */
+static bool send_request_in_pieces(lfix *f, client *c, md_val *req, size_t piece)
+{
+    md_buf payload = MD_BUF_INIT, frame = MD_BUF_INIT;
+    bool ok = md_pickle_encode(req, 4, &payload, NULL) == 0 &&
+              md_frame_append(&frame, payload.data, payload.len, true) == 0;
+    md_decref(req);
+    for (size_t at = 0; ok && at < frame.len; at += piece) {
+        size_t n = frame.len - at < piece ? frame.len - at : piece;
+        ok = md_lc_send(c->fd, frame.data + at, n);
+        md_lc_run(f->base, 1);
+    }
+    md_buf_free(&payload);
+    md_buf_free(&frame);
+    return ok;
+}
+
+/* An 8 MiB bytes value through a Queue: the request, sent in 64 KiB
+ * pieces, is read whole (its buffer sized from the frame header); the
+ * reply of q.get(), more than the socket takes at once, is queued as it
+ * is and comes back whole to a client that reads it as it comes. Then
+ * the same again, now from blocks kept warm by the first round; the
+ * deferred trim then gives them back. */
+static void test_listen_big_payload_read_in_pieces_and_sent_back_whole(void)
+{
+    enum { N = 8 << 20 };
+    lfix f;
+    CU_ASSERT_FATAL(lfix_open_max(&f, 2 * N));
+    char ident[64];
+    md_th_create_ok(f.th, "Queue", NULL, NULL, ident, __FILE__, __LINE__);
+    CU_ASSERT_FATAL(ident[0] != 0);
+    client c = {.fd = -1};
+    CU_ASSERT_FATAL(client_open(&f, &c, TEST_KEY));
+    md_buf reply = MD_BUF_INIT;
+    CU_ASSERT_FATAL(send_request_in_pieces(
+        &f, &c, md_th_tuple(4, md_none(), md_th_str("accept_connection"),
+                            md_th_tuple(1, md_th_str("unit")), md_th_dict(0)), 4096));
+    CU_ASSERT_EQUAL_FATAL(read_frame(&f, &c, &reply, MD_LC_ROUNDS), 1);
+    CU_ASSERT(reply_is(&reply, "('#RETURN', None)"));
+    uint8_t *blob = malloc(N);
+    CU_ASSERT_FATAL(blob != NULL);
+    for (size_t i = 0; i < N; i++)
+        blob[i] = (uint8_t)(i * 31 + (i >> 16));
+    for (int round = 0; round < 2; round++) {
+        md_val *data = md_bytes_new(blob, N);
+        CU_ASSERT_FATAL(data != NULL);
+        CU_ASSERT_FATAL(send_request_in_pieces(
+            &f, &c, md_th_tuple(4, md_th_str(ident), md_th_str("put"), md_th_tuple(1, data),
+                                md_th_dict(0)), 65536));
+        CU_ASSERT_EQUAL_FATAL(read_frame(&f, &c, &reply, MD_LC_ROUNDS), 1);
+        CU_ASSERT(reply_is(&reply, "('#RETURN', None)"));
+        CU_ASSERT_FATAL(send_request_in_pieces(
+            &f, &c, md_th_tuple(4, md_th_str(ident), md_th_str("get"), md_th_tuple(0),
+                                md_th_dict(0)), 65536));
+        CU_ASSERT_EQUAL_FATAL(read_frame(&f, &c, &reply, 20 * MD_LC_ROUNDS), 1);
+        md_val *v = NULL;
+        CU_ASSERT_EQUAL_FATAL(md_pickle_decode(reply.data, reply.len, NULL, &v, NULL, NULL), 0);
+        CU_ASSERT_FATAL(md_typeof(v) == MD_T_TUPLE && md_tuple_len(v) == 2);
+        md_val *got = md_tuple_get(v, 1);
+        CU_ASSERT(md_str_eq_cstr(md_tuple_get(v, 0), "#RETURN"));
+        CU_ASSERT_FATAL(md_typeof(got) == MD_T_BYTES && md_bytes_len(got) == N);
+        CU_ASSERT_EQUAL(memcmp(md_bytes_data(got), blob, N), 0);
+        md_decref(v);
+    }
+    /* The blocks of the last messages stay warm, then go back to the
+     * system once no big message came for MD_TRIM_DELAY_MS. */
+    CU_ASSERT(md_alloc_warm_bytes() >= N);
+    for (int i = 0; i < MD_LC_ROUNDS && md_alloc_warm_bytes(); i++)
+        md_lc_run(f.base, 1);
+    CU_ASSERT_EQUAL(md_alloc_warm_bytes(), 0);
+    free(blob);
     md_buf_free(&reply);
     client_close(&c);
     lfix_close(&f);
@@ -436,6 +519,7 @@ void md_test_register_listen(void)
     MD_ADD_TEST(s, test_listen_serves_a_request_only_once_whole);
     MD_ADD_TEST(s, test_listen_closes_only_the_connection_over_the_length_limit);
     MD_ADD_TEST(s, test_listen_limit_itself_is_accepted);
+    MD_ADD_TEST(s, test_listen_big_payload_read_in_pieces_and_sent_back_whole);
     MD_ADD_TEST(s, test_listen_closes_on_a_bad_frame_header);
     MD_ADD_TEST(s, test_listen_closes_on_a_handshake_message_over_its_limit);
     MD_ADD_TEST(s, test_listen_refuses_a_wrong_key);

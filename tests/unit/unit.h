@@ -14,6 +14,7 @@
 #define MD_UNIT_SUITES(X) \
     X(value)              \
     X(value_std)          \
+    X(value_table)        \
     X(pickle)             \
     X(pickle_view)        \
     X(frame)              \

@@ -1,0 +1,291 @@
+/* test_value_table.c - the sizing side of the value layer's memory
+ * (core/value/value_table.c growth, core/value/value_slab.c chunks, big
+ * bytes from blocks kept warm): a table's index stays between one and
+ * four slots per entry whatever its size, with deletions and
+ * reinsertions found again; a table that cannot grow (out of memory at
+ * any allocation) is left as it was; the bytes per stored item are flat
+ * from 1k to 1M items; slab pages are aligned in mapped chunks; a big
+ * bytes value takes a warm block and gives it back. White-box: reads the
+ * table through value_impl.h. */
+#include "tests/unit/unit.h"
+
+#include <malloc.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/base/limits.h"
+#include "core/value/value_impl.h"
+
+static const md_table *table_in(const md_val *v)
+{
+    return &((const md_tableobj *)v)->t;
+}
+
+static size_t index_slots(const md_table *t)
+{
+    return t->log2size ? (size_t)1 << t->log2size : 0;
+}
+
+/* The index was last sized for at least `live` entries at a load of at
+ * most one half: fewer than four slots per live entry (or the smallest
+ * index), and never fuller than two thirds. */
+static bool index_sized_for(const md_table *t, size_t live)
+{
+    size_t slots = index_slots(t);
+    if (t->nentries * 3 > slots * 2)
+        return false;
+    return slots <= 8 || slots < 4 * (live + 1);
+}
+
+static int64_t as_i64(const md_val *v)
+{
+    int64_t x = INT64_MIN;
+    if (v)
+        (void)md_int_to_i64(v, &x);
+    return x;
+}
+
+static bool has_int(const md_val *d, int64_t key, int64_t want)
+{
+    md_pyerr e;
+    md_val *v = md_dict_get(d, md_int_from_i64(key), &e);
+    return v && as_i64(v) == want;
+}
+
+static void test_table_index_doubles_and_stays_half_to_two_thirds_full(void)
+{
+    enum { N = 300000 };
+    md_val *d = md_dict_new();
+    size_t rebuilds = 0;
+    uint8_t log2 = 0;
+    bool sized = true;
+    for (int64_t i = 0; i < N; i++) {
+        CU_ASSERT_FATAL(md_dict_set(d, md_int_from_i64(i), md_int_from_i64(-i), NULL) == 0);
+        const md_table *t = table_in(d);
+        if (t->log2size != log2) {
+            /* growth doubles the index: never skips a power of two */
+            CU_ASSERT(log2 == 0 || t->log2size == log2 + 1);
+            log2 = t->log2size;
+            rebuilds++;
+        }
+        sized &= index_sized_for(t, t->used);
+    }
+    CU_ASSERT(sized);
+    /* 8 slots doubled 16 times: 2^19 slots (the last doubling at
+     * 174,763 entries, 2/3 of 2^18), not 2^20 as growing to 3 slots per
+     * entry gave (2^18 * 2/3 * 3 > 2^19) */
+    CU_ASSERT_EQUAL(log2, 19);
+    CU_ASSERT_EQUAL(rebuilds, 17);
+    size_t missing = 0;
+    for (int64_t i = 0; i < N; i++)
+        missing += !has_int(d, i, -i);
+    CU_ASSERT_EQUAL(missing, 0);
+    md_decref(d);
+}
+
+/* Deleting three keys in four leaves dummies; inserting as many new keys
+ * again compacts or rebuilds, and every live key is found, none of the
+ * deleted, in insertion order. */
+static void test_table_deletions_and_reinsertion_across_sizes(void)
+{
+    static const int sizes[] = {5, 100, 5000, 70000};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        int n = sizes[s];
+        md_val *d = md_dict_new();
+        for (int i = 0; i < n; i++)
+            CU_ASSERT_FATAL(md_dict_set(d, md_int_from_i64(i), md_int_from_i64(i), NULL) == 0);
+        md_pyerr err;
+        for (int i = 0; i < n; i++)
+            if (i % 4)
+                CU_ASSERT_FATAL(md_dict_del(d, md_int_from_i64(i), &err) == 1);
+        size_t slots_after_delete = index_slots(table_in(d));
+        for (int i = n; i < 2 * n; i++)
+            CU_ASSERT_FATAL(md_dict_set(d, md_int_from_i64(i), md_int_from_i64(i), NULL) == 0);
+        const md_table *t = table_in(d);
+        /* room came from dropping the dummies, not from a bigger index */
+        CU_ASSERT(index_slots(t) <= 2 * slots_after_delete);
+        CU_ASSERT(t->nentries <= t->ecap && t->nentries * 3 <= index_slots(t) * 2);
+        size_t bad = 0, pos = 0, seen = 0;
+        for (int i = 0; i < 2 * n; i++) {
+            bool live = i >= n || i % 4 == 0;
+            md_pyerr e;
+            md_val *v = md_dict_get(d, md_int_from_i64(i), &e);
+            bad += live ? as_i64(v) != i : v != NULL;
+        }
+        md_val *k, *v;
+        int64_t last = -1;
+        while (md_dict_next(d, &pos, &k, &v)) {
+            bad += as_i64(k) <= last;   /* insertion order kept */
+            last = as_i64(k);
+            seen++;
+        }
+        CU_ASSERT_EQUAL(bad, 0);
+        CU_ASSERT_EQUAL(seen, (size_t)(n + (n + 3) / 4));
+        CU_ASSERT_EQUAL(md_dict_len(d), seen);
+        md_decref(d);
+    }
+}
+
+/* Growing a table fails at each of its allocations in turn (index, then
+ * entries): the table keeps every item and stays usable. */
+static void test_table_growth_out_of_memory_at_every_allocation_changes_nothing(void)
+{
+    enum { N = 1000 };
+    md_val *d = md_dict_new();
+    for (int i = 0; i < N; i++)
+        CU_ASSERT_FATAL(md_dict_set(d, md_int_from_i64(i), md_int_from_i64(i), NULL) == 0);
+    size_t refused = 0;
+    for (long fail_at = 0; fail_at < 10; fail_at++) {
+        md_table before = *table_in(d);
+        unsigned long failures = md_alloc_failures();
+        md_alloc_fail_after(fail_at);
+        int rc = md_dict_reserve(d, 20000);
+        md_alloc_fail_after(-1);
+        if (md_alloc_failures() == failures) {
+            CU_ASSERT_EQUAL(rc, 0);
+            break;
+        }
+        refused++;
+        CU_ASSERT(rc < 0);
+        const md_table *t = table_in(d);
+        CU_ASSERT_EQUAL(t->used, before.used);
+        CU_ASSERT_EQUAL(t->log2size, before.log2size);
+        CU_ASSERT_PTR_EQUAL(t->index, before.index);
+    }
+    CU_ASSERT(refused >= 1);
+    size_t missing = 0;
+    for (int i = 0; i < N; i++)
+        missing += !has_int(d, i, i);
+    CU_ASSERT_EQUAL(missing, 0);
+    CU_ASSERT(index_slots(table_in(d)) >= 2 * (N + 20000));
+    md_decref(d);
+}
+
+/* Bytes a dict of n items like 'k0000123' -> 123 takes: keys (slab
+ * object size), entries and index blocks with malloc's 8-byte header,
+ * the dict object itself. */
+static size_t object_bytes(const md_val *v)
+{
+    size_t slab = md_val__slab_bytes(v);
+    return slab ? slab : malloc_usable_size((void *)v) + 8;
+}
+
+static double dict_bytes_per_item(int n)
+{
+    md_val *d = md_dict_new();
+    size_t bytes = 0;
+    bool stored = true;
+    for (int i = 0; i < n; i++) {
+        char key[32];
+        md_val *k = md_str_new(key, (size_t)snprintf(key, sizeof key, "k%07d", i));
+        bytes += object_bytes(k);
+        stored &= md_dict_set(d, k, md_int_from_i64(i), NULL) == 0;
+        md_decref(k);
+    }
+    CU_ASSERT(stored);
+    const md_table *t = table_in(d);
+    bytes += malloc_usable_size(t->entries) + 8 + malloc_usable_size(t->index) + 8;
+    bytes += sizeof(gc_head) + sizeof(md_tableobj);
+    md_decref(d);
+    return (double)bytes / n;
+}
+
+static void test_table_bytes_per_item_flat_from_1k_to_1m(void)
+{
+    static const int sizes[] = {1000, 10000, 100000, 1000000};
+    double lo = 1e9, hi = 0;
+    fprintf(stderr, "\n  str -> int dict, bytes per item:");
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        double b = dict_bytes_per_item(sizes[i]);
+        fprintf(stderr, " %d: %.1f", sizes[i], b);
+        lo = b < lo ? b : lo;
+        hi = b > hi ? b : hi;
+    }
+    fprintf(stderr, "\n");
+    CU_ASSERT(hi <= 60);
+    CU_ASSERT(hi - lo <= 10);
+}
+
+/* Slab pages come out of mapped chunks aligned to their size: the page
+ * of an object is its address rounded down, and the objects of one
+ * class fill whole pages (none lost to alignment), over several chunks. */
+static void test_slab_pages_aligned_in_chunks(void)
+{
+    enum { SIZE = 24 };
+    size_t per_page = (MD_SLAB_PAGE_BYTES - 64) / SIZE;
+    size_t n = 3 * (MD_SLAB_CHUNK_BYTES / MD_SLAB_PAGE_BYTES) * per_page;
+    void **objs = malloc(n * sizeof *objs);
+    CU_ASSERT_FATAL(objs != NULL);
+    size_t pages0, spare0, pages, spare;
+    md_val__slab_stats(SIZE, &pages0, &spare0);
+    size_t misaligned = 0, page_changes = 0;
+    uintptr_t last_page = 0;
+    for (size_t i = 0; i < n; i++) {
+        objs[i] = md_val__slab_alloc(SIZE);
+        CU_ASSERT_FATAL(objs[i] != NULL);
+        memset(objs[i], 0xab, SIZE);
+        uintptr_t page = (uintptr_t)objs[i] & ~(uintptr_t)(MD_SLAB_PAGE_BYTES - 1);
+        misaligned += (uintptr_t)objs[i] - page < 64 || (uintptr_t)objs[i] % 8;
+        page_changes += page != last_page;
+        last_page = page;
+    }
+    md_val__slab_stats(SIZE, &pages, &spare);
+    CU_ASSERT_EQUAL(misaligned, 0);
+    /* new pages only as each fills: n objects take n / per_page pages */
+    CU_ASSERT(pages - pages0 <= n / per_page + 1);
+    CU_ASSERT(page_changes <= n / per_page + 2);
+    for (size_t i = 0; i < n; i++)
+        md_val__slab_free(objs[i], SIZE);
+    md_val__slab_stats(SIZE, &pages, &spare);
+    CU_ASSERT(pages <= pages0);
+    free(objs);
+}
+
+/* A big bytes value takes a block kept warm and gives it back when freed;
+ * the same for a big bytearray's data; out of memory, nothing is made
+ * and the block stays kept. */
+static void test_big_bytes_take_a_warm_block_and_give_it_back(void)
+{
+    size_t n = 2 * MD_WARM_MIN_BYTES;
+    uint8_t *data = malloc(n);
+    CU_ASSERT_FATAL(data != NULL);
+    for (size_t i = 0; i < n; i++)
+        data[i] = (uint8_t)(i * 7);
+    md_alloc_warm_enable(true);
+    md_alloc_warm_release();
+    md_free_sized(md_malloc_sized(n + 64), n + 64);
+    CU_ASSERT(md_alloc_warm_bytes() >= n);
+    md_val *b = md_bytes_new(data, n);
+    CU_ASSERT_FATAL(b != NULL);
+    CU_ASSERT_EQUAL(md_alloc_warm_bytes(), 0);
+    CU_ASSERT_EQUAL(md_bytes_len(b), n);
+    CU_ASSERT_EQUAL(memcmp(md_bytes_data(b), data, n), 0);
+    md_decref(b);
+    CU_ASSERT(md_alloc_warm_bytes() >= n);
+    md_val *ba = md_bytearray_new(data, n);
+    CU_ASSERT_FATAL(ba != NULL);
+    CU_ASSERT_EQUAL(memcmp(md_bytes_data(ba), data, n), 0);
+    md_decref(ba);
+    size_t kept = md_alloc_warm_bytes();
+    CU_ASSERT(kept >= n);
+    md_alloc_fail_after(0);
+    md_val *none = md_bytes_new(data, n);
+    md_alloc_fail_after(-1);
+    CU_ASSERT_PTR_NULL(none);
+    CU_ASSERT_EQUAL(md_alloc_warm_bytes(), kept);
+    md_alloc_warm_enable(false);
+    free(data);
+}
+
+void md_test_register_value_table(void)
+{
+    CU_pSuite s = md_test_suite("value_table");
+    MD_ADD_TEST(s, test_table_index_doubles_and_stays_half_to_two_thirds_full);
+    MD_ADD_TEST(s, test_table_deletions_and_reinsertion_across_sizes);
+    MD_ADD_TEST(s, test_table_growth_out_of_memory_at_every_allocation_changes_nothing);
+    MD_ADD_TEST(s, test_table_bytes_per_item_flat_from_1k_to_1m);
+    MD_ADD_TEST(s, test_slab_pages_aligned_in_chunks);
+    MD_ADD_TEST(s, test_big_bytes_take_a_warm_block_and_give_it_back);
+}
