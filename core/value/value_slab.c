@@ -312,7 +312,7 @@ void md_val__slab_free_many(void *const *objs, size_t n)
             MD_ASSERT(pg->live > k);
             memcpy(objs[i], &head, sizeof head);
             head = objs[i];
-            POISON(head, pg->size);
+            MD_POISON(head, pg->size);
         }
         pg->free = head;
         slab_class *c = class_of(pg->size);
