@@ -1068,12 +1068,7 @@ md_listeners *md_listen_new(md_server *srv, struct event_base *base, const md_li
     if (ls->opts.max_message > MD_MAX_MESSAGE_MAX)
         ls->opts.max_message = MD_MAX_MESSAGE_MAX;
     ls->opts.max_connections = cap_connections(ls->opts.max_connections);
-    /* Buffers of MD_MMAP_THRESHOLD_BYTES and more (large requests and
-     * replies) get their own mappings, given back when freed; glibc's
-     * default would raise the threshold after the first large free and
-     * keep later ones in a heap that fragments. */
-    mallopt(M_MMAP_THRESHOLD, MD_MMAP_THRESHOLD_BYTES);
-    mallopt(M_TRIM_THRESHOLD, MD_TRIM_THRESHOLD_BYTES);
+    md_alloc_tune_for_server();
     md_codec_limits_default(&ls->limits);
     ls->limits.max_bytes = ls->opts.max_message;
     /* For a base not made by md_listen_base_new: the priorities without

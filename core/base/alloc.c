@@ -282,3 +282,9 @@ void md_advise_huge(void *p, size_t n)
     (void)n;
 #endif
 }
+
+void md_alloc_tune_for_server(void)
+{
+    mallopt(M_MMAP_THRESHOLD, MD_MMAP_THRESHOLD_BYTES);
+    mallopt(M_TRIM_THRESHOLD, MD_TRIM_THRESHOLD_BYTES);
+}

@@ -53,6 +53,19 @@ int md_grow_inline(void *arrp, size_t *cap, const void *inline_buf, size_t need,
 #define MD_UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
+/* The server's settings of malloc (mallopt), for the daemon and for the
+ * programs that measure its code as it runs there (bench_pickle):
+ * blocks of MD_MMAP_THRESHOLD_BYTES and more (large requests and
+ * replies) get their own mappings, given back when freed, where glibc
+ * would raise the threshold after the first large free and keep later
+ * ones in a heap that fragments; and the heap's top is trimmed only past
+ * MD_TRIM_THRESHOLD_BYTES, or every message's temporary blocks would be
+ * given back and faulted in again (the slab's chunks are mapped apart,
+ * so the heap holds little else: decoding a 100k str list took 2.9x as
+ * long with glibc's defaults). The daemon trims itself, deferred
+ * (MD_TRIM_DELAY_MS). */
+void md_alloc_tune_for_server(void);
+
 /* Big blocks kept warm. A big message costs its buffers' page faults
  * more than its copies (a fresh 10 MB block faults 2,441 pages in, and
  * unmapping it shoots them down again): a block of MD_WARM_MIN_BYTES or
