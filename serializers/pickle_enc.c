@@ -413,12 +413,8 @@ static int w_op_put(enc *e, uint8_t op)
 {
     if (e->proto < 4)
         return w1(e, op) < 0 ? -1 : w_put(e, e->memo_next++);
-    if (room(e, 2) < 0)
+    if (w2(e, op, MEMOIZE) < 0)
         return -1;
-    uint8_t *p = wp(e);
-    p[0] = op;
-    p[1] = MEMOIZE;
-    e->out->len += 2;
     e->memo_next++;
     return 0;
 }
