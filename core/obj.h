@@ -43,6 +43,7 @@ typedef struct md_server md_server;
  * returns MD_CALL_PARKED. */
 enum { MD_CALL_DONE = 0, MD_CALL_PARKED = 1 };
 typedef int (*md_method_fn)(md_call *call);
+typedef void (*md_after_fn)(md_val *a, md_val *b);
 
 enum md_method_flags {
     MD_M_VARARGS = 1 << 0,  /* extra positional args land in call->varargs */
@@ -140,7 +141,21 @@ struct md_call {
     int out_kind;                  /* MD_OUT_* in core/protocol/protocol.h */
     md_val *out_value;             /* owned */
     md_obj *out_proxy;             /* for md_return_proxy (a new object) */
+    /* Work left for after the reply is sent (md_call_after_reply). */
+    md_after_fn after;
+    md_val *after_args[2];         /* owned */
 };
+
+/* Have fn(a, b) run once the call's reply has been handed to its peer
+ * (sent, or queued behind earlier output), before the server reads
+ * anything else: the client can go on (pickle its next request) while
+ * the server finishes. For work that cannot fail and whose outcome the
+ * reply already states, e.g. merging a decoded dict into a reserved
+ * table. Takes a reference to a and b (either may be NULL); one
+ * continuation per call, and not for a call the handler parks. */
+void md_call_after_reply(md_call *call, md_after_fn fn, md_val *a, md_val *b);
+/* Runs and clears the call's continuation, if any (the dispatcher). */
+void md_call_run_after(md_call *call);
 
 /* Complete the call. Each steals its value argument. */
 int md_return(md_call *call, md_val *value);

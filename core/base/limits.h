@@ -102,6 +102,11 @@
 #define MD_GC_YOUNG_THRESHOLD    10000
 #define MD_GC_FULL_MIN           100000
 
+/* d.update(dict) of at least this many pairs replies before it merges
+ * (core/types/dict.c): below it the merge is too short for the client
+ * to gain anything meanwhile. */
+#define MD_UPDATE_LATER_MIN_PAIRS 256
+
 /* Object idents: the start of a run is random in [MIN, MIN + MIN/4) and
  * each new object takes the next, so all are 12 hex digits and none is
  * reused within a run. */

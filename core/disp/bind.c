@@ -17,6 +17,8 @@ void md_disp_call_init(md_call *call, md_server *srv, md_peer *peer, int protoco
 
 void md_disp_call_done(md_call *call)
 {
+    /* After the reply: md_disp_request delivers before it gets here. */
+    md_call_run_after(call);
     md_decref(call->out_value);
     md_decref(call->varargs);
     md_decref(call->varkw);

@@ -16,6 +16,8 @@
 
 #include <string.h>
 
+#include "core/base/limits.h"
+#include "core/base/log.h"
 #include "serializers/pickle.h"
 
 #define DICT(c) MD_CU_VAL((c)->self)
@@ -111,6 +113,55 @@ static int apply_pairs(md_val *d, const md_val *pairs, const md_val *kwargs, md_
     return 0;
 }
 
+/* A key whose hash and == can neither fail nor run anything, against
+ * any stored key. */
+static bool plain_key(const md_val *k)
+{
+    switch (md_typeof(k)) {
+    case MD_T_STR: case MD_T_BYTES: case MD_T_INT: case MD_T_FLOAT: case MD_T_BOOL:
+    case MD_T_NONE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool plain_keys(const md_val *dict)
+{
+    size_t pos = 0;
+    md_val *k, *v;
+    while (md_dict_next(dict, &pos, &k, &v))
+        if (!plain_key(k))
+            return false;
+    return true;
+}
+
+static void merge_after_reply(md_val *d, md_val *src)
+{
+    md_pyerr e;
+    md_pyerr_clear(&e);
+    /* Cannot fail: room reserved, keys plain (update_later). */
+    if (md_dict_update(d, src, &e) < 0)
+        md_log_error("dict.update after its reply failed: %s: %s", e.type ? e.type : "?", e.msg);
+}
+
+/* d.update(big dict) replies first and merges after (md_call_after_reply):
+ * the merge into a big table is mostly cache misses, and the client
+ * pickles its next chunk meanwhile. Only when nothing can fail once the
+ * reply says None: the table's room reserved now, and keys whose hash
+ * and == cannot fail. No one can see the dict before the merge: the
+ * server reads nothing else until it is done. 1: deferred; 0: not
+ * (merge now); -1: out of memory. */
+static int update_later(md_call *call, md_val *d, md_val *src)
+{
+    if (src == d || md_dict_len(src) < MD_UPDATE_LATER_MIN_PAIRS || !plain_keys(src))
+        return 0;
+    if (md_dict_reserve(d, md_dict_len(src)) < 0)
+        return -1;
+    md_call_after_reply(call, merge_after_reply, d, src);
+    return 1;
+}
+
 /* update(*args, **kwds) as dict() and dict.update() take them. */
 static int do_update(md_call *call, md_val *d, const char *fname)
 {
@@ -124,7 +175,11 @@ static int do_update(md_call *call, md_val *d, const char *fname)
     if (nargs == 1 && md_typeof(md_tuple_get(args, 0)) == MD_T_DICT && !call->varkw) {
         /* The common d.update(chunk): a dict's keys are known hashable
          * and keep their hashes, so no pair list is needed. */
-        if (md_dict_update(d, md_tuple_get(args, 0), &e) < 0)
+        md_val *src = md_tuple_get(args, 0);
+        int later = update_later(call, d, src);
+        if (later < 0)
+            return md_return(call, NULL);
+        if (later == 0 && md_dict_update(d, src, &e) < 0)
             return md_bf_raise(call, &e);
         return md_return_none(call);
     }

@@ -1455,6 +1455,7 @@ static void direct_bind(md_call *c, const md_method *m, const char *const *param
 
 static void direct_done(md_call *c)
 {
+    md_call_run_after(c);
     md_decref(c->out_value);
     md_decref(c->varargs);
     md_decref(c->varkw);
@@ -1566,6 +1567,115 @@ static void test_dict_and_list_keep_a_sole_argument_and_copy_a_shared_one(void)
         drop(&f, id_d);
         drop(&f, id_l);
     }
+    CU_ASSERT_EQUAL(nobj(&f), 0);
+    md_fx_done(&f);
+}
+
+/* A peer that notes, when a reply reaches it, its kind and how many
+ * items the dict it watches holds at that moment. */
+typedef struct watch_peer {
+    md_peer base;
+    const md_val *watched;
+    int kind;
+    size_t len_at_reply;
+} watch_peer;
+
+static void watch_deliver(md_peer *peer, int kind, md_val *payload)
+{
+    watch_peer *w = (watch_peer *)peer;
+    w->kind = kind;
+    w->len_at_reply = md_dict_len(w->watched);
+    md_decref(payload);
+}
+
+static const md_peer_ops watch_ops = {.deliver = watch_deliver};
+
+/* A dict of n pairs 'k<i>' -> i, and one more key when odd_key. */
+static md_val *update_arg(size_t n, md_val *odd_key)
+{
+    md_val *d = md_dict_new();
+    char key[32];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(key, sizeof key, "k%zu", i);
+        CU_ASSERT_FATAL(md_dict_set(d, S(key), I((int64_t)i), NULL) == 0);
+    }
+    if (odd_key)
+        CU_ASSERT_FATAL(md_dict_set(d, odd_key, I(-1), NULL) == 0);
+    md_decref(odd_key);
+    return d;
+}
+
+/* d.update(big dict) replies before it merges when the merge cannot
+ * fail (md_call_after_reply): the reply leaves with the dict as it was,
+ * and the merge is done by the time the request returns. A small update,
+ * or one with a key whose == could fail, merges first. */
+static void test_dict_update_of_a_big_dict_merges_after_its_reply(void)
+{
+    md_fx f;
+    md_fx_init(&f);
+    const size_t big = MD_UPDATE_LATER_MIN_PAIRS + 44;
+    struct {
+        size_t n;
+        bool odd;
+        bool later;
+    } cases[] = {{big, false, true}, {big, true, false}, {10, false, false}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char id[32];
+        MK(&f, "dict", T(1, D(1, S("k0"), S("old"))), NULL, id);
+        md_obj *o = md_objtab_find(md_th_server(f.th), strtoull(id, NULL, 16));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+        watch_peer w;
+        memset(&w, 0, sizeof w);
+        md_peer_init(&w.base, &watch_ops, md_th_server(f.th));
+        w.watched = MD_CU_VAL(o);
+        md_val *arg = update_arg(cases[c].n, cases[c].odd ? T(2, I(1), S("t")) : NULL);
+        md_val *args = T(1, arg);
+        md_th_call(f.th, &w.base, id, "update", args, NULL);
+        md_decref(args);
+        size_t total = cases[c].n + (cases[c].odd ? 1 : 0);
+        CU_ASSERT_EQUAL(w.kind, MD_OUT_RETURN);
+        CU_ASSERT_EQUAL(w.len_at_reply, cases[c].later ? 1 : total);
+        CU_ASSERT_EQUAL(md_dict_len(MD_CU_VAL(o)), total);
+        RET(&f, f.p4, id, "__getitem__", T(1, S("k0")), NULL, "0");
+        RET(&f, f.p4, id, "__getitem__", T(1, S("k9")), NULL, "9");
+        md_peer_close(&w.base);
+        drop(&f, id);
+    }
+    CU_ASSERT_EQUAL(nobj(&f), 0);
+    md_fx_done(&f);
+}
+
+/* Out of memory reserving the room of a deferred update: MemoryError,
+ * and the dict is as it was; with enough memory the same call stores
+ * every pair. */
+static void test_dict_update_later_out_of_memory_changes_nothing(void)
+{
+    md_fx f;
+    md_fx_init(&f);
+    char id[32];
+    MK(&f, "dict", T(1, D(1, S("a"), I(1))), NULL, id);
+    md_obj *o = md_objtab_find(md_th_server(f.th), strtoull(id, NULL, 16));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    const size_t n = 4 * MD_UPDATE_LATER_MIN_PAIRS;
+    bool done = false;
+    for (long k = 0; k < 200 && !done; k++) {
+        md_val *args = T(1, update_arg(n, NULL));
+        watch_peer w;
+        memset(&w, 0, sizeof w);
+        md_peer_init(&w.base, &watch_ops, md_th_server(f.th));
+        w.watched = MD_CU_VAL(o);
+        md_alloc_fail_after(k);
+        md_th_call(f.th, &w.base, id, "update", args, NULL);
+        md_alloc_fail_after(-1);
+        md_peer_close(&w.base);
+        md_decref(args);
+        size_t len = md_dict_len(MD_CU_VAL(o));
+        done = w.kind == MD_OUT_RETURN;
+        CU_ASSERT(done ? len == n + 1 && w.len_at_reply == 1 : len == 1);
+    }
+    CU_ASSERT_TRUE(done);
+    RET(&f, f.p4, id, "__getitem__", T(1, S("a")), NULL, "1");
+    drop(&f, id);
     CU_ASSERT_EQUAL(nobj(&f), 0);
     md_fx_done(&f);
 }
@@ -1781,6 +1891,8 @@ void md_test_register_types_containers(void)
     MD_ADD_TEST(s, test_dict_exposed_tuple_is_the_union_of_versions);
     MD_ADD_TEST(s, test_dict_constructor_takes_what_dict_takes);
     MD_ADD_TEST(s, test_dict_and_list_keep_a_sole_argument_and_copy_a_shared_one);
+    MD_ADD_TEST(s, test_dict_update_of_a_big_dict_merges_after_its_reply);
+    MD_ADD_TEST(s, test_dict_update_later_out_of_memory_changes_nothing);
     MD_ADD_TEST(s, test_list_extend_of_a_sequence_is_all_or_nothing);
     MD_ADD_TEST(s, test_dict_item_access_and_errors);
     MD_ADD_TEST(s, test_dict_methods_follow_python);
