@@ -264,6 +264,11 @@ int md_dict_update(md_val *d, const md_val *src, md_pyerr *e);
 /* Makes room for n more items so that storing them allocates nothing:
  * 0, or -1 on ENOMEM (nothing changed). */
 int md_dict_reserve(md_val *d, size_t n);
+/* True when no key of d is a value whose == with a str, bytes, int,
+ * float, bool or None key could fail (an opaque one: a Decimal's needs
+ * memory): inserting such keys into d after md_dict_reserve then
+ * cannot fail. */
+bool md_dict_keys_compare_safely(const md_val *d);
 /* Stores n (key, value) pairs in order, as n md_dict_set calls would
  * (references taken; a repeated key keeps its first key object and its
  * last value), hashing each key once and a window of keys ahead of

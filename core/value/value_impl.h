@@ -77,6 +77,10 @@ typedef struct md_table {
     size_t ecap;      /* capacity of entries, in entries              */
     uint8_t log2size; /* index has 1 << log2size slots; 0: no index   */
     uint8_t stride;   /* 1 or 2                                       */
+    /* Some key is (or was) an opaque value (a Decimal, a user class...),
+     * whose == with another key may need memory and so may fail. Only a
+     * clear resets it. */
+    uint8_t opaque_keys;
     void *index;
     md_val **entries;
 } md_table;

@@ -630,6 +630,8 @@ add_entry_refs(md_table *t, md_val *key, md_val *val, uint32_t h, bool steal)
 {
     long ix = (long)t->nentries++;
     md_val **ent = &t->entries[(size_t)ix * t->stride];
+    if (md_typeof(key) == MD_T_OPAQUE)
+        t->opaque_keys = 1;
     ent[0] = steal ? key : md_incref(key);
     track_if_container(t, key);
     if (t->stride == 2) {
@@ -725,6 +727,7 @@ int md_table__copy(md_table *dst, const md_table *src)
             dst->entries[dst->nentries * s + j] = md_incref(ent[j]);
         to[dst->nentries++] = from[i];
     }
+    dst->opaque_keys = src->opaque_keys;
     dst->used = dst->nentries;
     index_fill(dst);
     return 0;
@@ -923,6 +926,11 @@ int md_dict_set_pairs_steal(md_val *d, md_val *const *items, size_t n, size_t st
                             md_pyerr *e, size_t *taken)
 {
     return set_pairs(d, items, n, stride, e, true, taken);
+}
+
+bool md_dict_keys_compare_safely(const md_val *d)
+{
+    return !table_of(d)->opaque_keys;
 }
 
 int md_dict_reserve(md_val *d, size_t n)

@@ -48,6 +48,17 @@ static md_val *ARRAY3(const char *code, const void *bytes, size_t n)
     return o;
 }
 
+/* A decimal.Decimal value as pickle carries it. */
+static md_val *DECIMAL(const char *text)
+{
+    md_val *g = md_global_new("decimal", "Decimal");
+    md_val *args = T(1, S(text));
+    md_val *o = md_opaque_new(MD_OPQ_REDUCE, g, args);
+    md_decref(g);
+    md_decref(args);
+    return o;
+}
+
 /* ... and as Python 2.7 pickles it: (typecode, [items]). */
 static md_val *ARRAY2(const char *code, md_val *items)
 {
@@ -1616,12 +1627,14 @@ static void test_dict_update_of_a_big_dict_merges_after_its_reply(void)
     const size_t big = MD_UPDATE_LATER_MIN_PAIRS + 44;
     struct {
         size_t n;
-        bool odd;
-        bool later;
-    } cases[] = {{big, false, true}, {big, true, false}, {10, false, false}};
+        bool odd, opaque_stored, later;
+    } cases[] = {{big, false, false, true}, {big, true, false, false}, {10, false, false, false},
+                 {big, false, true, false}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         char id[32];
-        MK(&f, "dict", T(1, D(1, S("k0"), S("old"))), NULL, id);
+        /* A stored Decimal key: comparing one with an int needs memory. */
+        md_val *first = cases[c].opaque_stored ? DECIMAL("7") : S("k0");
+        MK(&f, "dict", T(1, D(1, first, S("old"))), NULL, id);
         md_obj *o = md_objtab_find(md_th_server(f.th), strtoull(id, NULL, 16));
         CU_ASSERT_PTR_NOT_NULL_FATAL(o);
         watch_peer w;
@@ -1632,7 +1645,7 @@ static void test_dict_update_of_a_big_dict_merges_after_its_reply(void)
         md_val *args = T(1, arg);
         md_th_call(f.th, &w.base, id, "update", args, NULL);
         md_decref(args);
-        size_t total = cases[c].n + (cases[c].odd ? 1 : 0);
+        size_t total = cases[c].n + (cases[c].odd ? 1 : 0) + (cases[c].opaque_stored ? 1 : 0);
         CU_ASSERT_EQUAL(w.kind, MD_OUT_RETURN);
         CU_ASSERT_EQUAL(w.len_at_reply, cases[c].later ? 1 : total);
         CU_ASSERT_EQUAL(md_dict_len(MD_CU_VAL(o)), total);
