@@ -1763,8 +1763,9 @@ static void test_value_gc_frees_unreachable_cycles_only(void)
     md_opaque_set_free_hook(NULL);
 }
 
-/* A dict or set of atomic items is taken off the collector's lists by
- * a collection (it cannot be in a cycle); storing a container into it,
+/* A dict or set of atomic items is off the collector's lists (born so,
+ * and a collection leaves it so: it cannot be in a cycle); storing a
+ * container into it,
  * by a new key, by replacing a value or by update(), puts it back, so a
  * cycle made through it afterwards is still found and freed. */
 static void test_value_gc_untracks_atomic_tables_and_retracks_on_container_store(void)

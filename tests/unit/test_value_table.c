@@ -366,6 +366,26 @@ static void test_table_atom_only_dicts_and_sets_are_never_tracked(void)
     md_decref(tup);
 }
 
+/* A dict whose only container is deleted is taken off the lists again
+ * by the next collection, and put back by the next container. */
+static void test_table_dict_emptied_of_containers_is_untracked_at_collection(void)
+{
+    md_val *d = md_dict_new(), *k = md_str_from_cstr("k"), *l = md_list_new(0);
+    CU_ASSERT_EQUAL_FATAL(md_dict_set(d, k, l, NULL), 0);
+    CU_ASSERT_TRUE(md_val__gc_tracked(d));
+    md_gc_collect();
+    CU_ASSERT_TRUE(md_val__gc_tracked(d));   /* still holds the list */
+    CU_ASSERT_EQUAL(md_dict_set(d, k, md_int_from_i64(1), NULL), 0);
+    CU_ASSERT_TRUE(md_val__gc_tracked(d));
+    md_gc_collect();
+    CU_ASSERT_FALSE(md_val__gc_tracked(d));
+    CU_ASSERT_EQUAL(md_dict_set(d, k, l, NULL), 0);
+    CU_ASSERT_TRUE(md_val__gc_tracked(d));
+    md_decref(d);
+    md_decref(k);
+    md_decref(l);
+}
+
 /* A cycle made through a table built each way: the table holds a list
  * (for a set: an instance, hashable, whose state is the list) that
  * holds the table. */
@@ -446,6 +466,7 @@ void md_test_register_value_table(void)
     MD_ADD_TEST(s, test_slab_pages_aligned_in_chunks);
     MD_ADD_TEST(s, test_big_bytes_take_a_warm_block_and_give_it_back);
     MD_ADD_TEST(s, test_table_atom_only_dicts_and_sets_are_never_tracked);
+    MD_ADD_TEST(s, test_table_dict_emptied_of_containers_is_untracked_at_collection);
     MD_ADD_TEST(s, test_table_cycles_through_tables_built_each_way_are_collected);
     MD_ADD_TEST(s, test_table_small_tables_fail_cleanly_at_every_allocation);
 }
