@@ -33,14 +33,16 @@
  * a limit but a unit; a wrong guess only makes the hint do nothing. */
 #define MD_HUGE_PAGE_BYTES       ((size_t)2 * 1024 * 1024)
 
-/* Small values (str and bytes of up to about 50 bytes, floats, tuples of
- * up to 3 items, ...) come from pages of one size class each (8-byte
- * steps up to MD_SLAB_MAX_BYTES) instead of malloc: no 8-byte malloc
- * header or 16-byte rounding (a 21-byte key takes 24 bytes, not 32), and
- * a free list per page instead of malloc's bins (a third of decoding was
- * malloc and free). Not limits but sizes; any values work. */
+/* Small values (str and bytes of up to about 65 bytes, floats, tuples of
+ * up to 5 items, dict and set objects, small tables' index and entries
+ * blocks, ...) come from pages of one size class each (8-byte steps up
+ * to MD_SLAB_MAX_BYTES: 80, a dict object with its GC link) instead of
+ * malloc: no 8-byte malloc header or 16-byte rounding (a 21-byte key
+ * takes 24 bytes, not 32), and a free list per page instead of malloc's
+ * bins (a third of decoding was malloc and free). Not limits but sizes;
+ * any values work. */
 #define MD_SLAB_PAGE_BYTES       ((size_t)16 * 1024)
-#define MD_SLAB_MAX_BYTES        64
+#define MD_SLAB_MAX_BYTES        80
 /* Empty pages a thread keeps resident for new pages (8 MiB): enough for
  * the objects of a 2 MB message of small tuples (490 pages) decoded and
  * dropped over and over without faulting its memory in again each time;

@@ -95,12 +95,17 @@ static inline md_val *tbl_key(const md_table *t, size_t i)
 /* ---- shared internals (value.c) ----------------------------------------- */
 
 void *md_val__alloc(md_vtype type, size_t size);     /* plain object */
-void *md_val__alloc_gc(md_vtype type, size_t size);  /* tracked container */
+/* A container with its gc_head; the collector tracks it from birth,
+ * except a dict, set or frozenset (md_val__gc_track, when a container
+ * goes in). */
+void *md_val__alloc_gc(md_vtype type, size_t size);
 void md_val__nomem(md_pyerr *e);
-/* Puts a dict or set that a collection took off the collector's lists
- * (it held no container) back on them: called when a container is
- * stored into it. */
+/* Puts a dict or set that is off the collector's lists (born there, or
+ * taken off by a collection: it held no container) on them: called
+ * whenever a container is stored into it. */
 void md_val__gc_track(md_val *table_obj);
+/* Whether the collector walks v (a container on its lists; tests). */
+bool md_val__gc_tracked(const md_val *v);
 static inline bool md_val__is_gc(const md_val *v)
 {
     return v && !((uintptr_t)v & 1) && (v->flags & F_GC);

@@ -325,21 +325,65 @@ static uint32_t *tbl_hashes(const md_table *t)
     return (uint32_t *)(t->entries + t->ecap * t->stride);
 }
 
+/* A table's index and entries blocks: the small ones (a small dict's
+ * 8-slot index, its entries for a few items) from the value slab, the
+ * others from malloc. A million small dict values took three mallocs
+ * each (object, index, entries: 14% of a d.update() of str -> dict
+ * items in malloc and free, and 64 bytes of malloc headers and rounding
+ * per item). The size a block was taken with is the table's to know. */
+static void *tbl_mem_alloc(size_t size)
+{
+    return size <= MD_SLAB_MAX_BYTES ? md_val__slab_alloc(size) : md_malloc(size);
+}
+
+static void tbl_mem_free(void *mem, size_t size)
+{
+    if (!mem)
+        return;
+    if (size <= MD_SLAB_MAX_BYTES)
+        md_val__slab_free(mem, size);
+    else
+        md_free(mem);
+}
+
+static size_t index_bytes(uint8_t log2size)
+{
+    return log2size ? ((size_t)1 << log2size) * ix_width(log2size) : 0;
+}
+
+static size_t entry_bytes(uint8_t stride)
+{
+    return stride * sizeof(md_val *) + sizeof(uint32_t);
+}
+
 /* Resizes the entries block to ecap entries (>= nentries), moving the
  * kept hashes to their new place. Nothing changes on failure. Not md_grow:
  * the block holds two arrays (entries, then hashes) and is sized by the
  * table's own policy, shrinking too. */
 static int entries_resize(md_table *t, size_t ecap)
 {
-    size_t per = t->stride * sizeof(md_val *) + sizeof(uint32_t);
-    if (ecap > SIZE_MAX / per)
+    size_t per = entry_bytes(t->stride), old = t->ecap * per;
+    if (ecap == 0 || ecap > SIZE_MAX / per)
         return -1;
-    md_val **ent = md_realloc(t->entries, ecap * per);
-    if (!ent)
-        return -1;
-    if (t->nentries)
-        memmove(ent + ecap * t->stride, ent + t->ecap * t->stride,
-                t->nentries * sizeof(uint32_t));
+    md_val **ent;
+    if (ecap * per > MD_SLAB_MAX_BYTES && old > MD_SLAB_MAX_BYTES) {
+        ent = md_realloc(t->entries, ecap * per);
+        if (!ent)
+            return -1;
+        if (t->nentries)
+            memmove(ent + ecap * t->stride, ent + t->ecap * t->stride,
+                    t->nentries * sizeof(uint32_t));
+    } else {
+        /* From or to the slab, which has no realloc. */
+        ent = tbl_mem_alloc(ecap * per);
+        if (!ent)
+            return -1;
+        if (t->nentries) {
+            memcpy(ent, t->entries, t->nentries * t->stride * sizeof(md_val *));
+            memcpy(ent + ecap * t->stride, tbl_hashes(t), t->nentries * sizeof(uint32_t));
+        }
+        tbl_mem_free(t->entries, old);
+    }
     t->entries = ent;
     t->ecap = ecap;
     return 0;
@@ -354,11 +398,11 @@ void md_table__init(md_table *t, uint8_t stride)
 void md_table__clear(md_table *t)
 {
     md_val **entries = t->entries;
-    size_t n = t->nentries * t->stride;
-    md_free(t->index);
+    size_t n = t->nentries * t->stride, ebytes = t->ecap * entry_bytes(t->stride);
+    tbl_mem_free(t->index, index_bytes(t->log2size));
     md_table__init(t, t->stride);
     md_val__decref_many(entries, n, 1);
-    md_free(entries);
+    tbl_mem_free(entries, ebytes);
 }
 
 /* Fills a fresh index of 1 << log2size slots from the (compacted)
@@ -448,17 +492,17 @@ static int table_rebuild_to(md_table *t, size_t want, bool exact)
         ecap = usable(size);
     if (ecap < t->ecap)
         ecap = t->ecap;   /* never shrink the entries here */
-    void *index = md_malloc(size * ix_width(log2));
+    void *index = tbl_mem_alloc(index_bytes(log2));
     if (!index)
         return -1;
-    if (size * ix_width(log2) >= 2 * MD_HUGE_PAGE_BYTES)
-        md_advise_huge(index, size * ix_width(log2));
+    if (index_bytes(log2) >= 2 * MD_HUGE_PAGE_BYTES)
+        md_advise_huge(index, index_bytes(log2));
     if (ecap > t->ecap && entries_resize(t, ecap) < 0) {
-        md_free(index);
+        tbl_mem_free(index, index_bytes(log2));
         return -1;
     }
     compact(t);
-    md_free(t->index);
+    tbl_mem_free(t->index, index_bytes(t->log2size));
     t->index = index;
     t->log2size = log2;
     index_fill(t);
@@ -719,17 +763,22 @@ int md_table__copy(md_table *dst, const md_table *src)
     const uint32_t *from = tbl_hashes(src);
     uint32_t *to = tbl_hashes(dst);
     size_t s = src->stride;
+    bool holds_gc = false;   /* then dst joins the collector's lists */
     for (size_t i = 0; i < src->nentries; i++) {
         md_val *const *ent = &src->entries[i * s];
         if (!ent[0])
             continue;
-        for (size_t j = 0; j < s; j++)
+        for (size_t j = 0; j < s; j++) {
             dst->entries[dst->nentries * s + j] = md_incref(ent[j]);
+            holds_gc |= md_val__is_gc(ent[j]);
+        }
         to[dst->nentries++] = from[i];
     }
     dst->opaque_keys = src->opaque_keys;
     dst->used = dst->nentries;
     index_fill(dst);
+    if (holds_gc)
+        md_val__gc_track(table_owner(dst));
     return 0;
 }
 

@@ -220,11 +220,18 @@ class Bulk(object):
                 d.clear() if name != 'floor' else None
                 del d
                 d2s = [m.dict() for _ in range(copies)]
+                time.sleep(RSS_SETTLE_S)
+                rss0 = s.rss()
                 t = time.perf_counter()
                 for d2 in d2s:
                     for c in dchunks:
                         d2.update(c)
                 put('d.update(chunks) str->dict', name, (time.perf_counter() - t) / copies)
+                # After the str -> int dict was cleared: memory it left
+                # resident (the slab's spare pages) is reused first.
+                time.sleep(RSS_SETTLE_S)
+                rows.setdefault('server RSS B/item str->dict', {})[name] = (
+                    (s.rss() - rss0) / float(n * copies))
                 del d2s, d2
                 # One-call rows: best of `copies` calls (each result is
                 # dropped before the next call).

@@ -1442,13 +1442,16 @@ static void test_value_slab_every_size_class_keeps_objects_apart(void)
 }
 
 /* Which values come from the slab: short str and bytes, floats, complex,
- * big ints, tuples of up to 3 items; not a long str, a list or a dict. */
+ * big ints, tuples of up to 5 items, dict, set and frozenset objects; not
+ * a long str, a list or a bigger tuple. */
 static void test_value_slab_holds_the_small_values_only(void)
 {
     md_val *small[] = { md_str_from_cstr("key123456"), md_bytes_new("abc", 3),
                         md_float_new(0.5), md_complex_new(1, 2), md_int_from_u64(UINT64_MAX),
                         md_tuple_pack(2, md_none(), md_true()),
-                        md_tuple_pack(3, md_none(), md_true(), md_false()) };
+                        md_tuple_pack(3, md_none(), md_true(), md_false()),
+                        md_tuple_pack(5, md_none(), md_none(), md_none(), md_none(), md_none()),
+                        md_dict_new(), md_set_new(false), md_set_new(true) };
     for (size_t i = 0; i < sizeof small / sizeof small[0]; i++) {
         CU_ASSERT_PTR_NOT_NULL_FATAL(small[i]);
         CU_ASSERT(md_val__slab_bytes(small[i]) > 0 &&
@@ -1457,8 +1460,9 @@ static void test_value_slab_holds_the_small_values_only(void)
     }
     char text[80] = {0};
     memset(text, 'x', sizeof text);
-    md_val *big[] = { md_str_new(text, sizeof text), md_list_new(0), md_dict_new(),
-                      md_tuple_pack(4, md_none(), md_none(), md_none(), md_none()) };
+    md_val *big[] = { md_str_new(text, sizeof text), md_list_new(0),
+                      md_tuple_pack(6, md_none(), md_none(), md_none(), md_none(), md_none(),
+                                    md_none()) };
     for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
         CU_ASSERT_PTR_NOT_NULL_FATAL(big[i]);
         CU_ASSERT_EQUAL(md_val__slab_bytes(big[i]), 0);
@@ -1759,8 +1763,9 @@ static void test_value_gc_frees_unreachable_cycles_only(void)
     md_opaque_set_free_hook(NULL);
 }
 
-/* A dict or set of atomic items is taken off the collector's lists by
- * a collection (it cannot be in a cycle); storing a container into it,
+/* A dict or set of atomic items is off the collector's lists (born so,
+ * and a collection leaves it so: it cannot be in a cycle); storing a
+ * container into it,
  * by a new key, by replacing a value or by update(), puts it back, so a
  * cycle made through it afterwards is still found and freed. */
 static void test_value_gc_untracks_atomic_tables_and_retracks_on_container_store(void)

@@ -5,8 +5,11 @@
  * reinsertions found again; a table that cannot grow (out of memory at
  * any allocation) is left as it was; the bytes per stored item are flat
  * from 1k to 1M items; slab pages are aligned in mapped chunks; a big
- * bytes value takes a warm block and gives it back. White-box: reads the
- * table through value_impl.h. */
+ * bytes value takes a warm block and gives it back; small tables come
+ * from the slab and fail cleanly at each allocation; a dict or set is
+ * tracked by the collector exactly when a container went into it, by
+ * every way of storing one. White-box: reads the table through
+ * value_impl.h. */
 #include "tests/unit/unit.h"
 
 #include <malloc.h>
@@ -279,6 +282,180 @@ static void test_big_bytes_take_a_warm_block_and_give_it_back(void)
     free(data);
 }
 
+/* ======================================================================
+ * Collector tracking of dicts and sets (born untracked)
+ * ====================================================================== */
+
+/* A dict, set or frozenset is born off the collector's lists and joins
+ * them only when a container is stored into it: each way of storing
+ * leaves an atom-only table untracked (never walked, even by a full
+ * collection) and a table given a container tracked. */
+enum { BUILD_SET, BUILD_REPLACE, BUILD_HASHED, BUILD_PAIRS, BUILD_PAIRS_STEAL,
+       BUILD_PAIRS_REPLACE, BUILD_COPY, BUILD_UPDATE_EMPTY, BUILD_UPDATE, BUILD_UPDATE_REPLACE,
+       BUILD_SET_ADD, BUILD_FROZENSET_ADD, BUILD_WAYS };
+
+/* A table built the `way`-th way with `item` as the value stored (or
+ * the set member), after a first atom-only entry. */
+static md_val *table_built(int way, md_val *item)
+{
+    md_val *k = md_str_from_cstr("k"), *x = md_str_from_cstr("x"), *one = md_int_from_i64(1);
+    md_val *t = way >= BUILD_SET_ADD ? md_set_new(way == BUILD_FROZENSET_ADD) : md_dict_new();
+    md_pyerr e;
+    int64_t h;
+    bool ok = t != NULL;
+    if (ok)
+        ok = way >= BUILD_SET_ADD ? md_set_add(t, x, &e) == 0 : md_dict_set(t, x, one, NULL) == 0;
+    md_val *pairs[] = { x, item, k, item };
+    switch (way) {
+    case BUILD_SET: ok &= md_dict_set(t, k, item, NULL) == 0; break;
+    case BUILD_REPLACE: ok &= md_dict_set(t, x, item, NULL) == 0; break;
+    case BUILD_HASHED:
+        ok &= md_dict_prepare(t, k, &h, &e) == 0 && md_dict_set_hashed(t, k, h, item, &e) == 0;
+        break;
+    case BUILD_PAIRS: ok &= md_dict_set_pairs(t, pairs + 2, 1, 1, &e) == 0; break;
+    case BUILD_PAIRS_STEAL: {
+        size_t taken;
+        md_val *stolen[] = { md_incref(k), md_incref(item) };
+        ok &= md_dict_set_pairs_steal(t, stolen, 1, 1, &e, &taken) == 0 && taken == 1;
+        break;
+    }
+    case BUILD_PAIRS_REPLACE: ok &= md_dict_set_pairs(t, pairs, 1, 1, &e) == 0; break;
+    case BUILD_COPY: {
+        ok &= md_dict_set(t, k, item, NULL) == 0;
+        md_val *c = md_dict_copy(t);
+        ok &= c != NULL;
+        md_decref(t);
+        t = c;
+        break;
+    }
+    case BUILD_UPDATE_EMPTY:
+    case BUILD_UPDATE:
+    case BUILD_UPDATE_REPLACE: {
+        md_val *from = md_dict_new();
+        ok &= from && md_dict_set(from, way == BUILD_UPDATE_REPLACE ? x : k, item, NULL) == 0;
+        if (way == BUILD_UPDATE_EMPTY)
+            md_dict_clear(t);
+        ok &= md_dict_update(t, from, &e) == 0;
+        md_decref(from);
+        break;
+    }
+    default: ok &= md_set_add(t, item, &e) == 0; break;
+    }
+    md_decref(k);
+    md_decref(x);
+    CU_ASSERT_FATAL(ok && t != NULL);
+    return t;
+}
+
+static void test_table_atom_only_dicts_and_sets_are_never_tracked(void)
+{
+    for (int way = 0; way < BUILD_WAYS; way++) {
+        md_val *atom = md_str_from_cstr("atom");
+        md_val *t = table_built(way, atom);
+        CU_ASSERT_FALSE(md_val__gc_tracked(t));
+        md_gc_collect();
+        CU_ASSERT_FALSE(md_val__gc_tracked(t));
+        md_decref(t);
+        md_decref(atom);
+    }
+    /* and a tuple (a container, if of atoms) does track it */
+    md_val *tup = md_tuple_pack(1, md_none());
+    md_val *t = table_built(BUILD_SET_ADD, tup);
+    CU_ASSERT_TRUE(md_val__gc_tracked(t));
+    md_decref(t);
+    md_decref(tup);
+}
+
+/* A dict whose only container is deleted is taken off the lists again
+ * by the next collection, and put back by the next container. */
+static void test_table_dict_emptied_of_containers_is_untracked_at_collection(void)
+{
+    md_val *d = md_dict_new(), *k = md_str_from_cstr("k"), *l = md_list_new(0);
+    CU_ASSERT_EQUAL_FATAL(md_dict_set(d, k, l, NULL), 0);
+    CU_ASSERT_TRUE(md_val__gc_tracked(d));
+    md_gc_collect();
+    CU_ASSERT_TRUE(md_val__gc_tracked(d));   /* still holds the list */
+    CU_ASSERT_EQUAL(md_dict_set(d, k, md_int_from_i64(1), NULL), 0);
+    CU_ASSERT_TRUE(md_val__gc_tracked(d));
+    md_gc_collect();
+    CU_ASSERT_FALSE(md_val__gc_tracked(d));
+    CU_ASSERT_EQUAL(md_dict_set(d, k, l, NULL), 0);
+    CU_ASSERT_TRUE(md_val__gc_tracked(d));
+    md_decref(d);
+    md_decref(k);
+    md_decref(l);
+}
+
+/* A cycle made through a table built each way: the table holds a list
+ * (for a set: an instance, hashable, whose state is the list) that
+ * holds the table. */
+static void test_table_cycles_through_tables_built_each_way_are_collected(void)
+{
+    md_gc_collect();
+    size_t start = md_gc_tracked();
+    for (int way = 0; way < BUILD_WAYS; way++) {
+        md_val *l = md_list_new(0);
+        md_val *item = md_incref(l);
+        if (way >= BUILD_SET_ADD) {
+            md_decref(item);
+            md_val *g = md_global_new("mod", "Cls");
+            item = md_opaque_new(MD_OPQ_REDUCE, g, NULL);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(item);
+            md_opaque_set_state_steal(item, md_incref(l));
+            md_decref(g);
+        }
+        md_val *t = table_built(way, item);
+        CU_ASSERT_TRUE(md_val__gc_tracked(t));
+        CU_ASSERT_EQUAL(md_list_append(l, t), 0);
+        md_decref(t);
+        md_decref(item);
+        md_decref(l);
+        size_t freed = md_gc_collect();
+        CU_ASSERT_EQUAL(freed, way >= BUILD_SET_ADD ? 3u : 2u);
+        CU_ASSERT_EQUAL(md_gc_tracked(), start);
+        if (freed < 2)
+            fprintf(stderr, "\n    cycle through way %d not collected\n", way);
+    }
+}
+
+/* Small tables take their object, index and entries from the slab and
+ * grow from it into malloc: refused at each allocation in turn, building
+ * or growing a small dict or copying one fails cleanly, with the items
+ * stored so far intact. */
+static void test_table_small_tables_fail_cleanly_at_every_allocation(void)
+{
+    enum { N = 12 };
+    size_t refused = 0;
+    for (long fail_at = 0; fail_at < 200; fail_at++) {
+        unsigned long failures = md_alloc_failures();
+        md_alloc_fail_after(fail_at);
+        md_val *d = md_dict_new();
+        int stored = 0;
+        if (d)
+            for (; stored < N; stored++)
+                if (md_dict_set(d, md_int_from_i64(stored), md_int_from_i64(-stored), NULL) < 0)
+                    break;
+        md_val *c = d ? md_dict_copy(d) : NULL;
+        md_alloc_fail_after(-1);
+        bool intact = true;
+        for (int i = 0; d && i < stored; i++)
+            intact &= has_int(d, i, -i) && (!c || has_int(c, i, -i));
+        CU_ASSERT_TRUE(intact);
+        CU_ASSERT(!d || md_dict_len(d) == (size_t)stored);
+        /* still usable after a failure */
+        CU_ASSERT(!d || md_dict_set(d, md_int_from_i64(N), md_int_from_i64(-N), NULL) == 0);
+        CU_ASSERT(!d || has_int(d, N, -N));
+        md_decref(c);
+        md_decref(d);
+        if (md_alloc_failures() == failures) {
+            CU_ASSERT(stored == N && c != NULL);
+            break;
+        }
+        refused++;
+    }
+    CU_ASSERT(refused >= 6);
+}
+
 void md_test_register_value_table(void)
 {
     CU_pSuite s = md_test_suite("value_table");
@@ -288,4 +465,8 @@ void md_test_register_value_table(void)
     MD_ADD_TEST(s, test_table_bytes_per_item_flat_from_1k_to_1m);
     MD_ADD_TEST(s, test_slab_pages_aligned_in_chunks);
     MD_ADD_TEST(s, test_big_bytes_take_a_warm_block_and_give_it_back);
+    MD_ADD_TEST(s, test_table_atom_only_dicts_and_sets_are_never_tracked);
+    MD_ADD_TEST(s, test_table_dict_emptied_of_containers_is_untracked_at_collection);
+    MD_ADD_TEST(s, test_table_cycles_through_tables_built_each_way_are_collected);
+    MD_ADD_TEST(s, test_table_small_tables_fail_cleanly_at_every_allocation);
 }
