@@ -70,13 +70,19 @@ typedef struct {
  * keep their place (key NULL) until the next rebuild, which keeps order.
  * The low 32 bits of each key's hash are kept in the same block, after
  * the ecap entries (value_table.c says why 32): a dict entry costs 20
- * bytes. */
+ * bytes. A dict the decoder built may be pending: its entries are not
+ * indexed yet, its kept hashes not computed, and a key may be there
+ * twice (value_table.c's "Pending tables"); GC visits and frees may see
+ * that state, any other reader goes through the dict API, which settles
+ * the table first. */
 typedef struct md_table {
     size_t used;      /* live entries                                 */
     size_t nentries;  /* entries in use, deleted ones included        */
     size_t ecap;      /* capacity of entries, in entries              */
     uint8_t log2size; /* index has 1 << log2size slots; 0: no index   */
     uint8_t stride;   /* 1 or 2                                       */
+    bool pending;     /* entries not indexed yet (value_table.c's     */
+                      /* "Pending tables"): only table_of may see it  */
     void *index;
     md_val **entries;
 } md_table;
