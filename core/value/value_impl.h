@@ -173,7 +173,8 @@ int md_table__reserve(md_table *t, size_t n);
  * reused): 0, or -1 on ENOMEM with dst empty. */
 int md_table__copy(md_table *dst, const md_table *src);
 /* Inserts src's entries into dst (same stride; a dict's values replace
- * dst's), with src's kept hashes. -1 with e set on error. */
+ * dst's), with src's kept hashes; a pending src is hashed on the way and
+ * stays pending (dst must not be pending). -1 with e set on error. */
 int md_table__merge(md_table *dst, const md_table *src, md_pyerr *e);
 /* Removes entry ix, found at index slot `slot` by md_table__find. */
 void md_table__remove_at(md_table *t, size_t ix, size_t slot);
