@@ -913,12 +913,23 @@ static int load_appends(dec *d)
     return append_items(d, base, APPENDS);
 }
 
-/* Stores the pairs stack[from..sp) into dict in one call (the table
- * sized once, each key hashed once, a window of keys ahead of their
- * inserts), the stack's references moving into the dict: the stack
- * forgets those the dict took, even when a later pair fails. */
+/* Stores the pairs stack[from..sp) into dict in one call (deferred, or
+ * the table sized once, each key hashed once, a window of keys ahead of
+ * their inserts), the stack's references moving into the dict: the
+ * stack forgets those the dict took, even when a later pair fails. */
 static int store_pairs(dec *d, md_val *dict, size_t from)
 {
+    /* A big batch of plain keys is appended as it is: its keys are
+     * hashed when the dict is merged into another or first used
+     * (value.h's md_dict_defer_pairs_steal). */
+    int deferred = md_dict_defer_pairs_steal(dict, &d->stack[from].v, (d->sp - from) / 2,
+                                             sizeof(slot) / sizeof(md_val *));
+    if (deferred < 0)
+        return nomem(d);
+    if (deferred) {
+        d->sp = from;
+        return 0;
+    }
     md_pyerr e;
     e.type = NULL;
     e.msg[0] = '\0';

@@ -113,34 +113,11 @@ static int apply_pairs(md_val *d, const md_val *pairs, const md_val *kwargs, md_
     return 0;
 }
 
-/* A key whose hash cannot fail, and whose == cannot either against a
- * key that is not opaque (md_dict_keys_compare_safely). */
-static bool plain_key(const md_val *k)
-{
-    switch (md_typeof(k)) {
-    case MD_T_STR: case MD_T_BYTES: case MD_T_INT: case MD_T_FLOAT: case MD_T_BOOL:
-    case MD_T_NONE:
-        return true;
-    default:
-        return false;
-    }
-}
-
-static bool plain_keys(const md_val *dict)
-{
-    size_t pos = 0;
-    md_val *k, *v;
-    while (md_dict_next(dict, &pos, &k, &v))
-        if (!plain_key(k))
-            return false;
-    return true;
-}
-
 static void merge_after_reply(md_val *d, md_val *src)
 {
     md_pyerr e;
     md_pyerr_clear(&e);
-    /* Cannot fail: room reserved, keys plain on both sides (update_later). */
+    /* Cannot fail: md_dict_update_cannot_fail, room reserved (update_later). */
     if (md_dict_update(d, src, &e) < 0)
         md_log_error("dict.update after its reply failed: %s: %s", e.type ? e.type : "?", e.msg);
 }
@@ -149,16 +126,15 @@ static void merge_after_reply(md_val *d, md_val *src)
  * the merge into a big table is mostly cache misses, and the client
  * pickles its next chunk meanwhile. Only when nothing can fail once the
  * reply says None: the table's room reserved now, and keys whose hash
- * and == cannot fail (src's all plain, d's none opaque). No one can see
- * the dict before the merge: the
- * server reads nothing else until it is done. 1: deferred; 0: not
- * (merge now); -1: out of memory. */
+ * and == cannot fail (md_dict_update_cannot_fail). A chunk the decoder
+ * left pending (not indexed) is hashed only by that merge. No one can
+ * see the dict before the merge: the server reads nothing else until it
+ * is done. 1: deferred; 0: not (merge now); -1: out of memory. */
 static int update_later(md_call *call, md_val *d, md_val *src)
 {
-    if (src == d || md_dict_len(src) < MD_UPDATE_LATER_MIN_PAIRS ||
-        !md_dict_keys_compare_safely(d) || !plain_keys(src))
+    if (md_dict_pairs(src) < MD_UPDATE_LATER_MIN_PAIRS || !md_dict_update_cannot_fail(d, src))
         return 0;
-    if (md_dict_reserve(d, md_dict_len(src)) < 0)
+    if (md_dict_reserve_update(d, src) < 0)
         return -1;
     md_call_after_reply(call, merge_after_reply, d, src);
     return 1;

@@ -258,17 +258,27 @@ size_t md_dict_len(const md_val *d);
 /* A new dict with the items of d, in order (NULL on ENOMEM); no key is
  * hashed or compared. */
 md_val *md_dict_copy(const md_val *d);
-/* d.update(src) for a dict src, using the hashes src kept: 0, or -1 with
- * MemoryError (nothing changed) or an == error of colliding keys in e. */
+/* d.update(src) for a dict src, using the hashes src kept (or hashing
+ * the keys of a pending src on the way): 0, or -1 with MemoryError
+ * (nothing changed) or an == error of colliding keys in e. */
 int md_dict_update(md_val *d, const md_val *src, md_pyerr *e);
+/* Makes room in d for d.update(src) without indexing a pending src (so
+ * before a reply: md_dict_update(d, src) of a pending src then allocates
+ * nothing): 0, or -1 on ENOMEM (nothing changed). */
+int md_dict_reserve_update(md_val *d, const md_val *src);
+/* True when md_dict_update(d, src) cannot fail once
+ * md_dict_reserve_update(d, src) succeeded: src's keys are all str,
+ * bytes, int, bool, float or None (their hash and == cannot fail), d
+ * has no opaque key (a Decimal's == with an int needs memory), and the
+ * merge inserts rather than copies. Does not index a pending src. */
+bool md_dict_update_cannot_fail(const md_val *d, const md_val *src);
+/* The number of pairs of d without indexing a pending d (a key stored
+ * twice in it counted twice). */
+size_t md_dict_pairs(const md_val *d);
 /* Makes room for n more items so that storing them allocates nothing:
  * 0, or -1 on ENOMEM (nothing changed). */
 int md_dict_reserve(md_val *d, size_t n);
-/* True when no key of d is a value whose == with a str, bytes, int,
- * float, bool or None key could fail (an opaque one: a Decimal's needs
- * memory): inserting such keys into d after md_dict_reserve then
- * cannot fail. */
-bool md_dict_keys_compare_safely(const md_val *d);
+
 /* Stores n (key, value) pairs in order, as n md_dict_set calls would
  * (references taken; a repeated key keeps its first key object and its
  * last value), hashing each key once and a window of keys ahead of
@@ -286,6 +296,17 @@ int md_dict_set_pairs(md_val *d, md_val *const *items, size_t n, size_t stride,
  * caller keeps the references of the others. */
 int md_dict_set_pairs_steal(md_val *d, md_val *const *items, size_t n, size_t stride,
                             md_pyerr *e, size_t *taken);
+/* For a decoder building a dict d of its own: appends the n pairs (laid
+ * out as for md_dict_set_pairs) without hashing or indexing them, if d
+ * is empty or was left pending by an earlier call, and every key is a
+ * str, bytes, int, bool, float or None (and, for an empty d, the pairs
+ * are many). The dict is then "pending" (value_table.c): indexed by the
+ * first function of this API that reads or changes it, or never, when
+ * md_dict_update merges it into another dict and it is dropped. 1: the
+ * pairs' references are the dict's; 0: declined, nothing done (store
+ * them with md_dict_set_pairs_steal); -1: ENOMEM, nothing done. Reading
+ * a pending dict changes its layout: a value belongs to one thread. */
+int md_dict_defer_pairs_steal(md_val *d, md_val *const *items, size_t n, size_t stride);
 /* 0 on success; -1 with TypeError("unhashable type: 'list'") or
  * MemoryError in e. */
 int md_dict_set(md_val *d, md_val *key, md_val *val, md_pyerr *e);

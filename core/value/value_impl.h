@@ -70,7 +70,11 @@ typedef struct {
  * keep their place (key NULL) until the next rebuild, which keeps order.
  * The low 32 bits of each key's hash are kept in the same block, after
  * the ecap entries (value_table.c says why 32): a dict entry costs 20
- * bytes. */
+ * bytes. A dict the decoder built may be pending: its entries are not
+ * indexed yet, its kept hashes not computed, and a key may be there
+ * twice (value_table.c's "Pending tables"); GC visits and frees may see
+ * that state, any other reader goes through the dict API, which settles
+ * the table first. */
 typedef struct md_table {
     size_t used;      /* live entries                                 */
     size_t nentries;  /* entries in use, deleted ones included        */
@@ -81,6 +85,8 @@ typedef struct md_table {
      * whose == with another key may need memory and so may fail. Only a
      * clear resets it. */
     uint8_t opaque_keys;
+    bool pending;     /* entries not indexed yet (value_table.c's     */
+                      /* "Pending tables"): only table_of may see it  */
     void *index;
     md_val **entries;
 } md_table;
@@ -176,7 +182,8 @@ int md_table__reserve(md_table *t, size_t n);
  * reused): 0, or -1 on ENOMEM with dst empty. */
 int md_table__copy(md_table *dst, const md_table *src);
 /* Inserts src's entries into dst (same stride; a dict's values replace
- * dst's), with src's kept hashes. -1 with e set on error. */
+ * dst's), with src's kept hashes; a pending src is hashed on the way and
+ * stays pending (dst must not be pending). -1 with e set on error. */
 int md_table__merge(md_table *dst, const md_table *src, md_pyerr *e);
 /* Removes entry ix, found at index slot `slot` by md_table__find. */
 void md_table__remove_at(md_table *t, size_t ix, size_t slot);

@@ -434,6 +434,8 @@ void md_table__clear(md_table *t)
 
 static void index_fill(md_table *t)
 {
+    if (t->pending)
+        return;   /* placed when the table settles (table_settle) */
     size_t mask = tbl_size(t) - 1, width = ix_width(t->log2size), n = t->nentries;
     unsigned tbits = tag_bits(t), log2 = t->log2size;   /* tag_of, out of the loop */
     const uint32_t *hashes = tbl_hashes(t);
@@ -794,8 +796,13 @@ static inline __attribute__((always_inline)) void probe_prefetch(const md_table 
     __builtin_prefetch((const char *)t->index + slot * ix_width(t->log2size), 1);
 }
 
+static int merge_pending(md_table *dst, const md_table *src, md_pyerr *e);
+
 int md_table__merge(md_table *dst, const md_table *src, md_pyerr *e)
 {
+    MD_ASSERT(!dst->pending);
+    if (src->pending)
+        return merge_pending(dst, src, e);
     if (dst->used == 0 && dst != src && dst->stride == src->stride) {
         /* Into an empty table (dict(big)): a copy, no probing at all. */
         md_table__clear(dst);
@@ -846,12 +853,189 @@ void md_table__remove_at(md_table *t, size_t ix, size_t slot)
 }
 
 /* ======================================================================
+ * Pending tables
+ * ====================================================================== */
+
+/* A dict that the pickle decoder builds from a batch of pairs whose keys
+ * are all plain scalars is left "pending": the pairs are appended to the
+ * entries in stream order, neither hashed nor indexed (a repeated key
+ * stays twice), and the index memory is allocated but not filled. Most
+ * such dicts are d.update() chunks: md_table__merge hashes each pair as
+ * it goes into the destination (merge_pending), so the chunk itself is
+ * never indexed and the decoding of a request no longer hashes and
+ * places 10,000 keys that are placed again by the merge. Any other use
+ * of the table goes through table_of, which settles it first: indexes
+ * the entries exactly as inserting them one by one would have (for a
+ * repeated key, the first key object and its place kept, the last value
+ * winning), so nothing outside this section, md_table__merge, index_fill
+ * and md_table__clear sees a pending table.
+ *
+ * Settling cannot fail and allocates nothing, so no API that cannot fail
+ * starts failing: the index and the kept hashes are allocated with the
+ * pairs, and the deferred keys are those whose hash cannot fail and
+ * whose == can neither fail nor reach anything but numbers and bytes
+ * (str, bytes, int, bool, float, None). Tuples are left out: hashing
+ * and comparing one counts toward the depth limit and the work budget
+ * of an == that may be running when a lookup settles the table. */
+
+/* A fresh dict of fewer pairs than this is built at once: a small
+ * dict's index fits in a cache line or two, so deferring saves little,
+ * and most small dicts are values that are read back whole. */
+#define PENDING_MIN_PAIRS 64
+
+static bool key_defers(const md_val *key)
+{
+    switch (md_typeof(key)) {
+    case MD_T_STR:
+    case MD_T_BYTES:
+    case MD_T_INT:
+    case MD_T_BOOL:
+    case MD_T_FLOAT:
+    case MD_T_NONE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* The hash a deferred key would have been given on insert. */
+static uint32_t deferred_hash(const md_val *key)
+{
+    if (!MD_VAL__IS_SMALL(key) && (key->type == MD_T_STR || key->type == MD_T_BYTES))
+        return (uint32_t)md_val__hash_text(md_val__sdata(key), md_val__slen(key));
+    /* A number or None: no error to report, and depth 1 leaves alone the
+     * work budget of an == that may be settling this table. */
+    int64_t h = 0;
+    int rc = md_val__hash(key, &h, NULL, 1);
+    MD_ASSERT(rc == 0);
+    return (uint32_t)h;
+}
+
+static inline void ix_raw_set_w(void *index, size_t slot, int64_t ix, size_t width)
+{
+    switch (width) {
+    case 1: ((int8_t *)index)[slot] = (int8_t)ix; break;
+    case 2: ((int16_t *)index)[slot] = (int16_t)ix; break;
+    case 4: ((int32_t *)index)[slot] = (int32_t)ix; break;
+    default: ((int64_t *)index)[slot] = ix; break;
+    }
+}
+
+/* Places the entries in order, as inserting them one by one would, in
+ * an emptied index of `width`-byte slots; returns how many repeated a
+ * key before them. A repeat becomes a hole holding the value it replaced
+ * (dropped once the table is whole again: a value's decref may run a
+ * free hook); its key, a plain scalar, is dropped at once. */
+static inline __attribute__((always_inline)) size_t
+place_pending_w(md_table *t, size_t width)
+{
+    const size_t n = t->nentries, s = t->stride, mask = tbl_size(t) - 1;
+    const uint32_t *hashes = tbl_hashes(t);
+    size_t repeats = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i + PREFETCH_AHEAD < n)
+            __builtin_prefetch((char *)t->index + (hashes[i + PREFETCH_AHEAD] & mask) * width, 1);
+        md_val **ent = &t->entries[i * s];
+        size_t slot;
+        long ix = probe_w(t, ent[0], hashes[i], &slot, NULL, width);
+        MD_ASSERT(ix != -2);
+        if (ix == -1) {
+            ix_raw_set_w(t->index, slot, (int64_t)i | tag_of(t, hashes[i]), width);
+            continue;
+        }
+        md_val **first = &t->entries[(size_t)ix * s];
+        if (s == 2) {
+            md_val *old = first[1];
+            first[1] = ent[1];
+            ent[1] = old;
+        }
+        md_val *key = ent[0];
+        ent[0] = NULL;
+        md_decref(key);
+        repeats++;
+    }
+    return repeats;
+}
+
+/* After place_pending_w met repeated keys: moves the live entries down
+ * over the holes (order and kept hashes with them) and the held values
+ * past the end, indexes the table again, and only then drops those
+ * values. */
+static void drop_repeats(md_table *t)
+{
+    size_t n = t->nentries, s = t->stride, live = 0;
+    uint32_t *hashes = tbl_hashes(t);
+    for (size_t i = 0; i < n; i++) {
+        md_val **ent = &t->entries[i * s];
+        if (!ent[0])
+            continue;
+        if (i != live) {
+            /* Entries live .. i-1 are all holes: swap one up. */
+            md_val **to = &t->entries[live * s];
+            for (size_t j = 0; j < s; j++) {
+                md_val *x = to[j];
+                to[j] = ent[j];
+                ent[j] = x;
+            }
+            hashes[live] = hashes[i];
+        }
+        live++;
+    }
+    t->nentries = t->used = live;
+    index_fill(t);
+    for (size_t i = live * s; s == 2 && i < n * s; i += s) {
+        md_val *old = t->entries[i + 1];
+        t->entries[i + 1] = NULL;
+        md_decref(old);
+    }
+}
+
+/* Makes a pending table an ordinary one (table_of calls it). */
+static void table_settle(md_table *t)
+{
+    const size_t n = t->nentries;
+    uint32_t *hashes = tbl_hashes(t);
+    for (size_t i = 0; i < n; i++) {
+        if (i + PREFETCH_AHEAD < n)
+            __builtin_prefetch(tbl_key(t, i + PREFETCH_AHEAD));
+        hashes[i] = deferred_hash(tbl_key(t, i));
+    }
+    t->pending = false;
+    if (n == 0)
+        return;
+    memset(t->index, 0xff, tbl_size(t) * ix_width(t->log2size));
+    size_t repeats;
+    switch (ix_width(t->log2size)) {
+    case 1: repeats = place_pending_w(t, 1); break;
+    case 2: repeats = place_pending_w(t, 2); break;
+    case 4: repeats = place_pending_w(t, 4); break;
+    default: repeats = place_pending_w(t, 8); break;
+    }
+    t->used = n - repeats;
+    if (repeats)
+        drop_repeats(t);
+}
+
+/* ======================================================================
  * dict
  * ====================================================================== */
 
-static md_table *table_of(const md_val *v)
+static md_table *table_raw(const md_val *v)
 {
     return &((md_tableobj *)v)->t;
+}
+
+static void table_settle(md_table *t);
+
+/* The table of a dict or set, settled if it was pending: every function
+ * of the dict and set API below goes through here (or says why not), so
+ * none sees a pending table. */
+static md_table *table_of(const md_val *v)
+{
+    md_table *t = table_raw(v);
+    if (__builtin_expect(t->pending, 0))
+        table_settle(t);
+    return t;
 }
 
 md_val *md_dict_new(void)
@@ -882,7 +1066,35 @@ md_val *md_dict_copy(const md_val *d)
 
 int md_dict_update(md_val *d, const md_val *src, md_pyerr *e)
 {
-    return md_table__merge(table_of(d), table_of(src), e);
+    /* src as it is: a pending chunk is hashed as it goes into d. */
+    return md_table__merge(table_of(d), table_raw(src), e);
+}
+
+size_t md_dict_pairs(const md_val *d)
+{
+    return table_raw(d)->used;
+}
+
+bool md_dict_update_cannot_fail(const md_val *d, const md_val *src)
+{
+    const md_table *to = table_of(d), *from = table_raw(src);
+    if (d == src || to->opaque_keys)
+        return false;
+    if (from->pending)
+        return true;   /* its keys are all key_defers keys */
+    if (to->used == 0)
+        return false;  /* md_table__merge copies into an empty dict */
+    for (size_t i = 0; i < from->nentries; i++) {
+        const md_val *key = tbl_key(from, i);
+        if (key && !key_defers(key))
+            return false;
+    }
+    return true;
+}
+
+int md_dict_reserve_update(md_val *d, const md_val *src)
+{
+    return md_table__reserve(table_of(d), table_raw(src)->used);
 }
 
 /* Keys of md_dict_set_pairs hashed ahead of their insert: their index
@@ -945,10 +1157,9 @@ set_pairs_w(md_table *t, md_val *const *items, size_t n, size_t stride, md_pyerr
 }
 
 static inline __attribute__((always_inline)) int
-set_pairs(md_val *d, md_val *const *items, size_t n, size_t stride, md_pyerr *e, bool steal,
+set_pairs(md_table *t, md_val *const *items, size_t n, size_t stride, md_pyerr *e, bool steal,
           size_t *taken)
 {
-    md_table *t = table_of(d);
     *taken = 0;
     if (n == 0)
         return 0;
@@ -968,18 +1179,53 @@ int md_dict_set_pairs(md_val *d, md_val *const *items, size_t n, size_t stride,
                       md_pyerr *e)
 {
     size_t taken;
-    return set_pairs(d, items, n, stride, e, false, &taken);
+    return set_pairs(table_of(d), items, n, stride, e, false, &taken);
 }
 
 int md_dict_set_pairs_steal(md_val *d, md_val *const *items, size_t n, size_t stride,
                             md_pyerr *e, size_t *taken)
 {
-    return set_pairs(d, items, n, stride, e, true, taken);
+    return set_pairs(table_of(d), items, n, stride, e, true, taken);
 }
 
-bool md_dict_keys_compare_safely(const md_val *d)
+/* md_table__merge of a pending src (never dst: table_of settled that):
+ * its pairs go into dst in stream order, each key hashed once on the
+ * way, which is what building src and then merging it would give (a key
+ * repeated in src: dst keeps the first key object and takes the last
+ * value). src stays pending; a decoded chunk is dropped soon after.
+ * With dst reserved (md_dict_reserve_update), nothing here allocates or
+ * fails: src's keys hash and compare without error. */
+static int merge_pending(md_table *dst, const md_table *src, md_pyerr *e)
 {
-    return !table_of(d)->opaque_keys;
+    MD_ASSERT(dst != src && src->stride == 2 && dst->stride == 2);
+    size_t taken;
+    return set_pairs(dst, src->entries, src->nentries, 1, e, false, &taken);
+}
+
+int md_dict_defer_pairs_steal(md_val *d, md_val *const *items, size_t n, size_t stride)
+{
+    md_table *t = table_raw(d);
+    if (!t->pending && (t->nentries || n < PENDING_MIN_PAIRS))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!key_defers(items[2 * i * stride]))
+            return 0;
+    /* Pending before reserving: growth then places nothing (index_fill). */
+    bool was_pending = t->pending;
+    t->pending = true;
+    if (md_table__reserve(t, n) < 0) {
+        t->pending = was_pending;
+        return -1;
+    }
+    md_val **ent = &t->entries[t->nentries * 2];
+    for (size_t i = 0; i < n; i++) {
+        ent[2 * i] = items[2 * i * stride];
+        ent[2 * i + 1] = items[(2 * i + 1) * stride];
+        track_if_container(t, ent[2 * i + 1]);
+    }
+    t->nentries += n;
+    t->used += n;
+    return 1;
 }
 
 int md_dict_reserve(md_val *d, size_t n)
@@ -1062,7 +1308,7 @@ md_val *md_dict_pop(md_val *d, md_val *key, md_pyerr *e)
 
 void md_dict_clear(md_val *d)
 {
-    md_table__clear(table_of(d));
+    md_table__clear(table_raw(d));   /* pending or not: nothing to settle */
 }
 
 bool md_dict_next(const md_val *d, size_t *pos, md_val **key, md_val **val)

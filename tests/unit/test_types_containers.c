@@ -1616,10 +1616,30 @@ static md_val *update_arg(size_t n, md_val *odd_key)
     return d;
 }
 
+/* The same pairs as the decoder leaves a big dict: pending (not
+ * indexed), here with 'k0' once more at the end, -> 999. */
+static md_val *pending_update_arg(size_t n)
+{
+    md_val *d = md_dict_new();
+    md_val **items = calloc(2 * (n + 1), sizeof *items);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(items);
+    char key[32];
+    for (size_t i = 0; i <= n; i++) {
+        snprintf(key, sizeof key, "k%zu", i < n ? i : 0);
+        items[2 * i] = S(key);
+        items[2 * i + 1] = I(i < n ? (int64_t)i : 999);
+    }
+    CU_ASSERT_FATAL(md_dict_defer_pairs_steal(d, items, n + 1, 1) == 1);
+    free(items);
+    return d;
+}
+
 /* d.update(big dict) replies before it merges when the merge cannot
  * fail (md_call_after_reply): the reply leaves with the dict as it was,
  * and the merge is done by the time the request returns. A small update,
- * or one with a key whose == could fail, merges first. */
+ * one with a key whose == could fail (a tuple), one into a dict holding
+ * an opaque key, or a settled dict into an empty one (a copy, which
+ * allocates) merges first. A pending chunk is merged pending. */
 static void test_dict_update_of_a_big_dict_merges_after_its_reply(void)
 {
     md_fx f;
@@ -1627,29 +1647,36 @@ static void test_dict_update_of_a_big_dict_merges_after_its_reply(void)
     const size_t big = MD_UPDATE_LATER_MIN_PAIRS + 44;
     struct {
         size_t n;
-        bool odd, opaque_stored, later;
-    } cases[] = {{big, false, false, true}, {big, true, false, false}, {10, false, false, false},
-                 {big, false, true, false}};
+        bool odd, opaque_stored, pending, empty, later;
+    } cases[] = {{big, false, false, false, false, true}, {big, true, false, false, false, false},
+                 {10, false, false, false, false, false}, {big, false, true, false, false, false},
+                 {big, false, false, true, false, true}, {big, false, false, true, true, true},
+                 {big, false, false, false, true, false}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         char id[32];
         /* A stored Decimal key: comparing one with an int needs memory. */
         md_val *first = cases[c].opaque_stored ? DECIMAL("7") : S("k0");
-        MK(&f, "dict", T(1, D(1, first, S("old"))), NULL, id);
+        MK(&f, "dict", cases[c].empty ? NULL : T(1, D(1, first, S("old"))), NULL, id);
+        if (cases[c].empty)
+            md_decref(first);
         md_obj *o = md_objtab_find(md_th_server(f.th), strtoull(id, NULL, 16));
         CU_ASSERT_PTR_NOT_NULL_FATAL(o);
         watch_peer w;
         memset(&w, 0, sizeof w);
         md_peer_init(&w.base, &watch_ops, md_th_server(f.th));
         w.watched = MD_CU_VAL(o);
-        md_val *arg = update_arg(cases[c].n, cases[c].odd ? T(2, I(1), S("t")) : NULL);
+        md_val *arg = cases[c].pending ? pending_update_arg(cases[c].n)
+                                       : update_arg(cases[c].n,
+                                                    cases[c].odd ? T(2, I(1), S("t")) : NULL);
         md_val *args = T(1, arg);
         md_th_call(f.th, &w.base, id, "update", args, NULL);
         md_decref(args);
+        size_t before = cases[c].empty ? 0 : 1;
         size_t total = cases[c].n + (cases[c].odd ? 1 : 0) + (cases[c].opaque_stored ? 1 : 0);
         CU_ASSERT_EQUAL(w.kind, MD_OUT_RETURN);
-        CU_ASSERT_EQUAL(w.len_at_reply, cases[c].later ? 1 : total);
+        CU_ASSERT_EQUAL(w.len_at_reply, cases[c].later ? before : total);
         CU_ASSERT_EQUAL(md_dict_len(MD_CU_VAL(o)), total);
-        RET(&f, f.p4, id, "__getitem__", T(1, S("k0")), NULL, "0");
+        RET(&f, f.p4, id, "__getitem__", T(1, S("k0")), NULL, cases[c].pending ? "999" : "0");
         RET(&f, f.p4, id, "__getitem__", T(1, S("k9")), NULL, "9");
         md_peer_close(&w.base);
         drop(&f, id);

@@ -15,6 +15,7 @@
     X(value)              \
     X(value_std)          \
     X(value_table)        \
+    X(value_pending)      \
     X(pickle)             \
     X(pickle_view)        \
     X(frame)              \
