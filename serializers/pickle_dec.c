@@ -96,6 +96,9 @@ typedef struct dec {
     md_pickle_limits lim;
     md_pickle_err *err;
     int proto;
+    /* A global named RebuildProxy was resolved: the value may hold a
+     * proxy (md_pickle_decode_noting_proxies). */
+    bool proxy_global;
 
     slot *stack;
     size_t sp, stack_cap;
@@ -1078,6 +1081,11 @@ static int push_global(dec *d, const char *mod, size_t mlen, const char *name,
     }
     const char *m3, *q3;
     md_pickle__py3_name(m, q, d->proto, &m3, &q3);
+    /* Every global of the message passes here (GLOBAL, INST and
+     * STACK_GLOBAL, whatever spelled its name: a proxy named through
+     * escapes or memoized strings is seen too); the name alone, in any
+     * module, errs on the side of looking. */
+    d->proxy_global |= strcmp(q3, MD_PICKLE_PROXY_NAME) == 0;
     md_val *g = md_global_new(m3, q3);
     md_free(m);
     md_free(q);
@@ -1814,8 +1822,8 @@ static void dec_free(dec *d)
     md_ptrmap_free(&d->far);
 }
 
-int md_pickle_decode(const uint8_t *data, size_t n, const md_pickle_limits *lim,
-                     md_val **out, int *protocol, md_pickle_err *err)
+static int decode(const uint8_t *data, size_t n, const md_pickle_limits *lim, md_val **out,
+                  int *protocol, bool *proxies, md_pickle_err *err)
 {
     dec d;
     memset(&d, 0, sizeof d);
@@ -1841,6 +1849,8 @@ int md_pickle_decode(const uint8_t *data, size_t n, const md_pickle_limits *lim,
     *out = NULL;
     if (protocol)
         *protocol = 0;
+    if (proxies)
+        *proxies = false;
     d.start = d.p = data;
     d.end = data + n;
     if (n > d.lim.max_bytes) {
@@ -1872,7 +1882,22 @@ int md_pickle_decode(const uint8_t *data, size_t n, const md_pickle_limits *lim,
         d.sp = 0;
         if (protocol)
             *protocol = d.proto;
+        if (proxies)
+            *proxies = d.proxy_global;
     }
     dec_free(&d);
     return rc == 1 ? 0 : err->code;
+}
+
+int md_pickle_decode(const uint8_t *data, size_t n, const md_pickle_limits *lim,
+                     md_val **out, int *protocol, md_pickle_err *err)
+{
+    return decode(data, n, lim, out, protocol, NULL, err);
+}
+
+int md_pickle_decode_noting_proxies(const uint8_t *data, size_t n, const md_pickle_limits *lim,
+                                    md_val **out, int *protocol, bool *proxies,
+                                    md_pickle_err *err)
+{
+    return decode(data, n, lim, out, protocol, proxies, err);
 }
