@@ -497,16 +497,67 @@ static int load_int_text(dec *d, int op)
     return push(d, v);
 }
 
-/* BININT, BININT1, BININT2: 32 bits at most, so a tagged int that needs
- * no allocation (a list of a million ints is this and a push per item). */
-static inline int load_binint(dec *d, int op, int width)
+static inline bool is_binint(int op)
 {
-    if (need(d, (size_t)width, op) < 0)
-        return -1;
-    uint64_t u = rd_le(d->p, width);
-    d->p += width;
-    int32_t i = width == 4 ? (int32_t)(uint32_t)u : (int32_t)u;
-    return push(d, md_int_from_i32(i));
+    return op == BININT1 || op == BININT2 || op == BININT;
+}
+
+static inline size_t binint_width(int op)
+{
+    return op == BININT1 ? 1 : op == BININT2 ? 2 : 4;
+}
+
+/* A BININT* argument: 32 bits at most, so a tagged int (no allocation,
+ * never NULL). */
+static inline md_val *binint_at(const uint8_t *p, size_t width)
+{
+    uint64_t u = rd_le(p, (int)width);
+    return md_int_from_i32(width == 4 ? (int32_t)(uint32_t)u : (int32_t)u);
+}
+
+/* BININT, BININT1, BININT2, and the ones right after it in the same
+ * loop: a list of a million ints is a million of them between MARK and
+ * APPENDS, and going back through run()'s switch for each cost more
+ * than reading it. Each is checked as if alone: its argument within the
+ * message, and its push within the stack limits, which `room` counts
+ * once per stretch (when it runs out, push grows the stack or fails). */
+static int load_binints(dec *d, int op)
+{
+    for (;;) {
+        size_t cap = d->stack_cap < d->lim.max_stack ? d->stack_cap : d->lim.max_stack;
+        size_t sp = d->sp, room = cap > sp ? cap - sp : 0;
+        const uint8_t *p = d->p, *end = d->end;
+        slot *stack = d->stack;
+        for (; room; room--) {
+            size_t width = binint_width(op);
+            if ((size_t)(end - p) < width)
+                break;
+            stack[sp++] = (slot){ binint_at(p, width), 0, 0 };
+            p += width;
+            if (p == end || !is_binint(*p)) {
+                d->p = p;
+                d->sp = sp;
+                return 0;
+            }
+            op = *p++;
+        }
+        d->p = p;
+        d->sp = sp;
+        d->op_off = (size_t)(p - 1 - d->start);
+        /* Out of message or of room: this one alone, through need and
+         * push, which fail, or grow the stack for the next stretch. */
+        size_t width = binint_width(op);
+        if (need(d, width, op) < 0)
+            return -1;
+        md_val *v = binint_at(d->p, width);
+        d->p += width;
+        if (push(d, v) < 0)
+            return -1;
+        if (d->p == d->end || !is_binint(*d->p))
+            return 0;
+        d->op_off = (size_t)(d->p - d->start);
+        op = *d->p++;
+    }
 }
 
 static int load_long_bin(dec *d, int op)
@@ -1731,9 +1782,7 @@ static int run(dec *d)
         case NEWTRUE: rc = push(d, md_true()); break;
         case NEWFALSE: rc = push(d, md_false()); break;
         case INT: case LONG: rc = load_int_text(d, op); break;
-        case BININT: rc = load_binint(d, op, 4); break;
-        case BININT1: rc = load_binint(d, op, 1); break;
-        case BININT2: rc = load_binint(d, op, 2); break;
+        case BININT: case BININT1: case BININT2: rc = load_binints(d, op); break;
         case LONG1: case LONG4: rc = load_long_bin(d, op); break;
         case FLOAT: rc = load_float_text(d); break;
         case BINFLOAT: rc = load_binfloat(d); break;
