@@ -99,6 +99,11 @@ typedef struct dec {
     /* A global named RebuildProxy was resolved: the value may hold a
      * proxy (md_pickle_decode_noting_proxies). */
     bool proxy_global;
+    /* stack[ints_lo..ints_hi) holds what runs of BININT* pushed (depth 0
+     * each), and no other opcode has run since the last of them, which
+     * ended at byte ints_end: an APPENDS or LIST right after needs no
+     * look at their depths (items_depth). */
+    size_t ints_lo, ints_hi, ints_end;
 
     slot *stack;
     size_t sp, stack_cap;
@@ -295,6 +300,17 @@ static size_t max_depth_of(const slot *s, size_t n)
         if (s[i].depth > m)
             m = s[i].depth;
     return m;
+}
+
+/* max_depth_of stack[from..sp), skipping the ints that runs of BININT*
+ * left there if nothing ran since (see ints_lo): a list of a million
+ * ints is then not read twice. */
+static size_t items_depth(const dec *d, size_t from)
+{
+    size_t to = d->sp;
+    if (d->ints_hi == d->sp && d->ints_end == d->op_off)
+        to = d->ints_lo > from ? d->ints_lo : from;
+    return to > from ? max_depth_of(d->stack + from, to - from) : 0;
 }
 
 /* Drop stack entries from index `from` up. */
@@ -521,7 +537,7 @@ static inline md_val *binint_at(const uint8_t *p, size_t width)
  * than reading it. Each is checked as if alone: its argument within the
  * message, and its push within the stack limits, which `room` counts
  * once per stretch (when it runs out, push grows the stack or fails). */
-static int load_binints(dec *d, int op)
+static int binints_run(dec *d, int op)
 {
     for (;;) {
         size_t cap = d->stack_cap < d->lim.max_stack ? d->stack_cap : d->lim.max_stack;
@@ -558,6 +574,18 @@ static int load_binints(dec *d, int op)
         d->op_off = (size_t)(d->p - d->start);
         op = *d->p++;
     }
+}
+
+static int load_binints(dec *d, int op)
+{
+    /* Right after another run (a FRAME between breaks the chain) the
+     * region grows; otherwise it starts here. */
+    if (d->sp != d->ints_hi || d->op_off != d->ints_end)
+        d->ints_lo = d->sp;
+    int rc = binints_run(d, op);
+    d->ints_hi = d->sp;
+    d->ints_end = (size_t)(d->p - d->start);
+    return rc;
 }
 
 static int load_long_bin(dec *d, int op)
@@ -895,7 +923,7 @@ static int load_list(dec *d)
     if (pop_mark(d, LIST, &base) < 0)
         return -1;
     size_t n = d->sp - base;
-    size_t depth = max_depth_of(d->stack + base, n) + 1;
+    size_t depth = items_depth(d, base) + 1;
     md_val *l = md_list_new(n);
     if (!l ||
         md_list_extend_steal(l, &d->stack[base].v, n, sizeof(slot) / sizeof(md_val *)) < 0) {
@@ -934,7 +962,7 @@ static int append_items(dec *d, size_t from, int op)
     md_vtype t = md_typeof(target->v);
     if (t != MD_T_LIST && t != MD_T_OPAQUE)
         return fail(d, MD_EPROTO, "%s on a %s", op_name(op), md_type_name(target->v));
-    if (grow_depth(d, target, max_depth_of(d->stack + from, d->sp - from)) < 0)
+    if (grow_depth(d, target, items_depth(d, from)) < 0)
         return -1;
     if (t == MD_T_OPAQUE) {
         for (size_t i = from; i < d->sp; i++)

@@ -1379,6 +1379,48 @@ static void test_pickle_int_runs(void)
     md_buf_free(&b);
 }
 
+/* APPENDS and LIST right after runs of ints skip reading their depths;
+ * a deeper item among them still counts, however it got there: after
+ * the runs (nested list), between two runs (BINGET of a list), or in
+ * place of a run's last int with the stack's height unchanged (TUPLE1).
+ * Each message is a list two deep: refused at max_depth 1, read at 2. */
+static void test_pickle_int_runs_keep_the_depth_limit(void)
+{
+    static const struct {
+        const char *data;
+        size_t n;
+    } deep[] = {
+#define M(s) { s, sizeof s - 1 }
+        M("\x80\x02](K\x01K\x02]" "e."),        /* a list after the ints */
+        M("\x80\x02]q\x00]q\x01(K\x05" "e0(K\x01h\x01K\x02" "e."), /* a memoized list between runs */
+        M("\x80\x02](K\x01\x85K\x02" "e."),                 /* (1,) in place of 1 */
+        M("(K\x03lp0\n0(K\x01g0\nK\x02l."),              /* LIST, protocol 0 */
+        M("\x80\x02](K\x01K\x02" "e](K\x03" "e\x86."),          /* a tuple of two flat lists */
+#undef M
+    };
+    md_pickle_limits lim = limits();
+    for (size_t i = 0; i < sizeof deep / sizeof deep[0]; i++) {
+        lim.max_depth = 1;
+        CU_ASSERT(md_ts_dec_fails(&md_codec_pickle, (const uint8_t *)deep[i].data, deep[i].n,
+                                  &lim, MD_EDEPTH, "exceeds max_depth 1"));
+        lim.max_depth = 2;
+        md_val *v = NULL;
+        CU_ASSERT_EQUAL(md_pickle_decode((const uint8_t *)deep[i].data, deep[i].n, &lim, &v,
+                                         NULL, NULL), 0);
+        md_decref(v);
+    }
+    /* flat lists of ints, also split by a FRAME, are one deep */
+    lim.max_depth = 1;
+    md_val *v = NULL;
+    CU_ASSERT_EQUAL(md_pickle_decode(LIT("\x80\x04](K\x01\x95\x04\x00\x00\x00\x00\x00\x00\x00"
+                                         "K\x02" "e."), &lim, &v, NULL, NULL), 0);
+    CU_ASSERT(v && md_list_len(v) == 2);
+    md_decref(v);
+    CU_ASSERT_EQUAL(md_pickle_decode(LIT("(K\x01K\x02l."), &lim, &v, NULL, NULL), 0);
+    CU_ASSERT(v && md_list_len(v) == 2);
+    md_decref(v);
+}
+
 static void test_pickle_limit_int_length(void)
 {
     md_pickle_limits lim = limits();
@@ -2027,6 +2069,7 @@ void md_test_register_pickle(void)
     MD_ADD_TEST(s, test_pickle_limit_max_memo);
     MD_ADD_TEST(s, test_pickle_limit_max_stack);
     MD_ADD_TEST(s, test_pickle_int_runs);
+    MD_ADD_TEST(s, test_pickle_int_runs_keep_the_depth_limit);
     MD_ADD_TEST(s, test_pickle_sparse_memo_indices_many_and_out_of_memory);
     MD_ADD_TEST(s, test_pickle_memo_index_past_dense_bound_inside_grown_array);
     MD_ADD_TEST(s, test_pickle_setitems_batch_keeps_order_and_first_error);
