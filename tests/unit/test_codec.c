@@ -75,8 +75,9 @@ static md_val *proxy_value(const char *ident)
     md_val *token = md_proto_token_new("list", addr, ident);
     md_val *args = md_th_tuple(4, md_global_new("multiprocessing.managers", "AutoProxy"), token,
                                md_th_str("pickle"), md_dict_new());
-    md_val *proxy = md_opaque_new(MD_OPQ_REDUCE,
-                                  md_global_new("multiprocessing.managers", "RebuildProxy"), args);
+    md_val *rebuild = md_global_new("multiprocessing.managers", "RebuildProxy");
+    md_val *proxy = md_opaque_new(MD_OPQ_REDUCE, rebuild, args);
+    md_decref(rebuild);
     md_decref(addr);
     md_decref(args);
     return proxy;
