@@ -39,8 +39,9 @@ struct md_peer {
     uint32_t nwatched;
     size_t capwatched;
     char name[64];             /* accept_connection's name, for logs */
-    /* Set by the transport when the request may carry proxies (its bytes
-     * name RebuildProxy), so the dispatcher counts them; see proxies.c. */
+    /* Set by the transport when the request may carry proxies (its
+     * decoder resolved a global named RebuildProxy), so the dispatcher
+     * counts them; see proxies.c. */
     bool may_carry_proxies;
     /* Objects named by proxies in replies sent to this peer, held until
      * its next request or its close (proxies.c). */

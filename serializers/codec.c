@@ -9,14 +9,6 @@
 #include "serializers/pickle.h"
 #include "serializers/xmlrpc.h"
 
-/* A proxy travels as a REDUCE of multiprocessing.managers.RebuildProxy,
- * whose name is in the pickle's bytes at every protocol. */
-static bool pickle_may_carry_proxies(const uint8_t *data, size_t n)
-{
-    static const char name[] = "RebuildProxy";
-    return memmem(data, n, name, sizeof name - 1) != NULL;
-}
-
 /* Pickles of protocol 0 and 1 are answered at 2, which every Python
  * reads; one that could not be decoded in the protocol its PROTO opcode
  * announces, if it has one. */
@@ -31,7 +23,7 @@ const md_codec_ops md_codec_pickle = {
     .name = "pickle",
     .decode = md_pickle_decode,
     .encode = md_pickle_encode,
-    .may_carry_proxies = pickle_may_carry_proxies,
+    .decode_noting_proxies = md_pickle_decode_noting_proxies,
     .reply_protocol = pickle_reply_protocol,
 };
 
@@ -67,9 +59,12 @@ int md_codec_decode_request(const md_codec_ops *codec, const uint8_t *data, size
 {
     int protocol = 0;
     msg->value = NULL;
-    int rc = codec->decode(data, n, lim, &msg->value, &protocol, err);
+    bool proxies = false;
+    int rc = codec->decode_noting_proxies
+                 ? codec->decode_noting_proxies(data, n, lim, &msg->value, &protocol, &proxies, err)
+                 : codec->decode(data, n, lim, &msg->value, &protocol, err);
     msg->protocol = codec->reply_protocol ? codec->reply_protocol(data, n, rc < 0 ? -1 : protocol) : 0;
-    msg->may_carry_proxies = rc == 0 && codec->may_carry_proxies && codec->may_carry_proxies(data, n);
+    msg->may_carry_proxies = rc == 0 && proxies;
     return rc;
 }
 

@@ -26,11 +26,14 @@ typedef struct md_codec_ops {
                   md_val **out, int *protocol, md_codec_err *err);
     /* Encode v for a peer that spoke `protocol`. */
     int (*encode)(const md_val *v, int protocol, md_buf *out, md_codec_err *err);
-    /* Whether a message's bytes may hold a proxy, so that the dispatcher
-     * looks for proxies in the decoded request (a look at the bytes is
-     * far cheaper than a walk over every value). NULL: the format never
-     * carries one. */
-    bool (*may_carry_proxies)(const uint8_t *data, size_t n);
+    /* decode, also saying whether the value may hold a proxy, so that
+     * the dispatcher looks for proxies in the decoded request only then
+     * (the decoder notes it as it goes: far cheaper than a walk over
+     * every value, or a second pass over the bytes). NULL: the format
+     * never carries one, and decode serves. */
+    int (*decode_noting_proxies)(const uint8_t *data, size_t n, const md_codec_limits *lim,
+                                 md_val **out, int *protocol, bool *proxies,
+                                 md_codec_err *err);
     /* The protocol to answer a message in, given the one it was decoded
      * at (-1: it could not be decoded). NULL: always 0 (XML). */
     int (*reply_protocol)(const uint8_t *data, size_t n, int decoded);
@@ -50,7 +53,7 @@ const md_codec_ops *md_codec_detect(const uint8_t *data, size_t n);
 typedef struct md_codec_msg {
     md_val *value;             /* new reference; NULL when decoding failed */
     int protocol;              /* answer in it, failed or not (0: XML) */
-    bool may_carry_proxies;    /* see md_codec_ops.may_carry_proxies */
+    bool may_carry_proxies;    /* see md_codec_ops.decode_noting_proxies */
 } md_codec_msg;
 
 /* Decode one request message with codec. 0, or a negative MD_E* code

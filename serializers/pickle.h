@@ -39,6 +39,18 @@ static inline void md_pickle_limits_default(md_pickle_limits *lim)
 int md_pickle_decode(const uint8_t *data, size_t n, const md_pickle_limits *lim,
                      md_val **out, int *protocol, md_pickle_err *err);
 
+/* A proxy travels as a REDUCE of multiprocessing.managers.RebuildProxy. */
+#define MD_PICKLE_PROXY_NAME "RebuildProxy"
+
+/* md_pickle_decode that also says, in the same pass, whether the value
+ * may hold a proxy: *proxies (if not NULL) is true when the decoder
+ * resolved a global named MD_PICKLE_PROXY_NAME (in any module, however
+ * its name was spelled), false otherwise and on failure. Without such a
+ * global the value holds no proxy: md_proto_proxy_token needs one. */
+int md_pickle_decode_noting_proxies(const uint8_t *data, size_t n, const md_pickle_limits *lim,
+                                    md_val **out, int *protocol, bool *proxies,
+                                    md_pickle_err *err);
+
 /* Encode v at protocol 2..5, appending to out, with the opcodes CPython's
  * C pickler chooses. Protocol 2 uses Python 2 module names (__builtin__,
  * exceptions, Queue, thread, copy_reg), 3 and up Python 3 names (except

@@ -96,6 +96,14 @@ typedef struct dec {
     md_pickle_limits lim;
     md_pickle_err *err;
     int proto;
+    /* A global named RebuildProxy was resolved: the value may hold a
+     * proxy (md_pickle_decode_noting_proxies). */
+    bool proxy_global;
+    /* stack[ints_lo..ints_hi) holds what runs of BININT* pushed (depth 0
+     * each), and no other opcode has run since the last of them, which
+     * ended at byte ints_end: an APPENDS or LIST right after needs no
+     * look at their depths (items_depth). */
+    size_t ints_lo, ints_hi, ints_end;
 
     slot *stack;
     size_t sp, stack_cap;
@@ -292,6 +300,17 @@ static size_t max_depth_of(const slot *s, size_t n)
         if (s[i].depth > m)
             m = s[i].depth;
     return m;
+}
+
+/* max_depth_of stack[from..sp), skipping the ints that runs of BININT*
+ * left there if nothing ran since (see ints_lo): a list of a million
+ * ints is then not read twice. */
+static size_t items_depth(const dec *d, size_t from)
+{
+    size_t to = d->sp;
+    if (d->ints_hi == d->sp && d->ints_end == d->op_off)
+        to = d->ints_lo > from ? d->ints_lo : from;
+    return to > from ? max_depth_of(d->stack + from, to - from) : 0;
 }
 
 /* Drop stack entries from index `from` up. */
@@ -494,16 +513,79 @@ static int load_int_text(dec *d, int op)
     return push(d, v);
 }
 
-/* BININT, BININT1, BININT2: 32 bits at most, so a tagged int that needs
- * no allocation (a list of a million ints is this and a push per item). */
-static inline int load_binint(dec *d, int op, int width)
+static inline bool is_binint(int op)
 {
-    if (need(d, (size_t)width, op) < 0)
-        return -1;
-    uint64_t u = rd_le(d->p, width);
-    d->p += width;
-    int32_t i = width == 4 ? (int32_t)(uint32_t)u : (int32_t)u;
-    return push(d, md_int_from_i32(i));
+    return op == BININT1 || op == BININT2 || op == BININT;
+}
+
+static inline size_t binint_width(int op)
+{
+    return op == BININT1 ? 1 : op == BININT2 ? 2 : 4;
+}
+
+/* A BININT* argument: 32 bits at most, so a tagged int (no allocation,
+ * never NULL). */
+static inline md_val *binint_at(const uint8_t *p, size_t width)
+{
+    uint64_t u = rd_le(p, (int)width);
+    return md_int_from_i32(width == 4 ? (int32_t)(uint32_t)u : (int32_t)u);
+}
+
+/* BININT, BININT1, BININT2, and the ones right after it in the same
+ * loop: a list of a million ints is a million of them between MARK and
+ * APPENDS, and going back through run()'s switch for each cost more
+ * than reading it. Each is checked as if alone: its argument within the
+ * message, and its push within the stack limits, which `room` counts
+ * once per stretch (when it runs out, push grows the stack or fails). */
+static int binints_run(dec *d, int op)
+{
+    for (;;) {
+        size_t cap = d->stack_cap < d->lim.max_stack ? d->stack_cap : d->lim.max_stack;
+        size_t sp = d->sp, room = cap > sp ? cap - sp : 0;
+        const uint8_t *p = d->p, *end = d->end;
+        slot *stack = d->stack;
+        for (; room; room--) {
+            size_t width = binint_width(op);
+            if ((size_t)(end - p) < width)
+                break;
+            stack[sp++] = (slot){ binint_at(p, width), 0, 0 };
+            p += width;
+            if (p == end || !is_binint(*p)) {
+                d->p = p;
+                d->sp = sp;
+                return 0;
+            }
+            op = *p++;
+        }
+        d->p = p;
+        d->sp = sp;
+        d->op_off = (size_t)(p - 1 - d->start);
+        /* Out of message or of room: this one alone, through need and
+         * push, which fail, or grow the stack for the next stretch. */
+        size_t width = binint_width(op);
+        if (need(d, width, op) < 0)
+            return -1;
+        md_val *v = binint_at(d->p, width);
+        d->p += width;
+        if (push(d, v) < 0)
+            return -1;
+        if (d->p == d->end || !is_binint(*d->p))
+            return 0;
+        d->op_off = (size_t)(d->p - d->start);
+        op = *d->p++;
+    }
+}
+
+static int load_binints(dec *d, int op)
+{
+    /* Right after another run (a FRAME between breaks the chain) the
+     * region grows; otherwise it starts here. */
+    if (d->sp != d->ints_hi || d->op_off != d->ints_end)
+        d->ints_lo = d->sp;
+    int rc = binints_run(d, op);
+    d->ints_hi = d->sp;
+    d->ints_end = (size_t)(d->p - d->start);
+    return rc;
 }
 
 static int load_long_bin(dec *d, int op)
@@ -841,7 +923,7 @@ static int load_list(dec *d)
     if (pop_mark(d, LIST, &base) < 0)
         return -1;
     size_t n = d->sp - base;
-    size_t depth = max_depth_of(d->stack + base, n) + 1;
+    size_t depth = items_depth(d, base) + 1;
     md_val *l = md_list_new(n);
     if (!l ||
         md_list_extend_steal(l, &d->stack[base].v, n, sizeof(slot) / sizeof(md_val *)) < 0) {
@@ -880,7 +962,7 @@ static int append_items(dec *d, size_t from, int op)
     md_vtype t = md_typeof(target->v);
     if (t != MD_T_LIST && t != MD_T_OPAQUE)
         return fail(d, MD_EPROTO, "%s on a %s", op_name(op), md_type_name(target->v));
-    if (grow_depth(d, target, max_depth_of(d->stack + from, d->sp - from)) < 0)
+    if (grow_depth(d, target, items_depth(d, from)) < 0)
         return -1;
     if (t == MD_T_OPAQUE) {
         for (size_t i = from; i < d->sp; i++)
@@ -1089,6 +1171,11 @@ static int push_global(dec *d, const char *mod, size_t mlen, const char *name,
     }
     const char *m3, *q3;
     md_pickle__py3_name(m, q, d->proto, &m3, &q3);
+    /* Every global of the message passes here (GLOBAL, INST and
+     * STACK_GLOBAL, whatever spelled its name: a proxy named through
+     * escapes or memoized strings is seen too); the name alone, in any
+     * module, errs on the side of looking. */
+    d->proxy_global |= strcmp(q3, MD_PICKLE_PROXY_NAME) == 0;
     md_val *g = md_global_new(m3, q3);
     md_free(m);
     md_free(q);
@@ -1734,9 +1821,7 @@ static int run(dec *d)
         case NEWTRUE: rc = push(d, md_true()); break;
         case NEWFALSE: rc = push(d, md_false()); break;
         case INT: case LONG: rc = load_int_text(d, op); break;
-        case BININT: rc = load_binint(d, op, 4); break;
-        case BININT1: rc = load_binint(d, op, 1); break;
-        case BININT2: rc = load_binint(d, op, 2); break;
+        case BININT: case BININT1: case BININT2: rc = load_binints(d, op); break;
         case LONG1: case LONG4: rc = load_long_bin(d, op); break;
         case FLOAT: rc = load_float_text(d); break;
         case BINFLOAT: rc = load_binfloat(d); break;
@@ -1825,8 +1910,8 @@ static void dec_free(dec *d)
     md_ptrmap_free(&d->far);
 }
 
-int md_pickle_decode(const uint8_t *data, size_t n, const md_pickle_limits *lim,
-                     md_val **out, int *protocol, md_pickle_err *err)
+static int decode(const uint8_t *data, size_t n, const md_pickle_limits *lim, md_val **out,
+                  int *protocol, bool *proxies, md_pickle_err *err)
 {
     dec d;
     memset(&d, 0, sizeof d);
@@ -1852,6 +1937,8 @@ int md_pickle_decode(const uint8_t *data, size_t n, const md_pickle_limits *lim,
     *out = NULL;
     if (protocol)
         *protocol = 0;
+    if (proxies)
+        *proxies = false;
     d.start = d.p = data;
     d.end = data + n;
     if (n > d.lim.max_bytes) {
@@ -1883,7 +1970,22 @@ int md_pickle_decode(const uint8_t *data, size_t n, const md_pickle_limits *lim,
         d.sp = 0;
         if (protocol)
             *protocol = d.proto;
+        if (proxies)
+            *proxies = d.proxy_global;
     }
     dec_free(&d);
     return rc == 1 ? 0 : err->code;
+}
+
+int md_pickle_decode(const uint8_t *data, size_t n, const md_pickle_limits *lim,
+                     md_val **out, int *protocol, md_pickle_err *err)
+{
+    return decode(data, n, lim, out, protocol, NULL, err);
+}
+
+int md_pickle_decode_noting_proxies(const uint8_t *data, size_t n, const md_pickle_limits *lim,
+                                    md_val **out, int *protocol, bool *proxies,
+                                    md_pickle_err *err)
+{
+    return decode(data, n, lim, out, protocol, proxies, err);
 }

@@ -408,9 +408,25 @@ static int l_count(md_call *c)
     return md_return_int(c, n);
 }
 
+/* The references to an object call's argument that the call path holds
+ * while the method runs: the request's tuple of arguments (core/disp/
+ * bind.c borrows c->argv from it). test_list_extend_takes_a_sole_
+ * argument_into_an_empty_list fails if the count changes either way. */
+#define CALL_ARG_REFS 1
+
 static int l_extend(md_call *c)
 {
     size_t n;
+    if (md_list_len(LIST(c)) == 0 && md_typeof(c->argv[0]) == MD_T_LIST &&
+        md_refcount(c->argv[0]) == CALL_ARG_REFS) {
+        /* l = m.list(); l.extend(big): as m.list(big) does, the decoded
+         * list that nothing else references becomes the shared one, so
+         * a million items are neither copied nor freed again. No client
+         * can tell: the list was empty, and the request goes with the
+         * call. */
+        swap_in(c, md_incref(c->argv[0]));
+        return md_return_none(c);
+    }
     md_val *const *seq = md_seq_items(c->argv[0], &n);
     if (seq && c->argv[0] != LIST(c)) {
         /* A list or tuple (l.extend(big)): appended in one step, all or

@@ -23,7 +23,8 @@ Operations, at 1k, 10k, 100k, 1M and 10M items (--sizes to choose;
 Times are per item (ns), so a flat column means a cost flat in size; the
 server RSS per stored item is printed for d.update(). Below 100,000 items
 the fill rows store several dicts of n items (100,000 items in all) and
-divide by the total, and the one-call rows take the best of as many calls,
+divide by the total, and the one-call rows take the best of as many calls
+(the list rows: of at least 3 up to 1M items),
 so that the small sizes are measured over as much work as the big ones. Every row says
 managerd / CPython and managerd / floor.
 """
@@ -236,15 +237,25 @@ class Bulk(object):
                 # One-call rows: best of `copies` calls (each result is
                 # dropped before the next call).
                 put('m.dict(big)', name, timed(lambda: m.dict(big), copies))
-                lsts = [m.list() for _ in range(copies)]
+                # The list rows: best of `calls`, at least 3 up to 1M items.
+                # One call of 1M ints is 15-30 ms, which the other
+                # processes of a shared 2-core machine doubled at will
+                # (the floor's own m.list(big) read 12 and 24 ns/item in
+                # two runs), and the first big call of a server pays for
+                # fresh pages (a 1M list's is 8 MB of pointers).
+                calls = max(copies, repeat)
+                lsts = [m.list() for _ in range(calls)]
                 it = iter(lsts)
-                put('l.extend(ints)', name, timed(lambda: next(it).extend(ints), copies))
+                put('l.extend(ints)', name, timed(lambda: next(it).extend(ints), calls))
                 lst = lsts[0]
                 del lsts, it
                 if name != 'floor':
                     put('l[:]', name, timed(lambda: lst[:], repeat))
                 del lst
-                put('m.list(big)', name, timed(lambda: m.list(ints), copies))
+                # create, the proxy's incref, temp()'s decref, and the
+                # decref of the proxy dropped at once (each on a connection
+                # of its own), which frees the list on a real server.
+                put('m.list(big)', name, timed(lambda: m.list(ints), calls))
             except Exception as e:
                 log('PROBLEM: %s at %d items: %r' % (name, n, e))
             finally:

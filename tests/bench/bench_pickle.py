@@ -20,6 +20,7 @@ The messages, a realistic mix for a manager server:
     same from a 2.7-style protocol 2 pickle;
   - a reply carrying a 100 000-entry dict, one carrying a 100 000-entry
     list of str and one a 100 000-entry list of small (int, str) tuples;
+  - m.list(big)'s request: create of a 1 000 000-entry list of ints;
   - a request carrying a 1 MiB bytes payload;
   - a list nested 10 000 deep (managerd's depth limit; built by hand,
     since CPython's pickler cannot write it without a deep recursion).
@@ -55,6 +56,9 @@ def messages():
     out.append(("100k str list (p4)", pickle.dumps(("#RETURN", strs), 4), 4))
     tups = [(i, "t%d" % i) for i in range(100000)]
     out.append(("100k tuple list (p4)", pickle.dumps(("#RETURN", tups), 4), 4))
+    # m.list(big) as bench_bulk.py sends it: a create request of 1M ints.
+    create = (None, "create", ("list", list(range(1000000))), {})
+    out.append(("1M int list req (p4)", pickle.dumps(create, 4), 4))
     blob = ("7fa6d73f0c40", "__setitem__", ("blob", os.urandom(1 << 20)), {})
     out.append(("1 MiB bytes (p4)", pickle.dumps(blob, 4), 4))
     depth = 10000

@@ -1291,6 +1291,136 @@ static void test_pickle_limit_max_stack(void)
     md_buf_free(&b);
 }
 
+/* Append BININT1, BININT2 or BININT for x, as CPython's pickler picks. */
+static void put_binint(md_buf *b, int32_t x)
+{
+    uint32_t u = (uint32_t)x;
+    if (x >= 0 && x <= 0xff) {
+        md_buf_putc(b, 'K');
+        md_buf_putc(b, (char)u);
+    } else if (x >= 0 && x <= 0xffff) {
+        md_buf_putc(b, 'M');
+        md_buf_putc(b, (char)(u & 0xff));
+        md_buf_putc(b, (char)(u >> 8));
+    } else {
+        md_buf_putc(b, 'J');
+        for (int i = 0; i < 4; i++)
+            md_buf_putc(b, (char)((u >> (8 * i)) & 0xff));
+    }
+}
+
+/* The i-th int of a run: every width, the edges of each, negatives. */
+static int32_t run_int(size_t i)
+{
+    static const int32_t edges[] = {0, 1, 255, 256, 65535, 65536, -1, INT32_MIN, INT32_MAX};
+    size_t ne = sizeof edges / sizeof edges[0];
+    return i < ne ? edges[i] : (int32_t)(i * 2654435761u);
+}
+
+/* Runs of BININT* read in one loop (load_binints): the same values as
+ * one at a time, across the stack's growth (its inline 32 slots, then
+ * doubling), up to max_stack exactly, and each error at the byte of the
+ * opcode it concerns, also in the middle of a run. */
+static void test_pickle_int_runs(void)
+{
+    static const size_t sizes[] = {1, 2, 31, 32, 33, 64, 65, 1000, 5000};
+    md_buf b = MD_BUF_INIT;
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        size_t n = sizes[k];
+        md_buf_reset(&b);
+        md_buf_puts(&b, "\x80\x02](");
+        for (size_t i = 0; i < n; i++)
+            put_binint(&b, run_int(i));
+        md_buf_puts(&b, "e.");
+        md_val *v = NULL;
+        CU_ASSERT_EQUAL_FATAL(md_pickle_decode(b.data, b.len, NULL, &v, NULL, NULL), 0);
+        CU_ASSERT_EQUAL_FATAL(md_list_len(v), n);
+        size_t bad = 0;
+        for (size_t i = 0; i < n; i++) {
+            int64_t x = 0;
+            bad += md_int_to_i64(md_list_get(v, i), &x) != 0 || x != run_int(i);
+        }
+        CU_ASSERT_EQUAL(bad, 0);
+        md_decref(v);
+    }
+    /* truncated in the middle of a run: the offset of the short opcode */
+    CU_ASSERT(md_ts_dec_fails(&md_codec_pickle, LIT("\x80\x02(K\x01M\x02\x03J\x01\x02"), NULL,
+                              MD_EPROTO,
+                              "BININT argument runs past the end of the message at byte 8"));
+    CU_ASSERT(md_ts_dec_fails(&md_codec_pickle, LIT("\x80\x02(K\x01K"), NULL, MD_EPROTO,
+                              "BININT1 argument runs past the end of the message at byte 5"));
+    /* a run that ends the message: the next opcode is missing */
+    CU_ASSERT(md_ts_dec_fails(&md_codec_pickle, LIT("\x80\x02(K\x01K\x02"), NULL, MD_EPROTO,
+                              "pickle data was truncated at byte 7"));
+    /* max_stack within a run, with the stack grown or not */
+    md_pickle_limits lim = limits();
+    static const size_t stacks[] = {3, 32, 100};
+    for (size_t k = 0; k < sizeof stacks / sizeof stacks[0]; k++) {
+        lim.max_stack = stacks[k];
+        for (size_t n = stacks[k]; n <= stacks[k] + 1; n++) {
+            md_buf_reset(&b);
+            md_buf_putc(&b, '(');
+            for (size_t i = 0; i < n; i++)
+                put_binint(&b, 7);
+            md_buf_puts(&b, "t.");
+            md_val *v = NULL;
+            if (n == stacks[k]) {
+                CU_ASSERT_EQUAL(md_pickle_decode(b.data, b.len, &lim, &v, NULL, NULL), 0);
+                CU_ASSERT(v && md_tuple_len(v) == n);
+                md_decref(v);
+                continue;
+            }
+            char want[80];
+            snprintf(want, sizeof want, "value stack exceeds max_stack %zu at byte %zu",
+                     stacks[k], 1 + 2 * stacks[k]);
+            CU_ASSERT(md_ts_dec_fails(&md_codec_pickle, b.data, b.len, &lim, MD_ELIMIT, want));
+        }
+    }
+    md_buf_free(&b);
+}
+
+/* APPENDS and LIST right after runs of ints skip reading their depths;
+ * a deeper item among them still counts, however it got there: after
+ * the runs (nested list), between two runs (BINGET of a list), or in
+ * place of a run's last int with the stack's height unchanged (TUPLE1).
+ * Each message is a list two deep: refused at max_depth 1, read at 2. */
+static void test_pickle_int_runs_keep_the_depth_limit(void)
+{
+    static const struct {
+        const char *data;
+        size_t n;
+    } deep[] = {
+#define M(s) { s, sizeof s - 1 }
+        M("\x80\x02](K\x01K\x02]" "e."),        /* a list after the ints */
+        M("\x80\x02]q\x00]q\x01(K\x05" "e0(K\x01h\x01K\x02" "e."), /* a memoized list between runs */
+        M("\x80\x02](K\x01\x85K\x02" "e."),                 /* (1,) in place of 1 */
+        M("(K\x03lp0\n0(K\x01g0\nK\x02l."),              /* LIST, protocol 0 */
+        M("\x80\x02](K\x01K\x02" "e](K\x03" "e\x86."),          /* a tuple of two flat lists */
+#undef M
+    };
+    md_pickle_limits lim = limits();
+    for (size_t i = 0; i < sizeof deep / sizeof deep[0]; i++) {
+        lim.max_depth = 1;
+        CU_ASSERT(md_ts_dec_fails(&md_codec_pickle, (const uint8_t *)deep[i].data, deep[i].n,
+                                  &lim, MD_EDEPTH, "exceeds max_depth 1"));
+        lim.max_depth = 2;
+        md_val *v = NULL;
+        CU_ASSERT_EQUAL(md_pickle_decode((const uint8_t *)deep[i].data, deep[i].n, &lim, &v,
+                                         NULL, NULL), 0);
+        md_decref(v);
+    }
+    /* flat lists of ints, also split by a FRAME, are one deep */
+    lim.max_depth = 1;
+    md_val *v = NULL;
+    CU_ASSERT_EQUAL(md_pickle_decode(LIT("\x80\x04](K\x01\x95\x04\x00\x00\x00\x00\x00\x00\x00"
+                                         "K\x02" "e."), &lim, &v, NULL, NULL), 0);
+    CU_ASSERT(v && md_list_len(v) == 2);
+    md_decref(v);
+    CU_ASSERT_EQUAL(md_pickle_decode(LIT("(K\x01K\x02l."), &lim, &v, NULL, NULL), 0);
+    CU_ASSERT(v && md_list_len(v) == 2);
+    md_decref(v);
+}
+
 static void test_pickle_limit_int_length(void)
 {
     md_pickle_limits lim = limits();
@@ -1938,6 +2068,8 @@ void md_test_register_pickle(void)
     MD_ADD_TEST(s, test_pickle_depth_10000_works_and_10001_fails);
     MD_ADD_TEST(s, test_pickle_limit_max_memo);
     MD_ADD_TEST(s, test_pickle_limit_max_stack);
+    MD_ADD_TEST(s, test_pickle_int_runs);
+    MD_ADD_TEST(s, test_pickle_int_runs_keep_the_depth_limit);
     MD_ADD_TEST(s, test_pickle_sparse_memo_indices_many_and_out_of_memory);
     MD_ADD_TEST(s, test_pickle_memo_index_past_dense_bound_inside_grown_array);
     MD_ADD_TEST(s, test_pickle_setitems_batch_keeps_order_and_first_error);

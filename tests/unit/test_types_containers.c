@@ -1685,6 +1685,39 @@ static void test_dict_update_of_a_big_dict_merges_after_its_reply(void)
     md_fx_done(&f);
 }
 
+/* l.extend(big) onto an empty list: an argument only the request
+ * references becomes the stored value itself (as m.list(big): a change
+ * made to it behind the server's back shows); one that anything else
+ * references is copied. Onto a list with items, the items are appended
+ * and the stored value stays the same. */
+static void test_list_extend_takes_a_sole_argument_into_an_empty_list(void)
+{
+    md_fx f;
+    md_fx_init(&f);
+    char id[32];
+    for (int shared = 0; shared < 2; shared++) {
+        create_with(&f, "list", L(0), id);
+        md_obj *ol = md_objtab_find(md_th_server(f.th), strtoull(id, NULL, 16));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(ol);
+        md_val *lv = L(3, I(1), S("x"), T(1, I(2)));
+        md_val *held = shared ? md_incref(lv) : lv;
+        RET(&f, f.p4, id, "extend", T(1, lv), NULL, "None");
+        CU_ASSERT_EQUAL_FATAL(MD_CU_VAL(ol) == held, !shared);
+        CU_ASSERT_EQUAL(md_list_append(held, I(9)), 0);
+        RET(&f, f.p4, id, "__len__", T(0), NULL, shared ? "3" : "4");
+        if (shared)
+            md_decref(held);
+        md_val *before = MD_CU_VAL(ol);
+        RET(&f, f.p4, id, "extend", T(1, L(2, I(5), I(6))), NULL, "None");
+        CU_ASSERT_PTR_EQUAL(MD_CU_VAL(ol), before);
+        RET(&f, f.p4, id, "__getitem__", T(1, md_slice_new(NULL, NULL, NULL)), NULL,
+            shared ? "[1, 'x', (2,), 5, 6]" : "[1, 'x', (2,), 9, 5, 6]");
+        drop(&f, id);
+    }
+    CU_ASSERT_EQUAL(nobj(&f), 0);
+    md_fx_done(&f);
+}
+
 /* Out of memory reserving the room of a deferred update: MemoryError,
  * and the dict is as it was; with enough memory the same call stores
  * every pair. */
@@ -1933,6 +1966,7 @@ void md_test_register_types_containers(void)
     MD_ADD_TEST(s, test_dict_and_list_keep_a_sole_argument_and_copy_a_shared_one);
     MD_ADD_TEST(s, test_dict_update_of_a_big_dict_merges_after_its_reply);
     MD_ADD_TEST(s, test_dict_update_later_out_of_memory_changes_nothing);
+    MD_ADD_TEST(s, test_list_extend_takes_a_sole_argument_into_an_empty_list);
     MD_ADD_TEST(s, test_list_extend_of_a_sequence_is_all_or_nothing);
     MD_ADD_TEST(s, test_dict_item_access_and_errors);
     MD_ADD_TEST(s, test_dict_methods_follow_python);
