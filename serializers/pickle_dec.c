@@ -1038,23 +1038,23 @@ static int store_pairs_keyhash(dec *d, md_val *dict, size_t from, md_pyerr *e, s
     if (n > MD_PAIRS_HASHED_MAX)
         return 1;
     uint32_t hashes[MD_PAIRS_HASHED_MAX];
-    uint64_t kind = 0, known = 0;
+    /* known: kept keys; fresh: keys to keep (only those can be kept,
+     * so a key found needs no look at its kind). */
+    uint64_t known = 0, fresh = 0;
     for (size_t j = 0; j < n; j++) {
         const slot *k = &d->stack[from + 2 * j];
-        if (!keyhash_kind(k))
-            continue;
-        kind |= UINT64_C(1) << j;
         const keyhash *c = keyhash_slot(d, k->v);
         if (c->key == k->v) {
             hashes[j] = c->hash;
             known |= UINT64_C(1) << j;
+        } else if (keyhash_kind(k)) {
+            fresh |= UINT64_C(1) << j;
         }
     }
-    if (!kind)
+    if (!(known | fresh))
         return 1;
     /* A reference of our own on each key to keep: the dict drops a
      * repeated key's object, and the memo may no longer hold it. */
-    uint64_t fresh = kind & ~known;
     for (uint64_t f = fresh; f; f &= f - 1)
         md_incref(d->stack[from + 2 * (size_t)__builtin_ctzll(f)].v);
     int rc = md_dict_set_pairs_steal_hashed(dict, &d->stack[from].v, n,
