@@ -5,7 +5,9 @@
  * out as dicts built key by key do: same repr, lookups found, each
  * entry's kept hash the one md_val__hash_key gives. A memoized tuple
  * key still works, a memoized unhashable key still fails, and out of
- * memory at any allocation fails the message cleanly. White-box: reads
+ * memory at any allocation fails the message cleanly; the table call
+ * takes given hashes and writes the others back, stopping at an
+ * unhashable key as md_dict_set_pairs_steal does. White-box: reads
  * the tables through value_impl.h. */
 #include "tests/unit/unit.h"
 
@@ -320,6 +322,46 @@ static void test_keyhash_out_of_memory_at_every_allocation(void)
     md_buf_free(&b);
 }
 
+static uint32_t hash32(md_val *k)
+{
+    int64_t h = 0;
+    md_pyerr e;
+    CU_ASSERT_EQUAL(md_val__hash_key(k, &h, &e), 0);
+    return (uint32_t)h;
+}
+
+/* md_dict_set_pairs_steal_hashed itself: a given hash is used as it is,
+ * the others written back up to an unhashable key, where the call stops
+ * with the pairs before it stored (and the caller keeping the rest). */
+static void test_keyhash_set_pairs_hashed_writes_back_and_stops(void)
+{
+    md_val *items[8] = {
+        md_str_new("a", 1), md_int_from_i64(0), md_str_new("b", 1), md_int_from_i64(1),
+        md_list_new(0),     md_int_from_i64(2), md_str_new("c", 1), md_int_from_i64(3),
+    };
+    const uint32_t sentinel = 0xdeadbeefu;
+    uint32_t hashes[4] = { sentinel, hash32(items[2]), sentinel, sentinel };
+    md_val *d = md_dict_new();
+    md_pyerr e;
+    e.type = NULL;
+    size_t taken = 99;
+    int rc = md_dict_set_pairs_steal_hashed(d, items, 4, 1, hashes, 2, &e, &taken);
+    CU_ASSERT_EQUAL(rc, -1);
+    CU_ASSERT_EQUAL(taken, 2);
+    CU_ASSERT(e.type && strcmp(e.type, "TypeError") == 0);
+    CU_ASSERT_EQUAL(hashes[0], hash32(items[0]));
+    CU_ASSERT_EQUAL(hashes[2], sentinel);
+    CU_ASSERT_EQUAL(hashes[3], sentinel);
+    CU_ASSERT_EQUAL(md_dict_len(d), 2);
+    check_kept_hashes(d);
+    md_val *b = md_str_new("b", 1);
+    CU_ASSERT_EQUAL(int_of(md_dict_get(d, b, &e)), 1);
+    for (size_t i = 4; i < 8; i++)
+        md_decref(items[i]);
+    md_decref(b);
+    md_decref(d);
+}
+
 void md_test_register_pickle_keyhash(void)
 {
     CU_pSuite s = md_test_suite("pickle_keyhash");
@@ -327,4 +369,5 @@ void md_test_register_pickle_keyhash(void)
     MD_ADD_TEST(s, test_keyhash_memoized_tuple_key);
     MD_ADD_TEST(s, test_keyhash_memoized_unhashable_key_fails);
     MD_ADD_TEST(s, test_keyhash_out_of_memory_at_every_allocation);
+    MD_ADD_TEST(s, test_keyhash_set_pairs_hashed_writes_back_and_stops);
 }
