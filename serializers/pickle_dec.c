@@ -89,6 +89,17 @@ typedef struct memo_ent {
     size_t depth;
 } memo_ent;
 
+/* Hashes of memoized str and bytes dict keys, by key object: a message of many small dicts such as {'v': i} pushes
+ * one 'v' object for all of them, and managerd's str has no room to
+ * cache its own hash as CPython's does, so the decoder keeps it, each
+ * such key hashed once per message. Direct-mapped by pointer; an entry
+ * holds a reference, so its object cannot be freed and another take its
+ * address while the entry lasts. */
+#define KEYHASH_SLOTS 32
+typedef struct keyhash {
+    md_val *key;                /* NULL: empty */
+    uint32_t hash;
+} keyhash;
 
 typedef struct dec {
     const uint8_t *start, *p, *end;
@@ -121,6 +132,9 @@ typedef struct dec {
     size_t memo_count;         /* entries present: MEMOIZE's next index */
     memo_ent *hot;             /* the chunk last found (MEMOIZE fills one */
     size_t hot_base;           /* after another), and its first index    */
+
+    keyhash keyhash[KEYHASH_SLOTS];
+    size_t keyhash_used;       /* entries ever filled (0: nothing to drop) */
 
     /* Small messages never touch the allocator for these. */
     slot stack_inline[32];
@@ -995,6 +1009,72 @@ static int load_appends(dec *d)
     return append_items(d, base, APPENDS);
 }
 
+/* The keyhash slot for key object k. */
+static inline keyhash *keyhash_slot(dec *d, const md_val *k)
+{
+    uint64_t x = (uint64_t)(uintptr_t)k * UINT64_C(0x9E3779B97F4A7C15);
+    return &d->keyhash[x >> 59];
+}
+_Static_assert(KEYHASH_SLOTS == 32, "keyhash_slot takes the top 5 bits");
+
+/* Whether the key in slot k may have its hash kept: a str or bytes (the
+ * keys SipHash hashes, with contents that never change) that is in the
+ * memo, so the message may push the same object again. */
+static inline bool keyhash_kind(const slot *k)
+{
+    if (!k->put)
+        return false;
+    md_vtype t = md_typeof(k->v);
+    return t == MD_T_STR || t == MD_T_BYTES;
+}
+
+/* store_pairs for a few pairs whose memoized keys may have their hashes
+ * kept: those known are given, the others hashed by the table and kept
+ * for the next dict. 1: not such pairs (the caller stores them); 0: stored;
+ * -1: failed, with *taken as for md_dict_set_pairs_steal. */
+static int store_pairs_keyhash(dec *d, md_val *dict, size_t from, md_pyerr *e, size_t *taken)
+{
+    size_t n = (d->sp - from) / 2;
+    if (n > MD_PAIRS_HASHED_MAX)
+        return 1;
+    uint32_t hashes[MD_PAIRS_HASHED_MAX];
+    /* known: kept keys; fresh: keys to keep (only those can be kept,
+     * so a key found needs no look at its kind). */
+    uint64_t known = 0, fresh = 0;
+    for (size_t j = 0; j < n; j++) {
+        const slot *k = &d->stack[from + 2 * j];
+        const keyhash *c = keyhash_slot(d, k->v);
+        if (c->key == k->v) {
+            hashes[j] = c->hash;
+            known |= UINT64_C(1) << j;
+        } else if (keyhash_kind(k)) {
+            fresh |= UINT64_C(1) << j;
+        }
+    }
+    if (!(known | fresh))
+        return 1;
+    /* A reference of our own on each key to keep: the dict drops a
+     * repeated key's object, and the memo may no longer hold it. */
+    for (uint64_t f = fresh; f; f &= f - 1)
+        md_incref(d->stack[from + 2 * (size_t)__builtin_ctzll(f)].v);
+    int rc = md_dict_set_pairs_steal_hashed(dict, &d->stack[from].v, n,
+                                            sizeof(slot) / sizeof(md_val *), hashes, known, e,
+                                            taken);
+    for (; fresh; fresh &= fresh - 1) {
+        size_t j = (size_t)__builtin_ctzll(fresh);
+        md_val *key = d->stack[from + 2 * j].v;
+        if (rc < 0) {
+            md_decref(key);
+            continue;
+        }
+        keyhash *c = keyhash_slot(d, key);
+        md_decref(c->key);
+        *c = (keyhash){ key, hashes[j] };
+        d->keyhash_used++;
+    }
+    return rc;
+}
+
 /* Stores the pairs stack[from..sp) into dict in one call (deferred, or
  * the table sized once, each key hashed once, a window of keys ahead of
  * their inserts), the stack's references moving into the dict: the
@@ -1016,7 +1096,9 @@ static int store_pairs(dec *d, md_val *dict, size_t from)
     e.type = NULL;
     e.msg[0] = '\0';
     size_t taken = 0;
-    int rc = md_dict_set_pairs_steal(dict, &d->stack[from].v, (d->sp - from) / 2,
+    int rc = store_pairs_keyhash(d, dict, from, &e, &taken);
+    if (rc == 1)
+        rc = md_dict_set_pairs_steal(dict, &d->stack[from].v, (d->sp - from) / 2,
                                      sizeof(slot) / sizeof(md_val *), &e, &taken);
     for (size_t i = 0; rc < 0 && i < 2 * taken; i++)
         d->stack[from + i].v = NULL;
@@ -1888,6 +1970,8 @@ static int run(dec *d)
 static void dec_free(dec *d)
 {
     drop_to(d, 0);
+    for (size_t i = 0; d->keyhash_used && i < KEYHASH_SLOTS; i++)
+        md_decref(d->keyhash[i].key);
     for (size_t i = 0; i < d->memo_cap; i++)
         md_decref(d->memo[i].v);
     for (size_t c = 0; c < d->nchunks; c++) {

@@ -296,6 +296,19 @@ int md_dict_set_pairs(md_val *d, md_val *const *items, size_t n, size_t stride,
  * caller keeps the references of the others. */
 int md_dict_set_pairs_steal(md_val *d, md_val *const *items, size_t n, size_t stride,
                             md_pyerr *e, size_t *taken);
+/* Pairs md_dict_set_pairs_steal_hashed takes in one call (one bit each). */
+#define MD_PAIRS_HASHED_MAX 64
+/* md_dict_set_pairs_steal for n <= MD_PAIRS_HASHED_MAX pairs, given the
+ * hashes a caller kept: for a key whose bit j of `known` is set,
+ * hashes[j] is taken as its hash (the low 32 bits of its Python hash
+ * under this process's key, which is what the table keeps; a wrong one
+ * makes an equal key a second entry); each other key is hashed here and
+ * its hash written to hashes[j], for pairs up to the one the call
+ * stopped at. A decoder seeing the same key object in many small dicts
+ * hashes it once. */
+int md_dict_set_pairs_steal_hashed(md_val *d, md_val *const *items, size_t n, size_t stride,
+                                   uint32_t *hashes, uint64_t known, md_pyerr *e,
+                                   size_t *taken);
 /* For a decoder building a dict d of its own: appends the n pairs (laid
  * out as for md_dict_set_pairs) without hashing or indexing them, if d
  * is empty or was left pending by an earlier call, and every key is a

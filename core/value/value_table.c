@@ -1108,7 +1108,7 @@ int md_dict_reserve_update(md_val *d, const md_val *src)
  * stored, whichever way the call ends. */
 static inline __attribute__((always_inline)) int
 set_pairs_w(md_table *t, md_val *const *items, size_t n, size_t stride, md_pyerr *e,
-            size_t width, bool steal, size_t *taken)
+            size_t width, bool steal, size_t *taken, uint32_t *given, uint64_t known)
 {
     uint32_t hashes[PAIRS_WINDOW];
     /* A hash error waits here while the pairs before its key go in: an
@@ -1120,14 +1120,22 @@ set_pairs_w(md_table *t, md_val *const *items, size_t n, size_t stride, md_pyerr
         bool unhashable = false;
         for (size_t j = 0; j < batch; j++) {
             int64_t h;
-            /* A key that cannot be hashed fails in its turn: the
-             * pairs before it are stored first, as in Python. */
-            if (md_val__hash_key(items[(done + j) * 2 * stride], &h, &hash_err) < 0) {
+            /* given (NULL but for md_dict_set_pairs_steal_hashed, a
+             * constant once inlined): a known hash is taken as it is,
+             * another is written back for the caller to keep. */
+            if (given && (known >> (done + j) & 1)) {
+                hashes[j] = given[done + j];
+            } else if (md_val__hash_key(items[(done + j) * 2 * stride], &h, &hash_err) < 0) {
+                /* A key that cannot be hashed fails in its turn: the
+                 * pairs before it are stored first, as in Python. */
                 batch = j;
                 unhashable = true;
                 break;
+            } else {
+                hashes[j] = (uint32_t)h;
+                if (given)
+                    given[done + j] = hashes[j];
             }
-            hashes[j] = (uint32_t)h;
             __builtin_prefetch((char *)t->index + (hashes[j] & mask) * width, 1);
         }
         for (size_t j = 0; j < batch; j++) {
@@ -1158,7 +1166,7 @@ set_pairs_w(md_table *t, md_val *const *items, size_t n, size_t stride, md_pyerr
 
 static inline __attribute__((always_inline)) int
 set_pairs(md_table *t, md_val *const *items, size_t n, size_t stride, md_pyerr *e, bool steal,
-          size_t *taken)
+          size_t *taken, uint32_t *given, uint64_t known)
 {
     *taken = 0;
     if (n == 0)
@@ -1168,10 +1176,10 @@ set_pairs(md_table *t, md_val *const *items, size_t n, size_t stride, md_pyerr *
         return -1;
     }
     switch (ix_width(t->log2size)) {
-    case 1: return set_pairs_w(t, items, n, stride, e, 1, steal, taken);
-    case 2: return set_pairs_w(t, items, n, stride, e, 2, steal, taken);
-    case 4: return set_pairs_w(t, items, n, stride, e, 4, steal, taken);
-    default: return set_pairs_w(t, items, n, stride, e, 8, steal, taken);
+    case 1: return set_pairs_w(t, items, n, stride, e, 1, steal, taken, given, known);
+    case 2: return set_pairs_w(t, items, n, stride, e, 2, steal, taken, given, known);
+    case 4: return set_pairs_w(t, items, n, stride, e, 4, steal, taken, given, known);
+    default: return set_pairs_w(t, items, n, stride, e, 8, steal, taken, given, known);
     }
 }
 
@@ -1179,13 +1187,21 @@ int md_dict_set_pairs(md_val *d, md_val *const *items, size_t n, size_t stride,
                       md_pyerr *e)
 {
     size_t taken;
-    return set_pairs(table_of(d), items, n, stride, e, false, &taken);
+    return set_pairs(table_of(d), items, n, stride, e, false, &taken, NULL, 0);
 }
 
 int md_dict_set_pairs_steal(md_val *d, md_val *const *items, size_t n, size_t stride,
                             md_pyerr *e, size_t *taken)
 {
-    return set_pairs(table_of(d), items, n, stride, e, true, taken);
+    return set_pairs(table_of(d), items, n, stride, e, true, taken, NULL, 0);
+}
+
+int md_dict_set_pairs_steal_hashed(md_val *d, md_val *const *items, size_t n, size_t stride,
+                                   uint32_t *hashes, uint64_t known, md_pyerr *e,
+                                   size_t *taken)
+{
+    MD_ASSERT(n <= MD_PAIRS_HASHED_MAX);
+    return set_pairs(table_of(d), items, n, stride, e, true, taken, hashes, known);
 }
 
 /* md_table__merge of a pending src (never dst: table_of settled that):
@@ -1199,7 +1215,7 @@ static int merge_pending(md_table *dst, const md_table *src, md_pyerr *e)
 {
     MD_ASSERT(dst != src && src->stride == 2 && dst->stride == 2);
     size_t taken;
-    return set_pairs(dst, src->entries, src->nentries, 1, e, false, &taken);
+    return set_pairs(dst, src->entries, src->nentries, 1, e, false, &taken, NULL, 0);
 }
 
 int md_dict_defer_pairs_steal(md_val *d, md_val *const *items, size_t n, size_t stride)

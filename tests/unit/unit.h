@@ -18,6 +18,7 @@
     X(value_pending)      \
     X(pickle)             \
     X(pickle_view)        \
+    X(pickle_keyhash)     \
     X(frame)              \
     X(auth)               \
     X(types_sync)         \
