@@ -886,9 +886,10 @@ void md_table__remove_at(md_table *t, size_t ix, size_t slot)
  * winning), so nothing outside this section, md_table__merge, index_fill
  * and md_table__clear sees a pending table.
  *
- * Settling cannot fail and allocates nothing, so no API that cannot fail
- * starts failing: the index and the kept hashes are allocated with the
- * pairs, and the deferred keys are those whose hash cannot fail and
+ * Settling cannot fail, so no API that cannot fail starts failing: the
+ * index and the kept hashes are allocated with the pairs (the only
+ * allocation settling tries gives back unused room, pending_fit, and a
+ * failure of it changes nothing), and the deferred keys are those whose hash cannot fail and
  * whose == can neither fail nor reach anything but numbers and bytes
  * (str, bytes, int, bool, float, None). Tuples are left out: hashing
  * and comparing one counts toward the depth limit and the work budget
