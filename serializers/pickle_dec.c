@@ -1079,13 +1079,20 @@ static int store_pairs_keyhash(dec *d, md_val *dict, size_t from, md_pyerr *e, s
  * the table sized once, each key hashed once, a window of keys ahead of
  * their inserts), the stack's references moving into the dict: the
  * stack forgets those the dict took, even when a later pair fails. */
+/* The fewest bytes that push one more pair: every opcode pushes at most
+ * one value, and takes a byte at least (a bound for reserving a dict's
+ * room, never for correctness). */
+#define MIN_PAIR_BYTES 2
+
 static int store_pairs(dec *d, md_val *dict, size_t from)
 {
     /* A big batch of plain keys is appended as it is: its keys are
      * hashed when the dict is merged into another or first used
      * (value.h's md_dict_defer_pairs_steal). */
-    int deferred = md_dict_defer_pairs_steal(dict, &d->stack[from].v, (d->sp - from) / 2,
-                                             sizeof(slot) / sizeof(md_val *));
+    size_t n = (d->sp - from) / 2;
+    int deferred = md_dict_defer_pairs_steal_upto(dict, &d->stack[from].v, n,
+                                                  sizeof(slot) / sizeof(md_val *),
+                                                  n + remaining(d) / MIN_PAIR_BYTES);
     if (deferred < 0)
         return nomem(d);
     if (deferred) {

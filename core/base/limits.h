@@ -43,6 +43,15 @@
  * any values work. */
 #define MD_SLAB_PAGE_BYTES       ((size_t)16 * 1024)
 #define MD_SLAB_MAX_BYTES        80
+/* Pairs a dict the pickle decoder leaves pending reserves at its first
+ * batch (if its message can hold that many), in entries of 20 bytes: a
+ * 10,000-pair d.update() chunk is appended without copying its entries
+ * again; bigger dicts then double. Unused room is given back when the
+ * dict settles, and pages never written cost no memory meanwhile; not
+ * more, as the bound the decoder knows is loose (2 bytes a pair, where
+ * a str -> int pair takes 14) and a chunk's block is freed after its
+ * merge. */
+#define MD_PENDING_FIRST_PAIRS   ((size_t)16 * 1024)
 /* Empty pages a thread keeps resident for new pages (8 MiB): enough for
  * the objects of a 2 MB message of small tuples (490 pages) decoded and
  * dropped over and over without faulting its memory in again each time;

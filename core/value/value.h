@@ -318,8 +318,15 @@ int md_dict_set_pairs_steal_hashed(md_val *d, md_val *const *items, size_t n, si
  * md_dict_update merges it into another dict and it is dropped. 1: the
  * pairs' references are the dict's; 0: declined, nothing done (store
  * them with md_dict_set_pairs_steal); -1: ENOMEM, nothing done. Reading
- * a pending dict changes its layout: a value belongs to one thread. */
+ * a pending dict changes its layout: a value belongs to one thread. Room
+ * is reserved ahead (MD_PENDING_FIRST_PAIRS, then doubling) and given
+ * back when the dict settles. */
 int md_dict_defer_pairs_steal(md_val *d, md_val *const *items, size_t n, size_t stride);
+/* The same, for a decoder that knows d can get at most `most` pairs
+ * more, these n included: the room for them is then reserved at once
+ * (given back when d settles) instead of growing batch by batch. */
+int md_dict_defer_pairs_steal_upto(md_val *d, md_val *const *items, size_t n, size_t stride,
+                                   size_t most);
 /* 0 on success; -1 with TypeError("unhashable type: 'list'") or
  * MemoryError in e. */
 int md_dict_set(md_val *d, md_val *key, md_val *val, md_pyerr *e);

@@ -476,24 +476,45 @@ static void compact(md_table *t)
  * hash. */
 #define INDEX_SLOTS_PER_ENTRY 2
 
-/* Rebuilds the index with room for at least `want` entries, at at most
- * half load, and makes the entries array hold at least `want`
+/* A rebuild gives the index room for at least `want` entries, at at
+ * most half load, and makes the entries array hold at least `want`
  * (growing it by a quarter, not to the index's size, which is what keeps
  * a large dict near 20 bytes per entry; exactly `want` if `exact`).
- * Nothing changes on failure. */
-static int table_rebuild_to(md_table *t, size_t want, bool exact)
+ * Returns the index's log2 (0: too big) and turns *ecap, the entries'
+ * capacity so far, into theirs. */
+static uint8_t rebuild_shape(size_t want, bool exact, size_t *ecap)
 {
     uint8_t log2 = MIN_LOG2;
     while (((size_t)1 << log2) < INDEX_SLOTS_PER_ENTRY * want && log2 < 62)
         log2++;
     size_t size = (size_t)1 << log2;
     if (usable(size) < want)
+        return 0;
+    size_t cap = exact ? want : want + want / 4 + 4;
+    if (cap > usable(size))
+        cap = usable(size);
+    if (cap > *ecap)
+        *ecap = cap;   /* never shrink the entries here */
+    return log2;
+}
+
+/* The entries capacity of a table whose index has room for more
+ * (`room`) and whose entries are full: a quarter more at least. */
+static size_t grown_ecap(size_t ecap, size_t want, size_t room)
+{
+    ecap = ecap + ecap / 4 + 4;
+    if (ecap < want)
+        ecap = want;
+    return ecap > room ? room : ecap;
+}
+
+/* Rebuilds the index as rebuild_shape says. Nothing changes on failure. */
+static int table_rebuild_to(md_table *t, size_t want, bool exact)
+{
+    size_t ecap = t->ecap;
+    uint8_t log2 = rebuild_shape(want, exact, &ecap);
+    if (!log2)
         return -1;
-    size_t ecap = exact ? want : want + want / 4 + 4;
-    if (ecap > usable(size))
-        ecap = usable(size);
-    if (ecap < t->ecap)
-        ecap = t->ecap;   /* never shrink the entries here */
     void *index = tbl_mem_alloc(index_bytes(log2));
     if (!index)
         return -1;
@@ -533,12 +554,7 @@ static int reserve_to(md_table *t, size_t n, bool exact)
             index_fill(t);
             return 0;
         }
-        size_t ecap = t->ecap + t->ecap / 4 + 4;
-        if (ecap < want)
-            ecap = want;
-        if (ecap > room)
-            ecap = room;
-        return entries_resize(t, ecap);
+        return entries_resize(t, grown_ecap(t->ecap, want, room));
     }
     return table_rebuild_to(t, t->used + n, exact);
 }
@@ -870,10 +886,11 @@ void md_table__remove_at(md_table *t, size_t ix, size_t slot)
  * winning), so nothing outside this section, md_table__merge, index_fill
  * and md_table__clear sees a pending table.
  *
- * Settling cannot fail and allocates nothing, so no API that cannot fail
- * starts failing: the index and the kept hashes are allocated with the
- * pairs, and the deferred keys are those whose hash cannot fail and
- * whose == can neither fail nor reach anything but numbers and bytes
+ * Settling cannot fail, so no API that cannot fail starts failing: the
+ * index and the kept hashes are allocated with the pairs (the only
+ * allocation settling tries gives back unused room, pending_fit, and a
+ * failure of it changes nothing), and the deferred keys are those whose
+ * hash cannot fail and whose == can neither fail nor reach anything but numbers and bytes
  * (str, bytes, int, bool, float, None). Tuples are left out: hashing
  * and comparing one counts toward the depth limit and the work budget
  * of an == that may be running when a lookup settles the table. */
@@ -918,6 +935,103 @@ static inline void ix_raw_set_w(void *index, size_t slot, int64_t ix, size_t wid
     case 2: ((int16_t *)index)[slot] = (int16_t)ix; break;
     case 4: ((int32_t *)index)[slot] = (int32_t)ix; break;
     default: ((int64_t *)index)[slot] = ix; break;
+    }
+}
+
+/* A pending table has two capacities: the one its entries block really
+ * has (t->ecap) and the one md_table__reserve, batch by batch, would
+ * have given it (its "nominal" capacity), which it takes when it
+ * settles, so that a stored pending dict has the layout and the memory
+ * of the dict built by inserting. Its index, filled only when it
+ * settles, is always the nominal one: growing it replaces it without
+ * copying anything, and its first bytes keep the nominal capacity
+ * meanwhile (an index has 8 bytes at least). */
+_Static_assert(sizeof(size_t) <= ((size_t)1 << MIN_LOG2), "nominal capacity fits an index");
+
+static size_t nominal_ecap(const md_table *t)
+{
+    size_t ecap;
+    if (!t->pending)
+        return t->ecap;
+    memcpy(&ecap, t->index, sizeof ecap);
+    return ecap;
+}
+
+/* The nominal shape after reserving n more: md_table__reserve's
+ * arithmetic (a pending table has no deleted entries to drop). 0: too
+ * big. */
+static uint8_t nominal_reserve(const md_table *t, size_t n, size_t *ecap)
+{
+    size_t want = t->nentries + n, room = usable(tbl_size(t));
+    *ecap = nominal_ecap(t);
+    if (want <= *ecap && want <= room)
+        return t->log2size;
+    if (t->log2size && want <= room) {
+        *ecap = grown_ecap(*ecap, want, room);
+        return t->log2size;
+    }
+    return rebuild_shape(t->used + n, *ecap == 0, ecap);
+}
+
+/* Room for n more pairs in a table being made pending, which can get at
+ * most `most` pairs more (these n included: a bound the decoder draws
+ * from the bytes left in its message). Growing batch by batch as
+ * md_table__reserve does copied a 10,000-pair chunk's entries six times
+ * (34 of its 439 instructions per item of decoding): the entries block is reserved at once for
+ * up to MD_PENDING_FIRST_PAIRS pairs within the bound, then doubled;
+ * pages never written cost no memory, and pending_fit gives back the
+ * rest. Nothing changes on failure. */
+static int pending_reserve(md_table *t, size_t n, size_t most)
+{
+    if (n > SIZE_MAX / 8 - t->nentries)
+        return -1;
+    size_t want = t->nentries + n, limit = SIZE_MAX / 8, nominal;
+    if (most < n)
+        most = n;
+    if (most - n < limit - want)
+        limit = want + (most - n);
+    uint8_t log2 = nominal_reserve(t, n, &nominal);
+    if (!log2)
+        return -1;
+    void *index = t->index;
+    if (log2 != t->log2size && !(index = tbl_mem_alloc(index_bytes(log2))))
+        return -1;
+    if (want > t->ecap) {
+        size_t ecap = t->ecap ? 2 * t->ecap : MD_PENDING_FIRST_PAIRS;
+        if (ecap > limit)
+            ecap = limit;
+        if (ecap < nominal)
+            ecap = nominal;
+        if (entries_resize(t, ecap) < 0) {
+            if (index != t->index)
+                tbl_mem_free(index, index_bytes(log2));
+            return -1;
+        }
+    }
+    if (index != t->index) {
+        if (index_bytes(log2) >= 2 * MD_HUGE_PAGE_BYTES)
+            md_advise_huge(index, index_bytes(log2));
+        tbl_mem_free(t->index, index_bytes(t->log2size));
+        t->index = index;
+        t->log2size = log2;
+    }
+    memcpy(t->index, &nominal, sizeof nominal);
+    return 0;
+}
+
+/* Gives a settling table its nominal capacity back (before its kept
+ * hashes are written after the entries): a stored dict (m.dict(big))
+ * keeps what the dict built by inserting would. A failed realloc keeps
+ * the bigger block, which is still right: settling cannot fail. */
+static void pending_fit(md_table *t)
+{
+    size_t per = entry_bytes(t->stride), nominal = nominal_ecap(t);
+    if (nominal >= t->ecap || nominal * per <= MD_SLAB_MAX_BYTES)
+        return;
+    md_val **ent = md_realloc(t->entries, nominal * per);
+    if (ent) {
+        t->entries = ent;
+        t->ecap = nominal;
     }
 }
 
@@ -993,6 +1107,7 @@ static void drop_repeats(md_table *t)
 /* Makes a pending table an ordinary one (table_of calls it). */
 static void table_settle(md_table *t)
 {
+    pending_fit(t);
     const size_t n = t->nentries;
     uint32_t *hashes = tbl_hashes(t);
     for (size_t i = 0; i < n; i++) {
@@ -1218,7 +1333,8 @@ static int merge_pending(md_table *dst, const md_table *src, md_pyerr *e)
     return set_pairs(dst, src->entries, src->nentries, 1, e, false, &taken, NULL, 0);
 }
 
-int md_dict_defer_pairs_steal(md_val *d, md_val *const *items, size_t n, size_t stride)
+int md_dict_defer_pairs_steal_upto(md_val *d, md_val *const *items, size_t n, size_t stride,
+                                   size_t most)
 {
     md_table *t = table_raw(d);
     if (!t->pending && (t->nentries || n < PENDING_MIN_PAIRS))
@@ -1226,13 +1342,9 @@ int md_dict_defer_pairs_steal(md_val *d, md_val *const *items, size_t n, size_t 
     for (size_t i = 0; i < n; i++)
         if (!key_defers(items[2 * i * stride]))
             return 0;
-    /* Pending before reserving: growth then places nothing (index_fill). */
-    bool was_pending = t->pending;
-    t->pending = true;
-    if (md_table__reserve(t, n) < 0) {
-        t->pending = was_pending;
+    if (pending_reserve(t, n, most) < 0)
         return -1;
-    }
+    t->pending = true;
     md_val **ent = &t->entries[t->nentries * 2];
     for (size_t i = 0; i < n; i++) {
         ent[2 * i] = items[2 * i * stride];
@@ -1242,6 +1354,11 @@ int md_dict_defer_pairs_steal(md_val *d, md_val *const *items, size_t n, size_t 
     t->nentries += n;
     t->used += n;
     return 1;
+}
+
+int md_dict_defer_pairs_steal(md_val *d, md_val *const *items, size_t n, size_t stride)
+{
+    return md_dict_defer_pairs_steal_upto(d, items, n, stride, SIZE_MAX);
 }
 
 int md_dict_reserve(md_val *d, size_t n)

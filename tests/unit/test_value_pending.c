@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/base/alloc.h"
+#include "core/base/limits.h"
 #include "core/value/value_impl.h"
 #include "serializers/pickle.h"
 
@@ -111,8 +112,10 @@ static size_t min_size(size_t a, size_t b)
     return a < b ? a : b;
 }
 
-/* A dict of p's pairs appended pending, in batches of `batch`. */
-static md_val *pending_of(const pairs *p, size_t batch)
+/* A dict of p's pairs appended pending, in batches of `batch`, each
+ * told that `slack` more pairs than p has may still come (SIZE_MAX: the
+ * call that knows no bound). */
+static md_val *pending_upto(const pairs *p, size_t batch, size_t slack)
 {
     md_val *d = md_dict_new();
     CU_ASSERT_PTR_NOT_NULL_FATAL(d);
@@ -120,10 +123,19 @@ static md_val *pending_of(const pairs *p, size_t batch)
         size_t k = min_size(batch, p->n - at);
         for (size_t j = 0; j < 2 * k; j++)
             md_incref(p->items[2 * at + j]);
-        CU_ASSERT_EQUAL_FATAL(md_dict_defer_pairs_steal(d, &p->items[2 * at], k, 1), 1);
+        int rc = slack == SIZE_MAX
+                     ? md_dict_defer_pairs_steal(d, &p->items[2 * at], k, 1)
+                     : md_dict_defer_pairs_steal_upto(d, &p->items[2 * at], k, 1,
+                                                      p->n - at + slack);
+        CU_ASSERT_EQUAL_FATAL(rc, 1);
     }
     CU_ASSERT_FATAL(is_pending(d));
     return d;
+}
+
+static md_val *pending_of(const pairs *p, size_t batch)
+{
+    return pending_upto(p, batch, SIZE_MAX);
 }
 
 /* The same dict built by inserting, in the same batches. */
@@ -254,6 +266,29 @@ static void read_update_self(md_val *d, const pairs *p, md_buf *out)
 
 typedef void (*reader)(md_val *d, const pairs *p, md_buf *out);
 
+/* Two settled tables alike slot for slot: index, entries, kept hashes;
+ * a's capacity is ecap. */
+static void check_layout(const md_table *a, const md_table *b, size_t ecap)
+{
+    CU_ASSERT(!a->pending && !b->pending);
+    CU_ASSERT_EQUAL(a->nentries, b->nentries);
+    CU_ASSERT_EQUAL(a->log2size, b->log2size);
+    CU_ASSERT_EQUAL(a->ecap, ecap);
+    size_t width = a->log2size <= 7 ? 1 : a->log2size <= 15 ? 2 : 4;
+    if (a->log2size == b->log2size && a->nentries == b->nentries) {
+        CU_ASSERT(memcmp(a->index, b->index, ((size_t)1 << a->log2size) * width) == 0);
+        CU_ASSERT(memcmp(a->entries, b->entries, a->nentries * 2 * sizeof(md_val *)) == 0);
+        CU_ASSERT(memcmp(a->entries + 2 * a->ecap, b->entries + 2 * b->ecap,
+                         a->nentries * sizeof(uint32_t)) == 0);
+    }
+}
+
+/* ... and with the same capacity. */
+static void check_same_layout(const md_table *a, const md_table *b)
+{
+    check_layout(a, b, b->ecap);
+}
+
 static const reader readers[] = {
     read_len, read_items, read_get, read_repr, read_pickle, read_views,
     read_copy, read_eq, read_change, read_update_self,
@@ -282,18 +317,8 @@ static void check_readers(const pairs *p, size_t batch, bool same_layout)
         /* (Without same_layout, nentries may differ after deletions: the
          * pending table reserved room for its repeats too, so it drops
          * its holes at another time.) */
-        if (same_layout) {
-            CU_ASSERT_EQUAL(a->nentries, b->nentries);
-            CU_ASSERT_EQUAL(a->log2size, b->log2size);
-            CU_ASSERT_EQUAL(a->ecap, b->ecap);
-            size_t width = a->log2size <= 7 ? 1 : a->log2size <= 15 ? 2 : 4;
-            if (a->log2size == b->log2size && a->ecap == b->ecap) {
-                CU_ASSERT(memcmp(a->index, b->index, ((size_t)1 << a->log2size) * width) == 0);
-                CU_ASSERT(memcmp(a->entries, b->entries, a->nentries * 2 * sizeof(md_val *)) == 0);
-                CU_ASSERT(memcmp(a->entries + 2 * a->ecap, b->entries + 2 * b->ecap,
-                                 a->nentries * sizeof(uint32_t)) == 0);
-            }
-        }
+        if (same_layout)
+            check_same_layout(a, b);
         md_buf_free(&got);
         md_buf_free(&want);
         md_decref(lazy);
@@ -450,13 +475,16 @@ static void test_pending_out_of_memory_at_every_allocation(void)
     md_alloc_fail_after(-1);
     CU_ASSERT(!is_pending(fresh) && md_dict_len(fresh) == 0);
     md_decref(fresh);
-    /* settling (here by a len) allocates nothing */
+    /* settling (here by a len) cannot fail: it only tries to give back
+     * the room it did not use, and a failure keeps it */
     unsigned long failures = md_alloc_failures();
+    size_t reserved = table_in(d)->ecap;
     md_alloc_fail_after(0);
     size_t len = md_dict_len(d);
     md_alloc_fail_after(-1);
-    CU_ASSERT_EQUAL(md_alloc_failures(), failures);
+    CU_ASSERT(md_alloc_failures() <= failures + 1);
     CU_ASSERT(!is_pending(d));
+    CU_ASSERT_EQUAL(table_in(d)->ecap, reserved);
     md_val *all = md_dict_copy(d);
     md_pyerr e;
     CU_ASSERT_PTR_NOT_NULL_FATAL(all);
@@ -468,6 +496,82 @@ static void test_pending_out_of_memory_at_every_allocation(void)
     md_decref(twin);
     md_decref(d);
     pairs_free(&more);
+    pairs_free(&p);
+}
+
+/* A pending dict appended to over many batches, its room reserved ahead
+ * (bounded or not), settles into the very table inserting the same
+ * batches builds (the room it did not use given back; a bound met
+ * leaves it less slack); told a bound, it reserves its entries once. */
+static void test_pending_growth_over_many_batches_is_the_eager_table(void)
+{
+    pairs p = pairs_str(12000, 0);   /* fewer than MD_PENDING_FIRST_PAIRS */
+    const size_t batches[] = { 1000, 137, 12000 };
+    const size_t slacks[] = { SIZE_MAX, 0, 3, 50000 };
+    for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
+        md_val *eager = eager_of(&p, batches[b]);
+        for (size_t k = 0; k < sizeof slacks / sizeof slacks[0]; k++) {
+            md_val *lazy = pending_upto(&p, batches[b], slacks[k]);
+            const md_table *t = table_in(lazy);
+            CU_ASSERT(t->ecap >= p.n);
+            size_t reserved = t->ecap;
+            if (slacks[k] != SIZE_MAX)   /* reserved once, within the bound */
+                CU_ASSERT_EQUAL(reserved, min_size(p.n + slacks[k], MD_PENDING_FIRST_PAIRS));
+            CU_ASSERT_EQUAL(md_dict_len(lazy), p.n);   /* settles it */
+            /* the eager capacity, or less when the bound was met first
+             * (no more pairs could come: the slack is not needed) */
+            check_layout(t, table_in(eager), min_size(reserved, table_in(eager)->ecap));
+            md_pyerr e;
+            CU_ASSERT_EQUAL(md_val_eq(lazy, eager, &e), 1);
+            md_decref(lazy);
+        }
+        md_decref(eager);
+    }
+    pairs_free(&p);
+}
+
+/* Out of memory at any allocation of any batch of a growing pending
+ * dict (each growth replaces the index and moves the entries) changes
+ * nothing; once every batch is in, it is still the eager table. */
+static void test_pending_growth_out_of_memory_at_every_allocation(void)
+{
+    pairs p = pairs_str(6000, 0);
+    enum { BATCH = 500 };
+    for (int bounded = 0; bounded < 2; bounded++) {
+        md_val *d = md_dict_new();
+        CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+        for (size_t at = 0; at < p.n; at += BATCH) {
+            md_table before = *table_in(d);
+            bool done = false;
+            for (long fail_at = 0; fail_at < 10 && !done; fail_at++) {
+                for (size_t j = 0; j < 2 * BATCH; j++)
+                    md_incref(p.items[2 * at + j]);
+                unsigned long failures = md_alloc_failures();
+                md_alloc_fail_after(fail_at);
+                int rc = bounded ? md_dict_defer_pairs_steal_upto(d, &p.items[2 * at], BATCH, 1,
+                                                                  2 * BATCH)
+                                 : md_dict_defer_pairs_steal(d, &p.items[2 * at], BATCH, 1);
+                md_alloc_fail_after(-1);
+                done = rc == 1;
+                if (done)
+                    break;
+                CU_ASSERT_EQUAL(rc, -1);
+                CU_ASSERT(md_alloc_failures() > failures);
+                const md_table *t = table_in(d);
+                CU_ASSERT(t->nentries == before.nentries && t->ecap == before.ecap &&
+                          t->log2size == before.log2size && t->index == before.index &&
+                          t->entries == before.entries && t->pending == before.pending);
+                for (size_t j = 0; j < 2 * BATCH; j++)
+                    md_decref(p.items[2 * at + j]);
+            }
+            CU_ASSERT_FATAL(done);
+        }
+        md_val *eager = eager_of(&p, BATCH);
+        CU_ASSERT_EQUAL(md_dict_len(d), p.n);
+        check_same_layout(table_in(d), table_in(eager));
+        md_decref(eager);
+        md_decref(d);
+    }
     pairs_free(&p);
 }
 
@@ -632,6 +736,8 @@ void md_test_register_value_pending(void)
     MD_ADD_TEST(s, test_pending_source_merges_as_sequential_inserts);
     MD_ADD_TEST(s, test_pending_growth_then_deletions_and_reinsertion);
     MD_ADD_TEST(s, test_pending_out_of_memory_at_every_allocation);
+    MD_ADD_TEST(s, test_pending_growth_over_many_batches_is_the_eager_table);
+    MD_ADD_TEST(s, test_pending_growth_out_of_memory_at_every_allocation);
     MD_ADD_TEST(s, test_pending_declined_for_small_dicts_and_other_keys);
     MD_ADD_TEST(s, test_pickle_leaves_big_plain_dicts_pending);
     MD_ADD_TEST(s, test_pickle_pending_dict_out_of_memory_at_every_allocation);
