@@ -77,15 +77,17 @@ static MD_THREAD_LOCAL gc_head young_list, old_list;
 static MD_THREAD_LOCAL size_t gc_count, young_count, old_pending;
 
 /* refs outside a collection says which list the container is on, or
- * that it is on none: a dict or set that holds no container cannot be
- * part of a cycle, so it is born off the lists and joins them only when
- * a container is stored into it (md_val__gc_track, from every path of
- * value_table.c that stores one), as CPython's dicts are; a collection
- * that finds a survivor holding none (its containers removed since)
- * takes it off again. A million small dicts of atoms stored in one big
- * dict are then never walked: linked young at birth, they cost the
- * collector 16% of a d.update() of str -> dict items (subtract_internal,
- * visit_reachable and the visits of each young collection). */
+ * that it is on none: a tuple, dict or set that holds no container
+ * cannot be part of a cycle, so it is born off the lists and joins them
+ * only when a container is stored into it (md_val__gc_track, from every
+ * path of value_table.c that stores one, and tuple_store), as CPython's
+ * dicts are; a collection that finds a survivor holding none (its
+ * containers removed since) takes it off again. A million small dicts
+ * or tuples of atoms stored in one big container are then never walked:
+ * linked young at birth, they cost the collector 16% of a d.update() of
+ * str -> dict items and over half of an l.extend() of (int, str) tuples
+ * (collect_list, md_val__visit, subtract_internal, visit_reachable of
+ * each young collection). */
 #define GC_UNTRACKED INTPTR_MIN
 #define GC_YOUNG (INTPTR_MIN + 1)
 #define GC_OLD (INTPTR_MIN + 2)
@@ -205,13 +207,19 @@ void *md_val__alloc(md_vtype type, size_t size)
     return v;
 }
 
+static bool born_untracked(md_vtype type)
+{
+    return type == MD_T_TUPLE || type == MD_T_DICT || type == MD_T_SET ||
+           type == MD_T_FROZENSET;
+}
+
 void *md_val__alloc_gc(md_vtype type, size_t size)
 {
     gc_head *g = size <= SIZE_MAX - sizeof *g ? val_mem(type, sizeof *g + size) : NULL;
     if (!g)
         return NULL;
     gc_init_lists();
-    if (type == MD_T_DICT || type == MD_T_SET || type == MD_T_FROZENSET) {
+    if (born_untracked(type)) {
         g->prev = g->next = NULL;
         g->refs = GC_UNTRACKED;   /* until a container goes in */
     } else {
@@ -514,23 +522,38 @@ static void move_unreachable(gc_head *young, gc_head *unreach)
     }
 }
 
-/* A dict, set or frozenset none of whose keys and values is a
- * container. */
+static bool any_container(md_val *const *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (is_container(items[i]))
+            return true;
+    return false;
+}
+
+/* A tuple, dict, set or frozenset none of whose items, keys and values
+ * is a container. */
 static bool holds_no_container(const md_val *v)
 {
+    if (v->type == MD_T_TUPLE) {
+        const md_tupleobj *t = (const md_tupleobj *)v;
+        return !any_container(t->items, t->len);
+    }
     if (v->type != MD_T_DICT && v->type != MD_T_SET && v->type != MD_T_FROZENSET)
         return false;
     const md_table *t = &((const md_tableobj *)v)->t;
-    size_t n = t->nentries * t->stride;
-    for (size_t i = 0; i < n; i++)
-        if (is_container(t->entries[i]))
-            return false;
-    return true;
+    return !any_container(t->entries, t->nentries * t->stride);
 }
 
 bool md_val__gc_tracked(const md_val *v)
 {
     return is_container(v) && GC_HEAD(v)->refs != GC_UNTRACKED;
+}
+
+void md_val__tuple_track_items(md_val *t)
+{
+    const md_tupleobj *tp = (const md_tupleobj *)t;
+    if (any_container(tp->items, tp->len))
+        md_val__gc_track(t);
 }
 
 void md_val__gc_track(md_val *v)
@@ -1263,12 +1286,21 @@ md_val *md_tuple_new(size_t n)
     return &t->h;
 }
 
+/* Every store into a tuple comes here (or to md_val__tuple_track_items),
+ * so that a tuple holding a container is on the collector's lists. */
+static void tuple_store(md_val *t, size_t i, md_val *item)
+{
+    ((md_tupleobj *)t)->items[i] = item;
+    if (is_container(item))
+        md_val__gc_track(t);
+}
+
 void md_tuple_set_steal(md_val *t, size_t i, md_val *item)
 {
     md_tupleobj *tp = (md_tupleobj *)t;
     MD_ASSERT(i < tp->len);
     md_val *old = tp->items[i];
-    tp->items[i] = item;
+    tuple_store(t, i, item);
     md_decref(old);
 }
 
@@ -1292,7 +1324,7 @@ md_val *md_tuple_pack(size_t n, ...)
     va_list ap;
     va_start(ap, n);
     for (size_t i = 0; i < n; i++)
-        ((md_tupleobj *)t)->items[i] = md_incref(va_arg(ap, md_val *));
+        tuple_store(t, i, md_incref(va_arg(ap, md_val *)));
     va_end(ap);
     return t;
 }
@@ -1370,7 +1402,7 @@ md_val *md_exc_make(const char *module, const char *name, size_t nargs, ...)
         va_list ap;
         va_start(ap, nargs);
         for (size_t i = 0; i < nargs; i++)
-            ((md_tupleobj *)args)->items[i] = md_incref(va_arg(ap, md_val *));
+            tuple_store(args, i, md_incref(va_arg(ap, md_val *)));
         va_end(ap);
         x = md_exc_new(cls, args, NULL);
     }

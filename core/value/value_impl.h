@@ -102,14 +102,17 @@ static inline md_val *tbl_key(const md_table *t, size_t i)
 
 void *md_val__alloc(md_vtype type, size_t size);     /* plain object */
 /* A container with its gc_head; the collector tracks it from birth,
- * except a dict, set or frozenset (md_val__gc_track, when a container
- * goes in). */
+ * except a tuple, dict, set or frozenset (md_val__gc_track, when a
+ * container goes in). */
 void *md_val__alloc_gc(md_vtype type, size_t size);
 void md_val__nomem(md_pyerr *e);
-/* Puts a dict or set that is off the collector's lists (born there, or
- * taken off by a collection: it held no container) on them: called
- * whenever a container is stored into it. */
-void md_val__gc_track(md_val *table_obj);
+/* Puts a tuple, dict or set that is off the collector's lists (born
+ * there, or taken off by a collection: it held no container) on them:
+ * called whenever a container is stored into it. */
+void md_val__gc_track(md_val *v);
+/* The same for a tuple whose items were written in place (a copy):
+ * tracks it if any of them is a container. */
+void md_val__tuple_track_items(md_val *t);
 /* Whether the collector walks v (a container on its lists; tests). */
 bool md_val__gc_tracked(const md_val *v);
 static inline bool md_val__is_gc(const md_val *v)

@@ -1717,6 +1717,89 @@ static void count_hook(md_val *o)
     hook_saw_state = md_opaque_state(o) != NULL;
 }
 
+/* Tuples are born off the collector's lists (value.c says why) and join
+ * them when a container goes in, by each way a tuple is filled. */
+static void test_value_gc_tuples_of_atoms_are_never_tracked(void)
+{
+    md_pyerr e;
+    md_pyerr_clear(&e);
+    md_val *s = md_str_from_cstr("s"), *l = md_list_new(0);
+    md_val *atoms = md_tuple_pack(2, s, md_none());
+    md_val *holds = md_tuple_pack(2, s, l);
+    md_val *set_atoms = md_tuple_new(1), *set_holds = md_tuple_new(1);
+    md_tuple_set_steal(set_atoms, 0, md_int_from_i64(7));
+    md_tuple_set_steal(set_holds, 0, md_incref(l));
+    md_val *exc = md_exc_make("builtins", "KeyError", 1, l);
+    md_val *nested = md_tuple_pack(1, atoms);   /* an atom tuple is a container */
+    CU_ASSERT_FALSE(md_val__gc_tracked(atoms));
+    CU_ASSERT_FALSE(md_val__gc_tracked(set_atoms));
+    CU_ASSERT_TRUE(md_val__gc_tracked(holds));
+    CU_ASSERT_TRUE(md_val__gc_tracked(set_holds));
+    CU_ASSERT_TRUE(md_val__gc_tracked(nested));
+    md_gc_collect();
+    CU_ASSERT_FALSE(md_val__gc_tracked(atoms));
+    CU_ASSERT_TRUE(md_val__gc_tracked(holds));
+    /* a deep copy writes its items in place: a copy that holds a new list
+     * is tracked, one of atoms (the original itself) is not */
+    md_val *copy = md_val_deepcopy(holds, &e), *same = md_val_deepcopy(atoms, &e);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(copy);
+    CU_ASSERT_PTR_NOT_EQUAL(copy, holds);
+    CU_ASSERT_TRUE(md_val__gc_tracked(copy));
+    CU_ASSERT_PTR_EQUAL(same, atoms);
+    CU_ASSERT_FALSE(md_val__gc_tracked(same));
+    md_val *all[] = {s, l, atoms, holds, set_atoms, set_holds, exc, nested, copy, same};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        md_decref(all[i]);
+}
+
+/* Cycles through tuples are still collected: a tuple holding a list
+ * that holds it, made by each way of filling a tuple, and a tuple that
+ * holds a dict of atoms (itself untracked) into which the cycle's list
+ * goes only later. */
+static void test_value_gc_collects_cycles_through_tuples_filled_each_way(void)
+{
+    md_pyerr e;
+    md_pyerr_clear(&e);
+    md_gc_collect();
+    size_t start = md_gc_tracked();
+    for (int way = 0; way < 4; way++) {
+        md_val *l = md_list_new(0), *t;
+        if (way == 0) {
+            t = md_tuple_pack(1, l);
+        } else if (way == 1) {
+            t = md_tuple_new(1);
+            md_tuple_set_steal(t, 0, md_incref(l));
+        } else if (way == 2) {
+            t = md_exc_make("builtins", "KeyError", 1, l);
+        } else {
+            md_val *orig = md_tuple_pack(1, l);
+            t = md_val_deepcopy(orig, &e);
+            md_decref(orig);
+            md_decref(l);
+            l = md_incref(md_tuple_get(t, 0));   /* the copy's own list */
+        }
+        CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+        md_list_append(l, t);
+        md_decref(l);
+        md_decref(t);
+        CU_ASSERT(md_gc_collect() >= 2);
+        CU_ASSERT_EQUAL(md_gc_tracked(), start);
+        if (md_gc_tracked() != start)
+            fprintf(stderr, "\n    cycle through a tuple, way %d, not collected\n", way);
+    }
+    md_val *d = md_dict_new(), *l = md_list_new(0), *k = md_str_from_cstr("k");
+    md_val *t = md_tuple_pack(1, d);
+    md_gc_collect();
+    CU_ASSERT_EQUAL(md_dict_set(d, k, l, NULL), 0);
+    CU_ASSERT_EQUAL(md_list_append(l, t), 0);
+    md_decref(d);
+    md_decref(l);
+    md_decref(k);
+    md_decref(t);
+    CU_ASSERT_EQUAL(md_gc_collect(), 3);
+    CU_ASSERT_EQUAL(md_gc_tracked(), start);
+}
+
 static void test_value_gc_frees_unreachable_cycles_only(void)
 {
     md_gc_collect();
@@ -2876,6 +2959,8 @@ void md_test_register_value(void)
     MD_ADD_TEST(s, test_value_deepcopy_preserves_sharing_and_cycles);
     MD_ADD_TEST(s, test_value_deepcopy_shares_immutable_values_of_atomic_items);
     MD_ADD_TEST(s, test_value_gc_frees_unreachable_cycles_only);
+    MD_ADD_TEST(s, test_value_gc_tuples_of_atoms_are_never_tracked);
+    MD_ADD_TEST(s, test_value_gc_collects_cycles_through_tuples_filled_each_way);
     MD_ADD_TEST(s, test_value_gc_untracks_atomic_tables_and_retracks_on_container_store);
     MD_ADD_TEST(s, test_value_free_hook_runs_when_a_watched_opaque_dies);
     MD_ADD_TEST(s, test_value_decref_of_a_million_deep_list_does_not_recurse);
