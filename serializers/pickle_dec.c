@@ -910,8 +910,10 @@ static int build_tuple(dec *d, size_t base)
     md_val *t = md_tuple_new(n);
     if (!t)
         return nomem(d);
+    md_val **items = md_tuple_fill(t);
     for (size_t i = 0; i < n; i++)
-        md_tuple_set_steal(t, i, d->stack[base + i].v);
+        items[i] = d->stack[base + i].v;
+    md_tuple_filled(t);
     d->sp = base;
     return push_depth(d, t, n ? depth : 0);
 }

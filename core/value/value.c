@@ -80,8 +80,8 @@ static MD_THREAD_LOCAL size_t gc_count, young_count, old_pending;
  * that it is on none: a tuple, dict or set that holds no container
  * cannot be part of a cycle, so it is born off the lists and joins them
  * only when a container is stored into it (md_val__gc_track, from every
- * path of value_table.c that stores one, and tuple_store), as CPython's
- * dicts are; a collection that finds a survivor holding none (its
+ * path of value_table.c that stores one, tuple_store and
+ * md_tuple_filled), as CPython's dicts are; a collection that finds a survivor holding none (its
  * containers removed since) takes it off again. A million small dicts
  * or tuples of atoms stored in one big container are then never walked:
  * linked young at birth, they cost the collector 16% of a d.update() of
@@ -547,13 +547,6 @@ static bool holds_no_container(const md_val *v)
 bool md_val__gc_tracked(const md_val *v)
 {
     return is_container(v) && GC_HEAD(v)->refs != GC_UNTRACKED;
-}
-
-void md_val__tuple_track_items(md_val *t)
-{
-    const md_tupleobj *tp = (const md_tupleobj *)t;
-    if (any_container(tp->items, tp->len))
-        md_val__gc_track(t);
 }
 
 void md_val__gc_track(md_val *v)
@@ -1286,7 +1279,7 @@ md_val *md_tuple_new(size_t n)
     return &t->h;
 }
 
-/* Every store into a tuple comes here (or to md_val__tuple_track_items),
+/* Every store into a tuple comes here (or is followed by md_tuple_filled),
  * so that a tuple holding a container is on the collector's lists. */
 static void tuple_store(md_val *t, size_t i, md_val *item)
 {
@@ -1302,6 +1295,18 @@ void md_tuple_set_steal(md_val *t, size_t i, md_val *item)
     md_val *old = tp->items[i];
     tuple_store(t, i, item);
     md_decref(old);
+}
+
+md_val **md_tuple_fill(md_val *t)
+{
+    return ((md_tupleobj *)t)->items;
+}
+
+void md_tuple_filled(md_val *t)
+{
+    const md_tupleobj *tp = (const md_tupleobj *)t;
+    if (any_container(tp->items, tp->len))
+        md_val__gc_track(t);
 }
 
 md_val *md_tuple_get(const md_val *t, size_t i)

@@ -208,6 +208,12 @@ size_t md_bytes_len(const md_val *v);
  * used while building (before the tuple is shared or hashed). */
 md_val *md_tuple_new(size_t n);
 void md_tuple_set_steal(md_val *t, size_t i, md_val *item);
+/* Building a new tuple in place (the decoder's, a copy's): md_tuple_fill
+ * returns its items, each None (which need not be released), to store
+ * stolen references into; md_tuple_filled then puts the tuple on the
+ * collector's lists if any of them is a container. */
+md_val **md_tuple_fill(md_val *t);
+void md_tuple_filled(md_val *t);
 md_val *md_tuple_get(const md_val *t, size_t i);       /* borrowed */
 size_t md_tuple_len(const md_val *t);
 /* Convenience: md_tuple_pack(2, a, b): borrowed items, new tuple. */

@@ -110,9 +110,6 @@ void md_val__nomem(md_pyerr *e);
  * there, or taken off by a collection: it held no container) on them:
  * called whenever a container is stored into it. */
 void md_val__gc_track(md_val *v);
-/* The same for a tuple whose items were written in place (a copy):
- * tracks it if any of them is a container. */
-void md_val__tuple_track_items(md_val *t);
 /* Whether the collector walks v (a container on its lists; tests). */
 bool md_val__gc_tracked(const md_val *v);
 static inline bool md_val__is_gc(const md_val *v)

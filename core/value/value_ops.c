@@ -963,7 +963,7 @@ static md_val *copy_tuple(md_val *v, memo *m, md_pyerr *e, int depth)
         md_decref(t);
         return NULL;
     }
-    md_val__tuple_track_items(t);
+    md_tuple_filled(t);
     /* A cycle through a mutable item may have copied this tuple already. */
     md_val *done = memo_get(m, v);
     if (done || same) {

@@ -15,6 +15,7 @@
 #include "core/base/limits.h"
 #include "core/protocol/protocol.h"
 #include "core/value/value.h"
+#include "core/value/value_impl.h"
 #include "serializers/pickle.h"
 #include "tests/unit/support.h"
 
@@ -855,6 +856,29 @@ static void nested_lists(md_buf *b, size_t n)
     for (size_t i = 1; i < n; i++)
         md_buf_putc(b, 'e');
     md_buf_putc(b, '.');
+}
+
+/* The decoder fills tuples in place (md_tuple_fill): a tuple of atoms
+ * stays off the collector's lists, one holding a list joins them, and a
+ * cycle the pickle itself makes through a tuple (l = [(l,)]) is found. */
+static void test_pickle_decoded_tuples_join_the_collector_only_with_containers(void)
+{
+    int proto;
+    md_val *atoms = md_ts_dec_ok(&md_codec_pickle, LIT("\x80\x02K\x01X\x01\x00\x00\x00" "a\x86."), &proto);
+    md_val *holds = md_ts_dec_ok(&md_codec_pickle, LIT("\x80\x02]\x85."), &proto);
+    CU_ASSERT_FATAL(atoms && holds && md_typeof(atoms) == MD_T_TUPLE);
+    CU_ASSERT_FALSE(md_val__gc_tracked(atoms));
+    CU_ASSERT_TRUE(md_val__gc_tracked(holds));
+    md_decref(atoms);
+    md_decref(holds);
+    md_gc_collect();
+    size_t start = md_gc_tracked();
+    md_val *l = md_ts_dec_ok(&md_codec_pickle, LIT("\x80\x02]q\x00h\x00\x85" "a."), &proto);
+    CU_ASSERT_FATAL(l && md_typeof(l) == MD_T_LIST && md_list_len(l) == 1);
+    CU_ASSERT_PTR_EQUAL(md_tuple_get(md_list_get(l, 0), 0), l);
+    md_decref(l);
+    CU_ASSERT_EQUAL(md_gc_collect(), 2);
+    CU_ASSERT_EQUAL(md_gc_tracked(), start);
 }
 
 static void test_pickle_limit_max_bytes(void)
@@ -2063,6 +2087,7 @@ void md_test_register_pickle(void)
     MD_ADD_TEST(s, test_pickle_exceptions_keep_args_and_build_state);
     MD_ADD_TEST(s, test_pickle_rejects_bad_input_with_clear_errors);
     MD_ADD_TEST(s, test_pickle_rejects_every_truncation_of_a_fixture);
+    MD_ADD_TEST(s, test_pickle_decoded_tuples_join_the_collector_only_with_containers);
     MD_ADD_TEST(s, test_pickle_limit_max_bytes);
     MD_ADD_TEST(s, test_pickle_limit_max_depth);
     MD_ADD_TEST(s, test_pickle_depth_10000_works_and_10001_fails);
