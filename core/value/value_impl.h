@@ -87,6 +87,11 @@ typedef struct md_table {
     uint8_t opaque_keys;
     bool pending;     /* entries not indexed yet (value_table.c's     */
                       /* "Pending tables"): only table_of may see it  */
+    /* A pending table's nominal capacity, which it takes when it settles
+     * (value_table.c); unused otherwise. In the padding before index: a
+     * pending table comes from one message and never holds
+     * UINT32_MAX entries (pending_reserve refuses). */
+    uint32_t pending_ecap;
     void *index;
     md_val **entries;
 } md_table;

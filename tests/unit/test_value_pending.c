@@ -377,11 +377,12 @@ static void test_pending_source_merges_as_sequential_inserts(void)
         CU_ASSERT_EQUAL(md_dict_set(into_lazy, f, md_none(), &e), 0);
         CU_ASSERT_EQUAL(md_dict_set(into_eager, f, md_none(), &e), 0);
         md_val *lazy = pending_of(&src, 97), *eager = eager_of(&src, 97);
-        CU_ASSERT_EQUAL(md_dict_reserve_update(into_lazy, lazy), 0);
+        md_dict_room *room;
+        CU_ASSERT_EQUAL(md_dict_reserve_update(into_lazy, lazy, &room), 0);
         CU_ASSERT(is_pending(lazy));
         unsigned long failures = md_alloc_failures();
         md_alloc_fail_after(0);   /* reserved: the merge allocates nothing */
-        int rc = md_dict_update(into_lazy, lazy, &e);
+        int rc = md_dict_update_reserved(into_lazy, lazy, room, &e);
         md_alloc_fail_after(-1);
         CU_ASSERT_EQUAL(rc, 0);
         CU_ASSERT_EQUAL(md_alloc_failures(), failures);
