@@ -1589,7 +1589,9 @@ static const md_table *dict_table(const md_val *d)
     return &((const md_tableobj *)d)->t;
 }
 
-/* Whether a dict's table has the shape and the blocks it had. */
+/* Whether a dict's table has the shape and the blocks it had. (A big
+ * entries block may be resized ahead of a reply, its contents kept:
+ * compare the capacity the table reads, not the block, for that.) */
 static bool table_unchanged(const md_val *d, const md_table *before)
 {
     const md_table *t = dict_table(d);
@@ -1702,8 +1704,7 @@ static void test_dict_update_of_a_big_dict_merges_after_its_reply(void)
         CU_ASSERT_EQUAL(table_unchanged(MD_CU_VAL(o), &table_before), false);
         if (cases[c].later)
             CU_ASSERT(w.table_at_reply.ecap == table_before.ecap &&
-                      w.table_at_reply.index == table_before.index &&
-                      w.table_at_reply.entries == table_before.entries);
+                      w.table_at_reply.index == table_before.index);
         RET(&f, f.p4, id, "__getitem__", T(1, S("k0")), NULL, cases[c].pending ? "999" : "0");
         RET(&f, f.p4, id, "__getitem__", T(1, S("k9")), NULL, "9");
         md_peer_close(&w.base);
@@ -1792,8 +1793,7 @@ static void test_dict_update_later_out_of_memory_changes_nothing(void)
                     CU_ASSERT(table_unchanged(w.watched, &before) == false &&
                               w.table_at_reply.ecap == before.ecap &&
                               w.table_at_reply.log2size == before.log2size &&
-                              w.table_at_reply.index == before.index &&
-                              w.table_at_reply.entries == before.entries);
+                              w.table_at_reply.index == before.index);
             }
             CU_ASSERT_TRUE(done);
         }
