@@ -126,7 +126,7 @@ static void merge_after_reply(md_val *d, md_val *src, void *room)
  * the merge into a big table is mostly cache misses, and the client
  * pickles its next chunk meanwhile. Only when nothing can fail once the
  * reply says None: the memory a growing table needs allocated now (its
- * entries copied and its index filled after the reply as well), and
+ * kept hashes moved and its index filled after the reply as well), and
  * keys whose hash and == cannot fail (md_dict_update_cannot_fail). A
  * chunk the decoder left pending (not indexed) is hashed only by that
  * merge. No one can see the dict before the merge: the server reads

@@ -264,13 +264,14 @@ md_val *md_dict_copy(const md_val *d);
 int md_dict_update(md_val *d, const md_val *src, md_pyerr *e);
 /* Room for d.update(src), allocated but not put in place. */
 typedef struct md_dict_room md_dict_room;
-/* Allocates what d needs to take src's pairs, without changing d and
+/* Allocates what d needs to take src's pairs, without changing what d
+ * reads (a big entries block may be resized, its contents kept) and
  * without indexing a pending src, for d.update(src) before its reply:
- * the growth of a big d (copying its entries, filling its new index) is
- * left to md_dict_update_reserved, after the reply. 0 with *room NULL
- * (d has the room) or set, or -1 on ENOMEM (nothing allocated, d as it
- * was). A room must be passed to md_dict_update_reserved before
- * anything else reads or changes d. */
+ * the rest of a big d's growth (moving its kept hashes, filling its new
+ * index) is left to md_dict_update_reserved, after the reply. 0 with
+ * *room NULL (d has the room) or set, or -1 on ENOMEM (nothing
+ * allocated, d as it was). A room must be passed to
+ * md_dict_update_reserved before anything else reads or changes d. */
 int md_dict_reserve_update(md_val *d, const md_val *src, md_dict_room **room);
 /* md_dict_update(d, src, e) after md_dict_reserve_update(d, src, &room):
  * puts room (NULL: none) in place and frees it, then merges; for a

@@ -89,8 +89,8 @@ typedef struct md_table {
                       /* "Pending tables"): only table_of may see it  */
     /* A pending table's nominal capacity, which it takes when it settles
      * (value_table.c); unused otherwise. In the padding before index: a
-     * pending table comes from one message and never holds
-     * UINT32_MAX entries (pending_reserve refuses). */
+     * pending table comes from one message, and pending_reserve refuses
+     * (ENOMEM) to make one of more than UINT32_MAX entries. */
     uint32_t pending_ecap;
     void *index;
     md_val **entries;

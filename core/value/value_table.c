@@ -1101,7 +1101,7 @@ static int pending_reserve(md_table *t, size_t n, size_t most)
         limit = want + (most - n);
     uint8_t log2 = nominal_reserve(t, n, &nominal);
     if (!log2 || nominal > UINT32_MAX)
-        return -1;   /* pending_ecap's bound: beyond any one message */
+        return -1;   /* pending_ecap's bound: 4 billion pairs, 80 GB */
     void *index = t->index;
     if (log2 != t->log2size && !(index = tbl_mem_alloc(index_bytes(log2))))
         return -1;
