@@ -49,10 +49,11 @@ int md_return_int(md_call *call, int64_t i)
     return md_return(call, md_int_from_i64(i));
 }
 
-void md_call_after_reply(md_call *call, md_after_fn fn, md_val *a, md_val *b)
+void md_call_after_reply(md_call *call, md_after_fn fn, md_val *a, md_val *b, void *ctx)
 {
     MD_ASSERT(!call->after);
     call->after = fn;
+    call->after_ctx = ctx;
     call->after_args[0] = a ? md_incref(a) : NULL;
     call->after_args[1] = b ? md_incref(b) : NULL;
 }
@@ -65,7 +66,9 @@ void md_call_run_after(md_call *call)
     call->after = NULL;
     md_val *a = call->after_args[0], *b = call->after_args[1];
     call->after_args[0] = call->after_args[1] = NULL;
-    fn(a, b);
+    void *ctx = call->after_ctx;
+    call->after_ctx = NULL;
+    fn(a, b, ctx);
     md_decref(a);
     md_decref(b);
 }

@@ -43,7 +43,7 @@ typedef struct md_server md_server;
  * returns MD_CALL_PARKED. */
 enum { MD_CALL_DONE = 0, MD_CALL_PARKED = 1 };
 typedef int (*md_method_fn)(md_call *call);
-typedef void (*md_after_fn)(md_val *a, md_val *b);
+typedef void (*md_after_fn)(md_val *a, md_val *b, void *ctx);
 
 enum md_method_flags {
     MD_M_VARARGS = 1 << 0,  /* extra positional args land in call->varargs */
@@ -144,6 +144,7 @@ struct md_call {
     /* Work left for after the reply is sent (md_call_after_reply). */
     md_after_fn after;
     md_val *after_args[2];         /* owned */
+    void *after_ctx;               /* fn's to free */
 };
 
 /* Have fn(a, b) run once the call's reply has been handed to its peer
@@ -151,9 +152,11 @@ struct md_call {
  * anything else: the client can go on (pickle its next request) while
  * the server finishes. For work that cannot fail and whose outcome the
  * reply already states, e.g. merging a decoded dict into a reserved
- * table. Takes a reference to a and b (either may be NULL); one
- * continuation per call, and not for a call the handler parks. */
-void md_call_after_reply(md_call *call, md_after_fn fn, md_val *a, md_val *b);
+ * table. Takes a reference to a and b (either may be NULL) and hands
+ * ctx (any pointer, e.g. memory allocated for the work) to fn, which
+ * runs exactly once; one continuation per call, and not for a call the
+ * handler parks. */
+void md_call_after_reply(md_call *call, md_after_fn fn, md_val *a, md_val *b, void *ctx);
 /* Runs and clears the call's continuation, if any (the dispatcher). */
 void md_call_run_after(md_call *call);
 

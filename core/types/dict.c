@@ -113,30 +113,33 @@ static int apply_pairs(md_val *d, const md_val *pairs, const md_val *kwargs, md_
     return 0;
 }
 
-static void merge_after_reply(md_val *d, md_val *src)
+static void merge_after_reply(md_val *d, md_val *src, void *room)
 {
     md_pyerr e;
     md_pyerr_clear(&e);
     /* Cannot fail: md_dict_update_cannot_fail, room reserved (update_later). */
-    if (md_dict_update(d, src, &e) < 0)
+    if (md_dict_update_reserved(d, src, room, &e) < 0)
         md_log_error("dict.update after its reply failed: %s: %s", e.type ? e.type : "?", e.msg);
 }
 
 /* d.update(big dict) replies first and merges after (md_call_after_reply):
  * the merge into a big table is mostly cache misses, and the client
  * pickles its next chunk meanwhile. Only when nothing can fail once the
- * reply says None: the table's room reserved now, and keys whose hash
- * and == cannot fail (md_dict_update_cannot_fail). A chunk the decoder
- * left pending (not indexed) is hashed only by that merge. No one can
- * see the dict before the merge: the server reads nothing else until it
- * is done. 1: deferred; 0: not (merge now); -1: out of memory. */
+ * reply says None: the memory a growing table needs allocated now (its
+ * kept hashes moved and its index filled after the reply as well), and
+ * keys whose hash and == cannot fail (md_dict_update_cannot_fail). A
+ * chunk the decoder left pending (not indexed) is hashed only by that
+ * merge. No one can see the dict before the merge: the server reads
+ * nothing else until it is done. 1: deferred; 0: not (merge now); -1:
+ * out of memory (d unchanged). */
 static int update_later(md_call *call, md_val *d, md_val *src)
 {
     if (md_dict_pairs(src) < MD_UPDATE_LATER_MIN_PAIRS || !md_dict_update_cannot_fail(d, src))
         return 0;
-    if (md_dict_reserve_update(d, src) < 0)
+    md_dict_room *room;
+    if (md_dict_reserve_update(d, src, &room) < 0)
         return -1;
-    md_call_after_reply(call, merge_after_reply, d, src);
+    md_call_after_reply(call, merge_after_reply, d, src, room);
     return 1;
 }
 

@@ -268,11 +268,23 @@ md_val *md_dict_copy(const md_val *d);
  * the keys of a pending src on the way): 0, or -1 with MemoryError
  * (nothing changed) or an == error of colliding keys in e. */
 int md_dict_update(md_val *d, const md_val *src, md_pyerr *e);
-/* Makes room in d for d.update(src) without indexing a pending src (so
- * before a reply: md_dict_update(d, src) of a pending src then allocates
- * nothing): 0, or -1 on ENOMEM (nothing changed). */
-int md_dict_reserve_update(md_val *d, const md_val *src);
-/* True when md_dict_update(d, src) cannot fail once
+/* Room for d.update(src), allocated but not put in place. */
+typedef struct md_dict_room md_dict_room;
+/* Allocates what d needs to take src's pairs, without changing what d
+ * reads (a big entries block may be resized, its contents kept) and
+ * without indexing a pending src, for d.update(src) before its reply:
+ * the rest of a big d's growth (moving its kept hashes, filling its new
+ * index) is left to md_dict_update_reserved, after the reply. 0 with
+ * *room NULL (d has the room) or set, or -1 on ENOMEM (nothing
+ * allocated, d as it was). A room must be passed to
+ * md_dict_update_reserved before anything else reads or changes d. */
+int md_dict_reserve_update(md_val *d, const md_val *src, md_dict_room **room);
+/* md_dict_update(d, src, e) after md_dict_reserve_update(d, src, &room):
+ * puts room (NULL: none) in place and frees it, then merges; for a
+ * pending src, or when md_dict_update_cannot_fail, nothing here
+ * allocates or fails. */
+int md_dict_update_reserved(md_val *d, const md_val *src, md_dict_room *room, md_pyerr *e);
+/* True when md_dict_update_reserved(d, src) cannot fail once
  * md_dict_reserve_update(d, src) succeeded: src's keys are all str,
  * bytes, int, bool, float or None (their hash and == cannot fail), d
  * has no opaque key (a Decimal's == with an int needs memory), and the

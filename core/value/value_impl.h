@@ -87,6 +87,11 @@ typedef struct md_table {
     uint8_t opaque_keys;
     bool pending;     /* entries not indexed yet (value_table.c's     */
                       /* "Pending tables"): only table_of may see it  */
+    /* A pending table's nominal capacity, which it takes when it settles
+     * (value_table.c); unused otherwise. In the padding before index: a
+     * pending table comes from one message, and pending_reserve refuses
+     * (ENOMEM) to make one of more than UINT32_MAX entries. */
+    uint32_t pending_ecap;
     void *index;
     md_val **entries;
 } md_table;

@@ -18,6 +18,7 @@
 #include "core/server_impl.h"
 #include "core/types/containers_util.h"
 #include "core/types/registry.h"
+#include "core/value/value_impl.h"
 #include "core/protocol/protocol.h"
 #include "serializers/pickle.h"
 #include "tests/unit/harness.h"
@@ -1582,13 +1583,31 @@ static void test_dict_and_list_keep_a_sole_argument_and_copy_a_shared_one(void)
     md_fx_done(&f);
 }
 
+/* A dict's table (white-box: value_impl.h). */
+static const md_table *dict_table(const md_val *d)
+{
+    return &((const md_tableobj *)d)->t;
+}
+
+/* Whether a dict's table has the shape and the blocks it had. (A big
+ * entries block may be resized ahead of a reply, its contents kept:
+ * compare the capacity the table reads, not the block, for that.) */
+static bool table_unchanged(const md_val *d, const md_table *before)
+{
+    const md_table *t = dict_table(d);
+    return t->nentries == before->nentries && t->ecap == before->ecap &&
+           t->log2size == before->log2size && t->index == before->index &&
+           t->entries == before->entries;
+}
+
 /* A peer that notes, when a reply reaches it, its kind and how many
- * items the dict it watches holds at that moment. */
+ * items the dict it watches holds at that moment, and its table. */
 typedef struct watch_peer {
     md_peer base;
     const md_val *watched;
     int kind;
     size_t len_at_reply;
+    md_table table_at_reply;
 } watch_peer;
 
 static void watch_deliver(md_peer *peer, int kind, md_val *payload)
@@ -1596,6 +1615,7 @@ static void watch_deliver(md_peer *peer, int kind, md_val *payload)
     watch_peer *w = (watch_peer *)peer;
     w->kind = kind;
     w->len_at_reply = md_dict_len(w->watched);
+    w->table_at_reply = *dict_table(w->watched);
     md_decref(payload);
 }
 
@@ -1669,6 +1689,7 @@ static void test_dict_update_of_a_big_dict_merges_after_its_reply(void)
                                        : update_arg(cases[c].n,
                                                     cases[c].odd ? T(2, I(1), S("t")) : NULL);
         md_val *args = T(1, arg);
+        md_table table_before = *dict_table(MD_CU_VAL(o));
         md_th_call(f.th, &w.base, id, "update", args, NULL);
         md_decref(args);
         size_t before = cases[c].empty ? 0 : 1;
@@ -1676,6 +1697,14 @@ static void test_dict_update_of_a_big_dict_merges_after_its_reply(void)
         CU_ASSERT_EQUAL(w.kind, MD_OUT_RETURN);
         CU_ASSERT_EQUAL(w.len_at_reply, cases[c].later ? before : total);
         CU_ASSERT_EQUAL(md_dict_len(MD_CU_VAL(o)), total);
+        /* the dict grows (its entries copied, its index filled) after
+         * the reply too, when it merges after it */
+        CU_ASSERT(dict_table(MD_CU_VAL(o))->ecap >= total);
+        CU_ASSERT_EQUAL(table_unchanged(MD_CU_VAL(o), &w.table_at_reply), !cases[c].later);
+        CU_ASSERT_EQUAL(table_unchanged(MD_CU_VAL(o), &table_before), false);
+        if (cases[c].later)
+            CU_ASSERT(w.table_at_reply.ecap == table_before.ecap &&
+                      w.table_at_reply.index == table_before.index);
         RET(&f, f.p4, id, "__getitem__", T(1, S("k0")), NULL, cases[c].pending ? "999" : "0");
         RET(&f, f.p4, id, "__getitem__", T(1, S("k9")), NULL, "9");
         md_peer_close(&w.base);
@@ -1725,30 +1754,52 @@ static void test_dict_update_later_out_of_memory_changes_nothing(void)
 {
     md_fx f;
     md_fx_init(&f);
-    char id[32];
-    MK(&f, "dict", T(1, D(1, S("a"), I(1))), NULL, id);
-    md_obj *o = md_objtab_find(md_th_server(f.th), strtoull(id, NULL, 16));
-    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
     const size_t n = 4 * MD_UPDATE_LATER_MIN_PAIRS;
-    bool done = false;
-    for (long k = 0; k < 200 && !done; k++) {
-        md_val *args = T(1, update_arg(n, NULL));
-        watch_peer w;
-        memset(&w, 0, sizeof w);
-        md_peer_init(&w.base, &watch_ops, md_th_server(f.th));
-        w.watched = MD_CU_VAL(o);
-        md_alloc_fail_after(k);
-        md_th_call(f.th, &w.base, id, "update", args, NULL);
-        md_alloc_fail_after(-1);
-        md_peer_close(&w.base);
-        md_decref(args);
-        size_t len = md_dict_len(MD_CU_VAL(o));
-        done = w.kind == MD_OUT_RETURN;
-        CU_ASSERT(done ? len == n + 1 && w.len_at_reply == 1 : len == 1);
+    for (int pending = 0; pending < 2; pending++) {
+        char id[32];
+        MK(&f, "dict", T(1, D(1, S("a"), I(1))), NULL, id);
+        md_obj *o = md_objtab_find(md_th_server(f.th), strtoull(id, NULL, 16));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+        /* the first update rebuilds the index; the second, of the
+         * same keys, grows the entries only (the index made for n + 1
+         * entries has room for 2 n + 1) */
+        for (size_t round = 0; round < 2; round++) {
+            size_t had = md_dict_len(MD_CU_VAL(o));
+            bool done = false;
+            for (long k = 0; k < 200 && !done; k++) {
+                md_val *arg = pending ? pending_update_arg(n) : update_arg(n, NULL);
+                md_val *args = T(1, arg);
+                watch_peer w;
+                memset(&w, 0, sizeof w);
+                md_peer_init(&w.base, &watch_ops, md_th_server(f.th));
+                w.watched = MD_CU_VAL(o);
+                md_table before = *dict_table(MD_CU_VAL(o));
+                md_alloc_fail_after(k);
+                md_th_call(f.th, &w.base, id, "update", args, NULL);
+                md_alloc_fail_after(-1);
+                md_peer_close(&w.base);
+                md_decref(args);
+                size_t len = md_dict_len(MD_CU_VAL(o));
+                done = w.kind == MD_OUT_RETURN;
+                /* keys k0.. k<n-1> each round: the second adds none */
+                size_t want = round ? had : had + n;
+                CU_ASSERT(done ? len == want && w.len_at_reply == had : len == had);
+                /* failed: the dict as it was; done: grown after the
+                 * reply (room is reserved for every pair of the chunk,
+                 * even keys d holds) */
+                CU_ASSERT(table_unchanged(w.watched, done ? &w.table_at_reply : &before) ==
+                          !done);
+                if (done)
+                    CU_ASSERT(table_unchanged(w.watched, &before) == false &&
+                              w.table_at_reply.ecap == before.ecap &&
+                              w.table_at_reply.log2size == before.log2size &&
+                              w.table_at_reply.index == before.index);
+            }
+            CU_ASSERT_TRUE(done);
+        }
+        RET(&f, f.p4, id, "__getitem__", T(1, S("a")), NULL, "1");
+        drop(&f, id);
     }
-    CU_ASSERT_TRUE(done);
-    RET(&f, f.p4, id, "__getitem__", T(1, S("a")), NULL, "1");
-    drop(&f, id);
     CU_ASSERT_EQUAL(nobj(&f), 0);
     md_fx_done(&f);
 }

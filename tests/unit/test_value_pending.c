@@ -377,11 +377,12 @@ static void test_pending_source_merges_as_sequential_inserts(void)
         CU_ASSERT_EQUAL(md_dict_set(into_lazy, f, md_none(), &e), 0);
         CU_ASSERT_EQUAL(md_dict_set(into_eager, f, md_none(), &e), 0);
         md_val *lazy = pending_of(&src, 97), *eager = eager_of(&src, 97);
-        CU_ASSERT_EQUAL(md_dict_reserve_update(into_lazy, lazy), 0);
+        md_dict_room *room;
+        CU_ASSERT_EQUAL(md_dict_reserve_update(into_lazy, lazy, &room), 0);
         CU_ASSERT(is_pending(lazy));
         unsigned long failures = md_alloc_failures();
         md_alloc_fail_after(0);   /* reserved: the merge allocates nothing */
-        int rc = md_dict_update(into_lazy, lazy, &e);
+        int rc = md_dict_update_reserved(into_lazy, lazy, room, &e);
         md_alloc_fail_after(-1);
         CU_ASSERT_EQUAL(rc, 0);
         CU_ASSERT_EQUAL(md_alloc_failures(), failures);
@@ -406,6 +407,150 @@ static void test_pending_source_merges_as_sequential_inserts(void)
     }
     pairs_free(&old);
     pairs_free(&src);
+}
+
+/* A copy of a table's entries and kept hashes (md_free it). */
+static void *entries_copy(const md_table *t)
+{
+    size_t n = t->nentries;
+    uint8_t *copy = md_malloc(n * (2 * sizeof(md_val *) + sizeof(uint32_t)) + 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(copy);
+    memcpy(copy, t->entries, n * 2 * sizeof(md_val *));
+    memcpy(copy + n * 2 * sizeof(md_val *), t->entries + 2 * t->ecap, n * sizeof(uint32_t));
+    return copy;
+}
+
+/* Whether table a reads as b, whose entries and kept hashes `copy`
+ * holds: the same shape, index and entries (a big entries block may
+ * have been resized, its contents kept). */
+static bool same_table(const md_table *a, const md_table *b, const void *copy)
+{
+    size_t n = b->nentries;
+    const uint8_t *hashes = (const uint8_t *)copy + n * 2 * sizeof(md_val *);
+    return a->used == b->used && a->nentries == n && a->ecap == b->ecap &&
+           a->log2size == b->log2size && a->index == b->index &&
+           memcmp(a->entries, copy, n * 2 * sizeof(md_val *)) == 0 &&
+           memcmp(a->entries + 2 * a->ecap, hashes, n * sizeof(uint32_t)) == 0;
+}
+
+/* d, updated with src's pairs, is the table md_dict_update gives twin
+ * (d as it was) with src's pairs, pending or not. */
+static void check_as_update(const md_val *d, md_val *twin, const pairs *src, bool pend)
+{
+    md_pyerr e;
+    md_val *twin_arg = pend ? pending_of(src, src->n) : eager_of(src, src->n);
+    CU_ASSERT_EQUAL(md_dict_update(twin, twin_arg, &e), 0);
+    check_same_layout(table_in(d), table_in(twin));
+    CU_ASSERT_EQUAL(md_val_eq(d, twin, &e), 1);
+    md_decref(twin_arg);
+}
+
+/* d.update(src) reserved ahead (md_dict_reserve_update) changes nothing
+ * in d: its growth (new entries block copied, new index filled) is put
+ * in place by md_dict_update_reserved, which allocates nothing, and
+ * gives the very table md_dict_update gives. Each way a table grows:
+ * entries only (its index has room), a bigger index, an index of the
+ * same size rebuilt to drop deleted entries, deleted entries dropped
+ * without allocating, a fresh empty dict; for a pending and a settled
+ * src. */
+static void test_reserved_update_grows_only_when_put_in_place(void)
+{
+    /* Entries of d before, of them deleted, pairs of src. */
+    /* d built in one batch has exactly its n entries, an index of
+     * 2 n slots or more (682 entries usable in 1024 slots, 1365 in
+     * 2048). */
+    const struct { size_t n, deleted, add; bool grows; } cases[] = {
+        {300, 0, 290, true},     /* entries only: 590 fit the index */
+        {300, 0, 1000, true},    /* past the index's 682 */
+        {600, 590, 800, true},   /* 1400 past 1365, 810 live: same-size index */
+        {370, 200, 100, false},  /* only the deleted dropped: no allocation */
+        {0, 0, 3000, true},      /* an empty dict */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        for (int pend = 0; pend < 2; pend++) {
+            if (cases[c].n == 0 && !pend)
+                continue;   /* a copy, not a merge: not reserved ahead */
+            pairs old = pairs_str(cases[c].n, 0);
+            /* half of src's keys already in d, when they fit */
+            pairs src = pairs_str(cases[c].add, cases[c].n / 2);
+            md_val *d = eager_of(&old, old.n ? old.n : 1);
+            md_val *twin = eager_of(&old, old.n ? old.n : 1);
+            md_pyerr e;
+            for (size_t i = 0; i < cases[c].deleted; i++) {
+                CU_ASSERT_EQUAL(md_dict_del(d, old.items[2 * i], &e), 1);
+                CU_ASSERT_EQUAL(md_dict_del(twin, old.items[2 * i], &e), 1);
+            }
+            md_val *arg = pend ? pending_of(&src, src.n) : eager_of(&src, src.n);
+            md_table before = *table_in(d);
+            void *copy = entries_copy(&before);
+            md_dict_room *room = NULL;
+            CU_ASSERT_EQUAL_FATAL(md_dict_reserve_update(d, arg, &room), 0);
+            CU_ASSERT_EQUAL(room != NULL, cases[c].grows);
+            CU_ASSERT(same_table(table_in(d), &before, copy));
+            md_free(copy);
+            CU_ASSERT_EQUAL(is_pending(arg), pend);
+            unsigned long failures = md_alloc_failures();
+            md_alloc_fail_after(0);
+            int rc = md_dict_update_reserved(d, arg, room, &e);
+            md_alloc_fail_after(-1);
+            CU_ASSERT_EQUAL(rc, 0);
+            CU_ASSERT_EQUAL(md_alloc_failures(), failures);
+            CU_ASSERT_EQUAL(table_in(d)->ecap > before.ecap ||
+                                table_in(d)->log2size != before.log2size ||
+                                table_in(d)->index != before.index,
+                            cases[c].grows);
+            check_as_update(d, twin, &src, pend);
+            md_decref(arg);
+            md_decref(d);
+            md_decref(twin);
+            pairs_free(&src);
+            pairs_free(&old);
+        }
+    }
+}
+
+/* Out of memory at any allocation of md_dict_reserve_update leaves d as
+ * it was (shape, blocks, items) and no room behind; once it succeeds,
+ * the update gives the table md_dict_update gives. */
+static void test_reserved_update_out_of_memory_changes_nothing(void)
+{
+    pairs old = pairs_str(300, 0), src = pairs_str(1000, 150);
+    for (int pend = 0; pend < 2; pend++) {
+        md_val *d = eager_of(&old, old.n), *arg = pend ? pending_of(&src, src.n)
+                                                       : eager_of(&src, src.n);
+        md_table before = *table_in(d);
+        void *copy = entries_copy(&before);
+        md_pyerr e;
+        bool done = false;
+        for (long k = 0; k < 10 && !done; k++) {
+            md_dict_room *room = NULL;
+            unsigned long failures = md_alloc_failures();
+            md_alloc_fail_after(k);
+            int rc = md_dict_reserve_update(d, arg, &room);
+            md_alloc_fail_after(-1);
+            done = rc == 0;
+            if (done) {
+                CU_ASSERT_PTR_NOT_NULL(room);
+                CU_ASSERT_EQUAL(md_dict_update_reserved(d, arg, room, &e), 0);
+                break;
+            }
+            CU_ASSERT_EQUAL(rc, -1);
+            CU_ASSERT(md_alloc_failures() > failures);
+            CU_ASSERT_PTR_NULL(room);
+            CU_ASSERT(same_table(table_in(d), &before, copy));
+            CU_ASSERT_PTR_EQUAL(table_in(d)->entries, before.entries);
+            CU_ASSERT_EQUAL(md_dict_len(d), old.n);
+        }
+        md_free(copy);
+        CU_ASSERT_FATAL(done);
+        md_val *twin = eager_of(&old, old.n);
+        check_as_update(d, twin, &src, pend);
+        md_decref(twin);
+        md_decref(arg);
+        md_decref(d);
+    }
+    pairs_free(&src);
+    pairs_free(&old);
 }
 
 static void test_pending_growth_then_deletions_and_reinsertion(void)
@@ -734,6 +879,8 @@ void md_test_register_value_pending(void)
     MD_ADD_TEST(s, test_pending_dict_reads_and_changes_as_an_inserted_one);
     MD_ADD_TEST(s, test_pending_repeated_keys_keep_first_key_and_last_value);
     MD_ADD_TEST(s, test_pending_source_merges_as_sequential_inserts);
+    MD_ADD_TEST(s, test_reserved_update_grows_only_when_put_in_place);
+    MD_ADD_TEST(s, test_reserved_update_out_of_memory_changes_nothing);
     MD_ADD_TEST(s, test_pending_growth_then_deletions_and_reinsertion);
     MD_ADD_TEST(s, test_pending_out_of_memory_at_every_allocation);
     MD_ADD_TEST(s, test_pending_growth_over_many_batches_is_the_eager_table);
