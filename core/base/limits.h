@@ -245,6 +245,16 @@
 #define MD_WARM_MIN_BYTES          ((size_t)1 << 20)
 #define MD_WARM_MAX_BYTES          ((size_t)64 << 20)
 #define MD_WARM_BLOCKS             4
+/* A bytes or bytearray value of at least this many bytes decoded from a
+ * message's receive buffer takes the buffer over (md_bytes_new_in)
+ * instead of being copied into fresh memory, when it makes at least
+ * MD_GIFT_SHARE_NUM / MD_GIFT_SHARE_DEN of the buffer (a value must not
+ * keep a much bigger block alive: the rest of the buffer is lost to it).
+ * A fresh 10 MB q.put() then touches 10 MB of new pages once, not twice,
+ * and copies the payload within pages already touched. */
+#define MD_GIFT_MIN_BYTES          ((size_t)1 << 20)
+#define MD_GIFT_SHARE_NUM          2
+#define MD_GIFT_SHARE_DEN          3
 
 /* XML-RPC replies: the same kinds of budgets as repr. A value made of
  * shared references (a DAG) has an exponentially large XML form though
