@@ -786,6 +786,11 @@ static bool conn_read(md_conn *c)
             return true; /* closed by protocol_error */
         if ((uint64_t)need > want)
             want = (size_t)need;
+        else if (need > 0 && c->in.cap - c->in.len > (size_t)need)
+            /* The end of a frame the buffer was sized for: read into the
+             * room there is. Reserving a modest chunk more doubled a 10 MB
+             * message's buffer (a realloc) at its last read. */
+            want = c->in.cap - c->in.len - 1;
     }
     if (md_buf_reserve(&c->in, want) < 0) {
         protocol_error(c, "out of memory reading a %zu-byte message", want);

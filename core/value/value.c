@@ -1254,11 +1254,19 @@ static bool gift_fits(const md_gift *gift, const void *data, size_t n, size_t ro
     return gift->size / MD_GIFT_SHARE_DEN <= n / MD_GIFT_SHARE_NUM;
 }
 
+static MD_THREAD_LOCAL unsigned long gifts_taken;
+
 static md_val *gift_taken(md_gift *gift, md_val *v)
 {
     md_incref(v); /* the gift's: the block outlives what the decoder does */
     gift->taker = v;
+    gifts_taken++;
     return v;
+}
+
+unsigned long md_gift_count(void)
+{
+    return gifts_taken;
 }
 
 md_val *md_bytes_new_in(md_gift *gift, const void *data, size_t n)

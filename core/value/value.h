@@ -223,6 +223,8 @@ md_val *md_bytearray_new_in(md_gift *gift, const void *data, size_t n);
  * belongs to the giver, who must forget it); drops the reference that
  * kept the block alive. */
 bool md_gift_close(md_gift *gift);
+/* How many values of this thread took a block over (tests). */
+unsigned long md_gift_count(void);
 /* For bytes and bytearray. */
 const uint8_t *md_bytes_data(const md_val *v);
 size_t md_bytes_len(const md_val *v);
