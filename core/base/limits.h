@@ -240,8 +240,10 @@
 #define MD_TRIM_THRESHOLD_BYTES    ((size_t)64 << 20)
 /* Big blocks kept warm between messages until that trim (core/base/alloc.h,
  * md_free_sized): from 1 MiB, at most 4 blocks of at most 64 MiB each
- * (a q.put()/q.get() pair of a big payload holds three at a time:
- * input, value, reply). Memory only a short burst holds. */
+ * (a q.put()/q.get() pair of a big payload holds two or three at a
+ * time: input, value, reply; the input becomes the value when the value
+ * takes its buffer over, MD_GIFT_MIN_BYTES). Memory only a short burst
+ * holds. */
 #define MD_WARM_MIN_BYTES          ((size_t)1 << 20)
 #define MD_WARM_MAX_BYTES          ((size_t)64 << 20)
 #define MD_WARM_BLOCKS             4
