@@ -792,7 +792,10 @@ static bool conn_read(md_conn *c)
              * message's buffer (a realloc) at its last read. */
             want = c->in.cap - c->in.len - 1;
     }
-    if (md_buf_reserve(&c->in, want) < 0) {
+    /* A frame's rest is written whole: a fresh big buffer is faulted in
+     * at once. */
+    int rc = hdr_len ? md_buf_reserve_filled(&c->in, want) : md_buf_reserve(&c->in, want);
+    if (rc < 0) {
         protocol_error(c, "out of memory reading a %zu-byte message", want);
         return true;
     }

@@ -280,6 +280,20 @@ void md_advise_huge(void *p, size_t n)
 #endif
 }
 
+void md_alloc_prefault(void *p, size_t n)
+{
+#ifdef MADV_POPULATE_WRITE
+    const uintptr_t page = 4096;
+    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)p + n) & ~(page - 1);
+    if (p && hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 void md_alloc_tune_for_server(void)
 {
     mallopt(M_MMAP_THRESHOLD, MD_MMAP_THRESHOLD_BYTES);
