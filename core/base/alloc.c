@@ -266,14 +266,22 @@ bool md_stack_exhausted(void)
     return here < stack_floor;
 }
 
+#if defined(MADV_HUGEPAGE) || defined(MADV_POPULATE_WRITE)
+/* madvise(advice) on the whole units of unit bytes (a power of two)
+ * inside [p, p + n): a hint, so failures are ignored. */
+static void advise_units(void *p, size_t n, uintptr_t unit, int advice)
+{
+    uintptr_t lo = ((uintptr_t)p + unit - 1) & ~(unit - 1);
+    uintptr_t hi = ((uintptr_t)p + n) & ~(unit - 1);
+    if (p && hi > lo)
+        (void)madvise((void *)lo, hi - lo, advice);
+}
+#endif
+
 void md_advise_huge(void *p, size_t n)
 {
 #ifdef MADV_HUGEPAGE
-    const uintptr_t huge = (uintptr_t)MD_HUGE_PAGE_BYTES;
-    uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1);
-    uintptr_t hi = ((uintptr_t)p + n) & ~(huge - 1);
-    if (p && hi > lo)
-        (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+    advise_units(p, n, (uintptr_t)MD_HUGE_PAGE_BYTES, MADV_HUGEPAGE);
 #else
     (void)p;
     (void)n;
@@ -283,11 +291,7 @@ void md_advise_huge(void *p, size_t n)
 void md_alloc_prefault(void *p, size_t n)
 {
 #ifdef MADV_POPULATE_WRITE
-    const uintptr_t page = 4096;
-    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
-    uintptr_t hi = ((uintptr_t)p + n) & ~(page - 1);
-    if (p && hi > lo)
-        (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+    advise_units(p, n, 4096, MADV_POPULATE_WRITE);
 #else
     (void)p;
     (void)n;
