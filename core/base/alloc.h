@@ -101,8 +101,9 @@ void md_advise_huge(void *p, size_t n);
 /* Faults [p, p + n) in with one call (MADV_POPULATE_WRITE) instead of
  * one page fault per 4 KiB page as it is first written: for memory about
  * to be written whole (a big message's receive buffer; about 10% of a
- * fresh 10 MB put's server time). A hint only: nothing happens where the
- * kernel lacks it (before Linux 5.14). */
+ * fresh 10 MB put's server time). Memory whose first page is already
+ * there is left alone (walking it costs more than it saves). A hint
+ * only: nothing happens where the kernel lacks it (before Linux 5.14). */
 void md_alloc_prefault(void *p, size_t n);
 
 /* For allocators built on top of these (the value slab, which hands out

@@ -43,8 +43,8 @@ static int buf_grow(md_buf *b, size_t need, bool filled)
     }
     if (md_grow(&b->data, &b->cap, need, 1) < 0)
         return -1;
-    /* Not for a block kept warm: its pages are there, and walking them
-     * again cost a second round's put 0.5 ms. */
+    /* Not for a block kept warm: its pages are there (md_alloc_prefault
+     * also leaves alone a heap block whose pages are). */
     if (filled && b->cap >= MD_WARM_MIN_BYTES)
         md_alloc_prefault(b->data + b->len, need - b->len);
     return 0;
