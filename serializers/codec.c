@@ -60,10 +60,14 @@ int md_codec_decode_request(const md_codec_ops *codec, const uint8_t *data, size
     int protocol = 0;
     msg->value = NULL;
     bool proxies = false;
+    /* The protocol the message announces is read first: a value that
+     * takes the message's buffer over (lim->gift) overwrites its start. */
+    int announced = codec->reply_protocol ? codec->reply_protocol(data, n, -1) : 0;
     int rc = codec->decode_noting_proxies
                  ? codec->decode_noting_proxies(data, n, lim, &msg->value, &protocol, &proxies, err)
                  : codec->decode(data, n, lim, &msg->value, &protocol, err);
-    msg->protocol = codec->reply_protocol ? codec->reply_protocol(data, n, rc < 0 ? -1 : protocol) : 0;
+    msg->protocol = rc < 0 || !codec->reply_protocol ? announced
+                                                     : codec->reply_protocol(data, n, protocol);
     msg->may_carry_proxies = rc == 0 && proxies;
     return rc;
 }

@@ -10,4 +10,5 @@ void md_codec_limits_default(md_codec_limits *lim)
     lim->max_memo = MD_PICKLE_MAX_MEMO;
     lim->max_stack = MD_PICKLE_MAX_STACK;
     lim->max_int_bytes = MD_PICKLE_MAX_INT_BYTES;
+    lim->gift = NULL;
 }

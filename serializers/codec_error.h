@@ -18,6 +18,10 @@ typedef struct md_codec_limits {
     size_t max_memo;      /* memo entries (highest index + 1) */
     size_t max_stack;     /* value stack entries */
     size_t max_int_bytes; /* LONG4 byte count, INT/LONG decimal digits */
+    /* Not a bound: the block holding the message, when its owner lets a
+     * big bytes or bytearray value take it over (value.h, md_gift; the
+     * pickle decoder only). NULL: every value is copied out. */
+    struct md_gift *gift;
 } md_codec_limits;
 
 void md_codec_limits_default(md_codec_limits *lim);

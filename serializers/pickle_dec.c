@@ -895,7 +895,10 @@ static int load_binbytes(dec *d, int op, int width)
         return -1;
     const uint8_t *s = d->p;
     d->p += n;
-    return push(d, op == BYTEARRAY8 ? md_bytearray_new(s, n) : md_bytes_new(s, n));
+    /* A big one takes the message's buffer over when its owner offers it
+     * (lim.gift): the payload is not copied into fresh memory. */
+    return push(d, op == BYTEARRAY8 ? md_bytearray_new_in(d->lim.gift, s, n)
+                                    : md_bytes_new_in(d->lim.gift, s, n));
 }
 
 /* ======================================================================
@@ -2026,6 +2029,7 @@ static int decode(const uint8_t *data, size_t n, const md_pickle_limits *lim, md
         if (lim->max_memo) d.lim.max_memo = lim->max_memo;
         if (lim->max_stack) d.lim.max_stack = lim->max_stack;
         if (lim->max_int_bytes) d.lim.max_int_bytes = lim->max_int_bytes;
+        d.lim.gift = lim->gift;
     }
     *out = NULL;
     if (protocol)

@@ -564,7 +564,23 @@ static void handle_request(md_conn *c, const uint8_t *payload, size_t len)
     md_codec_msg msg;
     md_codec_err err;
     memset(&err, 0, sizeof err);
-    int rc = md_codec_decode_request(c->codec, payload, len, &c->owner->limits, &msg, &err);
+    md_codec_limits lim = c->owner->limits;
+    md_gift gift = {NULL, 0, NULL};
+    if (len >= MD_GIFT_MIN_BYTES && c->in_off == c->in.len) {
+        /* A big message that ends the input: its big bytes value may keep
+         * the buffer, so that a fresh q.put() touches its payload's pages
+         * once (in recv), not twice. */
+        gift.block = c->in.data;
+        gift.size = c->in.cap;
+        lim.gift = &gift;
+    }
+    int rc = md_codec_decode_request(c->codec, payload, len, &lim, &msg, &err);
+    if (md_gift_close(&gift)) {
+        /* The buffer is the value's now (or was freed with it). */
+        md_buf_init(&c->in);
+        c->in_off = 0;
+        md_listen_trim_after(len);
+    }
     c->peer.protocol = msg.protocol;
     if (rc < 0) {
         md_log_info("%s: undecodable request: %s", c->who, err.msg);
@@ -770,8 +786,16 @@ static bool conn_read(md_conn *c)
             return true; /* closed by protocol_error */
         if ((uint64_t)need > want)
             want = (size_t)need;
+        else if (need > 0 && c->in.cap - c->in.len > (size_t)need)
+            /* The end of a frame the buffer was sized for: read into the
+             * room there is. Reserving a modest chunk more doubled a 10 MB
+             * message's buffer (a realloc) at its last read. */
+            want = c->in.cap - c->in.len - 1;
     }
-    if (md_buf_reserve(&c->in, want) < 0) {
+    /* A frame's rest is written whole: a fresh big buffer is faulted in
+     * at once. */
+    int rc = hdr_len ? md_buf_reserve_filled(&c->in, want) : md_buf_reserve(&c->in, want);
+    if (rc < 0) {
         protocol_error(c, "out of memory reading a %zu-byte message", want);
         return true;
     }

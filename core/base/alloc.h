@@ -73,11 +73,9 @@ void md_alloc_tune_for_server(void);
  * them, MD_WARM_MAX_BYTES each) for the next md_malloc_sized of about
  * its size, until md_alloc_warm_release gives them all back (the
  * daemon does so when big messages stop: MD_TRIM_DELAY_MS). Only while
- * md_alloc_warm_enable(true) is in force. A fresh block of
- * md_malloc_sized is asked to be backed by huge pages (md_advise_huge):
- * a big value stored by each of a run of q.put() calls is new memory
- * every time, and 2 MiB faults cut a 10 MB put from 7-8 ms to 4.5-5.5.
- * Any block of either may be freed with md_free or resized with
+ * md_alloc_warm_enable(true) is in force. A fresh block is plain
+ * malloc: huge pages for it cost more than they saved (alloc.c). Any
+ * block of either may be freed with md_free or resized with
  * md_realloc; below MD_WARM_MIN_BYTES both are md_malloc and md_free.
  * md_malloc_sized counts as one allocation for the test hook. */
 void *md_malloc_sized(size_t n);
@@ -99,6 +97,14 @@ size_t md_alloc_warm_bytes(void);
  * million-entry table also missed the TLB. A hint only: it does nothing
  * on a small block or where the kernel declines. */
 void md_advise_huge(void *p, size_t n);
+
+/* Faults [p, p + n) in with one call (MADV_POPULATE_WRITE) instead of
+ * one page fault per 4 KiB page as it is first written: for memory about
+ * to be written whole (a big message's receive buffer; about 10% of a
+ * fresh 10 MB put's server time). Memory whose first page is already
+ * there is left alone (walking it costs more than it saves). A hint
+ * only: nothing happens where the kernel lacks it (before Linux 5.14). */
+void md_alloc_prefault(void *p, size_t n);
 
 /* For allocators built on top of these (the value slab, which hands out
  * many objects per block): counts one allocation against the test hook

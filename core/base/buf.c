@@ -27,7 +27,7 @@ void md_buf_free(md_buf *b)
  * costs a copy of what it holds instead of faulting in a fresh mapping
  * (md_alloc_warm_take); else realloc, which for a mapped block moves pages
  * without copying. */
-static int buf_grow(md_buf *b, size_t need)
+static int buf_grow(md_buf *b, size_t need, bool filled)
 {
     size_t ncap = b->cap > SIZE_MAX / 4 ? need : b->cap * 2;
     if (ncap < need)
@@ -41,7 +41,13 @@ static int buf_grow(md_buf *b, size_t need)
         b->cap = ncap;
         return 0;
     }
-    return md_grow(&b->data, &b->cap, need, 1);
+    if (md_grow(&b->data, &b->cap, need, 1) < 0)
+        return -1;
+    /* Not for a block kept warm: its pages are there (md_alloc_prefault
+     * also leaves alone a heap block whose pages are). */
+    if (filled && b->cap >= MD_WARM_MIN_BYTES)
+        md_alloc_prefault(b->data + b->len, need - b->len);
+    return 0;
 }
 
 void md_buf_reset(md_buf *b)
@@ -50,7 +56,7 @@ void md_buf_reset(md_buf *b)
     b->failed = false;
 }
 
-int md_buf_reserve(md_buf *b, size_t n)
+static int buf_reserve(md_buf *b, size_t n, bool filled)
 {
     if (b->failed)
         return -1;
@@ -61,11 +67,21 @@ int md_buf_reserve(md_buf *b, size_t n)
         b->failed = true;
         return -1;
     }
-    if (buf_grow(b, b->len + n + 1) < 0) {
+    if (buf_grow(b, b->len + n + 1, filled) < 0) {
         b->failed = true;
         return -1;
     }
     return 0;
+}
+
+int md_buf_reserve(md_buf *b, size_t n)
+{
+    return buf_reserve(b, n, false);
+}
+
+int md_buf_reserve_filled(md_buf *b, size_t n)
+{
+    return buf_reserve(b, n, true);
 }
 
 int md_buf_append(md_buf *b, const void *data, size_t n)

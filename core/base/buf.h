@@ -26,6 +26,11 @@ void md_buf_free(md_buf *b);
 void md_buf_reset(md_buf *b);               /* len = 0, keeps memory */
 /* Make room for n more bytes; 0 or -1. */
 int md_buf_reserve(md_buf *b, size_t n);
+/* md_buf_reserve for n bytes the caller is about to write whole (a big
+ * message being read): when that takes a fresh big block, its pages are
+ * faulted in with one call (md_alloc_prefault) rather than one fault per
+ * page as they are written. */
+int md_buf_reserve_filled(md_buf *b, size_t n);
 int md_buf_append(md_buf *b, const void *data, size_t n);
 int md_buf_putc(md_buf *b, uint8_t c);
 int md_buf_puts(md_buf *b, const char *s);

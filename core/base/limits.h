@@ -240,11 +240,23 @@
 #define MD_TRIM_THRESHOLD_BYTES    ((size_t)64 << 20)
 /* Big blocks kept warm between messages until that trim (core/base/alloc.h,
  * md_free_sized): from 1 MiB, at most 4 blocks of at most 64 MiB each
- * (a q.put()/q.get() pair of a big payload holds three at a time:
- * input, value, reply). Memory only a short burst holds. */
+ * (a q.put()/q.get() pair of a big payload holds two or three at a
+ * time: input, value, reply; the input becomes the value when the value
+ * takes its buffer over, MD_GIFT_MIN_BYTES). Memory only a short burst
+ * holds. */
 #define MD_WARM_MIN_BYTES          ((size_t)1 << 20)
 #define MD_WARM_MAX_BYTES          ((size_t)64 << 20)
 #define MD_WARM_BLOCKS             4
+/* A bytes or bytearray value of at least this many bytes decoded from a
+ * message's receive buffer takes the buffer over (md_bytes_new_in)
+ * instead of being copied into fresh memory, when it makes at least
+ * MD_GIFT_SHARE_NUM / MD_GIFT_SHARE_DEN of the buffer (a value must not
+ * keep a much bigger block alive: the rest of the buffer is lost to it).
+ * A fresh 10 MB q.put() then touches 10 MB of new pages once, not twice,
+ * and copies the payload within pages already touched. */
+#define MD_GIFT_MIN_BYTES          ((size_t)1 << 20)
+#define MD_GIFT_SHARE_NUM          2
+#define MD_GIFT_SHARE_DEN          3
 
 /* XML-RPC replies: the same kinds of budgets as repr. A value made of
  * shared references (a DAG) has an exponentially large XML form though

@@ -1004,6 +1004,22 @@ double md_complex_imag(const md_val *v)
  * ====================================================================== */
 
 
+/* Sets the flags and lengths of a str or bytes header at v (value.c's
+ * layout: the text follows at str_header(flags)). */
+static void str_set_lengths(md_val *v, uint8_t flags, size_t nbytes, size_t ncp)
+{
+    v->flags = flags;
+    uint8_t *p = (uint8_t *)v + sizeof(md_val);
+    if (flags & F_WIDE) {
+        ((size_t *)p)[0] = nbytes;
+        ((size_t *)p)[1] = ncp;
+    } else {
+        ((uint32_t *)p)[0] = (uint32_t)nbytes;
+        if (!(flags & F_ASCII))
+            ((uint32_t *)p)[1] = (uint32_t)ncp;
+    }
+}
+
 static md_val *str_alloc(md_vtype type, uint8_t flags, const void *data,
                          size_t nbytes, size_t ncp)
 {
@@ -1015,16 +1031,7 @@ static md_val *str_alloc(md_vtype type, uint8_t flags, const void *data,
     md_val *v = md_val__alloc(type, hdr + nbytes + 1);
     if (!v)
         return NULL;
-    v->flags = flags;
-    uint8_t *p = (uint8_t *)v + sizeof(md_val);
-    if (flags & F_WIDE) {
-        ((size_t *)p)[0] = nbytes;
-        ((size_t *)p)[1] = ncp;
-    } else {
-        ((uint32_t *)p)[0] = (uint32_t)nbytes;
-        if (!(flags & F_ASCII))
-            ((uint32_t *)p)[1] = (uint32_t)ncp;
-    }
+    str_set_lengths(v, flags, nbytes, ncp);
     uint8_t *d = (uint8_t *)v + hdr;
     if (nbytes)
         memcpy(d, data, nbytes);
@@ -1244,6 +1251,80 @@ md_val *md_bytearray_new(const void *data, size_t n)
         memcpy(b->data, data, n);
     b->len = b->cap = n;
     return &b->h;
+}
+
+/* ---- values that take their message's buffer over ------------------------ */
+
+/* Whether a value of n bytes now at data can make gift's block its home
+ * with its text room bytes from the block's start: the text lies in the
+ * block at least room bytes in (the move is backwards, so the message
+ * after the text stays where the decoder reads it, and a bytes' NUL
+ * lands inside the old text), it is big, and it is most of the block. */
+static bool gift_fits(const md_gift *gift, const void *data, size_t n, size_t room)
+{
+    if (!gift || !gift->block || gift->taker || n < MD_GIFT_MIN_BYTES)
+        return false;
+    uintptr_t lo = (uintptr_t)gift->block, at = (uintptr_t)data;
+    if (at < lo || at - lo < room || at - lo > gift->size || n > gift->size - (at - lo))
+        return false;
+    return gift->size / MD_GIFT_SHARE_DEN <= n / MD_GIFT_SHARE_NUM;
+}
+
+static MD_THREAD_LOCAL unsigned long gifts_taken;
+
+static md_val *gift_taken(md_gift *gift, md_val *v)
+{
+    md_incref(v); /* the gift's: the block outlives what the decoder does */
+    gift->taker = v;
+    gifts_taken++;
+    return v;
+}
+
+unsigned long md_gift_count(void)
+{
+    return gifts_taken;
+}
+
+md_val *md_bytes_new_in(md_gift *gift, const void *data, size_t n)
+{
+    uint8_t flags = n > UINT32_MAX ? F_ASCII | F_WIDE : F_ASCII;
+    size_t hdr = str_header(flags);
+    if (!gift_fits(gift, data, n, hdr + 1))
+        return md_bytes_new(data, n);
+    /* The text first: the header goes where the message's bytes before
+     * it were. */
+    memmove(gift->block + hdr, data, n);
+    gift->block[hdr + n] = 0;
+    md_val *v = (md_val *)gift->block;
+    v->refcnt = 1;
+    v->type = MD_T_BYTES;
+    v->aux = 0;
+    str_set_lengths(v, flags, n, n);
+    return gift_taken(gift, v);
+}
+
+md_val *md_bytearray_new_in(md_gift *gift, const void *data, size_t n)
+{
+    if (!gift_fits(gift, data, n, 0))
+        return md_bytearray_new(data, n);
+    md_bytearrayobj *b = md_val__alloc(MD_T_BYTEARRAY, sizeof *b);
+    if (!b)
+        return NULL;
+    memmove(gift->block, data, n);
+    b->data = gift->block;
+    b->len = n;
+    b->cap = gift->size;
+    return gift_taken(gift, &b->h);
+}
+
+bool md_gift_close(md_gift *gift)
+{
+    md_val *taker = gift->taker;
+    gift->block = NULL;
+    gift->size = 0;
+    gift->taker = NULL;
+    md_decref(taker);
+    return taker != NULL;
 }
 
 const uint8_t *md_bytes_data(const md_val *v)

@@ -198,6 +198,33 @@ md_val *md_bytes_new(const void *data, size_t n);
 md_val *md_bytes_new_py2(const void *data, size_t n);
 bool md_bytes_is_py2(const md_val *v);
 md_val *md_bytearray_new(const void *data, size_t n);
+
+/* A heap block whose owner lets a value decoded from it keep it: the
+ * receive buffer of a big message. A bytes or bytearray value of at
+ * least MD_GIFT_MIN_BYTES whose bytes lie in the block, and that makes
+ * most of it (limits.h), takes the block over instead of being copied
+ * into fresh memory: its bytes move to the block's start (a copy within
+ * pages already touched) and the block becomes the value's. The message
+ * a decoder is reading stays readable after the taken value's bytes
+ * (only bytes before them are overwritten), and the block lives on until
+ * md_gift_close, whatever the decoder does with the value meanwhile. */
+typedef struct md_gift {
+    uint8_t *block;   /* from md_malloc & co (its start); NULL: no gift */
+    size_t size;      /* bytes of the block that are the giver's */
+    md_val *taker;    /* the value that took it (a reference), or NULL */
+} md_gift;
+
+/* md_bytes_new and md_bytearray_new, taking gift's block over when they
+ * can (gift may be NULL). Taking never fails: on any failure it is the
+ * plain constructor's. */
+md_val *md_bytes_new_in(md_gift *gift, const void *data, size_t n);
+md_val *md_bytearray_new_in(md_gift *gift, const void *data, size_t n);
+/* After the decode: true when a value took the block (it no longer
+ * belongs to the giver, who must forget it); drops the reference that
+ * kept the block alive. */
+bool md_gift_close(md_gift *gift);
+/* How many values of this thread took a block over (tests). */
+unsigned long md_gift_count(void);
 /* For bytes and bytearray. */
 const uint8_t *md_bytes_data(const md_val *v);
 size_t md_bytes_len(const md_val *v);

@@ -2,12 +2,15 @@
  * kind keep the bytes in order across growth, printf past its small stack
  * buffer, steal hands over a NUL-terminated copy and empties the buffer,
  * and a buffer that failed to grow (out of memory, or a size that would
- * overflow) stays failed: later appends change nothing. */
+ * overflow) stays failed: later appends change nothing; room reserved to
+ * be filled is faulted in at once, other room is not. */
 #include "tests/unit/unit.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/base/alloc.h"
 #include "core/base/buf.h"
@@ -158,6 +161,45 @@ static void test_buf_big_growth_takes_a_warm_block_and_keeps_its_bytes(void)
     md_alloc_warm_enable(false);
 }
 
+/* Pages of [p, p + n) the kernel has in memory (whole pages only). */
+static size_t resident_pages(const uint8_t *p, size_t n)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t hi = ((uintptr_t)p + n) & ~(uintptr_t)(page - 1);
+    size_t npages = hi > lo ? (hi - lo) / page : 0;
+    unsigned char *vec = malloc(npages ? npages : 1);
+    CU_ASSERT_FATAL(vec != NULL);
+    size_t in = 0;
+    if (npages && mincore((void *)lo, hi - lo, vec) == 0)
+        for (size_t i = 0; i < npages; i++)
+            in += vec[i] & 1;
+    free(vec);
+    return in;
+}
+
+/* A big buffer reserved to be filled (a message being read) is faulted
+ * in by the reserve; one reserved for output that may stay short is not.
+ * 40 MiB: past the highest threshold glibc raises its mmap threshold to
+ * (32 MiB) and past MD_MMAP_THRESHOLD_BYTES, so malloc maps the block on
+ * its own and its pages start out absent whatever ran before. */
+static void test_buf_room_reserved_to_be_filled_is_faulted_in_at_once(void)
+{
+    enum { N = 40 << 20 };
+    md_buf filled = MD_BUF_INIT, plain = MD_BUF_INIT;
+    CU_ASSERT_EQUAL_FATAL(md_buf_append(&filled, "abc", 3), 0);
+    CU_ASSERT_EQUAL_FATAL(md_buf_reserve_filled(&filled, N), 0);
+    CU_ASSERT_EQUAL_FATAL(md_buf_reserve(&plain, N), 0);
+    CU_ASSERT(filled.cap > 3 + (size_t)N && memcmp(filled.data, "abc", 3) == 0);
+    size_t pages = N / (size_t)sysconf(_SC_PAGESIZE);
+    CU_ASSERT(resident_pages(plain.data, N) < pages / 4);
+#ifdef MADV_POPULATE_WRITE
+    CU_ASSERT(resident_pages(filled.data + 3, N) >= pages - 2);
+#endif
+    md_buf_free(&filled);
+    md_buf_free(&plain);
+}
+
 void md_test_register_buf(void)
 {
     CU_pSuite s = md_test_suite("buf");
@@ -166,4 +208,5 @@ void md_test_register_buf(void)
     MD_ADD_TEST(s, test_buf_steal_and_reset);
     MD_ADD_TEST(s, test_buf_failure_sticks);
     MD_ADD_TEST(s, test_buf_big_growth_takes_a_warm_block_and_keeps_its_bytes);
+    MD_ADD_TEST(s, test_buf_room_reserved_to_be_filled_is_faulted_in_at_once);
 }

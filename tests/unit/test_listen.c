@@ -4,7 +4,8 @@
  * served once whole and not before; a length over the limit, a bad
  * header, a wrong key or a handshake message over its limit close that
  * connection only; a client that vanishes mid-frame is reaped; replies
- * to Python 2 clients carry byte strings (the codec's dialect); a
+ * to Python 2 clients carry byte strings (the codec's dialect); a big
+ * bytes value keeps the buffer its message was read into; a
  * connection whose handshake deadline cannot be armed is closed. */
 #include "tests/unit/unit.h"
 
@@ -273,6 +274,103 @@ static void test_listen_big_payload_read_in_pieces_and_sent_back_whole(void)
     lfix_close(&f);
 }
 
+/* Connects, accepts a long connection and checks its reply. */
+static bool long_client_open(lfix *f, client *c, md_buf *reply)
+{
+    return client_open(f, c, TEST_KEY) &&
+           send_request_in_pieces(f, c,
+                                  md_th_tuple(4, md_none(), md_th_str("accept_connection"),
+                                              md_th_tuple(1, md_th_str("unit")), md_th_dict(0)),
+                                  4096) &&
+           read_frame(f, c, reply, MD_LC_ROUNDS) == 1 && reply_is(reply, "('#RETURN', None)");
+}
+
+static md_val *queue_call(const char *ident, const char *method, md_val *arg)
+{
+    return md_th_tuple(4, md_th_str(ident), md_th_str(method),
+                       arg ? md_th_tuple(1, arg) : md_th_tuple(0), md_th_dict(0));
+}
+
+/* Whether reply is ('#RETURN', bytes equal to blob[0..n)). */
+static bool reply_is_blob(const md_buf *reply, const uint8_t *blob, size_t n)
+{
+    md_val *v = NULL;
+    if (md_pickle_decode(reply->data, reply->len, NULL, &v, NULL, NULL) != 0)
+        return false;
+    md_val *got = md_typeof(v) == MD_T_TUPLE && md_tuple_len(v) == 2 ? md_tuple_get(v, 1) : NULL;
+    bool ok = got && md_str_eq_cstr(md_tuple_get(v, 0), "#RETURN") &&
+              md_typeof(got) == MD_T_BYTES && md_bytes_len(got) == n &&
+              memcmp(md_bytes_data(got), blob, n) == 0;
+    md_decref(v);
+    return ok;
+}
+
+/* A 10 MB bytes value put through a Queue, its message read in 4 KiB
+ * pieces (many reads into one buffer), takes the connection's receive
+ * buffer over (md_gift): the value outlives the connection, which is
+ * closed before another one gets it back whole. The same in a stream
+ * of requests, behind a small one read with it. */
+static void test_listen_big_bytes_keep_their_receive_buffer_past_the_connection(void)
+{
+    enum { N = 10 * 1000 * 1000 };
+    lfix f;
+    CU_ASSERT_FATAL(lfix_open_max(&f, 2 * N));
+    char ident[64];
+    md_th_create_ok(f.th, "Queue", NULL, NULL, ident, __FILE__, __LINE__);
+    CU_ASSERT_FATAL(ident[0] != 0);
+    uint8_t *blob = malloc(N);
+    CU_ASSERT_FATAL(blob != NULL);
+    for (size_t i = 0; i < N; i++)
+        blob[i] = (uint8_t)(i * 13 + (i >> 20));
+    md_buf reply = MD_BUF_INIT;
+    client a = {.fd = -1}, b = {.fd = -1};
+    CU_ASSERT_FATAL(long_client_open(&f, &a, &reply));
+    unsigned long taken = md_gift_count();
+    CU_ASSERT_FATAL(send_request_in_pieces(&f, &a, queue_call(ident, "put", md_bytes_new(blob, N)),
+                                           4096));
+    CU_ASSERT_EQUAL_FATAL(read_frame(&f, &a, &reply, MD_LC_ROUNDS), 1);
+    CU_ASSERT(reply_is(&reply, "('#RETURN', None)"));
+    CU_ASSERT_EQUAL(md_gift_count(), taken + 1);
+    client_close(&a);
+    CU_ASSERT_EQUAL(nconns_after(&f, 0), 0);
+    CU_ASSERT_FATAL(long_client_open(&f, &b, &reply));
+    CU_ASSERT_FATAL(send_request_in_pieces(&f, &b, queue_call(ident, "get", NULL), 65536));
+    CU_ASSERT_EQUAL_FATAL(read_frame(&f, &b, &reply, 20 * MD_LC_ROUNDS), 1);
+    CU_ASSERT(reply_is_blob(&reply, blob, N));
+    /* Four requests in one stream: the big put's frame comes in the same
+     * read as the small put before it, so its buffer holds that one too. */
+    md_buf both = MD_BUF_INIT, payload = MD_BUF_INIT;
+    md_val *calls[] = {queue_call(ident, "put", md_int_from_i64(1)),
+                       queue_call(ident, "put", md_bytes_new(blob, N)),
+                       queue_call(ident, "get", NULL), queue_call(ident, "get", NULL)};
+    for (size_t i = 0; i < 4; i++) {
+        md_buf_reset(&payload);
+        CU_ASSERT_FATAL(md_pickle_encode(calls[i], 4, &payload, NULL) == 0 &&
+                        md_frame_append(&both, payload.data, payload.len, true) == 0);
+        md_decref(calls[i]);
+    }
+    taken = md_gift_count();
+    for (size_t at = 0; at < both.len; at += 65536) {
+        CU_ASSERT_FATAL(md_lc_send(b.fd, both.data + at, both.len - at < 65536 ? both.len - at : 65536));
+        md_lc_run(f.base, 1);
+    }
+    CU_ASSERT_EQUAL_FATAL(read_frame(&f, &b, &reply, 20 * MD_LC_ROUNDS), 1);
+    CU_ASSERT(reply_is(&reply, "('#RETURN', None)"));
+    CU_ASSERT_EQUAL_FATAL(read_frame(&f, &b, &reply, 20 * MD_LC_ROUNDS), 1);
+    CU_ASSERT(reply_is(&reply, "('#RETURN', None)"));
+    CU_ASSERT_EQUAL_FATAL(read_frame(&f, &b, &reply, 20 * MD_LC_ROUNDS), 1);
+    CU_ASSERT(reply_is(&reply, "('#RETURN', 1)"));
+    CU_ASSERT_EQUAL_FATAL(read_frame(&f, &b, &reply, 20 * MD_LC_ROUNDS), 1);
+    CU_ASSERT(reply_is_blob(&reply, blob, N));
+    CU_ASSERT_EQUAL(md_gift_count(), taken + 1);
+    md_buf_free(&both);
+    md_buf_free(&payload);
+    free(blob);
+    md_buf_free(&reply);
+    client_close(&b);
+    lfix_close(&f);
+}
+
 static void test_listen_closes_only_the_connection_over_the_length_limit(void)
 {
     lfix f;
@@ -520,6 +618,7 @@ void md_test_register_listen(void)
     MD_ADD_TEST(s, test_listen_closes_only_the_connection_over_the_length_limit);
     MD_ADD_TEST(s, test_listen_limit_itself_is_accepted);
     MD_ADD_TEST(s, test_listen_big_payload_read_in_pieces_and_sent_back_whole);
+    MD_ADD_TEST(s, test_listen_big_bytes_keep_their_receive_buffer_past_the_connection);
     MD_ADD_TEST(s, test_listen_closes_on_a_bad_frame_header);
     MD_ADD_TEST(s, test_listen_closes_on_a_handshake_message_over_its_limit);
     MD_ADD_TEST(s, test_listen_refuses_a_wrong_key);

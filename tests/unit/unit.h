@@ -16,6 +16,7 @@
     X(value_std)          \
     X(value_table)        \
     X(value_pending)      \
+    X(value_gift)         \
     X(pickle)             \
     X(pickle_view)        \
     X(pickle_keyhash)     \
