@@ -1279,6 +1279,120 @@ set_pairs_w(md_table *t, md_val *const *items, size_t n, size_t stride, md_pyerr
     return 0;
 }
 
+/* The most pairs an empty table is given room for directly
+ * (small_reserve): as many as rebuild_shape fits in an index of
+ * 1 << MIN_LOG2 slots. */
+#define SMALL_DIRECT_MAX 4
+_Static_assert(SMALL_DIRECT_MAX * INDEX_SLOTS_PER_ENTRY <= (1 << MIN_LOG2) &&
+                   SMALL_DIRECT_MAX <= (2 << MIN_LOG2) / 3,
+               "a direct small table needs no bigger index than rebuild_shape's smallest");
+_Static_assert(SMALL_DIRECT_MAX * (2 * sizeof(md_val *) + sizeof(uint32_t)) <= MD_SLAB_MAX_BYTES &&
+                   (1 << MIN_LOG2) <= MD_SLAB_MAX_BYTES,
+               "a direct small table's blocks come from the slab");
+
+/* md_table__reserve(t, n) for an empty table that has never had a block
+ * (a dict just decoded: the {'v': i} of a million-item chunk) and n <=
+ * SMALL_DIRECT_MAX: the shape table_rebuild_to gives it (1 << MIN_LOG2
+ * one-byte slots, exactly n entries), without rebuild_shape,
+ * entries_resize, compact and index_fill, which took 290 of the 1,476
+ * instructions per item of decoding such a chunk. Nothing changes on
+ * failure. */
+static inline int small_reserve(md_table *t, size_t n)
+{
+    void *index = md_val__slab_alloc(index_bytes(MIN_LOG2));
+    if (!index)
+        return -1;
+    md_val **entries = md_val__slab_alloc(n * entry_bytes(t->stride));
+    if (!entries) {
+        md_val__slab_free(index, index_bytes(MIN_LOG2));
+        return -1;
+    }
+    memset(index, 0xff, index_bytes(MIN_LOG2));   /* IX_EMPTY */
+    t->index = index;
+    t->entries = entries;
+    t->ecap = n;
+    t->log2size = MIN_LOG2;
+    return 0;
+}
+
+/* The tag small_reserve's index keeps of hash h: tag_of's, with the
+ * width and size constant. */
+#define SMALL_TAG_BITS (8 - 1 - MIN_LOG2)
+#define SMALL_TAG(h) ((int8_t)(((h) >> (32 - SMALL_TAG_BITS)) << MIN_LOG2))
+
+/* set_pairs_w for an empty dict table and n <= SMALL_DIRECT_MAX pairs
+ * (stride as there): the table made at its final size (small_reserve)
+ * and each pair placed as insert_reserved_w places it, with the index's
+ * width, size and tag width constant and no window. A decoded {'v': i}
+ * went through set_pairs_w's windows and the table's general inserts:
+ * 234 instructions. Hashes are taken first, as set_pairs_w takes a
+ * window's; a key that cannot be hashed fails after the pairs before it
+ * are stored. */
+static inline __attribute__((always_inline)) int
+small_pairs(md_table *t, md_val *const *items, size_t n, size_t stride, md_pyerr *e, bool steal,
+            size_t *taken, uint32_t *given, uint64_t known)
+{
+    uint32_t hashes[SMALL_DIRECT_MAX];
+    md_pyerr hash_err;   /* only read on failure */
+    size_t hashed = n;
+    for (size_t j = 0; j < n; j++) {
+        int64_t h;
+        if (given && (known >> j & 1)) {
+            hashes[j] = given[j];
+        } else if (md_val__hash_key(items[j * 2 * stride], &h, &hash_err) < 0) {
+            hashed = j;
+            break;
+        } else {
+            hashes[j] = (uint32_t)h;
+            if (given)
+                given[j] = hashes[j];
+        }
+    }
+    if (small_reserve(t, n) < 0) {
+        md_val__nomem(e);
+        return -1;
+    }
+    int8_t *index = t->index;
+    const uint32_t *kept = tbl_hashes(t);
+    for (size_t j = 0; j < hashed; j++) {
+        md_val *const *pair = &items[j * 2 * stride];
+        uint32_t h = hashes[j];
+        int8_t tag = SMALL_TAG(h);
+        probe p = { .base = h & ((1u << MIN_LOG2) - 1), .mask = (1u << MIN_LOG2) - 1,
+                    .perturb = h, .run = 0 };
+        size_t slot = p.base;
+        long found = -1;
+        for (int8_t raw; (raw = index[slot]) != IX_EMPTY; slot = probe_next(&p)) {
+            long at = raw & ((1 << MIN_LOG2) - 1);
+            if (raw < 0 || (raw & ~((1 << MIN_LOG2) - 1)) != tag || kept[at] != h)
+                continue;
+            int eq = keys_equal(t->entries[at * 2], pair[0], e);
+            if (eq < 0)
+                return -1;
+            if (eq) {
+                found = at;
+                break;
+            }
+        }
+        *taken = j + 1;
+        if (found < 0) {
+            index[slot] = (int8_t)(add_entry_refs(t, pair[0], pair[stride], h, steal) | tag);
+            continue;
+        }
+        replace_value(t, (size_t)found, pair[stride]);
+        if (steal) {
+            md_decref(pair[stride]);
+            md_decref(pair[0]);
+        }
+    }
+    if (hashed < n) {
+        if (e)
+            *e = hash_err;
+        return -1;
+    }
+    return 0;
+}
+
 static inline __attribute__((always_inline)) int
 set_pairs(md_table *t, md_val *const *items, size_t n, size_t stride, md_pyerr *e, bool steal,
           size_t *taken, uint32_t *given, uint64_t known)
@@ -1286,6 +1400,8 @@ set_pairs(md_table *t, md_val *const *items, size_t n, size_t stride, md_pyerr *
     *taken = 0;
     if (n == 0)
         return 0;
+    if (!t->ecap && !t->log2size && n <= SMALL_DIRECT_MAX && t->stride == 2)
+        return small_pairs(t, items, n, stride, e, steal, taken, given, known);
     if (md_table__reserve(t, n) < 0) {
         md_val__nomem(e);
         return -1;
