@@ -1353,6 +1353,15 @@ small_pairs(md_table *t, md_val *const *items, size_t n, size_t stride, md_pyerr
         return -1;
     }
     int8_t *index = t->index;
+    if (hashed == 1 && n == 1) {
+        /* One pair (a {'v': i}): its slot is the first of its probe,
+         * in an index with nothing else in it. */
+        index[hashes[0] & ((1u << MIN_LOG2) - 1)] =
+            (int8_t)(add_entry_refs(t, items[0], items[stride], hashes[0], steal) |
+                     SMALL_TAG(hashes[0]));
+        *taken = 1;
+        return 0;
+    }
     const uint32_t *kept = tbl_hashes(t);
     for (size_t j = 0; j < hashed; j++) {
         md_val *const *pair = &items[j * 2 * stride];
