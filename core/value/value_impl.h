@@ -87,6 +87,8 @@ typedef struct md_table {
     uint8_t opaque_keys;
     bool pending;     /* entries not indexed yet (value_table.c's     */
                       /* "Pending tables"): only table_of may see it  */
+    bool joined;      /* the index is the end of the entries block    */
+                      /* (value_table.c small_reserve)                */
     void *index;
     md_val **entries;
 } md_table;

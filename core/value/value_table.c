@@ -356,16 +356,29 @@ static size_t entry_bytes(uint8_t stride)
     return stride * sizeof(md_val *) + sizeof(uint32_t);
 }
 
+/* The bytes of the entries block, the index included if it is joined. */
+static size_t entries_block_bytes(const md_table *t)
+{
+    return t->ecap * entry_bytes(t->stride) + (t->joined ? index_bytes(t->log2size) : 0);
+}
+
 /* Resizes the entries block to ecap entries (>= nentries), moving the
  * kept hashes to their new place. Nothing changes on failure. Not md_grow:
  * the block holds two arrays (entries, then hashes) and is sized by the
- * table's own policy, shrinking too. */
+ * table's own policy, shrinking too. A joined index moves out to a
+ * block of its own. */
 static int entries_resize(md_table *t, size_t ecap)
 {
-    size_t per = entry_bytes(t->stride), old = t->ecap * per;
+    size_t per = entry_bytes(t->stride), old = entries_block_bytes(t);
     if (ecap == 0 || ecap > SIZE_MAX / per)
         return -1;
     md_val **ent;
+    void *index = NULL;   /* a joined index, moved to a block of its own */
+    if (t->joined) {
+        if (!(index = tbl_mem_alloc(index_bytes(t->log2size))))
+            return -1;
+        memcpy(index, t->index, index_bytes(t->log2size));
+    }
     if (ecap * per > MD_SLAB_MAX_BYTES && old > MD_SLAB_MAX_BYTES) {
         ent = md_realloc(t->entries, ecap * per);
         if (!ent)
@@ -374,10 +387,13 @@ static int entries_resize(md_table *t, size_t ecap)
             memmove(ent + ecap * t->stride, ent + t->ecap * t->stride,
                     t->nentries * sizeof(uint32_t));
     } else {
-        /* From or to the slab, which has no realloc. */
+        /* From or to the slab, which has no realloc (a joined block is
+         * always in the slab). */
         ent = tbl_mem_alloc(ecap * per);
-        if (!ent)
+        if (!ent) {
+            tbl_mem_free(index, index_bytes(t->log2size));
             return -1;
+        }
         if (t->nentries) {
             memcpy(ent, t->entries, t->nentries * t->stride * sizeof(md_val *));
             memcpy(ent + ecap * t->stride, tbl_hashes(t), t->nentries * sizeof(uint32_t));
@@ -386,6 +402,10 @@ static int entries_resize(md_table *t, size_t ecap)
     }
     t->entries = ent;
     t->ecap = ecap;
+    if (index) {
+        t->index = index;
+        t->joined = false;
+    }
     return 0;
 }
 
@@ -398,8 +418,9 @@ void md_table__init(md_table *t, uint8_t stride)
 void md_table__clear(md_table *t)
 {
     md_val **entries = t->entries;
-    size_t n = t->nentries * t->stride, ebytes = t->ecap * entry_bytes(t->stride);
-    tbl_mem_free(t->index, index_bytes(t->log2size));
+    size_t n = t->nentries * t->stride, ebytes = entries_block_bytes(t);
+    if (!t->joined)
+        tbl_mem_free(t->index, index_bytes(t->log2size));
     md_table__init(t, t->stride);
     md_val__decref_many(entries, n, 1);
     tbl_mem_free(entries, ebytes);
@@ -520,7 +541,8 @@ static int table_rebuild_to(md_table *t, size_t want, bool exact)
         return -1;
     if (index_bytes(log2) >= 2 * MD_HUGE_PAGE_BYTES)
         md_advise_huge(index, index_bytes(log2));
-    if (ecap > t->ecap && entries_resize(t, ecap) < 0) {
+    /* A joined index is moved out (entries_resize) before it is freed. */
+    if ((ecap > t->ecap || t->joined) && entries_resize(t, ecap) < 0) {
         tbl_mem_free(index, index_bytes(log2));
         return -1;
     }
@@ -1295,23 +1317,30 @@ _Static_assert(SMALL_DIRECT_MAX * (2 * sizeof(md_val *) + sizeof(uint32_t)) <= M
  * SMALL_DIRECT_MAX: the shape table_rebuild_to gives it (1 << MIN_LOG2
  * one-byte slots, exactly n entries), without rebuild_shape,
  * entries_resize, compact and index_fill, which took 290 of the 1,476
- * instructions per item of decoding such a chunk. Nothing changes on
- * failure. */
+ * instructions per item of decoding such a chunk. Up to 3 pairs, the
+ * index is the end of the entries block (joined): one slab object
+ * instead of two, of the same size class as the two together (a 24 and
+ * an 8-byte object for one pair, one of 32), so no memory is lost or
+ * gained. entries_resize moves it out when the table grows; nothing else
+ * frees a joined index. Nothing changes on failure. */
 static inline int small_reserve(md_table *t, size_t n)
 {
-    void *index = md_val__slab_alloc(index_bytes(MIN_LOG2));
-    if (!index)
+    size_t ebytes = n * entry_bytes(t->stride), ibytes = index_bytes(MIN_LOG2);
+    bool joined = ebytes + ibytes <= MD_SLAB_MAX_BYTES;
+    md_val **entries = md_val__slab_alloc(joined ? ebytes + ibytes : ebytes);
+    if (!entries)
         return -1;
-    md_val **entries = md_val__slab_alloc(n * entry_bytes(t->stride));
-    if (!entries) {
-        md_val__slab_free(index, index_bytes(MIN_LOG2));
+    void *index = joined ? (char *)entries + ebytes : md_val__slab_alloc(ibytes);
+    if (!index) {
+        md_val__slab_free(entries, ebytes);
         return -1;
     }
-    memset(index, 0xff, index_bytes(MIN_LOG2));   /* IX_EMPTY */
+    memset(index, 0xff, ibytes);   /* IX_EMPTY */
     t->index = index;
     t->entries = entries;
     t->ecap = n;
     t->log2size = MIN_LOG2;
+    t->joined = joined;
     return 0;
 }
 
@@ -1347,6 +1376,13 @@ small_pairs(md_table *t, md_val *const *items, size_t n, size_t stride, md_pyerr
             if (given)
                 given[j] = hashes[j];
         }
+    }
+    /* No pair to store: the table stays without a block (a joined
+     * table always had an entry). */
+    if (hashed == 0) {
+        if (e)
+            *e = hash_err;
+        return -1;
     }
     if (small_reserve(t, n) < 0) {
         md_val__nomem(e);

@@ -635,8 +635,9 @@ static void test_small_direct_dict_unhashable_key_stops_after_the_pairs_before(v
 }
 
 /* Out of memory at each allocation of a small direct build (the dict,
- * its index, its entries): the call fails with MemoryError, the dict is
- * left empty and usable, nothing is taken and no reference is lost. */
+ * its entries block with the index joined to it): the call fails with
+ * MemoryError, the dict is left empty and usable, nothing is taken and
+ * no reference is lost. */
 static void test_small_direct_dict_out_of_memory_at_every_allocation(void)
 {
     for (int way = 0; way < SMALL_WAYS; way++) {
@@ -678,8 +679,8 @@ static void test_small_direct_dict_out_of_memory_at_every_allocation(void)
             }
             refused++;
         }
-        /* dict object, index, entries (and any new slab page each needs) */
-        CU_ASSERT(refused >= 3);
+        /* dict object, entries and index (and any new slab page) */
+        CU_ASSERT(refused >= 2);
     }
 }
 
@@ -712,6 +713,92 @@ static void test_small_direct_dict_only_for_a_fresh_table_of_up_to_4_pairs(void)
         md_decref(ks[i]);
 }
 
+/* A small table of up to 3 pairs keeps its index at the end of its
+ * entries block (joined); 4 pairs do not fit one slab object. */
+static void test_small_direct_dict_index_joined_up_to_3_pairs(void)
+{
+    for (size_t n = 1; n <= 4; n++) {
+        md_val *pairs[8];
+        for (size_t i = 0; i < n; i++) {
+            pairs[2 * i] = md_int_from_i64((int64_t)i);
+            pairs[2 * i + 1] = md_int_from_i64(-(int64_t)i);
+        }
+        md_val *d = md_dict_new();
+        md_pyerr e;
+        CU_ASSERT_EQUAL_FATAL(md_dict_set_pairs(d, pairs, n, 1, &e), 0);
+        const md_table *t = table_in(d);
+        CU_ASSERT_TRUE(built_small(d, n));
+        CU_ASSERT_EQUAL(t->joined, n <= 3);
+        bool at_end = (char *)t->index == (char *)t->entries + n * (2 * sizeof(md_val *) + 4);
+        CU_ASSERT_EQUAL(at_end, n <= 3);
+        CU_ASSERT(has_int(d, 0, 0) && has_int(d, (int64_t)n - 1, 1 - (int64_t)n));
+        md_decref(d);
+    }
+}
+
+/* A joined table grows every way (a new entry in its free slots after a
+ * delete, past its entries, past its index, a reserve, a copy, a clear,
+ * deleting everything and filling again) with every key found, and a
+ * growth refused at each allocation leaves it joined and intact. */
+static void test_small_direct_dict_joined_index_moves_out_when_it_grows(void)
+{
+    enum { GROW_STEPS = 6 };
+    for (int step = 0; step < GROW_STEPS; step++) {
+        md_val *pairs[4] = { md_int_from_i64(100), md_int_from_i64(-100),
+                             md_int_from_i64(101), md_int_from_i64(-101) };
+        md_val *d = md_dict_new();
+        md_pyerr e;
+        CU_ASSERT_EQUAL_FATAL(md_dict_set_pairs(d, pairs, 2, 1, &e), 0);
+        CU_ASSERT_TRUE_FATAL(table_in(d)->joined);
+        /* refused growth first: the table stays as it was */
+        for (long fail_at = 0; fail_at < 3; fail_at++) {
+            md_table before = *table_in(d);
+            md_alloc_fail_after(fail_at);
+            int rc = md_dict_reserve(d, 10);
+            md_alloc_fail_after(-1);
+            if (rc == 0) {
+                md_dict_clear(d);
+                CU_ASSERT_EQUAL_FATAL(md_dict_set_pairs(d, pairs, 2, 1, &e), 0);
+                break;
+            }
+            const md_table *t = table_in(d);
+            CU_ASSERT(t->joined && t->index == before.index && t->entries == before.entries);
+            CU_ASSERT(has_int(d, 100, -100) && has_int(d, 101, -101));
+        }
+        int64_t live_from = 100;
+        md_val *c = NULL;
+        switch (step) {
+        case 0:   /* room left in the 2 entries after a delete */
+            CU_ASSERT_EQUAL(md_dict_del(d, md_int_from_i64(100), &e), 1);
+            live_from = 101;
+            break;
+        case 1: CU_ASSERT_EQUAL(md_dict_reserve(d, 40), 0); break;
+        case 2:
+            c = md_dict_copy(d);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+            md_decref(d);
+            d = c;
+            break;
+        case 3: md_dict_clear(d); live_from = 102; break;
+        case 4:
+            CU_ASSERT_EQUAL(md_dict_del(d, md_int_from_i64(100), &e), 1);
+            CU_ASSERT_EQUAL(md_dict_del(d, md_int_from_i64(101), &e), 1);
+            live_from = 102;
+            break;
+        default: break;
+        }
+        for (int64_t i = 102; i < 130; i++)
+            CU_ASSERT_FATAL(md_dict_set(d, md_int_from_i64(i), md_int_from_i64(-i), NULL) == 0);
+        size_t missing = 0;
+        for (int64_t i = live_from; i < 130; i++)
+            missing += !has_int(d, i, -i);
+        CU_ASSERT_EQUAL(missing, 0);
+        CU_ASSERT_EQUAL(md_dict_len(d), (size_t)(130 - live_from));
+        CU_ASSERT_FALSE(table_in(d)->joined);
+        md_decref(d);
+    }
+}
+
 void md_test_register_value_table(void)
 {
     CU_pSuite s = md_test_suite("value_table");
@@ -730,4 +817,6 @@ void md_test_register_value_table(void)
     MD_ADD_TEST(s, test_small_direct_dict_unhashable_key_stops_after_the_pairs_before);
     MD_ADD_TEST(s, test_small_direct_dict_out_of_memory_at_every_allocation);
     MD_ADD_TEST(s, test_small_direct_dict_only_for_a_fresh_table_of_up_to_4_pairs);
+    MD_ADD_TEST(s, test_small_direct_dict_index_joined_up_to_3_pairs);
+    MD_ADD_TEST(s, test_small_direct_dict_joined_index_moves_out_when_it_grows);
 }
