@@ -1142,11 +1142,18 @@ static int set_items(dec *d, size_t from, int op)
     return 0;
 }
 
+/* SETITEM on a dict (a client's {'v': i}) checks its one pair here and
+ * stores it; set_items does the rest. */
 static int load_setitem(dec *d)
 {
     if (d->sp - mark_base(d) < 3)
         return fail(d, MD_EPROTO, "SETITEM needs a dict, a key and a value on the stack");
-    return set_items(d, d->sp - 2, SETITEM);
+    slot *top = &d->stack[d->sp - 1];
+    if (md_typeof(top[-2].v) != MD_T_DICT)
+        return set_items(d, d->sp - 2, SETITEM);
+    if (grow_depth(d, &top[-2], top[-1].depth > top[0].depth ? top[-1].depth : top[0].depth) < 0)
+        return -1;
+    return store_pairs(d, top[-2].v, d->sp - 2);
 }
 
 static int load_setitems(dec *d)

@@ -85,8 +85,12 @@ typedef struct md_table {
      * whose == with another key may need memory and so may fail. Only a
      * clear resets it. */
     uint8_t opaque_keys;
-    bool pending;     /* entries not indexed yet (value_table.c's     */
+    /* pending and joined share one byte, so that pending_ecap still
+     * fits in the padding before index (md_table stays 48 bytes). */
+    bool pending : 1; /* entries not indexed yet (value_table.c's     */
                       /* "Pending tables"): only table_of may see it  */
+    bool joined : 1;  /* the index is the end of the entries block    */
+                      /* (value_table.c small_reserve)                */
     /* A pending table's nominal capacity, which it takes when it settles
      * (value_table.c); unused otherwise. In the padding before index: a
      * pending table comes from one message, and pending_reserve refuses

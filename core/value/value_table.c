@@ -356,16 +356,29 @@ static size_t entry_bytes(uint8_t stride)
     return stride * sizeof(md_val *) + sizeof(uint32_t);
 }
 
+/* The bytes of the entries block, the index included if it is joined. */
+static size_t entries_block_bytes(const md_table *t)
+{
+    return t->ecap * entry_bytes(t->stride) + (t->joined ? index_bytes(t->log2size) : 0);
+}
+
 /* Resizes the entries block to ecap entries (>= nentries), moving the
  * kept hashes to their new place. Nothing changes on failure. Not md_grow:
  * the block holds two arrays (entries, then hashes) and is sized by the
- * table's own policy, shrinking too. */
+ * table's own policy, shrinking too. A joined index moves out to a
+ * block of its own. */
 static int entries_resize(md_table *t, size_t ecap)
 {
-    size_t per = entry_bytes(t->stride), old = t->ecap * per;
+    size_t per = entry_bytes(t->stride), old = entries_block_bytes(t);
     if (ecap == 0 || ecap > SIZE_MAX / per)
         return -1;
     md_val **ent;
+    void *index = NULL;   /* a joined index, moved to a block of its own */
+    if (t->joined) {
+        if (!(index = tbl_mem_alloc(index_bytes(t->log2size))))
+            return -1;
+        memcpy(index, t->index, index_bytes(t->log2size));
+    }
     if (ecap * per > MD_SLAB_MAX_BYTES && old > MD_SLAB_MAX_BYTES) {
         ent = md_realloc(t->entries, ecap * per);
         if (!ent)
@@ -374,10 +387,13 @@ static int entries_resize(md_table *t, size_t ecap)
             memmove(ent + ecap * t->stride, ent + t->ecap * t->stride,
                     t->nentries * sizeof(uint32_t));
     } else {
-        /* From or to the slab, which has no realloc. */
+        /* From or to the slab, which has no realloc (a joined block is
+         * always in the slab). */
         ent = tbl_mem_alloc(ecap * per);
-        if (!ent)
+        if (!ent) {
+            tbl_mem_free(index, index_bytes(t->log2size));
             return -1;
+        }
         if (t->nentries) {
             memcpy(ent, t->entries, t->nentries * t->stride * sizeof(md_val *));
             memcpy(ent + ecap * t->stride, tbl_hashes(t), t->nentries * sizeof(uint32_t));
@@ -386,6 +402,10 @@ static int entries_resize(md_table *t, size_t ecap)
     }
     t->entries = ent;
     t->ecap = ecap;
+    if (index) {
+        t->index = index;
+        t->joined = false;
+    }
     return 0;
 }
 
@@ -398,8 +418,9 @@ void md_table__init(md_table *t, uint8_t stride)
 void md_table__clear(md_table *t)
 {
     md_val **entries = t->entries;
-    size_t n = t->nentries * t->stride, ebytes = t->ecap * entry_bytes(t->stride);
-    tbl_mem_free(t->index, index_bytes(t->log2size));
+    size_t n = t->nentries * t->stride, ebytes = entries_block_bytes(t);
+    if (!t->joined)
+        tbl_mem_free(t->index, index_bytes(t->log2size));
     md_table__init(t, t->stride);
     md_val__decref_many(entries, n, 1);
     tbl_mem_free(entries, ebytes);
@@ -520,7 +541,8 @@ static int table_rebuild_to(md_table *t, size_t want, bool exact)
         return -1;
     if (index_bytes(log2) >= 2 * MD_HUGE_PAGE_BYTES)
         md_advise_huge(index, index_bytes(log2));
-    if (ecap > t->ecap && entries_resize(t, ecap) < 0) {
+    /* A joined index is moved out (entries_resize) before it is freed. */
+    if ((ecap > t->ecap || t->joined) && entries_resize(t, ecap) < 0) {
         tbl_mem_free(index, index_bytes(log2));
         return -1;
     }
@@ -1412,6 +1434,143 @@ set_pairs_w(md_table *t, md_val *const *items, size_t n, size_t stride, md_pyerr
     return 0;
 }
 
+/* The most pairs an empty table is given room for directly
+ * (small_reserve): as many as rebuild_shape fits in an index of
+ * 1 << MIN_LOG2 slots. */
+#define SMALL_DIRECT_MAX 4
+_Static_assert(SMALL_DIRECT_MAX * INDEX_SLOTS_PER_ENTRY <= (1 << MIN_LOG2) &&
+                   SMALL_DIRECT_MAX <= (2 << MIN_LOG2) / 3,
+               "a direct small table needs no bigger index than rebuild_shape's smallest");
+_Static_assert(SMALL_DIRECT_MAX * (2 * sizeof(md_val *) + sizeof(uint32_t)) <= MD_SLAB_MAX_BYTES &&
+                   (1 << MIN_LOG2) <= MD_SLAB_MAX_BYTES,
+               "a direct small table's blocks come from the slab");
+
+/* md_table__reserve(t, n) for an empty table that has never had a block
+ * (a dict just decoded: the {'v': i} of a million-item chunk) and n <=
+ * SMALL_DIRECT_MAX: the shape table_rebuild_to gives it (1 << MIN_LOG2
+ * one-byte slots, exactly n entries), without rebuild_shape,
+ * entries_resize, compact and index_fill, which took 290 of the 1,476
+ * instructions per item of decoding such a chunk. Up to 3 pairs, the
+ * index is the end of the entries block (joined): one slab object
+ * instead of two, of the same size class as the two together (a 24 and
+ * an 8-byte object for one pair, one of 32), so no memory is lost or
+ * gained. entries_resize moves it out when the table grows; nothing else
+ * frees a joined index. Nothing changes on failure. */
+static inline int small_reserve(md_table *t, size_t n)
+{
+    size_t ebytes = n * entry_bytes(t->stride), ibytes = index_bytes(MIN_LOG2);
+    bool joined = ebytes + ibytes <= MD_SLAB_MAX_BYTES;
+    md_val **entries = md_val__slab_alloc(joined ? ebytes + ibytes : ebytes);
+    if (!entries)
+        return -1;
+    void *index = joined ? (char *)entries + ebytes : md_val__slab_alloc(ibytes);
+    if (!index) {
+        md_val__slab_free(entries, ebytes);
+        return -1;
+    }
+    memset(index, 0xff, ibytes);   /* IX_EMPTY */
+    t->index = index;
+    t->entries = entries;
+    t->ecap = n;
+    t->log2size = MIN_LOG2;
+    t->joined = joined;
+    return 0;
+}
+
+/* The tag small_reserve's index keeps of hash h: tag_of's, with the
+ * width and size constant. */
+#define SMALL_TAG_BITS (8 - 1 - MIN_LOG2)
+#define SMALL_TAG(h) ((int8_t)(((h) >> (32 - SMALL_TAG_BITS)) << MIN_LOG2))
+
+/* set_pairs_w for an empty dict table and n <= SMALL_DIRECT_MAX pairs
+ * (stride as there): the table made at its final size (small_reserve)
+ * and each pair placed as insert_reserved_w places it, with the index's
+ * width, size and tag width constant and no window. A decoded {'v': i}
+ * went through set_pairs_w's windows and the table's general inserts:
+ * 234 instructions. Hashes are taken first, as set_pairs_w takes a
+ * window's; a key that cannot be hashed fails after the pairs before it
+ * are stored. */
+static inline __attribute__((always_inline)) int
+small_pairs(md_table *t, md_val *const *items, size_t n, size_t stride, md_pyerr *e, bool steal,
+            size_t *taken, uint32_t *given, uint64_t known)
+{
+    uint32_t hashes[SMALL_DIRECT_MAX];
+    md_pyerr hash_err;   /* only read on failure */
+    size_t hashed = n;
+    for (size_t j = 0; j < n; j++) {
+        int64_t h;
+        if (given && (known >> j & 1)) {
+            hashes[j] = given[j];
+        } else if (md_val__hash_key(items[j * 2 * stride], &h, &hash_err) < 0) {
+            hashed = j;
+            break;
+        } else {
+            hashes[j] = (uint32_t)h;
+            if (given)
+                given[j] = hashes[j];
+        }
+    }
+    /* No pair to store: the table stays without a block (a joined
+     * table always had an entry). */
+    if (hashed == 0) {
+        if (e)
+            *e = hash_err;
+        return -1;
+    }
+    if (small_reserve(t, n) < 0) {
+        md_val__nomem(e);
+        return -1;
+    }
+    int8_t *index = t->index;
+    if (hashed == 1 && n == 1) {
+        /* One pair (a {'v': i}): its slot is the first of its probe,
+         * in an index with nothing else in it. */
+        index[hashes[0] & ((1u << MIN_LOG2) - 1)] =
+            (int8_t)(add_entry_refs(t, items[0], items[stride], hashes[0], steal) |
+                     SMALL_TAG(hashes[0]));
+        *taken = 1;
+        return 0;
+    }
+    const uint32_t *kept = tbl_hashes(t);
+    for (size_t j = 0; j < hashed; j++) {
+        md_val *const *pair = &items[j * 2 * stride];
+        uint32_t h = hashes[j];
+        int8_t tag = SMALL_TAG(h);
+        probe p = { .base = h & ((1u << MIN_LOG2) - 1), .mask = (1u << MIN_LOG2) - 1,
+                    .perturb = h, .run = 0 };
+        size_t slot = p.base;
+        long found = -1;
+        for (int8_t raw; (raw = index[slot]) != IX_EMPTY; slot = probe_next(&p)) {
+            long at = raw & ((1 << MIN_LOG2) - 1);
+            if (raw < 0 || (raw & ~((1 << MIN_LOG2) - 1)) != tag || kept[at] != h)
+                continue;
+            int eq = keys_equal(t->entries[at * 2], pair[0], e);
+            if (eq < 0)
+                return -1;
+            if (eq) {
+                found = at;
+                break;
+            }
+        }
+        *taken = j + 1;
+        if (found < 0) {
+            index[slot] = (int8_t)(add_entry_refs(t, pair[0], pair[stride], h, steal) | tag);
+            continue;
+        }
+        replace_value(t, (size_t)found, pair[stride]);
+        if (steal) {
+            md_decref(pair[stride]);
+            md_decref(pair[0]);
+        }
+    }
+    if (hashed < n) {
+        if (e)
+            *e = hash_err;
+        return -1;
+    }
+    return 0;
+}
+
 static inline __attribute__((always_inline)) int
 set_pairs(md_table *t, md_val *const *items, size_t n, size_t stride, md_pyerr *e, bool steal,
           size_t *taken, uint32_t *given, uint64_t known)
@@ -1419,6 +1578,8 @@ set_pairs(md_table *t, md_val *const *items, size_t n, size_t stride, md_pyerr *
     *taken = 0;
     if (n == 0)
         return 0;
+    if (!t->ecap && !t->log2size && n <= SMALL_DIRECT_MAX && t->stride == 2)
+        return small_pairs(t, items, n, stride, e, steal, taken, given, known);
     if (md_table__reserve(t, n) < 0) {
         md_val__nomem(e);
         return -1;

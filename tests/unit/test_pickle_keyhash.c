@@ -294,31 +294,42 @@ static void test_keyhash_memoized_unhashable_key_fails(void)
 
 /* Out of memory at each allocation of a message of shared keys: a clean
  * failure each time, then the same dicts. */
-static void test_keyhash_out_of_memory_at_every_allocation(void)
+/* Decodes message b with each allocation refused in turn until it
+ * decodes: every failure is a clean MemoryError, and the value that
+ * decodes passes check. Returns the allocations refused. */
+static size_t decode_at_every_failure(const md_buf *b, void (*check)(md_val *))
 {
-    md_buf b = MD_BUF_INIT;
-    pickle_shared_keys(&b);
-    CU_ASSERT_FATAL(!md_buf_failed(&b));
     bool decoded = false;
+    size_t refused = 0;
     for (long fail_at = 0; fail_at < 100000 && !decoded; fail_at++) {
         md_val *got = NULL;
         md_pickle_err err;
         unsigned long failures = md_alloc_failures();
         md_alloc_fail_after(fail_at);
-        int rc = md_pickle_decode(b.data, b.len, NULL, &got, NULL, &err);
+        int rc = md_pickle_decode(b->data, b->len, NULL, &got, NULL, &err);
         md_alloc_fail_after(-1);
         if (rc == 0) {
             decoded = true;
             CU_ASSERT_EQUAL(md_alloc_failures(), failures);
-            check_shared_keys(got);
+            check(got);
             md_decref(got);
             break;
         }
+        refused++;
         CU_ASSERT_EQUAL(rc, MD_ENOMEM);
         CU_ASSERT(got == NULL);
         CU_ASSERT(md_alloc_failures() > failures);
     }
     CU_ASSERT(decoded);
+    return refused;
+}
+
+static void test_keyhash_out_of_memory_at_every_allocation(void)
+{
+    md_buf b = MD_BUF_INIT;
+    pickle_shared_keys(&b);
+    CU_ASSERT_FATAL(!md_buf_failed(&b));
+    CU_ASSERT(decode_at_every_failure(&b, check_shared_keys) > 0);
     md_buf_free(&b);
 }
 
@@ -362,6 +373,107 @@ static void test_keyhash_set_pairs_hashed_writes_back_and_stops(void)
     md_decref(d);
 }
 
+/* Small dicts as a client pickles {'v': i} (EMPTY_DICT, the memoized
+ * key, the value, SETITEM), which the table builds at their final size
+ * (value_table.c small_pairs), then small dicts of up to 4 pairs with a
+ * repeated memoized key and with keys that compare equal across types
+ * (1, 1.0, True): [{'v': 0}, ..., {'v': KH_DICTS - 1}, {'v': 2}, {1: 30},
+ * {'v': 3, 'x': 2, 'y': 4}], where the keys are stored twice. */
+static void pickle_small_dicts(md_buf *b)
+{
+    md_buf_append(b, "\x80\x04]q\x00(", 6);
+    for (int32_t i = 0; i < KH_DICTS; i++) {
+        md_buf_putc(b, '}');
+        if (i == 0) {
+            op_str(b, "v");
+            op_binput(b, 1);
+        } else {
+            op_binget(b, 1);
+        }
+        op_int(b, i);
+        md_buf_putc(b, 's');
+    }
+    /* {'v': 1, 'v': 2}: one object twice */
+    md_buf_append(b, "}(", 2);
+    op_binget(b, 1);
+    op_int(b, 1);
+    op_binget(b, 1);
+    op_int(b, 2);
+    md_buf_putc(b, 'u');
+    /* {1: 10, 1.0: 20, True: 30} */
+    md_buf_append(b, "}(", 2);
+    op_int(b, 1);
+    op_int(b, 10);
+    md_buf_append(b, "G\x3f\xf0\x00\x00\x00\x00\x00\x00", 9);
+    op_int(b, 20);
+    md_buf_putc(b, '\x88');
+    op_int(b, 30);
+    md_buf_putc(b, 'u');
+    /* {'v': 1, 'x': 2, 'v': 3, 'y': 4} */
+    md_buf_append(b, "}(", 2);
+    op_binget(b, 1);
+    op_int(b, 1);
+    op_str(b, "x");
+    op_int(b, 2);
+    op_binget(b, 1);
+    op_int(b, 3);
+    op_str(b, "y");
+    op_int(b, 4);
+    md_buf_putc(b, 'u');
+    md_buf_append(b, "e.", 2);
+}
+
+static void check_small_dicts(md_val *got)
+{
+    CU_ASSERT_EQUAL_FATAL(md_list_len(got), KH_DICTS + 3);
+    md_val *v = md_str_new("v", 1);
+    md_pyerr e;
+    md_val *memo_v = first_key(md_list_get(got, 0));
+    size_t bad = 0;
+    for (size_t i = 0; i < KH_DICTS; i++) {
+        md_val *d = md_list_get(got, i);
+        bad += md_dict_len(d) != 1 || int_of(md_dict_get(d, v, &e)) != (int64_t)i ||
+               first_key(d) != memo_v;   /* the memo's object, hashed once */
+        check_kept_hashes(d);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    md_buf out = MD_BUF_INIT;
+    repr_of(md_list_get(got, 0), &out);
+    CU_ASSERT(out.len == 8 && memcmp(out.data, "{'v': 0}", 8) == 0);
+    static const char *const want[3] = { "{'v': 2}", "{1: 30}", "{'v': 3, 'x': 2, 'y': 4}" };
+    for (size_t i = 0; i < 3; i++) {
+        md_val *d = md_list_get(got, KH_DICTS + i);
+        check_kept_hashes(d);
+        out.len = 0;
+        repr_of(d, &out);
+        CU_ASSERT(out.len == strlen(want[i]) && memcmp(out.data, want[i], out.len) == 0);
+    }
+    md_val *one_f = md_float_new(1.0);
+    CU_ASSERT_EQUAL(int_of(md_dict_get(md_list_get(got, KH_DICTS + 1), one_f, &e)), 30);
+    CU_ASSERT_EQUAL(md_typeof(first_key(md_list_get(got, KH_DICTS + 1))), MD_T_INT);
+    md_decref(one_f);
+    md_buf_free(&out);
+    md_decref(v);
+}
+
+/* Decoded, then again with each allocation refused in turn
+ * (decode_at_every_failure). */
+static void test_keyhash_small_dicts_built_directly(void)
+{
+    md_buf b = MD_BUF_INIT;
+    pickle_small_dicts(&b);
+    CU_ASSERT_FATAL(!md_buf_failed(&b));
+    md_val *got = NULL;
+    md_pickle_err err;
+    CU_ASSERT_EQUAL_FATAL(md_pickle_decode(b.data, b.len, NULL, &got, NULL, &err), 0);
+    check_small_dicts(got);
+    md_decref(got);
+    /* each dict's object and its one block (index joined to the
+     * entries) refused in turn */
+    CU_ASSERT(decode_at_every_failure(&b, check_small_dicts) >= 2 * KH_DICTS);
+    md_buf_free(&b);
+}
+
 void md_test_register_pickle_keyhash(void)
 {
     CU_pSuite s = md_test_suite("pickle_keyhash");
@@ -370,4 +482,5 @@ void md_test_register_pickle_keyhash(void)
     MD_ADD_TEST(s, test_keyhash_memoized_unhashable_key_fails);
     MD_ADD_TEST(s, test_keyhash_out_of_memory_at_every_allocation);
     MD_ADD_TEST(s, test_keyhash_set_pairs_hashed_writes_back_and_stops);
+    MD_ADD_TEST(s, test_keyhash_small_dicts_built_directly);
 }

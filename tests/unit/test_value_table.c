@@ -456,6 +456,349 @@ static void test_table_small_tables_fail_cleanly_at_every_allocation(void)
     CU_ASSERT(refused >= 6);
 }
 
+/* ======================================================================
+ * Small dicts built at their final size (value_table.c small_pairs)
+ * ====================================================================== */
+
+/* A dict given n <= 4 pairs while empty is built directly: the shape a
+ * rebuild gives (8 index slots, exactly n entries). */
+static bool built_small(const md_val *d, size_t n)
+{
+    const md_table *t = table_in(d);
+    return t->log2size == 3 && t->ecap == n && t->nentries <= n;
+}
+
+static md_val *str_of(const char *s)
+{
+    return md_str_new(s, strlen(s));
+}
+
+/* The ways to give the pairs: copied, stolen, stolen with the hashes of
+ * some keys given (as the decoder gives those it kept). */
+enum { SMALL_COPY, SMALL_STEAL, SMALL_HASHED, SMALL_WAYS };
+
+/* Stores pairs[0..2n) into the empty dict d the `way`-th way; returns the
+ * call's result and in *taken the pairs it took (n for SMALL_COPY when
+ * it succeeds). The caller's references stay the caller's. */
+static int small_store(md_val *d, md_val **pairs, size_t n, int way, md_pyerr *e, size_t *taken)
+{
+    md_val *owned[8];
+    for (size_t i = 0; i < 2 * n; i++)
+        owned[i] = way == SMALL_COPY ? pairs[i] : md_incref(pairs[i]);
+    int rc;
+    *taken = n;
+    if (way == SMALL_COPY) {
+        rc = md_dict_set_pairs(d, owned, n, 1, e);
+    } else if (way == SMALL_STEAL) {
+        rc = md_dict_set_pairs_steal(d, owned, n, 1, e, taken);
+    } else {
+        uint32_t hashes[4];
+        uint64_t known = 0;
+        for (size_t j = 0; j < n; j += 2) {   /* every other key's hash given */
+            int64_t h;
+            if (md_val__hash_key(pairs[2 * j], &h, NULL) == 0) {
+                hashes[j] = (uint32_t)h;
+                known |= UINT64_C(1) << j;
+            }
+        }
+        rc = md_dict_set_pairs_steal_hashed(d, owned, n, 1, hashes, known, e, taken);
+    }
+    for (size_t i = way == SMALL_COPY ? 2 * n : 2 * *taken; i < 2 * n; i++)
+        md_decref(owned[i]);   /* the pairs a failed steal left */
+    return rc;
+}
+
+/* Keys in insertion order and values, as "k=v," text (ints and str). */
+static void small_items_text(const md_val *d, char *out, size_t cap)
+{
+    size_t pos = 0, at = 0;
+    md_val *k, *v;
+    out[0] = '\0';
+    while (md_dict_next(d, &pos, &k, &v) && at + 40 < cap) {
+        const char *ks = md_typeof(k) == MD_T_STR ? md_str_data(k) : NULL;
+        at += (size_t)snprintf(out + at, cap - at, "%s%s%lld=%lld,", ks ? ks : "",
+                               md_typeof(k) == MD_T_BOOL ? "b" :
+                               md_typeof(k) == MD_T_FLOAT ? "f" : "",
+                               ks ? 0LL : (long long)as_i64(k), (long long)as_i64(v));
+    }
+}
+
+/* Repeated keys inside one small batch: the first key object stays, the
+ * last value wins, order is first insertion; every key is found and a
+ * missing one is not; the dict then grows past its small table. */
+static void test_small_direct_dict_repeats_keep_first_key_last_value(void)
+{
+    for (int way = 0; way < SMALL_WAYS; way++) {
+        md_val *a1 = str_of("a"), *a2 = str_of("a"), *b = str_of("b"), *c = str_of("c");
+        md_val *pairs[8] = { a1, md_int_from_i64(1), b, md_int_from_i64(2),
+                             a2, md_int_from_i64(3), c, md_int_from_i64(4) };
+        uint32_t a2_refs = a2->refcnt;
+        md_val *d = md_dict_new();
+        md_pyerr e;
+        e.type = NULL;
+        size_t taken = 0;
+        CU_ASSERT_EQUAL_FATAL(small_store(d, pairs, 4, way, &e, &taken), 0);
+        CU_ASSERT_EQUAL(taken, 4);
+        CU_ASSERT_TRUE(built_small(d, 4));
+        CU_ASSERT_EQUAL(md_dict_len(d), 3);
+        char text[256];
+        small_items_text(d, text, sizeof text);
+        CU_ASSERT_STRING_EQUAL(text, "a0=3,b0=2,c0=4,");
+        size_t pos = 0;
+        md_val *k, *v;
+        CU_ASSERT_TRUE(md_dict_next(d, &pos, &k, &v));
+        CU_ASSERT_PTR_EQUAL(k, a1);            /* the first key object */
+        CU_ASSERT_EQUAL(a2->refcnt, a2_refs);  /* the repeat's dropped */
+        CU_ASSERT_EQUAL(as_i64(md_dict_get(d, a2, &e)), 3);
+        CU_ASSERT_EQUAL(as_i64(md_dict_get(d, b, &e)), 2);
+        CU_ASSERT_EQUAL(as_i64(md_dict_get(d, c, &e)), 4);
+        md_val *z = str_of("z");
+        e.type = NULL;
+        CU_ASSERT_PTR_NULL(md_dict_get(d, z, &e));
+        CU_ASSERT_PTR_NULL(e.type);
+        for (int i = 0; i < 20; i++)
+            CU_ASSERT_FATAL(md_dict_set(d, md_int_from_i64(i), md_int_from_i64(-i), NULL) == 0);
+        size_t missing = 0;
+        for (int i = 0; i < 20; i++)
+            missing += !has_int(d, i, -i);
+        CU_ASSERT_EQUAL(missing, 0);
+        CU_ASSERT_EQUAL(as_i64(md_dict_get(d, a1, &e)), 3);
+        CU_ASSERT_EQUAL(md_dict_len(d), 23);
+        md_decref(d);
+        md_decref(z);
+        for (size_t i = 0; i < 8; i += 2)
+            md_decref(pairs[i]);
+    }
+}
+
+/* 1, 1.0 and True are one key in a small batch as anywhere: the first
+ * key object is kept with the last value; 2 and 2.0 likewise. */
+static void test_small_direct_dict_keys_equal_across_types(void)
+{
+    for (int way = 0; way < SMALL_WAYS; way++) {
+        md_val *one_f = md_float_new(1.0), *two_f = md_float_new(2.0);
+        md_val *pairs[8] = { md_true(), md_int_from_i64(10), md_int_from_i64(2), md_int_from_i64(20),
+                             one_f, md_int_from_i64(30), two_f, md_int_from_i64(40) };
+        md_val *d = md_dict_new();
+        md_pyerr e;
+        e.type = NULL;
+        size_t taken = 0;
+        CU_ASSERT_EQUAL_FATAL(small_store(d, pairs, 4, way, &e, &taken), 0);
+        CU_ASSERT_TRUE(built_small(d, 4));
+        CU_ASSERT_EQUAL(md_dict_len(d), 2);
+        char text[256];
+        small_items_text(d, text, sizeof text);
+        CU_ASSERT_STRING_EQUAL(text, "b1=30,2=40,");
+        CU_ASSERT_EQUAL(as_i64(md_dict_get(d, md_int_from_i64(1), &e)), 30);
+        CU_ASSERT_EQUAL(as_i64(md_dict_get(d, two_f, &e)), 40);
+        md_decref(d);
+        md_decref(one_f);
+        md_decref(two_f);
+        /* and in three pairs: int 1 first, then True, then 1.0 */
+        md_val *one_f2 = md_float_new(1.0);
+        md_val *three[6] = { md_int_from_i64(1), md_int_from_i64(5), md_true(), md_int_from_i64(6),
+                             one_f2, md_int_from_i64(7) };
+        d = md_dict_new();
+        CU_ASSERT_EQUAL_FATAL(small_store(d, three, 3, way, &e, &taken), 0);
+        CU_ASSERT_TRUE(built_small(d, 3));
+        small_items_text(d, text, sizeof text);
+        CU_ASSERT_STRING_EQUAL(text, "1=7,");
+        md_decref(d);
+        md_decref(one_f2);
+    }
+}
+
+/* An unhashable key in a small batch fails the call with TypeError after
+ * the pairs before it are stored (as in Python); a stolen call took
+ * exactly those pairs. */
+static void test_small_direct_dict_unhashable_key_stops_after_the_pairs_before(void)
+{
+    for (int way = 0; way < SMALL_WAYS; way++) {
+        md_val *a = str_of("a"), *l = md_list_new(0), *b = str_of("b");
+        md_val *pairs[6] = { a, md_int_from_i64(1), l, md_int_from_i64(2), b, md_int_from_i64(3) };
+        md_val *d = md_dict_new();
+        md_pyerr e;
+        e.type = NULL;
+        size_t taken = 99;
+        CU_ASSERT_EQUAL(small_store(d, pairs, 3, way, &e, &taken), -1);
+        CU_ASSERT(e.type && strcmp(e.type, "TypeError") == 0);
+        if (way != SMALL_COPY)
+            CU_ASSERT_EQUAL(taken, 1);
+        CU_ASSERT_EQUAL(md_dict_len(d), 1);
+        CU_ASSERT_EQUAL(as_i64(md_dict_get(d, a, &e)), 1);
+        CU_ASSERT_PTR_NULL(md_dict_get(d, b, &e));
+        md_decref(d);
+        md_decref(a);
+        md_decref(l);
+        md_decref(b);
+    }
+}
+
+/* Out of memory at each allocation of a small direct build (the dict,
+ * its entries block with the index joined to it): the call fails with
+ * MemoryError, the dict is left empty and usable, nothing is taken and
+ * no reference is lost. */
+static void test_small_direct_dict_out_of_memory_at_every_allocation(void)
+{
+    for (int way = 0; way < SMALL_WAYS; way++) {
+        size_t refused = 0;
+        for (long fail_at = 0; fail_at < 20; fail_at++) {
+            md_val *a = str_of("a"), *b = str_of("b");
+            md_val *pairs[6] = { a, md_int_from_i64(1), b, md_int_from_i64(2), a, md_int_from_i64(3) };
+            uint32_t a_refs = a->refcnt, b_refs = b->refcnt;
+            unsigned long failures = md_alloc_failures();
+            md_pyerr e;
+            e.type = NULL;
+            size_t taken = 99;
+            md_alloc_fail_after(fail_at);
+            md_val *d = md_dict_new();
+            int rc = d ? small_store(d, pairs, 3, way, &e, &taken) : -1;
+            md_alloc_fail_after(-1);
+            bool hit = md_alloc_failures() != failures;
+            if (d && rc < 0) {
+                CU_ASSERT(e.type && strcmp(e.type, "MemoryError") == 0);
+                if (way != SMALL_COPY)
+                    CU_ASSERT_EQUAL(taken, 0);
+                CU_ASSERT_EQUAL(md_dict_len(d), 0);
+                CU_ASSERT_EQUAL(table_in(d)->ecap, 0);
+                CU_ASSERT_EQUAL(a->refcnt, a_refs);
+                CU_ASSERT_EQUAL(b->refcnt, b_refs);
+                /* still usable: the same pairs go in */
+                CU_ASSERT_EQUAL(small_store(d, pairs, 3, way, &e, &taken), 0);
+            }
+            CU_ASSERT(!d || (md_dict_len(d) == 2 && built_small(d, 3) &&
+                             as_i64(md_dict_get(d, a, &e)) == 3 &&
+                             as_i64(md_dict_get(d, b, &e)) == 2));
+            md_decref(d);
+            CU_ASSERT_EQUAL(a->refcnt, a_refs);
+            md_decref(a);
+            md_decref(b);
+            if (!hit) {
+                CU_ASSERT_EQUAL(rc, 0);
+                break;
+            }
+            refused++;
+        }
+        /* dict object, entries and index (and any new slab page) */
+        CU_ASSERT(refused >= 2);
+    }
+}
+
+/* Five pairs take the general path (no direct build), and a dict that
+ * already has a table is not rebuilt by the direct path. */
+static void test_small_direct_dict_only_for_a_fresh_table_of_up_to_4_pairs(void)
+{
+    md_val *ks[5] = { str_of("a"), str_of("b"), str_of("c"), str_of("d"), str_of("e") };
+    md_val *pairs[10];
+    for (int i = 0; i < 5; i++) {
+        pairs[2 * i] = ks[i];
+        pairs[2 * i + 1] = md_int_from_i64(i);
+    }
+    md_pyerr e;
+    e.type = NULL;
+    md_val *d = md_dict_new();
+    CU_ASSERT_EQUAL(md_dict_set_pairs(d, pairs, 5, 1, &e), 0);
+    CU_ASSERT_EQUAL(md_dict_len(d), 5);
+    CU_ASSERT_EQUAL(table_in(d)->ecap, 5);   /* exact, as reserved */
+    md_decref(d);
+    d = md_dict_new();
+    CU_ASSERT_EQUAL(md_dict_set_pairs(d, pairs, 1, 1, &e), 0);
+    CU_ASSERT_EQUAL(md_dict_set_pairs(d, pairs + 2, 2, 1, &e), 0);
+    CU_ASSERT_EQUAL(md_dict_len(d), 3);
+    CU_ASSERT(table_in(d)->ecap >= 3);
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(as_i64(md_dict_get(d, ks[i], &e)), i);
+    md_decref(d);
+    for (int i = 0; i < 5; i++)
+        md_decref(ks[i]);
+}
+
+/* A small table of up to 3 pairs keeps its index at the end of its
+ * entries block (joined); 4 pairs do not fit one slab object. */
+static void test_small_direct_dict_index_joined_up_to_3_pairs(void)
+{
+    for (size_t n = 1; n <= 4; n++) {
+        md_val *pairs[8];
+        for (size_t i = 0; i < n; i++) {
+            pairs[2 * i] = md_int_from_i64((int64_t)i);
+            pairs[2 * i + 1] = md_int_from_i64(-(int64_t)i);
+        }
+        md_val *d = md_dict_new();
+        md_pyerr e;
+        CU_ASSERT_EQUAL_FATAL(md_dict_set_pairs(d, pairs, n, 1, &e), 0);
+        const md_table *t = table_in(d);
+        CU_ASSERT_TRUE(built_small(d, n));
+        CU_ASSERT_EQUAL(t->joined, n <= 3);
+        bool at_end = (char *)t->index == (char *)t->entries + n * (2 * sizeof(md_val *) + 4);
+        CU_ASSERT_EQUAL(at_end, n <= 3);
+        CU_ASSERT(has_int(d, 0, 0) && has_int(d, (int64_t)n - 1, 1 - (int64_t)n));
+        md_decref(d);
+    }
+}
+
+/* A joined table grows every way (a new entry in its free slots after a
+ * delete, past its entries, past its index, a reserve, a copy, a clear,
+ * deleting everything and filling again) with every key found, and a
+ * growth refused at each allocation leaves it joined and intact. */
+static void test_small_direct_dict_joined_index_moves_out_when_it_grows(void)
+{
+    enum { GROW_STEPS = 6 };
+    for (int step = 0; step < GROW_STEPS; step++) {
+        md_val *pairs[4] = { md_int_from_i64(100), md_int_from_i64(-100),
+                             md_int_from_i64(101), md_int_from_i64(-101) };
+        md_val *d = md_dict_new();
+        md_pyerr e;
+        CU_ASSERT_EQUAL_FATAL(md_dict_set_pairs(d, pairs, 2, 1, &e), 0);
+        CU_ASSERT_TRUE_FATAL(table_in(d)->joined);
+        /* refused growth first: the table stays as it was */
+        for (long fail_at = 0; fail_at < 3; fail_at++) {
+            md_table before = *table_in(d);
+            md_alloc_fail_after(fail_at);
+            int rc = md_dict_reserve(d, 10);
+            md_alloc_fail_after(-1);
+            if (rc == 0) {
+                md_dict_clear(d);
+                CU_ASSERT_EQUAL_FATAL(md_dict_set_pairs(d, pairs, 2, 1, &e), 0);
+                break;
+            }
+            const md_table *t = table_in(d);
+            CU_ASSERT(t->joined && t->index == before.index && t->entries == before.entries);
+            CU_ASSERT(has_int(d, 100, -100) && has_int(d, 101, -101));
+        }
+        int64_t live_from = 100;
+        md_val *c = NULL;
+        switch (step) {
+        case 0:   /* room left in the 2 entries after a delete */
+            CU_ASSERT_EQUAL(md_dict_del(d, md_int_from_i64(100), &e), 1);
+            live_from = 101;
+            break;
+        case 1: CU_ASSERT_EQUAL(md_dict_reserve(d, 40), 0); break;
+        case 2:
+            c = md_dict_copy(d);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+            md_decref(d);
+            d = c;
+            break;
+        case 3: md_dict_clear(d); live_from = 102; break;
+        case 4:
+            CU_ASSERT_EQUAL(md_dict_del(d, md_int_from_i64(100), &e), 1);
+            CU_ASSERT_EQUAL(md_dict_del(d, md_int_from_i64(101), &e), 1);
+            live_from = 102;
+            break;
+        default: break;
+        }
+        for (int64_t i = 102; i < 130; i++)
+            CU_ASSERT_FATAL(md_dict_set(d, md_int_from_i64(i), md_int_from_i64(-i), NULL) == 0);
+        size_t missing = 0;
+        for (int64_t i = live_from; i < 130; i++)
+            missing += !has_int(d, i, -i);
+        CU_ASSERT_EQUAL(missing, 0);
+        CU_ASSERT_EQUAL(md_dict_len(d), (size_t)(130 - live_from));
+        CU_ASSERT_FALSE(table_in(d)->joined);
+        md_decref(d);
+    }
+}
+
 void md_test_register_value_table(void)
 {
     CU_pSuite s = md_test_suite("value_table");
@@ -469,4 +812,11 @@ void md_test_register_value_table(void)
     MD_ADD_TEST(s, test_table_dict_emptied_of_containers_is_untracked_at_collection);
     MD_ADD_TEST(s, test_table_cycles_through_tables_built_each_way_are_collected);
     MD_ADD_TEST(s, test_table_small_tables_fail_cleanly_at_every_allocation);
+    MD_ADD_TEST(s, test_small_direct_dict_repeats_keep_first_key_last_value);
+    MD_ADD_TEST(s, test_small_direct_dict_keys_equal_across_types);
+    MD_ADD_TEST(s, test_small_direct_dict_unhashable_key_stops_after_the_pairs_before);
+    MD_ADD_TEST(s, test_small_direct_dict_out_of_memory_at_every_allocation);
+    MD_ADD_TEST(s, test_small_direct_dict_only_for_a_fresh_table_of_up_to_4_pairs);
+    MD_ADD_TEST(s, test_small_direct_dict_index_joined_up_to_3_pairs);
+    MD_ADD_TEST(s, test_small_direct_dict_joined_index_moves_out_when_it_grows);
 }
