@@ -947,16 +947,24 @@ static int load_flat(dec *d, int op)
                 p += 4 + n;
                 stack[sp++] = (slot){ v, 0, 0 };
             } else {
-                size_t width = binint_width(op);
-                if (sp >= cap || (size_t)(end - p) < width)
-                    break;
-                stack[sp++] = (slot){ binint_at(p, width), 0, 0 };
-                p += width;
+                /* BININT*, and the ones right after it here: a list of
+                 * ints is a long run of them alone. */
+                for (;;) {
+                    size_t width = binint_width(op);
+                    if (sp >= cap || (size_t)(end - p) < width)
+                        goto one_alone;
+                    stack[sp++] = (slot){ binint_at(p, width), 0, 0 };
+                    p += width;
+                    if (p == end || !is_binint(*p))
+                        break;
+                    op = *p++;
+                }
             }
             if (p == end || !flat_op[*p])
                 return flat_done(d, p, sp);
             op = *p++;
         }
+    one_alone:
         d->p = p;
         d->sp = sp;
         d->op_off = (size_t)(p - 1 - d->start);
