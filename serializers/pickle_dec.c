@@ -110,11 +110,11 @@ typedef struct dec {
     /* A global named RebuildProxy was resolved: the value may hold a
      * proxy (md_pickle_decode_noting_proxies). */
     bool proxy_global;
-    /* stack[ints_lo..ints_hi) holds what runs of BININT* pushed (depth 0
-     * each), and no other opcode has run since the last of them, which
-     * ended at byte ints_end: an APPENDS or LIST right after needs no
-     * look at their depths (items_depth). */
-    size_t ints_lo, ints_hi, ints_end;
+    /* stack[flat_lo..flat_hi) holds what runs of str and int (load_flat)
+     * pushed (depth 0 each), and no other opcode has run since the last
+     * of them, which ended at byte flat_end: an APPENDS, LIST or SETITEMS
+     * right after needs no look at their depths (items_depth). */
+    size_t flat_lo, flat_hi, flat_end;
 
     slot *stack;
     size_t sp, stack_cap;
@@ -316,14 +316,14 @@ static size_t max_depth_of(const slot *s, size_t n)
     return m;
 }
 
-/* max_depth_of stack[from..sp), skipping the ints that runs of BININT*
- * left there if nothing ran since (see ints_lo): a list of a million
- * ints is then not read twice. */
+/* max_depth_of stack[from..sp), skipping the str and ints that runs of
+ * them left there if nothing ran since (see flat_lo): a list of a
+ * million of them is then not read twice. */
 static size_t items_depth(const dec *d, size_t from)
 {
     size_t to = d->sp;
-    if (d->ints_hi == d->sp && d->ints_end == d->op_off)
-        to = d->ints_lo > from ? d->ints_lo : from;
+    if (d->flat_hi == d->sp && d->flat_end == d->op_off)
+        to = d->flat_lo > from ? d->flat_lo : from;
     return to > from ? max_depth_of(d->stack + from, to - from) : 0;
 }
 
@@ -545,61 +545,15 @@ static inline md_val *binint_at(const uint8_t *p, size_t width)
     return md_int_from_i32(width == 4 ? (int32_t)(uint32_t)u : (int32_t)u);
 }
 
-/* BININT, BININT1, BININT2, and the ones right after it in the same
- * loop: a list of a million ints is a million of them between MARK and
- * APPENDS, and going back through run()'s switch for each cost more
- * than reading it. Each is checked as if alone: its argument within the
- * message, and its push within the stack limits, which `room` counts
- * once per stretch (when it runs out, push grows the stack or fails). */
-static int binints_run(dec *d, int op)
+/* BININT, BININT1 or BININT2 alone (load_flat's checking path). */
+static int load_binint(dec *d, int op)
 {
-    for (;;) {
-        size_t cap = d->stack_cap < d->lim.max_stack ? d->stack_cap : d->lim.max_stack;
-        size_t sp = d->sp, room = cap > sp ? cap - sp : 0;
-        const uint8_t *p = d->p, *end = d->end;
-        slot *stack = d->stack;
-        for (; room; room--) {
-            size_t width = binint_width(op);
-            if ((size_t)(end - p) < width)
-                break;
-            stack[sp++] = (slot){ binint_at(p, width), 0, 0 };
-            p += width;
-            if (p == end || !is_binint(*p)) {
-                d->p = p;
-                d->sp = sp;
-                return 0;
-            }
-            op = *p++;
-        }
-        d->p = p;
-        d->sp = sp;
-        d->op_off = (size_t)(p - 1 - d->start);
-        /* Out of message or of room: this one alone, through need and
-         * push, which fail, or grow the stack for the next stretch. */
-        size_t width = binint_width(op);
-        if (need(d, width, op) < 0)
-            return -1;
-        md_val *v = binint_at(d->p, width);
-        d->p += width;
-        if (push(d, v) < 0)
-            return -1;
-        if (d->p == d->end || !is_binint(*d->p))
-            return 0;
-        d->op_off = (size_t)(d->p - d->start);
-        op = *d->p++;
-    }
-}
-
-static int load_binints(dec *d, int op)
-{
-    /* Right after another run (a FRAME between breaks the chain) the
-     * region grows; otherwise it starts here. */
-    if (d->sp != d->ints_hi || d->op_off != d->ints_end)
-        d->ints_lo = d->sp;
-    int rc = binints_run(d, op);
-    d->ints_hi = d->sp;
-    d->ints_end = (size_t)(d->p - d->start);
-    return rc;
+    size_t width = binint_width(op);
+    if (need(d, width, op) < 0)
+        return -1;
+    md_val *v = binint_at(d->p, width);
+    d->p += width;
+    return push(d, v);
 }
 
 static int load_long_bin(dec *d, int op)
@@ -860,32 +814,18 @@ static bool utf8_ok(const uint8_t *s, size_t n)
     return true;
 }
 
+/* One BINUNICODE* alone (load_flat's checking path, and BINUNICODE8). */
 static int load_binunicode(dec *d, int op, int width)
 {
-    for (;;) {
-        size_t n;
-        if (read_len(d, width, op, &n) < 0)
-            return -1;
-        const char *s = (const char *)d->p;
-        d->p += n;
-        md_val *v = md_str_new(s, n);
-        if (!v && !utf8_ok((const uint8_t *)s, n))
-            return fail(d, MD_EPROTO, "%s is not valid UTF-8", op_name(op));
-        if (push(d, v) < 0)
-            return -1;
-        /* Protocol 4 follows every str with MEMOIZE: run it here, without
-         * a trip round the loop (a list of a million str is these two). */
-        if (d->p < d->end && *d->p == MEMOIZE) {
-            d->op_off = (size_t)(d->p++ - d->start);
-            if (memoize_pushed(d) < 0)
-                return -1;
-        }
-        /* The same opcode next (a run of str in a list, or keys and str
-         * values in a dict): stay here instead of going round the loop. */
-        if (d->p >= d->end || *d->p != op)
-            return 0;
-        d->op_off = (size_t)(d->p++ - d->start);
-    }
+    size_t n;
+    if (read_len(d, width, op, &n) < 0)
+        return -1;
+    const char *s = (const char *)d->p;
+    d->p += n;
+    md_val *v = md_str_new(s, n);
+    if (!v && !utf8_ok((const uint8_t *)s, n))
+        return fail(d, MD_EPROTO, "%s is not valid UTF-8", op_name(op));
+    return push(d, v);
 }
 
 static int load_binbytes(dec *d, int op, int width)
@@ -899,6 +839,145 @@ static int load_binbytes(dec *d, int op, int width)
      * (lim.gift): the payload is not copied into fresh memory. */
     return push(d, op == BYTEARRAY8 ? md_bytearray_new_in(d->lim.gift, s, n)
                                     : md_bytes_new_in(d->lim.gift, s, n));
+}
+
+/* ======================================================================
+ * Runs of flat scalars
+ * ====================================================================== */
+
+/* The opcodes load_flat runs in its own loop: a protocol 4 list of str
+ * is SHORT_BINUNICODE MEMOIZE over and over, a dict of str -> int
+ * SHORT_BINUNICODE MEMOIZE BININT over and over, a list of ints BININT*
+ * over and over; going back through run()'s switch for each of them cost
+ * more than reading them. */
+static const bool flat_op[256] = {
+    [SHORT_BINUNICODE] = true, [BINUNICODE] = true, [MEMOIZE] = true,
+    [BININT] = true, [BININT1] = true, [BININT2] = true,
+};
+
+/* One flat opcode through the handlers that check everything. */
+static int flat_one(dec *d, int op)
+{
+    switch (op) {
+    case MEMOIZE: return memo_put(d, d->memo_count, op);
+    case SHORT_BINUNICODE: return load_binunicode(d, op, 1);
+    case BINUNICODE: return load_binunicode(d, op, 4);
+    default: return load_binint(d, op);
+    }
+}
+
+/* The end of a run: stack[flat_lo..sp) holds depth-0 values only, and
+ * what ends at byte flat_end (see items_depth). */
+static int flat_done(dec *d, const uint8_t *p, size_t sp)
+{
+    d->p = p;
+    d->sp = sp;
+    d->flat_hi = sp;
+    d->flat_end = (size_t)(p - d->start);
+    return 0;
+}
+
+/* The memo slots MEMOIZE can fill next without a look at anything else:
+ * *at is the slot of index memo_count, and the count returned is how
+ * many follow it in the same array or chunk, below max_memo and the
+ * dense part (0: memo_put does the next one, allocating if it must). */
+static size_t memo_window(dec *d, memo_ent **at)
+{
+    size_t idx = d->memo_count;
+    size_t top = d->lim.max_memo < d->memo_dense_max ? d->lim.max_memo : d->memo_dense_max;
+    memo_ent *s = idx < top ? memo_dense_slot(d, idx) : NULL;
+    if (!s)
+        return 0;
+    size_t in_part = idx < d->memo_cap ? d->memo_cap - idx : MEMO_CHUNK - (idx - d->hot_base);
+    *at = s;
+    return in_part < top - idx ? in_part : top - idx;
+}
+
+/* A flat opcode and the flat ones right after it. The loop does what
+ * flat_one would, with the decoder's state in locals, for the common
+ * case only: an argument within the message, room on the stack (counted
+ * once per stretch), a str that md_str_new makes, an empty memo slot in
+ * the window memo_window gives. Anything else (truncation, a full
+ * stack, invalid UTF-8, no memory, a memo index to allocate or one
+ * already filled) goes through flat_one with d->p, d->sp and d->op_off
+ * set as run() would set them, which fails, or grows and carries on.
+ * MEMOIZE here always follows a push of this loop, so the stack has an
+ * item above the top mark. */
+static int load_flat(dec *d, int op)
+{
+    /* Right after another run (a FRAME between breaks the chain) the
+     * region grows; otherwise it starts here. */
+    if (d->sp != d->flat_hi || d->op_off != d->flat_end)
+        d->flat_lo = d->sp;
+    const uint8_t *p = d->p, *const end = d->end;
+    for (;;) {
+        size_t sp = d->sp;
+        size_t cap = d->stack_cap < d->lim.max_stack ? d->stack_cap : d->lim.max_stack;
+        slot *const stack = d->stack;
+        memo_ent *mslot = NULL;
+        size_t mleft = memo_window(d, &mslot);
+        for (;;) {
+            if (op == SHORT_BINUNICODE) {
+                /* A str is nearly always followed by MEMOIZE: both here. */
+                size_t n;
+                md_val *v;
+                if (sp >= cap || p == end || (n = *p) >= (size_t)(end - p) ||
+                    !(v = md_str_new((const char *)p + 1, n)))
+                    break;
+                p += 1 + n;
+                size_t put = 0;
+                if (p < end && *p == MEMOIZE && mleft && !mslot->v) {
+                    p++;
+                    *mslot++ = (memo_ent){ md_incref(v), 0 };
+                    mleft--;
+                    put = ++d->memo_count;
+                }
+                stack[sp++] = (slot){ v, 0, put };
+            } else if (op == MEMOIZE) {
+                if (!mleft || mslot->v)
+                    break;
+                slot *top = &stack[sp - 1];
+                *mslot++ = (memo_ent){ md_incref(top->v), top->depth };
+                mleft--;
+                top->put = ++d->memo_count;
+            } else if (op == BINUNICODE) {
+                size_t left = (size_t)(end - p);
+                uint64_t n;
+                md_val *v;
+                if (sp >= cap || left < 4 || (n = rd_le(p, 4)) > left - 4 ||
+                    !(v = md_str_new((const char *)p + 4, n)))
+                    break;
+                p += 4 + n;
+                stack[sp++] = (slot){ v, 0, 0 };
+            } else {
+                /* BININT*, and the ones right after it here: a list of
+                 * ints is a long run of them alone. */
+                for (;;) {
+                    size_t width = binint_width(op);
+                    if (sp >= cap || (size_t)(end - p) < width)
+                        goto one_alone;
+                    stack[sp++] = (slot){ binint_at(p, width), 0, 0 };
+                    p += width;
+                    if (p == end || !is_binint(*p))
+                        break;
+                    op = *p++;
+                }
+            }
+            if (p == end || !flat_op[*p])
+                return flat_done(d, p, sp);
+            op = *p++;
+        }
+    one_alone:
+        d->p = p;
+        d->sp = sp;
+        d->op_off = (size_t)(p - 1 - d->start);
+        if (flat_one(d, op) < 0)
+            return -1;
+        p = d->p;
+        if (p == end || !flat_op[*p])
+            return flat_done(d, p, d->sp);
+        op = *p++;
+    }
 }
 
 /* ======================================================================
@@ -1131,7 +1210,7 @@ static int set_items(dec *d, size_t from, int op)
     md_vtype t = md_typeof(target->v);
     if (t != MD_T_DICT && t != MD_T_OPAQUE)
         return fail(d, MD_EPROTO, "%s on a %s", op_name(op), md_type_name(target->v));
-    if (grow_depth(d, target, max_depth_of(d->stack + from, d->sp - from)) < 0)
+    if (grow_depth(d, target, items_depth(d, from)) < 0)
         return -1;
     if (t == MD_T_DICT)
         return store_pairs(d, target->v, from);
@@ -1922,15 +2001,15 @@ static int run(dec *d)
         case NEWTRUE: rc = push(d, md_true()); break;
         case NEWFALSE: rc = push(d, md_false()); break;
         case INT: case LONG: rc = load_int_text(d, op); break;
-        case BININT: case BININT1: case BININT2: rc = load_binints(d, op); break;
+        case BININT: case BININT1: case BININT2: rc = load_flat(d, op); break;
         case LONG1: case LONG4: rc = load_long_bin(d, op); break;
         case FLOAT: rc = load_float_text(d); break;
         case BINFLOAT: rc = load_binfloat(d); break;
         case STRING: rc = load_string(d); break;
         case BINSTRING: case SHORT_BINSTRING: rc = load_binstring(d, op); break;
         case UNICODE: rc = load_unicode_text(d); break;
-        case BINUNICODE: rc = load_binunicode(d, op, 4); break;
-        case SHORT_BINUNICODE: rc = load_binunicode(d, op, 1); break;
+        case BINUNICODE: rc = load_flat(d, op); break;
+        case SHORT_BINUNICODE: rc = load_flat(d, op); break;
         case BINUNICODE8: rc = load_binunicode(d, op, 8); break;
         case BINBYTES: rc = load_binbytes(d, op, 4); break;
         case SHORT_BINBYTES: rc = load_binbytes(d, op, 1); break;

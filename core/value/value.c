@@ -1115,20 +1115,22 @@ static md_val *str_short_ascii(const uint8_t *src, size_t nbytes, bool *ascii)
     uint8_t *dst = (uint8_t *)v + sizeof(md_val) + 4;
     uint64_t high = 0;
     size_t i = 0;
-    for (; nbytes - i >= 8; i += 8) {
-        uint64_t w;
-        memcpy(&w, src + i, sizeof w);
-        memcpy(dst + i, &w, sizeof w);
-        high |= w;
-    }
-    if (i < nbytes && nbytes >= 8) {
-        /* The tail as the last 8 bytes, overlapping what was copied. */
+    if (nbytes >= 8) {
+        /* Whole words, then the last 8 bytes (overlapping what was
+         * copied, and all there is to the tail of 8 to 16 bytes, the
+         * common key, which so takes no loop). */
+        for (; nbytes - i > 8; i += 8) {
+            uint64_t w;
+            memcpy(&w, src + i, sizeof w);
+            memcpy(dst + i, &w, sizeof w);
+            high |= w;
+        }
         uint64_t w;
         memcpy(&w, src + nbytes - 8, sizeof w);
         memcpy(dst + nbytes - 8, &w, sizeof w);
         high |= w;
         i = nbytes;
-    } else if (nbytes >= 4 && nbytes < 8) {
+    } else if (nbytes >= 4) {
         /* 4 to 7 bytes: the first 4 and the last 4, overlapping. */
         uint32_t a, b;
         memcpy(&a, src, sizeof a);

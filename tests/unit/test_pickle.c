@@ -1403,11 +1403,12 @@ static void test_pickle_int_runs(void)
     md_buf_free(&b);
 }
 
-/* APPENDS and LIST right after runs of ints skip reading their depths;
- * a deeper item among them still counts, however it got there: after
- * the runs (nested list), between two runs (BINGET of a list), or in
- * place of a run's last int with the stack's height unchanged (TUPLE1).
- * Each message is a list two deep: refused at max_depth 1, read at 2. */
+/* APPENDS, LIST and SETITEMS right after runs of ints or str skip
+ * reading their depths; a deeper item among them still counts, however
+ * it got there: after the runs (nested list), between two runs (BINGET
+ * of a list), or in place of a run's last item with the stack's height
+ * unchanged (TUPLE1). Each message is two deep: refused at max_depth 1,
+ * read at 2. */
 static void test_pickle_int_runs_keep_the_depth_limit(void)
 {
     static const struct {
@@ -1420,6 +1421,12 @@ static void test_pickle_int_runs_keep_the_depth_limit(void)
         M("\x80\x02](K\x01\x85K\x02" "e."),                 /* (1,) in place of 1 */
         M("(K\x03lp0\n0(K\x01g0\nK\x02l."),              /* LIST, protocol 0 */
         M("\x80\x02](K\x01K\x02" "e](K\x03" "e\x86."),          /* a tuple of two flat lists */
+        /* the same after runs of str (load_flat), which skip as well */
+        M("\x80\x04](\x8c\x01" "a\x94K\x01]" "e."),
+        M("\x80\x04]\x94]\x94(\x8c\x01" "a\x94" "e0(\x8c\x01" "b\x94h\x01\x8c\x01" "c\x94" "e."),
+        M("\x80\x04](\x8c\x01" "a\x94\x85\x8c\x01" "be."),
+        M("\x80\x04}(\x8c\x01" "a]\x8c\x01" "bK\x01u."),
+        M("\x80\x04}(\x8c\x01" "a\x8c\x01" "b\x85u."),          /* SETITEMS: ('b',) for 'b' */
 #undef M
     };
     md_pickle_limits lim = limits();
@@ -1442,6 +1449,11 @@ static void test_pickle_int_runs_keep_the_depth_limit(void)
     md_decref(v);
     CU_ASSERT_EQUAL(md_pickle_decode(LIT("(K\x01K\x02l."), &lim, &v, NULL, NULL), 0);
     CU_ASSERT(v && md_list_len(v) == 2);
+    md_decref(v);
+    CU_ASSERT_EQUAL(md_pickle_decode(LIT("\x80\x04](\x8c\x01" "a\x94K\x01\x95\x04\x00\x00\x00"
+                                         "\x00\x00\x00\x00\x8c\x00" "e."),
+                                     &lim, &v, NULL, NULL), 0);
+    CU_ASSERT(v && md_list_len(v) == 3);
     md_decref(v);
 }
 

@@ -2873,6 +2873,78 @@ static void test_value_short_str_every_length_and_non_ascii_offset(void)
     }
 }
 
+/* UTF-8 as md_str_new takes it, read the plain way (one code point at
+ * a time, surrogates allowed): the number of code points, or -1. */
+static long ref_utf8_count(const uint8_t *s, size_t n)
+{
+    long cps = 0;
+    for (size_t i = 0; i < n; cps++) {
+        uint32_t c = s[i], cp;
+        size_t len = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+                   : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+        if (!len || n - i < len)
+            return -1;
+        cp = len == 1 ? c : c & (0x7f >> len);
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return -1;
+            cp = cp << 6 | (s[i + k] & 0x3f);
+        }
+        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+            return -1;
+        i += len;
+    }
+    return cps;
+}
+
+/* The short str path (whole words, then the last 8 bytes; 4 to 7 bytes
+ * as two halves; fewer byte by byte) against ref_utf8_count: every
+ * length 0 to 17, one or two bytes of a set covering each UTF-8 class
+ * at every position (so each position of each 8-byte word and of the
+ * overlapping tail), the rest ASCII: the same verdict, code point
+ * count and bytes. */
+static void test_value_short_str_matches_a_plain_utf8_reading(void)
+{
+    static const uint8_t probe[] = { 0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf,
+                                     0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4,
+                                     0xf5, 0xff };
+    const size_t np = sizeof probe;
+    size_t wrong = 0, checked = 0;
+    for (size_t len = 0; len <= 17; len++) {
+        for (size_t at = 0; at < len; at++) {
+            for (size_t a = 0; a < np; a++) {
+                for (size_t b = 0; b <= np; b++) {
+                    uint8_t text[24];
+                    memset(text, 'q', sizeof text);
+                    text[at] = probe[a];
+                    if (b < np && at + 1 < len)
+                        text[at + 1] = probe[b];
+                    else if (b < np)
+                        continue;
+                    /* a third byte keeps 3 and 4-byte forms in reach */
+                    if (at + 2 < len && (probe[a] >= 0xe0 || b % 2))
+                        text[at + 2] = 0x80 | (uint8_t)(b & 0x3f);
+                    long want = ref_utf8_count(text, len);
+                    md_val *v = md_str_new((const char *)text, len);
+                    checked++;
+                    if (want < 0) {
+                        wrong += v != NULL;
+                    } else {
+                        wrong += !v || md_str_len(v) != (size_t)want ||
+                                 md_str_nbytes(v) != len ||
+                                 memcmp(md_str_data(v), text, len) != 0 ||
+                                 md_str_data(v)[len] != 0 ||
+                                 md_str_is_ascii(v) != ((size_t)want == len);
+                    }
+                    md_decref(v);
+                }
+            }
+        }
+    }
+    CU_ASSERT(checked > 10000);
+    CU_ASSERT_EQUAL(wrong, 0);
+}
+
 /* md_seq_items reads a tuple and a list alike, an empty list (which has no
  * array yet) as zero items that are not NULL, and refuses anything else. */
 static void test_value_seq_items_reads_tuple_and_list_alike(void)
@@ -2950,6 +3022,7 @@ void md_test_register_value(void)
     MD_ADD_TEST(s, test_value_list_extend_steal_moves_references_all_or_nothing);
     MD_ADD_TEST(s, test_value_decref_many_frees_in_bulk_and_keeps_shared);
     MD_ADD_TEST(s, test_value_short_str_every_length_and_non_ascii_offset);
+    MD_ADD_TEST(s, test_value_short_str_matches_a_plain_utf8_reading);
     MD_ADD_TEST(s, test_value_order_of_mixed_types_raises_python_typeerror);
     MD_ADD_TEST(s, test_value_order_follows_python_for_numbers_strings_sequences_sets);
     MD_ADD_TEST(s, test_value_repr_matches_python_312_table);

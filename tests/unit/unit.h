@@ -20,6 +20,7 @@
     X(pickle)             \
     X(pickle_view)        \
     X(pickle_keyhash)     \
+    X(pickle_flat)        \
     X(frame)              \
     X(auth)               \
     X(types_sync)         \
