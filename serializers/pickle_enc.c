@@ -1639,6 +1639,11 @@ static int step_items(enc *e, size_t ti)
             op = t->flag ? APPEND : APPENDS;
         if (w1(e, op) < 0)
             return -1;
+        /* CPython's C pickler ends a dict or set whose last batch was
+         * full with an empty batch (its loop runs while a batch is full). */
+        if ((t->mode == M_DICT || t->mode == M_SET) && t->pos == n && n % BATCHSIZE == 0 &&
+            w2(e, MARK, op) < 0)
+            return -1;
         t->batch_end = 0;
     }
     const md_val *v = t->v;
