@@ -1546,11 +1546,17 @@ static int run_list(enc *e, task *t)
             break;
         size_t at = t->iter;
         md_val *key, *val;
-        const md_val *item = !keys ? next_item(t)
-                             : entry_next(ent, nent, &t->iter, &key, &val) ? key : NULL;
-        size_t n = item ? put_plain(r.data + r.len, item, &r.memo_next) : 0;
-        if (!n && item && pairs && md_typeof(item) == MD_T_TUPLE &&
-            md_tuple_len(item) == 2 && md_refcount(item) == 1)
+        const md_val *item;
+        if (t->mode == M_LIST) /* next_item's commonest case, without its switch */
+            item = md_list_get(t->v, t->pos);
+        else if (keys)
+            item = entry_next(ent, nent, &t->iter, &key, &val) ? key : NULL;
+        else
+            item = next_item(t);
+        size_t n = 0;
+        if (item && md_typeof(item) != MD_T_TUPLE)
+            n = put_plain(r.data + r.len, item, &r.memo_next);
+        else if (item && pairs && md_tuple_len(item) == 2 && md_refcount(item) == 1)
             n = put_plain_pair(r.data + r.len, r.frame_end - r.len, md_tuple_get(item, 0),
                                md_tuple_get(item, 1), &r.memo_next);
         if (!n) {
