@@ -64,6 +64,10 @@ def cases(ints):
     yield "a dict of dicts", {"k%d" % i: {"v": i} for i in range(1200)}
     yield "texts of 255 and 256 bytes", ["x" * 255, "y" * 256] * 300
     yield "a request", (1, "update", (keyed(1000, values=ints),), {})
+    for n in (999, 1000, 1001, 2000):
+        yield "set of %d" % n, set(range(n))
+        yield "frozenset of %d" % n, frozenset("k%d" % i for i in range(n))
+        yield "list of %d" % n, list(range(n))
 
 
 def main():
