@@ -1496,7 +1496,8 @@ static inline size_t put_plain_entry(uint8_t *p, size_t frame_left, const md_val
 /* Entries of an M_DICT batch (items false) while their keys are plain,
  * a value that is not being left in t->pending for the general way; or
  * of a d.items() view's batch (items true) while key and value are. */
-__attribute__((always_inline)) static inline int run_entries(enc *e, task *t, bool items)
+static inline __attribute__((always_inline)) int
+run_entries(enc *e, task *t, bool items)
 {
     run_pos r = run_load(e);
     size_t pos = t->pos, iter = t->iter, nent;
