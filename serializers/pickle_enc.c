@@ -44,6 +44,9 @@ enum {
 #define FRAME_MIN 4
 #define FRAME_HEADER 9
 #define NO_FRAME SIZE_MAX
+/* Depth from which save_value asks whether the C stack runs short: only
+ * the deep value of a hostile request gets there. */
+#define STACK_CHECK_DEPTH 64
 
 /* ======================================================================
  * State
@@ -494,24 +497,36 @@ static int smemoize(enc *e, const char *key, size_t len)
  * Scalars, text, bytes
  * ====================================================================== */
 
+/* An int of 32 bits as BININT1, BININT2 or BININT at p (room for 5
+ * bytes); returns the bytes written. */
+static inline size_t put_int32(uint8_t *p, int64_t i)
+{
+    if (i >= 0 && i <= 0xff) {
+        p[0] = BININT1;
+        p[1] = (uint8_t)i;
+        return 2;
+    }
+    /* Stores the compiler merges, where put_le's loop stayed a loop. */
+    uint32_t u = (uint32_t)(int32_t)i;
+    p[1] = (uint8_t)u;
+    p[2] = (uint8_t)(u >> 8);
+    if (i >= 0 && i <= 0xffff) {
+        p[0] = BININT2;
+        return 3;
+    }
+    p[0] = BININT;
+    p[3] = (uint8_t)(u >> 16);
+    p[4] = (uint8_t)(u >> 24);
+    return 5;
+}
+
 static int save_int(enc *e, const md_val *v)
 {
     int64_t i;
     if (md_int_to_i64(v, &i) == 0 && i >= INT32_MIN && i <= INT32_MAX) {
-        if (i >= 0 && i <= 0xff)
-            return w2(e, BININT1, (uint8_t)i);
         if (room(e, 5) < 0)
             return -1;
-        uint8_t *p = wp(e);
-        if (i >= 0 && i <= 0xffff) {
-            p[0] = BININT2;
-            put_le(p + 1, (uint64_t)i, 2);
-            e->out->len += 3;
-        } else {
-            p[0] = BININT;
-            put_le(p + 1, (uint64_t)(uint32_t)(int32_t)i, 4);
-            e->out->len += 5;
-        }
+        e->out->len += put_int32(wp(e), i);
         return 0;
     }
     if (e->proto == 2 && md_int_to_i64(v, &i) == 0) {
@@ -790,6 +805,17 @@ static inline void copy_short(uint8_t *d, const char *s, size_t n)
     }
 }
 
+/* A text of n < 256 bytes at protocol 4+ as SHORT_BINUNICODE and
+ * MEMOIZE at p (room for n + 3 bytes); returns the bytes written. */
+static inline size_t put_short_str(uint8_t *p, const char *s, size_t n)
+{
+    p[0] = SHORT_BINUNICODE;
+    p[1] = (uint8_t)n;
+    copy_short(p + 2, s, n);
+    p[2 + n] = MEMOIZE;
+    return n + 3;
+}
+
 /* A str with its memo lookup and index (memo_lookup + w_unicode +
  * memoize in one): the commonest value of all, so the short text of
  * protocol 4 is written with one room check and no call per part. */
@@ -808,12 +834,7 @@ static int save_str(enc *e, const md_val *v)
     if (n < 256 && e->proto >= 4) {
         if (room(e, n + 3) < 0)
             return -1;
-        uint8_t *p = wp(e);
-        p[0] = SHORT_BINUNICODE;
-        p[1] = (uint8_t)n;
-        copy_short(p + 2, s, n);
-        p[2 + n] = MEMOIZE;
-        e->out->len += n + 3;
+        e->out->len += put_short_str(wp(e), s, n);
     } else {
         int rc = e->proto == 2 && md_str_is_py2(v) ? w_binstring(e, s, n) : w_unicode(e, s, n);
         if (rc < 0 || w_put(e, e->memo_next) < 0)
@@ -1205,7 +1226,7 @@ static int save_value(enc *e, const md_val *v, uint32_t depth)
     default: break;
     }
     /* Nothing here recurses, so the stack matters only in a deep value. */
-    if (depth > MD_MAX_DEPTH || (depth > 64 && md_stack_exhausted()))
+    if (depth > MD_MAX_DEPTH || (depth > STACK_CHECK_DEPTH && md_stack_exhausted()))
         return efail(e, MD_EDEPTH, "nesting depth exceeds %d", MD_MAX_DEPTH);
     switch (t) {
     case MD_T_TUPLE: {
@@ -1340,6 +1361,234 @@ static size_t items_len(const task *t)
     }
 }
 
+/* ======================================================================
+ * Runs of plain items
+ * ====================================================================== */
+
+/* A big reply is mostly runs of two kinds of item: a short str that only
+ * its container holds (a dict's keys, a list's texts) and an int of 32
+ * bits. Neither needs a memo lookup nor a task, so a batch of them is
+ * written by one loop: one room check per entry, the frame check before
+ * each item where save_child makes it, and the bytes save_str, save_int
+ * and save_leaf_tuple write (the same opcodes and memo indices). The
+ * first item of any other kind ends the run and goes the general way.
+ * Runs need protocol 4+ (MEMOIZE, SHORT_BINUNICODE) and no open
+ * container memoized after its contents (see exclusive()). */
+
+static inline bool plain_runs(const enc *e)
+{
+    return e->proto >= 4 && e->unmemoized == 0;
+}
+
+/* Two short str and TUPLE2 MEMOIZE: the most one entry writes. */
+#define RUN_ENTRY_MAX (2 * (255 + 3) + 2)
+
+/* A run's output position, in locals (it is passed by value, so that
+ * the compiler keeps it in registers: every store through the output
+ * pointer could otherwise alias it): the buffer (NULL when out of
+ * memory), its length, the memo counter, the open frame's end and the
+ * length from which the next entry needs the slow checks (that frame's
+ * end, or too little room left for one more entry). */
+typedef struct run_pos {
+    uint8_t *data;
+    size_t len, memo_next, frame_end, limit;
+} run_pos;
+
+/* The position from e, with room for an entry made. */
+static run_pos run_load(enc *e)
+{
+    run_pos r = { 0 };
+    if (room(e, RUN_ENTRY_MAX) < 0)
+        return r;
+    r.data = e->out->data;
+    r.len = e->out->len;
+    r.memo_next = e->memo_next;
+    r.frame_end = e->frame_start == NO_FRAME ? SIZE_MAX
+                                             : e->frame_start + FRAME_HEADER + FRAME_TARGET;
+    size_t room_end = e->out->cap - 1 - RUN_ENTRY_MAX;
+    r.limit = room_end < r.frame_end ? room_end : r.frame_end;
+    return r;
+}
+
+static inline void run_store(enc *e, run_pos r)
+{
+    e->out->len = r.len;
+    e->memo_next = r.memo_next;
+}
+
+/* Once an entry starts at r.limit: the frame check save_child makes,
+ * and room for the entry. */
+static run_pos run_renew(enc *e, run_pos r)
+{
+    run_store(e, r);
+    frame_boundary(e);
+    return run_load(e);
+}
+
+/* Write v at p if it is a plain item (room made): the bytes written, or
+ * 0 (nothing written) if it is not one. A str takes a memo index. */
+static inline size_t put_plain(uint8_t *p, const md_val *v, size_t *memo_next)
+{
+    int64_t i;
+    if (md_int_small_get(v, &i))
+        return i >= INT32_MIN && i <= INT32_MAX ? put_int32(p, i) : 0;
+    if (md_typeof(v) != MD_T_STR || md_refcount(v) != 1)
+        return 0;
+    size_t n = md_str_nbytes(v);
+    if (n >= 256)
+        return 0;
+    ++*memo_next;
+    return put_short_str(p, md_str_data(v), n);
+}
+
+/* k and v at p as save_leaf_tuple writes an exclusive (k, v): k, v,
+ * TUPLE2 and its memo index. The bytes written, or 0 (nothing written)
+ * if either is not plain or if k takes frame_left bytes or more (the
+ * frame check before v would end the frame: left to the general way). */
+static inline size_t put_plain_pair(uint8_t *p, size_t frame_left, const md_val *k,
+                                    const md_val *v, size_t *memo_next)
+{
+    size_t memo = *memo_next;
+    size_t n = put_plain(p, k, memo_next);
+    size_t m = n && n < frame_left ? put_plain(p + n, v, memo_next) : 0;
+    if (!m) {
+        *memo_next = memo;
+        return 0;
+    }
+    p[n + m] = TUPLE2;
+    p[n + m + 1] = MEMOIZE;
+    ++*memo_next;
+    return n + m + 2;
+}
+
+/* The live entry of a dict's md_dict_entries at or after *at. */
+static inline bool entry_next(md_val *const *ent, size_t nent, size_t *at, md_val **k,
+                              md_val **v)
+{
+    for (size_t i = *at; i < nent; i++) {
+        if (ent[2 * i]) {
+            *k = ent[2 * i];
+            *v = ent[2 * i + 1];
+            *at = i + 1;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A dict's entry k: v as its batch writes it: the bytes written, or 0
+ * (nothing written) if k is not plain or takes frame_left bytes or more
+ * (as in put_plain_pair). *v_left: only k was written, v is not plain. */
+static inline size_t put_plain_entry(uint8_t *p, size_t frame_left, const md_val *k,
+                                     const md_val *v, size_t *memo_next, bool *v_left)
+{
+    size_t memo = *memo_next;
+    size_t n = put_plain(p, k, memo_next);
+    if (!n || n >= frame_left) {
+        *memo_next = memo;
+        return 0;
+    }
+    size_t m = put_plain(p + n, v, memo_next);
+    *v_left = m == 0;
+    return n + m;
+}
+
+/* Entries of an M_DICT batch (items false) while their keys are plain,
+ * a value that is not being left in t->pending for the general way; or
+ * of a d.items() view's batch (items true) while key and value are. */
+static inline __attribute__((always_inline)) int
+run_entries(enc *e, task *t, bool items)
+{
+    run_pos r = run_load(e);
+    size_t pos = t->pos, iter = t->iter, nent;
+    const size_t end = t->batch_end;
+    md_val *const *ent = md_dict_entries(t->v, &nent);
+    bool v_left = false;
+    while (r.data && pos < end) {
+        if (r.len >= r.limit && !(r = run_renew(e, r)).data)
+            break;
+        size_t at = iter;
+        md_val *k, *v;
+        if (!entry_next(ent, nent, &at, &k, &v))
+            break;
+        uint8_t *p = r.data + r.len;
+        size_t n = items ? put_plain_pair(p, r.frame_end - r.len, k, v, &r.memo_next)
+                         : put_plain_entry(p, r.frame_end - r.len, k, v, &r.memo_next, &v_left);
+        if (!n)
+            break;
+        r.len += n;
+        iter = at;
+        if (v_left) {
+            t->pending = v;
+            break;
+        }
+        pos++;
+    }
+    t->pos = pos;
+    t->iter = iter;
+    if (!r.data)
+        return -1;
+    run_store(e, r);
+    return 0;
+}
+
+/* Items of a batch of the other modes while they are plain items or
+ * plain pairs (a tuple item is one level deeper, never near a limit). */
+static int run_list(enc *e, task *t)
+{
+    bool pairs = t->depth + 1 <= STACK_CHECK_DEPTH;
+    bool keys = t->mode == M_VKEYS;
+    size_t nent = 0;
+    md_val *const *ent = keys ? md_dict_entries(t->v, &nent) : NULL;
+    run_pos r = run_load(e);
+    /* t->pos itself: next_item reads it. */
+    while (r.data && t->pos < t->batch_end) {
+        if (r.len >= r.limit && !(r = run_renew(e, r)).data)
+            break;
+        size_t at = t->iter;
+        md_val *key, *val;
+        const md_val *item;
+        if (t->mode == M_LIST) /* next_item's commonest case, without its switch */
+            item = md_list_get(t->v, t->pos);
+        else if (keys)
+            item = entry_next(ent, nent, &t->iter, &key, &val) ? key : NULL;
+        else
+            item = next_item(t);
+        size_t n = 0;
+        if (item && md_typeof(item) != MD_T_TUPLE)
+            n = put_plain(r.data + r.len, item, &r.memo_next);
+        else if (item && pairs && md_tuple_len(item) == 2 && md_refcount(item) == 1)
+            n = put_plain_pair(r.data + r.len, r.frame_end - r.len, md_tuple_get(item, 0),
+                               md_tuple_get(item, 1), &r.memo_next);
+        if (!n) {
+            t->iter = at;
+            break;
+        }
+        r.len += n;
+        t->pos++;
+    }
+    if (!r.data)
+        return -1;
+    run_store(e, r);
+    return 0;
+}
+
+/* run_entries made twice, each with its constant (each gets registers
+ * of its own: the loop inlined into step_items cost a fifth more). */
+static int run_dict(enc *e, task *t)
+{
+    return run_entries(e, t, false);
+}
+
+static int run_vitems(enc *e, task *t)
+{
+    return run_entries(e, t, true);
+}
+
+/* ======================================================================
+ * Containers' items
+ * ====================================================================== */
+
 static int step_items(enc *e, size_t ti)
 {
     task *t = &e->tasks[ti];
@@ -1362,6 +1611,12 @@ static int step_items(enc *e, size_t ti)
                 return -1;
         }
         while (t->pos < t->batch_end) {
+            if (plain_runs(e) && !t->pending && (!dict || t->mode == M_DICT)) {
+                if ((dict ? run_dict(e, t) : run_list(e, t)) < 0)
+                    return -1;
+                if (t->pos == t->batch_end)
+                    break;
+            }
             int rc;
             if (dict && t->pending) {
                 const md_val *val = t->pending;
@@ -1390,6 +1645,11 @@ static int step_items(enc *e, size_t ti)
         else
             op = t->flag ? APPEND : APPENDS;
         if (w1(e, op) < 0)
+            return -1;
+        /* CPython's C pickler ends a dict or set whose last batch was
+         * full with an empty batch (its loop runs while a batch is full). */
+        if ((t->mode == M_DICT || t->mode == M_SET) && t->pos == n && n % BATCHSIZE == 0 &&
+            w2(e, MARK, op) < 0)
             return -1;
         t->batch_end = 0;
     }
@@ -1436,6 +1696,12 @@ static int step_vitems(enc *e, size_t ti)
                 return -1;
             t->batch_end = 0;
         } else {
+            if (plain_runs(e)) {
+                if (run_vitems(e, t) < 0)
+                    return -1;
+                if (t->pos == t->batch_end)
+                    continue;
+            }
             md_val *k, *v;
             if (!md_dict_next(t->v, &t->iter, &k, &v))
                 return efail(e, MD_EINVAL, "container changed while being pickled");

@@ -149,6 +149,17 @@ static inline md_val *md_int_from_i32(int32_t i)
 {
     return MD_VAL__SMALL_MAKE((int64_t)i);
 }
+/* The int v holds if it is one kept in the pointer (every int of up to
+ * 62 bits), inline for the pickle encoder's runs of items: true and *out
+ * set; false for a big int or any other value. */
+static inline bool md_int_small_get(const md_val *v, int64_t *out)
+{
+    if (!MD_VAL__IS_SMALL(v))
+        return false;
+    *out = (int64_t)(intptr_t)v >> 1;
+    return true;
+}
+
 md_val *md_int_from_u64(uint64_t u);
 /* Two's complement little-endian, as LONG1/LONG4 carry it (n == 0 is 0). */
 md_val *md_int_from_le(const uint8_t *bytes, size_t n);
@@ -393,6 +404,10 @@ md_val *md_dict_pop(md_val *d, md_val *key, md_pyerr *e);
 /* Iterate in insertion order: size_t pos = 0; while (md_dict_next(d, &pos,
  * &k, &v)) ...  k and v are borrowed. The dict must not change meanwhile. */
 bool md_dict_next(const md_val *d, size_t *pos, md_val **key, md_val **val);
+/* What md_dict_next walks, for a loop over many entries (the pickle
+ * encoder's): *n entries of two pointers, key then value, in insertion
+ * order; a deleted entry's key is NULL. Valid while d is unchanged. */
+md_val *const *md_dict_entries(const md_val *d, size_t *n);
 
 /* ---- set, frozenset ---------------------------------------------------- */
 

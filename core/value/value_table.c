@@ -1755,6 +1755,13 @@ bool md_dict_next(const md_val *d, size_t *pos, md_val **key, md_val **val)
     return false;
 }
 
+md_val *const *md_dict_entries(const md_val *d, size_t *n)
+{
+    const md_table *t = table_of(d);
+    *n = t->nentries;
+    return t->entries;
+}
+
 /* ======================================================================
  * set, frozenset
  * ====================================================================== */

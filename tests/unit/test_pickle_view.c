@@ -208,6 +208,69 @@ static void test_pickle_view_of_a_big_dict_crosses_batches_and_frames(void)
     md_decref(d);
 }
 
+/* A dict of n keys of key_len bytes (at least 7; '%07zu' then 'k's)
+ * -> ints at every opcode width in turn (BININT1/2, BININT, LONG1, and
+ * both sides of the pointer-sized int's bound). */
+static md_val *plain_dict(size_t n, size_t key_len)
+{
+    static const int64_t ints[] = {
+        0, 1, 255, 256, 65535, 65536, INT32_MAX, (int64_t)INT32_MAX + 1, -1, INT32_MIN,
+        (int64_t)INT32_MIN - 1, ((int64_t)1 << 62) - 1, (int64_t)1 << 62, INT64_MIN,
+    };
+    md_val *d = md_dict_new();
+    char key[400];
+    for (size_t i = 0; i < n && key_len < sizeof key; i++) {
+        int w = snprintf(key, sizeof key, "%07zu", i);
+        memset(key + w, 'k', key_len - (size_t)w);
+        set_item(d, md_str_new(key, key_len), I(ints[i % (sizeof ints / sizeof ints[0])]));
+    }
+    return d;
+}
+
+static void check_dict_views_at(md_val *d, int line)
+{
+    for (size_t k = 0; k < 4; k++)
+        check_view_at(md_pickle_view_new(d, dict_kinds[k]), line);
+    md_decref(d);
+}
+#define check_dict_views(d) check_dict_views_at((d), __LINE__)
+
+/* The encoder writes runs of plain items (a short str that only its
+ * container holds, an int of 32 bits) in one loop; the real containers
+ * take the general way (their keys are held twice), so the two must
+ * agree on every boundary of that loop. */
+static void test_pickle_view_plain_runs_write_what_the_general_way_does(void)
+{
+    /* batches: one item, 999 to 1001, and a last batch of one */
+    size_t sizes[] = { 1, 2, 999, 1000, 1001, 2001 };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        check_dict_views(plain_dict(sizes[i], 8));
+    /* keys of 255 bytes (SHORT_BINUNICODE) and 256 (BINUNICODE), 300 of
+     * them: frames of 64 KiB end inside their entries */
+    for (size_t len = 253; len <= 257; len++)
+        check_dict_views(plain_dict(300, len));
+    /* 9,000 short entries cross frames at every offset of an entry */
+    check_dict_views(plain_dict(9000, 9));
+    /* values met twice, a key that is also a value, a non-ASCII key,
+     * a deleted entry, a bool and a float among the ints */
+    md_val *d = plain_dict(1500, 10);
+    md_val *twice = S("twice"), *key = S("a key and a value");
+    md_pyerr e;
+    md_pyerr_clear(&e);
+    set_item(d, S("first"), md_incref(twice));
+    set_item(d, md_incref(key), I(7));
+    set_item(d, S("\xc3\xa9t\xc3\xa9"), md_incref(twice));
+    set_item(d, S("then"), md_incref(key));
+    set_item(d, S("yes"), md_incref(md_true()));
+    set_item(d, S("half"), md_float_new(0.5));
+    md_val *gone = S("0000500kkk");
+    CU_ASSERT_EQUAL(md_dict_del(d, gone, &e), 1);
+    md_decref(gone);
+    md_decref(twice);
+    md_decref(key);
+    check_dict_views(d);
+}
+
 static void test_pickle_view_slices_of_a_list(void)
 {
     md_val *shared = S("twice");
@@ -512,6 +575,7 @@ void md_test_register_pickle_view(void)
     MD_ADD_TEST(s, test_pickle_view_of_a_dict_encodes_as_its_copy_and_lists);
     MD_ADD_TEST(s, test_pickle_view_of_an_empty_and_a_one_item_dict);
     MD_ADD_TEST(s, test_pickle_view_of_a_big_dict_crosses_batches_and_frames);
+    MD_ADD_TEST(s, test_pickle_view_plain_runs_write_what_the_general_way_does);
     MD_ADD_TEST(s, test_pickle_view_slices_of_a_list);
     MD_ADD_TEST(s, test_pickle_view_of_a_source_inside_the_value);
     MD_ADD_TEST(s, test_pickle_view_met_twice_is_one_container);
