@@ -293,11 +293,13 @@ void md_alloc_prefault(void *p, size_t n)
 #ifdef MADV_POPULATE_WRITE
     /* Only memory not there yet: walking 10 MB of pages that are (a
      * block the heap had freed and hands out again) cost a put 0.5 ms.
-     * Its first whole page tells. */
+     * Its last whole page tells: the first may have been written by the
+     * allocator (realloc's copy, AddressSanitizer's fill of a block's
+     * first 4 KiB) even in a block that is otherwise new. */
     const uintptr_t page = 4096;
-    uintptr_t first = ((uintptr_t)p + page - 1) & ~(page - 1);
+    uintptr_t last = (((uintptr_t)p + n) & ~(page - 1)) - page;
     unsigned char in = 0;
-    if (n < 2 * page || mincore((void *)first, page, &in) != 0 || (in & 1))
+    if (n < 2 * page || mincore((void *)last, page, &in) != 0 || (in & 1))
         return;
     advise_units(p, n, page, MADV_POPULATE_WRITE);
 #else

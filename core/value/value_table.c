@@ -986,8 +986,10 @@ static void growth_apply(md_table *t, const growth *g)
                 t->nentries * sizeof(uint32_t));
         t->ecap = g->new_ecap;
     } else if (g->entries) {
-        memcpy(g->entries, t->entries, t->nentries * s * sizeof(md_val *));
-        memcpy(g->entries + g->new_ecap * s, tbl_hashes(t), t->nentries * sizeof(uint32_t));
+        if (t->nentries) {   /* an empty table may have no block to copy */
+            memcpy(g->entries, t->entries, t->nentries * s * sizeof(md_val *));
+            memcpy(g->entries + g->new_ecap * s, tbl_hashes(t), t->nentries * sizeof(uint32_t));
+        }
         tbl_mem_free(t->entries, t->ecap * entry_bytes(s));
         t->entries = g->entries;
         t->ecap = g->new_ecap;

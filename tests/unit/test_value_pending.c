@@ -415,6 +415,8 @@ static void *entries_copy(const md_table *t)
     size_t n = t->nentries;
     uint8_t *copy = md_malloc(n * (2 * sizeof(md_val *) + sizeof(uint32_t)) + 1);
     CU_ASSERT_PTR_NOT_NULL_FATAL(copy);
+    if (n == 0)   /* an empty table may have no entries block at all */
+        return copy;
     memcpy(copy, t->entries, n * 2 * sizeof(md_val *));
     memcpy(copy + n * 2 * sizeof(md_val *), t->entries + 2 * t->ecap, n * sizeof(uint32_t));
     return copy;
@@ -429,8 +431,8 @@ static bool same_table(const md_table *a, const md_table *b, const void *copy)
     const uint8_t *hashes = (const uint8_t *)copy + n * 2 * sizeof(md_val *);
     return a->used == b->used && a->nentries == n && a->ecap == b->ecap &&
            a->log2size == b->log2size && a->index == b->index &&
-           memcmp(a->entries, copy, n * 2 * sizeof(md_val *)) == 0 &&
-           memcmp(a->entries + 2 * a->ecap, hashes, n * sizeof(uint32_t)) == 0;
+           (n == 0 || (memcmp(a->entries, copy, n * 2 * sizeof(md_val *)) == 0 &&
+                       memcmp(a->entries + 2 * a->ecap, hashes, n * sizeof(uint32_t)) == 0));
 }
 
 /* d, updated with src's pairs, is the table md_dict_update gives twin
