@@ -388,10 +388,5 @@ if res is not None:
 
 sys.exit(tally.finish())
 EOF
-rc=$?
-cat "$tmp/log"
-md_add_result "$tmp/log" "badinput"
-if [ "$rc" -ne 0 ] && ! grep -q '^RESULT .* failed=[1-9]' "$tmp/log"; then
-    md_fail "the badinput driver exited with status $rc"
-fi
+md_report_driver "$tmp/log" "the badinput driver" $?
 md_summary

@@ -70,6 +70,17 @@ md_add_result() { # LOGFILE WHAT
     md_failed=$((md_failed + f))
 }
 
+# Show a Python driver's log (file $1), add its RESULT counts, and count
+# its exit status $3 as one failure when it is not 0 and the log counted
+# no failed check (the driver died).
+md_report_driver() { # LOGFILE WHAT STATUS
+    cat "$1"
+    md_add_result "$1" "$2"
+    if [ "$3" -ne 0 ] && ! grep -q '^RESULT .* failed=[1-9]' "$1"; then
+        md_fail "$2: the driver exited with status $3"
+    fi
+}
+
 md_require_tool() {
     [ -f "$MD_TOOL" ] && [ -x "$MD_TOOL" ] ||
         md_fatal "managerd-pickle not found or not executable at $MD_TOOL (run make first)"

@@ -24,12 +24,7 @@ echo "$MD_PYTHONS" | {
     while read -r version py; do
         log=$tmp/check-$version.log
         "$py" "$MD_PICKLE_TESTS/fixtures.py" check "$tmp/ref.json" "$MD_FIXTURES" >"$log" 2>&1
-        rc=$?
-        cat "$log"
-        md_add_result "$log" "fixtures under Python $version"
-        if [ "$rc" -ne 0 ] && ! grep -q '^RESULT .* failed=[1-9]' "$log"; then
-            md_fail "fixtures.py under Python $version exited with status $rc"
-        fi
+        md_report_driver "$log" "fixtures.py under Python $version" $?
     done
     md_summary
 }

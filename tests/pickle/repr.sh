@@ -11,10 +11,5 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/md-repr.XXXXXX") || md_fatal "mktemp failed"
 trap 'rm -rf "$tmp"' EXIT
 
 "$MD_PY3" "$MD_PICKLE_TESTS/repr.py" "${MD_REPR_COUNT:-3000}" >"$tmp/log" 2>&1
-rc=$?
-cat "$tmp/log"
-md_add_result "$tmp/log" "repr"
-if [ "$rc" -ne 0 ] && ! grep -q '^RESULT .* failed=[1-9]' "$tmp/log"; then
-    md_fail "repr.py exited with status $rc"
-fi
+md_report_driver "$tmp/log" "repr.py" $?
 md_summary

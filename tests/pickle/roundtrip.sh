@@ -21,11 +21,7 @@ run() { # VERSION PYTHON COUNT
 }
 
 report() { # VERSION
-    cat "$tmp/$1.log"
-    md_add_result "$tmp/$1.log" "roundtrip under Python $1"
-    if [ "$(cat "$tmp/$1.rc")" -ne 0 ] && ! grep -q '^RESULT .* failed=[1-9]' "$tmp/$1.log"; then
-        md_fail "roundtrip.py under Python $1 exited with status $(cat "$tmp/$1.rc")"
-    fi
+    md_report_driver "$tmp/$1.log" "roundtrip.py under Python $1" "$(cat "$tmp/$1.rc")"
 }
 
 v27=2.7

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base/alloc.h"
 #include "core/base/buf.h"
 #include "serializers/pickle.h"
 #include "tests/unit/unit.h"
@@ -107,4 +108,30 @@ void md_fx_done(md_fx *f)
     CU_ASSERT_EQUAL(md_gc_tracked(), f->containers);
     if (md_gc_tracked() != f->containers)
         fprintf(stderr, "\n    %zu containers leaked\n", md_gc_tracked() - f->containers);
+}
+
+size_t md_ts_decode_at_every_failure(const md_buf *b, void (*check)(md_val *))
+{
+    size_t refused = 0;
+    for (long fail_at = 0; fail_at < 100000; fail_at++) {
+        md_val *got = NULL;
+        md_pickle_err err;
+        unsigned long failures = md_alloc_failures();
+        md_alloc_fail_after(fail_at);
+        int rc = md_pickle_decode(b->data, b->len, NULL, &got, NULL, &err);
+        md_alloc_fail_after(-1);
+        if (rc == 0) {
+            CU_ASSERT_EQUAL(md_alloc_failures(), failures);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+            check(got);
+            md_decref(got);
+            return refused;
+        }
+        refused++;
+        CU_ASSERT_EQUAL(rc, MD_ENOMEM);
+        CU_ASSERT(got == NULL);
+        CU_ASSERT(md_alloc_failures() > failures);
+    }
+    CU_FAIL("the message never decoded");
+    return refused;
 }

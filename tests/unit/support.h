@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/base/buf.h"
 #include "core/value/value.h"
 #include "serializers/codec.h"
 #include "tests/unit/harness.h"
@@ -52,6 +53,11 @@ bool md_ts_val_eq(const md_val *a, const md_val *b);
 /* Decode with codec, asserting success; NULL (and a failed assertion)
  * otherwise. *proto (may be NULL): the message's protocol. */
 md_val *md_ts_dec_ok(const md_codec_ops *codec, const uint8_t *data, size_t n, int *proto);
+/* Decodes pickle b with each allocation refused in turn until it
+ * decodes: every failure is a clean MD_ENOMEM that leaves no value, and
+ * the value that decodes goes to check, then is released. Returns the
+ * allocations refused before it decoded. */
+size_t md_ts_decode_at_every_failure(const md_buf *b, void (*check)(md_val *));
 /* Decode expecting failure with code (asserted, with *out left NULL);
  * returns whether the message contains want (NULL: anything). */
 bool md_ts_dec_fails(const md_codec_ops *codec, const uint8_t *data, size_t n,

@@ -17,6 +17,7 @@
 #include "core/base/alloc.h"
 #include "core/value/value_impl.h"
 #include "serializers/pickle.h"
+#include "tests/unit/support.h"
 
 /* Dicts in the message: more than the decoder's cache has slots. */
 #define KH_DICTS 300
@@ -294,42 +295,12 @@ static void test_keyhash_memoized_unhashable_key_fails(void)
 
 /* Out of memory at each allocation of a message of shared keys: a clean
  * failure each time, then the same dicts. */
-/* Decodes message b with each allocation refused in turn until it
- * decodes: every failure is a clean MemoryError, and the value that
- * decodes passes check. Returns the allocations refused. */
-static size_t decode_at_every_failure(const md_buf *b, void (*check)(md_val *))
-{
-    bool decoded = false;
-    size_t refused = 0;
-    for (long fail_at = 0; fail_at < 100000 && !decoded; fail_at++) {
-        md_val *got = NULL;
-        md_pickle_err err;
-        unsigned long failures = md_alloc_failures();
-        md_alloc_fail_after(fail_at);
-        int rc = md_pickle_decode(b->data, b->len, NULL, &got, NULL, &err);
-        md_alloc_fail_after(-1);
-        if (rc == 0) {
-            decoded = true;
-            CU_ASSERT_EQUAL(md_alloc_failures(), failures);
-            check(got);
-            md_decref(got);
-            break;
-        }
-        refused++;
-        CU_ASSERT_EQUAL(rc, MD_ENOMEM);
-        CU_ASSERT(got == NULL);
-        CU_ASSERT(md_alloc_failures() > failures);
-    }
-    CU_ASSERT(decoded);
-    return refused;
-}
-
 static void test_keyhash_out_of_memory_at_every_allocation(void)
 {
     md_buf b = MD_BUF_INIT;
     pickle_shared_keys(&b);
     CU_ASSERT_FATAL(!md_buf_failed(&b));
-    CU_ASSERT(decode_at_every_failure(&b, check_shared_keys) > 0);
+    CU_ASSERT(md_ts_decode_at_every_failure(&b, check_shared_keys) > 0);
     md_buf_free(&b);
 }
 
@@ -457,7 +428,7 @@ static void check_small_dicts(md_val *got)
 }
 
 /* Decoded, then again with each allocation refused in turn
- * (decode_at_every_failure). */
+ * (md_ts_decode_at_every_failure). */
 static void test_keyhash_small_dicts_built_directly(void)
 {
     md_buf b = MD_BUF_INIT;
@@ -470,7 +441,7 @@ static void test_keyhash_small_dicts_built_directly(void)
     md_decref(got);
     /* each dict's object and its one block (index joined to the
      * entries) refused in turn */
-    CU_ASSERT(decode_at_every_failure(&b, check_small_dicts) >= 2 * KH_DICTS);
+    CU_ASSERT(md_ts_decode_at_every_failure(&b, check_small_dicts) >= 2 * KH_DICTS);
     md_buf_free(&b);
 }
 

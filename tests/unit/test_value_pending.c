@@ -18,6 +18,7 @@
 #include "core/base/limits.h"
 #include "core/value/value_impl.h"
 #include "serializers/pickle.h"
+#include "tests/unit/support.h"
 
 static const md_table *table_in(const md_val *v)
 {
@@ -849,28 +850,20 @@ static void test_pickle_leaves_big_plain_dicts_pending(void)
 
 /* Out of memory at any allocation of a decode that leaves a dict
  * pending (appends across batches, then a small batch) fails cleanly. */
+enum { PENDING_OOM_PAIRS = 1200 };
+
+static void check_pending_oom_dict(md_val *d)
+{
+    CU_ASSERT(is_pending(d));
+    CU_ASSERT_EQUAL(md_dict_len(d), PENDING_OOM_PAIRS + 2);
+    md_dict_clear(d);   /* the 'self' cycle */
+}
+
 static void test_pickle_pending_dict_out_of_memory_at_every_allocation(void)
 {
-    enum { N = 1200 };
     md_buf b = MD_BUF_INIT;
-    pickle_big_dict(&b, N, N);
-    bool decoded = false;
-    for (long fail_at = 0; fail_at < 5000 && !decoded; fail_at++) {
-        md_val *d = NULL;
-        md_alloc_fail_after(fail_at);
-        int rc = md_pickle_decode(b.data, b.len, NULL, &d, NULL, NULL);
-        md_alloc_fail_after(-1);
-        CU_ASSERT(rc == 0 || rc == MD_ENOMEM);
-        CU_ASSERT(rc == 0 ? d != NULL : d == NULL);
-        if (d) {
-            decoded = true;
-            CU_ASSERT(is_pending(d));
-            CU_ASSERT_EQUAL(md_dict_len(d), N + 2);
-            md_dict_clear(d);   /* the 'self' cycle */
-            md_decref(d);
-        }
-    }
-    CU_ASSERT(decoded);
+    pickle_big_dict(&b, PENDING_OOM_PAIRS, PENDING_OOM_PAIRS);
+    md_ts_decode_at_every_failure(&b, check_pending_oom_dict);
     md_gc_collect();   /* cycles of the dicts a failure left behind */
     md_buf_free(&b);
 }
