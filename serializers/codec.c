@@ -23,6 +23,7 @@ const md_codec_ops md_codec_pickle = {
     .name = "pickle",
     .decode = md_pickle_decode,
     .encode = md_pickle_encode,
+    .encode_refs = md_pickle_encode_refs,
     .decode_noting_proxies = md_pickle_decode_noting_proxies,
     .reply_protocol = pickle_reply_protocol,
 };
@@ -131,13 +132,22 @@ int md_codec_encode_reply(const md_codec_ops *codec, int protocol, const char *k
                           md_codec_payload what, md_val *payload, md_buf *out,
                           md_codec_err *err)
 {
+    return md_codec_encode_reply_refs(codec, protocol, kind, what, payload, out, NULL, err);
+}
+
+int md_codec_encode_reply_refs(const md_codec_ops *codec, int protocol, const char *kind,
+                               md_codec_payload what, md_val *payload, md_buf *out,
+                               md_out_refs *refs, md_codec_err *err)
+{
     md_val *pair = reply_pair(protocol, kind, what, payload);
     if (!pair) {
         err->code = MD_ENOMEM;
         snprintf(err->msg, sizeof err->msg, "out of memory");
         return MD_ENOMEM;
     }
-    int rc = codec->encode(pair, protocol < 2 ? 2 : protocol, out, err);
+    int p = protocol < 2 ? 2 : protocol;
+    int rc = refs && codec->encode_refs ? codec->encode_refs(pair, p, out, refs, err)
+                                        : codec->encode(pair, p, out, err);
     md_decref(pair);
     return rc;
 }

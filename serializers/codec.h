@@ -17,6 +17,7 @@
 #include "core/base/buf.h"
 #include "core/value/value.h"
 #include "serializers/codec_error.h"
+#include "serializers/outref.h"
 
 typedef struct md_codec_ops {
     const char *name;
@@ -26,6 +27,10 @@ typedef struct md_codec_ops {
                   md_val **out, int *protocol, md_codec_err *err);
     /* Encode v for a peer that spoke `protocol`. */
     int (*encode)(const md_val *v, int protocol, md_buf *out, md_codec_err *err);
+    /* encode, noting big payloads in refs instead of copying them
+     * (serializers/outref.h). NULL: the format copies everything. */
+    int (*encode_refs)(const md_val *v, int protocol, md_buf *out, md_out_refs *refs,
+                       md_codec_err *err);
     /* decode, also saying whether the value may hold a proxy, so that
      * the dispatcher looks for proxies in the decoded request only then
      * (the decoder notes it as it goes: far cheaper than a walk over
@@ -83,5 +88,12 @@ typedef enum md_codec_payload {
 int md_codec_encode_reply(const md_codec_ops *codec, int protocol, const char *kind,
                           md_codec_payload what, md_val *payload, md_buf *out,
                           md_codec_err *err);
+/* md_codec_encode_reply that may note big payloads in refs rather than
+ * copy them into out (only a codec with encode_refs does; refs NULL: as
+ * md_codec_encode_reply). The reply is out with the refs inserted; on
+ * failure refs is as it was. */
+int md_codec_encode_reply_refs(const md_codec_ops *codec, int protocol, const char *kind,
+                               md_codec_payload what, md_val *payload, md_buf *out,
+                               md_out_refs *refs, md_codec_err *err);
 
 #endif /* MD_CODEC_H */

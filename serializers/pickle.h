@@ -13,6 +13,7 @@
 #include "core/base/buf.h"
 #include "core/value/value.h"
 #include "serializers/codec_error.h"
+#include "serializers/outref.h"
 
 /* The pickle codec's names for the shared codec bounds and error
  * (serializers/codec_error.h). */
@@ -62,6 +63,13 @@ int md_pickle_decode_noting_proxies(const uint8_t *data, size_t n, const md_pick
  * old length back (unless the buffer itself ran out of memory). err may
  * be NULL. */
 int md_pickle_encode(const md_val *v, int protocol, md_buf *out, md_pickle_err *err);
+/* md_pickle_encode that notes the payload of each bytes or bytearray value
+ * of MD_REPLY_REF_MIN_BYTES or more in refs (outref.h) instead of copying
+ * it into out (refs NULL: md_pickle_encode). out with the payloads
+ * inserted is byte for byte what md_pickle_encode writes. On failure refs
+ * is as it was. */
+int md_pickle_encode_refs(const md_val *v, int protocol, md_buf *out, md_out_refs *refs,
+                          md_pickle_err *err);
 
 /* ---- reply views ---------------------------------------------------------
  *

@@ -129,6 +129,7 @@ typedef struct enc {
     memo_ent *pend;         /* stamped memo entries not yet in memo */
     size_t pend_len, pend_cap, pend_flushed;
     bool materialize;       /* write views through the containers they stand for */
+    md_out_refs *refs;      /* big payloads go here by reference (NULL: copied) */
     bool restart;           /* a view's source was met: encode again, materializing */
 
     /* Small values never touch the allocator for these. */
@@ -285,6 +286,31 @@ static int w_payload(enc *e, const uint8_t *hdr, size_t hlen, const void *data, 
         memcpy(wp(e) + hlen, data, n);
     e->out->len += hlen + n;
     if (big)
+        frame_open(e);
+    return 0;
+}
+
+/* A payload of owner (a bytes or bytearray value; NULL: none) after its
+ * opcode header: a big one is noted by reference when the caller asked
+ * for that (outref.h), outside any frame as w_payload writes it, so the
+ * bytes of the message are the same. */
+_Static_assert(MD_REPLY_REF_MIN_BYTES >= FRAME_TARGET, "a payload by reference is unframed");
+
+static int w_payload_of(enc *e, const uint8_t *hdr, size_t hlen, const md_val *owner,
+                        const void *data, size_t n)
+{
+    if (!e->refs || !owner || n < MD_REPLY_REF_MIN_BYTES)
+        return w_payload(e, hdr, hlen, data, n);
+    bool framed = e->frame_start != NO_FRAME;
+    if (framed)
+        frame_commit(e);
+    if (room(e, hlen) < 0)
+        return -1;
+    memcpy(wp(e), hdr, hlen);
+    e->out->len += hlen;
+    if (md_out_refs_add(e->refs, e->out->len, (md_val *)owner, data, n) < 0)
+        return enomem(e);
+    if (framed)
         frame_open(e);
     return 0;
 }
@@ -596,7 +622,7 @@ static int w_unicode(enc *e, const char *s, size_t n)
 }
 
 /* A Python 2 byte string, for 2.7 readers. */
-static int w_binstring(enc *e, const void *s, size_t n)
+static int w_binstring(enc *e, const void *s, size_t n, const md_val *owner)
 {
     uint8_t h[5];
     if (n < 256) {
@@ -608,10 +634,10 @@ static int w_binstring(enc *e, const void *s, size_t n)
         return efail(e, MD_EUNSUPPORTED, "cannot serialize a string larger than 2GiB");
     h[0] = BINSTRING;
     put_le(h + 1, n, 4);
-    return w_payload(e, h, 5, s, n);
+    return w_payload_of(e, h, 5, owner, s, n);
 }
 
-static int w_binbytes(enc *e, const void *s, size_t n)
+static int w_binbytes(enc *e, const void *s, size_t n, const md_val *owner)
 {
     uint8_t h[9];
     if (n < 256) {
@@ -622,13 +648,13 @@ static int w_binbytes(enc *e, const void *s, size_t n)
     if (n <= UINT32_MAX) {
         h[0] = BINBYTES;
         put_le(h + 1, n, 4);
-        return w_payload(e, h, 5, s, n);
+        return w_payload_of(e, h, 5, owner, s, n);
     }
     if (e->proto < 4)
         return efail(e, MD_EUNSUPPORTED, "cannot serialize a bytes object larger than 4GiB");
     h[0] = BINBYTES8;
     put_le(h + 1, n, 8);
-    return w_payload(e, h, 9, s, n);
+    return w_payload_of(e, h, 9, owner, s, n);
 }
 
 static bool ascii_only(const char *s, size_t n)
@@ -750,9 +776,9 @@ static int save_bytes(enc *e, const md_val *v)
     size_t n = md_bytes_len(v);
     int rc;
     if (e->proto >= 3)
-        rc = w_binbytes(e, s, n);
+        rc = w_binbytes(e, s, n, v);
     else if (md_bytes_is_py2(v))
-        rc = w_binstring(e, s, n);
+        rc = w_binstring(e, s, n, v);
     else
         rc = w_bytes_p2_call(e, s, n);
     return rc < 0 ? -1 : memoize(e, v);
@@ -765,7 +791,7 @@ static int save_bytearray(enc *e, const md_val *v)
     if (e->proto >= 5) {
         uint8_t h[9] = { BYTEARRAY8 };
         put_le(h + 1, n, 8);
-        if (w_payload(e, h, 9, s, n) < 0)
+        if (w_payload_of(e, h, 9, v, s, n) < 0)
             return -1;
         return memoize(e, v);
     }
@@ -776,7 +802,7 @@ static int save_bytearray(enc *e, const md_val *v)
         if (w1(e, EMPTY_TUPLE) < 0)
             return -1;
     } else {
-        if ((e->proto >= 3 ? w_binbytes(e, s, n) : w_bytes_p2_call(e, s, n)) < 0)
+        if ((e->proto >= 3 ? w_binbytes(e, s, n, v) : w_bytes_p2_call(e, s, n)) < 0)
             return -1;
         if (memoize_temp(e) < 0 || w1(e, TUPLE1) < 0 || memoize_temp(e) < 0)
             return -1;
@@ -836,7 +862,7 @@ static int save_str(enc *e, const md_val *v)
             return -1;
         e->out->len += put_short_str(wp(e), s, n);
     } else {
-        int rc = e->proto == 2 && md_str_is_py2(v) ? w_binstring(e, s, n) : w_unicode(e, s, n);
+        int rc = e->proto == 2 && md_str_is_py2(v) ? w_binstring(e, s, n, NULL) : w_unicode(e, s, n);
         if (rc < 0 || w_put(e, e->memo_next) < 0)
             return -1;
     }
@@ -1771,8 +1797,8 @@ static int run(enc *e)
 }
 
 /* One encode of v; *restart: a view's source was met (see save_view). */
-static int encode_pass(const md_val *v, int protocol, md_buf *out, md_pickle_err *err,
-                       bool materialize, bool *restart)
+static int encode_pass(const md_val *v, int protocol, md_buf *out, md_out_refs *refs,
+                       md_pickle_err *err, bool materialize, bool *restart)
 {
     memset(err, 0, sizeof *err);
     /* The inline arrays are 2 KiB that a small reply never reads: left
@@ -1784,6 +1810,7 @@ static int encode_pass(const md_val *v, int protocol, md_buf *out, md_pickle_err
     e.err = err;
     e.frame_start = NO_FRAME;
     e.materialize = materialize;
+    e.refs = refs;
     e.tasks = e.tasks_inline;
     e.tasks_cap = sizeof e.tasks_inline / sizeof e.tasks_inline[0];
     md_ptrmap_init(&e.memo); /* given its inline buffer on the first insert */
@@ -1796,6 +1823,7 @@ static int encode_pass(const md_val *v, int protocol, md_buf *out, md_pickle_err
         return err->code;
     }
     size_t start_len = out->len;
+    size_t start_refs = refs ? refs->n : 0;
     int rc = w2(&e, PROTO, (uint8_t)protocol);
     if (rc == 0 && protocol >= 4)
         frame_open(&e);
@@ -1822,19 +1850,27 @@ static int encode_pass(const md_val *v, int protocol, md_buf *out, md_pickle_err
             enomem(&e);
         if (!out->failed)
             out->len = start_len;
+        if (refs)
+            md_out_refs_truncate(refs, start_refs);
         return err->code;
     }
     return 0;
 }
 
-int md_pickle_encode(const md_val *v, int protocol, md_buf *out, md_pickle_err *err)
+int md_pickle_encode_refs(const md_val *v, int protocol, md_buf *out, md_out_refs *refs,
+                          md_pickle_err *err)
 {
     md_pickle_err scratch;
     if (!err)
         err = &scratch;
     bool restart = false;
-    int rc = encode_pass(v, protocol, out, err, false, &restart);
+    int rc = encode_pass(v, protocol, out, refs, err, false, &restart);
     if (rc != 0 && restart && !out->failed)
-        rc = encode_pass(v, protocol, out, err, true, &restart);
+        rc = encode_pass(v, protocol, out, refs, err, true, &restart);
     return rc;
+}
+
+int md_pickle_encode(const md_val *v, int protocol, md_buf *out, md_pickle_err *err)
+{
+    return md_pickle_encode_refs(v, protocol, out, NULL, err);
 }

@@ -43,6 +43,7 @@
 #include "core/base/limits.h"
 #include "core/base/log.h"
 #include "serializers/codec.h"
+#include "transports/outq.h"
 #include "transports/wire/frame.h"
 
 typedef enum conn_state {
@@ -105,8 +106,7 @@ struct md_conn {
     bool authed;                   /* passed the handshake: logged */
     md_buf in;                     /* received bytes; in_off consumed */
     size_t in_off;
-    md_buf pend;                   /* output the socket did not take yet */
-    size_t pend_off;
+    md_outq pend;                  /* output the socket did not take yet */
     struct event *outwatch;        /* while output is over the soft bound */
     long long over_hard_since_ms;  /* 0: not over MD_OUTPUT_HARD_BYTES */
     long long progress_ms;         /* last time the socket took output */
@@ -114,6 +114,7 @@ struct md_conn {
     bool behind;                   /* complete requests wait for a turn */
     bool hog;                      /* served at PRIO_HOG (see PRIO_NEW) */
     md_buf out;                    /* scratch for encoding replies */
+    md_out_refs refs;              /* the big payloads of the reply in out */
     char who[80];
     md_conn *prev, *next;
 };
@@ -150,7 +151,7 @@ static long long now_us(void)
 
 static size_t out_pending(const md_conn *c)
 {
-    return c->pend.len - c->pend_off;
+    return md_outq_pending(&c->pend);
 }
 
 /* No more requests are served to a connection over the soft bound, nor
@@ -229,9 +230,13 @@ static void conn_free(md_conn *c)
     if (c->auth)
         md_auth_free(c->auth);
     md_buf_free(&c->in);
-    md_buf_free(&c->pend);
-    size_t big = c->in.cap > c->pend.cap ? c->in.cap : c->pend.cap;
+    /* What a vanished client was owed goes, and with it the last
+     * reference to a value its reply was still being sent from. */
+    md_outq_drop(&c->pend);
+    size_t owed = md_outq_take_big(&c->pend);
+    size_t big = c->in.cap > owed ? c->in.cap : owed;
     md_buf_free(&c->out);
+    md_out_refs_free(&c->refs);
     md_free(c);
     md_listen_trim_after(big);
     resume_accepting(ls);
@@ -253,7 +258,7 @@ static void conn_close(md_conn *c)
 static void conn_close_after_flush(md_conn *c)
 {
     c->state = CS_CLOSING;
-    if (c->pend.len == c->pend_off)
+    if (!out_pending(c))
         conn_close(c);
 }
 
@@ -284,64 +289,36 @@ static void conn_arm_failed(md_conn *c, const char *what)
 
 /* ---- writing -------------------------------------------------------------- */
 
-/* Keeps the len - done bytes of data that the socket did not take. When
- * nothing else is owed and data lies in `from` (the reply scratch), the
- * buffer itself becomes the queue, as it is, instead of its tail being
- * copied: a big reply is written without a second copy. */
-static int keep_unsent(md_conn *c, const uint8_t *data, size_t len, size_t done, md_buf *from)
+/* Send now what the socket takes of m, a message not yet queued (with
+ * the payloads its refs note); keep the rest for write_cb. -1 when the
+ * connection is broken (it is then closed). m's bytes may be `from`'s
+ * (the reply scratch; or NULL), whose memory and m's refs the queue may
+ * take over (outq.h): a big reply is then written without a copy. What
+ * of m's refs is not taken over is the caller's to drop. */
+static int conn_send_msg(md_conn *c, md_outmsg *m, md_buf *from)
 {
-    if (from && c->pend.len == c->pend_off && len - done >= MD_WARM_MIN_BYTES) {
-        md_buf_free(&c->pend);
-        c->pend = *from;
-        c->pend_off = (size_t)(data + done - from->data);
-        c->pend.len = c->pend_off + (len - done);
-        md_buf_init(from);
-        return 0;
-    }
-    /* Compact once most of a large queue is sent, before it grows, so
-     * that memory follows what is still owed (only then: compacting
-     * while nothing is added would copy a big reply for nothing). */
-    if (c->pend_off > ((size_t)1 << 20) && c->pend_off > c->pend.len / 2) {
-        memmove(c->pend.data, c->pend.data + c->pend_off, c->pend.len - c->pend_off);
-        c->pend.len -= c->pend_off;
-        c->pend_off = 0;
-    }
-    return md_buf_append(&c->pend, data + done, len - done);
-}
-
-/* Send now what the socket takes; keep the rest for write_cb. -1 when the
- * connection is broken (it is then closed). data may lie in `from` (or
- * NULL), whose memory keep_unsent may take over. */
-static int conn_send(md_conn *c, const uint8_t *data, size_t len, md_buf *from)
-{
-    size_t done = 0;
-    if (c->pend.len == c->pend_off) {
-        while (done < len) {
-            ssize_t n = send(c->fd, data + done, len - done, MSG_NOSIGNAL);
-            if (n > 0) {
-                done += (size_t)n;
-                md_stats_bytes_out((size_t)n);
-                continue;
-            }
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-                break;
+    bool idle = !out_pending(c);
+    if (idle) {
+        size_t sent = 0;
+        int rc = md_outmsg_write(m, c->fd, &sent);
+        md_stats_bytes_out(sent);
+        if (rc < 0) {
             md_log_info("%s: send failed: %s", c->who, strerror(errno));
             conn_close(c);
             return -1;
         }
     }
-    if (done == len)
+    size_t left = md_outmsg_pending(m);
+    if (!left)
         return 0;
-    if (c->pend.len == c->pend_off)
+    if (idle)
         c->progress_ms = now_ms();
-    if (keep_unsent(c, data, len, done, from) < 0) {
+    if (md_outq_keep(&c->pend, m, from) < 0) {
         md_log_warning("%s: out of memory queueing a reply", c->who);
         conn_close(c);
         return -1;
     }
-    c->owner->out_total += len - done;
+    c->owner->out_total += left;
     if (event_add(c->ev_write, NULL) < 0) {
         conn_arm_failed(c, "write event");
         return -1;
@@ -394,7 +371,7 @@ static void evict_stuck(md_listeners *ls)
                      "closing the connection", worst->who, out_pending(worst),
                      (size_t)MD_OUTPUT_TOTAL_BYTES);
         ls->out_total -= out_pending(worst);
-        worst->pend_off = worst->pend.len; /* no longer owed */
+        md_outq_drop(&worst->pend); /* no longer owed */
         conn_close(worst);
     }
 }
@@ -425,19 +402,31 @@ static void outwatch_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* c->out holds MD_FRAME_HDR_MAX spare bytes, then the payload: put the
- * header right before the payload and send both with one call. */
+/* Send len bytes of data (copied if the socket does not take them all). */
+static int conn_send(md_conn *c, const uint8_t *data, size_t len)
+{
+    md_outmsg m = {.buf = {(uint8_t *)data, len, len, false}};
+    return conn_send_msg(c, &m, NULL);
+}
+
+/* c->out holds MD_FRAME_HDR_MAX spare bytes, then the payload, with the
+ * big payloads of c->refs inserted: put the header right before the
+ * payload and send it all with one call. */
 static int write_frame(md_conn *c)
 {
     uint8_t hdr[MD_FRAME_HDR_MAX];
-    size_t len = c->out.len - MD_FRAME_HDR_MAX;
+    size_t len = c->out.len - MD_FRAME_HDR_MAX + c->refs.nbytes;
     /* Long frames only for peers that read them (3.8+, protocol 4+). */
     int hlen = md_frame_header(hdr, len, c->peer.protocol >= 4);
     if (hlen < 0)
         return -1;
-    uint8_t *start = c->out.data + MD_FRAME_HDR_MAX - hlen;
-    memcpy(start, hdr, (size_t)hlen);
-    conn_send(c, start, (size_t)hlen + len, &c->out);
+    size_t start = MD_FRAME_HDR_MAX - (size_t)hlen;
+    memcpy(c->out.data + start, hdr, (size_t)hlen);
+    md_outmsg m = {.buf = c->out, .off = start, .refs = c->refs};
+    conn_send_msg(c, &m, &c->out);
+    /* The refs the queue did not take (sent, or a failure) go now. */
+    c->refs = m.refs;
+    md_out_refs_truncate(&c->refs, 0);
     return 0;
 }
 
@@ -445,34 +434,28 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
 {
     md_conn *c = arg;
     bool was_over = out_blocked(c);
-    while (c->pend_off < c->pend.len) {
-        ssize_t n = send(fd, c->pend.data + c->pend_off, c->pend.len - c->pend_off, MSG_NOSIGNAL);
-        if (n > 0) {
-            c->pend_off += (size_t)n;
-            md_stats_bytes_out((size_t)n);
-            c->owner->out_total -= (size_t)n;
-            c->progress_ms = now_ms();
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;
+    size_t sent = 0;
+    int rc = md_outq_write(&c->pend, fd, &sent);
+    if (sent) {
+        md_stats_bytes_out(sent);
+        c->owner->out_total -= sent;
+        c->progress_ms = now_ms();
+    }
+    if (rc < 0) {
         conn_free(c);
         return;
     }
     if (out_pending(c) <= MD_OUTPUT_HARD_BYTES)
         c->over_hard_since_ms = 0;
-    if (c->pend_off < c->pend.len) {
+    if (out_pending(c)) {
         if (was_over && !out_blocked(c))
             conn_sync_read(c);
         return;
     }
     event_del(c->ev_write);
-    size_t cap = c->pend.cap;
-    md_buf_free(&c->pend); /* idle connections keep no output buffer */
-    c->pend_off = 0;
-    md_listen_trim_after(cap);
+    /* md_outq_write freed what it held: idle connections keep no output
+     * memory. */
+    md_listen_trim_after(md_outq_take_big(&c->pend));
     if (c->state == CS_CLOSING) {
         conn_free(c);
         return;
@@ -494,10 +477,15 @@ static int encode_and_write(md_conn *c, int kind, md_val *payload, md_codec_err 
     static const uint8_t spare[MD_FRAME_HDR_MAX];
     md_buf_reset(&c->out);
     md_buf_append(&c->out, spare, sizeof spare);
-    if (md_codec_encode_reply(c->codec, c->peer.protocol, md_out_kind_text(kind), payload_of(kind),
-                              payload, &c->out, err) < 0)
+    /* Big bytes are sent from their value, not copied into c->out. */
+    if (md_codec_encode_reply_refs(c->codec, c->peer.protocol, md_out_kind_text(kind),
+                                   payload_of(kind), payload, &c->out, &c->refs, err) < 0)
         return -1;
-    return write_frame(c);
+    if (write_frame(c) < 0) {
+        md_out_refs_truncate(&c->refs, 0);
+        return -1;
+    }
+    return 0;
 }
 
 /* The #TRACEBACK of an error of the connection itself (md_proto_traceback:
@@ -619,7 +607,7 @@ static void handle_handshake(md_conn *c, const uint8_t *payload, size_t len)
 {
     md_buf out = MD_BUF_INIT;
     int rc = md_auth_feed(c->auth, payload, len, &out);
-    if (out.len && conn_send(c, out.data, out.len, NULL) < 0) {
+    if (out.len && conn_send(c, out.data, out.len) < 0) {
         md_buf_free(&out);
         return;
     }
@@ -923,7 +911,7 @@ static void accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sock
         conn_free(c);
         return;
     }
-    (void)conn_send(c, out.data, out.len, NULL);   /* on failure it closes c */
+    (void)conn_send(c, out.data, out.len);   /* on failure it closes c */
     md_buf_free(&out);
 }
 

@@ -257,6 +257,19 @@
 #define MD_GIFT_MIN_BYTES          ((size_t)1 << 20)
 #define MD_GIFT_SHARE_NUM          2
 #define MD_GIFT_SHARE_DEN          3
+/* A bytes or bytearray value of at least this many bytes in a reply is
+ * sent from the value itself (serializers/outref.h, transports/outq.h):
+ * the pickle encoder writes its opcode header and the connection writes
+ * the payload straight from the value, which it keeps alive until the
+ * bytes are out, instead of copying it into the reply buffer (a 10 MB
+ * q.get() copied 10 MB into a buffer that was, on a fresh server, 2,441
+ * new pages). Below it a copy costs less than what a reference costs: a
+ * piece more to send and to account for. At least the pickle's frame
+ * size (64 KiB): a payload that big is never inside a frame. */
+#define MD_REPLY_REF_MIN_BYTES     ((size_t)256 << 10)
+/* Pieces (buffers and referenced payloads) one writev of a connection's
+ * output takes at most (the kernel's IOV_MAX is 1024). */
+#define MD_OUTQ_IOV                64
 
 /* XML-RPC replies: the same kinds of budgets as repr. A value made of
  * shared references (a DAG) has an exponentially large XML form though
