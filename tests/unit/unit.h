@@ -17,6 +17,7 @@
     X(value_table)        \
     X(value_pending)      \
     X(value_gift)         \
+    X(outq)               \
     X(pickle)             \
     X(pickle_view)        \
     X(pickle_keyhash)     \
