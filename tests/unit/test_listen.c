@@ -79,20 +79,28 @@ static void client_close(client *c)
 
 /* The next frame's payload into payload: 1, 0 when the server closed
  * the connection first, -1 when nothing whole came in time. */
+/* Move a whole frame at the head of c's input into payload, if there is
+ * one. */
+static bool take_frame(client *c, md_buf *payload)
+{
+    size_t hdr = 0;
+    uint64_t plen = 0;
+    if (!c->in.len ||
+        md_frame_parse(c->in.data, c->in.len, SIZE_MAX, &hdr, &plen) != MD_FRAME_COMPLETE)
+        return false;
+    md_buf_reset(payload);
+    md_buf_append(payload, c->in.data + hdr, (size_t)plen);
+    size_t used = hdr + (size_t)plen;
+    memmove(c->in.data, c->in.data + used, c->in.len - used);
+    c->in.len -= used;
+    return true;
+}
+
 static int read_frame(lfix *f, client *c, md_buf *payload, int rounds)
 {
     for (int i = 0; i < rounds; i++) {
-        size_t hdr = 0;
-        uint64_t plen = 0;
-        if (c->in.len &&
-            md_frame_parse(c->in.data, c->in.len, SIZE_MAX, &hdr, &plen) == MD_FRAME_COMPLETE) {
-            md_buf_reset(payload);
-            md_buf_append(payload, c->in.data + hdr, (size_t)plen);
-            size_t used = hdr + (size_t)plen;
-            memmove(c->in.data, c->in.data + used, c->in.len - used);
-            c->in.len -= used;
+        if (take_frame(c, payload))
             return 1;
-        }
         if (md_lc_poll(f->base, c->fd, &c->in) == 0)
             return 0;
     }
@@ -518,15 +526,7 @@ static int read_frame_slowly(lfix *f, client *c, md_buf *payload, size_t piece)
     uint8_t *chunk = malloc(piece);
     int rc = -1;
     for (int i = 0; chunk && i < 200 * MD_LC_ROUNDS && rc < 0; i++) {
-        size_t hdr = 0;
-        uint64_t plen = 0;
-        if (c->in.len &&
-            md_frame_parse(c->in.data, c->in.len, SIZE_MAX, &hdr, &plen) == MD_FRAME_COMPLETE) {
-            md_buf_reset(payload);
-            md_buf_append(payload, c->in.data + hdr, (size_t)plen);
-            size_t used = hdr + (size_t)plen;
-            memmove(c->in.data, c->in.data + used, c->in.len - used);
-            c->in.len -= used;
+        if (take_frame(c, payload)) {
             rc = 1;
             break;
         }
