@@ -52,6 +52,14 @@ int md_pickle_decode_noting_proxies(const uint8_t *data, size_t n, const md_pick
                                     md_val **out, int *protocol, bool *proxies,
                                     md_pickle_err *err);
 
+/* Where in a message of msglen bytes, of which the first avail are
+ * prefix, the payload of a bytes value of min_bytes or more seems to
+ * start (BINBYTES or BINBYTES8 with such a length that fits): its offset,
+ * or 0 when none is seen. A guess for a transport placing a big message
+ * (md_gift_skew); the decoder decides. */
+size_t md_pickle_guess_big_bytes(const uint8_t *prefix, size_t avail, size_t msglen,
+                                 size_t min_bytes);
+
 /* Encode v at protocol 2..5, appending to out, with the opcodes CPython's
  * C pickler chooses. Protocol 2 uses Python 2 module names (__builtin__,
  * exceptions, Queue, thread, copy_reg), 3 and up Python 3 names (except

@@ -2172,3 +2172,23 @@ int md_pickle_decode_noting_proxies(const uint8_t *data, size_t n, const md_pick
 {
     return decode(data, n, lim, out, protocol, proxies, err);
 }
+
+/* A scan, not a decode: the first BINBYTES or BINBYTES8 in the prefix
+ * whose length is big and fits the message. A wrong guess (the byte
+ * inside some text) only costs the copy the guess would have saved. */
+size_t md_pickle_guess_big_bytes(const uint8_t *prefix, size_t avail, size_t msglen,
+                                 size_t min_bytes)
+{
+    for (size_t i = 0; i + 9 <= avail && i + 9 <= msglen; i++) {
+        size_t width = prefix[i] == BINBYTES8 ? 8 : prefix[i] == BINBYTES ? 4 : 0;
+        if (!width)
+            continue;
+        uint64_t len = 0;
+        for (size_t k = width; k > 0; k--)
+            len = len << 8 | prefix[i + k];
+        size_t at = i + 1 + width;
+        if (len >= min_bytes && len <= msglen - at)
+            return at;
+    }
+    return 0;
+}

@@ -43,6 +43,7 @@
 #include "core/base/limits.h"
 #include "core/base/log.h"
 #include "serializers/codec.h"
+#include "serializers/pickle.h"
 #include "transports/outq.h"
 #include "transports/wire/frame.h"
 
@@ -751,6 +752,31 @@ static void quickack(md_conn *c)
     }
 }
 
+/* Before the buffer grows for a big frame at the head of the input:
+ * place the frame so that a big bytes payload in it lies where its value
+ * can take the buffer over without moving it (md_gift_skew), which
+ * saved a 10 MB memmove per q.put(). That needs the opcodes before the
+ * payload, so until MD_GIFT_PREFIX_BYTES of the message are in (Python
+ * sends a big message's header apart), false: read a modest chunk
+ * first. */
+static bool place_big_frame(md_conn *c, size_t hdr_len, uint64_t plen)
+{
+    size_t avail = c->in.len - c->in_off;
+    if (avail < hdr_len + MD_GIFT_PREFIX_BYTES)
+        return false;
+    const uint8_t *msg = c->in.data + c->in_off + hdr_len;
+    size_t at = md_pickle_guess_big_bytes(msg, avail - hdr_len, (size_t)plen, MD_GIFT_MIN_BYTES);
+    if (!at || md_buf_reserve(&c->in, sizeof(void *)) < 0)
+        return true; /* no payload seen, or no room: placed as it is */
+    size_t skew = md_gift_skew(hdr_len + at, (size_t)plen);
+    if (c->in_off != skew) {
+        memmove(c->in.data + skew, c->in.data + c->in_off, avail);
+        c->in_off = skew;
+        c->in.len = skew + avail;
+    }
+    return true;
+}
+
 /* Read what the socket has: enough for the frame at the head of the
  * input when it is known, a modest chunk otherwise. false: the peer
  * closed or the read failed. */
@@ -772,7 +798,9 @@ static bool conn_read(md_conn *c)
         int64_t need = frame_needs(c, &hdr_len, &plen);
         if (need < 0)
             return true; /* closed by protocol_error */
-        if ((uint64_t)need > want)
+        if ((uint64_t)need > want &&
+            (plen < MD_GIFT_MIN_BYTES || c->in.cap - c->in.len > (size_t)need ||
+             place_big_frame(c, hdr_len, plen)))
             want = (size_t)need;
         else if (need > 0 && c->in.cap - c->in.len > (size_t)need)
             /* The end of a frame the buffer was sized for: read into the

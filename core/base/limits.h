@@ -257,6 +257,12 @@
 #define MD_GIFT_MIN_BYTES          ((size_t)1 << 20)
 #define MD_GIFT_SHARE_NUM          2
 #define MD_GIFT_SHARE_DEN          3
+/* How much of a big message (MD_GIFT_MIN_BYTES or more) the transport
+ * reads before its buffer is sized for it, so as to see where a big
+ * bytes payload lies and place the message so that the value takes the
+ * buffer without moving its bytes (transports/listen.c place_big_frame).
+ * A q.put()'s opcodes before its payload are about 60 bytes. */
+#define MD_GIFT_PREFIX_BYTES       256
 /* A bytes or bytearray value of at least this many bytes in a reply is
  * sent from the value itself (serializers/outref.h, transports/outq.h):
  * the pickle encoder writes its opcode header and the connection writes

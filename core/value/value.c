@@ -184,11 +184,15 @@ static void *val_mem(md_vtype type, size_t size)
     return type == MD_T_BYTES ? md_malloc_sized(size) : md_malloc(size);
 }
 
+static void lodged_free(md_val *v);
+
 static void val_mem_free(md_val *v, void *mem)
 {
     size_t size = slab_size(v);
     if (size)
         md_val__slab_free(mem, size);
+    else if (v->type == MD_T_BYTES && (v->flags & F_LODGED))
+        lodged_free(v);
     else if (v->type == MD_T_BYTES)
         md_free_sized(mem, str_header(v->flags) + md_val__slen(v) + 1);
     else
@@ -1272,7 +1276,7 @@ static bool gift_fits(const md_gift *gift, const void *data, size_t n, size_t ro
     return gift->size / MD_GIFT_SHARE_DEN <= n / MD_GIFT_SHARE_NUM;
 }
 
-static MD_THREAD_LOCAL unsigned long gifts_taken;
+static MD_THREAD_LOCAL unsigned long gifts_taken, gifts_lodged;
 
 static md_val *gift_taken(md_gift *gift, md_val *v)
 {
@@ -1287,12 +1291,62 @@ unsigned long md_gift_count(void)
     return gifts_taken;
 }
 
+unsigned long md_gift_lodged_count(void)
+{
+    return gifts_lodged;
+}
+
+/* A lodged bytes value (F_LODGED) lies inside its block rather than at
+ * its start: the block's start and size are the LODGE_BYTES before its
+ * header (over opcodes already read, as the header is). */
+typedef struct lodge {
+    uint8_t *block;
+    size_t size;
+} lodge;
+#define LODGE_BYTES sizeof(lodge)
+
+size_t md_gift_skew(size_t text_off, size_t n)
+{
+    size_t hdr = str_header(n > UINT32_MAX ? F_ASCII | F_WIDE : F_ASCII);
+    return (hdr - text_off) & (sizeof(void *) - 1);
+}
+
+/* The value whose text is data, made where it lies when it can be: its
+ * header aligned and the lodge before it inside the block, and the byte
+ * after the text (the NUL, written when the gift closes: it is still the
+ * message's) inside it too. NULL when it cannot. */
+static md_val *lodge_in(md_gift *gift, uint8_t *data, size_t n, uint8_t flags)
+{
+    size_t hdr = str_header(flags), at = (size_t)(data - gift->block);
+    if (at < hdr + LODGE_BYTES || n >= gift->size - at || ((uintptr_t)(data - hdr) & 7))
+        return NULL;
+    md_val *v = (md_val *)(data - hdr);
+    memcpy((uint8_t *)v - LODGE_BYTES, &(lodge){gift->block, gift->size}, LODGE_BYTES);
+    v->refcnt = 1;
+    v->type = MD_T_BYTES;
+    v->aux = 0;
+    str_set_lengths(v, flags | F_LODGED, n, n);
+    return v;
+}
+
+static void lodged_free(md_val *v)
+{
+    lodge l;
+    memcpy(&l, (uint8_t *)v - LODGE_BYTES, LODGE_BYTES);
+    md_free_sized(l.block, l.size);
+}
+
 md_val *md_bytes_new_in(md_gift *gift, const void *data, size_t n)
 {
     uint8_t flags = n > UINT32_MAX ? F_ASCII | F_WIDE : F_ASCII;
     size_t hdr = str_header(flags);
     if (!gift_fits(gift, data, n, hdr + 1))
         return md_bytes_new(data, n);
+    md_val *lodged = lodge_in(gift, (uint8_t *)data, n, flags);
+    if (lodged) {
+        gifts_lodged++;
+        return gift_taken(gift, lodged);
+    }
     /* The text first: the header goes where the message's bytes before
      * it were. */
     memmove(gift->block + hdr, data, n);
@@ -1322,6 +1376,8 @@ md_val *md_bytearray_new_in(md_gift *gift, const void *data, size_t n)
 bool md_gift_close(md_gift *gift)
 {
     md_val *taker = gift->taker;
+    if (taker && taker->type == MD_T_BYTES && (taker->flags & F_LODGED))
+        ((uint8_t *)md_val__sdata(taker))[md_val__slen(taker)] = 0;
     gift->block = NULL;
     gift->size = 0;
     gift->taker = NULL;

@@ -234,8 +234,16 @@ md_val *md_bytearray_new_in(md_gift *gift, const void *data, size_t n);
  * belongs to the giver, who must forget it); drops the reference that
  * kept the block alive. */
 bool md_gift_close(md_gift *gift);
-/* How many values of this thread took a block over (tests). */
+/* A bytes value of n bytes whose text lies at offset text_off of an
+ * 8-aligned block can take the block where its text lies, with no copy
+ * (its header goes over the opcodes before the text), when text_off +
+ * md_gift_skew(text_off, n) is such an offset: a giver that knows where
+ * a big payload will lie reads its message skew bytes further in. */
+size_t md_gift_skew(size_t text_off, size_t n);
+/* How many values of this thread took a block over (tests), and how many
+ * of those where their bytes lay, without moving them (md_gift_skew). */
 unsigned long md_gift_count(void);
+unsigned long md_gift_lodged_count(void);
 /* For bytes and bytearray. */
 const uint8_t *md_bytes_data(const md_val *v);
 size_t md_bytes_len(const md_val *v);

@@ -334,12 +334,14 @@ static void test_listen_big_bytes_keep_their_receive_buffer_past_the_connection(
     md_buf reply = MD_BUF_INIT;
     client a = {.fd = -1}, b = {.fd = -1};
     CU_ASSERT_FATAL(long_client_open(&f, &a, &reply));
-    unsigned long taken = md_gift_count();
+    unsigned long taken = md_gift_count(), lodged = md_gift_lodged_count();
     CU_ASSERT_FATAL(send_request_in_pieces(&f, &a, queue_call(ident, "put", md_bytes_new(blob, N)),
                                            4096));
     CU_ASSERT_EQUAL_FATAL(read_frame(&f, &a, &reply, MD_LC_ROUNDS), 1);
     CU_ASSERT(reply_is(&reply, "('#RETURN', None)"));
     CU_ASSERT_EQUAL(md_gift_count(), taken + 1);
+    /* placed so that the value took the buffer where its bytes lay */
+    CU_ASSERT_EQUAL(md_gift_lodged_count(), lodged + 1);
     client_close(&a);
     CU_ASSERT_EQUAL(nconns_after(&f, 0), 0);
     CU_ASSERT_FATAL(long_client_open(&f, &b, &reply));
@@ -359,6 +361,7 @@ static void test_listen_big_bytes_keep_their_receive_buffer_past_the_connection(
         md_decref(calls[i]);
     }
     taken = md_gift_count();
+    lodged = md_gift_lodged_count();
     for (size_t at = 0; at < both.len; at += 65536) {
         CU_ASSERT_FATAL(md_lc_send(b.fd, both.data + at, both.len - at < 65536 ? both.len - at : 65536));
         md_lc_run(f.base, 1);
@@ -372,6 +375,7 @@ static void test_listen_big_bytes_keep_their_receive_buffer_past_the_connection(
     CU_ASSERT_EQUAL_FATAL(read_frame(&f, &b, &reply, 20 * MD_LC_ROUNDS), 1);
     CU_ASSERT(reply_is_blob(&reply, blob, N));
     CU_ASSERT_EQUAL(md_gift_count(), taken + 1);
+    CU_ASSERT_EQUAL(md_gift_lodged_count(), lodged + 1);
     md_buf_free(&both);
     md_buf_free(&payload);
     free(blob);

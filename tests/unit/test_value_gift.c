@@ -12,6 +12,7 @@
 #include "tests/unit/unit.h"
 
 #include <malloc.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/base/alloc.h"
@@ -142,6 +143,78 @@ static void test_gift_binbytes_take_the_block_and_what_follows_decodes(void)
     take_and_check(OP_BINBYTES, 64);
     take_and_check(OP_BINBYTES, 6); /* text at 13: the header's 12 and one */
     take_and_check(OP_BINBYTES8, 100);
+}
+
+/* A text whose header fits before it, 8-aligned, with room for the
+ * block's lodge (md_gift_skew): the value takes the block where the text
+ * lies, without moving a byte; the byte after the text stays the
+ * message's until the gift closes, and is the NUL after; freeing the
+ * value frees the block, once. Without the room, or misaligned, the text
+ * moves to the block's start as before. */
+static void lodge_and_check(int op, size_t off, bool lodged)
+{
+    md_gift gift;
+    uint8_t *block = new_block(BIG + 4096, &gift);
+    size_t usable = malloc_usable_size(block);
+    size_t at = off + 3 + (op == OP_BINBYTES ? 4 : 8);
+    CU_ASSERT_EQUAL(md_gift_skew(at, BIG) == 0, lodged || at < 28);
+    uint8_t *end = put_pair_tail(put_big(block + off, 4, op, BIG));
+    unsigned long before = md_gift_lodged_count();
+    md_val *v = NULL;
+    CU_ASSERT_EQUAL_FATAL(decode_with(&gift, block + off, (size_t)(end - block - off), &v), 0);
+    CU_ASSERT_EQUAL(md_gift_lodged_count(), before + lodged);
+    md_val *b = md_tuple_get(v, 0);
+    CU_ASSERT_FATAL(md_typeof(b) == MD_T_BYTES && md_bytes_len(b) == BIG);
+    CU_ASSERT_PTR_EQUAL(md_bytes_data(b), lodged ? block + at : block + 12);
+    CU_ASSERT(is_pattern(md_bytes_data(b), BIG));
+    if (lodged)
+        CU_ASSERT_EQUAL(block[at + BIG], OP_MEMOIZE); /* still the message's */
+    CU_ASSERT(int_is(md_tuple_get(v, 1), 7));
+    md_alloc_warm_enable(false); /* none kept from before */
+    md_alloc_warm_enable(true);
+    CU_ASSERT(md_gift_close(&gift));
+    CU_ASSERT_EQUAL(md_bytes_data(b)[BIG], 0);
+    CU_ASSERT(is_pattern(md_bytes_data(b), BIG));
+    md_decref(v);
+    CU_ASSERT_EQUAL(md_alloc_warm_bytes(), usable);
+    md_alloc_warm_enable(false);
+}
+
+static void test_gift_lodged_where_the_text_lies_when_aligned_with_room(void)
+{
+    lodge_and_check(OP_BINBYTES, 21, true);  /* text at 28: header 12 + lodge 16 */
+    lodge_and_check(OP_BINBYTES8, 17, true);
+    lodge_and_check(OP_BINBYTES8, 17 + 64, true);
+    lodge_and_check(OP_BINBYTES, 13, false); /* aligned, no room for the lodge */
+    lodge_and_check(OP_BINBYTES, 22, false); /* room, misaligned */
+}
+
+/* The transport's guess of where a big payload starts, from the opcodes
+ * before it: a q.put() request as Python pickles it; none when the
+ * length is small or runs past the message; a BINBYTES8 byte inside a
+ * text is passed over when its "length" does not fit. */
+static void test_gift_transport_guesses_where_the_payload_lies(void)
+{
+    uint8_t *blob = calloc(1, BIG);
+    CU_ASSERT_FATAL(blob != NULL);
+    md_val *parts[] = {md_str_from_cstr("7f\xc2\x8e" "abc"), md_str_from_cstr("put"),
+                       md_bytes_new(blob, BIG), md_dict_new(), NULL};
+    free(blob);
+    parts[4] = md_tuple_pack(1, parts[2]);
+    md_val *req = md_tuple_pack(4, parts[0], parts[1], parts[4], parts[3]);
+    for (size_t i = 0; i < 5; i++)
+        md_decref(parts[i]);
+    md_buf out = MD_BUF_INIT;
+    CU_ASSERT_EQUAL_FATAL(md_pickle_encode(req, 4, &out, NULL), 0);
+    size_t at = md_pickle_guess_big_bytes(out.data, 256, out.len, MD_GIFT_MIN_BYTES);
+    CU_ASSERT_FATAL(at > 5 && at < 256);
+    CU_ASSERT_EQUAL(out.data[at - 5], OP_BINBYTES);
+    CU_ASSERT_EQUAL(md_pickle_guess_big_bytes(out.data, 256, out.len, BIG + 1), 0);
+    CU_ASSERT_EQUAL(md_pickle_guess_big_bytes(out.data, 256, out.len - 2 - BIG / 2, MD_GIFT_MIN_BYTES),
+                    0);
+    CU_ASSERT_EQUAL(md_pickle_guess_big_bytes(out.data, at - 5, out.len, MD_GIFT_MIN_BYTES), 0);
+    md_buf_free(&out);
+    md_decref(req);
 }
 
 static void test_gift_bytearray8_takes_the_block(void)
@@ -366,4 +439,6 @@ void md_test_register_value_gift(void)
     MD_ADD_TEST(s, test_gift_is_taken_by_the_first_big_value_only);
     MD_ADD_TEST(s, test_gift_hostile_lengths_leave_the_block_alone);
     MD_ADD_TEST(s, test_gift_out_of_memory_at_every_allocation_loses_nothing);
+    MD_ADD_TEST(s, test_gift_lodged_where_the_text_lies_when_aligned_with_room);
+    MD_ADD_TEST(s, test_gift_transport_guesses_where_the_payload_lies);
 }
