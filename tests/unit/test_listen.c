@@ -592,6 +592,45 @@ static void test_listen_big_reply_waits_for_a_slow_reader_without_blocking_other
     lfix_close(&f);
 }
 
+/* The frames a client receives for q.get() of bytes around
+ * MD_REPLY_REF_MIN_BYTES (copied below it, sent from the value from it
+ * on) are byte for byte the plain encoding of the reply, the frame
+ * header's length included; the value is let go once it is sent. */
+static void test_listen_reply_bytes_on_the_wire_around_the_threshold(void)
+{
+    lfix f;
+    CU_ASSERT_FATAL(lfix_open(&f));
+    md_buf reply = MD_BUF_INIT, expect = MD_BUF_INIT;
+    client a = {.fd = -1};
+    CU_ASSERT_FATAL(long_client_open(&f, &a, &reply));
+    const size_t sizes[] = {MD_REPLY_REF_MIN_BYTES - 1, MD_REPLY_REF_MIN_BYTES,
+                            MD_REPLY_REF_MIN_BYTES + 1, 3 * MD_REPLY_REF_MIN_BYTES + 5};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        uint8_t *blob = malloc(sizes[i]);
+        CU_ASSERT_FATAL(blob != NULL);
+        for (size_t k = 0; k < sizes[i]; k++)
+            blob[k] = (uint8_t)(k * 5 + i);
+        md_val *v = md_bytes_new(blob, sizes[i]);
+        free(blob);
+        char ident[64];
+        uint32_t held = queue_holding(&f, ident, v);
+        md_val *want = md_th_tuple(2, md_th_str("#RETURN"), md_incref(v));
+        md_buf_reset(&expect);
+        CU_ASSERT_EQUAL_FATAL(md_pickle_encode(want, 4, &expect, NULL), 0);
+        md_decref(want);
+        CU_ASSERT_FATAL(send_request_in_pieces(&f, &a, queue_call(ident, "get", NULL), 4096));
+        CU_ASSERT_EQUAL_FATAL(read_frame(&f, &a, &reply, 20 * MD_LC_ROUNDS), 1);
+        CU_ASSERT_EQUAL(reply.len, expect.len);
+        CU_ASSERT(reply.len == expect.len && memcmp(reply.data, expect.data, reply.len) == 0);
+        CU_ASSERT_EQUAL(md_refcount(v), held - 1);
+        md_decref(v);
+    }
+    md_buf_free(&reply);
+    md_buf_free(&expect);
+    client_close(&a);
+    lfix_close(&f);
+}
+
 /* A client that vanishes in the middle of a 10 MB reply is reaped, and
  * the value its reply was sent from goes with it. */
 static void test_listen_client_gone_mid_reply_lets_the_value_go(void)
@@ -807,5 +846,6 @@ void md_test_register_listen(void)
     MD_ADD_TEST(s, test_listen_closes_a_connection_whose_deadline_cannot_be_armed);
     MD_ADD_TEST(s, test_listen_big_reply_waits_for_a_slow_reader_without_blocking_others);
     MD_ADD_TEST(s, test_listen_client_gone_mid_reply_lets_the_value_go);
+    MD_ADD_TEST(s, test_listen_reply_bytes_on_the_wire_around_the_threshold);
     MD_ADD_TEST(s, test_listen_reply_keeps_a_value_deleted_while_it_is_sent);
 }
