@@ -1,13 +1,13 @@
-/* outref.h - the big bytes of a reply that are written by reference: an
- * encoder given an md_out_refs writes a big bytes or bytearray value's
- * opcode header into its buffer and, instead of its payload, notes where
+/* outref.h - the big payloads of a reply that are written by reference:
+ * an encoder given an md_out_refs writes a big str, bytes or bytearray
+ * value's opcode header into its buffer and, instead of its payload, notes where
  * the payload goes, which bytes they are and the value holding them (a
  * reference). The message is the buffer with each noted payload inserted
  * at its offset, in order; a transport sends the pieces as they are
  * (transports/outq.h) and drops the references once they are written, so
  * a 10 MB q.get() reply is never copied. Only values whose bytes no server
- * operation changes once they exist are noted (bytes; bytearray, which no
- * method of managerd changes in place).
+ * operation changes once they exist are noted (str and bytes; bytearray,
+ * which no method of managerd changes in place).
  */
 #ifndef MD_OUTREF_H
 #define MD_OUTREF_H

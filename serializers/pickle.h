@@ -71,9 +71,9 @@ size_t md_pickle_guess_big_bytes(const uint8_t *prefix, size_t avail, size_t msg
  * old length back (unless the buffer itself ran out of memory). err may
  * be NULL. */
 int md_pickle_encode(const md_val *v, int protocol, md_buf *out, md_pickle_err *err);
-/* md_pickle_encode that notes the payload of each bytes or bytearray value
- * of MD_REPLY_REF_MIN_BYTES or more in refs (outref.h) instead of copying
- * it into out (refs NULL: md_pickle_encode). out with the payloads
+/* md_pickle_encode that notes the payload of each str, bytes or
+ * bytearray value of MD_REPLY_REF_MIN_BYTES or more in refs (outref.h)
+ * instead of copying it into out (refs NULL: md_pickle_encode). out with the payloads
  * inserted is byte for byte what md_pickle_encode writes. On failure refs
  * is as it was. */
 int md_pickle_encode_refs(const md_val *v, int protocol, md_buf *out, md_out_refs *refs,

@@ -290,7 +290,7 @@ static int w_payload(enc *e, const uint8_t *hdr, size_t hlen, const void *data, 
     return 0;
 }
 
-/* A payload of owner (a bytes or bytearray value; NULL: none) after its
+/* A payload of owner (a str, bytes or bytearray value; NULL: none) after its
  * opcode header: a big one is noted by reference when the caller asked
  * for that (outref.h), outside any frame as w_payload writes it, so the
  * bytes of the message are the same. */
@@ -601,7 +601,7 @@ static int save_float(enc *e, double x)
 }
 
 /* Text as SHORT_BINUNICODE (4+), BINUNICODE or BINUNICODE8 (4+). */
-static int w_unicode(enc *e, const char *s, size_t n)
+static int w_unicode(enc *e, const char *s, size_t n, const md_val *owner)
 {
     uint8_t h[9];
     if (n < 256 && e->proto >= 4) {
@@ -612,13 +612,13 @@ static int w_unicode(enc *e, const char *s, size_t n)
     if (n <= UINT32_MAX) {
         h[0] = BINUNICODE;
         put_le(h + 1, n, 4);
-        return w_payload(e, h, 5, s, n);
+        return w_payload_of(e, h, 5, owner, s, n);
     }
     if (e->proto < 4)
         return efail(e, MD_EUNSUPPORTED, "cannot serialize a string larger than 4GiB");
     h[0] = BINUNICODE8;
     put_le(h + 1, n, 8);
-    return w_payload(e, h, 9, s, n);
+    return w_payload_of(e, h, 9, owner, s, n);
 }
 
 /* A Python 2 byte string, for 2.7 readers. */
@@ -704,9 +704,9 @@ static int save_global_name(enc *e, const char *module, const char *name)
             size_t midx = smemo_lookup(e, mk, ml + 1);
             if (midx != SIZE_MAX)
                 rc = w_get(e, midx);
-            else if ((rc = w_unicode(e, m, ml)) == 0)
+            else if ((rc = w_unicode(e, m, ml, NULL)) == 0)
                 rc = smemoize(e, mk, ml + 1);
-            if (rc == 0 && (rc = w_unicode(e, q, ql)) == 0 &&
+            if (rc == 0 && (rc = w_unicode(e, q, ql, NULL)) == 0 &&
                 (rc = memoize_temp(e)) == 0 && (rc = w1(e, STACK_GLOBAL)) == 0)
                 rc = smemoize(e, key, klen);
             if (mk != mkey)
@@ -756,14 +756,14 @@ static int w_bytes_p2_call(enc *e, const uint8_t *s, size_t n)
             text[o++] = (uint8_t)(0x80 | (s[i] & 0x3F));
         }
     }
-    int rc = w_unicode(e, (const char *)text, o);
+    int rc = w_unicode(e, (const char *)text, o, NULL);
     md_free(text);
     if (rc < 0 || memoize_temp(e) < 0)
         return -1;
     size_t idx = smemo_lookup(e, "clatin1", 7);
     if (idx != SIZE_MAX)
         rc = w_get(e, idx);
-    else if ((rc = w_unicode(e, "latin1", 6)) == 0)
+    else if ((rc = w_unicode(e, "latin1", 6, NULL)) == 0)
         rc = smemoize(e, "clatin1", 7);
     if (rc < 0 || w1(e, TUPLE2) < 0 || memoize_temp(e) < 0)
         return -1;
@@ -862,7 +862,7 @@ static int save_str(enc *e, const md_val *v)
             return -1;
         e->out->len += put_short_str(wp(e), s, n);
     } else {
-        int rc = e->proto == 2 && md_str_is_py2(v) ? w_binstring(e, s, n, NULL) : w_unicode(e, s, n);
+        int rc = e->proto == 2 && md_str_is_py2(v) ? w_binstring(e, s, n, v) : w_unicode(e, s, n, v);
         if (rc < 0 || w_put(e, e->memo_next) < 0)
             return -1;
     }

@@ -263,8 +263,8 @@
  * buffer without moving its bytes (transports/listen.c place_big_frame).
  * A q.put()'s opcodes before its payload are about 60 bytes. */
 #define MD_GIFT_PREFIX_BYTES       256
-/* A bytes or bytearray value of at least this many bytes in a reply is
- * sent from the value itself (serializers/outref.h, transports/outq.h):
+/* A str, bytes or bytearray value of at least this many bytes in a reply
+ * is sent from the value itself (serializers/outref.h, transports/outq.h):
  * the pickle encoder writes its opcode header and the connection writes
  * the payload straight from the value, which it keeps alive until the
  * bytes are out, instead of copying it into the reply buffer (a 10 MB

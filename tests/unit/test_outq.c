@@ -103,6 +103,21 @@ static void test_outq_encoder_bytes_on_the_wire_unchanged_around_the_threshold(v
         reply = md_th_tuple(2, md_th_str("#RETURN"), md_incref(b));
         check_same_bytes(reply, 2, 0);
         md_decref(reply);
+        /* str: BINUNICODE at every protocol, a Python 2 str as BINSTRING */
+        for (size_t k = 0; k < n; k++)
+            p[k] = (uint8_t)('a' + k % 26);
+        md_val *text = md_str_new((const char *)p, n), *text2 = md_str_new_py2((const char *)p, n);
+        CU_ASSERT_FATAL(text && text2);
+        for (int proto = 2; proto <= 5; proto++) {
+            reply = md_th_tuple(2, md_th_str("#RETURN"), md_incref(text));
+            check_same_bytes(reply, proto, want);
+            md_decref(reply);
+        }
+        reply = md_th_tuple(2, md_th_str("#RETURN"), md_incref(text2));
+        check_same_bytes(reply, 2, want);
+        md_decref(reply);
+        md_decref(text);
+        md_decref(text2);
         md_decref(b);
         md_decref(ba);
         md_decref(py2);
