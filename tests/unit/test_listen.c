@@ -631,6 +631,59 @@ static void test_listen_reply_bytes_on_the_wire_around_the_threshold(void)
     lfix_close(&f);
 }
 
+/* Python sends a big message's 4-byte header apart from the rest: the
+ * server reads a little of the message before sizing the buffer, so
+ * that the value still takes the buffer where its bytes lie (lodged);
+ * so too when the rest comes a few bytes at a time at first. */
+static void test_listen_big_put_with_its_header_apart_is_placed_for_its_value(void)
+{
+    enum { N = 3 << 20 };
+    lfix f;
+    CU_ASSERT_FATAL(lfix_open_max(&f, 2 * N));
+    char ident[64];
+    md_th_create_ok(f.th, "Queue", NULL, NULL, ident, __FILE__, __LINE__);
+    uint8_t *blob = malloc(N);
+    CU_ASSERT_FATAL(blob != NULL);
+    for (size_t i = 0; i < N; i++)
+        blob[i] = (uint8_t)(i * 11 + (i >> 9));
+    md_buf reply = MD_BUF_INIT, payload = MD_BUF_INIT, frame = MD_BUF_INIT;
+    client a = {.fd = -1};
+    CU_ASSERT_FATAL(long_client_open(&f, &a, &reply));
+    for (int trickle = 0; trickle < 2; trickle++) {
+        md_val *put = queue_call(ident, "put", md_bytes_new(blob, N));
+        md_buf_reset(&payload);
+        md_buf_reset(&frame);
+        CU_ASSERT_FATAL(md_pickle_encode(put, 4, &payload, NULL) == 0 &&
+                        md_frame_append(&frame, payload.data, payload.len, true) == 0);
+        md_decref(put);
+        unsigned long lodged = md_gift_lodged_count();
+        CU_ASSERT_FATAL(md_lc_send(a.fd, frame.data, 4));
+        md_lc_run(f.base, 3);
+        size_t at = 4;
+        for (int i = 0; trickle && i < 40; i++, at += 7) {
+            CU_ASSERT_FATAL(md_lc_send(a.fd, frame.data + at, 7));
+            md_lc_run(f.base, 1);
+        }
+        for (; at < frame.len; at += 65536) {
+            CU_ASSERT_FATAL(md_lc_send(a.fd, frame.data + at,
+                                       frame.len - at < 65536 ? frame.len - at : 65536));
+            md_lc_run(f.base, 1);
+        }
+        CU_ASSERT_EQUAL_FATAL(read_frame(&f, &a, &reply, MD_LC_ROUNDS), 1);
+        CU_ASSERT(reply_is(&reply, "('#RETURN', None)"));
+        CU_ASSERT_EQUAL(md_gift_lodged_count(), lodged + 1);
+        CU_ASSERT_FATAL(send_request_in_pieces(&f, &a, queue_call(ident, "get", NULL), 4096));
+        CU_ASSERT_EQUAL_FATAL(read_frame(&f, &a, &reply, 20 * MD_LC_ROUNDS), 1);
+        CU_ASSERT(reply_is_blob(&reply, blob, N));
+    }
+    free(blob);
+    md_buf_free(&reply);
+    md_buf_free(&payload);
+    md_buf_free(&frame);
+    client_close(&a);
+    lfix_close(&f);
+}
+
 /* A client that vanishes in the middle of a 10 MB reply is reaped, and
  * the value its reply was sent from goes with it. */
 static void test_listen_client_gone_mid_reply_lets_the_value_go(void)
@@ -847,5 +900,6 @@ void md_test_register_listen(void)
     MD_ADD_TEST(s, test_listen_big_reply_waits_for_a_slow_reader_without_blocking_others);
     MD_ADD_TEST(s, test_listen_client_gone_mid_reply_lets_the_value_go);
     MD_ADD_TEST(s, test_listen_reply_bytes_on_the_wire_around_the_threshold);
+    MD_ADD_TEST(s, test_listen_big_put_with_its_header_apart_is_placed_for_its_value);
     MD_ADD_TEST(s, test_listen_reply_keeps_a_value_deleted_while_it_is_sent);
 }
