@@ -508,6 +508,25 @@ static void test_listen_reaps_a_client_gone_mid_frame(void)
 
 enum { BIG_REPLY = 10 * 1000 * 1000 };
 
+/* n bytes that differ from run to run of seed and repeat only far apart
+ * (malloc'd; the test frees it). */
+static uint8_t *pattern_blob(size_t n, unsigned seed)
+{
+    uint8_t *blob = malloc(n);
+    CU_ASSERT_FATAL(blob != NULL);
+    for (size_t i = 0; i < n; i++)
+        blob[i] = (uint8_t)(i * seed + (i >> 11));
+    return blob;
+}
+
+/* A listener for messages up to max and a Queue to put them in. */
+static void open_with_queue(lfix *f, size_t max, char *ident)
+{
+    CU_ASSERT_FATAL(lfix_open_max(f, max));
+    md_th_create_ok(f->th, "Queue", NULL, NULL, ident, __FILE__, __LINE__);
+    CU_ASSERT_FATAL(ident[0] != 0);
+}
+
 /* A queue holding v (which the test keeps a reference to), put there by
  * an in-process peer; returns v's count then (2). */
 static uint32_t queue_holding(lfix *f, char *ident, md_val *v)
@@ -555,10 +574,7 @@ static void test_listen_big_reply_waits_for_a_slow_reader_without_blocking_other
 {
     lfix f;
     CU_ASSERT_FATAL(lfix_open_max(&f, 2 * BIG_REPLY));
-    uint8_t *blob = malloc(BIG_REPLY);
-    CU_ASSERT_FATAL(blob != NULL);
-    for (size_t i = 0; i < BIG_REPLY; i++)
-        blob[i] = (uint8_t)(i * 7 + (i >> 13));
+    uint8_t *blob = pattern_blob(BIG_REPLY, 7);
     md_val *v = md_bytes_new(blob, BIG_REPLY);
     char ident[64];
     /* held by the test and the queue */
@@ -606,10 +622,7 @@ static void test_listen_reply_bytes_on_the_wire_around_the_threshold(void)
     const size_t sizes[] = {MD_REPLY_REF_MIN_BYTES - 1, MD_REPLY_REF_MIN_BYTES,
                             MD_REPLY_REF_MIN_BYTES + 1, 3 * MD_REPLY_REF_MIN_BYTES + 5};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        uint8_t *blob = malloc(sizes[i]);
-        CU_ASSERT_FATAL(blob != NULL);
-        for (size_t k = 0; k < sizes[i]; k++)
-            blob[k] = (uint8_t)(k * 5 + i);
+        uint8_t *blob = pattern_blob(sizes[i], 5 + 2 * (unsigned)i);
         md_val *v = md_bytes_new(blob, sizes[i]);
         free(blob);
         char ident[64];
@@ -639,13 +652,9 @@ static void test_listen_big_put_with_its_header_apart_is_placed_for_its_value(vo
 {
     enum { N = 3 << 20 };
     lfix f;
-    CU_ASSERT_FATAL(lfix_open_max(&f, 2 * N));
     char ident[64];
-    md_th_create_ok(f.th, "Queue", NULL, NULL, ident, __FILE__, __LINE__);
-    uint8_t *blob = malloc(N);
-    CU_ASSERT_FATAL(blob != NULL);
-    for (size_t i = 0; i < N; i++)
-        blob[i] = (uint8_t)(i * 11 + (i >> 9));
+    open_with_queue(&f, 2 * N, ident);
+    uint8_t *blob = pattern_blob(N, 11);
     md_buf reply = MD_BUF_INIT, payload = MD_BUF_INIT, frame = MD_BUF_INIT;
     client a = {.fd = -1};
     CU_ASSERT_FATAL(long_client_open(&f, &a, &reply));
