@@ -184,7 +184,7 @@ static void *val_mem(md_vtype type, size_t size)
     return type == MD_T_BYTES ? md_malloc_sized(size) : md_malloc(size);
 }
 
-static void lodged_free(md_val *v);
+static void lodged_free(const uint8_t *end);
 
 static void val_mem_free(md_val *v, void *mem)
 {
@@ -192,7 +192,7 @@ static void val_mem_free(md_val *v, void *mem)
     if (size)
         md_val__slab_free(mem, size);
     else if (v->type == MD_T_BYTES && (v->flags & F_LODGED))
-        lodged_free(v);
+        lodged_free((const uint8_t *)v);
     else if (v->type == MD_T_BYTES)
         md_free_sized(mem, str_header(v->flags) + md_val__slen(v) + 1);
     else
@@ -343,7 +343,10 @@ static void free_plain(md_val *v)
         mpz_clear(((md_bigint *)v)->z);
         break;
     case MD_T_BYTEARRAY:
-        md_free_sized(((md_bytearrayobj *)v)->data, ((md_bytearrayobj *)v)->cap);
+        if (v->flags & F_LODGED)
+            lodged_free(((md_bytearrayobj *)v)->data);
+        else
+            md_free_sized(((md_bytearrayobj *)v)->data, ((md_bytearrayobj *)v)->cap);
         break;
     default:
         break;
@@ -1298,7 +1301,8 @@ unsigned long md_gift_lodged_count(void)
 
 /* A lodged bytes value (F_LODGED) lies inside its block rather than at
  * its start: the block's start and size are the LODGE_BYTES before its
- * header (over opcodes already read, as the header is). */
+ * header (over opcodes already read, as the header is). A lodged
+ * bytearray's bytes lie inside the block, the lodge before them. */
 typedef struct lodge {
     uint8_t *block;
     size_t size;
@@ -1329,10 +1333,11 @@ static md_val *lodge_in(md_gift *gift, uint8_t *data, size_t n, uint8_t flags)
     return v;
 }
 
-static void lodged_free(md_val *v)
+/* Frees the block of a lodge that ends at end. */
+static void lodged_free(const uint8_t *end)
 {
     lodge l;
-    memcpy(&l, (uint8_t *)v - LODGE_BYTES, LODGE_BYTES);
+    memcpy(&l, end - LODGE_BYTES, LODGE_BYTES);
     md_free_sized(l.block, l.size);
 }
 
@@ -1366,6 +1371,16 @@ md_val *md_bytearray_new_in(md_gift *gift, const void *data, size_t n)
     md_bytearrayobj *b = md_val__alloc(MD_T_BYTEARRAY, sizeof *b);
     if (!b)
         return NULL;
+    size_t at = (size_t)((const uint8_t *)data - gift->block);
+    if (at >= LODGE_BYTES) {
+        /* its bytes stay where they are: no header to align */
+        memcpy((uint8_t *)data - LODGE_BYTES, &(lodge){gift->block, gift->size}, LODGE_BYTES);
+        b->h.flags |= F_LODGED;
+        b->data = (uint8_t *)data;
+        b->len = b->cap = n;
+        gifts_lodged++;
+        return gift_taken(gift, &b->h);
+    }
     memmove(gift->block, data, n);
     b->data = gift->block;
     b->len = n;

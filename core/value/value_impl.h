@@ -25,7 +25,7 @@ enum {
     F_PY2 = 1 << 4,       /* str/bytes: came from a Python 2 'str'       */
     F_VISITING = 1 << 5,  /* container: repr in progress (cycle marker)  */
     F_WATCHED = 1 << 6,   /* opaque: run the free hook before freeing    */
-    F_LODGED = 1 << 7     /* bytes: inside a block taken over (md_gift)  */
+    F_LODGED = 1 << 7     /* bytes(array): inside a block taken over     */
 };
 
 /* struct md_val (the 8-byte header) is in value.h, for its inlines. */

@@ -217,21 +217,33 @@ static void test_gift_transport_guesses_where_the_payload_lies(void)
     md_decref(req);
 }
 
-static void test_gift_bytearray8_takes_the_block(void)
+/* A bytearray's bytes are apart from its object: they stay where they
+ * lie when the block's lodge fits before them (16 bytes), else they move
+ * to the block's start. Either way the block is freed once. */
+static void bytearray_takes(size_t off, bool lodged)
 {
     md_gift gift;
     size_t size = BIG + 4096;
     uint8_t *block = new_block(size, &gift);
     size_t usable = malloc_usable_size(block);
-    uint8_t *end = put_pair_tail(put_big(block + 10, 5, OP_BYTEARRAY8, BIG));
+    uint8_t *end = put_pair_tail(put_big(block + off, 5, OP_BYTEARRAY8, BIG));
+    unsigned long before = md_gift_lodged_count();
     md_val *v = NULL;
-    CU_ASSERT_EQUAL_FATAL(decode_with(&gift, block + 10, (size_t)(end - block - 10), &v), 0);
+    CU_ASSERT_EQUAL_FATAL(decode_with(&gift, block + off, (size_t)(end - block - off), &v), 0);
+    CU_ASSERT_EQUAL(md_gift_lodged_count(), before + lodged);
     md_val *b = md_tuple_get(v, 0);
     CU_ASSERT_FATAL(md_typeof(b) == MD_T_BYTEARRAY && md_bytes_len(b) == BIG);
-    CU_ASSERT_PTR_EQUAL(md_bytes_data(b), block);
+    CU_ASSERT_PTR_EQUAL(md_bytes_data(b), lodged ? block + off + 11 : block);
     CU_ASSERT(is_pattern(md_bytes_data(b), BIG));
     CU_ASSERT(int_is(md_tuple_get(v, 1), 7));
     CU_ASSERT_EQUAL(close_and_count(&gift, block, v), usable);
+}
+
+static void test_gift_bytearray8_takes_the_block(void)
+{
+    bytearray_takes(10, true);  /* bytes at 21 */
+    bytearray_takes(5, true);   /* at 16: just room for the lodge */
+    bytearray_takes(2, false);  /* at 13 */
 }
 
 /* The decoder pops the value (its last reference but the gift's) and
