@@ -9,10 +9,13 @@ How to run (from the source tree, after ./dev build):
     python3 tests/bench/bench_bulk.py --managerd build/default/managerd [--skip-10m]
 
 What it costs: the default run (1k to 10M items, then the 10 MB Queue rows)
-takes 6-8 minutes on the project's 2-core VM and needs about 8 GB of memory
-at 10M (the three servers hold their copies at once, CPython's the most);
---sizes 1000000 takes about a minute, --payload-only 10 seconds, --skip-10m
-about two minutes.
+took 7.3 minutes on the project's 2-core VM with other work running (1k
+items 3.2 min: every fill round makes 100 fresh dict proxies, and CPython's
+server takes about 0.2 s per proxy made and dropped over TCP; 10k 0.4 min,
+100k 0.2, 1M 0.5, 10M 3.1), and several GB of memory at 10M (the client's
+data and replies, and the three servers hold their copies at once);
+--sizes 1000000 takes about 40 s, --payload-only a few seconds,
+--skip-10m about 4 minutes.
 
 Operations, at 1k, 10k, 100k, 1M and 10M items (--sizes to choose;
 --skip-10m drops 10M and says so):
@@ -226,6 +229,18 @@ class Rounds(object):
             return fmt(v[0])
         return '%s / %s / %s' % (fmt(v[0]), fmt(statistics.median(v)), fmt(v[-1]))
 
+    def paired(self, row):
+        """managerd/floor of each round, both taken in that round (seconds
+        apart): 'lowest / median / highest', or '' for a row without both."""
+        got = self.rows.get(row, {})
+        pairs = list(zip(got.get('managerd', []), got.get('floor', [])))
+        v = sorted(m / f for m, f in pairs if f)
+        if not v:
+            return ''
+        if len(v) == 1:
+            return '%.3gx' % v[0]
+        return '%.3gx / %.3gx / %.3gx' % (v[0], statistics.median(v), v[-1])
+
 
 class Bulk(object):
     def __init__(self, args):
@@ -275,6 +290,7 @@ class Bulk(object):
         """`rounds` rounds of `copies` fresh dicts of n items filled with
         d.update(chunk) per server; the RSS growth per item of the first
         round. The last round's dicts stay: {server: [dict proxies]}."""
+        log('  %s' % row)
         held = {name: [] for name in ms}
         for r in range(rounds):
             for name in turns(list(ms), r):
@@ -310,6 +326,7 @@ class Bulk(object):
     def call_rounds(self, row, fns, n, calls, rounds, rec, check=None):
         """fns: {name: fn}; per round and name the best of `calls` calls,
         in ns per item; check(name, result) after the round's calls."""
+        log('  %s' % row)
         for r in range(rounds):
             for name in turns(list(fns), r):
                 benchlib.check_interrupted()
@@ -343,12 +360,15 @@ class Bulk(object):
         dchunks = [{k: {'v': v} for k, v in c.items()} for c in chunks]
         ints = list(range(n))
         rounds = self.args.rounds_10m if n >= BIG else self.args.rounds
-        # Per round: fills of `copies` dicts; the read rows the best of
-        # `reads` calls (17 at 1k items, 1 from 100k), the list rows of
-        # `calls` (at least 3 in all up to 1M items).
+        # Per round: fills of `copies` dicts; the dict reads the best of
+        # `reads` calls (17 at 1k items, 1 from 100k), m.dict(big) of
+        # `creates`, the list rows of `calls` (3 at 1M: one call of 1M
+        # ints is 10-40 ms, which a burst of the machine's other work
+        # doubles; the first big call of a server pays for fresh pages).
         copies = max(1, FILL_ITEMS // n)
         reads = max(1, -(-READ_CALLS // n) // rounds)
-        calls = max(1, -(-max(copies, 3 if n < BIG else 1) // rounds))
+        creates = max(1, -(-copies // rounds))
+        calls = max(1, -(-max(copies, 3 * rounds if n < BIG else 1) // rounds))
         # What a server sends for each read: the floor's canned replies,
         # and what the client's own pickle.loads alone is timed on.
         replies = {
@@ -394,12 +414,12 @@ class Bulk(object):
             # (its decref frees the value on a real server).
             self.call_rounds('m.dict(big)', {name: dropped(m.dict, big)
                                              for name, m in ms.items()},
-                             n, calls, rounds, rec)
+                             n, creates, rounds, rec)
             lst = self.extend_rounds(ms, ints, n, calls, rounds, rec)
             fns = {name: lst[name].__getitem__ for name in SERVERS}
             fns = {name: lambda fn=fn: fn(slice(None)) for name, fn in fns.items()}
             fns[LOADS] = lambda data=replies['__getitem__']: pickle.loads(data)
-            self.call_rounds('l[:]', fns, n, reads, rounds, rec,
+            self.call_rounds('l[:]', fns, n, calls, rounds, rec,
                              lambda name, got: count_is_n(name, got[1] if name == LOADS
                                                           else got))
             del lst, fns
@@ -497,10 +517,12 @@ class Bulk(object):
                                'the floor without the transfer'))
 
     def spread_table(self, what, rec):
-        t = Table('%s: spread over rounds, best / median / worst' % what)
-        head = ('what',) + SERVERS + ('client pickle.loads',)
+        t = Table('%s: spread over rounds, best / median / worst (and managerd/floor '
+                  'within each round)' % what)
+        head = ('what',) + SERVERS + ('client pickle.loads', 'managerd/floor by round')
         for row in rec.rows:
-            t.rows.append((row,) + tuple(rec.spread(row, name) for name in SERVERS + (LOADS,)))
+            t.rows.append((row,) + tuple(rec.spread(row, name) for name in SERVERS + (LOADS,)) +
+                          (rec.paired(row),))
         t.HEAD = head
         return t
 

@@ -9,6 +9,10 @@ Checks, against a floor_server started here on 127.0.0.1:0:
     whatever the request's pickle protocol (2, 3, 4) and ident;
   - every other call still gets ('#RETURN', None), create still a proxy;
   - two requests sent before reading: the canned reply, then None, in order;
+  - requests streamed in pieces (a length header split across writes), a
+    10 MB request (its payload dropped as it comes), an empty frame, and a
+    first request sent in one write with the handshake's last message:
+    each answered as a whole request;
   - a stock SyncManager proxy's d.copy() returns the canned value;
   - bad --canned options stop the floor with status 2;
 and then that bench_bulk.py --sizes 100000 --rounds 1 runs to its end with a
@@ -80,12 +84,53 @@ def check_replies(t, floor, files):
         t.eq('none reply is what CPython sends', call_raw(conn, ident, 'keys'), none)
     finally:
         conn.close()
+    check_streaming(t, addr, files)
     m = SyncManager(address=addr, authkey=AUTHKEY.encode())
     m.connect()
     d = m.dict()
     t.eq('a SyncManager proxy: d.copy() is the canned value', d.copy(),
          pickle.loads(files['copy'])[1])
     t.eq('a SyncManager proxy: d.keys() is None', d.keys(), None)
+
+
+def check_streaming(t, addr, files):
+    # (6) #WELCOME# and accept_connection in one write (open_idle_connections).
+    sock = benchlib.open_idle_connections(addr, AUTHKEY.encode(), 1)[0]
+    try:
+        t.ok('handshake and first request in one write: answered', True)
+        req = pickle.dumps(('f1', 'copy', (), {}), 4)
+        frame = struct.pack('!i', len(req)) + req
+        for cut in (2, 4 + 3):
+            sock.sendall(frame[:cut])
+            time.sleep(0.05)
+            sock.sendall(frame[cut:])
+            t.ok('a request cut after %d bytes: the canned reply' % cut,
+                 recv_frame(sock) == files['copy'])
+        big = pickle.dumps(('f1', 'put', (os.urandom(10 * 1000 * 1000),), {}), 4)
+        sock.sendall(struct.pack('!i', len(big)) + big + frame)
+        t.eq('a 10 MB request: None', pickle.loads(recv_frame(sock)), ('#RETURN', None))
+        t.ok('then the next request: the canned reply', recv_frame(sock) == files['copy'])
+        sock.sendall(struct.pack('!i', 0) + frame)
+        t.eq('an empty frame: None', pickle.loads(recv_frame(sock)), ('#RETURN', None))
+        t.ok('then the canned reply', recv_frame(sock) == files['copy'])
+    finally:
+        sock.close()
+
+
+def recv_frame(sock):
+    (n,) = struct.unpack('!i', recv_exact(sock, 4))
+    return recv_exact(sock, n)
+
+
+def recv_exact(sock, nbytes):
+    parts = []
+    while nbytes:
+        chunk = sock.recv(min(nbytes, 1 << 20))
+        if not chunk:
+            raise benchlib.BenchError('the floor closed the connection')
+        parts.append(chunk)
+        nbytes -= len(chunk)
+    return b''.join(parts)
 
 
 def check_bad_options(t, floor_path, tmp, good):
