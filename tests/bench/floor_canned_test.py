@@ -10,7 +10,7 @@ Checks, against a floor_server started here on 127.0.0.1:0:
   - every other call still gets ('#RETURN', None), create still a proxy;
   - two requests sent before reading: the canned reply, then None, in order;
   - requests streamed in pieces (a length header split across writes), a
-    10 MB request (its payload dropped as it comes), an empty frame, and a
+    10 MB request, an empty frame, and a
     first request sent in one write with the handshake's last message:
     each answered as a whole request;
   - a stock SyncManager proxy's d.copy() returns the canned value;

@@ -26,12 +26,6 @@
  * a str right after the ident (None or a str) and its memo opcode; a later
  * METHOD=FILE for the same METHOD replaces an earlier one.
  *
- * Of every request it keeps the first REQUEST_HEAD bytes, all it looks at,
- * and drops the rest as it reads it (into one hot scratch buffer): the
- * floor of a big put or m.dict(big) is the transfer, not gathering the
- * bytes into memory of its own, which a real server must do and the floor
- * need not.
- *
  * It sets TCP_NODELAY and TCP_QUICKACK as managerd's design asks, so that
  * it is a floor and not a victim of the 40 ms delayed-ACK stall
  * (tests/docs/protocol.md §7). A reply the socket does not take at once
@@ -65,9 +59,6 @@
 #define MAX_CANNED 16
 /* A method name is a short str: SHORT_BINUNICODE in every protocol we read. */
 #define MAX_METHOD_NAME 255
-/* Of a request the floor keeps this many first bytes: enough for PROTO,
- * FRAME, MARK, an ident and the method name (create, canned_for). */
-#define REQUEST_HEAD 512
 
 typedef enum conn_state {
     ST_LISTENER,   /* not a connection: a listening socket */
@@ -82,15 +73,8 @@ typedef struct conn {
     conn_state state;
     bool is_tcp;
     uint8_t challenge[BENCH_CHALLENGE_BODY];
-    uint8_t *in;          /* an incomplete handshake frame; NULL while idle */
+    uint8_t *in;          /* an incomplete frame; NULL while idle */
     size_t have, cap;
-    /* Serving: the request being read, of which only the head is kept. */
-    uint8_t hdr[4];       /* its length header, as far as it came */
-    size_t hdr_have;
-    bool in_frame;        /* hdr complete, payload still coming */
-    size_t frame_left;    /* payload bytes still to read */
-    uint8_t head[REQUEST_HEAD];
-    size_t head_len;
     uint8_t *out;         /* unsent reply bytes we own; NULL almost always */
     size_t out_len;
     const uint8_t *ext;   /* then the unsent rest of a canned reply (not ours) */
@@ -346,12 +330,11 @@ static int handle_message(conn *c, const uint8_t *p, size_t n)
     return -1;
 }
 
-/* Handle every complete handshake frame in data, up to the last one (the
- * state is then ST_SERVING); the number of bytes used, or -1. */
+/* Handle every complete frame in data; the number of bytes used, or -1. */
 static long process(conn *c, const uint8_t *data, size_t len)
 {
     size_t off = 0;
-    while (len - off >= 4 && c->state != ST_SERVING) {
+    while (len - off >= 4) {
         const uint8_t *h = data + off;
         uint32_t n = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
         size_t limit = c->state == ST_SERVING ? BENCH_MAX_FRAME : BENCH_MAX_HANDSHAKE;
@@ -383,48 +366,6 @@ static int keep(conn *c, const uint8_t *data, size_t nbytes)
     return 0;
 }
 
-/* Requests as they stream in: a payload is dropped as it comes, all but
- * its first REQUEST_HEAD bytes, and answered when its last byte is read.
- * A floor that gathered a 10 MB put into memory of its own (a growing
- * buffer, fresh pages every time, a copy out of scratch) measured that
- * work, up to 3 ms a put on this VM, not the transfer. 0 or -1. */
-static int serve_stream(conn *c, const uint8_t *p, size_t len)
-{
-    for (;;) {
-        if (!c->in_frame) {
-            size_t k = 4 - c->hdr_have < len ? 4 - c->hdr_have : len;
-            memcpy(c->hdr + c->hdr_have, p, k);
-            c->hdr_have += k;
-            p += k;
-            len -= k;
-            if (c->hdr_have < 4)
-                return 0;
-            uint32_t n = (uint32_t)c->hdr[0] << 24 | (uint32_t)c->hdr[1] << 16 |
-                         (uint32_t)c->hdr[2] << 8 | c->hdr[3];
-            if (n > BENCH_MAX_FRAME)
-                return -1;
-            c->hdr_have = 0;
-            c->in_frame = true;
-            c->frame_left = n;
-            c->head_len = 0;
-        }
-        size_t k = c->frame_left < len ? c->frame_left : len;
-        size_t kept = REQUEST_HEAD - c->head_len < k ? REQUEST_HEAD - c->head_len : k;
-        memcpy(c->head + c->head_len, p, kept);
-        c->head_len += kept;
-        p += k;
-        len -= k;
-        c->frame_left -= k;
-        if (c->frame_left)
-            return 0;
-        c->in_frame = false;
-        if (serve_request(c, c->head, c->head_len) < 0)
-            return -1;
-        if (!len)
-            return 0;
-    }
-}
-
 static int on_readable(conn *c)
 {
     ssize_t r = read(c->fd, scratch, sizeof scratch);
@@ -439,8 +380,6 @@ static int on_readable(conn *c)
     }
     const uint8_t *data = scratch;
     size_t len = (size_t)r;
-    if (c->state == ST_SERVING)
-        return serve_stream(c, scratch, len);
     if (c->have) {
         /* The rest of a frame begun earlier: append it to what we kept. */
         size_t need = c->have + len;
@@ -460,14 +399,6 @@ static int on_readable(conn *c)
     long used = process(c, data, len);
     if (used < 0)
         return -1;
-    if (c->state == ST_SERVING) {
-        /* The handshake's last frame and the first request came together. */
-        int rc = serve_stream(c, data + used, len - (size_t)used);
-        md_free(c->in);
-        c->in = NULL;
-        c->have = c->cap = 0;
-        return rc;
-    }
     if ((size_t)used == len) {
         /* Idle connections hold no buffer. */
         md_free(c->in);
