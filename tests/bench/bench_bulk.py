@@ -48,7 +48,12 @@ answers that method with the very reply bytes a real server sends
 sends), so its column is the transfer plus the client's receive and
 pickle.loads, and managerd/floor - 1 is the server's share. The client's
 pickle.loads of the same bytes alone is a second reference row ('...:
-client pickle.loads alone'), taken in the same rounds.
+client pickle.loads alone'), taken in the same rounds. That pickle.loads
+is most of a big read and as noisy as the rest of the machine (a 1M-item
+d.copy() is 300 ms of it, and 5-20 ms of reply), so each read is taken
+once more on a raw connection, timed to its reply's last byte and not
+decoded ('...: reply bytes only'): (managerd - floor) of that row over the
+floor of the read is the server's share with the loads noise left out.
 
 Times are per item (ns), so a flat column means a cost flat in size; the
 server RSS per stored item is printed for d.update(). Below 100,000 items
@@ -65,6 +70,7 @@ import pickle
 import statistics
 import sys
 import time
+from multiprocessing.connection import Client
 from multiprocessing.managers import SyncManager
 from multiprocessing.reduction import ForkingPickler
 
@@ -98,6 +104,8 @@ LAT_CALLS = 200
 MAX_MESSAGE = 1 << 30   # and the floor's BENCH_MAX_FRAME
 # The reference row of the read rows: the client's pickle.loads alone.
 LOADS = 'loads'
+# A read again on a raw connection, timed to the reply's last byte.
+REPLY_ONLY = ': reply bytes only'
 READ_METHODS = (('d.copy()', 'copy'), ('d.items()', 'items'), ('d.keys()', 'keys'),
                 ('l[:]', '__getitem__'))
 
@@ -248,6 +256,7 @@ class Bulk(object):
         self.authkey_text = 'managerd-bulk-' + os.urandom(8).hex()
         self.tmp = benchlib.tmpdir()
         self.tables = []
+        self.noted = set()
 
     # -- servers --
 
@@ -283,6 +292,40 @@ class Bulk(object):
         m = SyncManager(address=server.tcp, authkey=self.authkey_text.encode())
         m.connect()
         return m
+
+    def raw_conns(self, servers):
+        """A long connection to each server outside any proxy, set up as a
+        proxy's own (the handshake, then accept_connection)."""
+        out = {}
+        for name in SERVERS:
+            c = Client(servers[name].tcp, authkey=self.authkey_text.encode())
+            out[name] = c
+            c.send((None, 'accept_connection', ('bench-raw',), {}))
+            kind, _ = c.recv()
+            if kind != '#RETURN':
+                raise benchlib.BenchError('%s refused accept_connection' % name)
+        return out
+
+    def reply_rounds(self, row, raws, proxies, method, args, want, n, calls, rounds, rec):
+        """The read of row again, on raw connections, timed to its reply's
+        last byte and not decoded: the server's part and the transfer
+        without the client's pickle.loads, whose noise on this machine is
+        bigger than a server's share of a 1M-item read. The floor must
+        send the canned bytes; managerd is said to send the same ones."""
+        def fn(c, ident):
+            c.send((ident, method, args, {}))
+            return c.recv_bytes()
+
+        def check(name, got):
+            if name == 'floor' and got != want:
+                raise benchlib.BenchError('the floor did not send its canned reply to %s' % row)
+            if name == 'managerd' and got != want and row not in self.noted:
+                self.noted.add(row)
+                log('NOTE: managerd\'s reply to %s is not the canned bytes (%d and %d bytes)'
+                    % (row, len(got), len(want)))
+        fns = {name: (lambda c=raws[name], ident=proxies[name]._token.id: fn(c, ident))
+               for name in SERVERS}
+        self.call_rounds(row + REPLY_ONLY, fns, n, calls, rounds, rec, check)
 
     # -- rows taken in rounds --
 
@@ -376,8 +419,10 @@ class Bulk(object):
         }
         replies = {k: bytes(ForkingPickler.dumps(('#RETURN', v))) for k, v in replies.items()}
         servers = self.start_all(replies)
+        raws = {}
         try:
             ms = {name: self.manager(servers[name]) for name in SERVERS}
+            raws = self.raw_conns(servers)
             for m in ms.values():
                 d = m.dict()
                 d['warm-up'] = 0
@@ -400,6 +445,8 @@ class Bulk(object):
                 self.call_rounds(row, fns, n, reads, rounds, rec,
                                  lambda name, got: count_is_n(name, got[1] if name == LOADS
                                                               else got))
+                self.reply_rounds(row, raws, ds, method, (), replies[method], n, reads, rounds,
+                                  rec)
             self.latency(ms, ds, servers, keys[n // 2], rec)
             for d in ds.values():
                 d.clear()
@@ -422,6 +469,8 @@ class Bulk(object):
             self.call_rounds('l[:]', fns, n, calls, rounds, rec,
                              lambda name, got: count_is_n(name, got[1] if name == LOADS
                                                           else got))
+            self.reply_rounds('l[:]', raws, lst, '__getitem__', (slice(None),),
+                              replies['__getitem__'], n, calls, rounds, rec)
             del lst, fns
             # create, the proxy's incref, temp()'s decref, and the decref
             # of the proxy dropped at once (each on a connection of its
@@ -430,6 +479,8 @@ class Bulk(object):
                                              for name, m in ms.items()},
                              n, calls, rounds, rec)
         finally:
+            for c in raws.values():
+                c.close()
             for s in servers.values():
                 s.stop()
         return rounds
@@ -505,6 +556,11 @@ class Bulk(object):
             m, f = vals.get('managerd'), vals.get('floor')
             if LOADS in vals and m is not None and f:
                 aim = '%s [server share %.2f]' % (aim, m / f - 1)
+            if row.endswith(REPLY_ONLY) and m is not None and f is not None:
+                read_floor = rec.best(row[:-len(REPLY_ONLY)]).get('floor')
+                if read_floor:
+                    aim = ('server share = (managerd - floor) / floor of the read = %.3f'
+                           % ((m - f) / read_floor))
             t.add(row, vals, aim, check)
             cells = list(t.rows[-1])
             for k, name in enumerate(SERVERS):

@@ -177,6 +177,13 @@ def check_bulk(t, build):
              cells is not None and all(NUMBER.match(c) for c in cells[1:4]),
              cells if cells else out[-3000:])
     for row in ('d.copy()', 'd.items()', 'd.keys()', 'l[:]'):
+        label = '%s: reply bytes only' % row
+        cells = rows.get(label)
+        t.ok('bench_bulk: row %s, three numbers' % label,
+             cells is not None and all(NUMBER.match(c) for c in cells[1:4]),
+             cells if cells else out[-3000:])
+        t.ok('bench_bulk: %s: managerd sends the canned bytes' % row,
+             'NOTE: managerd\'s reply to %s ' % row not in err, err[-2000:])
         label = '%s: client pickle.loads alone' % row
         cells = rows.get(label)
         t.ok('bench_bulk: row %s, a number in the floor column' % label,
