@@ -202,6 +202,10 @@ def same_cpu(pids):
                 pass
 
 
+def ceil_div(a, b):
+    return -(-a // b)
+
+
 def dropped(make, arg):
     """A call of make(arg) that drops the proxy it makes before it returns,
     so that the timing includes the proxy's decref."""
@@ -382,6 +386,7 @@ class Bulk(object):
     def extend_rounds(self, ms, ints, n, calls, rounds, rec):
         """l.extend(ints) on `calls` fresh lists per round and server; the
         last round's first list of each server stays (for l[:])."""
+        log('  l.extend(ints)')
         kept = {}
         for r in range(rounds):
             for name in turns(list(ms), r):
@@ -409,9 +414,9 @@ class Bulk(object):
         # ints is 10-40 ms, which a burst of the machine's other work
         # doubles; the first big call of a server pays for fresh pages).
         copies = max(1, FILL_ITEMS // n)
-        reads = max(1, -(-READ_CALLS // n) // rounds)
-        creates = max(1, -(-copies // rounds))
-        calls = max(1, -(-max(copies, 3 * rounds if n < BIG else 1) // rounds))
+        reads = ceil_div(ceil_div(READ_CALLS, n), rounds)
+        creates = ceil_div(copies, rounds)
+        calls = ceil_div(max(copies, 3 * rounds if n < BIG else 1), rounds)
         # What a server sends for each read: the floor's canned replies,
         # and what the client's own pickle.loads alone is timed on.
         replies = {
