@@ -197,10 +197,14 @@ static int flush_out(conn *c)
     if (w < 0)
         return errno == EAGAIN || errno == EINTR ? 0 : -1;
     size_t done = (size_t)w, own = done < c->out_len ? done : c->out_len;
-    memmove(c->out, c->out + own, c->out_len - own);
-    c->out_len -= own;
-    c->ext += done - own;
-    c->ext_len -= done - own;
+    if (own) {
+        memmove(c->out, c->out + own, c->out_len - own);
+        c->out_len -= own;
+    }
+    if (done > own) {                  /* (out may be NULL, ext too) */
+        c->ext += done - own;
+        c->ext_len -= done - own;
+    }
     if (c->out_len || c->ext_len)
         return 0;
     md_free(c->out);
