@@ -374,11 +374,9 @@ class Bulk(object):
     def call_rounds(self, row, fns, n, calls, rounds, rec, check=None):
         """fns: {name: fn}; per round and name the best of `calls` calls,
         in ns per item; check(name, result) after the round's calls. The
-        client's collector starts every turn from the same state: d.items()
-        of 10M items makes 10M tuples, and how many full collections that
-        set off depended on what the turn before had left (managerd's
-        d.items() read 504-716 ns/item in rounds where the floor's read
-        167-241, for the same reply bytes)."""
+        client's collector starts every turn from the same state, so that
+        no turn pays for a collection the turn before set up (d.items() of
+        10M items makes 10M tuples, each one tracked)."""
         log('  %s' % row)
         for r in range(rounds):
             for name in turns(list(fns), r):
