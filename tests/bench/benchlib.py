@@ -320,10 +320,13 @@ def start_cpython(python, authkey_text, logdir, unix_path=None):
                         server_env(authkey_text), logdir)
 
 
-def start_floor(path, authkey_text, logdir, unix_path=None):
+def start_floor(path, authkey_text, logdir, unix_path=None, canned=()):
+    """canned: 'METHOD=FILE' texts, each a --canned option (floor_server.c)."""
     argv = [path, '--listen', '127.0.0.1:0']
     if unix_path:
         argv += ['--listen', 'unix:' + unix_path]
+    for text in canned:
+        argv += ['--canned', text]
     return start_server('floor', argv, 2 if unix_path else 1, server_env(authkey_text),
                         logdir)
 
@@ -333,10 +336,10 @@ def start_floor(path, authkey_text, logdir, unix_path=None):
 C_PROGRAMS = ('floor_server', 'loadgen', 'pingpong')
 
 
-def find_or_build_programs(bench_dir, managerd, workdir, log):
-    """Paths of floor_server, loadgen and pingpong: from bench_dir, or
-    next to managerd (a build tree after 'make bench'), or compiled here
-    with cc from the sources beside this file."""
+def find_or_build_programs(bench_dir, managerd, workdir, log, programs=C_PROGRAMS):
+    """Paths of programs (default: floor_server, loadgen and pingpong): from
+    bench_dir, or next to managerd (a build tree after 'make bench'), or
+    compiled here with cc from the sources beside this file."""
     candidates = []
     if bench_dir:
         candidates.append(bench_dir)
@@ -344,12 +347,12 @@ def find_or_build_programs(bench_dir, managerd, workdir, log):
         candidates.append(os.path.join(os.path.dirname(os.path.abspath(managerd)),
                                        'tests', 'bench'))
     for d in candidates:
-        paths = [os.path.join(d, p) for p in C_PROGRAMS]
+        paths = [os.path.join(d, p) for p in programs]
         if all(os.access(p, os.X_OK) for p in paths):
-            return dict(zip(C_PROGRAMS, paths)), d
+            return dict(zip(programs, paths)), d
     cc = os.environ.get('CC', 'cc')
     out = {}
-    for prog in C_PROGRAMS:
+    for prog in programs:
         exe = os.path.join(workdir, prog)
         argv = [cc, '-std=gnu11', '-O2', '-I' + TOP, '-o', exe,
                 os.path.join(HERE, prog + '.c'), os.path.join(HERE, 'benchnet.c'),
