@@ -142,6 +142,21 @@ typedef struct dec {
     size_t marks_inline[16];
 } dec;
 
+/* What load_flat does with each opcode byte: RUN_NONE ends a run; a
+ * table of exactly 8 kinds, so the switch on them needs no range check
+ * (a switch on the byte took 11 instructions per opcode). */
+enum run_kind {
+    RUN_NONE, RUN_STR, RUN_MEMOIZE, RUN_BINGET, RUN_SETITEM, RUN_TUPLE2, RUN_EMPTY_DICT,
+    RUN_BINUNICODE, RUN_BININT, RUN_KINDS
+};
+_Static_assert(RUN_KINDS == 9, "load_flat's switch has a case for each kind");
+static const uint8_t run_kind[256] = {
+    [SHORT_BINUNICODE] = RUN_STR, [MEMOIZE] = RUN_MEMOIZE, [BINGET] = RUN_BINGET,
+    [SETITEM] = RUN_SETITEM, [TUPLE2] = RUN_TUPLE2, [EMPTY_DICT] = RUN_EMPTY_DICT,
+    [BINUNICODE] = RUN_BINUNICODE, [BININT] = RUN_BININT, [BININT1] = RUN_BININT,
+    [BININT2] = RUN_BININT,
+};
+
 /* Tests turn the runs off (md_pickle__set_runs) to decode each opcode of
  * load_flat through its checking handler alone, and SETITEM through
  * store_pairs: the reference the runs must match in every result, error
@@ -1076,30 +1091,26 @@ static int store_pairs(dec *d, md_val *dict, size_t from)
 /* store_pairs for SETITEM's one pair, stack[from] and stack[from + 1]
  * on top: a dict with no pairs yet (a record's {'v': i}) takes it
  * without the deferral check, which declines one pair for a dict that is
- * not pending (and a pending dict has pairs). */
+ * not pending (and a pending dict has pairs). A dict with no block has
+ * no pairs and is not pending. */
 static int store_pair(dec *d, md_val *dict, size_t from)
 {
-    if (md_dict_pairs(dict) != 0)
-        return store_pairs(d, dict, from);
-    /* A key whose hash is kept (the 'v' of every {'v': i}): what
-     * store_pairs_keyhash does for it, without its loops. */
+    /* A key whose hash is kept (the 'v' of every {'v': i}) into a dict
+     * never filled: what store_pairs_keyhash does for it, in one step. */
     slot *k = &d->stack[from];
     const keyhash *c = keyhash_slot(d, k->v);
-    if (c->key != k->v)
-        return store_pairs_now(d, dict, from);
-    uint32_t hash = c->hash;
-    md_pyerr e;
-    e.type = NULL;
-    e.msg[0] = '\0';
-    size_t taken = 0;
-    if (md_dict_set_pairs_steal_hashed(dict, &k->v, 1, sizeof(slot) / sizeof(md_val *), &hash,
-                                       1, &e, &taken) < 0) {
-        if (taken)
-            k[0].v = k[1].v = NULL;
-        return pyerr_fail(d, &e);
+    if (c->key == k->v) {
+        int rc = md_dict_set_first_steal_hashed(dict, k[0].v, k[1].v, c->hash);
+        if (rc < 0)
+            return nomem(d);
+        if (rc == 0) {
+            d->sp = from;
+            return 0;
+        }
     }
-    d->sp = from;
-    return 0;
+    if (md_dict_pairs(dict) != 0)
+        return store_pairs(d, dict, from);
+    return store_pairs_now(d, dict, from);
 }
 
 /* Store the pairs stack[from..sp) into the dict/opaque at stack[from-1]. */
@@ -1997,8 +2008,8 @@ static int load_flat(dec *d, int op)
                     put = ++d->memo_count;
                 }
                 stack[sp++] = (slot){ v, 0, put };
-            } else switch (op) {
-            case MEMOIZE:
+            } else switch (run_kind[op]) {
+            case RUN_MEMOIZE:
                 /* one that did not follow its value at once */
                 p--;
                 if (!memoize_next(d, &p, end, &mslot, &mleft, &stack[sp - 1])) {
@@ -2006,7 +2017,7 @@ static int load_flat(dec *d, int op)
                     goto one_alone;
                 }
                 break;
-            case BINGET: {
+            case RUN_BINGET: {
                 /* memo_get of an index of the first array (a record's
                  * repeated key); its depth is within the limit, as it
                  * was on the stack */
@@ -2019,7 +2030,7 @@ static int load_flat(dec *d, int op)
                     lo = sp;
                 break;
             }
-            case SETITEM: {
+            case RUN_SETITEM: {
                 /* load_setitem onto a dict: its depth grows, then the
                  * pair is stored (which may fail: the state is d's). */
                 if (sp - mark < 3)
@@ -2040,7 +2051,7 @@ static int load_flat(dec *d, int op)
                 lo = sp;
                 break;
             }
-            case TUPLE2: {
+            case RUN_TUPLE2: {
                 /* load_tuple_n(2) */
                 if (sp - mark < 2)
                     goto one_alone;
@@ -2059,7 +2070,7 @@ static int load_flat(dec *d, int op)
                 memoize_next(d, &p, end, &mslot, &mleft, &stack[sp - 1]);
                 break;
             }
-            case EMPTY_DICT: {
+            case RUN_EMPTY_DICT: {
                 /* depth 1: within every max_depth (0 means the default) */
                 md_val *v;
                 if (sp >= cap || !(v = md_dict_new()))
@@ -2069,7 +2080,7 @@ static int load_flat(dec *d, int op)
                 memoize_next(d, &p, end, &mslot, &mleft, &stack[sp - 1]);
                 break;
             }
-            case BINUNICODE: {
+            case RUN_BINUNICODE: {
                 size_t left = (size_t)(end - p);
                 uint64_t n;
                 md_val *v;
@@ -2080,7 +2091,7 @@ static int load_flat(dec *d, int op)
                 stack[sp++] = (slot){ v, 0, 0 };
                 break;
             }
-            case BININT: case BININT1: case BININT2:
+            case RUN_BININT:
                 /* and the ones right after it here: a list of ints is
                  * a long run of them alone */
                 for (;;) {
@@ -2094,7 +2105,8 @@ static int load_flat(dec *d, int op)
                     op = *p++;
                 }
                 break;
-            default:
+            case RUN_STR:   /* read above */
+            case RUN_NONE:
                 /* not one of the loop's: run() reads it */
                 return flat_done(d, p - 1, lo, sp);
             }

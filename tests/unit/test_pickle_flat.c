@@ -20,6 +20,7 @@
 #include "core/base/alloc.h"
 #include "core/base/error.h"
 #include "core/value/value.h"
+#include "core/value/value_impl.h"
 #include "serializers/pickle.h"
 #include "serializers/pickle_int.h"
 #include "tests/unit/support.h"
@@ -417,13 +418,39 @@ static void test_pickle_flat_out_of_memory_at_every_allocation(void)
 /* ---- records: the loop against its reference ---------------------------- */
 
 /* How one decode ended: code, error text with its offset, the value's
- * repr and how many containers it left tracked by the collector. */
+ * repr, how many containers it left alive and which of them the
+ * collector tracks (a bit per container, in the order tracked_bits
+ * walks them). */
 typedef struct outcome {
     int rc;
     md_pickle_err err;
     char repr[512];
-    size_t tracked;
+    size_t containers;
+    uint64_t tracked;
 } outcome;
+
+/* Appends a bit per container of v and of what it holds (3 levels
+ * down, at most 64 bits): whether the collector tracks it. */
+static void tracked_bits(const md_val *v, int levels, uint64_t *bits, size_t *n)
+{
+    md_vtype t = md_typeof(v);
+    if (t != MD_T_LIST && t != MD_T_TUPLE && t != MD_T_DICT)
+        return;
+    if (*n < 64 && md_val__gc_tracked(v))
+        *bits |= UINT64_C(1) << *n;
+    ++*n;
+    if (levels == 0)
+        return;
+    size_t pos = 0;
+    md_val *k, *x;
+    if (t == MD_T_DICT)
+        while (md_dict_next(v, &pos, &k, &x))
+            tracked_bits(x, levels - 1, bits, n);
+    for (size_t i = 0; t == MD_T_LIST && i < md_list_len(v); i++)
+        tracked_bits(md_list_get(v, i), levels - 1, bits, n);
+    for (size_t i = 0; t == MD_T_TUPLE && i < md_tuple_len(v); i++)
+        tracked_bits(md_tuple_get(v, i), levels - 1, bits, n);
+}
 
 static void decode_with_runs(bool on, const uint8_t *m, size_t n, const md_pickle_limits *lim,
                              long fail_at, outcome *o)
@@ -436,9 +463,12 @@ static void decode_with_runs(bool on, const uint8_t *m, size_t n, const md_pickl
     o->rc = md_pickle_decode(m, n, lim, &v, NULL, &o->err);
     md_alloc_fail_after(-1);
     md_pickle__set_runs(true);
-    o->tracked = md_gc_tracked() - before;
-    if (v)
+    o->containers = md_gc_tracked() - before;
+    size_t nbits = 0;
+    if (v) {
         md_val_short_repr(v, o->repr, sizeof o->repr, "<failed>");
+        tracked_bits(v, 3, &o->tracked, &nbits);
+    }
     md_decref(v);
 }
 
@@ -453,12 +483,14 @@ static bool same_with_and_without_runs(const uint8_t *m, size_t n, const md_pick
     bool same = with->rc == without.rc && with->err.code == without.err.code &&
                 with->err.offset == without.err.offset &&
                 strcmp(with->err.msg, without.err.msg) == 0 &&
-                strcmp(with->repr, without.repr) == 0 && with->tracked == without.tracked;
+                strcmp(with->repr, without.repr) == 0 && with->containers == without.containers &&
+                with->tracked == without.tracked;
     if (!same)
-        fprintf(stderr, "\n  %zu bytes, fail_at %ld: runs %d '%s' %s (%zu tracked); "
-                        "alone %d '%s' %s (%zu tracked)\n",
-                n, fail_at, with->rc, with->err.msg, with->repr, with->tracked, without.rc,
-                without.err.msg, without.repr, without.tracked);
+        fprintf(stderr, "\n  %zu bytes, fail_at %ld: runs %d '%s' %s (%zu, %llx); "
+                        "alone %d '%s' %s (%zu, %llx)\n",
+                n, fail_at, with->rc, with->err.msg, with->repr, with->containers,
+                (unsigned long long)with->tracked, without.rc, without.err.msg, without.repr,
+                without.containers, (unsigned long long)without.tracked);
     return same;
 }
 
