@@ -1093,24 +1093,33 @@ static int store_pairs(dec *d, md_val *dict, size_t from)
  * without the deferral check, which declines one pair for a dict that is
  * not pending (and a pending dict has pairs). A dict with no block has
  * no pairs and is not pending. */
-static int store_pair(dec *d, md_val *dict, size_t from)
+static int store_pair_rest(dec *d, md_val *dict, size_t from)
 {
-    /* A key whose hash is kept (the 'v' of every {'v': i}) into a dict
-     * never filled: what store_pairs_keyhash does for it, in one step. */
-    slot *k = &d->stack[from];
-    const keyhash *c = keyhash_slot(d, k->v);
-    if (c->key == k->v) {
-        int rc = md_dict_set_first_steal_hashed(dict, k[0].v, k[1].v, c->hash);
-        if (rc < 0)
-            return nomem(d);
-        if (rc == 0) {
-            d->sp = from;
-            return 0;
-        }
-    }
     if (md_dict_pairs(dict) != 0)
         return store_pairs(d, dict, from);
     return store_pairs_now(d, dict, from);
+}
+
+/* store_pair's first step, inline in load_flat: a key whose hash is kept
+ * (the 'v' of every {'v': i}) into a dict never filled, what
+ * store_pairs_keyhash does for it, in one call. 0: stored (the pair's
+ * references are the dict's); -1: out of memory, nothing done; 1: not
+ * such a pair (store_pair_rest stores it). */
+static inline int store_pair_kept(dec *d, md_val *dict, const slot *k)
+{
+    const keyhash *c = keyhash_slot(d, k->v);
+    return c->key == k->v ? md_dict_set_first_steal_hashed(dict, k[0].v, k[1].v, c->hash) : 1;
+}
+
+static int store_pair(dec *d, md_val *dict, size_t from)
+{
+    int rc = store_pair_kept(d, dict, &d->stack[from]);
+    if (rc < 0)
+        return nomem(d);
+    if (rc > 0)
+        return store_pair_rest(d, dict, from);
+    d->sp = from;
+    return 0;
 }
 
 /* Store the pairs stack[from..sp) into the dict/opaque at stack[from-1]. */
@@ -2042,11 +2051,14 @@ static int load_flat(dec *d, int op)
                     goto one_alone;
                 if (depth > top[-2].depth)
                     top[-2].depth = depth;
-                d->p = p;
-                d->sp = sp;
-                d->op_off = (size_t)(p - 1 - d->start);
-                if (store_pair(d, top[-2].v, sp - 2) < 0)
-                    return -1;
+                int rc = store_pair_kept(d, top[-2].v, &top[-1]);
+                if (rc != 0) {
+                    d->p = p;
+                    d->sp = sp;
+                    d->op_off = (size_t)(p - 1 - d->start);
+                    if (rc < 0 ? nomem(d) : store_pair_rest(d, top[-2].v, sp - 2))
+                        return -1;
+                }
                 sp -= 2;
                 lo = sp;
                 break;
