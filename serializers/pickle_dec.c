@@ -142,19 +142,20 @@ typedef struct dec {
     size_t marks_inline[16];
 } dec;
 
-/* What load_flat does with each opcode byte: RUN_NONE ends a run; a
- * table of exactly 8 kinds, so the switch on them needs no range check
- * (a switch on the byte took 11 instructions per opcode). */
+/* What load_flat does with each opcode byte (RUN_NONE: it ends a run).
+ * A switch on these small numbers takes 6 instructions per opcode, one
+ * on the byte 11. */
 enum run_kind {
     RUN_NONE, RUN_STR, RUN_MEMOIZE, RUN_BINGET, RUN_SETITEM, RUN_TUPLE2, RUN_EMPTY_DICT,
-    RUN_BINUNICODE, RUN_BININT, RUN_KINDS
+    RUN_BINUNICODE, RUN_BININT, RUN_BINFLOAT, RUN_ATOM, RUN_KINDS
 };
-_Static_assert(RUN_KINDS == 9, "load_flat's switch has a case for each kind");
+_Static_assert(RUN_KINDS == 11, "load_flat's switch has a case for each kind");
 static const uint8_t run_kind[256] = {
     [SHORT_BINUNICODE] = RUN_STR, [MEMOIZE] = RUN_MEMOIZE, [BINGET] = RUN_BINGET,
     [SETITEM] = RUN_SETITEM, [TUPLE2] = RUN_TUPLE2, [EMPTY_DICT] = RUN_EMPTY_DICT,
     [BINUNICODE] = RUN_BINUNICODE, [BININT] = RUN_BININT, [BININT1] = RUN_BININT,
-    [BININT2] = RUN_BININT,
+    [BININT2] = RUN_BININT, [BINFLOAT] = RUN_BINFLOAT, [NONE] = RUN_ATOM,
+    [NEWTRUE] = RUN_ATOM, [NEWFALSE] = RUN_ATOM,
 };
 
 /* Tests turn the runs off (md_pickle__set_runs) to decode each opcode of
@@ -620,16 +621,23 @@ static int load_float_text(dec *d)
     return push(d, md_float_new(x));
 }
 
+/* A BINFLOAT argument: 8 bytes, big-endian IEEE 754. */
+static inline double binfloat_at(const uint8_t *p)
+{
+    uint64_t bits = 0;
+    for (int i = 0; i < 8; i++)
+        bits = (bits << 8) | p[i];
+    double x;
+    memcpy(&x, &bits, sizeof x);
+    return x;
+}
+
 static int load_binfloat(dec *d)
 {
     if (need(d, 8, BINFLOAT) < 0)
         return -1;
-    uint64_t bits = 0;
-    for (int i = 0; i < 8; i++)
-        bits = (bits << 8) | d->p[i];
+    double x = binfloat_at(d->p);
     d->p += 8;
-    double x;
-    memcpy(&x, &bits, sizeof x);
     return push(d, md_float_new(x));
 }
 
@@ -1917,6 +1925,10 @@ static int flat_one(dec *d, int op)
     case BINGET: return bin_index(d, op, 1, &idx) < 0 ? -1 : memo_get(d, idx);
     case SETITEM: return load_setitem(d);
     case TUPLE2: return load_tuple_n(d, op, 2);
+    case BINFLOAT: return load_binfloat(d);
+    case NONE: return push(d, md_none());
+    case NEWTRUE: return push(d, md_true());
+    case NEWFALSE: return push(d, md_false());
     default: return load_binint(d, op);
     }
 }
@@ -2116,6 +2128,20 @@ static int load_flat(dec *d, int op)
                         break;
                     op = *p++;
                 }
+                break;
+            case RUN_BINFLOAT: {
+                /* a dict's or a record's float value (load_binfloat) */
+                md_val *v;
+                if (sp >= cap || (size_t)(end - p) < 8 || !(v = md_float_new(binfloat_at(p))))
+                    goto one_alone;
+                p += 8;
+                stack[sp++] = (slot){ v, 0, 0 };
+                break;
+            }
+            case RUN_ATOM:
+                if (sp >= cap)
+                    goto one_alone;
+                stack[sp++] = (slot){ op == NONE ? md_none() : md_bool(op == NEWTRUE), 0, 0 };
                 break;
             case RUN_STR:   /* read above */
             case RUN_NONE:

@@ -8,7 +8,7 @@
  * failure in the middle of a run has its own code, message and the
  * offset of its own opcode, and out of memory at any allocation fails
  * the message cleanly. The loop also reads records (EMPTY_DICT, BINGET,
- * SETITEM, TUPLE2): messages of them, cut at every byte, with a bad or
+ * SETITEM, TUPLE2, BINFLOAT, NONE, NEWTRUE, NEWFALSE): messages of them, cut at every byte, with a bad or
  * other opcode at every byte, under every small limit and out of memory
  * at every allocation, decode exactly as they do with the loop turned
  * off (md_pickle__set_runs), each opcode through its own handler. */
@@ -560,7 +560,7 @@ static void rec_message(md_buf *b, int which)
         break;
     case REC_TUPLES:
         /* [(i, 'ti'), ..., ({}, 7), a tuple again inside a tuple, a
-         * record in a tuple] */
+         * record in a tuple, tuples of None, False, a float, True] */
         md_buf_puts(b, "\x80\x04]\x94(");
         for (int i = 0; i < 4; i++) {
             char s[8];
@@ -573,7 +573,10 @@ static void rec_message(md_buf *b, int which)
         memo_n = 12;
         put_str(b, "w", 1, false);
         put_record(b, 5, &memo_n, &v_idx);
-        md_buf_puts(b, "\x86\x94" "e.");
+        md_buf_puts(b, "\x86\x94");
+        /* (None, False), (1.5, True) */
+        md_buf_append(b, "N\x89\x86\x94G?\xf8\x00\x00\x00\x00\x00\x00\x88\x86\x94", 16);
+        md_buf_puts(b, "e.");
         break;
     case REC_KEYS: {
         /* repeated keys: the first key object stays, the last value
@@ -637,7 +640,7 @@ static void test_pickle_flat_records_decode_as_python_reads_them(void)
         "{'k0': {'v': -3}, 'k1': {'v': 69997}, 'k2': {'v': 139997}, 'k3': {'v': 209997}, "
         "'k4': {'v': 279997}, 'k5': {'v': 349997}}",
         "[(0, 't0'), (300, 't1'), (600, 't2'), (900, 't3'), ({}, 7), ((300, 't1'), 1), "
-        "('w', {'v': 5})]",
+        "('w', {'v': 5}), (None, False), (1.5, True)]",
         "({'a': 3, 'b': {1: 'y'}}, {1: 'y'}, {'a': 3, 'b': {1: 'y'}}, 'a')",
         NULL,
         NULL,
@@ -677,7 +680,7 @@ static void test_pickle_flat_records_decode_as_python_reads_them(void)
 static void test_pickle_flat_records_cut_and_changed_at_every_byte(void)
 {
     static const uint8_t swaps[] = { 0xff, 's', 0x86, 'h', 0x94, '}', ']', '(', '0', 'e', 'u',
-                                     'K', 0x8c, '.' };
+                                     'K', 0x8c, '.', 'G', 'N', 0x88, 0x89 };
     md_buf b = MD_BUF_INIT;
     size_t differ = 0, decoded = 0;
     for (int which = 0; which < REC_N; which++) {
@@ -765,7 +768,7 @@ static void check_rec_chunk(md_val *got)
 
 static void check_rec_tuples(md_val *got)
 {
-    CU_ASSERT_EQUAL(md_list_len(got), 7);
+    CU_ASSERT_EQUAL(md_list_len(got), 9);
 }
 
 /* The sweep of support.c on the records: each failure is a clean
