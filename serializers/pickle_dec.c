@@ -110,10 +110,11 @@ typedef struct dec {
     /* A global named RebuildProxy was resolved: the value may hold a
      * proxy (md_pickle_decode_noting_proxies). */
     bool proxy_global;
-    /* stack[flat_lo..flat_hi) holds what runs of str and int (load_flat)
-     * pushed (depth 0 each), and no other opcode has run since the last
-     * of them, which ended at byte flat_end: an APPENDS, LIST or SETITEMS
-     * right after needs no look at their depths (items_depth). */
+    /* stack[flat_lo..flat_hi) holds values of depth 0 that a run
+     * (load_flat) pushed after its last value of another depth or pop,
+     * and no other opcode has run since the run, which ended at byte
+     * flat_end: an APPENDS, LIST or SETITEMS right after needs no look
+     * at their depths (items_depth). */
     size_t flat_lo, flat_hi, flat_end;
 
     slot *stack;
@@ -141,22 +142,6 @@ typedef struct dec {
     memo_ent memo_inline[32];
     size_t marks_inline[16];
 } dec;
-
-/* What load_flat does with each opcode byte (RUN_NONE: it ends a run).
- * A switch on these small numbers takes 6 instructions per opcode, one
- * on the byte 11. */
-enum run_kind {
-    RUN_NONE, RUN_STR, RUN_MEMOIZE, RUN_BINGET, RUN_SETITEM, RUN_TUPLE2, RUN_EMPTY_DICT,
-    RUN_BINUNICODE, RUN_BININT, RUN_BINFLOAT, RUN_ATOM, RUN_KINDS
-};
-_Static_assert(RUN_KINDS == 11, "load_flat's switch has a case for each kind");
-static const uint8_t run_kind[256] = {
-    [SHORT_BINUNICODE] = RUN_STR, [MEMOIZE] = RUN_MEMOIZE, [BINGET] = RUN_BINGET,
-    [SETITEM] = RUN_SETITEM, [TUPLE2] = RUN_TUPLE2, [EMPTY_DICT] = RUN_EMPTY_DICT,
-    [BINUNICODE] = RUN_BINUNICODE, [BININT] = RUN_BININT, [BININT1] = RUN_BININT,
-    [BININT2] = RUN_BININT, [BINFLOAT] = RUN_BINFLOAT, [NONE] = RUN_ATOM,
-    [NEWTRUE] = RUN_ATOM, [NEWFALSE] = RUN_ATOM,
-};
 
 /* Tests turn the runs off (md_pickle__set_runs) to decode each opcode of
  * load_flat through its checking handler alone, and SETITEM through
@@ -1905,7 +1890,23 @@ static int load_proto(dec *d)
  * records clients send in bulk: a dict of str -> {'v': i} is
  * SHORT_BINUNICODE MEMOIZE EMPTY_DICT MEMOIZE BINGET BININT SETITEM per
  * item, a list of (int, str) BININT1 SHORT_BINUNICODE MEMOIZE TUPLE2
- * MEMOIZE. run() enters the loop at a str or an int only. */
+ * MEMOIZE, a dict with float values ... BINFLOAT. run() enters the loop
+ * at a str or an int only. run_kind says what the loop does with each
+ * opcode byte (RUN_NONE: it ends a run); its switch on these small
+ * numbers takes 6 instructions per opcode, a switch on the byte itself
+ * took 11. */
+enum run_kind {
+    RUN_NONE, RUN_STR, RUN_MEMOIZE, RUN_BINGET, RUN_SETITEM, RUN_TUPLE2, RUN_EMPTY_DICT,
+    RUN_BINUNICODE, RUN_BININT, RUN_BINFLOAT, RUN_ATOM, RUN_KINDS
+};
+_Static_assert(RUN_KINDS == 11, "load_flat's switch has a case for each kind");
+static const uint8_t run_kind[256] = {
+    [SHORT_BINUNICODE] = RUN_STR, [MEMOIZE] = RUN_MEMOIZE, [BINGET] = RUN_BINGET,
+    [SETITEM] = RUN_SETITEM, [TUPLE2] = RUN_TUPLE2, [EMPTY_DICT] = RUN_EMPTY_DICT,
+    [BINUNICODE] = RUN_BINUNICODE, [BININT] = RUN_BININT, [BININT1] = RUN_BININT,
+    [BININT2] = RUN_BININT, [BINFLOAT] = RUN_BINFLOAT, [NONE] = RUN_ATOM,
+    [NEWTRUE] = RUN_ATOM, [NEWFALSE] = RUN_ATOM,
+};
 
 void md_pickle__set_runs(bool on)
 {
