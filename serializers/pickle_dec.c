@@ -2050,6 +2050,12 @@ static int load_flat(dec *d, int op)
                 stack[sp++] = (slot){ md_incref(memo[idx].v), memo[idx].depth, idx + 1 };
                 if (memo[idx].depth)
                     lo = sp;
+                /* a record's key is followed by its value, an int most
+                 * often: read it without the switch */
+                if (p < end && is_binint(*p)) {
+                    op = *p++;
+                    goto ints;
+                }
                 break;
             }
             case RUN_SETITEM: {
@@ -2119,6 +2125,7 @@ static int load_flat(dec *d, int op)
             case RUN_BININT:
                 /* and the ones right after it here: a list of ints is
                  * a long run of them alone */
+            ints:
                 for (;;) {
                     size_t width = binint_width(op);
                     if (sp >= cap || (size_t)(end - p) < width)
