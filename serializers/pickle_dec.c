@@ -110,10 +110,11 @@ typedef struct dec {
     /* A global named RebuildProxy was resolved: the value may hold a
      * proxy (md_pickle_decode_noting_proxies). */
     bool proxy_global;
-    /* stack[flat_lo..flat_hi) holds what runs of str and int (load_flat)
-     * pushed (depth 0 each), and no other opcode has run since the last
-     * of them, which ended at byte flat_end: an APPENDS, LIST or SETITEMS
-     * right after needs no look at their depths (items_depth). */
+    /* stack[flat_lo..flat_hi) holds values of depth 0 that a run
+     * (load_flat) pushed after its last value of another depth or pop,
+     * and no other opcode has run since the run, which ended at byte
+     * flat_end: an APPENDS, LIST or SETITEMS right after needs no look
+     * at their depths (items_depth). */
     size_t flat_lo, flat_hi, flat_end;
 
     slot *stack;
@@ -141,6 +142,12 @@ typedef struct dec {
     memo_ent memo_inline[32];
     size_t marks_inline[16];
 } dec;
+
+/* Tests turn the runs off (md_pickle__set_runs) to decode each opcode of
+ * load_flat through its checking handler alone, and SETITEM through
+ * store_pairs: the reference the runs must match in every result, error
+ * and offset. */
+static bool runs_off;
 
 /* ======================================================================
  * Errors
@@ -599,16 +606,23 @@ static int load_float_text(dec *d)
     return push(d, md_float_new(x));
 }
 
+/* A BINFLOAT argument: 8 bytes, big-endian IEEE 754. */
+static inline double binfloat_at(const uint8_t *p)
+{
+    uint64_t bits = 0;
+    for (int i = 0; i < 8; i++)
+        bits = (bits << 8) | p[i];
+    double x;
+    memcpy(&x, &bits, sizeof x);
+    return x;
+}
+
 static int load_binfloat(dec *d)
 {
     if (need(d, 8, BINFLOAT) < 0)
         return -1;
-    uint64_t bits = 0;
-    for (int i = 0; i < 8; i++)
-        bits = (bits << 8) | d->p[i];
+    double x = binfloat_at(d->p);
     d->p += 8;
-    double x;
-    memcpy(&x, &bits, sizeof x);
     return push(d, md_float_new(x));
 }
 
@@ -842,145 +856,6 @@ static int load_binbytes(dec *d, int op, int width)
 }
 
 /* ======================================================================
- * Runs of flat scalars
- * ====================================================================== */
-
-/* The opcodes load_flat runs in its own loop: a protocol 4 list of str
- * is SHORT_BINUNICODE MEMOIZE over and over, a dict of str -> int
- * SHORT_BINUNICODE MEMOIZE BININT over and over, a list of ints BININT*
- * over and over; going back through run()'s switch for each of them cost
- * more than reading them. */
-static const bool flat_op[256] = {
-    [SHORT_BINUNICODE] = true, [BINUNICODE] = true, [MEMOIZE] = true,
-    [BININT] = true, [BININT1] = true, [BININT2] = true,
-};
-
-/* One flat opcode through the handlers that check everything. */
-static int flat_one(dec *d, int op)
-{
-    switch (op) {
-    case MEMOIZE: return memo_put(d, d->memo_count, op);
-    case SHORT_BINUNICODE: return load_binunicode(d, op, 1);
-    case BINUNICODE: return load_binunicode(d, op, 4);
-    default: return load_binint(d, op);
-    }
-}
-
-/* The end of a run: stack[flat_lo..sp) holds depth-0 values only, and
- * what ends at byte flat_end (see items_depth). */
-static int flat_done(dec *d, const uint8_t *p, size_t sp)
-{
-    d->p = p;
-    d->sp = sp;
-    d->flat_hi = sp;
-    d->flat_end = (size_t)(p - d->start);
-    return 0;
-}
-
-/* The memo slots MEMOIZE can fill next without a look at anything else:
- * *at is the slot of index memo_count, and the count returned is how
- * many follow it in the same array or chunk, below max_memo and the
- * dense part (0: memo_put does the next one, allocating if it must). */
-static size_t memo_window(dec *d, memo_ent **at)
-{
-    size_t idx = d->memo_count;
-    size_t top = d->lim.max_memo < d->memo_dense_max ? d->lim.max_memo : d->memo_dense_max;
-    memo_ent *s = idx < top ? memo_dense_slot(d, idx) : NULL;
-    if (!s)
-        return 0;
-    size_t in_part = idx < d->memo_cap ? d->memo_cap - idx : MEMO_CHUNK - (idx - d->hot_base);
-    *at = s;
-    return in_part < top - idx ? in_part : top - idx;
-}
-
-/* A flat opcode and the flat ones right after it. The loop does what
- * flat_one would, with the decoder's state in locals, for the common
- * case only: an argument within the message, room on the stack (counted
- * once per stretch), a str that md_str_new makes, an empty memo slot in
- * the window memo_window gives. Anything else (truncation, a full
- * stack, invalid UTF-8, no memory, a memo index to allocate or one
- * already filled) goes through flat_one with d->p, d->sp and d->op_off
- * set as run() would set them, which fails, or grows and carries on.
- * MEMOIZE here always follows a push of this loop, so the stack has an
- * item above the top mark. */
-static int load_flat(dec *d, int op)
-{
-    /* Right after another run (a FRAME between breaks the chain) the
-     * region grows; otherwise it starts here. */
-    if (d->sp != d->flat_hi || d->op_off != d->flat_end)
-        d->flat_lo = d->sp;
-    const uint8_t *p = d->p, *const end = d->end;
-    for (;;) {
-        size_t sp = d->sp;
-        size_t cap = d->stack_cap < d->lim.max_stack ? d->stack_cap : d->lim.max_stack;
-        slot *const stack = d->stack;
-        memo_ent *mslot = NULL;
-        size_t mleft = memo_window(d, &mslot);
-        for (;;) {
-            if (op == SHORT_BINUNICODE) {
-                /* A str is nearly always followed by MEMOIZE: both here. */
-                size_t n;
-                md_val *v;
-                if (sp >= cap || p == end || (n = *p) >= (size_t)(end - p) ||
-                    !(v = md_str_new((const char *)p + 1, n)))
-                    break;
-                p += 1 + n;
-                size_t put = 0;
-                if (p < end && *p == MEMOIZE && mleft && !mslot->v) {
-                    p++;
-                    *mslot++ = (memo_ent){ md_incref(v), 0 };
-                    mleft--;
-                    put = ++d->memo_count;
-                }
-                stack[sp++] = (slot){ v, 0, put };
-            } else if (op == MEMOIZE) {
-                if (!mleft || mslot->v)
-                    break;
-                slot *top = &stack[sp - 1];
-                *mslot++ = (memo_ent){ md_incref(top->v), top->depth };
-                mleft--;
-                top->put = ++d->memo_count;
-            } else if (op == BINUNICODE) {
-                size_t left = (size_t)(end - p);
-                uint64_t n;
-                md_val *v;
-                if (sp >= cap || left < 4 || (n = rd_le(p, 4)) > left - 4 ||
-                    !(v = md_str_new((const char *)p + 4, n)))
-                    break;
-                p += 4 + n;
-                stack[sp++] = (slot){ v, 0, 0 };
-            } else {
-                /* BININT*, and the ones right after it here: a list of
-                 * ints is a long run of them alone. */
-                for (;;) {
-                    size_t width = binint_width(op);
-                    if (sp >= cap || (size_t)(end - p) < width)
-                        goto one_alone;
-                    stack[sp++] = (slot){ binint_at(p, width), 0, 0 };
-                    p += width;
-                    if (p == end || !is_binint(*p))
-                        break;
-                    op = *p++;
-                }
-            }
-            if (p == end || !flat_op[*p])
-                return flat_done(d, p, sp);
-            op = *p++;
-        }
-    one_alone:
-        d->p = p;
-        d->sp = sp;
-        d->op_off = (size_t)(p - 1 - d->start);
-        if (flat_one(d, op) < 0)
-            return -1;
-        p = d->p;
-        if (p == end || !flat_op[*p])
-            return flat_done(d, p, d->sp);
-        op = *p++;
-    }
-}
-
-/* ======================================================================
  * Containers
  * ====================================================================== */
 
@@ -1168,6 +1043,26 @@ static int store_pairs_keyhash(dec *d, md_val *dict, size_t from, md_pyerr *e, s
  * room, never for correctness). */
 #define MIN_PAIR_BYTES 2
 
+/* The pairs stack[from..sp) stored into dict at once, each key hashed
+ * or its hash taken from keyhash. */
+static int store_pairs_now(dec *d, md_val *dict, size_t from)
+{
+    md_pyerr e;
+    e.type = NULL;
+    e.msg[0] = '\0';
+    size_t taken = 0;
+    int rc = store_pairs_keyhash(d, dict, from, &e, &taken);
+    if (rc == 1)
+        rc = md_dict_set_pairs_steal(dict, &d->stack[from].v, (d->sp - from) / 2,
+                                     sizeof(slot) / sizeof(md_val *), &e, &taken);
+    for (size_t i = 0; rc < 0 && i < 2 * taken; i++)
+        d->stack[from + i].v = NULL;
+    if (rc < 0)
+        return pyerr_fail(d, &e);
+    d->sp = from;
+    return 0;
+}
+
 static int store_pairs(dec *d, md_val *dict, size_t from)
 {
     /* A big batch of plain keys is appended as it is: its keys are
@@ -1183,18 +1078,39 @@ static int store_pairs(dec *d, md_val *dict, size_t from)
         d->sp = from;
         return 0;
     }
-    md_pyerr e;
-    e.type = NULL;
-    e.msg[0] = '\0';
-    size_t taken = 0;
-    int rc = store_pairs_keyhash(d, dict, from, &e, &taken);
-    if (rc == 1)
-        rc = md_dict_set_pairs_steal(dict, &d->stack[from].v, (d->sp - from) / 2,
-                                     sizeof(slot) / sizeof(md_val *), &e, &taken);
-    for (size_t i = 0; rc < 0 && i < 2 * taken; i++)
-        d->stack[from + i].v = NULL;
+    return store_pairs_now(d, dict, from);
+}
+
+/* store_pairs for SETITEM's one pair, stack[from] and stack[from + 1]
+ * on top: a dict with no pairs yet (a record's {'v': i}) takes it
+ * without the deferral check, which declines one pair for a dict that is
+ * not pending (and a pending dict has pairs). A dict with no block has
+ * no pairs and is not pending. */
+static int store_pair_rest(dec *d, md_val *dict, size_t from)
+{
+    if (md_dict_pairs(dict) != 0)
+        return store_pairs(d, dict, from);
+    return store_pairs_now(d, dict, from);
+}
+
+/* store_pair's first step, inline in load_flat: a key whose hash is kept
+ * (the 'v' of every {'v': i}) into a dict never filled, what
+ * store_pairs_keyhash does for it, in one call. 0: stored (the pair's
+ * references are the dict's); -1: out of memory, nothing done; 1: not
+ * such a pair (store_pair_rest stores it). */
+static inline int store_pair_kept(dec *d, md_val *dict, const slot *k)
+{
+    const keyhash *c = keyhash_slot(d, k->v);
+    return c->key == k->v ? md_dict_set_first_steal_hashed(dict, k[0].v, k[1].v, c->hash) : 1;
+}
+
+static int store_pair(dec *d, md_val *dict, size_t from)
+{
+    int rc = store_pair_kept(d, dict, &d->stack[from]);
     if (rc < 0)
-        return pyerr_fail(d, &e);
+        return nomem(d);
+    if (rc > 0)
+        return store_pair_rest(d, dict, from);
     d->sp = from;
     return 0;
 }
@@ -1221,6 +1137,12 @@ static int set_items(dec *d, size_t from, int op)
     return 0;
 }
 
+/* The deeper of the two items at top[-1] and top[0]. */
+static inline size_t top_two_depth(const slot *top)
+{
+    return top[-1].depth > top[0].depth ? top[-1].depth : top[0].depth;
+}
+
 /* SETITEM on a dict (a client's {'v': i}) checks its one pair here and
  * stores it; set_items does the rest. */
 static int load_setitem(dec *d)
@@ -1230,9 +1152,10 @@ static int load_setitem(dec *d)
     slot *top = &d->stack[d->sp - 1];
     if (md_typeof(top[-2].v) != MD_T_DICT)
         return set_items(d, d->sp - 2, SETITEM);
-    if (grow_depth(d, &top[-2], top[-1].depth > top[0].depth ? top[-1].depth : top[0].depth) < 0)
+    if (grow_depth(d, &top[-2], top_two_depth(top)) < 0)
         return -1;
-    return store_pairs(d, top[-2].v, d->sp - 2);
+    /* the tests' reference stores as before store_pair */
+    return runs_off ? store_pairs(d, top[-2].v, d->sp - 2) : store_pair(d, top[-2].v, d->sp - 2);
 }
 
 static int load_setitems(dec *d)
@@ -1953,6 +1876,304 @@ static int load_proto(dec *d)
         return fail(d, MD_EPROTO, "unsupported pickle protocol: %d", p);
     d->proto = p;
     return 0;
+}
+
+/* ======================================================================
+ * Runs of flat scalars, and records of them
+ * ====================================================================== */
+
+/* The opcodes load_flat runs in its own loop. A protocol 4 list of str
+ * is SHORT_BINUNICODE MEMOIZE over and over, a dict of str -> int
+ * SHORT_BINUNICODE MEMOIZE BININT over and over, a list of ints BININT*
+ * over and over; going back through run()'s switch for each of them cost
+ * more than reading them. A run goes on through the opcodes of the small
+ * records clients send in bulk: a dict of str -> {'v': i} is
+ * SHORT_BINUNICODE MEMOIZE EMPTY_DICT MEMOIZE BINGET BININT SETITEM per
+ * item, a list of (int, str) BININT1 SHORT_BINUNICODE MEMOIZE TUPLE2
+ * MEMOIZE, a dict with float values ... BINFLOAT. run() enters the loop
+ * at a str or an int only. run_kind says what the loop does with each
+ * opcode byte (RUN_NONE: it ends a run); its switch on these small
+ * numbers takes 6 instructions per opcode, a switch on the byte itself
+ * took 11. */
+enum run_kind {
+    RUN_NONE, RUN_STR, RUN_MEMOIZE, RUN_BINGET, RUN_SETITEM, RUN_TUPLE2, RUN_EMPTY_DICT,
+    RUN_BINUNICODE, RUN_BININT, RUN_BINFLOAT, RUN_ATOM, RUN_KINDS
+};
+_Static_assert(RUN_KINDS == 11, "load_flat's switch has a case for each kind");
+static const uint8_t run_kind[256] = {
+    [SHORT_BINUNICODE] = RUN_STR, [MEMOIZE] = RUN_MEMOIZE, [BINGET] = RUN_BINGET,
+    [SETITEM] = RUN_SETITEM, [TUPLE2] = RUN_TUPLE2, [EMPTY_DICT] = RUN_EMPTY_DICT,
+    [BINUNICODE] = RUN_BINUNICODE, [BININT] = RUN_BININT, [BININT1] = RUN_BININT,
+    [BININT2] = RUN_BININT, [BINFLOAT] = RUN_BINFLOAT, [NONE] = RUN_ATOM,
+    [NEWTRUE] = RUN_ATOM, [NEWFALSE] = RUN_ATOM,
+};
+
+void md_pickle__set_runs(bool on)
+{
+    runs_off = !on;
+}
+
+/* One opcode of the loop through the handler run() would call, which
+ * checks everything. */
+static int flat_one(dec *d, int op)
+{
+    size_t idx;
+    switch (op) {
+    case MEMOIZE: return memo_put(d, d->memo_count, op);
+    case SHORT_BINUNICODE: return load_binunicode(d, op, 1);
+    case BINUNICODE: return load_binunicode(d, op, 4);
+    case EMPTY_DICT: return push_depth(d, md_dict_new(), 1);
+    case BINGET: return bin_index(d, op, 1, &idx) < 0 ? -1 : memo_get(d, idx);
+    case SETITEM: return load_setitem(d);
+    case TUPLE2: return load_tuple_n(d, op, 2);
+    case BINFLOAT: return load_binfloat(d);
+    case NONE: return push(d, md_none());
+    case NEWTRUE: return push(d, md_true());
+    case NEWFALSE: return push(d, md_false());
+    default: return load_binint(d, op);
+    }
+}
+
+/* The end of a run: stack[lo..sp) holds depth-0 values only, and what
+ * ends at byte flat_end (see items_depth). */
+static int flat_done(dec *d, const uint8_t *p, size_t lo, size_t sp)
+{
+    d->p = p;
+    d->sp = sp;
+    d->flat_lo = lo;
+    d->flat_hi = sp;
+    d->flat_end = (size_t)(p - d->start);
+    return 0;
+}
+
+/* The memo slots MEMOIZE can fill next without a look at anything else:
+ * *at is the slot of index memo_count, and the count returned is how
+ * many follow it in the same array or chunk, below max_memo and the
+ * dense part (0: memo_put does the next one, allocating if it must). */
+static size_t memo_window(dec *d, memo_ent **at)
+{
+    size_t idx = d->memo_count;
+    size_t top = d->lim.max_memo < d->memo_dense_max ? d->lim.max_memo : d->memo_dense_max;
+    memo_ent *s = idx < top ? memo_dense_slot(d, idx) : NULL;
+    if (!s)
+        return 0;
+    size_t in_part = idx < d->memo_cap ? d->memo_cap - idx : MEMO_CHUNK - (idx - d->hot_base);
+    *at = s;
+    return in_part < top - idx ? in_part : top - idx;
+}
+
+/* If the opcode at *p is a MEMOIZE of the value just pushed (top) and
+ * the window has an empty slot for it (see memo_window): memo_put in
+ * load_flat's locals, and true. */
+static inline bool memoize_next(dec *d, const uint8_t **p, const uint8_t *end,
+                                memo_ent **mslot, size_t *mleft, slot *top)
+{
+    if (*p == end || **p != MEMOIZE || !*mleft || (*mslot)->v)
+        return false;
+    ++*p;
+    *(*mslot)++ = (memo_ent){ md_incref(top->v), top->depth };
+    --*mleft;
+    top->put = ++d->memo_count;
+    return true;
+}
+
+/* A flat opcode and the loop's opcodes right after it. The loop does
+ * what flat_one would, with the decoder's state in locals, for the
+ * common case only: an argument within the message, room on the stack
+ * (counted once per stretch), a str that md_str_new makes, an empty memo
+ * slot in the window memo_window gives, a BINGET of a filled slot of the
+ * memo's first array, a SETITEM onto a dict or a TUPLE2 with their items
+ * above the top mark, within the depth limit. Anything else (truncation,
+ * a full stack, invalid UTF-8, no memory, a memo index to allocate, one
+ * already filled or missing, a SETITEM onto something else) goes through
+ * flat_one with d->p, d->sp and d->op_off set as run() would set them,
+ * which fails, or grows and carries on. No opcode of the loop leaves the
+ * stack without an item above the top mark (run() enters at a push, and
+ * SETITEM and TUPLE2 leave their result), so MEMOIZE needs no look. The
+ * marks do not change here: MARK is not one of them. stack[lo..sp) is
+ * what the loop pushed of depth 0 since the last value of another depth
+ * or the last pop (see items_depth). */
+static int load_flat(dec *d, int op)
+{
+    /* Right after another run (a FRAME between breaks the chain) the
+     * region grows; otherwise it starts here. */
+    size_t lo = d->sp != d->flat_hi || d->op_off != d->flat_end ? d->sp : d->flat_lo;
+    if (runs_off) {
+        d->flat_hi = SIZE_MAX;   /* no region: items_depth reads every depth */
+        return flat_one(d, op);
+    }
+    const uint8_t *p = d->p, *const end = d->end;
+    const size_t mark = mark_base(d);
+    for (;;) {
+        size_t sp = d->sp;
+        size_t cap = d->stack_cap < d->lim.max_stack ? d->stack_cap : d->lim.max_stack;
+        slot *const stack = d->stack;
+        const memo_ent *const memo = d->memo;
+        const size_t memo_got = d->memo_cap < d->memo_dense_max ? d->memo_cap : d->memo_dense_max;
+        memo_ent *mslot = NULL;
+        size_t mleft = memo_window(d, &mslot);
+        for (;;) {
+            /* The commonest first, without the switch's table. */
+            if (op == SHORT_BINUNICODE) {
+                /* A str is nearly always followed by MEMOIZE: both here. */
+                size_t n;
+                md_val *v;
+                if (sp >= cap || p == end || (n = *p) >= (size_t)(end - p) ||
+                    !(v = md_str_new((const char *)p + 1, n)))
+                    goto one_alone;
+                p += 1 + n;
+                size_t put = 0;
+                if (p < end && *p == MEMOIZE && mleft && !mslot->v) {
+                    p++;
+                    *mslot++ = (memo_ent){ md_incref(v), 0 };
+                    mleft--;
+                    put = ++d->memo_count;
+                }
+                stack[sp++] = (slot){ v, 0, put };
+            } else switch (run_kind[op]) {
+            case RUN_MEMOIZE:
+                /* one that did not follow its value at once */
+                p--;
+                if (!memoize_next(d, &p, end, &mslot, &mleft, &stack[sp - 1])) {
+                    p++;
+                    goto one_alone;
+                }
+                break;
+            case RUN_BINGET: {
+                /* memo_get of an index of the first array (a record's
+                 * repeated key); its depth is within the limit, as it
+                 * was on the stack */
+                size_t idx;
+                if (sp >= cap || p == end || (idx = *p) >= memo_got || !memo[idx].v)
+                    goto one_alone;
+                p++;
+                stack[sp++] = (slot){ md_incref(memo[idx].v), memo[idx].depth, idx + 1 };
+                if (memo[idx].depth)
+                    lo = sp;
+                /* a record's key is followed by its value, an int most
+                 * often: read it without the switch */
+                if (p < end && is_binint(*p)) {
+                    op = *p++;
+                    goto ints;
+                }
+                break;
+            }
+            case RUN_SETITEM: {
+                /* load_setitem onto a dict: its depth grows, then the
+                 * pair is stored (which may fail: the state is d's). */
+                if (sp - mark < 3)
+                    goto one_alone;
+                slot *top = &stack[sp - 1];
+                size_t depth = top_two_depth(top) + 1;
+                if (md_typeof(top[-2].v) != MD_T_DICT ||
+                    (depth > top[-2].depth && depth > d->lim.max_depth))
+                    goto one_alone;
+                if (depth > top[-2].depth)
+                    top[-2].depth = depth;
+                int rc = store_pair_kept(d, top[-2].v, &top[-1]);
+                if (rc != 0) {
+                    d->p = p;
+                    d->sp = sp;
+                    d->op_off = (size_t)(p - 1 - d->start);
+                    if (rc < 0 ? nomem(d) : store_pair_rest(d, top[-2].v, sp - 2))
+                        return -1;
+                }
+                sp -= 2;
+                lo = sp;
+                break;
+            }
+            case RUN_TUPLE2: {
+                /* load_tuple_n(2) */
+                if (sp - mark < 2)
+                    goto one_alone;
+                slot *top = &stack[sp - 1];
+                size_t depth = top_two_depth(top) + 1;
+                md_val *t;
+                if (depth > d->lim.max_depth || !(t = md_tuple_new(2)))
+                    goto one_alone;
+                md_val **two = md_tuple_fill(t);
+                two[0] = top[-1].v;
+                two[1] = top[0].v;
+                md_tuple_filled(t);
+                sp -= 2;
+                stack[sp++] = (slot){ t, depth, 0 };
+                lo = sp;
+                memoize_next(d, &p, end, &mslot, &mleft, &stack[sp - 1]);
+                break;
+            }
+            case RUN_EMPTY_DICT: {
+                /* depth 1: within every max_depth (0 means the default) */
+                md_val *v;
+                if (sp >= cap || !(v = md_dict_new()))
+                    goto one_alone;
+                stack[sp++] = (slot){ v, 1, 0 };
+                lo = sp;
+                memoize_next(d, &p, end, &mslot, &mleft, &stack[sp - 1]);
+                break;
+            }
+            case RUN_BINUNICODE: {
+                size_t left = (size_t)(end - p);
+                uint64_t n;
+                md_val *v;
+                if (sp >= cap || left < 4 || (n = rd_le(p, 4)) > left - 4 ||
+                    !(v = md_str_new((const char *)p + 4, n)))
+                    goto one_alone;
+                p += 4 + n;
+                stack[sp++] = (slot){ v, 0, 0 };
+                break;
+            }
+            case RUN_BININT:
+                /* and the ones right after it here: a list of ints is
+                 * a long run of them alone */
+            ints:
+                for (;;) {
+                    size_t width = binint_width(op);
+                    if (sp >= cap || (size_t)(end - p) < width)
+                        goto one_alone;
+                    stack[sp++] = (slot){ binint_at(p, width), 0, 0 };
+                    p += width;
+                    if (p == end || !is_binint(*p))
+                        break;
+                    op = *p++;
+                }
+                break;
+            case RUN_BINFLOAT: {
+                /* a dict's or a record's float value (load_binfloat) */
+                md_val *v;
+                if (sp >= cap || (size_t)(end - p) < 8 || !(v = md_float_new(binfloat_at(p))))
+                    goto one_alone;
+                p += 8;
+                stack[sp++] = (slot){ v, 0, 0 };
+                break;
+            }
+            case RUN_ATOM:
+                if (sp >= cap)
+                    goto one_alone;
+                stack[sp++] = (slot){ op == NONE ? md_none() : md_bool(op == NEWTRUE), 0, 0 };
+                break;
+            case RUN_STR:   /* read above */
+            case RUN_NONE:
+                /* not one of the loop's: run() reads it */
+                return flat_done(d, p - 1, lo, sp);
+            }
+            if (p == end)
+                return flat_done(d, p, lo, sp);
+            op = *p++;
+        }
+    one_alone:
+        d->p = p;
+        d->sp = sp;
+        d->op_off = (size_t)(p - 1 - d->start);
+        if (flat_one(d, op) < 0)
+            return -1;
+        p = d->p;
+        /* a value of any depth, or a pop */
+        if (op == EMPTY_DICT || op == BINGET || op == SETITEM || op == TUPLE2)
+            lo = d->sp;
+        if (p == end)
+            return flat_done(d, p, lo, d->sp);
+        op = *p++;
+    }
 }
 
 /* ======================================================================

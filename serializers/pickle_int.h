@@ -28,4 +28,10 @@ bool md_pickle__exc_class(const char *module, const char *name,
 void md_pickle__wire_name(const char *module, const char *name, int protocol,
                           const char **out_module, const char **out_name);
 
+/* Tests only: false makes the decoder run each opcode of its runs
+ * (load_flat in pickle_dec.c) through the handler that checks
+ * everything, the reference the runs must match; true (the start) is
+ * the normal decoder. Not thread safe. */
+void md_pickle__set_runs(bool on);
+
 #endif /* MD_PICKLE_INT_H */

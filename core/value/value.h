@@ -373,6 +373,11 @@ int md_dict_set_pairs_steal(md_val *d, md_val *const *items, size_t n, size_t st
 int md_dict_set_pairs_steal_hashed(md_val *d, md_val *const *items, size_t n, size_t stride,
                                    uint32_t *hashes, uint64_t known, md_pyerr *e,
                                    size_t *taken);
+/* md_dict_set_pairs_steal_hashed of one pair whose hash h is known, for
+ * a d that has never had a table block (a decoder's {'v': i}): 0 when
+ * stored (references taken), -1 on ENOMEM (nothing changed), 1 when d
+ * has a block (nothing done: use md_dict_set_pairs_steal_hashed). */
+int md_dict_set_first_steal_hashed(md_val *d, md_val *key, md_val *val, uint32_t h);
 /* For a decoder building a dict d of its own: appends the n pairs (laid
  * out as for md_dict_set_pairs) without hashing or indexing them, if d
  * is empty or was left pending by an earlier call, and every key is a

@@ -1615,6 +1615,22 @@ int md_dict_set_pairs_steal_hashed(md_val *d, md_val *const *items, size_t n, si
     return set_pairs(table_of(d), items, n, stride, e, true, taken, hashes, known);
 }
 
+int md_dict_set_first_steal_hashed(md_val *d, md_val *key, md_val *val, uint32_t h)
+{
+    md_table *t = table_raw(d);
+    /* set_pairs' test for small_pairs (a dict has stride 2; a pending
+     * table has a block) */
+    if (t->ecap || t->log2size)
+        return 1;
+    /* small_pairs of one pair whose hash is known */
+    if (small_reserve(t, 1) < 0)
+        return -1;
+    int8_t *index = t->index;
+    index[h & ((1u << MIN_LOG2) - 1)] =
+        (int8_t)(add_entry_refs(t, key, val, h, true) | SMALL_TAG(h));
+    return 0;
+}
+
 /* md_table__merge of a pending src (never dst: table_of settled that):
  * its pairs go into dst in stream order, each key hashed once on the
  * way, which is what building src and then merging it would give (a key

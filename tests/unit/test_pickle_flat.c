@@ -7,7 +7,11 @@
  * and a non-ASCII or invalid byte at each position of them; each
  * failure in the middle of a run has its own code, message and the
  * offset of its own opcode, and out of memory at any allocation fails
- * the message cleanly. */
+ * the message cleanly. The loop also reads records (EMPTY_DICT, BINGET,
+ * SETITEM, TUPLE2, BINFLOAT, NONE, NEWTRUE, NEWFALSE): messages of them, cut at every byte, with a bad or
+ * other opcode at every byte, under every small limit and out of memory
+ * at every allocation, decode exactly as they do with the loop turned
+ * off (md_pickle__set_runs), each opcode through its own handler. */
 #include "tests/unit/unit.h"
 
 #include <stdio.h>
@@ -16,7 +20,9 @@
 #include "core/base/alloc.h"
 #include "core/base/error.h"
 #include "core/value/value.h"
+#include "core/value/value_impl.h"
 #include "serializers/pickle.h"
+#include "serializers/pickle_int.h"
 #include "tests/unit/support.h"
 
 /* Pairs in the big messages: past the memo's 2048-entry array into its
@@ -409,6 +415,374 @@ static void test_pickle_flat_out_of_memory_at_every_allocation(void)
     md_buf_free(&b);
 }
 
+/* ---- records: the loop against its reference ---------------------------- */
+
+/* How one decode ended: code, error text with its offset, the value's
+ * repr, how many containers it left alive and which of them the
+ * collector tracks (a bit per container, in the order tracked_bits
+ * walks them). */
+typedef struct outcome {
+    int rc;
+    md_pickle_err err;
+    char repr[512];
+    size_t containers;
+    uint64_t tracked;
+} outcome;
+
+/* Appends a bit per container of v and of what it holds (3 levels
+ * down, at most 64 bits): whether the collector tracks it. */
+static void tracked_bits(const md_val *v, int levels, uint64_t *bits, size_t *n)
+{
+    md_vtype t = md_typeof(v);
+    if (t != MD_T_LIST && t != MD_T_TUPLE && t != MD_T_DICT)
+        return;
+    if (*n < 64 && md_val__gc_tracked(v))
+        *bits |= UINT64_C(1) << *n;
+    ++*n;
+    if (levels == 0)
+        return;
+    size_t pos = 0;
+    md_val *k, *x;
+    if (t == MD_T_DICT)
+        while (md_dict_next(v, &pos, &k, &x))
+            tracked_bits(x, levels - 1, bits, n);
+    for (size_t i = 0; t == MD_T_LIST && i < md_list_len(v); i++)
+        tracked_bits(md_list_get(v, i), levels - 1, bits, n);
+    for (size_t i = 0; t == MD_T_TUPLE && i < md_tuple_len(v); i++)
+        tracked_bits(md_tuple_get(v, i), levels - 1, bits, n);
+}
+
+/* The repr of an opaque object names its address: dropped, so that
+ * two decodes compare (the allocator need not reuse the address). */
+static void drop_addresses(char *s)
+{
+    char *o = s;
+    for (const char *i = s; *i;) {
+        if (strncmp(i, " at 0x", 6) == 0) {
+            for (i += 6; (*i >= '0' && *i <= '9') || (*i >= 'a' && *i <= 'f'); i++)
+                ;
+            continue;
+        }
+        *o++ = *i++;
+    }
+    *o = '\0';
+}
+
+static void decode_with_runs(bool on, const uint8_t *m, size_t n, const md_pickle_limits *lim,
+                             long fail_at, outcome *o)
+{
+    memset(o, 0, sizeof *o);
+    md_pickle__set_runs(on);
+    size_t before = md_gc_tracked();
+    md_val *v = NULL;
+    md_alloc_fail_after(fail_at);
+    o->rc = md_pickle_decode(m, n, lim, &v, NULL, &o->err);
+    md_alloc_fail_after(-1);
+    md_pickle__set_runs(true);
+    o->containers = md_gc_tracked() - before;
+    size_t nbits = 0;
+    if (v) {
+        md_val_short_repr(v, o->repr, sizeof o->repr, "<failed>");
+        drop_addresses(o->repr);
+        tracked_bits(v, 3, &o->tracked, &nbits);
+    }
+    md_decref(v);
+    /* a byte changed into BINGET may have made a dict hold itself */
+    md_gc_collect();
+}
+
+/* Decodes m with the runs and without; false (with both outcomes on
+ * stderr) when anything differs. */
+static bool same_with_and_without_runs(const uint8_t *m, size_t n, const md_pickle_limits *lim,
+                                       long fail_at, outcome *with)
+{
+    outcome without;
+    decode_with_runs(true, m, n, lim, fail_at, with);
+    decode_with_runs(false, m, n, lim, fail_at, &without);
+    bool same = with->rc == without.rc && with->err.code == without.err.code &&
+                with->err.offset == without.err.offset &&
+                strcmp(with->err.msg, without.err.msg) == 0 &&
+                strcmp(with->repr, without.repr) == 0 && with->containers == without.containers &&
+                with->tracked == without.tracked;
+    if (!same)
+        fprintf(stderr, "\n  %zu bytes, fail_at %ld: runs %d '%s' %s (%zu, %llx); "
+                        "alone %d '%s' %s (%zu, %llx)\n",
+                n, fail_at, with->rc, with->err.msg, with->repr, with->containers,
+                (unsigned long long)with->tracked, without.rc, without.err.msg, without.repr,
+                without.containers, (unsigned long long)without.tracked);
+    return same;
+}
+
+/* A record dict {'v': i} as a 3.8+ client writes it, its 'v' memoized
+ * at memo index *v_idx the first time (0: not yet). */
+static void put_record(md_buf *b, int64_t i, size_t *memo_n, size_t *v_idx)
+{
+    md_buf_puts(b, "}\x94");
+    (*memo_n)++;
+    if (!*v_idx) {
+        put_str(b, "v", 1, false);
+        md_buf_putc(b, (char)0x94);
+        *v_idx = (*memo_n)++;
+    } else {
+        md_buf_putc(b, 'h');
+        md_buf_putc(b, (char)*v_idx);
+    }
+    put_int(b, i);
+    md_buf_putc(b, 's');
+}
+
+/* The messages every check below is run on. */
+enum {
+    REC_CHUNK, REC_TUPLES, REC_KEYS, REC_PENDING, REC_OTHERS, REC_LIST, REC_FULL_DICT,
+    REC_FULL_GET, REC_BAD, REC_N
+};
+
+static void rec_message(md_buf *b, int which)
+{
+    md_buf_reset(b);
+    size_t memo_n = 0, v_idx = 0;
+    switch (which) {
+    case REC_CHUNK:
+        /* d.update(chunk) of str -> {'v': i}, two batches */
+        md_buf_puts(b, "\x80\x04}\x94(");
+        memo_n = 1;
+        for (int64_t i = 0; i < 6; i++) {
+            if (i == 3)
+                md_buf_puts(b, "u(");
+            char key[8];
+            snprintf(key, sizeof key, "k%d", (int)i);
+            put_str(b, key, strlen(key), false);
+            md_buf_putc(b, (char)0x94);
+            memo_n++;
+            put_record(b, i * 70000 - 3, &memo_n, &v_idx);
+        }
+        md_buf_puts(b, "u.");
+        break;
+    case REC_TUPLES:
+        /* [(i, 'ti'), ..., ({}, 7), a tuple again inside a tuple, a
+         * record in a tuple, tuples of None, False, a float, True] */
+        md_buf_puts(b, "\x80\x04]\x94(");
+        for (int i = 0; i < 4; i++) {
+            char s[8];
+            snprintf(s, sizeof s, "t%d", i);
+            put_int(b, i * 300);
+            put_str(b, s, strlen(s), false);
+            md_buf_puts(b, "\x94\x86\x94");
+        }
+        md_buf_puts(b, "}\x94K\x07\x86\x94h\x04K\x01\x86\x94");
+        memo_n = 12;
+        put_str(b, "w", 1, false);
+        put_record(b, 5, &memo_n, &v_idx);
+        md_buf_puts(b, "\x86\x94");
+        /* (None, False), (1.5, True) */
+        md_buf_append(b, "N\x89\x86\x94G?\xf8\x00\x00\x00\x00\x00\x00\x88\x86\x94", 16);
+        md_buf_puts(b, "e.");
+        break;
+    case REC_KEYS: {
+        /* repeated keys: the first key object stays, the last value
+         * wins; 1, True and 1.0 one key; a memoized dict filled later */
+        static const char keys[] =
+            "\x80\x04(}\x94\x8c\x01" "a\x94K\x01s\x8c\x01" "a\x94K\x02sh\x01K\x03s"
+            "}\x94K\x01\x8c\x01x\x94s\x88\x8c\x01y\x94sG?\xf0\x00\x00\x00\x00\x00\x00"
+            "h\x05sh\x00\x8c\x01" "b\x94h\x03sh\x01t.";
+        md_buf_append(b, keys, sizeof keys - 1);
+        break;
+    }
+    case REC_PENDING:
+        /* a dict of 70 pairs (pending once decoded), then SETITEM onto
+         * it, a repeated key too */
+        md_buf_puts(b, "\x80\x04}\x94(");
+        for (int i = 0; i < 70; i++) {
+            char key[8];
+            snprintf(key, sizeof key, "p%d", i);
+            put_str(b, key, strlen(key), false);
+            put_int(b, i);
+        }
+        md_buf_puts(b, "u\x8c\x02p3K\x09s\x8c\x02zzK\x08s.");
+        break;
+    case REC_OTHERS:
+        /* SETITEM onto an opaque object, BINGET of a dict, a record
+         * in a record, MEMOIZE after SETITEM and after BINGET, and
+         * onto an index BINPUT filled (memo 10: 9, then {}) */
+        md_buf_puts(b, "\x80\x04(c__main__\nX\n)R\x94\x8c\x01k\x94K\x01s"
+                       "}\x94\x8c\x01" "a\x94}\x94\x8c\x01" "b\x94K\x02ss\x94h\x02\x94h\x07\x94"
+                       "K\x09q\x0a}\x94h\x0aK\x08\x86\x94h\x0at.");
+        break;
+    case REC_LIST:
+        /* containers pushed by the loop right before APPENDS and LIST:
+         * their depth counts (str, a dict, BINGET of a dict, int) */
+        md_buf_puts(b, "\x80\x04(](\x8c\x01" "a\x94}\x94\x8c\x01" "b\x94" "e("
+                       "\x8c\x01" "c\x94h\x01K\x05" "e(\x8c\x01" "d\x94}\x94l\x94(K\x01h\x06lt.");
+        break;
+    case REC_FULL_DICT:
+    case REC_FULL_GET:
+        /* a dict pushed when the stack's inline slots are full (the
+         * loop's checking path grows it), pushed anew or fetched from
+         * the memo, right before APPENDS: its depth counts */
+        md_buf_puts(b, "\x80\x04}\x94](");
+        for (int i = 0; i < 30; i++)
+            put_str(b, "x", 1, false);
+        md_buf_puts(b, which == REC_FULL_DICT ? "}" : "h\x00");
+        md_buf_puts(b, "\x8c\x01" "ye\x86.");
+        break;
+    default:
+        /* SETITEM onto a list, then the rest never read */
+        md_buf_puts(b, "\x80\x04(]\x94\x8c\x01" "a\x94K\x01s}\x94h\x01K\x02st.");
+        break;
+    }
+}
+
+/* What the messages decode to (the checks below compare the loop with
+ * its reference; these pin the reference itself). */
+static void test_pickle_flat_records_decode_as_python_reads_them(void)
+{
+    static const char *const want[REC_N] = {
+        "{'k0': {'v': -3}, 'k1': {'v': 69997}, 'k2': {'v': 139997}, 'k3': {'v': 209997}, "
+        "'k4': {'v': 279997}, 'k5': {'v': 349997}}",
+        "[(0, 't0'), (300, 't1'), (600, 't2'), (900, 't3'), ({}, 7), ((300, 't1'), 1), "
+        "('w', {'v': 5}), (None, False), (1.5, True)]",
+        "({'a': 3, 'b': {1: 'y'}}, {1: 'y'}, {'a': 3, 'b': {1: 'y'}}, 'a')",
+        NULL,
+        NULL,
+        "(['a', {}, 'b', 'c', {}, 5], ['d', {}], [1, ['d', {}]])",
+        NULL,
+        NULL,
+        NULL,
+    };
+    md_buf b = MD_BUF_INIT;
+    for (int which = 0; which < REC_N; which++) {
+        rec_message(&b, which);
+        outcome o;
+        CU_ASSERT(same_with_and_without_runs(b.data, b.len, NULL, -1, &o));
+        if (want[which])
+            CU_ASSERT_STRING_EQUAL(o.repr, want[which]);
+        if (which == REC_BAD)
+            CU_ASSERT_STRING_EQUAL(o.err.msg, "SETITEM on a list at byte 11");
+    }
+    md_buf_free(&b);
+    /* the first key object stays: the dict's 'a' is memo 2, not memo 3 */
+    md_val *t = md_ts_dec_ok(&md_codec_pickle,
+                             LIT("\x80\x04(}\x94\x8c\x01" "a\x94K\x01s\x8c\x01" "a\x94K\x02s"
+                                 "h\x01h\x02t."), NULL);
+    CU_ASSERT_FATAL(t && md_tuple_len(t) == 3);
+    size_t pos = 0;
+    md_val *k, *v;
+    CU_ASSERT_FATAL(md_dict_next(md_tuple_get(t, 0), &pos, &k, &v));
+    CU_ASSERT(k == md_tuple_get(t, 1) && k != md_tuple_get(t, 2));
+    CU_ASSERT_TRUE(md_ts_repr_is(t, "({'a': 2}, 'a', 'a')"));
+    md_decref(t);
+}
+
+/* Each message cut at every byte, and with each byte replaced by an
+ * invalid opcode or by each opcode of the loop and its neighbours
+ * (MARK, POP, APPENDS, SETITEMS): the same value or the same error at
+ * the same byte, with and without the runs. */
+static void test_pickle_flat_records_cut_and_changed_at_every_byte(void)
+{
+    static const uint8_t swaps[] = { 0xff, 's', 0x86, 'h', 0x94, '}', ']', '(', '0', 'e', 'u',
+                                     'K', 0x8c, '.', 'G', 'N', 0x88, 0x89 };
+    md_buf b = MD_BUF_INIT;
+    size_t differ = 0, decoded = 0;
+    for (int which = 0; which < REC_N; which++) {
+        rec_message(&b, which);
+        for (size_t cut = 0; cut < b.len; cut++) {
+            outcome o;
+            differ += !same_with_and_without_runs(b.data, cut, NULL, -1, &o);
+        }
+        for (size_t at = 2; at < b.len; at++) {
+            uint8_t was = b.data[at];
+            for (size_t s = 0; s < sizeof swaps; s++) {
+                b.data[at] = swaps[s];
+                outcome o;
+                differ += !same_with_and_without_runs(b.data, b.len, NULL, -1, &o);
+                decoded += o.rc == 0;
+            }
+            b.data[at] = was;
+        }
+    }
+    CU_ASSERT_EQUAL(differ, 0);
+    CU_ASSERT(decoded > 100);   /* not only errors were compared */
+    md_buf_free(&b);
+}
+
+/* Every max_memo, max_stack and max_depth from 1 up to past what the
+ * message needs: reached in the middle of a run of records, the same
+ * error at the same opcode. */
+static void test_pickle_flat_records_at_every_small_limit(void)
+{
+    md_buf b = MD_BUF_INIT;
+    size_t differ = 0, failed = 0, decoded = 0;
+    for (int which = 0; which < REC_N; which++) {
+        rec_message(&b, which);
+        for (size_t x = 1; x <= 80; x++) {
+            for (int kind = 0; kind < 3; kind++) {
+                if (kind == 2 && x > 6)
+                    continue;
+                md_pickle_limits lim;
+                md_pickle_limits_default(&lim);
+                if (kind == 0)
+                    lim.max_memo = x;
+                else if (kind == 1)
+                    lim.max_stack = x;
+                else
+                    lim.max_depth = x;
+                outcome o;
+                differ += !same_with_and_without_runs(b.data, b.len, &lim, -1, &o);
+                failed += o.err.code == MD_ELIMIT || o.err.code == MD_EDEPTH;
+                decoded += o.rc == 0;
+            }
+        }
+    }
+    CU_ASSERT_EQUAL(differ, 0);
+    CU_ASSERT(failed > 100 && decoded > 100);
+    md_buf_free(&b);
+}
+
+/* Out of memory at each allocation in turn: the same error at the same
+ * opcode with and without the runs, until both decode. */
+static void test_pickle_flat_records_out_of_memory_at_every_allocation(void)
+{
+    md_buf b = MD_BUF_INIT;
+    size_t differ = 0, refused = 0;
+    for (int which = 0; which < REC_N; which++) {
+        rec_message(&b, which);
+        for (long fail_at = 0; fail_at < 100000; fail_at++) {
+            outcome o;
+            differ += !same_with_and_without_runs(b.data, b.len, NULL, fail_at, &o);
+            if (o.err.code != MD_ENOMEM)
+                break;
+            refused++;
+        }
+    }
+    CU_ASSERT_EQUAL(differ, 0);
+    CU_ASSERT(refused > 50);
+    md_buf_free(&b);
+}
+
+static void check_rec_chunk(md_val *got)
+{
+    CU_ASSERT_TRUE(md_ts_repr_is(got, "{'k0': {'v': -3}, 'k1': {'v': 69997}, 'k2': {'v': 139997}, "
+                                      "'k3': {'v': 209997}, 'k4': {'v': 279997}, "
+                                      "'k5': {'v': 349997}}"));
+}
+
+static void check_rec_tuples(md_val *got)
+{
+    CU_ASSERT_EQUAL(md_list_len(got), 9);
+}
+
+/* The sweep of support.c on the records: each failure is a clean
+ * MD_ENOMEM leaving no value. */
+static void test_pickle_flat_records_sweep_out_of_memory(void)
+{
+    md_buf b = MD_BUF_INIT;
+    rec_message(&b, REC_CHUNK);
+    CU_ASSERT(md_ts_decode_at_every_failure(&b, check_rec_chunk) >= 18);
+    rec_message(&b, REC_TUPLES);
+    CU_ASSERT(md_ts_decode_at_every_failure(&b, check_rec_tuples) >= 10);
+    md_buf_free(&b);
+}
+
 void md_test_register_pickle_flat(void)
 {
     CU_pSuite s = md_test_suite("pickle_flat");
@@ -418,4 +792,9 @@ void md_test_register_pickle_flat(void)
     MD_ADD_TEST(s, test_pickle_flat_memoize_over_a_filled_index);
     MD_ADD_TEST(s, test_pickle_flat_failures_at_their_opcode);
     MD_ADD_TEST(s, test_pickle_flat_out_of_memory_at_every_allocation);
+    MD_ADD_TEST(s, test_pickle_flat_records_decode_as_python_reads_them);
+    MD_ADD_TEST(s, test_pickle_flat_records_cut_and_changed_at_every_byte);
+    MD_ADD_TEST(s, test_pickle_flat_records_at_every_small_limit);
+    MD_ADD_TEST(s, test_pickle_flat_records_out_of_memory_at_every_allocation);
+    MD_ADD_TEST(s, test_pickle_flat_records_sweep_out_of_memory);
 }

@@ -344,6 +344,57 @@ static void test_keyhash_set_pairs_hashed_writes_back_and_stops(void)
     md_decref(d);
 }
 
+/* md_dict_set_first_steal_hashed, the decoder's SETITEM of a kept key
+ * into a dict never filled, builds the very table
+ * md_dict_set_pairs_steal_hashed builds (index, entries, kept hash,
+ * joined block), puts a dict holding a container on the collector's
+ * lists, declines a dict that has a block (nothing changed), and out of
+ * memory leaves the dict as it was. */
+static void test_keyhash_set_first_builds_the_small_table(void)
+{
+    md_val *key = md_str_new("v", 1);
+    uint32_t h = hash32(key);
+    md_val *ref = md_dict_new(), *d = md_dict_new();
+    md_val *items[2] = { md_incref(key), md_int_from_i64(5) };
+    md_pyerr e;
+    e.type = NULL;
+    size_t taken = 0;
+    uint32_t given = h;
+    CU_ASSERT_EQUAL(md_dict_set_pairs_steal_hashed(ref, items, 1, 1, &given, 1, &e, &taken), 0);
+    /* out of memory first: nothing changes, the references stay ours */
+    md_val *val = md_int_from_i64(5);
+    md_alloc_fail_after(0);
+    CU_ASSERT_EQUAL(md_dict_set_first_steal_hashed(d, key, val, h), -1);
+    md_alloc_fail_after(-1);
+    CU_ASSERT_EQUAL(md_dict_len(d), 0);
+    CU_ASSERT_EQUAL(md_dict_set_first_steal_hashed(d, md_incref(key), val, h), 0);
+    const md_table *a = &((const md_tableobj *)ref)->t, *b = &((const md_tableobj *)d)->t;
+    CU_ASSERT(a->log2size == b->log2size && a->ecap == b->ecap && a->joined == b->joined &&
+              a->nentries == b->nentries && a->used == b->used && b->used == 1);
+    CU_ASSERT_EQUAL(memcmp(a->index, b->index, (size_t)1 << a->log2size), 0);
+    CU_ASSERT(b->entries[0] == key && b->entries[1] == val);
+    check_kept_hashes(d);
+    CU_ASSERT_EQUAL(int_of(md_dict_get(d, key, &e)), 5);
+    CU_ASSERT_TRUE(md_ts_val_eq(d, ref));
+    /* a dict with a block declines, changing nothing */
+    md_val *x = md_str_new("x", 1), *one = md_int_from_i64(1);
+    CU_ASSERT_EQUAL(md_dict_set_first_steal_hashed(d, x, one, hash32(x)), 1);
+    CU_ASSERT_EQUAL(md_dict_len(d), 1);
+    CU_ASSERT_PTR_NULL(md_dict_get(d, x, &e));
+    md_decref(x);
+    md_decref(one);
+    /* a container value tracks the dict, an atom does not */
+    CU_ASSERT_FALSE(md_val__gc_tracked(d));
+    md_val *dl = md_dict_new();
+    CU_ASSERT_FALSE(md_val__gc_tracked(dl));
+    CU_ASSERT_EQUAL(md_dict_set_first_steal_hashed(dl, md_incref(key), md_list_new(0), h), 0);
+    CU_ASSERT_TRUE(md_val__gc_tracked(dl));
+    md_decref(dl);
+    md_decref(d);
+    md_decref(ref);
+    md_decref(key);
+}
+
 /* Small dicts as a client pickles {'v': i} (EMPTY_DICT, the memoized
  * key, the value, SETITEM), which the table builds at their final size
  * (value_table.c small_pairs), then small dicts of up to 4 pairs with a
@@ -454,4 +505,5 @@ void md_test_register_pickle_keyhash(void)
     MD_ADD_TEST(s, test_keyhash_out_of_memory_at_every_allocation);
     MD_ADD_TEST(s, test_keyhash_set_pairs_hashed_writes_back_and_stops);
     MD_ADD_TEST(s, test_keyhash_small_dicts_built_directly);
+    MD_ADD_TEST(s, test_keyhash_set_first_builds_the_small_table);
 }
