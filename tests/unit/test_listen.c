@@ -63,6 +63,17 @@ static bool lfix_open(lfix *f)
     return lfix_open_max(f, MD_MAX_MESSAGE_MIN);
 }
 
+/* lfix_open_max, then one shared object of typeid made in-process: its
+ * ident into ident (64 bytes). */
+static bool lfix_open_with(lfix *f, size_t max_message, const char *typeid, char *ident)
+{
+    if (!lfix_open_max(f, max_message))
+        return false;
+    ident[0] = 0;
+    md_th_create_ok(f->th, typeid, NULL, NULL, ident, __FILE__, __LINE__);
+    return ident[0] != 0;
+}
+
 static void lfix_close(lfix *f)
 {
     md_listen_free(f->ls);
@@ -234,10 +245,8 @@ static void test_listen_big_payload_read_in_pieces_and_sent_back_whole(void)
 {
     enum { N = 8 << 20 };
     lfix f;
-    CU_ASSERT_FATAL(lfix_open_max(&f, 2 * N));
     char ident[64];
-    md_th_create_ok(f.th, "Queue", NULL, NULL, ident, __FILE__, __LINE__);
-    CU_ASSERT_FATAL(ident[0] != 0);
+    CU_ASSERT_FATAL(lfix_open_with(&f, 2 * N, "Queue", ident));
     client c = {.fd = -1};
     CU_ASSERT_FATAL(client_open(&f, &c, TEST_KEY));
     md_buf reply = MD_BUF_INIT;
@@ -323,10 +332,8 @@ static void test_listen_big_bytes_keep_their_receive_buffer_past_the_connection(
 {
     enum { N = 10 * 1000 * 1000 };
     lfix f;
-    CU_ASSERT_FATAL(lfix_open_max(&f, 2 * N));
     char ident[64];
-    md_th_create_ok(f.th, "Queue", NULL, NULL, ident, __FILE__, __LINE__);
-    CU_ASSERT_FATAL(ident[0] != 0);
+    CU_ASSERT_FATAL(lfix_open_with(&f, 2 * N, "Queue", ident));
     uint8_t *blob = malloc(N);
     CU_ASSERT_FATAL(blob != NULL);
     for (size_t i = 0; i < N; i++)
@@ -729,10 +736,8 @@ static void test_listen_client_gone_mid_reply_lets_the_value_go(void)
 static void test_listen_reply_keeps_a_value_deleted_while_it_is_sent(void)
 {
     lfix f;
-    CU_ASSERT_FATAL(lfix_open_max(&f, 2 * BIG_REPLY));
     char ident[64];
-    md_th_create_ok(f.th, "dict", NULL, NULL, ident, __FILE__, __LINE__);
-    CU_ASSERT_FATAL(ident[0] != 0);
+    CU_ASSERT_FATAL(lfix_open_with(&f, 2 * BIG_REPLY, "dict", ident));
     uint8_t *blob = malloc(BIG_REPLY);
     CU_ASSERT_FATAL(blob != NULL);
     md_buf reply = MD_BUF_INIT;
