@@ -136,7 +136,7 @@ static bool slabbed(md_vtype type, size_t size)
         return false;
     switch (type) {
     case MD_T_STR: case MD_T_BYTES: case MD_T_FLOAT: case MD_T_COMPLEX: case MD_T_INT:
-    case MD_T_TUPLE: case MD_T_DICT: case MD_T_SET: case MD_T_FROZENSET:
+    case MD_T_TUPLE: case MD_T_DICT: case MD_T_SET: case MD_T_FROZENSET: case MD_T_LIST:
         return true;
     default:
         return false;
@@ -165,6 +165,7 @@ static size_t slab_size(const md_val *v)
     case MD_T_DICT: case MD_T_SET: case MD_T_FROZENSET:
         size = sizeof(gc_head) + sizeof(md_tableobj);
         break;
+    case MD_T_LIST: size = sizeof(gc_head) + sizeof(md_listobj); break;
     default: return 0;
     }
     return slabbed((md_vtype)v->type, size) ? size : 0;
@@ -438,7 +439,7 @@ static void dealloc_container(md_val *v)
     run_free_hook(v);
     clear_container(v);
     if (v->type == MD_T_LIST)
-        md_free(((md_listobj *)v)->items);
+        md_val__list_free_items(v);
     val_mem_free(v, GC_HEAD(v));
 }
 

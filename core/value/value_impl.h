@@ -164,6 +164,9 @@ void md_val__slab_free(void *obj, size_t size);
 /* Gives back n objects of md_val__slab_alloc at once (any sizes; those
  * of one page next to each other are handled as one run). */
 void md_val__slab_free_many(void *const *objs, size_t n);
+/* Frees list l's items array (value_table.c: small ones are slab
+ * objects), leaving it none; the items are not touched. */
+void md_val__list_free_items(md_val *l);
 /* md_decref of items[i * stride] for i < n (NULLs skipped), the short
  * str, bytes and floats whose count ends freed in bulk (no call each). */
 void md_val__decref_many(md_val *const *items, size_t n, size_t stride);

@@ -32,6 +32,51 @@
 #include "core/value/value_impl.h"
 
 /* ======================================================================
+ * Blocks
+ * ====================================================================== */
+
+/* A table's index and entries blocks and a list's items array: the
+ * small ones (a small dict's 8-slot index, its entries for a few items,
+ * the items of a list of up to 10) from the value slab, the others from
+ * malloc. A million small dict values took three mallocs each (object,
+ * index, entries: 14% of a d.update() of str -> dict items in malloc and
+ * free, and 64 bytes of malloc headers and rounding per item); a list
+ * nested 10,000 deep decoded no faster than CPython's pickle, half of it
+ * in malloc and realloc of one-item arrays. The size a block was taken
+ * with is its owner's to know. */
+static void *blk_alloc(size_t size)
+{
+    return size <= MD_SLAB_MAX_BYTES ? md_val__slab_alloc(size) : md_malloc(size);
+}
+
+static void blk_free(void *mem, size_t size)
+{
+    if (!mem)
+        return;
+    if (size <= MD_SLAB_MAX_BYTES)
+        md_val__slab_free(mem, size);
+    else
+        md_free(mem);
+}
+
+/* A block of old bytes made one of new bytes (both not 0), its first
+ * keep bytes kept; realloc when both are malloc's. NULL when out of
+ * memory, the old block unchanged. */
+static void *blk_resize(void *mem, size_t old, size_t new, size_t keep)
+{
+    if (!mem)
+        return blk_alloc(new);
+    if (old > MD_SLAB_MAX_BYTES && new > MD_SLAB_MAX_BYTES)
+        return md_realloc(mem, new);
+    void *to = blk_alloc(new);
+    if (!to)
+        return NULL;
+    memcpy(to, mem, keep);
+    blk_free(mem, old);
+    return to;
+}
+
+/* ======================================================================
  * list
  * ====================================================================== */
 
@@ -43,7 +88,7 @@ md_val *md_list_new(size_t capacity_hint)
     l->len = l->cap = 0;
     l->items = NULL;
     if (capacity_hint && capacity_hint < SIZE_MAX / sizeof(md_val *)) {
-        l->items = md_malloc(capacity_hint * sizeof(md_val *));
+        l->items = blk_alloc(capacity_hint * sizeof(md_val *));
         if (!l->items) {
             md_decref(&l->h);
             return NULL;
@@ -99,7 +144,8 @@ int md_list_reserve(md_val *l, size_t n)
         cap = want;
     if (cap > SIZE_MAX / sizeof(md_val *))
         return -1;
-    md_val **items = md_realloc(lp->items, cap * sizeof(md_val *));
+    md_val **items = blk_resize(lp->items, lp->cap * sizeof(md_val *), cap * sizeof(md_val *),
+                                lp->len * sizeof(md_val *));
     if (!items)
         return -1;
     lp->items = items;
@@ -197,11 +243,19 @@ void md_list_clear(md_val *l)
     md_listobj *lp = (md_listobj *)l;
     /* Detach first: a decref may run a free hook that looks at the list. */
     md_val **items = lp->items;
-    size_t n = lp->len;
+    size_t n = lp->len, cap = lp->cap;
     lp->items = NULL;
     lp->len = lp->cap = 0;
     md_val__decref_many(items, n, 1);
-    md_free(items);
+    blk_free(items, cap * sizeof(md_val *));
+}
+
+void md_val__list_free_items(md_val *l)
+{
+    md_listobj *lp = (md_listobj *)l;
+    blk_free(lp->items, lp->cap * sizeof(md_val *));
+    lp->items = NULL;
+    lp->cap = 0;
 }
 
 /* ======================================================================
@@ -325,27 +379,6 @@ static uint32_t *tbl_hashes(const md_table *t)
     return (uint32_t *)(t->entries + t->ecap * t->stride);
 }
 
-/* A table's index and entries blocks: the small ones (a small dict's
- * 8-slot index, its entries for a few items) from the value slab, the
- * others from malloc. A million small dict values took three mallocs
- * each (object, index, entries: 14% of a d.update() of str -> dict
- * items in malloc and free, and 64 bytes of malloc headers and rounding
- * per item). The size a block was taken with is the table's to know. */
-static void *tbl_mem_alloc(size_t size)
-{
-    return size <= MD_SLAB_MAX_BYTES ? md_val__slab_alloc(size) : md_malloc(size);
-}
-
-static void tbl_mem_free(void *mem, size_t size)
-{
-    if (!mem)
-        return;
-    if (size <= MD_SLAB_MAX_BYTES)
-        md_val__slab_free(mem, size);
-    else
-        md_free(mem);
-}
-
 static size_t index_bytes(uint8_t log2size)
 {
     return log2size ? ((size_t)1 << log2size) * ix_width(log2size) : 0;
@@ -375,7 +408,7 @@ static int entries_resize(md_table *t, size_t ecap)
     md_val **ent;
     void *index = NULL;   /* a joined index, moved to a block of its own */
     if (t->joined) {
-        if (!(index = tbl_mem_alloc(index_bytes(t->log2size))))
+        if (!(index = blk_alloc(index_bytes(t->log2size))))
             return -1;
         memcpy(index, t->index, index_bytes(t->log2size));
     }
@@ -389,16 +422,16 @@ static int entries_resize(md_table *t, size_t ecap)
     } else {
         /* From or to the slab, which has no realloc (a joined block is
          * always in the slab). */
-        ent = tbl_mem_alloc(ecap * per);
+        ent = blk_alloc(ecap * per);
         if (!ent) {
-            tbl_mem_free(index, index_bytes(t->log2size));
+            blk_free(index, index_bytes(t->log2size));
             return -1;
         }
         if (t->nentries) {
             memcpy(ent, t->entries, t->nentries * t->stride * sizeof(md_val *));
             memcpy(ent + ecap * t->stride, tbl_hashes(t), t->nentries * sizeof(uint32_t));
         }
-        tbl_mem_free(t->entries, old);
+        blk_free(t->entries, old);
     }
     t->entries = ent;
     t->ecap = ecap;
@@ -420,10 +453,10 @@ void md_table__clear(md_table *t)
     md_val **entries = t->entries;
     size_t n = t->nentries * t->stride, ebytes = entries_block_bytes(t);
     if (!t->joined)
-        tbl_mem_free(t->index, index_bytes(t->log2size));
+        blk_free(t->index, index_bytes(t->log2size));
     md_table__init(t, t->stride);
     md_val__decref_many(entries, n, 1);
-    tbl_mem_free(entries, ebytes);
+    blk_free(entries, ebytes);
 }
 
 /* Fills a fresh index of 1 << log2size slots from the (compacted)
@@ -536,18 +569,18 @@ static int table_rebuild_to(md_table *t, size_t want, bool exact)
     uint8_t log2 = rebuild_shape(want, exact, &ecap);
     if (!log2)
         return -1;
-    void *index = tbl_mem_alloc(index_bytes(log2));
+    void *index = blk_alloc(index_bytes(log2));
     if (!index)
         return -1;
     if (index_bytes(log2) >= 2 * MD_HUGE_PAGE_BYTES)
         md_advise_huge(index, index_bytes(log2));
     /* A joined index is moved out (entries_resize) before it is freed. */
     if ((ecap > t->ecap || t->joined) && entries_resize(t, ecap) < 0) {
-        tbl_mem_free(index, index_bytes(log2));
+        blk_free(index, index_bytes(log2));
         return -1;
     }
     compact(t);
-    tbl_mem_free(t->index, index_bytes(t->log2size));
+    blk_free(t->index, index_bytes(t->log2size));
     t->index = index;
     t->log2size = log2;
     index_fill(t);
@@ -955,7 +988,7 @@ static int growth_take(md_table *t, growth *g)
 {
     size_t per = entry_bytes(t->stride);
     if (g->rebuild) {
-        if (!(g->index = tbl_mem_alloc(index_bytes(g->log2size))))
+        if (!(g->index = blk_alloc(index_bytes(g->log2size))))
             return -1;
         if (index_bytes(g->log2size) >= 2 * MD_HUGE_PAGE_BYTES)
             md_advise_huge(g->index, index_bytes(g->log2size));
@@ -964,9 +997,9 @@ static int growth_take(md_table *t, growth *g)
         return 0;
     g->resized = t->ecap * per > MD_SLAB_MAX_BYTES;   /* as entries_resize */
     md_val **ent = g->resized ? md_realloc(t->entries, g->new_ecap * per)
-                              : (g->entries = tbl_mem_alloc(g->new_ecap * per));
+                              : (g->entries = blk_alloc(g->new_ecap * per));
     if (!ent) {
-        tbl_mem_free(g->index, index_bytes(g->log2size));
+        blk_free(g->index, index_bytes(g->log2size));
         g->index = NULL;
         return -1;
     }
@@ -990,7 +1023,7 @@ static void growth_apply(md_table *t, const growth *g)
             memcpy(g->entries, t->entries, t->nentries * s * sizeof(md_val *));
             memcpy(g->entries + g->new_ecap * s, tbl_hashes(t), t->nentries * sizeof(uint32_t));
         }
-        tbl_mem_free(t->entries, t->ecap * entry_bytes(s));
+        blk_free(t->entries, t->ecap * entry_bytes(s));
         t->entries = g->entries;
         t->ecap = g->new_ecap;
     }
@@ -998,7 +1031,7 @@ static void growth_apply(md_table *t, const growth *g)
         return;
     if (t->used != t->nentries)
         compact(t);
-    tbl_mem_free(t->index, index_bytes(t->log2size));
+    blk_free(t->index, index_bytes(t->log2size));
     t->index = g->index;
     t->log2size = g->log2size;
     index_fill(t);
@@ -1127,7 +1160,7 @@ static int pending_reserve(md_table *t, size_t n, size_t most)
     if (!log2 || nominal > UINT32_MAX)
         return -1;   /* pending_ecap's bound: 4 billion pairs, 80 GB */
     void *index = t->index;
-    if (log2 != t->log2size && !(index = tbl_mem_alloc(index_bytes(log2))))
+    if (log2 != t->log2size && !(index = blk_alloc(index_bytes(log2))))
         return -1;
     if (want > t->ecap) {
         size_t ecap = t->ecap ? 2 * t->ecap : MD_PENDING_FIRST_PAIRS;
@@ -1137,14 +1170,14 @@ static int pending_reserve(md_table *t, size_t n, size_t most)
             ecap = nominal;
         if (entries_resize(t, ecap) < 0) {
             if (index != t->index)
-                tbl_mem_free(index, index_bytes(log2));
+                blk_free(index, index_bytes(log2));
             return -1;
         }
     }
     if (index != t->index) {
         if (index_bytes(log2) >= 2 * MD_HUGE_PAGE_BYTES)
             md_advise_huge(index, index_bytes(log2));
-        tbl_mem_free(t->index, index_bytes(t->log2size));
+        blk_free(t->index, index_bytes(t->log2size));
         t->index = index;
         t->log2size = log2;
     }

@@ -1442,8 +1442,8 @@ static void test_value_slab_every_size_class_keeps_objects_apart(void)
 }
 
 /* Which values come from the slab: short str and bytes, floats, complex,
- * big ints, tuples of up to 5 items, dict, set and frozenset objects; not
- * a long str, a list or a bigger tuple. */
+ * big ints, tuples of up to 5 items, list, dict, set and frozenset
+ * objects; not a long str or a bigger tuple. */
 static void test_value_slab_holds_the_small_values_only(void)
 {
     md_val *small[] = { md_str_from_cstr("key123456"), md_bytes_new("abc", 3),
@@ -1451,7 +1451,7 @@ static void test_value_slab_holds_the_small_values_only(void)
                         md_tuple_pack(2, md_none(), md_true()),
                         md_tuple_pack(3, md_none(), md_true(), md_false()),
                         md_tuple_pack(5, md_none(), md_none(), md_none(), md_none(), md_none()),
-                        md_dict_new(), md_set_new(false), md_set_new(true) };
+                        md_dict_new(), md_set_new(false), md_set_new(true), md_list_new(0) };
     for (size_t i = 0; i < sizeof small / sizeof small[0]; i++) {
         CU_ASSERT_PTR_NOT_NULL_FATAL(small[i]);
         CU_ASSERT(md_val__slab_bytes(small[i]) > 0 &&
@@ -1460,13 +1460,66 @@ static void test_value_slab_holds_the_small_values_only(void)
     }
     char text[80] = {0};
     memset(text, 'x', sizeof text);
-    md_val *big[] = { md_str_new(text, sizeof text), md_list_new(0),
+    md_val *big[] = { md_str_new(text, sizeof text),
                       md_tuple_pack(6, md_none(), md_none(), md_none(), md_none(), md_none(),
                                     md_none()) };
     for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
         CU_ASSERT_PTR_NOT_NULL_FATAL(big[i]);
         CU_ASSERT_EQUAL(md_val__slab_bytes(big[i]), 0);
         md_decref(big[i]);
+    }
+}
+
+/* A list's items array comes from the slab while it holds up to 10
+ * pointers and from malloc beyond: appending 0..40 items one by one (the
+ * array moving from slab to slab, slab to malloc, and malloc to malloc)
+ * keeps every item in order, and an append that fails for want of
+ * memory at any of those steps leaves the list as it was. Then a list
+ * made with room for 3 and one for 30, cleared and refilled. */
+static void test_value_list_items_move_from_the_slab_to_malloc(void)
+{
+    enum { N = 40 };
+    md_val *l = md_list_new(0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+    bool kept = true;
+    unsigned long refused = 0;
+    for (int i = 0; i < N; i++) {
+        md_val *item = md_int_from_i64(i * 1000003LL);
+        /* Every allocation of this append refused first. */
+        size_t before = md_list_len(l);
+        md_alloc_fail_after(0);
+        int rc = md_list_append(l, item);
+        md_alloc_fail_after(-1);
+        if (rc < 0) {
+            refused++;
+            kept = kept && md_list_len(l) == before;
+            CU_ASSERT_EQUAL_FATAL(md_list_append(l, item), 0);
+        }
+        md_decref(item);
+        for (int k = 0; k <= i; k++) {
+            int64_t x = 0;
+            kept = kept && md_int_to_i64(md_list_get(l, (size_t)k), &x) == 0 &&
+                   x == k * 1000003LL;
+        }
+    }
+    CU_ASSERT_TRUE(kept);
+    /* Growth allocates at 1, 4, 8, 12, ...: not at every append. */
+    CU_ASSERT(refused > 3 && refused < N);
+    md_list_clear(l);
+    CU_ASSERT_EQUAL(md_list_len(l), 0);
+    CU_ASSERT_EQUAL(md_list_append(l, md_none()), 0);
+    CU_ASSERT_EQUAL(md_list_len(l), 1);
+    md_decref(l);
+    size_t hints[] = { 3, 10, 11, 30 };
+    for (size_t h = 0; h < sizeof hints / sizeof hints[0]; h++) {
+        md_val *m = md_list_new(hints[h]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+        for (size_t i = 0; i < 2 * hints[h]; i++)
+            CU_ASSERT_EQUAL(md_list_append_steal(m, md_int_from_i64((int64_t)i)), 0);
+        int64_t x = -1;
+        CU_ASSERT(md_int_to_i64(md_list_get(m, 2 * hints[h] - 1), &x) == 0 &&
+                  x == (int64_t)(2 * hints[h] - 1));
+        md_decref(m);
     }
 }
 
@@ -3004,6 +3057,7 @@ void md_test_register_value(void)
     MD_ADD_TEST(s, test_value_slab_pages_of_an_ended_thread_are_given_back);
     MD_ADD_TEST(s, test_value_slab_every_size_class_keeps_objects_apart);
     MD_ADD_TEST(s, test_value_slab_holds_the_small_values_only);
+    MD_ADD_TEST(s, test_value_list_items_move_from_the_slab_to_malloc);
     MD_ADD_TEST(s, test_value_slab_fails_cleanly_at_every_allocation);
     MD_ADD_TEST(s, test_value_table_growth_keeps_every_key_findable_and_ordered);
     MD_ADD_TEST(s, test_value_table_deletion_dummies_and_reinsertion_keep_order);
