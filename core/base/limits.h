@@ -34,8 +34,8 @@
 #define MD_HUGE_PAGE_BYTES       ((size_t)2 * 1024 * 1024)
 
 /* Small values (str and bytes of up to about 65 bytes, floats, tuples of
- * up to 5 items, dict and set objects, small tables' index and entries
- * blocks, ...) come from pages of one size class each (8-byte steps up
+ * up to 5 items, list, dict and set objects, small tables' index and
+ * entries blocks, the items of lists of up to 10, ...) come from pages of one size class each (8-byte steps up
  * to MD_SLAB_MAX_BYTES: 80, a dict object with its GC link) instead of
  * malloc: no 8-byte malloc header or 16-byte rounding (a 21-byte key
  * takes 24 bytes, not 32), and a free list per page instead of malloc's
