@@ -273,44 +273,29 @@ static inline void frame_boundary(enc *e)
 }
 
 /* An opcode header followed by a payload. A payload of 64 KiB or more
- * goes outside any frame, as CPython writes it. */
-static int w_payload(enc *e, const uint8_t *hdr, size_t hlen, const void *data, size_t n)
-{
-    bool big = e->frame_start != NO_FRAME && n >= FRAME_TARGET;
-    if (big)
-        frame_commit(e);
-    if (room(e, hlen + n) < 0)
-        return -1;
-    memcpy(wp(e), hdr, hlen);
-    if (n)
-        memcpy(wp(e) + hlen, data, n);
-    e->out->len += hlen + n;
-    if (big)
-        frame_open(e);
-    return 0;
-}
-
-/* A payload of owner (a str, bytes or bytearray value; NULL: none) after its
- * opcode header: a big one is noted by reference when the caller asked
- * for that (outref.h), outside any frame as w_payload writes it, so the
- * bytes of the message are the same. */
+ * goes outside any frame, as CPython writes it. A big one of owner (a
+ * str, bytes or bytearray value; NULL: none) is noted by reference when
+ * the caller asked for that (outref.h) instead of copied: it is outside
+ * any frame either way, so the bytes of the message are the same. */
 _Static_assert(MD_REPLY_REF_MIN_BYTES >= FRAME_TARGET, "a payload by reference is unframed");
 
-static int w_payload_of(enc *e, const uint8_t *hdr, size_t hlen, const md_val *owner,
-                        const void *data, size_t n)
+static int w_payload(enc *e, const uint8_t *hdr, size_t hlen, const md_val *owner,
+                     const void *data, size_t n)
 {
-    if (!e->refs || !owner || n < MD_REPLY_REF_MIN_BYTES)
-        return w_payload(e, hdr, hlen, data, n);
-    bool framed = e->frame_start != NO_FRAME;
-    if (framed)
+    bool big = e->frame_start != NO_FRAME && n >= FRAME_TARGET;
+    bool by_ref = e->refs && owner && n >= MD_REPLY_REF_MIN_BYTES;
+    size_t copied = by_ref ? 0 : n;
+    if (big)
         frame_commit(e);
-    if (room(e, hlen) < 0)
+    if (room(e, hlen + copied) < 0)
         return -1;
     memcpy(wp(e), hdr, hlen);
-    e->out->len += hlen;
-    if (md_out_refs_add(e->refs, e->out->len, (md_val *)owner, data, n) < 0)
+    if (copied)
+        memcpy(wp(e) + hlen, data, copied);
+    e->out->len += hlen + copied;
+    if (by_ref && md_out_refs_add(e->refs, e->out->len, (md_val *)owner, data, n) < 0)
         return enomem(e);
-    if (framed)
+    if (big)
         frame_open(e);
     return 0;
 }
@@ -607,18 +592,18 @@ static int w_unicode(enc *e, const char *s, size_t n, const md_val *owner)
     if (n < 256 && e->proto >= 4) {
         h[0] = SHORT_BINUNICODE;
         h[1] = (uint8_t)n;
-        return w_payload(e, h, 2, s, n);
+        return w_payload(e, h, 2, NULL, s, n);
     }
     if (n <= UINT32_MAX) {
         h[0] = BINUNICODE;
         put_le(h + 1, n, 4);
-        return w_payload_of(e, h, 5, owner, s, n);
+        return w_payload(e, h, 5, owner, s, n);
     }
     if (e->proto < 4)
         return efail(e, MD_EUNSUPPORTED, "cannot serialize a string larger than 4GiB");
     h[0] = BINUNICODE8;
     put_le(h + 1, n, 8);
-    return w_payload_of(e, h, 9, owner, s, n);
+    return w_payload(e, h, 9, owner, s, n);
 }
 
 /* A Python 2 byte string, for 2.7 readers. */
@@ -628,13 +613,13 @@ static int w_binstring(enc *e, const void *s, size_t n, const md_val *owner)
     if (n < 256) {
         h[0] = SHORT_BINSTRING;
         h[1] = (uint8_t)n;
-        return w_payload(e, h, 2, s, n);
+        return w_payload(e, h, 2, NULL, s, n);
     }
     if (n > INT32_MAX)
         return efail(e, MD_EUNSUPPORTED, "cannot serialize a string larger than 2GiB");
     h[0] = BINSTRING;
     put_le(h + 1, n, 4);
-    return w_payload_of(e, h, 5, owner, s, n);
+    return w_payload(e, h, 5, owner, s, n);
 }
 
 static int w_binbytes(enc *e, const void *s, size_t n, const md_val *owner)
@@ -643,18 +628,18 @@ static int w_binbytes(enc *e, const void *s, size_t n, const md_val *owner)
     if (n < 256) {
         h[0] = SHORT_BINBYTES;
         h[1] = (uint8_t)n;
-        return w_payload(e, h, 2, s, n);
+        return w_payload(e, h, 2, NULL, s, n);
     }
     if (n <= UINT32_MAX) {
         h[0] = BINBYTES;
         put_le(h + 1, n, 4);
-        return w_payload_of(e, h, 5, owner, s, n);
+        return w_payload(e, h, 5, owner, s, n);
     }
     if (e->proto < 4)
         return efail(e, MD_EUNSUPPORTED, "cannot serialize a bytes object larger than 4GiB");
     h[0] = BINBYTES8;
     put_le(h + 1, n, 8);
-    return w_payload_of(e, h, 9, owner, s, n);
+    return w_payload(e, h, 9, owner, s, n);
 }
 
 static bool ascii_only(const char *s, size_t n)
@@ -791,7 +776,7 @@ static int save_bytearray(enc *e, const md_val *v)
     if (e->proto >= 5) {
         uint8_t h[9] = { BYTEARRAY8 };
         put_le(h + 1, n, 8);
-        if (w_payload_of(e, h, 9, v, s, n) < 0)
+        if (w_payload(e, h, 9, v, s, n) < 0)
             return -1;
         return memoize(e, v);
     }
