@@ -1977,6 +1977,15 @@ static inline bool memoize_next(dec *d, const uint8_t **p, const uint8_t *end,
     return true;
 }
 
+/* The decoder's state as run() would have it for the opcode just read
+ * (the byte before p), for a handler that checks everything. */
+static inline void flat_hand_over(dec *d, const uint8_t *p, size_t sp)
+{
+    d->p = p;
+    d->sp = sp;
+    d->op_off = (size_t)(p - 1 - d->start);
+}
+
 /* A flat opcode and the loop's opcodes right after it. The loop does
  * what flat_one would, with the decoder's state in locals, for the
  * common case only: an argument within the message, room on the stack
@@ -2072,9 +2081,7 @@ static int load_flat(dec *d, int op)
                     top[-2].depth = depth;
                 int rc = store_pair_kept(d, top[-2].v, &top[-1]);
                 if (rc != 0) {
-                    d->p = p;
-                    d->sp = sp;
-                    d->op_off = (size_t)(p - 1 - d->start);
+                    flat_hand_over(d, p, sp);
                     if (rc < 0 ? nomem(d) : store_pair_rest(d, top[-2].v, sp - 2))
                         return -1;
                 }
@@ -2161,9 +2168,7 @@ static int load_flat(dec *d, int op)
             op = *p++;
         }
     one_alone:
-        d->p = p;
-        d->sp = sp;
-        d->op_off = (size_t)(p - 1 - d->start);
+        flat_hand_over(d, p, sp);
         if (flat_one(d, op) < 0)
             return -1;
         p = d->p;
