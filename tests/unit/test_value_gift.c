@@ -145,6 +145,23 @@ static void test_gift_binbytes_take_the_block_and_what_follows_decodes(void)
     take_and_check(OP_BINBYTES8, 100);
 }
 
+/* Decodes the message (big payload, 7) from msg to end through gift: the
+ * lodged count rises by lodged, and the tuple's first item is a `type`
+ * of the BIG pattern bytes, its second the int 7. Returns the tuple. */
+static md_val *decode_big_pair(md_gift *gift, const uint8_t *msg, const uint8_t *end,
+                               bool lodged, md_vtype type)
+{
+    unsigned long before = md_gift_lodged_count();
+    md_val *v = NULL;
+    CU_ASSERT_EQUAL_FATAL(decode_with(gift, msg, (size_t)(end - msg), &v), 0);
+    CU_ASSERT_EQUAL(md_gift_lodged_count(), before + lodged);
+    md_val *b = md_tuple_get(v, 0);
+    CU_ASSERT_FATAL(md_typeof(b) == type && md_bytes_len(b) == BIG);
+    CU_ASSERT(is_pattern(md_bytes_data(b), BIG));
+    CU_ASSERT(int_is(md_tuple_get(v, 1), 7));
+    return v;
+}
+
 /* A text whose header fits before it, 8-aligned, with room for the
  * block's lodge (md_gift_skew): the value takes the block where the text
  * lies, without moving a byte; the byte after the text stays the
@@ -159,17 +176,11 @@ static void lodge_and_check(int op, size_t off, bool lodged)
     size_t at = off + 3 + (op == OP_BINBYTES ? 4 : 8);
     CU_ASSERT_EQUAL(md_gift_skew(at, BIG) == 0, lodged || at < 28);
     uint8_t *end = put_pair_tail(put_big(block + off, 4, op, BIG));
-    unsigned long before = md_gift_lodged_count();
-    md_val *v = NULL;
-    CU_ASSERT_EQUAL_FATAL(decode_with(&gift, block + off, (size_t)(end - block - off), &v), 0);
-    CU_ASSERT_EQUAL(md_gift_lodged_count(), before + lodged);
+    md_val *v = decode_big_pair(&gift, block + off, end, lodged, MD_T_BYTES);
     md_val *b = md_tuple_get(v, 0);
-    CU_ASSERT_FATAL(md_typeof(b) == MD_T_BYTES && md_bytes_len(b) == BIG);
     CU_ASSERT_PTR_EQUAL(md_bytes_data(b), lodged ? block + at : block + 12);
-    CU_ASSERT(is_pattern(md_bytes_data(b), BIG));
     if (lodged)
         CU_ASSERT_EQUAL(block[at + BIG], OP_MEMOIZE); /* still the message's */
-    CU_ASSERT(int_is(md_tuple_get(v, 1), 7));
     md_alloc_warm_enable(false); /* none kept from before */
     md_alloc_warm_enable(true);
     CU_ASSERT(md_gift_close(&gift));
@@ -227,15 +238,8 @@ static void bytearray_takes(size_t off, bool lodged)
     uint8_t *block = new_block(size, &gift);
     size_t usable = malloc_usable_size(block);
     uint8_t *end = put_pair_tail(put_big(block + off, 5, OP_BYTEARRAY8, BIG));
-    unsigned long before = md_gift_lodged_count();
-    md_val *v = NULL;
-    CU_ASSERT_EQUAL_FATAL(decode_with(&gift, block + off, (size_t)(end - block - off), &v), 0);
-    CU_ASSERT_EQUAL(md_gift_lodged_count(), before + lodged);
-    md_val *b = md_tuple_get(v, 0);
-    CU_ASSERT_FATAL(md_typeof(b) == MD_T_BYTEARRAY && md_bytes_len(b) == BIG);
-    CU_ASSERT_PTR_EQUAL(md_bytes_data(b), lodged ? block + off + 11 : block);
-    CU_ASSERT(is_pattern(md_bytes_data(b), BIG));
-    CU_ASSERT(int_is(md_tuple_get(v, 1), 7));
+    md_val *v = decode_big_pair(&gift, block + off, end, lodged, MD_T_BYTEARRAY);
+    CU_ASSERT_PTR_EQUAL(md_bytes_data(md_tuple_get(v, 0)), lodged ? block + off + 11 : block);
     CU_ASSERT_EQUAL(close_and_count(&gift, block, v), usable);
 }
 
