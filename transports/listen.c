@@ -42,6 +42,7 @@
 #include "core/disp/introspect.h"
 #include "core/base/limits.h"
 #include "core/base/log.h"
+#include "core/value/value.h"
 #include "serializers/codec.h"
 #include "serializers/pickle.h"
 #include "transports/outq.h"
@@ -179,6 +180,19 @@ static void trim_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     (void)arg;
     trim_now();
+}
+
+/* The value pages' decay (md_val_slab_decay), every MD_SLAB_DECAY_MS
+ * while a listener set exists: empty pages that no value needed for a
+ * period go back to the kernel. */
+static struct event *decay_ev;
+
+static void decay_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    (void)md_val_slab_decay(MD_SLAB_DECAY_MOST);
 }
 
 /* Hand freed memory back after a large request or reply, so that RSS
@@ -1127,6 +1141,12 @@ md_listeners *md_listen_new(md_server *srv, struct event_base *base, const md_li
         trim_ev = evtimer_new(base, trim_cb, NULL); /* NULL: trims at once */
         md_alloc_warm_enable(trim_ev != NULL);     /* the trim gives them back */
     }
+    if (!decay_ev) {
+        static const struct timeval period = {MD_SLAB_DECAY_MS / 1000,
+                                              MD_SLAB_DECAY_MS % 1000 * 1000};
+        decay_ev = event_new(base, -1, EV_PERSIST, decay_cb, NULL);
+        md_val_slab_keep(decay_ev && event_add(decay_ev, &period) == 0);
+    }
     ls->next_set = all_sets;
     all_sets = ls;
     return ls;
@@ -1318,6 +1338,11 @@ void md_listen_free(md_listeners *ls)
         trim_ev = NULL;
         md_alloc_warm_enable(false);
         trim_now();
+    }
+    if (!all_sets && decay_ev) {
+        event_free(decay_ev);
+        decay_ev = NULL;
+        md_val_slab_keep(false);
     }
     event_free(ls->unpause);
     event_free(ls->evict);

@@ -58,6 +58,15 @@
  * beyond that, the memory of a page whose last object is freed goes back
  * to the kernel. */
 #define MD_SLAB_SPARE_PAGES      512
+/* The server keeps all empty pages resident and gives back, every
+ * MD_SLAB_DECAY_MS, those past MD_SLAB_SPARE_PAGES that no new page
+ * needed during the period before (md_val_slab_decay): a big value
+ * dropped and made again within a second reuses its memory, and RSS falls
+ * back one to two seconds after the last. At most MD_SLAB_DECAY_MOST
+ * pages (256 MiB) a period, so that one period's madvise calls stay
+ * short; more wait for the next. */
+#define MD_SLAB_DECAY_MS         1000
+#define MD_SLAB_DECAY_MOST       ((size_t)16 * 1024)
 /* Pages are cut from chunks this big (64 pages), each mapped on its own
  * and aligned by trimming the mapping, so alignment wastes nothing. They
  * used to come from malloc's heap (96 KiB, posix_memalign), whose

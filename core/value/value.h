@@ -582,6 +582,22 @@ md_val *md_val_deepcopy(md_val *v, md_pyerr *e);
 /* True for values that can be dict keys (tuples check their items). */
 bool md_val_is_hashable(const md_val *v);
 
+/* ---- memory kept between messages --------------------------------------- */
+
+/* Keeping on: this thread's empty value pages stay resident (a big value
+ * dropped and made again, as a dict cleared and refilled, reuses them
+ * without faulting them in again) until md_val_slab_decay gives them
+ * back. For a thread with a timer to call it: the daemon's loop. Off
+ * gives back at once all spares past MD_SLAB_SPARE_PAGES. */
+void md_val_slab_keep(bool on);
+/* Gives back the memory of the empty pages past MD_SLAB_SPARE_PAGES that
+ * no new page needed since the last call, at most `most` of them (a
+ * call's cost is bounded: one madvise per run of adjacent pages). Returns
+ * how many spares past MD_SLAB_SPARE_PAGES are left. Call it every
+ * period: a page is given back one to two periods after it emptied, if
+ * nothing took it meanwhile. */
+size_t md_val_slab_decay(size_t most);
+
 /* ---- cycles ------------------------------------------------------------ */
 
 /* Containers (list, dict, set, tuple, opaque, exc) are tracked; this frees

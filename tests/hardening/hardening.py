@@ -16,6 +16,8 @@ loopback: `hardening.py CASE` (the .sh files beside this one pick the case).
   xmlrpc_budget   a shared-reference DAG read over XML-RPC fails fast
   http_longkey    HTTP Basic works with the longest key file
   http_empty_body an empty POST gets a proper fault
+  value_memory    a big dict cleared and filled again reuses its memory;
+                  dropped, its memory goes back within a few seconds
 
 Every loop and wait is bounded; the server's RSS and CPU come from /proc.
 Prints 'N passed, M failed' last.
@@ -60,11 +62,27 @@ def sanitized(md):
         return 'libasan' in f.read()
 
 
+def ok_unsanitized(t, md, name, cond, why):
+    """t.ok(name, cond), unless the server runs under AddressSanitizer,
+    whose allocator makes the figure meaningless (why): then a line saying
+    so."""
+    if sanitized(md):
+        print('skipped: %s (AddressSanitizer %s)' % (name, why))
+    else:
+        t.ok(name, cond)
+
+
 def cpu_seconds(md):
     """User + system CPU time the server has used (from /proc)."""
     with open('/proc/%d/stat' % md.proc.pid) as f:
         fields = f.read().rsplit(')', 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / float(os.sysconf('SC_CLK_TCK'))
+
+
+def minor_faults(md):
+    """Pages the server has faulted in so far (minflt, from /proc)."""
+    with open('/proc/%d/stat' % md.proc.pid) as f:
+        return int(f.read().rsplit(')', 1)[1].split()[7])
 
 
 def log_size(md):
@@ -207,11 +225,8 @@ def case_http_preauth(t):
         del big
         time.sleep(0.5)
         after = rss_mib(md)
-        if sanitized(md):
-            print('skipped: RSS after a big request (AddressSanitizer keeps freed memory)')
-        else:
-            t.ok('RSS falls back after a 48 MiB request (%.0f MiB before, %.0f after)'
-                 % (before, after), after - before < 24)
+        ok_unsanitized(t, md, 'RSS falls back after a 48 MiB request (%.0f MiB before, %.0f after)'
+                       % (before, after), after - before < 24, 'keeps freed memory')
         t.ok('server alive', md.alive())
     finally:
         for p in md.stop():
@@ -482,6 +497,54 @@ def case_http_empty_body(t):
         t.ok('an empty body gets a parse fault, not "out of memory" (%d %r)' % (r.status, fault),
              r.status == 200 and fault is not None and fault[0] == -32700 and
              'memory' not in fault[1])
+    finally:
+        for p in md.stop():
+            t.ok(p, False)
+
+
+# ---- memory of big values ---------------------------------------------------
+
+def case_value_memory(t):
+    """The server keeps the pages of values it freed for a second or two
+    (md_val_slab_decay): refilling a cleared dict must not fault its
+    memory in again, and the memory must still go back once unused."""
+    md = start(['127.0.0.1:0'])
+    try:
+        m = manager(md)
+        n, chunk = 200000, 10000
+        chunks = [{'k%07d' % i: {'v': i} for i in range(b, b + chunk)}
+                  for b in range(0, n, chunk)]
+        d = m.dict()
+        time.sleep(0.3)
+        base = rss_mib(md)
+        f0 = minor_faults(md)
+        for c in chunks:
+            d.update(c)
+        t.ok('filled', len(d) == n)
+        first = minor_faults(md) - f0
+        time.sleep(0.3)                # the deferred trim of the fill's messages
+        full = rss_mib(md)
+        d.clear()
+        f0 = minor_faults(md)
+        for c in chunks:
+            d.update(c)
+        again = minor_faults(md) - f0
+        ok_unsanitized(t, md, 'a cleared dict filled again reuses its pages (%d pages faulted in,'
+                       ' %d the first time)' % (again, first), first > 5000 and again < first // 4,
+                       'quarantines freed blocks and maps shadow pages')
+        t.ok('and holds the same items', len(d) == n and d['k0123456'] == {'v': 123456})
+        d.clear()
+        deadline = time.monotonic() + 8
+        after = rss_mib(md)
+        # what may stay: MD_SLAB_SPARE_PAGES (8 MiB) of spare pages, and slack
+        kept_mib = 8 + 4
+        while after - base > kept_mib and time.monotonic() < deadline:
+            time.sleep(0.25)
+            after = rss_mib(md)
+        ok_unsanitized(t, md, 'RSS falls back after the dict is cleared (%.0f MiB before, %.0f'
+                       ' full, %.0f after)' % (base, full, after),
+                       full - base > 2 * kept_mib and after - base <= kept_mib, 'keeps freed memory')
+        t.ok('server alive', md.alive() and d.get('x', 1) == 1)
     finally:
         for p in md.stop():
             t.ok(p, False)

@@ -1370,6 +1370,7 @@ static void test_value_slab_releases_pages_past_the_spares_and_reuses_them(void)
 {
     enum { SIZE = 64 };
     size_t n = (MD_SLAB_SPARE_PAGES + 8) * slab_per_page(SIZE), pages, spare;
+    md_val_slab_keep(false);   /* a listener test's server may have kept */
     unsigned char **objs = calloc(n, sizeof *objs);
     CU_ASSERT_PTR_NOT_NULL_FATAL(objs);
     for (int round = 0; round < 2; round++) {
@@ -1389,6 +1390,102 @@ static void test_value_slab_releases_pages_past_the_spares_and_reuses_them(void)
         md_val__slab_stats(SIZE, &pages, &spare);
         CU_ASSERT_EQUAL(spare, MD_SLAB_SPARE_PAGES);
     }
+    free(objs);
+}
+
+/* n objects of size from the slab into objs, each written to (so its
+ * page is in memory), or a failed assertion. */
+static void slab_fill(unsigned char **objs, size_t n, size_t size)
+{
+    bool all = true;
+    for (size_t i = 0; i < n && all; i++) {
+        all = (objs[i] = md_val__slab_alloc(size)) != NULL;
+        if (all)
+            memset(objs[i], 0x5a, size);
+    }
+    CU_ASSERT_TRUE_FATAL(all);
+}
+
+static void slab_empty(unsigned char **objs, size_t n, size_t size)
+{
+    for (size_t i = 0; i < n; i++)
+        md_val__slab_free(objs[i], size);
+}
+
+static size_t slab_spares(void)
+{
+    size_t pages, spare;
+    md_val__slab_stats(8, &pages, &spare);
+    return spare;
+}
+
+/* With keeping freshly on, n objects of size made and dropped (a big
+ * value's pages now spares); their array, to fill again. */
+static unsigned char **slab_kept_after_drop(size_t n, size_t size)
+{
+    unsigned char **objs = calloc(n, sizeof *objs);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(objs);
+    md_val_slab_keep(false);
+    md_val_slab_keep(true);
+    slab_fill(objs, n, size);
+    slab_empty(objs, n, size);
+    return objs;
+}
+
+/* Keeping: the pages of a big value freed stay spares past
+ * MD_SLAB_SPARE_PAGES; a decay gives back only those that sat unused
+ * through the whole period before it (the first decay after the free sees
+ * that the pages were taken during its period), at most `most` a call;
+ * keeping turned off gives the rest back at once. */
+static void test_value_slab_keeps_pages_until_a_period_passes_unused(void)
+{
+    enum { SIZE = 64, EXTRA = 40 };
+    size_t n = (MD_SLAB_SPARE_PAGES + EXTRA) * slab_per_page(SIZE);
+    unsigned char **objs = slab_kept_after_drop(n, SIZE);
+    size_t kept = slab_spares();
+    CU_ASSERT(kept >= MD_SLAB_SPARE_PAGES + EXTRA);
+    /* The pages were taken in this period: none goes. */
+    CU_ASSERT_EQUAL(md_val_slab_decay(SIZE_MAX), kept - MD_SLAB_SPARE_PAGES);
+    CU_ASSERT_EQUAL(slab_spares(), kept);
+    /* A period unused: they go, at most `most` a call. */
+    CU_ASSERT_EQUAL(md_val_slab_decay(7), kept - MD_SLAB_SPARE_PAGES - 7);
+    CU_ASSERT_EQUAL(slab_spares(), kept - 7);
+    CU_ASSERT_EQUAL(md_val_slab_decay(SIZE_MAX), 0);
+    CU_ASSERT_EQUAL(slab_spares(), MD_SLAB_SPARE_PAGES);
+    CU_ASSERT_EQUAL(md_val_slab_decay(SIZE_MAX), 0);
+    CU_ASSERT_EQUAL(slab_spares(), MD_SLAB_SPARE_PAGES);
+    /* Filled again from spares and given-back pages alike, contents
+     * theirs; freed and keeping turned off: back to the bound at once. */
+    slab_fill(objs, n, SIZE);
+    bool intact = true;
+    for (size_t i = 0; i < n && intact; i++)
+        intact = objs[i][0] == 0x5a && objs[i][SIZE - 1] == 0x5a;
+    CU_ASSERT_TRUE(intact);
+    slab_empty(objs, n, SIZE);
+    CU_ASSERT(slab_spares() > MD_SLAB_SPARE_PAGES);
+    md_val_slab_keep(false);
+    CU_ASSERT_EQUAL(slab_spares(), MD_SLAB_SPARE_PAGES);
+    free(objs);
+}
+
+/* Pages taken during a period are not given back at its end: of spares
+ * past the bound, a decay gives back only as many as were never down to
+ * (a value made and dropped again between two decays keeps its pages). */
+static void test_value_slab_decay_spares_the_pages_a_period_took(void)
+{
+    enum { SIZE = 48, EXTRA = 30, TAKEN = 10 };
+    size_t per = slab_per_page(SIZE), n = (MD_SLAB_SPARE_PAGES + EXTRA) * per;
+    unsigned char **objs = slab_kept_after_drop(n, SIZE);
+    (void)md_val_slab_decay(SIZE_MAX);   /* the period of the fill ends */
+    size_t kept = slab_spares();
+    /* TAKEN pages' worth made and dropped in the next period. */
+    slab_fill(objs, TAKEN * per, SIZE);
+    slab_empty(objs, TAKEN * per, SIZE);
+    CU_ASSERT_EQUAL(slab_spares(), kept);
+    CU_ASSERT_EQUAL(md_val_slab_decay(SIZE_MAX), TAKEN);
+    CU_ASSERT_EQUAL(slab_spares(), TAKEN + MD_SLAB_SPARE_PAGES);
+    md_val_slab_keep(false);
+    CU_ASSERT_EQUAL(slab_spares(), MD_SLAB_SPARE_PAGES);
     free(objs);
 }
 
@@ -3054,6 +3151,8 @@ void md_test_register_value(void)
     MD_ADD_TEST(s, test_value_dict_of_a_million_short_str_keys_fits_64_bytes_per_item);
     MD_ADD_TEST(s, test_value_slab_grows_reuses_and_gives_pages_back);
     MD_ADD_TEST(s, test_value_slab_releases_pages_past_the_spares_and_reuses_them);
+    MD_ADD_TEST(s, test_value_slab_keeps_pages_until_a_period_passes_unused);
+    MD_ADD_TEST(s, test_value_slab_decay_spares_the_pages_a_period_took);
     MD_ADD_TEST(s, test_value_slab_pages_of_an_ended_thread_are_given_back);
     MD_ADD_TEST(s, test_value_slab_every_size_class_keeps_objects_apart);
     MD_ADD_TEST(s, test_value_slab_holds_the_small_values_only);
