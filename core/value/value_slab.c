@@ -9,8 +9,9 @@
  * list, so a page whose objects are all freed is reused by any class
  * (and its memory given back to the kernel past MD_SLAB_SPARE_PAGES
  * empty pages, at once or, when the thread keeps pages, after a period
- * nothing needed it: see page_take and md_val_slab_decay). Values outlive the message that made them, which
- * rules out an arena per message.
+ * nothing needed it: see page_take and md_val_slab_decay). Values
+ * outlive the message that made them, which rules out an arena per
+ * message.
  *
  * Thread-local, as the collector's lists are: values belong to the thread
  * that made them (value.h). Every object counts as one allocation for the
