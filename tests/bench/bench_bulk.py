@@ -342,7 +342,11 @@ class Bulk(object):
     def fill_rounds(self, row, rss_row, ms, servers, chunks, n, copies, rounds, rec):
         """`rounds` rounds of `copies` fresh dicts of n items filled with
         d.update(chunk) per server; the RSS growth per item of the first
-        round. The last round's dicts stay: {server: [dict proxies]}."""
+        round. The last round's dicts stay: {server: [dict proxies]}.
+        Each turn starts from a collected client heap, as call_rounds'
+        do: the str -> dict chunks are 10M new dicts at 10M items, whose
+        first full collection would otherwise fall in whichever turn
+        comes first."""
         log('  %s' % row)
         held = {name: [] for name in ms}
         for r in range(rounds):
@@ -353,6 +357,7 @@ class Bulk(object):
                     dd.clear()
                 held[name] = []
                 dds = [m.dict() for _ in range(copies)]
+                gc.collect()
                 if r == 0:
                     time.sleep(RSS_SETTLE_S)
                     rss0 = s.rss()
