@@ -22,7 +22,7 @@ md_server *md_server_new(struct event_base *base, const md_server_opts *opts)
      * stale proxy from an earlier run (almost surely) names nothing. */
     uint64_t r;
     randombytes_buf(&r, sizeof r);
-    srv->next_id = MD_IDENT_MIN | (r & (MD_IDENT_MIN / 4 - 1));
+    srv->next_id = MD_IDENT_MIN + (r & (MD_IDENT_SPAN - 1));
     srv->segments = md_list_new(0);
     srv->address = md_tuple_pack(2, md_none(), md_none());
     if (!srv->segments || !srv->address) {
