@@ -77,6 +77,10 @@ struct http_peer {
     md_val *mc_results;
     size_t mc_next;
     bool mc_dispatching;
+    /* A result could not be kept (out of memory): the whole multicall is
+     * answered with one fault, as a list with a result missing would be
+     * a wrong answer. */
+    bool mc_nomem;
     /* While a call is parked evhttp does not read the connection, so a
      * client that goes away would go unnoticed: watch the socket. */
     struct event *watch;
@@ -193,7 +197,7 @@ static void http_deliver(md_peer *peer, int kind, md_val *payload)
         else
             r = md_tuple_pack(1, payload);
         if (!r || md_list_append_steal(p->mc_results, r) < 0)
-            r = NULL;
+            p->mc_nomem = true;
         md_decref(payload);
         p->mc_delivered = true;
         if (!p->mc_dispatching)
@@ -343,15 +347,26 @@ static struct bufferevent *new_bev(struct event_base *base, void *arg)
  * suspends the rest until it completes. */
 static void run_multicall(http_peer *p)
 {
-    while (p->mc_next < md_list_len(p->mc_calls)) {
+    while (!p->mc_nomem && p->mc_next < md_list_len(p->mc_calls)) {
         md_val *c = md_list_get(p->mc_calls, p->mc_next++);
         md_val *kn = md_str_from_cstr("methodName"), *kp = md_str_from_cstr("params");
+        if (!kn || !kp) {
+            md_decref(kn);
+            md_decref(kp);
+            p->mc_nomem = true;
+            break;
+        }
         md_pyerr e;
         md_pyerr_clear(&e);
         md_val *name = md_typeof(c) == MD_T_DICT ? md_dict_get(c, kn, &e) : NULL;
         md_val *params = md_typeof(c) == MD_T_DICT ? md_dict_get(c, kp, &e) : NULL;
         md_decref(kn);
         md_decref(kp);
+        md_val *none = params ? NULL : md_list_new(0);   /* no params: [] */
+        if (!params && !none) {
+            p->mc_nomem = true;
+            break;
+        }
         int code = 0;
         char msg[CALL_MSG_SIZE];
         p->mc_delivered = false;
@@ -359,18 +374,15 @@ static void run_multicall(http_peer *p)
         bool ok = false;
         if (!name || md_typeof(name) != MD_T_STR || (params && md_typeof(params) != MD_T_LIST))
             code = MD_FAULT_INVALID, snprintf(msg, sizeof msg, "each call is {methodName, params}");
-        else {
-            md_val *none = NULL;
-            if (!params)
-                params = none = md_list_new(0);
-            ok = md_disp_xmlrpc_call(p->h->srv, &p->base, md_str_data(name), params, &code, msg,
-                                     sizeof msg);
-            md_decref(none);
-        }
+        else
+            ok = md_disp_xmlrpc_call(p->h->srv, &p->base, md_str_data(name), params ? params : none,
+                                     &code, msg, sizeof msg);
+        md_decref(none);
         p->mc_dispatching = false;
-        if (!ok)
-            md_list_append_steal(p->mc_results, fault_struct(code, msg));
-        else if (!p->mc_delivered)
+        md_val *fault = ok ? NULL : fault_struct(code, msg);
+        if (!ok && (!fault || md_list_append_steal(p->mc_results, fault) < 0))
+            p->mc_nomem = true;
+        else if (ok && !p->mc_delivered)
             return; /* parked: http_deliver resumes us */
     }
     md_val *results = p->mc_results;
@@ -378,8 +390,11 @@ static void run_multicall(http_peer *p)
     p->mc_calls = p->mc_results = NULL;
     struct evhttp_request *req = p->req;
     p->req = NULL;
-    if (req)
+    if (req && p->mc_nomem)
+        send_fault(req, MD_FAULT_INTERNAL, "out of memory");
+    else if (req)
         send_value(req, results);
+    p->mc_nomem = false;
     md_decref(results);
 }
 
@@ -509,6 +524,7 @@ static void handle(struct evhttp_request *req, void *arg)
         } else {
             p->mc_calls = md_incref(calls);
             p->mc_results = md_list_new(md_list_len(calls));
+            p->mc_nomem = !p->mc_results;
             p->mc_next = 0;
             run_multicall(p);
         }

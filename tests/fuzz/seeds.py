@@ -91,8 +91,11 @@ def http(fixtures, out):
         with open(xml, "rb") as f:
             params = f.read()
         seeds.append(http_request(call("call").replace(b"<params></params>", params)))
-    # The same requests with the server's allocations failing after N.
-    seeds += [b"\xff" + bytes(bytearray([n])) + seeds[i] for i in (0, 2, 4, 12) for n in (0, 5, 40)]
+    # The same requests with the server's allocations failing after N;
+    # system.multicall's at every N up to 63 (after 21 its results list
+    # once held a NULL, which the encoder then read).
+    seeds += [b"\xff" + bytes(bytearray([n])) + seeds[i] for i in (0, 2, 4) for n in (0, 5, 40)]
+    seeds += [b"\xff" + bytes(bytearray([n])) + seeds[12] for n in range(64)]
     for i, seed in enumerate(seeds):
         with open(os.path.join(out, "http-%03d" % i), "wb") as f:
             f.write(seed)
