@@ -73,6 +73,18 @@ static uint8_t *put_pair_tail(uint8_t *p)
     return p + sizeof tail;
 }
 
+/* A gifted block of BIG + 4096 bytes (*usable: its malloc size) holding,
+ * at off, the protocol proto message (payload, 7) whose payload is op
+ * with BIG pattern bytes; *end: the message's end. */
+static uint8_t *big_pair_block(md_gift *gift, size_t off, int proto, int op, size_t *usable,
+                               uint8_t **end)
+{
+    uint8_t *block = new_block(BIG + 4096, gift);
+    *usable = malloc_usable_size(block);
+    *end = put_pair_tail(put_big(block + off, proto, op, BIG));
+    return block;
+}
+
 static int decode_with(md_gift *gift, const uint8_t *msg, size_t len, md_val **out)
 {
     md_pickle_limits lim;
@@ -116,10 +128,8 @@ static size_t close_and_count(md_gift *gift, uint8_t *block, md_val *result)
 static void take_and_check(int op, size_t off)
 {
     md_gift gift;
-    size_t size = BIG + 4096;
-    uint8_t *block = new_block(size, &gift);
-    size_t usable = malloc_usable_size(block);
-    uint8_t *end = put_pair_tail(put_big(block + off, 4, op, BIG));
+    size_t usable;
+    uint8_t *end, *block = big_pair_block(&gift, off, 4, op, &usable, &end);
     md_val *v = NULL;
     unsigned long before = md_gift_count();
     CU_ASSERT_EQUAL_FATAL(decode_with(&gift, block + off, (size_t)(end - block - off), &v), 0);
@@ -171,11 +181,10 @@ static md_val *decode_big_pair(md_gift *gift, const uint8_t *msg, const uint8_t 
 static void lodge_and_check(int op, size_t off, bool lodged)
 {
     md_gift gift;
-    uint8_t *block = new_block(BIG + 4096, &gift);
-    size_t usable = malloc_usable_size(block);
+    size_t usable;
+    uint8_t *end, *block = big_pair_block(&gift, off, 4, op, &usable, &end);
     size_t at = off + 3 + (op == OP_BINBYTES ? 4 : 8);
     CU_ASSERT_EQUAL(md_gift_skew(at, BIG) == 0, lodged || at < 28);
-    uint8_t *end = put_pair_tail(put_big(block + off, 4, op, BIG));
     md_val *v = decode_big_pair(&gift, block + off, end, lodged, MD_T_BYTES);
     md_val *b = md_tuple_get(v, 0);
     CU_ASSERT_PTR_EQUAL(md_bytes_data(b), lodged ? block + at : block + 12);
@@ -234,10 +243,8 @@ static void test_gift_transport_guesses_where_the_payload_lies(void)
 static void bytearray_takes(size_t off, bool lodged)
 {
     md_gift gift;
-    size_t size = BIG + 4096;
-    uint8_t *block = new_block(size, &gift);
-    size_t usable = malloc_usable_size(block);
-    uint8_t *end = put_pair_tail(put_big(block + off, 5, OP_BYTEARRAY8, BIG));
+    size_t usable;
+    uint8_t *end, *block = big_pair_block(&gift, off, 5, OP_BYTEARRAY8, &usable, &end);
     md_val *v = decode_big_pair(&gift, block + off, end, lodged, MD_T_BYTEARRAY);
     CU_ASSERT_PTR_EQUAL(md_bytes_data(md_tuple_get(v, 0)), lodged ? block + off + 11 : block);
     CU_ASSERT_EQUAL(close_and_count(&gift, block, v), usable);
