@@ -184,15 +184,28 @@ static void trim_cb(evutil_socket_t fd, short what, void *arg)
 
 /* The value pages' decay (md_val_slab_decay), every MD_SLAB_DECAY_MS
  * while a listener set exists: empty pages that no value needed for a
- * period go back to the kernel. */
-static struct event *decay_ev;
+ * period go back to the kernel, a slice at a time (decay_more_ev). */
+static struct event *decay_ev, *decay_more_ev;
+
+static void decay_more_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    static const struct timeval gap = {0, MD_SLAB_DECAY_GAP_MS * 1000};
+    if (md_val_slab_release_owed(MD_SLAB_DECAY_SLICE))
+        evtimer_add(decay_more_ev, &gap);
+}
 
 static void decay_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     (void)arg;
-    (void)md_val_slab_decay(MD_SLAB_DECAY_MOST);
+    static const struct timeval gap = {0, MD_SLAB_DECAY_GAP_MS * 1000};
+    (void)md_val_slab_decay(MD_SLAB_DECAY_SLICE);
+    if (decay_more_ev && md_val_slab_release_owed(0))
+        evtimer_add(decay_more_ev, &gap);
 }
 
 /* Hand freed memory back after a large request or reply, so that RSS
@@ -1145,7 +1158,8 @@ md_listeners *md_listen_new(md_server *srv, struct event_base *base, const md_li
         static const struct timeval period = {MD_SLAB_DECAY_MS / 1000,
                                               MD_SLAB_DECAY_MS % 1000 * 1000};
         decay_ev = event_new(base, -1, EV_PERSIST, decay_cb, NULL);
-        md_val_slab_keep(decay_ev && event_add(decay_ev, &period) == 0);
+        decay_more_ev = evtimer_new(base, decay_more_cb, NULL);
+        md_val_slab_keep(decay_ev && decay_more_ev && event_add(decay_ev, &period) == 0);
     }
     ls->next_set = all_sets;
     all_sets = ls;
@@ -1343,6 +1357,10 @@ void md_listen_free(md_listeners *ls)
         event_free(decay_ev);
         decay_ev = NULL;
         md_val_slab_keep(false);
+    }
+    if (!all_sets && decay_more_ev) {
+        event_free(decay_more_ev);
+        decay_more_ev = NULL;
     }
     event_free(ls->unpause);
     event_free(ls->evict);

@@ -62,11 +62,13 @@
  * MD_SLAB_DECAY_MS, those past MD_SLAB_SPARE_PAGES that no new page
  * needed during the period before (md_val_slab_decay): a big value
  * dropped and made again within a second reuses its memory, and RSS falls
- * back one to two seconds after the last. At most MD_SLAB_DECAY_MOST
- * pages (256 MiB) a period, so that one period's madvise calls stay
- * short; more wait for the next. */
+ * back one to two seconds after the last. They go back
+ * MD_SLAB_DECAY_SLICE pages (16 MiB) at a time, MD_SLAB_DECAY_GAP_MS
+ * apart, so that the other clients are served between slices: 256 MiB
+ * in one pass held every client up 45 ms. */
 #define MD_SLAB_DECAY_MS         1000
-#define MD_SLAB_DECAY_MOST       ((size_t)16 * 1024)
+#define MD_SLAB_DECAY_SLICE      ((size_t)1024)
+#define MD_SLAB_DECAY_GAP_MS     1
 /* Pages are cut from chunks this big (64 pages), each mapped on its own
  * and aligned by trimming the mapping, so alignment wastes nothing. They
  * used to come from malloc's heap (96 KiB, posix_memalign), whose

@@ -597,6 +597,10 @@ void md_val_slab_keep(bool on);
  * period: a page is given back one to two periods after it emptied, if
  * nothing took it meanwhile. */
 size_t md_val_slab_decay(size_t most);
+/* Gives back up to `most` more of the idle pages the last
+ * md_val_slab_decay found and left (it gave back at most its `most`),
+ * unless a new page has taken them since. Returns how many are left. */
+size_t md_val_slab_release_owed(size_t most);
 
 /* ---- cycles ------------------------------------------------------------ */
 

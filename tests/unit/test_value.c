@@ -1468,6 +1468,35 @@ static void test_value_slab_keeps_pages_until_a_period_passes_unused(void)
     free(objs);
 }
 
+/* A decay that may give back fewer pages than it found idle leaves the
+ * rest owed: md_val_slab_release_owed gives them back slice by slice,
+ * never more than are still spares past the bound (a new page may have
+ * taken some since). */
+static void test_value_slab_release_owed_gives_back_the_rest_in_slices(void)
+{
+    enum { SIZE = 56, EXTRA = 40 };
+    size_t per = slab_per_page(SIZE), n = (MD_SLAB_SPARE_PAGES + EXTRA) * per;
+    unsigned char **objs = slab_kept_after_drop(n, SIZE);
+    (void)md_val_slab_decay(SIZE_MAX);   /* the period of the fill ends */
+    size_t kept = slab_spares(), idle = kept - MD_SLAB_SPARE_PAGES;
+    CU_ASSERT_FATAL(idle >= EXTRA);
+    CU_ASSERT_EQUAL(md_val_slab_decay(3), idle - 3);
+    CU_ASSERT_EQUAL(md_val_slab_release_owed(0), idle - 3);
+    CU_ASSERT_EQUAL(slab_spares(), kept - 3);
+    CU_ASSERT_EQUAL(md_val_slab_release_owed(5), idle - 8);
+    CU_ASSERT_EQUAL(slab_spares(), kept - 8);
+    /* Ten pages' worth made (and kept): the owed shrink to what is left. */
+    slab_fill(objs, 10 * per, SIZE);
+    CU_ASSERT_EQUAL(md_val_slab_release_owed(0), idle - 18);
+    CU_ASSERT_EQUAL(md_val_slab_release_owed(SIZE_MAX), 0);
+    CU_ASSERT_EQUAL(slab_spares(), MD_SLAB_SPARE_PAGES);
+    slab_empty(objs, 10 * per, SIZE);
+    md_val_slab_keep(false);
+    CU_ASSERT_EQUAL(md_val_slab_release_owed(SIZE_MAX), 0);
+    CU_ASSERT_EQUAL(slab_spares(), MD_SLAB_SPARE_PAGES);
+    free(objs);
+}
+
 /* Pages taken during a period are not given back at its end: of spares
  * past the bound, a decay gives back only as many as were never down to
  * (a value made and dropped again between two decays keeps its pages). */
@@ -3153,6 +3182,7 @@ void md_test_register_value(void)
     MD_ADD_TEST(s, test_value_slab_releases_pages_past_the_spares_and_reuses_them);
     MD_ADD_TEST(s, test_value_slab_keeps_pages_until_a_period_passes_unused);
     MD_ADD_TEST(s, test_value_slab_decay_spares_the_pages_a_period_took);
+    MD_ADD_TEST(s, test_value_slab_release_owed_gives_back_the_rest_in_slices);
     MD_ADD_TEST(s, test_value_slab_pages_of_an_ended_thread_are_given_back);
     MD_ADD_TEST(s, test_value_slab_every_size_class_keeps_objects_apart);
     MD_ADD_TEST(s, test_value_slab_holds_the_small_values_only);
